@@ -1,0 +1,286 @@
+"""Configuration: config.toml -> a validated, immutable model, passed down from the app lifecycle.
+
+Nothing here is created at import. ``load_config`` is the only entry point; a wrong or missing key raises
+``ConfigError`` whose message is one line naming the key and what is wrong, so the start fails legibly.
+Secrets may come from the environment (``DINGPM_CLIENT_ID``, ``DINGPM_CLIENT_SECRET``, ``DINGPM_DATABASE_URL``)
+so that the TOML file can be committed to a deployment repository without them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "your-app-secret", "xxx", "secret"})
+SECRET_FIELDS = frozenset({"client_secret"})
+ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
+    "DINGPM_CLIENT_ID": ("dingtalk", "client_id"),
+    "DINGPM_CLIENT_SECRET": ("dingtalk", "client_secret"),
+    "DINGPM_DATABASE_URL": ("database", "url"),
+}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line for the operator."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DingTalkConfig(_Section):
+    client_id: str = Field(min_length=1, description="AppKey / clientId of the internal app")
+    client_secret: str = Field(min_length=1, description="AppSecret / clientSecret")
+    robot_code: str = ""  # the robot's code; equals the AppKey for an internal-app robot
+    corp_id: str = ""
+    agent_id: int = 0
+    api_base_url: str = "https://api.dingtalk.com"
+    oapi_base_url: str = "https://oapi.dingtalk.com"
+
+    @field_validator("api_base_url", "oapi_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"应为 http(s):// 开头的地址，实际为 {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def effective_robot_code(self) -> str:
+        return self.robot_code or self.client_id
+
+
+class ApprovalsConfig(_Section):
+    # auto: find forms by name or create them; configured: only use the codes below; off: no OA approvals
+    mode: Literal["auto", "configured", "off"] = "auto"
+    process_codes: dict[Literal["立项", "进度变更", "变更申请"], str] = Field(default_factory=dict)
+    approvers: list[str] = Field(default_factory=list)  # userIds, approving in this order; empty = leaders
+    reconcile_after_minutes: int = Field(default=30, ge=1)
+
+
+class OrganizationConfig(_Section):
+    leaders: list[str] = Field(default_factory=list)  # userIds receiving the digest and escalations
+    project_admins: list[str] = Field(default_factory=list)  # 项目管理员: archive keepers
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"未知时区 {value!r}，例如 Asia/Shanghai") from None
+        return value
+
+
+class ScheduleConfig(_Section):
+    weekly_report_day: str = "fri"
+    weekly_report_time: time = time(17, 0)
+    leaders_digest_day: str = "mon"
+    leaders_digest_time: time = time(9, 0)
+    reminder_time: time = time(9, 30)
+    escalate_to_pm_after_days: int = Field(default=2, ge=1)
+    escalate_to_leaders_after_days: int = Field(default=5, ge=1)
+
+    @field_validator("weekly_report_day", "leaders_digest_day")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        value = value.strip().lower()[:3]
+        if value not in WEEKDAYS:
+            raise ValueError(f"应为 {'/'.join(WEEKDAYS)} 之一")
+        return value
+
+    @field_validator("weekly_report_time", "leaders_digest_time", "reminder_time", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError(f"应为 HH:MM 格式（如 17:00），实际为 {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _escalation_order(self) -> "ScheduleConfig":
+        if self.escalate_to_leaders_after_days < self.escalate_to_pm_after_days:
+            raise ValueError("escalate_to_leaders_after_days 不能小于 escalate_to_pm_after_days")
+        return self
+
+
+class CalendarConfig(_Section):
+    extra_holidays: list[date] = Field(default_factory=list)  # company holidays (and beyond the package's data)
+    extra_workdays: list[date] = Field(default_factory=list)  # company make-up workdays (调休)
+    data_file: Path | None = None  # TOML with holidays = [...], workdays = [...]
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite+aiosqlite:///data/dingpm.db"
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg|mysql\+asyncmy|mysql\+aiomysql)://", value):
+            raise ValueError(
+                "需要异步驱动的 SQLAlchemy URL，例如 sqlite+aiosqlite:///data/dingpm.db、"
+                "postgresql+asyncpg://user@host/db 或 mysql+asyncmy://user@host/db"
+            )
+        return value
+
+
+class StorageConfig(_Section):
+    files_dir: Path = Path("data/files")  # submitted deliverables, generated reports, archives
+    templates_dir: Path | None = None  # a company's own process templates (*.toml)
+
+
+class PacingConfig(_Section):
+    calls_per_second: float = Field(default=15, gt=0)  # per API, below DingTalk's 20/s per app per API
+    http_timeout_seconds: float = Field(default=10, gt=0)
+    max_concurrent_messages: int = Field(default=32, ge=1)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_batch: int = Field(default=20, ge=1)
+
+
+class ServerConfig(_Section):
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=8089, ge=0, le=65535)  # 0 = chosen by the OS
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Section):
+    dingtalk: DingTalkConfig
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    organization: OrganizationConfig = Field(default_factory=OrganizationConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    pacing: PacingConfig = Field(default_factory=PacingConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.organization.timezone)
+
+
+_MESSAGES = {
+    "missing": "缺少必填项",
+    "extra_forbidden": "未知配置项（请检查拼写，参见 config.example.toml）",
+    "string_too_short": "不能为空",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "date_from_datetime_parsing": "应为日期，如 2026-10-01",
+    "date_parsing": "应为日期，如 2026-10-01",
+    "date_type": "应为日期，如 2026-10-01",
+    "time_parsing": "应为时间，如 17:00",
+    "list_type": "应为列表，如 [\"a\", \"b\"]",
+    "dict_type": "应为表（[section]）",
+    "model_type": "应为表（[section]）",
+    "greater_than": "必须大于 {gt}",
+    "greater_than_equal": "必须不小于 {ge}",
+    "less_than_equal": "必须不大于 {le}",
+}
+
+
+def _one_line(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(根)"
+    kind = first["type"]
+    if kind == "value_error":
+        what = str(first.get("ctx", {}).get("error", first["msg"]))
+    elif kind == "literal_error":
+        what = f"应为 {first.get('ctx', {}).get('expected', '')} 之一"
+    else:
+        what = _MESSAGES.get(kind, first["msg"]).format(**first.get("ctx", {}))
+    return f"配置错误（{source}）: {key}: {what}"
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for env_name, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(env_name):
+            merged.setdefault(section, {})
+            if isinstance(merged[section], dict):
+                merged[section][key] = environ[env_name]
+    return merged
+
+
+def parse_config(raw: dict[str, Any], *, source: str = "config", environ: Mapping[str, str] | None = None,
+                 require_real_secret: bool = True) -> Config:
+    """Validate a decoded TOML document (plus environment overrides) into a ``Config``."""
+    merged = _apply_env(raw, os.environ if environ is None else environ)
+    try:
+        config = Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, source)) from None
+    if require_real_secret and config.dingtalk.client_secret.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ConfigError(
+            f"配置错误（{source}）: dingtalk.client_secret: 仍是占位值，请填入应用的 AppSecret 或设置环境变量 DINGPM_CLIENT_SECRET"
+        )
+    return config
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG_PATH, *, environ: Mapping[str, str] | None = None,
+                require_real_secret: bool = True) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"配置错误: 找不到配置文件 {path}（可复制 config.example.toml 为 config.toml 后修改）") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"配置错误（{path}）: TOML 语法错误: {exc}") from None
+    return parse_config(raw, source=str(path), environ=environ, require_real_secret=require_real_secret)
+
+
+def mask_secret(value: str) -> str:
+    if not value:
+        return ""
+    return value[:2] + "*" * 6 if len(value) > 6 else "*" * 6
+
+
+def _masked_url(url: str) -> str:
+    # postgresql+asyncpg://user:password@host/db -> password hidden
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1******@", url)
+
+
+def effective_config_text(config: Config) -> str:
+    """The effective configuration as TOML-like text with every secret masked (``dingpm check-config``)."""
+    lines: list[str] = []
+    for section_name, section in config.model_dump(mode="json").items():
+        lines.append(f"[{section_name}]")
+        for key, value in section.items():
+            if key in SECRET_FIELDS:
+                value = mask_secret(value)
+            elif section_name == "database" and key == "url":
+                value = _masked_url(value)
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if value is None:
+        return '""  # 未设置'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }" if value else "{}"
+    if isinstance(value, str) and re.fullmatch(r"\d\d:\d\d:00", value):
+        return f'"{value[:5]}"'  # clock times as written in the file
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
