@@ -1,0 +1,155 @@
+"""Engine and session setup for SQLite (aiosqlite), PostgreSQL (asyncpg) and MySQL/MariaDB (asyncmy).
+
+Nothing here runs at import: the app builds one ``Database`` at start and closes it at shutdown.
+
+Transactions: ``async with db.write() as session:`` for a unit of work that writes (committed on exit, rolled back on
+error), ``async with db.read() as session:`` for reads. The distinction matters on SQLite, where a write transaction
+starts with ``BEGIN IMMEDIATE``: it takes the write lock up front (waiting up to ``busy_timeout``) instead of failing
+with "database is locked" when a read transaction later tries to upgrade to a write. PostgreSQL and MySQL ignore it.
+
+All datetimes in the database are naive UTC; see ``storage.models.types.utcnow``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/dingpm.db"
+
+# Execution option carried by connections of the write sessionmaker; the SQLite "begin" hook reads it.
+_WRITE_TRANSACTION = "dingpm_write_transaction"
+
+DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def dialect_family(dialect_name: str) -> str:
+    """``sqlite``, ``postgresql`` or ``mysql`` for a dialect name (MariaDB is driven as MySQL)."""
+    return "mysql" if dialect_name in ("mysql", "mariadb") else dialect_name
+
+
+def url_family(url: str | URL) -> str:
+    """``sqlite``, ``postgresql`` or ``mysql`` for a database URL."""
+    return dialect_family(make_url(url).get_backend_name())
+
+
+def create_engine(
+    url: str = DEFAULT_DATABASE_URL,
+    *,
+    echo: bool = False,
+    sqlite_foreign_keys: bool = True,
+    sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+    **engine_options: Any,
+) -> AsyncEngine:
+    """An ``AsyncEngine`` tuned for the backend named by ``url``.
+
+    ``sqlite_foreign_keys=False`` exists for migrations only: SQLite batch migrations recreate tables, which must not
+    cascade into child rows. ``engine_options`` go to ``create_async_engine`` and override the defaults below.
+    """
+    parsed = make_url(url)
+    family = url_family(parsed)
+    if family == "sqlite":
+        return _create_sqlite_engine(
+            parsed,
+            echo=echo,
+            foreign_keys=sqlite_foreign_keys,
+            busy_timeout_ms=sqlite_busy_timeout_ms,
+            **engine_options,
+        )
+    options: dict[str, Any] = {
+        # Server connections die behind our back (restarts, idle timeouts, NAT); check before use, recycle early.
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 10,
+        "pool_recycle": 1800,
+    }
+    if family == "mysql":
+        if "charset" not in parsed.query:
+            # utf8mb4, not MySQL's 3-byte "utf8": Chinese is fine either way, emoji and rare CJK are not.
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        # PostgreSQL's default level. REPEATABLE READ would add gap locks to our queue polls and make the two server
+        # backends behave differently under concurrency.
+        options["isolation_level"] = "READ COMMITTED"
+    options.update(engine_options)
+    return create_async_engine(parsed, echo=echo, **options)
+
+
+def _create_sqlite_engine(
+    url: URL, *, echo: bool, foreign_keys: bool, busy_timeout_ms: int, **engine_options: Any
+) -> AsyncEngine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if not in_memory:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    connect_args = dict(engine_options.pop("connect_args", {}))
+    # Take transaction control away from the sqlite3 module (it would BEGIN lazily, DEFERRED, and break SAVEPOINT):
+    # the "begin" hook below emits BEGIN itself.
+    connect_args["isolation_level"] = None
+    engine = create_async_engine(url, echo=echo, connect_args=connect_args, **engine_options)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # First, so that switching a fresh file to WAL waits for a concurrent connection instead of failing.
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            if not in_memory:
+                # WAL lets readers run while one writer writes; NORMAL sync is durable across app crashes in WAL mode.
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_WRITE_TRANSACTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def write_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (same pool) whose transactions are write transactions (``BEGIN IMMEDIATE`` on SQLite)."""
+    return engine.execution_options(**{_WRITE_TRANSACTION: True})
+
+
+class Database:
+    """One engine and its session factories; created at app start, closed with ``await db.close()``."""
+
+    def __init__(self, url: str = DEFAULT_DATABASE_URL, *, echo: bool = False, **engine_options: Any) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_engine(url, echo=echo, **engine_options)
+        self.family = url_family(url)
+        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False
+        )
+        self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            write_engine(self.engine), class_=AsyncSession, expire_on_commit=False
+        )
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session inside a write transaction: committed when the block exits, rolled back if it raises."""
+        async with self.write_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads; whatever it did is rolled back when the block exits."""
+        async with self.read_sessions() as session:
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

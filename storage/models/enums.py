@@ -1,0 +1,152 @@
+"""Every status, role and kind the bot stores, as ``StrEnum`` members.
+
+User-facing values are the Chinese words of the company standard, so a value read from the database can be shown
+as-is and matched against what users type. Technical states that users never see (inbox, outbox, job runs) use
+short English words. All are stored as VARCHAR (see ``EnumString``): adding a member needs no migration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ProjectStatus(StrEnum):
+    DRAFT = "草稿"
+    PENDING_APPROVAL = "待立项审批"
+    APPROVED = "已立项"
+    IN_PROGRESS = "进行中"
+    PAUSED = "已暂停"
+    ACCEPTED = "已验收"
+    CLOSED = "已关闭"
+    REJECTED = "已驳回"
+
+
+# Projects whose deadlines run and whose reminders go out; a paused project's clock is stopped.
+ACTIVE_PROJECT_STATUSES: tuple[ProjectStatus, ...] = (ProjectStatus.APPROVED, ProjectStatus.IN_PROGRESS)
+
+
+class MemberRole(StrEnum):
+    PM = "项目经理"
+    ENGINEER = "实施工程师"
+    SALES = "业务负责人"  # called 拓展 in the standard; handlers accept both words
+    LEADER = "领导"
+    CLIENT = "客户"
+    AFTER_SALES = "售后"
+    ADMIN = "项目管理员"
+
+
+class DeliverableStatus(StrEnum):
+    PENDING = "待提交"
+    SUBMITTED = "已提交"
+    WAIVED = "已豁免"
+
+
+class Recurrence(StrEnum):
+    """How often a deliverable is due: once, every week (客户项目周报), or every audit cycle (审核报告)."""
+
+    NONE = "none"
+    WEEKLY = "weekly"
+    PER_CYCLE = "per_cycle"
+
+
+class ApprovalKind(StrEnum):
+    INITIATION = "立项"
+    SCHEDULE_CHANGE = "进度变更"
+    CHANGE_REQUEST = "变更申请"
+
+
+class ApprovalStatus(StrEnum):
+    """DingTalk's instance status (NEW/RUNNING -> RUNNING, COMPLETED, TERMINATED/CANCELED -> TERMINATED)."""
+
+    RUNNING = "审批中"
+    COMPLETED = "已完成"
+    TERMINATED = "已撤销"
+
+
+class ApprovalResult(StrEnum):
+    AGREE = "同意"
+    REFUSE = "拒绝"
+
+
+class RegisterKind(StrEnum):
+    ISSUE = "问题"
+    REQUIREMENT = "需求"
+    RISK = "风险"
+    CHANGE = "变更"
+    UPGRADE = "升级记录"
+    LOG = "实施日志"
+    PLAN = "下周计划"
+    MEETING = "会议记录"
+
+
+class RegisterStatus(StrEnum):
+    """One vocabulary for all registers; each kind uses the subset that fits it."""
+
+    OPEN = "打开"  # issues, risks
+    IN_PROGRESS = "处理中"
+    CLOSED = "已关闭"
+    PENDING = "待处理"  # requirements, plans, changes
+    DONE = "已完成"
+    APPROVED = "已批准"  # changes
+    REJECTED = "已驳回"
+    RECORDED = "已记录"  # logs, meetings, upgrades: nothing left to do
+
+
+class Level(StrEnum):
+    HIGH = "高"
+    MEDIUM = "中"
+    LOW = "低"
+
+
+class RiskResponse(StrEnum):
+    AVOID = "规避"
+    TRANSFER = "转移"
+    MITIGATE = "减轻"
+    ACCEPT = "接受"
+
+
+class ReportVariant(StrEnum):
+    CLIENT = "客户版"  # 客户项目周报: sent to the client group
+    INTERNAL = "内部版"  # for the team and leaders
+
+
+class InboxKind(StrEnum):
+    MESSAGE = "message"
+    EVENT = "event"
+
+
+class InboxState(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class OutboxTargetKind(StrEnum):
+    GROUP = "group"
+    USER = "user"
+    WEBHOOK = "webhook"
+
+
+class OutboxMessageKind(StrEnum):
+    """DingTalk message types (msgKey families) the relay knows how to send."""
+
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    ACTION_CARD = "actionCard"
+    LINK = "link"
+    IMAGE = "image"
+    FILE = "file"
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class JobRunState(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"

@@ -1,0 +1,127 @@
+"""Inbox: every Stream frame is stored (unique messageId / msgId) before it is acked, then processed from here.
+
+Usage: the transport calls ``insert_inbox`` in its own short write transaction and acks; a processor claims rows with
+``claim_pending_inbox`` (also at start, to pick up what a crash left behind) and finishes each with
+``mark_inbox_done`` or ``mark_inbox_failed``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import InboxKind, InboxMessage, InboxState, utcnow
+from storage.repo._claim import ClaimSource, claim_rows
+from storage.repo._sql import insert_ignoring_duplicates
+
+DEFAULT_MAX_ATTEMPTS = 5
+_PENDING_INDEX = "ix_inbox_state_received_at"
+
+
+async def insert_inbox(
+    *,
+    session: AsyncSession,
+    message_id: str,
+    payload: str,
+    kind: InboxKind = InboxKind.MESSAGE,
+    msg_id: str | None = None,
+    received_at: datetime | None = None,
+) -> int | None:
+    """Store a frame; returns the new row id, or None if this messageId or msgId was stored before (a redelivery).
+
+    A duplicate never raises and leaves the caller's transaction usable.
+    """
+    row = InboxMessage(
+        message_id=message_id,
+        msg_id=msg_id,
+        kind=kind,
+        payload=payload,
+        received_at=received_at or utcnow(),
+    )
+    return await insert_ignoring_duplicates(session, row)
+
+
+async def claim_pending_inbox(
+    *,
+    session: AsyncSession,
+    limit: int,
+    worker: str,
+    lease_seconds: float,
+    now: datetime | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> list[InboxMessage]:
+    """Claim up to ``limit`` rows to process, oldest first: pending ones, and ones whose processor's lease ran out.
+
+    Claimed rows are ``processing``, owned by ``worker`` until ``now + lease_seconds``, with ``attempts`` counted.
+    A row whose lease expired ``max_attempts`` times is marked failed instead of being handed out again (a message
+    that crashes its processor must not crash every restart). Commit promptly: the claim is what other workers see.
+    """
+    now = now or utcnow()
+    T = InboxMessage
+    await session.exec(
+        update(T)
+        .where(T.state == InboxState.PROCESSING, T.claimed_until < now, T.attempts >= max_attempts)
+        .values(state=InboxState.FAILED, error="处理超时次数过多，已放弃", processed_at=now, claimed_until=None)
+    )
+    return await claim_rows(
+        session,
+        T,
+        sources=(
+            ClaimSource(
+                where=and_(T.state == InboxState.PROCESSING, T.claimed_until < now),  # type: ignore[operator]
+                order_by=(T.received_at, T.id),
+                index=_PENDING_INDEX,
+            ),
+            ClaimSource(where=T.state == InboxState.PENDING, order_by=(T.received_at, T.id), index=_PENDING_INDEX),
+        ),
+        limit=limit,
+        claimed_values={
+            "state": InboxState.PROCESSING,
+            "claimed_by": worker,
+            "claimed_until": now + timedelta(seconds=lease_seconds),
+            "attempts": T.attempts + 1,
+        },
+        mine=and_(T.state == InboxState.PROCESSING, T.claimed_by == worker),
+    )
+
+
+async def mark_inbox_done(*, session: AsyncSession, inbox_id: int, now: datetime | None = None) -> None:
+    await _finish(session, inbox_id, InboxState.DONE, None, now)
+
+
+async def mark_inbox_failed(
+    *, session: AsyncSession, inbox_id: int, error: str, now: datetime | None = None
+) -> None:
+    """Give up on a row: the handler raised (the user already got an apology); the error is kept for inspection."""
+    await _finish(session, inbox_id, InboxState.FAILED, error, now)
+
+
+async def pending_inbox_count(*, session: AsyncSession) -> int:
+    T = InboxMessage
+    result = await session.exec(
+        select(func.count()).select_from(T).where(T.state.in_((InboxState.PENDING, InboxState.PROCESSING)))
+    )
+    return int(result.one())
+
+
+async def _finish(
+    session: AsyncSession, inbox_id: int, state: InboxState, error: str | None, now: datetime | None
+) -> None:
+    T = InboxMessage
+    await session.exec(
+        update(T)
+        .where(T.id == inbox_id)
+        .values(state=state, error=error, processed_at=now or utcnow(), claimed_until=None)
+    )
+
+
+__all__ = [
+    "claim_pending_inbox",
+    "insert_inbox",
+    "mark_inbox_done",
+    "mark_inbox_failed",
+    "pending_inbox_count",
+]
