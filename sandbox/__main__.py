@@ -9,6 +9,7 @@ import signal
 
 from .config import EmulatorConfig
 from .emulator import Emulator
+from .web import page_url, setup_web
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,14 +22,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="SYSTEM disconnect after a connection lived this long, seconds; 0 = off")
     parser.add_argument("--redelivery-timeout", type=float, default=60.0)
     parser.add_argument("--qps-limit", type=int, default=20, help="calls/s per app per API; 0 = off")
-    parser.add_argument("--allow-group-files", action="store_true",
-                        help="let users send files to the bot in groups (the real DingTalk does not)")
+    # On by default here so the web page can submit deliverables in a project group;
+    # the real DingTalk (and EmulatorConfig's default) does not allow it.
+    parser.add_argument("--allow-group-files", action=argparse.BooleanOptionalAction, default=True,
+                        help="let users send files to the bot in groups (the real DingTalk does not; default: on)")
+    parser.add_argument("--web", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve the web chat page at /chat (default: on)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
 
-def describe(emulator: Emulator) -> str:
+def describe(emulator: Emulator, *, web: bool = False) -> str:
     lines = [
         f"钉钉模拟器已启动 / DingTalk sandbox running at {emulator.base_url}",
         f"  OpenAPI (api + oapi hosts): {emulator.base_url}",
@@ -43,6 +48,9 @@ def describe(emulator: Emulator) -> str:
     lines.append("  Groups:")
     for group in emulator.world.groups.values():
         lines.append(f"    {group.title}: {group.conversation_id}")
+    if web:
+        files = "群内发文件：已允许" if emulator.config.allow_group_files else "群内发文件：不允许（同真实钉钉）"
+        lines.append(f"  网页聊天 / Web chat page:    {page_url(emulator.base_url)}  ({files})")
     return "\n".join(lines)
 
 
@@ -52,8 +60,8 @@ async def serve(args: argparse.Namespace) -> None:
         redelivery_timeout=args.redelivery_timeout, qps_limit=args.qps_limit,
         allow_group_files=args.allow_group_files)
     emulator = Emulator(args.world, config, seed=args.seed)
-    await emulator.start(args.host, args.port)
-    print(describe(emulator), flush=True)
+    await emulator.start(args.host, args.port, extensions=[setup_web] if args.web else [])
+    print(describe(emulator, web=args.web), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

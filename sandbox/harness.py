@@ -36,6 +36,7 @@ from .gateway import AckRecord, ConnectionInfo, PushedFrame
 from .media import MediaFile
 from .recorder import ReceivedMessage, Record, SentMessage
 from .throttle import CallRecord
+from .web import page_url, setup_web
 from .world import App, FlowStep, World
 
 T = TypeVar("T")
@@ -66,13 +67,15 @@ class FrameInfo:
 class Sandbox:
     def __init__(self, world: World | str | Path | None = None, config: EmulatorConfig | None = None, *,
                  seed: int | None = None, host: str = "127.0.0.1", port: int = 0, frozen_clock: bool = False,
-                 extensions: Sequence[Extension] = ()):
+                 extensions: Sequence[Extension] = (), web: bool = False):
+        """`web=True` also serves the web chat page (`page_url`) and its JSON API."""
         self.config = config or EmulatorConfig.for_tests()
         self.emulator = Emulator(world, self.config, seed=seed)
         if frozen_clock:
             self.emulator.clock.freeze()
         self._host, self._port = host, port
-        self._extensions = tuple(extensions)
+        self._extensions = ((setup_web,) if web else ()) + tuple(extensions)
+        self.web = web
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._cursors: dict[str | None, int] = {}
@@ -186,6 +189,15 @@ class Sandbox:
     def faults(self) -> Faults:
         """Thread-safe: `sb.faults.set(api=..., error_rate=...)` works from the test's loop."""
         return self.emulator.faults
+
+    @property
+    def page_url(self) -> str:
+        """The web chat page (what `dingpm sandbox` prints); needs `Sandbox(web=True)` and a started sandbox."""
+        if not self.web:
+            raise RuntimeError("the web chat page is not mounted: create the sandbox with Sandbox(web=True)")
+        if not self.base_url:
+            raise RuntimeError("the sandbox is not running")
+        return page_url(self.base_url)
 
     def env(self) -> dict[str, str]:
         """Environment for a process running the SDK (set before `import dingtalk_stream`)."""

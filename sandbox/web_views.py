@@ -269,6 +269,9 @@ def instance_view(world: World, instance: Instance, me: User | None = None) -> d
                      "resultLabel": RESULT_LABELS.get(r.result.lower(), ""), "remark": r.remark, "date": r.date}
                     for r in instance.records],
         "tasks": [_task_view(world, t) for t in instance.tasks],
+        "steps": [{"actionType": s.action_type, "users": [_person(world, u) for u in s.user_ids]}
+                  for s in instance.steps],
+        "currentStep": instance.current_step,
         "ccNames": _names(world, instance.cc_user_ids),
         "myTask": _task_view(world, my_task) if my_task else None,
         "canAct": running is not None and instance.status == "RUNNING",

@@ -40,7 +40,7 @@ _MYSQL_LOCK_TIMEOUT_S = 300
 
 
 class SchemaError(RuntimeError):
-    """The database holds tables this code cannot migrate (not created by our migrations)."""
+    """The database holds a schema this code must not touch: made without our migrations, or by a newer release."""
 
 
 def alembic_config(url: str | None = None) -> Config:
