@@ -8,7 +8,9 @@ layers are plain async callables, so the dispatcher can be tested with fakes and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.args import Args
 from bot.config import Config
-from bot.incoming import Incoming
+from bot.incoming import ApprovalEvent, Incoming
 from bot.replies import Reply, as_reply
 
 if TYPE_CHECKING:
@@ -76,6 +78,59 @@ class Services:
     templates: Any = None  # storage: process templates by project type
     calendar: Any = None  # the work calendar (statutory holidays and 调休 make-up workdays)
     files: Any = None  # the file store for submitted deliverables and generated reports
+    # kernel: the outbox relay (bot.outbox.OutboxRelay); ``services.outbox.unit_of_work()`` opens a write transaction
+    # whose outbox rows are sent right after it commits (scheduled jobs use it; commands already run inside one)
+    outbox: Any = None
+
+
+class NoUnitOfWork(RuntimeError):
+    """Database access was attempted outside a unit of work (a command, an event, or ``outbox.unit_of_work()``)."""
+
+
+@dataclass(eq=False)
+class UnitOfWork:
+    """One write transaction: a command's (or an event's, or a job's) state changes, audit rows, outbox rows and
+    the inbox row's done-mark all commit together, or none of them does.
+
+    The kernel opens it, binds it to the running task (``current_unit_of_work()``), and after the commit sends the
+    outbox rows written in it (the fast path). Handlers reach it as ``ctx.session`` / ``ctx.work``; repository
+    functions take ``session=ctx.session``; ``bot.outbox.enqueue(ctx.session, key, target, message)`` queues a
+    message in it.
+    """
+
+    session: Any  # sqlmodel AsyncSession inside the write transaction
+    worker: str = ""  # this process's claim owner name; empty: outbox rows are left to the relay's poll
+    outbox_lease_seconds: float = 120.0
+    spool_dir: Any = None  # Path where in-memory attachments (File.data, Image.png) are written before queuing
+    claimed_outbox: list[Any] = field(default_factory=list)  # rows this worker sends right after the commit
+    queued_outbox: int = 0  # rows left to the relay (a later not_before): wake it after the commit
+    replies: list[Reply] = field(default_factory=list)  # the command's answers, queued when it commits
+    handled: Any = None  # the dispatcher's Handled for the message, for the one log line
+
+
+_current_work: ContextVar[UnitOfWork | None] = ContextVar("dingpm_unit_of_work", default=None)
+
+
+def current_unit_of_work() -> UnitOfWork | None:
+    """The unit of work of the running task, if any."""
+    return _current_work.get()
+
+
+@contextmanager
+def bind_unit_of_work(work: UnitOfWork) -> Iterator[UnitOfWork]:
+    """Make ``work`` the current unit of work of this task (and of tasks it creates) for the block."""
+    token = _current_work.set(work)
+    try:
+        yield work
+    finally:
+        _current_work.reset(token)
+
+
+def _require_work() -> UnitOfWork:
+    work = _current_work.get()
+    if work is None:
+        raise NoUnitOfWork("no unit of work is active: handlers run inside one; jobs use services.outbox.unit_of_work()")
+    return work
 
 
 # The app wires these from the storage and transport layers.
@@ -109,8 +164,50 @@ class Context:
     def today(self) -> date:
         return self.services.clock.today()
 
+    @property
+    def work(self) -> UnitOfWork:
+        """The command's unit of work (its write transaction); raises ``NoUnitOfWork`` outside the kernel."""
+        return _require_work()
+
+    @property
+    def session(self) -> Any:
+        """The command's database session, inside its one write transaction: never commit it yourself."""
+        return _require_work().session
+
     async def reply(self, reply: Reply | str) -> None:
-        """Answer now (progress, or several messages); a handler may instead just return its reply."""
+        """Answer (progress, or several messages); a handler may instead just return its reply.
+
+        Replies are queued in the command's transaction and sent right after it commits, in order: a command that
+        fails sends only its error message, and a crash or a redelivered frame never loses or repeats an answer.
+        """
         if self._send is None:
             raise RuntimeError("this context has no reply channel")
         await self._send(as_reply(reply))
+
+
+ApprovalEventHandler = Callable[[ApprovalEvent, "EventContext"], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class EventContext:
+    """What an approval-event handler gets besides the event: the services and the event's unit of work."""
+
+    services: Services
+    event: ApprovalEvent
+    trace_id: str
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    @property
+    def work(self) -> UnitOfWork:
+        return _require_work()
+
+    @property
+    def session(self) -> Any:
+        return _require_work().session

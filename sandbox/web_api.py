@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 
@@ -205,6 +206,14 @@ async def post_message(request: web.Request, emulator: "Emulator") -> Any:
     return {"message": record_view(emulator.world, record)}
 
 
+def _plain_name(name: str) -> str:
+    # Browsers send the UTF-8 name as is; aiohttp clients percent-encode it. Both mean
+    # the same file, so an all-ASCII name with %XX escapes is decoded.
+    if name.isascii() and re.search(r"%[0-9A-Fa-f]{2}", name):
+        name = unquote(name)
+    return name.replace("/", "_").replace("\\", "_").strip()
+
+
 async def _read_upload(request: web.Request) -> tuple[dict[str, str], str, bytes]:
     if not request.content_type.startswith("multipart/"):
         raise WebError("请用 multipart/form-data 上传文件")
@@ -213,7 +222,7 @@ async def _read_upload(request: web.Request) -> tuple[dict[str, str], str, bytes
     reader = await request.multipart()
     async for part in reader:
         if part.filename is not None:
-            file_name = part.filename
+            file_name = _plain_name(part.filename)
             chunks, size = [], 0
             # Streamed so an oversized file is refused without buffering all of it.
             while chunk := await part.read_chunk(256 * 1024):
@@ -261,8 +270,10 @@ async def get_media(request: web.Request, emulator: "Emulator") -> Any:
         raise WebError("文件不存在或已失效", 404)
     attach = request.query.get("download") == "1" or media.kind != "image"
     disposition = "attachment" if attach else "inline"
+    # `name`: the file name the message shows (a sampleFile's fileName may differ from the upload's).
+    name = (request.query.get("name") or media.file_name).replace("/", "_").replace("\\", "_")[:200]
     return web.Response(body=media.data, content_type=media.content_type, headers={
-        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(media.file_name)}",
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name, safe='')}",
         "Cache-Control": "private, max-age=3600"})
 
 

@@ -104,8 +104,9 @@ def file_view(media: MediaFile | None, name: str | None = None, file_type: str |
         return None
     ref = media.media_id or media.download_code or ""
     shown = name or media.file_name
+    # The shown name rides along: the message's fileName is what DingTalk shows and saves as.
     return {"name": shown, "size": media.size, "type": (file_type or extension(shown) or "").lower(),
-            "url": media_url(ref)}
+            "url": f"{media_url(ref)}&name={quote(shown, safe='')}"}
 
 
 def _image_src(ref: str) -> str | None:

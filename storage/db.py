@@ -12,6 +12,7 @@ All datetimes in the database are naive UTC; see ``storage.models.types.utcnow``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/dingpm.db"
@@ -103,7 +105,7 @@ def _create_sqlite_engine(
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             if not in_memory:
                 # WAL lets readers run while one writer writes; NORMAL sync is durable across app crashes in WAL mode.
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _switch_to_wal(cursor)
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         finally:
@@ -115,6 +117,31 @@ def _create_sqlite_engine(
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+_WAL_SWITCH_ATTEMPTS = 6  # 0.05 + 0.1 + … + 1.6 s: about 3 s in all, then the error is real
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried with a bounded backoff while the file is locked.
+
+    The busy timeout does not cover every case: while another connection runs WAL recovery or, closing last,
+    checkpoints and deletes the WAL, SQLite may answer "database is locked" at once. This hook runs inside
+    SQLAlchemy's async adaptation (a greenlet on the event loop), so the wait is an awaited sleep, not a blocking one.
+    """
+    for attempt in range(_WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, wrapped differently by each adapter
+            if attempt == _WAL_SWITCH_ATTEMPTS - 1 or not _is_locked(exc):
+                raise
+        await_only(asyncio.sleep(0.05 * 2**attempt))
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def write_engine(engine: AsyncEngine) -> AsyncEngine:

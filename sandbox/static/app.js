@@ -5,7 +5,7 @@ import { getJSON, postForm, postJSON } from "./api.js";
 import { Approvals } from "./approvals.js";
 import { Composer } from "./composer.js";
 import { escapeHtml } from "./markdown.js";
-import { avatarHtml, formatTime, previewOf, renderMessage } from "./messages.js";
+import { avatarHtml, formatTime, previewOf, registerPeople, renderMessage } from "./messages.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLE_ORDER = ["team", "leader", "client"];
@@ -23,6 +23,7 @@ const state = {
   generation: 0,         // bumps on every identity change; stale loops and answers stop
   abort: null,
   view: "chat",
+  stick: true,           // keep the message list scrolled to the newest message
 };
 
 let toastTimer = null;
@@ -102,7 +103,7 @@ async function switchUser(userId, preferred = null) {
   const me = state.users.get(userId);
   $("user-select").value = userId;
   $("me-avatar").outerHTML = avatarHtml({ ...me, type: "user" }, "avatar--sm").replace("<span ", '<span id="me-avatar" ');
-  $("me-title").textContent = `${me.title || ""}${me.external ? " · " + me.org : ""}`;
+  $("me-title").textContent = me.org || "";
   try {
     const [{ conversations }, first] = await Promise.all([
       getJSON("/conversations", { user: userId }),
@@ -176,11 +177,12 @@ function drawConversations() {
     const icon = conv.type === "group"
       ? `<span class="avatar avatar--group avatar--${conv.kind}" aria-hidden="true">${conv.kind === "client" ? "客户" : "内部"}</span>`
       : avatarHtml({ ...conv.bot, type: "bot" });
-    return `<li role="option" aria-selected="${conv.id === state.active}">
-      <button type="button" class="conv${conv.id === state.active ? " is-active" : ""}" data-id="${escapeHtml(conv.id)}">
+    return `<li>
+      <button type="button" class="conv${conv.id === state.active ? " is-active" : ""}" data-id="${escapeHtml(conv.id)}"
+        ${conv.id === state.active ? 'aria-current="true"' : ""}>
         ${icon}
         <span class="conv-main">
-          <span class="conv-top"><span class="conv-title">${escapeHtml(conv.title)}</span>
+          <span class="conv-top"><span class="conv-title" title="${escapeHtml(conv.title)}">${escapeHtml(conv.title)}</span>
             <time class="conv-time">${last ? formatTime(last.createdAt) : ""}</time></span>
           <span class="conv-bottom"><span class="conv-preview">${escapeHtml(last ? who + previewOf(last) : conv.type === "group" ? "群聊" : "与机器人单聊")}</span>
             ${unread ? `<span class="badge badge--inline">${unread}</span>` : ""}</span>
@@ -214,10 +216,22 @@ function openConversation(id) {
   ol.innerHTML = "";
   const list = state.messages.get(id) || [];
   for (const view of list) ol.appendChild(renderMessage(view, state.me));
+  keepPinned(ol);
   $("empty-hint").hidden = list.length > 0;
   drawConversations();
   syncUrl();
+  state.stick = true;
   ol.scrollTop = ol.scrollHeight;
+}
+
+// Images load after they are laid out; keep the view pinned to the newest message
+// unless the reader scrolled up.
+function keepPinned(root) {
+  for (const img of root.querySelectorAll("img")) {
+    img.addEventListener("load", () => {
+      if (state.stick) $("messages").scrollTop = $("messages").scrollHeight;
+    }, { once: true });
+  }
 }
 
 function appendMessage(view, atEnd) {
@@ -232,10 +246,11 @@ function appendMessage(view, atEnd) {
   }
   $("empty-hint").hidden = true;
   const mine = view.direction === "in" && view.sender.id === state.me;
-  if (nearBottom || mine) ol.scrollTop = ol.scrollHeight;
-  for (const img of li.querySelectorAll("img")) {
-    img.addEventListener("load", () => { if (nearBottom || mine) ol.scrollTop = ol.scrollHeight; }, { once: true });
+  if (nearBottom || mine) {
+    state.stick = true;
+    ol.scrollTop = ol.scrollHeight;
   }
+  keepPinned(li);
 }
 
 // ---- sending ------------------------------------------------------------------------
@@ -296,6 +311,10 @@ function wire() {
     if (button) openConversation(button.dataset.id);
   });
   $("back-btn").addEventListener("click", () => document.body.classList.remove("show-chat"));
+  $("messages").addEventListener("scroll", () => {
+    const ol = $("messages");
+    state.stick = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 80;
+  }, { passive: true });
   // dtmd://dingtalkclient/sendMessage links and buttons make the user send their text.
   $("messages").addEventListener("click", (event) => {
     const link = event.target.closest(".md-send");
@@ -314,6 +333,7 @@ async function main() {
     return;
   }
   for (const user of state.world.users) state.users.set(user.id, user);
+  registerPeople(state.world.users.map((u) => u.id));
   fillUserSelect();
   const params = new URLSearchParams(location.search);
   const first = state.users.has(params.get("user")) ? params.get("user") : state.world.users[0].id;

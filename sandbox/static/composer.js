@@ -89,7 +89,6 @@ export class Composer {
     if (!this.items.length) return this.close();
     this.active = 0;
     this.picker.hidden = false;
-    this.input.setAttribute("aria-expanded", "true");
     this.draw();
   }
 
@@ -124,6 +123,5 @@ export class Composer {
     this.picker.hidden = true;
     this.items = [];
     this.input.removeAttribute("aria-activedescendant");
-    this.input.setAttribute("aria-expanded", "false");
   }
 }

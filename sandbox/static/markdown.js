@@ -50,10 +50,12 @@ function linkHtml(target, innerHtml) {
 
 // Inline patterns, earliest match wins; on a tie the first listed wins (code before
 // links, ** before *).
+// A URL may hold one level of balanced parentheses; a link's text may hold an image.
+const URL_PART = String.raw`\(\s*<?((?:[^()\s<>]|\([^()\s<>]*\))+)>?(?:\s+"[^"\n]*")?\s*\)`;
 const INLINE = [
   ["code", /`([^`\n]+)`/],
-  ["image", /!\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"\n]*")?\s*\)/],
-  ["link", /\[([^\]\n]+)\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"\n]*")?\s*\)/],
+  ["image", new RegExp(String.raw`!\[([^\]\n]*)\]` + URL_PART)],
+  ["link", new RegExp(String.raw`\[((?:!\[[^\]\n]*\]\([^)\s]*\)|[^\]\n])+)\]` + URL_PART)],
   ["font", /<font\s+color\s*=\s*["']?(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20})["']?\s*>([\s\S]*?)<\/font>/i],
   ["strong", /\*\*(?=\S)([\s\S]*?\S)\*\*|__(?=\S)([\s\S]*?\S)__/],
   ["strike", /~~(?=\S)([\s\S]*?\S)~~/],
@@ -112,7 +114,8 @@ const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
 const FENCE = /^ {0,3}(```|~~~)\s*([\w-]*)\s*$/;
 const QUOTE = /^ {0,3}>\s?(.*)$/;
 const ITEM = /^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/;
-const TABLE_RULE = /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+// A delimiter row: hyphens, optional colons, and at least one pipe (so "---" stays a rule).
+const TABLE_RULE = /^(?=.*\|)(?=.*-)\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
 
 function cells(line) {
   return line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());

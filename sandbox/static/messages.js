@@ -5,9 +5,18 @@ import { escapeHtml, renderMarkdown, renderText, safeUrl } from "./markdown.js";
 
 const PALETTE = ["#1677ff", "#13c2c2", "#52c41a", "#fa8c16", "#eb2f96", "#722ed1", "#2f54eb", "#faad14"];
 
+const ORDER = new Map();
+
+// People of the world get palette colours in world order, so neighbours never share one.
+export function registerPeople(ids) {
+  ids.forEach((id, index) => ORDER.set(id, index));
+}
+
 export function avatarColor(id) {
-  let hash = 0;
-  for (const ch of String(id)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  if (ORDER.has(id)) return PALETTE[ORDER.get(id) % PALETTE.length];
+  // FNV-1a: spreads short ids like "liming" / "liuqiang" over the palette.
+  let hash = 0x811c9dc5;
+  for (const ch of String(id)) hash = Math.imul(hash ^ ch.codePointAt(0), 0x01000193) >>> 0;
   return PALETTE[hash % PALETTE.length];
 }
 

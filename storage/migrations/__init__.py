@@ -8,25 +8,33 @@ an installed wheel as well as from the repository. The public API:
   when it is current;
 - ``alembic_config(url)``: for any other Alembic command (``python -m storage.migrations`` wraps Alembic's CLI).
 
-Upgrades take a database-wide lock (PostgreSQL advisory lock, MySQL ``GET_LOCK``, SQLite's write lock) so that
-several replicas starting together migrate once and the others wait, then find nothing to do.
+Upgrades take a database-wide lock (PostgreSQL advisory lock, MySQL ``GET_LOCK``, on SQLite an exclusive lock on a
+``<database>.migration-lock`` file next to it) so that several replicas starting together migrate once and the others
+wait, then find nothing to do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite migrations then rely on SQLite's own locking alone
+    fcntl = None  # type: ignore[assignment]
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import create_engine, url_family, write_engine
@@ -37,6 +45,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent
 _PG_LOCK_KEY = 0x64696E67  # "ding"
 _MYSQL_LOCK_NAME = "dingpm_schema_migration"
 _MYSQL_LOCK_TIMEOUT_S = 300
+_SQLITE_LOCK_TIMEOUT_S = 300  # as long as MySQL's: a slow migration on a loaded machine must not fail the others
 
 
 class SchemaError(RuntimeError):
@@ -84,15 +93,17 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
 
 
 async def ensure_schema(url: str) -> bool:
-    """Bring the database to the latest schema; returns True if a migration ran."""
+    """Bring the database to the latest schema; returns True if a migration ran (in this call)."""
     head = await asyncio.to_thread(head_revision)
-    current = await current_revision(url)
-    if current == head:
-        return False
-    if current is not None and not await asyncio.to_thread(_is_known_revision, current):
-        # An older release started on a database a newer one already migrated: refuse rather than corrupt it.
-        raise SchemaError(f"数据库的结构版本 {current} 比本程序新（本程序最高 {head}），请升级 dingpm")
-    await upgrade(url, "head")
+    async with _sqlite_migration_lock(url):
+        # Read the version under the lock: a replica that waited for another one's migration finds nothing to do.
+        current = await current_revision(url)
+        if current == head:
+            return False
+        if current is not None and not await asyncio.to_thread(_is_known_revision, current):
+            # An older release started on a database a newer one already migrated: refuse rather than corrupt it.
+            raise SchemaError(f"数据库的结构版本 {current} 比本程序新（本程序最高 {head}），请升级 dingpm")
+        await _migrate(url, "upgrade", "head", locked=True)
     return True
 
 
@@ -103,7 +114,11 @@ def _is_known_revision(revision: str) -> bool:
         return False
 
 
-async def _migrate(url: str, direction: str, revision: str) -> None:
+async def _migrate(url: str, direction: str, revision: str, *, locked: bool = False) -> None:
+    if not locked:
+        async with _sqlite_migration_lock(url):
+            await _migrate(url, direction, revision, locked=True)
+        return
     config = alembic_config(url)
     # Foreign keys off on SQLite while migrating: batch operations copy and drop tables, which must not cascade.
     engine = create_engine(url, sqlite_foreign_keys=False)
@@ -121,6 +136,52 @@ async def _migrate(url: str, direction: str, revision: str) -> None:
                     await _release_migration_lock(connection, family)
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def _sqlite_migration_lock(url: str) -> AsyncIterator[None]:
+    """Serialise migrations of one SQLite file across tasks and processes (a no-op for the other backends).
+
+    Why a file lock and not only SQLite's write lock: replicas starting together each opened connections, switched
+    the fresh file to WAL and waited on ``BEGIN IMMEDIATE`` within the 10 s busy timeout. Under heavy load the first
+    migration outlasted that timeout, and a waiter failed with "database is locked" (and the WAL switch and first
+    read of a fresh file can be refused outright while another connection creates or checkpoints the WAL, without
+    the busy handler being consulted). Holding this lock, the waiters touch the database only after the migration
+    committed. ``flock`` locks are per open file, so tasks of one process exclude each other as processes do.
+    We poll with ``LOCK_NB`` rather than block in a thread, so a cancelled waiter never leaves a thread behind that
+    would take the lock later with nobody to release it.
+    """
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if (
+        fcntl is None
+        or url_family(parsed) != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+    ):
+        yield
+        return
+    lock_path = Path(database).expanduser().with_name(Path(database).name + ".migration-lock")
+    await asyncio.to_thread(lock_path.parent.mkdir, parents=True, exist_ok=True)
+    fd = await asyncio.to_thread(os.open, lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + _SQLITE_LOCK_TIMEOUT_S
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # non-blocking: fine on the loop
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process holds the schema migration lock {lock_path}") from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 class _PrimaryKeyNameNote(logging.Filter):
@@ -178,7 +239,7 @@ async def _acquire_migration_lock(connection: AsyncConnection, family: str) -> N
         await connection.commit()
         if got != 1:
             raise TimeoutError(f"another process holds the schema migration lock {_MYSQL_LOCK_NAME!r}")
-    # SQLite: the migration runs in one BEGIN IMMEDIATE transaction, which excludes every other writer.
+    # SQLite: _sqlite_migration_lock serialises migrations; the migration's BEGIN IMMEDIATE excludes other writers.
 
 
 async def _release_migration_lock(connection: AsyncConnection, family: str) -> None:

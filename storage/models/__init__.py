@@ -21,13 +21,16 @@ from storage.models.enums import (
     OutboxMessageKind,
     OutboxState,
     OutboxTargetKind,
+    PendingKind,
     ProjectStatus,
     Recurrence,
     RegisterKind,
     RegisterStatus,
     ReportVariant,
     RiskResponse,
+    parse_member_role,
 )
+from storage.models.intake import PendingFile
 from storage.models.messaging import InboxMessage, OutboxMessage
 from storage.models.operations import AuditLog, JobRun
 from storage.models.people import User
@@ -64,6 +67,8 @@ __all__ = [
     "OutboxMessageKind",
     "OutboxState",
     "OutboxTargetKind",
+    "PendingFile",
+    "PendingKind",
     "Phase",
     "Project",
     "ProjectMember",
@@ -79,6 +84,7 @@ __all__ = [
     "UtcDateTime",
     "WeeklyReport",
     "metadata",
+    "parse_member_role",
     "to_naive_utc",
     "utcnow",
 ]

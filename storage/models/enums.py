@@ -26,13 +26,50 @@ ACTIVE_PROJECT_STATUSES: tuple[ProjectStatus, ...] = (ProjectStatus.APPROVED, Pr
 
 
 class MemberRole(StrEnum):
+    """A person's role in a project; the same words as ``storage.templates.Role`` (a test keeps them equal), so a
+    template's ``owner_role`` is stored as it is and resolved to the member holding that role."""
+
     PM = "项目经理"
     ENGINEER = "实施工程师"
-    SALES = "业务负责人"  # called 拓展 in the standard; handlers accept both words
+    SALES = "拓展/业务负责人"  # the standard says 拓展 in one place and 业务负责人 in another: one role
     LEADER = "领导"
     CLIENT = "客户"
     AFTER_SALES = "售后"
     ADMIN = "项目管理员"
+    QUALITY = "质控"  # the QA department; owns 测评报告
+
+
+# What people type for a role, beyond the canonical words (matched after removing spaces, case-insensitively).
+MEMBER_ROLE_SYNONYMS: dict[str, MemberRole] = {
+    "拓展": MemberRole.SALES,
+    "业务负责人": MemberRole.SALES,
+    "业务": MemberRole.SALES,
+    "销售": MemberRole.SALES,
+    "拓展业务负责人": MemberRole.SALES,
+    "经理": MemberRole.PM,
+    "pm": MemberRole.PM,
+    "实施": MemberRole.ENGINEER,
+    "工程师": MemberRole.ENGINEER,
+    "实施人员": MemberRole.ENGINEER,
+    "公司领导": MemberRole.LEADER,
+    "客户联系人": MemberRole.CLIENT,
+    "甲方": MemberRole.CLIENT,
+    "售后服务": MemberRole.AFTER_SALES,
+    "售后服务组": MemberRole.AFTER_SALES,
+    "管理员": MemberRole.ADMIN,
+    "质控部门": MemberRole.QUALITY,
+    "质量": MemberRole.QUALITY,
+    "qa": MemberRole.QUALITY,
+}
+
+
+def parse_member_role(text: str) -> MemberRole | None:
+    """The role a user's word stands for (``拓展`` -> 拓展/业务负责人), or None."""
+    key = "".join(text.split()).casefold()
+    for role in MemberRole:
+        if key == role.value.casefold():
+            return role
+    return MEMBER_ROLE_SYNONYMS.get(key)
 
 
 class DeliverableStatus(StrEnum):
@@ -42,11 +79,23 @@ class DeliverableStatus(StrEnum):
 
 
 class Recurrence(StrEnum):
-    """How often a deliverable is due: once, every week (客户项目周报), or every audit cycle (审核报告)."""
+    """How often a deliverable is produced; the same values as ``storage.templates.Recurrence``."""
 
-    NONE = "none"
-    WEEKLY = "weekly"
-    PER_CYCLE = "per_cycle"
+    NONE = "none"  # once
+    DAILY = "daily"  # 实施日志, every working day
+    WEEKLY = "weekly"  # 客户项目周报
+    PER_CYCLE = "per_cycle"  # 审核报告, once per client audit cycle
+    PER_EVENT = "per_event"  # 升级记录表 after each upgrade: no planned due date
+    CONTINUOUS = "continuous"  # a living register (问题记录表) whose final version is due at the planned date
+
+
+class PendingKind(StrEnum):
+    """What a row of ``pending_files`` holds: a file waiting to be told its deliverable, or a command waiting for
+    its file (DingTalk sends a file as a message of its own, without text, so the two halves arrive apart)."""
+
+    FILE = "file"  # received and stored; ``提交 <交付物>`` attaches it
+    SUBMIT = "submit"  # ``提交 <交付物>`` came first: the next file of that user in that chat is submitted
+    ACCEPT = "accept"  # ``验收`` came first: the next file is the signed acceptance form
 
 
 class ApprovalKind(StrEnum):
@@ -87,6 +136,7 @@ class RegisterStatus(StrEnum):
     CLOSED = "已关闭"
     PENDING = "待处理"  # requirements, plans, changes
     DONE = "已完成"
+    AWAITING_APPROVAL = "待审批"  # changes, until the approval decides
     APPROVED = "已批准"  # changes
     REJECTED = "已驳回"
     RECORDED = "已记录"  # logs, meetings, upgrades: nothing left to do

@@ -22,5 +22,7 @@ class User(TableBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(max_length=USER_ID_LEN)  # DingTalk userId (= staffId inside the organisation)
     name: str = Field(max_length=NAME_LEN)
+    # The project this person last worked on: in a 1:1 chat, a command without 项目:编号 means that one.
+    last_project_id: int | None = Field(default=None, foreign_key="projects.id", ondelete="SET NULL")
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

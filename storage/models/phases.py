@@ -18,6 +18,8 @@ class Phase(TableBase, table=True):
     project_id: int = Field(foreign_key="projects.id", ondelete="CASCADE")
     seq: int  # 1-based order within the project
     name: str = Field(max_length=SHORT_LEN * 2)
+    # The phase this one runs alongside (监控 beside 执行): it has no gate of its own and is never "current".
+    parallel_with: str | None = Field(default=None, max_length=SHORT_LEN * 2)
     planned_start: date | None = None
     planned_end: date | None = None
     actual_start: date | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Enum, MetaData, String, Text, inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.util import await_only
 from sqlmodel.sql.sqltypes import UTCDateTime as SqlModelAwareDateTime
 
+from storage import migrations
 from storage.db import Database, create_engine
 from storage.migrations import (
     SchemaError,
@@ -66,7 +69,28 @@ async def test_fresh_sqlite_database_up_down_and_up_again(tmp_path: Path) -> Non
 async def test_replicas_starting_together_migrate_once(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
     async with asyncio.timeout(30):
-        await asyncio.gather(*(ensure_schema(url) for _ in range(3)))
+        ran = await asyncio.gather(*(ensure_schema(url) for _ in range(3)))
+    assert sorted(ran) == [False, False, True]
+    assert await current_revision(url) == head_revision()
+
+
+async def test_a_migration_slower_than_the_busy_timeout_fails_no_replica(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What heavy load once caused: the first migration outlasted SQLite's busy timeout and a waiting replica failed
+    with "database is locked". Here every migration takes 0.4 s against a 50 ms busy timeout."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}"
+    monkeypatch.setattr(migrations, "create_engine", functools.partial(create_engine, sqlite_busy_timeout_ms=50))
+    run_command = migrations._run_command
+
+    def slow_run_command(connection: Connection, *args: Any) -> None:
+        await_only(asyncio.sleep(0.4))  # inside the BEGIN IMMEDIATE transaction, without blocking the loop
+        run_command(connection, *args)
+
+    monkeypatch.setattr(migrations, "_run_command", slow_run_command)
+    async with asyncio.timeout(30):
+        ran = await asyncio.gather(*(ensure_schema(url) for _ in range(3)))
+    assert sorted(ran) == [False, False, True]
     assert await current_revision(url) == head_revision()
 
 

@@ -1,4 +1,4 @@
-"""initial schema: every table of storage.models as of the Foundation issue
+"""initial schema: every table of storage.models as of the Foundation and lifecycle issues
 
 Revision ID: 0001
 Revises:
@@ -124,8 +124,10 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('last_project_id', sa.Integer(), nullable=True),
     sa.Column('created_at', utc_datetime(), nullable=False),
     sa.Column('updated_at', utc_datetime(), nullable=False),
+    sa.ForeignKeyConstraint(['last_project_id'], ['projects.id'], name=op.f('fk_users_last_project_id_projects'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('user_id', name=op.f('uq_users_user_id')),
     **MYSQL_TABLE_OPTIONS,
@@ -174,6 +176,7 @@ def upgrade() -> None:
     sa.Column('project_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('parallel_with', sa.String(length=64), nullable=True),
     sa.Column('planned_start', sa.Date(), nullable=True),
     sa.Column('planned_end', sa.Date(), nullable=True),
     sa.Column('actual_start', sa.Date(), nullable=True),
@@ -257,9 +260,13 @@ def upgrade() -> None:
     sa.Column('project_id', sa.Integer(), nullable=False),
     sa.Column('phase_id', sa.Integer(), nullable=True),
     sa.Column('activity_id', sa.Integer(), nullable=True),
+    sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
     sa.Column('required', sa.Boolean(), nullable=False),
     sa.Column('recurrence', sa.String(length=16), nullable=False),
+    sa.Column('flags', long_text(), nullable=True),
+    sa.Column('register_kind', sa.String(length=16), nullable=True),
+    sa.Column('notes', long_text(), nullable=True),
     sa.Column('period_key', sa.String(length=32), nullable=True),
     sa.Column('owner_role', sa.String(length=16), nullable=True),
     sa.Column('owner_user_id', sa.String(length=64), nullable=True),
@@ -298,10 +305,34 @@ def upgrade() -> None:
     sa.UniqueConstraint('deliverable_id', 'version', name=op.f('uq_deliverable_versions_deliverable_id_version')),
     **MYSQL_TABLE_OPTIONS,
     )
+    op.create_table('pending_files',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('conversation_id', sa.String(length=128), nullable=False),
+    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=True),
+    sa.Column('deliverable_id', sa.Integer(), nullable=True),
+    sa.Column('message_id', sa.String(length=128), nullable=True),
+    sa.Column('file_name', sa.String(length=255), nullable=True),
+    sa.Column('file_path', sa.String(length=512), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('size', sa.BigInteger(), nullable=True),
+    sa.Column('note', long_text(), nullable=True),
+    sa.Column('created_at', utc_datetime(), nullable=False),
+    sa.Column('expires_at', utc_datetime(), nullable=False),
+    sa.Column('consumed_at', utc_datetime(), nullable=True),
+    sa.ForeignKeyConstraint(['deliverable_id'], ['deliverables.id'], name=op.f('fk_pending_files_deliverable_id_deliverables'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_pending_files_project_id_projects'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pending_files')),
+    sa.UniqueConstraint('message_id', name=op.f('uq_pending_files_message_id')),
+    **MYSQL_TABLE_OPTIONS,
+    )
+    op.create_index('ix_pending_files_conversation_user', 'pending_files', ['conversation_id', 'user_id', 'consumed_at'], unique=False)
 
 
 def downgrade() -> None:
     # Dropping a table drops its indexes; dropping them first would fail on MySQL for those backing a foreign key.
+    op.drop_table('pending_files')
     op.drop_table('deliverable_versions')
     op.drop_table('deliverables')
     op.drop_table('activities')

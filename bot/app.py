@@ -1,0 +1,374 @@
+"""The app lifecycle: everything a bot process runs, built once from the ``Config`` and closed with it.
+
+Start order (each step needs the ones before it; frames are taken last, when everything can handle them):
+
+1. the database schema: an empty or outdated SQLite database is upgraded in place; a server database that is not at
+   the latest revision stops the start with a one-line "run ``dingpm db upgrade``";
+2. one ``Database`` (engine), one ``aiohttp.ClientSession``, one ``DingTalkClient`` on it, the process templates and
+   the work calendar (file reads, off the loop), ``Services``;
+3. the dispatcher with every handler module's router (``HANDLER_MODULES``, plus a test's ``extra_routers``);
+4. the outbox relay (sends what a previous run left), the inbox pipeline (runs what a previous run left);
+5. leader election and the scheduler (one process of several runs the jobs);
+6. the /healthz server;
+7. the Stream connection.
+
+Shutdown (SIGTERM/SIGINT, or ``stop()``) goes the other way: stop taking frames, let in-flight commands finish (bounded),
+stop the scheduler and the relay (bounded), close the health server, the HTTP session and the engine.
+
+``bot/app.py`` is the only module that knows every handler module. To add a feature, write ``handlers/<name>.py``
+with any of ``router`` (a ``bot.router.Router``), ``jobs`` (a ``bot.jobs.JobRegistry``) and ``setup(app)`` (for
+anything else, e.g. ``app.on_approval_event(fn)``), and add its name to ``HANDLER_MODULES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+
+from bot.config import Config
+from bot.context import ApprovalEventHandler, Clock, Services, SystemClock
+from bot.dingtalk import DingTalkClient, RetryPolicy
+from bot.dispatcher import Dispatcher, Handled
+from bot.health import HealthServer, database_report
+from bot.inbox import InboxOptions, InboxPipeline, buffer_reply
+from bot.jobs import JobRegistry
+from bot.leader import LeaderElection
+from bot.lookups import find_user, resolve_project, role_lookup
+from bot.outbox import OutboxRelay, RelayOptions
+from bot.router import Router
+from bot.scheduler import Scheduler
+from bot.stream import DingTalkStream, StreamOptions
+from bot.transactions import Transactions
+from storage.db import Database, url_family
+
+log = logging.getLogger("dingpm.app")
+
+# Every feature's handler module, in the order its commands appear in 帮助. One line per module.
+HANDLER_MODULES: tuple[str, ...] = (
+    "handlers.help",
+)
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message is one line for the operator (Chinese, says what to do)."""
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """Timings of the kernel. The defaults suit production; tests shrink them."""
+
+    inbox: InboxOptions = field(default_factory=InboxOptions)
+    relay: RelayOptions = field(default_factory=RelayOptions)
+    stream: StreamOptions = field(default_factory=StreamOptions)
+    retry: RetryPolicy | None = None  # the DingTalk client's inline retries; None: its default
+    leader_retry_seconds: float = 5.0  # a follower tries to become the scheduler leader this often
+    leader_check_seconds: float = 5.0
+    scheduler_sweep_seconds: float | None = 300.0  # catch-up sweep of missed job runs
+    scheduler_stop_grace_seconds: float = 30.0
+    stream_stop_seconds: float = 15.0
+    connect_stream: bool = True  # False: no Stream connection (kernel tests that feed frames themselves)
+    serve_health: bool = True
+
+
+def new_worker_id() -> str:
+    """``host:pid:random``: names this process's inbox/outbox claims; unique even when a pid is reused."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
+
+
+def _ignore_handled(handled: Handled) -> None:
+    """The dispatcher's own log line comes before the commit; the inbox logs once the outcome is final."""
+
+
+class App:
+    """One bot process. ``async with App(config) as app:`` or ``await app.start()`` … ``await app.stop()``;
+    ``await app.run()`` serves until SIGTERM/SIGINT."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        extra_routers: Sequence[Router] = (),
+        extra_jobs: Sequence[JobRegistry] = (),
+        handler_modules: Sequence[str] = HANDLER_MODULES,
+        options: KernelOptions | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock(config.tz)
+        self.options = options or KernelOptions()
+        self.worker = worker_id or new_worker_id()
+        # Imported now (cheap, declarations only) so that a broken module or a clashing command fails before
+        # anything is opened.
+        self.modules: list[ModuleType] = [importlib.import_module(name) for name in handler_modules]
+        self._routers: list[Router] = [m.router for m in self.modules if isinstance(getattr(m, "router", None),
+                                                                                    Router)]
+        self._routers.extend(extra_routers)
+        self._job_registries: list[JobRegistry] = [m.jobs for m in self.modules
+                                                   if isinstance(getattr(m, "jobs", None), JobRegistry)]
+        self._job_registries.extend(extra_jobs)
+        self._approval_handlers: list[ApprovalEventHandler] = []
+        for module in self.modules:
+            setup = getattr(module, "setup", None)
+            if callable(setup):
+                setup(self)
+
+        self.database: Database | None = None
+        self.transactions: Transactions | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.dingtalk: DingTalkClient | None = None
+        self.services: Services | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.relay: OutboxRelay | None = None
+        self.inbox: InboxPipeline | None = None
+        self.scheduler: Scheduler | None = None
+        self.leader: LeaderElection | None = None
+        self.health_server: HealthServer | None = None
+        self.stream: DingTalkStream | None = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._stopped = asyncio.Event()
+        self._stop_requested: asyncio.Event | None = None
+
+    # ---- registration hooks for handler modules ------------------------------------------------------------
+
+    def on_approval_event(self, handler: ApprovalEventHandler) -> ApprovalEventHandler:
+        """Register ``async def handler(event, ctx)`` for every approval event (in the event's unit of work).
+
+        Usable as a decorator in a handler module's ``setup(app)``. Until one is registered, events are stored in
+        the inbox and marked done.
+        """
+        self._approval_handlers.append(handler)
+        if self.inbox is not None:
+            self.inbox.register(handler)
+        return handler
+
+    # ---- lifecycle -----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("App.start() called twice")
+        self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            await self._close_resources()
+            raise
+
+    async def _start(self) -> None:
+        config = self.config
+        await ensure_database_ready(config.database.url)
+        self.database = Database(config.database.url)
+        self.transactions = Transactions(self.database)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.pacing.http_timeout_seconds))
+        self.dingtalk = DingTalkClient(config, session=self.http, retry_policy=self.options.retry)
+        templates, calendar = await asyncio.gather(
+            asyncio.to_thread(_load_templates, config.storage.templates_dir),
+            asyncio.to_thread(_load_calendar, config),
+        )
+        self.relay = OutboxRelay(transactions=self.transactions, client=self.dingtalk, config=config,
+                                 worker=self.worker, options=self.options.relay,
+                                 spool_dir=Path(config.storage.files_dir) / "outbox")
+        self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
+                                 templates=templates, calendar=calendar, files=None, outbox=self.relay)
+        self.dispatcher = Dispatcher(self.services, send=buffer_reply, roles_of=role_lookup(config),
+                                     resolve_project=resolve_project, find_user=find_user,
+                                     on_handled=_ignore_handled)
+        self.dispatcher.include_routers(*self._routers)
+        self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
+                                   transactions=self.transactions, worker=self.worker,
+                                   max_concurrent=config.pacing.max_concurrent_messages, options=self.options.inbox)
+        for handler in self._approval_handlers:
+            self.inbox.register(handler)
+
+        await self.relay.start()
+        await self.inbox.start()
+
+        self.scheduler = Scheduler(
+            self.services, self._job_registries, owner=self.worker,
+            stop_grace=self.options.scheduler_stop_grace_seconds,
+            sweep_interval=(None if self.options.scheduler_sweep_seconds is None
+                            else _seconds(self.options.scheduler_sweep_seconds)),
+        )
+        self.leader = LeaderElection(self.database, on_elected=self.scheduler.start, on_lost=self.scheduler.stop,
+                                     retry_interval=self.options.leader_retry_seconds,
+                                     check_interval=self.options.leader_check_seconds)
+        await self.leader.start()
+
+        if self.options.serve_health:
+            self.health_server = HealthServer(config.server.health_host, config.server.health_port, self.health)
+            await self.health_server.start()
+
+        if self.options.connect_stream:
+            self.stream = DingTalkStream(config, self.inbox.on_frame, session=self.http, options=self.options.stream)
+            self._stream_task = asyncio.create_task(self.stream.start(), name="dingtalk-stream")
+        log.info("dingpm started worker=%s database=%r commands=%d jobs=%s health=%s", self.worker, self.database,
+                 len(self.dispatcher.commands.commands), self.scheduler.job_names or "none",
+                 self.health_server.url if self.health_server else "off")
+
+    async def stop(self) -> None:
+        """Graceful shutdown; safe to call twice and after a failed start."""
+        if not self._started or self._stopped.is_set():
+            return
+        log.info("dingpm stopping worker=%s", self.worker)
+        if self.stream is not None:
+            # First: no new frames. Frames being persisted get the stream's own grace and are acked.
+            try:
+                await asyncio.wait_for(self.stream.stop(), self.options.stream_stop_seconds)
+            except asyncio.TimeoutError:
+                log.warning("the Stream connection did not stop in time; cancelling it")
+        if self._stream_task is not None:
+            if not self._stream_task.done():
+                self._stream_task.cancel()
+            await asyncio.gather(self._stream_task, return_exceptions=True)
+        if self.inbox is not None:
+            await self.inbox.stop()
+        if self.leader is not None:
+            await self.leader.stop()  # steps down: stops the scheduler, frees the lock for a follower at once
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        await self._close_resources()
+        self._stopped.set()
+        log.info("dingpm stopped worker=%s", self.worker)
+
+    async def _close_resources(self) -> None:
+        if self.health_server is not None:
+            with contextlib.suppress(Exception):
+                await self.health_server.stop()
+        if self.http is not None and not self.http.closed:
+            await self.http.close()
+        if self.database is not None:
+            await self.database.close()
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.stop()
+
+    async def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Start, serve until SIGTERM/SIGINT (or ``request_stop()``), then shut down gracefully."""
+        self._stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed: list[int] = []
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self.request_stop)
+                    installed.append(sig)
+        try:
+            await self.start()
+            await self._stop_requested.wait()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def request_stop(self) -> None:
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    # ---- health --------------------------------------------------------------------------------------------
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, report) for /healthz: Stream connected, database answering, scheduler running on the leader."""
+        stream = self.stream.status.as_dict() if self.stream is not None else None
+        db = await database_report(self.database) if self.database is not None else {"ok": False}
+        leader = self.leader.is_leader if self.leader is not None else False
+        scheduler_running = self.scheduler.running if self.scheduler is not None else False
+        scheduler = {"leader": leader, "running": scheduler_running,
+                     "jobs": self.scheduler.job_names if self.scheduler is not None else []}
+        inbox_rows = db.get("inbox", {})
+        outbox_rows = db.get("outbox", {})
+        report = {
+            "worker": self.worker,
+            "stream": stream,
+            "database": {k: v for k, v in db.items() if k not in ("inbox", "outbox")},
+            "scheduler": scheduler,
+            "inbox": {
+                "backlog": inbox_rows.get("pending", 0) + inbox_rows.get("processing", 0),
+                "failed": inbox_rows.get("failed", 0),
+                "in_flight": self.inbox.in_flight if self.inbox is not None else 0,
+                "running": self.inbox.running if self.inbox is not None else False,
+                **(self.inbox.stats.as_dict() if self.inbox is not None else {}),
+            },
+            "outbox": {
+                "pending": outbox_rows.get("pending", 0) + outbox_rows.get("sending", 0),
+                "dead": outbox_rows.get("dead", 0),
+                "in_flight": self.relay.in_flight if self.relay is not None else 0,
+                "running": self.relay.running if self.relay is not None else False,
+                **(self.relay.stats.as_dict() if self.relay is not None else {}),
+            },
+        }
+        stream_ok = stream is not None and bool(stream.get("connected")) if self.options.connect_stream else True
+        # A follower is healthy without running the scheduler; the leader must be running it.
+        scheduler_ok = scheduler_running or not leader
+        loops_ok = bool(report["inbox"]["running"]) and bool(report["outbox"]["running"])
+        healthy = stream_ok and bool(db.get("ok")) and scheduler_ok and loops_ok
+        report["status"] = "ok" if healthy else "unhealthy"
+        return healthy, report
+
+
+async def ensure_database_ready(url: str) -> None:
+    """SQLite: create or upgrade the schema in place. Server databases: refuse to start unless at the head."""
+    from storage.migrations import SchemaError, current_revision, ensure_schema, head_revision
+
+    try:
+        if url_family(url) == "sqlite":
+            if await ensure_schema(url):
+                log.info("database schema created or upgraded to the latest version")
+            return
+        head = await asyncio.to_thread(head_revision)
+        current = await current_revision(url)
+    except SchemaError as exc:
+        raise StartupError(f"数据库结构错误：{exc}") from None
+    except Exception as exc:  # noqa: BLE001 - unreachable server, bad credentials, missing driver
+        raise StartupError(f"无法连接数据库（{type(exc).__name__}: {str(exc)[:200]}），请检查 database.url") from None
+    if current != head:
+        raise StartupError(
+            f"数据库结构不是最新版本（当前 {current or '空库'}，需要 {head}）：请先运行 dingpm db upgrade"
+        )
+
+
+def _load_templates(templates_dir: Path | None) -> Any:
+    from storage.templates import load_templates
+
+    return load_templates(templates_dir)
+
+
+def _load_calendar(config: Config) -> Any:
+    from storage.workdays import WorkCalendar
+
+    calendar = config.calendar
+    return WorkCalendar(calendar.extra_holidays, calendar.extra_workdays, calendar.data_file)
+
+
+def _seconds(value: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=value)
+
+
+async def run_app(config: Config, **app_options: Any) -> None:
+    """``dingpm run``: one App until a signal."""
+    await App(config, **app_options).run()
+
+
+__all__ = ["App", "HANDLER_MODULES", "KernelOptions", "StartupError", "ensure_database_ready", "new_worker_id",
+           "run_app"]

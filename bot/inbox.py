@@ -1,0 +1,369 @@
+"""Frame -> inbox -> unit of work -> dispatcher: how a message becomes exactly one run of its command.
+
+1. ``on_frame`` (called by the Stream client before it acks) stores the typed item in the inbox, unique by the
+   frame's messageId and the bot message's msgId, and returns: only then is the frame acked. A duplicate or a
+   redelivery hits a unique key, is dropped, and is acked as well.
+2. The pump claims pending rows (and rows whose processor's lease ran out, e.g. after a crash) up to
+   ``pacing.max_concurrent_messages`` in flight, and runs each as a tracked task.
+3. Each message runs in **one write transaction** (a ``UnitOfWork``): first it re-asserts this worker's claim on
+   the row (which on PostgreSQL/MySQL also row-locks it, so no other process can take it), then the dispatcher runs
+   the command with ``ctx.session``, then the command's replies become outbox rows and the row is marked done -- all
+   committed together. After the commit the replies go out through the relay's fast path.
+4. A user mistake (usage, permission, not found, conflict) commits nothing but its reply and the done-mark; an
+   unexpected error rolls everything back, then records the failure and the apology in a second transaction.
+   A crash anywhere before the commit leaves the row claimed; its lease runs out and it is run again (by this
+   process after a restart, or by another one).
+
+Approval events take the same path and are handed to the handlers registered with ``register(fn)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.context import ApprovalEventHandler, EventContext, Services, current_unit_of_work
+from bot.dispatcher import Dispatcher, Handled, log_handled, new_trace_id
+from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
+from bot.outbox import OutboxRelay, enqueue, reply_target
+from bot.replies import Reply
+from bot.transactions import Transactions
+from storage.models import InboxKind, InboxMessage
+from storage.repo import claim_pending_inbox, insert_inbox, mark_inbox_done, mark_inbox_failed
+from storage.repo.kernel import hold_inbox_claim
+
+log = logging.getLogger("dingpm.inbox")
+event_log = logging.getLogger("dingpm.events")
+
+PAYLOAD_VERSION = 1
+# Dispatcher outcomes after which the command's own changes are discarded and only its answer is kept.
+USER_ERROR_OUTCOMES = frozenset({"usage_error", "denied", "not_found", "conflict", "user_error"})
+ERROR_OUTCOME = "error"
+
+
+# ---- payloads: the typed item <-> the inbox row's JSON text -------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+def encode_item(item: Incoming | ApprovalEvent) -> str:
+    kind = "message" if isinstance(item, Incoming) else "event"
+    return json.dumps({"v": PAYLOAD_VERSION, "type": kind, "item": _jsonable(item)}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def _datetime(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def decode_item(payload: str) -> Incoming | ApprovalEvent:
+    document = json.loads(payload)
+    fields = dict(document["item"])
+    if document["type"] == "message":
+        fields["mentions"] = tuple(Mention(**m) for m in fields.get("mentions") or ())
+        fields["files"] = tuple(ReceivedFile(**f) for f in fields.get("files") or ())
+        for name in ("session_webhook_expires_at", "created_at"):
+            fields[name] = _datetime(fields.get(name))
+        return Incoming(**fields)
+    fields["occurred_at"] = _datetime(fields.get("occurred_at"))
+    return ApprovalEvent(**fields)
+
+
+# ---- the pipeline -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxOptions:
+    lease_seconds: float = 60.0  # a claimed row is ours this long before another process may take it over
+    poll_seconds: float = 5.0  # look for rows of other processes and expired leases at least this often
+    stop_grace_seconds: float = 20.0  # on stop, commands in flight get this long to finish
+
+
+@dataclass
+class InboxStats:
+    stored: int = 0  # frames persisted
+    duplicates: int = 0  # frames dropped by a unique key (redelivery, duplicate push)
+    processed: int = 0  # rows finished (done or failed) by this process
+    failed: int = 0
+    superseded: int = 0  # rows another worker had taken over by the time we got to them
+    commit_failures: int = 0  # units of work whose commit failed: re-run after the lease
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class _Discard(Exception):
+    """Roll the unit of work back and keep only the final answer (a user mistake or an unexpected error)."""
+
+    def __init__(self, reply: Reply | None, error: str | None) -> None:
+        super().__init__(error or "discard")
+        self.reply = reply
+        self.error = error
+
+
+class InboxPipeline:
+    def __init__(
+        self,
+        *,
+        services: Services,
+        dispatcher: Dispatcher,
+        relay: OutboxRelay,
+        transactions: Transactions,
+        worker: str,
+        max_concurrent: int,
+        options: InboxOptions | None = None,
+    ) -> None:
+        self._services = services
+        self._dispatcher = dispatcher
+        self._relay = relay
+        self._tx = transactions
+        self.worker = worker
+        self._max_concurrent = max_concurrent
+        self.options = options or InboxOptions()
+        self._event_handlers: list[ApprovalEventHandler] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.stats = InboxStats()
+        self.last_poll_error: str | None = None
+
+    # ---- wiring ----------------------------------------------------------------------------------------------
+
+    def register(self, handler: ApprovalEventHandler) -> ApprovalEventHandler:
+        """Hand every approval event to ``handler(event, ctx)``, inside the event's unit of work."""
+        self._event_handlers.append(handler)
+        return handler
+
+    @property
+    def event_handlers(self) -> tuple[ApprovalEventHandler, ...]:
+        return tuple(self._event_handlers)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def running(self) -> bool:
+        return self._pump_task is not None and not self._pump_task.done()
+
+    # ---- 1. frame -> inbox (before the ack) ------------------------------------------------------------------
+
+    async def on_frame(self, item: Incoming | ApprovalEvent) -> None:
+        """Persist the frame; return (-> ack) only once it is stored. Raising leaves it unacked (redelivered)."""
+        if isinstance(item, Incoming):
+            kind, msg_id = InboxKind.MESSAGE, item.msg_id or None
+        else:
+            # A redelivered event keeps its messageId; the eventId also catches the same event in a new frame.
+            kind, msg_id = InboxKind.EVENT, (f"event:{item.event_id}" if item.event_id else None)
+        async with self._tx.write() as session:
+            new_id = await insert_inbox(session=session, message_id=item.message_id, msg_id=msg_id,
+                                        payload=encode_item(item), kind=kind)
+        if new_id is None:
+            self.stats.duplicates += 1
+            log.info("frame dropped as a duplicate message_id=%s", item.message_id)
+            return
+        self.stats.stored += 1
+        self._wake.set()
+
+    # ---- 2. the pump -----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start processing: rows a crash left behind are claimed at once (leases permitting)."""
+        if self._pump_task is None:
+            self._stopping = False
+            self._pump_task = asyncio.create_task(self._pump(), name="inbox-pump")
+
+    async def stop(self) -> None:
+        """Stop claiming; let commands in flight finish within the grace; cancel the rest (rolled back, re-run)."""
+        self._stopping = True
+        self._wake.set()
+        if self._pump_task is not None:
+            await asyncio.gather(self._pump_task, return_exceptions=True)
+            self._pump_task = None
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.options.stop_grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("inbox: %d commands cut short by shutdown; rolled back, they run again after restart",
+                            len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _pump(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            free = self._max_concurrent - len(self._tasks)
+            if free > 0:
+                rows: list[InboxMessage] = []
+                try:
+                    rows = await self._claim(free)
+                    self.last_poll_error = None
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the database may be briefly away: the next poll tries again
+                    self.last_poll_error = f"{type(exc).__name__}: {exc}"[:500]
+                    log.warning("inbox: claiming rows failed: %s", self.last_poll_error)
+                for row in rows:
+                    task = asyncio.create_task(self._process(row), name=f"inbox-{row.id}")
+                    self._tasks.add(task)
+                    task.add_done_callback(self._done)
+                if rows and len(rows) == free:
+                    continue  # all slots taken: the next loop waits for one to free up
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.options.poll_seconds)
+
+    async def _claim(self, limit: int) -> list[InboxMessage]:
+        async with self._tx.write() as session:
+            return await claim_pending_inbox(session=session, limit=limit, worker=self.worker,
+                                             lease_seconds=self.options.lease_seconds)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("inbox: processing task crashed", exc_info=task.exception())
+        self._wake.set()
+
+    # ---- 3. one row, one unit of work ------------------------------------------------------------------------
+
+    async def _process(self, row: InboxMessage) -> None:
+        assert row.id is not None
+        try:
+            item = decode_item(row.payload)
+        except Exception as exc:  # noqa: BLE001 - an unreadable row must not block the others
+            log.exception("inbox: row %s cannot be decoded", row.id)
+            await self._fail_alone(row.id, f"payload unreadable: {type(exc).__name__}: {exc}")
+            return
+        started = time.perf_counter()
+        try:
+            if isinstance(item, Incoming):
+                await self._run_command(row.id, item, started)
+            else:
+                await self._run_event(row.id, item, started)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The commit failed (database gone, serialization failure): nothing happened; after the lease the row
+            # is claimed again and the command runs afresh.
+            self.stats.commit_failures += 1
+            log.exception("inbox: row %s (message_id=%s) could not be committed; it runs again after its lease",
+                          row.id, item.message_id)
+
+    async def _run_command(self, inbox_id: int, incoming: Incoming, started: float) -> None:
+        handled: Handled | None = None
+        try:
+            async with self._relay.unit_of_work() as work:
+                if not await self._hold(work.session, inbox_id):
+                    return
+                handled = await self._dispatcher.handle(incoming)
+                if handled.outcome == ERROR_OUTCOME or handled.outcome in USER_ERROR_OUTCOMES:
+                    last = work.replies[-1] if work.replies else None
+                    raise _Discard(last, handled.error if handled.outcome == ERROR_OUTCOME else None)
+                await self._queue_replies(work.session, inbox_id, incoming, work.replies)
+                await mark_inbox_done(session=work.session, inbox_id=inbox_id)
+            outcome = handled.outcome
+        except _Discard as discard:
+            async with self._relay.unit_of_work() as work:
+                if not await self._hold(work.session, inbox_id):
+                    return
+                await self._queue_replies(work.session, inbox_id, incoming,
+                                          [discard.reply] if discard.reply is not None else [])
+                if discard.error is not None:
+                    await mark_inbox_failed(session=work.session, inbox_id=inbox_id,
+                                            error=f"{discard.error} (trace_id={handled.trace_id if handled else '?'})")
+                else:
+                    await mark_inbox_done(session=work.session, inbox_id=inbox_id)
+            outcome = handled.outcome if handled else ERROR_OUTCOME
+            if discard.error is not None:
+                self.stats.failed += 1
+        self.stats.processed += 1
+        if handled is not None:
+            log_handled(dataclasses.replace(handled, outcome=outcome,
+                                            duration_ms=(time.perf_counter() - started) * 1000))
+
+    async def _queue_replies(self, session: Any, inbox_id: int, incoming: Incoming, replies: Sequence[Reply]) -> None:
+        if not replies:
+            return
+        target = reply_target(incoming)
+        for number, reply in enumerate(replies):
+            # The inbox row commits once, so its id names its answers for good: a re-run cannot queue them twice.
+            await enqueue(session, f"reply:{inbox_id}:{number}", target, reply)
+
+    async def _run_event(self, inbox_id: int, event: ApprovalEvent, started: float) -> None:
+        trace_id = new_trace_id()
+        outcome, error = "ok", None
+        try:
+            async with self._relay.unit_of_work() as work:
+                if not await self._hold(work.session, inbox_id):
+                    return
+                ctx = EventContext(services=self._services, event=event, trace_id=trace_id)
+                for handler in self._event_handlers:
+                    await handler(event, ctx)
+                if not self._event_handlers:
+                    outcome = "stored"  # no approvals feature yet: kept in the inbox for later inspection
+                await mark_inbox_done(session=work.session, inbox_id=inbox_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the handler's error is kept on the row
+            outcome, error = "error", f"{type(exc).__name__}: {exc}"[:2000]
+            event_log.exception("approval event failed message_id=%s trace_id=%s", event.message_id, trace_id)
+            await self._fail_alone(inbox_id, f"{error} (trace_id={trace_id})")
+            self.stats.failed += 1
+        self.stats.processed += 1
+        event_log.info(
+            "approval event handled message_id=%s event_type=%s instance=%s change=%s outcome=%s duration_ms=%.1f "
+            "trace_id=%s", event.message_id, event.event_type, event.process_instance_id, event.change, outcome,
+            (time.perf_counter() - started) * 1000, trace_id,
+            extra={"event": "approval_event_handled", "message_id": event.message_id, "outcome": outcome,
+                   "error": error},
+        )
+
+    async def _hold(self, session: Any, inbox_id: int) -> bool:
+        if await hold_inbox_claim(session=session, inbox_id=inbox_id, worker=self.worker,
+                                  lease_seconds=self.options.lease_seconds):
+            return True
+        self.stats.superseded += 1
+        log.warning("inbox: row %s was taken over by another worker; not running it here", inbox_id)
+        return False
+
+    async def _fail_alone(self, inbox_id: int, error: str) -> None:
+        async with self._relay.unit_of_work() as work:
+            if await self._hold(work.session, inbox_id):
+                await mark_inbox_failed(session=work.session, inbox_id=inbox_id, error=error)
+
+
+async def buffer_reply(incoming: Incoming, reply: Reply) -> None:
+    """The dispatcher's ``send``: answers are collected in the unit of work and queued when it commits."""
+    work = current_unit_of_work()
+    if work is None:
+        raise RuntimeError("a reply outside a unit of work: the kernel runs every command inside one")
+    work.replies.append(reply)
+
+
+__all__ = [
+    "InboxOptions",
+    "InboxPipeline",
+    "InboxStats",
+    "buffer_reply",
+    "decode_item",
+    "encode_item",
+]
