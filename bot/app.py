@@ -30,8 +30,9 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -58,6 +59,17 @@ log = logging.getLogger("dingpm.app")
 
 # Every feature's handler module, in the order its commands appear in 帮助. One line per module.
 HANDLER_MODULES: tuple[str, ...] = (
+    "handlers.projects",
+    "handlers.members",
+    "handlers.deliverables",
+    "handlers.phases",
+    "handlers.registers",
+    "handlers.closing",
+    "handlers.approvals",
+    "handlers.weekly_reports",
+    "handlers.reminders",
+    "handlers.digest",
+    "handlers.documents",
     "handlers.help",
 )
 
@@ -121,11 +133,6 @@ class App:
                                                    if isinstance(getattr(m, "jobs", None), JobRegistry)]
         self._job_registries.extend(extra_jobs)
         self._approval_handlers: list[ApprovalEventHandler] = []
-        for module in self.modules:
-            setup = getattr(module, "setup", None)
-            if callable(setup):
-                setup(self)
-
         self.database: Database | None = None
         self.transactions: Transactions | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -142,6 +149,10 @@ class App:
         self._started = False
         self._stopped = asyncio.Event()
         self._stop_requested: asyncio.Event | None = None
+        for module in self.modules:
+            setup = getattr(module, "setup", None)
+            if callable(setup):
+                setup(self)  # registers event handlers and the like; opens nothing
 
     # ---- registration hooks for handler modules ------------------------------------------------------------
 
@@ -165,7 +176,7 @@ class App:
         try:
             await self._start()
         except BaseException:
-            await self._close_resources()
+            await self.stop()  # whatever did start is stopped in order, whatever was opened is closed
             raise
 
     async def _start(self) -> None:
@@ -201,7 +212,7 @@ class App:
             self.services, self._job_registries, owner=self.worker,
             stop_grace=self.options.scheduler_stop_grace_seconds,
             sweep_interval=(None if self.options.scheduler_sweep_seconds is None
-                            else _seconds(self.options.scheduler_sweep_seconds)),
+                            else timedelta(seconds=self.options.scheduler_sweep_seconds)),
         )
         self.leader = LeaderElection(self.database, on_elected=self.scheduler.start, on_lost=self.scheduler.stop,
                                      retry_interval=self.options.leader_retry_seconds,
@@ -210,11 +221,19 @@ class App:
 
         if self.options.serve_health:
             self.health_server = HealthServer(config.server.health_host, config.server.health_port, self.health)
-            await self.health_server.start()
+            try:
+                await self.health_server.start()
+            except OSError as exc:
+                self.health_server = None
+                raise StartupError(
+                    f"无法在 {config.server.health_host}:{config.server.health_port} 提供健康检查（{exc.strerror or exc}），"
+                    "请修改 server.health_port"
+                ) from None
 
         if self.options.connect_stream:
             self.stream = DingTalkStream(config, self.inbox.on_frame, session=self.http, options=self.options.stream)
             self._stream_task = asyncio.create_task(self.stream.start(), name="dingtalk-stream")
+            self._stream_task.add_done_callback(_log_stream_end)
         log.info("dingpm started worker=%s database=%r commands=%d jobs=%s health=%s", self.worker, self.database,
                  len(self.dispatcher.commands.commands), self.scheduler.job_names or "none",
                  self.health_server.url if self.health_server else "off")
@@ -223,7 +242,8 @@ class App:
         """Graceful shutdown; safe to call twice and after a failed start."""
         if not self._started or self._stopped.is_set():
             return
-        log.info("dingpm stopping worker=%s", self.worker)
+        if self.database is not None:  # a start that failed before opening anything has nothing to report
+            log.info("dingpm stopping worker=%s", self.worker)
         if self.stream is not None:
             # First: no new frames. Frames being persisted get the stream's own grace and are acked.
             try:
@@ -244,9 +264,11 @@ class App:
             await self.relay.stop()
         await self._close_resources()
         self._stopped.set()
-        log.info("dingpm stopped worker=%s", self.worker)
+        if self.database is not None:
+            log.info("dingpm stopped worker=%s", self.worker)
 
     async def _close_resources(self) -> None:
+        """Close what was opened (the health server, the HTTP session, the engine), whatever state start reached."""
         if self.health_server is not None:
             with contextlib.suppress(Exception):
                 await self.health_server.stop()
@@ -359,10 +381,11 @@ def _load_calendar(config: Config) -> Any:
     return WorkCalendar(calendar.extra_holidays, calendar.extra_workdays, calendar.data_file)
 
 
-def _seconds(value: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=value)
+def _log_stream_end(task: asyncio.Task[None]) -> None:
+    # The Stream loop only ends through stop(); anything else leaves the bot deaf, so say so loudly (and /healthz
+    # reports 503 from then on).
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the DingTalk Stream connection loop crashed; no messages are received", exc_info=task.exception())
 
 
 async def run_app(config: Config, **app_options: Any) -> None:

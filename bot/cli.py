@@ -35,6 +35,118 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.app import StartupError, run_app
+    from bot.logging_setup import setup_logging
+
+    config = _load(args)
+    setup_logging(config)
+    try:
+        asyncio.run(run_app(config))
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot.sandbox_mode import run_sandbox
+
+    return run_sandbox(port=args.port, data_dir=args.data_dir, verbose=args.verbose)
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.outbox_admin import format_summary, outbox_summary
+
+    async def show() -> str:
+        database = _database(args)
+        try:
+            return format_summary(await outbox_summary(database, limit=args.limit))
+        finally:
+            await database.close()
+
+    try:
+        print(asyncio.run(show()))
+    except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
+        print(f"无法读取数据库（{type(exc).__name__}: {str(exc)[:200]}），请检查 database.url", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_outbox_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.outbox_admin import replay_dead_letters
+
+    if not args.all and not args.ids:
+        print("请给出死信编号，或用 --all 重新投递全部死信（dingpm outbox 查看编号）", file=sys.stderr)
+        return 2
+
+    async def replay() -> int:
+        database = _database(args)
+        try:
+            return await replay_dead_letters(database, ids=None if args.all else args.ids)
+        finally:
+            await database.close()
+
+    try:
+        count = asyncio.run(replay())
+    except Exception as exc:  # noqa: BLE001
+        print(f"无法写入数据库（{type(exc).__name__}: {str(exc)[:200]}），请检查 database.url", file=sys.stderr)
+        return 1
+    print(f"已重新排队 {count} 条死信；运行中的机器人会在下一次轮询时发送。")
+    return 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from handlers.archive_service import archive_command
+
+    config = _load(args, require_real_secret=False)
+    return asyncio.run(archive_command(config, args.project, args.out))
+
+
+def cmd_setup_approvals(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import aiohttp
+
+    from bot.dingtalk import DingTalkClient
+    from handlers.approval_forms import provision_forms
+
+    config = _load(args)
+    if config.approvals.mode == "off":
+        print('approvals.mode = "off"：未启用钉钉审批，立项、暂停、变更直接生效，无需审批表单。')
+        return 0
+
+    async def provision():  # -> list[FormStatus]
+        timeout = aiohttp.ClientTimeout(total=config.pacing.http_timeout_seconds)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            return await provision_forms(config, DingTalkClient(config, session=http))
+
+    statuses = asyncio.run(provision())
+    for status in statuses:
+        print(status.line())
+    return 0 if all(status.process_code for status in statuses) else 1
+
+
+def _database(args: argparse.Namespace):  # -> storage.db.Database
+    from storage.db import Database
+
+    url = args.url or _load(args, require_real_secret=False).database.url
+    return Database(url)
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    # Also accepted after the sub-command (dingpm run -c prod.toml); SUPPRESS keeps the top-level value otherwise.
+    parser.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS, help="配置文件路径（默认 ./config.toml）")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dingpm", description="钉钉项目实施管理机器人 (DingTalk project implementation bot)")
     parser.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG_PATH, help="配置文件路径（默认 ./config.toml）")
@@ -48,6 +160,40 @@ def _parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="把数据库迁移到最新版本")
     up.add_argument("--url", help="数据库 URL（默认取配置文件中的 database.url）")
     up.set_defaults(handler=cmd_db_upgrade)
+
+    run = sub.add_parser("run", help="连接钉钉运行机器人（读取配置文件）")
+    _config_option(run)
+    run.set_defaults(handler=cmd_run)
+
+    sandbox = sub.add_parser("sandbox", help="在本地钉钉模拟器里运行机器人，并打开网页聊天界面（无需钉钉账号）")
+    sandbox.add_argument("--port", type=int, default=0, help="模拟器和聊天网页的端口（默认 0：自动选择空闲端口）")
+    sandbox.add_argument("--data-dir", type=Path, default=Path("data/sandbox"),
+                         help="沙箱数据目录：SQLite 数据库与文件（默认 ./data/sandbox）")
+    sandbox.add_argument("-v", "--verbose", action="store_true", help="输出详细日志")
+    sandbox.set_defaults(handler=cmd_sandbox)
+
+    outbox = sub.add_parser("outbox", help="查看未送达的消息（死信）并重新投递")
+    _config_option(outbox)
+    outbox.add_argument("--url", help="数据库 URL（默认取配置文件中的 database.url）")
+    outbox.add_argument("--limit", type=int, default=50, help="最多列出多少条死信（默认 50）")
+    outbox.set_defaults(handler=cmd_outbox_list)
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", metavar="<action>")
+    listing = outbox_sub.add_parser("list", help="列出待发送数量与死信（默认）")
+    _config_option(listing)
+    listing.set_defaults(handler=cmd_outbox_list)
+    replay = outbox_sub.add_parser("replay", help="把死信重新放回发送队列")
+    replay.add_argument("ids", nargs="*", type=int, help="死信编号")
+    replay.add_argument("--all", action="store_true", help="重新投递全部死信")
+    _config_option(replay)
+    replay.set_defaults(handler=cmd_outbox_replay)
+
+    archive = sub.add_parser("archive", help="生成项目归档压缩包（交付物、周报、登记表、审批记录、操作日志），显示进度")
+    archive.add_argument("project", metavar="项目编号", help="例如 XM-2026-001")
+    archive.add_argument("-o", "--out", type=Path, help="输出文件（默认 <storage.files_dir>/archives/<编号>/…zip）")
+    archive.set_defaults(handler=cmd_archive)
+
+    approvals = sub.add_parser("setup-approvals", help="检查或创建钉钉审批表单（立项、进度变更、变更申请）并打印 processCode")
+    approvals.set_defaults(handler=cmd_setup_approvals)
 
     for extend in _EXTENSIONS:
         extend(sub)

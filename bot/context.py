@@ -1,9 +1,12 @@
 """What a handler is given besides the message: ``(incoming, ctx)``.
 
 ``Services`` is built once in the app lifecycle (config, database, DingTalk client, clock, templates, work calendar,
-file store). ``Context`` belongs to one message: the command, its parsed arguments, the bound project, the sender's
-roles in it, ``reply(...)`` and a trace id. The callbacks the dispatcher needs from the storage and transport
-layers are plain async callables, so the dispatcher can be tested with fakes and never imports a database.
+file store, outbox relay). ``Context`` belongs to one message: the command, its parsed arguments, the bound project,
+the sender's roles in it, ``reply(...)``, a trace id, and ``session``: the message's ``UnitOfWork``, the one write
+transaction in which the command's changes, audit rows, outbox rows and the inbox done-mark commit together.
+The callbacks the dispatcher needs from the storage and transport layers are plain async callables, so the
+dispatcher can be tested with fakes and never imports a database; the unit of work reaches the handler through a
+context variable bound by the kernel (``bind_unit_of_work``), which handler tests can bind themselves.
 """
 
 from __future__ import annotations

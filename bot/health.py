@@ -59,8 +59,8 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or ()  # the real port when 0 was asked for
-        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        addresses = self._runner.addresses  # the real port when 0 was asked for
+        self.port = int(addresses[0][1]) if addresses else self._port
         log.info("health endpoint listening on http://%s:%s/healthz", self._host, self.port)
 
     async def stop(self) -> None:

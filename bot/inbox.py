@@ -25,16 +25,17 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.context import ApprovalEventHandler, EventContext, Services, current_unit_of_work
-from bot.dispatcher import Dispatcher, Handled, log_handled, new_trace_id
+from bot.dingtalk.errors import InvalidRequest
+from bot.dispatcher import APOLOGY, Dispatcher, Handled, log_handled, new_trace_id
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
 from bot.outbox import OutboxRelay, enqueue, reply_target
-from bot.replies import Reply
+from bot.replies import Reply, Text
 from bot.transactions import Transactions
 from storage.models import InboxKind, InboxMessage
 from storage.repo import claim_pending_inbox, insert_inbox, mark_inbox_done, mark_inbox_failed
@@ -143,6 +144,7 @@ class InboxPipeline:
         self._stopping = False
         self.stats = InboxStats()
         self.last_poll_error: str | None = None
+        self._changed = asyncio.Event()  # replaced after each finished row: wakes wait_for()
 
     # ---- wiring ----------------------------------------------------------------------------------------------
 
@@ -209,6 +211,15 @@ class InboxPipeline:
     def wake(self) -> None:
         self._wake.set()
 
+    async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
+        """Wait until ``await predicate()`` holds, re-checked each time a row is finished (tests, tools)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                if await predicate():
+                    return
+                await changed.wait()
+
     async def _pump(self) -> None:
         while not self._stopping:
             self._wake.clear()
@@ -239,6 +250,8 @@ class InboxPipeline:
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._changed.set()
+        self._changed = asyncio.Event()
         if not task.cancelled() and task.exception() is not None:
             log.error("inbox: processing task crashed", exc_info=task.exception())
         self._wake.set()
@@ -278,7 +291,15 @@ class InboxPipeline:
                 if handled.outcome == ERROR_OUTCOME or handled.outcome in USER_ERROR_OUTCOMES:
                     last = work.replies[-1] if work.replies else None
                     raise _Discard(last, handled.error if handled.outcome == ERROR_OUTCOME else None)
-                await self._queue_replies(work.session, inbox_id, incoming, work.replies)
+                try:
+                    await self._queue_replies(work.session, inbox_id, incoming, work.replies)
+                except (ValueError, TypeError, InvalidRequest) as exc:
+                    # The handler's answer can never be sent (too long, a file type DingTalk refuses): a bug of the
+                    # handler, treated like any other -- nothing kept, an apology, the error on the inbox row.
+                    log.exception("inbox: the answer to message_id=%s cannot be sent", incoming.message_id)
+                    handled = dataclasses.replace(handled, outcome=ERROR_OUTCOME, error=type(exc).__name__)
+                    raise _Discard(Text(APOLOGY.format(trace_id=handled.trace_id)),
+                                   f"answer cannot be sent: {type(exc).__name__}: {exc}"[:500]) from None
                 await mark_inbox_done(session=work.session, inbox_id=inbox_id)
             outcome = handled.outcome
         except _Discard as discard:

@@ -13,6 +13,12 @@ saves the wasted work of every replica waking up for every trigger.
 
 The lock connection comes from its own engine (no pool): returned to a shared pool, a connection would keep the
 lock while serving other work, and the pool's recycling would drop it at random.
+
+A killed process closes its socket and the server frees the lock at once. A leader whose host vanishes (power cut,
+network partition) sends nothing, and by default the server would keep its session, and the lock, for hours (TCP
+keepalive defaults to two hours, MySQL's ``wait_timeout`` to eight). So the lock session asks the server to drop it
+after about ``dead_session_timeout`` seconds of silence: TCP keepalives on PostgreSQL, a short ``wait_timeout`` on
+MySQL (a live leader is never silent that long: it checks its connection every ``check_interval``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class LeaderElection:
         retry_interval: float = 5.0,
         check_interval: float = 5.0,
         check_timeout: float = 5.0,
+        dead_session_timeout: float = 30.0,
         application_name: str = "dingpm-leader",
     ) -> None:
         self.url: URL = _engine_url(database)
@@ -66,6 +73,8 @@ class LeaderElection:
         self.retry_interval = retry_interval
         self.check_interval = check_interval
         self.check_timeout = check_timeout
+        # Never shorter than a few checks, or the server would drop a healthy leader between two of them.
+        self.dead_session_timeout = max(dead_session_timeout, 3 * check_interval, 3.0)
         self.application_name = application_name
         self.session_id: int | None = None  # server session of the lock connection: pg_backend_pid / CONNECTION_ID
         self.leading = asyncio.Event()  # set while this process leads
@@ -75,6 +84,7 @@ class LeaderElection:
         self._connection: AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._unreachable = False
 
     @property
     def is_leader(self) -> bool:
@@ -157,8 +167,13 @@ class LeaderElection:
                 if acquired:
                     self.session_id = await self._session_id(connection)
         except Exception as exc:
-            log.warning("leader election: could not reach the database: %r", exc)
+            # Once per outage, not once per retry.
+            log.log(logging.DEBUG if self._unreachable else logging.WARNING,
+                    "leader election: could not reach the database: %r", exc)
+            self._unreachable = True
             acquired = False
+        else:
+            self._unreachable = False
         if acquired:
             self._connection = connection
             return True
@@ -167,6 +182,8 @@ class LeaderElection:
         return False
 
     async def _lock(self, connection: AsyncConnection) -> bool:
+        if self.family == "mysql":
+            await connection.execute(text(f"SET SESSION wait_timeout = {int(self.dead_session_timeout)}"))
         if self.family == "postgresql":
             result = await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
             return bool(result.scalar())
@@ -206,7 +223,8 @@ class LeaderElection:
     async def _step_down(self, why: str, *, connection_alive: bool = True) -> None:
         self.leading.clear()
         self.following.set()
-        log.warning("this process is no longer the scheduler leader: %s", why)
+        log.log(logging.INFO if self._stopping.is_set() else logging.WARNING,
+                "this process is no longer the scheduler leader: %s", why)
         if self.on_lost is not None:
             try:
                 await self.on_lost()
@@ -244,7 +262,15 @@ class LeaderElection:
     def _make_engine(self) -> AsyncEngine:
         connect_args: dict[str, Any] = {}
         if self.family == "postgresql":
-            connect_args["server_settings"] = {"application_name": self.application_name}
+            idle = max(1, int(self.dead_session_timeout / 3))
+            probe = max(1, int(self.dead_session_timeout / 6))
+            connect_args["server_settings"] = {
+                "application_name": self.application_name,
+                # silence for `idle` seconds, then 3 unanswered probes `probe` seconds apart: about 5/6 of the timeout
+                "tcp_keepalives_idle": str(idle),
+                "tcp_keepalives_interval": str(probe),
+                "tcp_keepalives_count": "3",
+            }
         # AUTOCOMMIT: no transaction stays open on a connection that lives for hours (PostgreSQL's
         # idle_in_transaction_session_timeout would kill it, and with it our leadership).
         return create_async_engine(

@@ -72,6 +72,6 @@ def setup_logging(config: Config | None = None, *, level: str | None = None, str
     root.addHandler(handler)
     root.setLevel(chosen)
     # Libraries that narrate every request at INFO would drown the one line per message.
-    for noisy in ("aiohttp.access", "websockets", "apscheduler.executors.default"):
+    for noisy in ("aiohttp.access", "websockets", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(chosen)))
     return secret_filter

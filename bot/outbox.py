@@ -33,7 +33,7 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -367,6 +367,7 @@ class OutboxRelay:
         self._timer_at = float("inf")
         self._idle = asyncio.Event()
         self._idle.set()
+        self._changed = asyncio.Event()  # replaced after each settled row: wakes wait_for()
         self.last_poll_error: str | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
@@ -406,6 +407,15 @@ class OutboxRelay:
         """New rows for the poll (queued outside the fast path): look now instead of at the next poll."""
         self._wake.set()
 
+    async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
+        """Wait until ``await predicate()`` holds, re-checked each time a row is settled (tests, tools)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                if await predicate():
+                    return
+                await changed.wait()
+
     async def wait_idle(self, timeout: float) -> None:
         """Wait until no send is in flight (tests, shutdown)."""
         async with asyncio.timeout(timeout):
@@ -437,6 +447,8 @@ class OutboxRelay:
         """Send rows this worker already claimed (the fast path), in order per conversation."""
         if not rows:
             return
+        if self._stopping:
+            return  # shutting down: their lease runs out and the next process (or this one restarted) sends them
         self._spawn_batches(list(rows))
 
     # ---- the poll loop ---------------------------------------------------------------------------------------
@@ -560,10 +572,12 @@ class OutboxRelay:
         """Record a row's outcome; retried briefly because a lost update means a duplicate send after the lease."""
         for attempt in range(3):
             try:
-                async with self._tx.write() as session:
+                async with self._tx.write(urgent=True) as session:
                     ours = await mark(session=session, outbox_id=row.id, worker=self.worker, **values)
                     if ours and refund:
                         await refund_outbox_attempt(session=session, outbox_id=row.id)
+                self._changed.set()
+                self._changed = asyncio.Event()
                 if not ours:
                     self.stats.lost_claims += 1
                     log.warning("outbox: message %s was re-claimed by another worker while we sent it", row.id)

@@ -38,6 +38,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.jobs import FireTimes, JobRegistry, JobRunContext, JobSpec, PeriodFunc, job_logger
 from storage.models import JobRunState
 from storage.repo import claim_job_run, finish_job_run
+from storage.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,6 @@ class Scheduler:
         specs = [spec for registry in registries for spec in registry]
         calendar = self.services.calendar
         if calendar is None and any(spec.schedule.needs_calendar for spec in specs):
-            from storage.workdays import WorkCalendar
-
             # The app normally passes the calendar in Services; this fallback reads the same config (and its small
             # data file, once, at start).
             cal = self.config.calendar

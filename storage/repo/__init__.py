@@ -7,7 +7,15 @@ claims, job-run claims, numbered inserts) are written so, per backend; see ``_sq
 
 from storage.repo.approvals import get_approval_by_instance, mark_approval_applied, running_approvals
 from storage.repo.audit import list_audit, write_audit
-from storage.repo.deliverables import add_deliverable_version, overdue_deliverables
+from storage.repo.deliverables import (
+    add_deliverable_version,
+    assign_unowned_deliverables,
+    latest_versions,
+    list_deliverables,
+    overdue_deliverables,
+    reassign_deliverables,
+)
+from storage.repo.intake import add_pending, cancel_waiting, consume_pending, open_pending
 from storage.repo.inbox import (
     claim_pending_inbox,
     insert_inbox,
@@ -26,6 +34,8 @@ from storage.repo.outbox import (
     mark_sent,
     replay_dead,
 )
+from storage.repo.phases import list_phases
+from storage.repo.plans import create_project_from_plan
 from storage.repo.projects import (
     add_member,
     create_project,
@@ -42,16 +52,21 @@ from storage.repo.projects import (
 )
 from storage.repo.registers import add_register_entry, get_register_entry, list_register_entries
 from storage.repo.reports import get_weekly_report, record_weekly_report
-from storage.repo.users import get_user, upsert_user, user_names
+from storage.repo.users import get_user, last_project_id, remember_project, upsert_user, user_names
 
 __all__ = [
     "add_deliverable_version",
     "add_member",
+    "add_pending",
     "add_register_entry",
+    "assign_unowned_deliverables",
+    "cancel_waiting",
     "claim_due_outbox",
     "claim_job_run",
     "claim_pending_inbox",
+    "consume_pending",
     "create_project",
+    "create_project_from_plan",
     "enqueue_outbox",
     "finish_job_run",
     "format_project_code",
@@ -65,9 +80,13 @@ __all__ = [
     "get_user",
     "get_weekly_report",
     "insert_inbox",
+    "last_project_id",
+    "latest_versions",
     "list_audit",
     "list_dead",
+    "list_deliverables",
     "list_members",
+    "list_phases",
     "list_projects",
     "list_register_entries",
     "mark_approval_applied",
@@ -78,10 +97,13 @@ __all__ = [
     "mark_sent",
     "member_roles",
     "next_project_code",
+    "open_pending",
     "overdue_deliverables",
     "pending_inbox_count",
     "projects_of_user",
+    "reassign_deliverables",
     "record_weekly_report",
+    "remember_project",
     "remove_member",
     "replay_dead",
     "running_approvals",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,6 +14,7 @@ from storage.models import (
     Deliverable,
     DeliverableStatus,
     DeliverableVersion,
+    MemberRole,
     Project,
     utcnow,
 )
@@ -84,4 +85,74 @@ async def add_deliverable_version(
     return await add_with_retry(session, build)
 
 
-__all__ = ["add_deliverable_version", "overdue_deliverables"]
+async def list_deliverables(
+    *, session: AsyncSession, project_id: int, phase_ids: Iterable[int] | None = None
+) -> list[Deliverable]:
+    """A project's deliverables in template order (all phases, or those of ``phase_ids``)."""
+    query = select(Deliverable).where(Deliverable.project_id == project_id)
+    if phase_ids is not None:
+        query = query.where(Deliverable.phase_id.in_(list(phase_ids)))  # type: ignore[union-attr]
+    return list((await session.exec(query.order_by(Deliverable.seq, Deliverable.id))).all())
+
+
+async def latest_versions(*, session: AsyncSession, deliverable_ids: Iterable[int]) -> dict[int, DeliverableVersion]:
+    """The newest version of each deliverable that has one, by deliverable id (one query)."""
+    ids = sorted(set(deliverable_ids))
+    if not ids:
+        return {}
+    V = DeliverableVersion
+    newest = (
+        select(V.deliverable_id, func.max(V.version).label("version"))
+        .where(V.deliverable_id.in_(ids))  # type: ignore[attr-defined]
+        .group_by(V.deliverable_id)
+        .subquery()
+    )
+    query = select(V).join(
+        newest, (V.deliverable_id == newest.c.deliverable_id) & (V.version == newest.c.version)  # type: ignore[arg-type]
+    )
+    return {v.deliverable_id: v for v in (await session.exec(query)).all()}
+
+
+async def assign_unowned_deliverables(
+    *, session: AsyncSession, project_id: int, role: MemberRole, user_id: str
+) -> int:
+    """Make ``user_id`` the owner of the project's deliverables of ``role`` that have nobody yet; returns how many."""
+    result = await session.exec(
+        update(Deliverable)
+        .where(
+            Deliverable.project_id == project_id,
+            Deliverable.owner_role == role,
+            Deliverable.owner_user_id.is_(None),  # type: ignore[union-attr]
+        )
+        .values(owner_user_id=user_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)
+
+
+async def reassign_deliverables(
+    *, session: AsyncSession, project_id: int, from_user_id: str, to_user_id: str | None,
+    role: MemberRole | None = None,
+) -> int:
+    """Hand ``from_user_id``'s open deliverables (of ``role``, or all) to ``to_user_id`` (None: nobody)."""
+    statement = update(Deliverable).where(
+        Deliverable.project_id == project_id,
+        Deliverable.owner_user_id == from_user_id,
+        Deliverable.status == DeliverableStatus.PENDING,
+    )
+    if role is not None:
+        statement = statement.where(Deliverable.owner_role == role)
+    result = await session.exec(
+        statement.values(owner_user_id=to_user_id, updated_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)
+
+
+__all__ = [
+    "add_deliverable_version",
+    "assign_unowned_deliverables",
+    "latest_versions",
+    "list_deliverables",
+    "overdue_deliverables",
+    "reassign_deliverables",
+]

@@ -39,4 +39,22 @@ async def user_names(*, session: AsyncSession, user_ids: Iterable[str]) -> dict[
     return {user_id: name for user_id, name in rows}
 
 
-__all__ = ["get_user", "upsert_user", "user_names"]
+async def remember_project(
+    *, session: AsyncSession, user_id: str, name: str, project_id: int, now: datetime | None = None
+) -> None:
+    """Note the project ``user_id`` just worked on (creating the user's row if needed)."""
+    # Without a display name, keep the one we know rather than overwrite it with the id.
+    user = await get_user(session=session, user_id=user_id) if not name else None
+    if user is None:
+        user = await upsert_user(session=session, user_id=user_id, name=name or user_id, now=now)
+    if user.last_project_id != project_id:
+        await session.exec(
+            update(User).where(User.user_id == user_id).values(last_project_id=project_id, updated_at=now or utcnow())
+        )
+
+
+async def last_project_id(*, session: AsyncSession, user_id: str) -> int | None:
+    return (await session.exec(select(User.last_project_id).where(User.user_id == user_id))).first()
+
+
+__all__ = ["get_user", "last_project_id", "remember_project", "upsert_user", "user_names"]

@@ -157,6 +157,23 @@ async def test_a_leader_whose_connection_dies_steps_down_and_a_follower_takes_ov
     assert not a.is_leader and recorders[0].elected == 1
 
 
+async def test_the_lock_session_is_named_and_dropped_by_the_server_when_its_host_vanishes(
+    server_url: str, elections
+) -> None:
+    e = LeaderElection(server_url, check_interval=5, dead_session_timeout=30)
+    elections.append(e)
+    await e.start()
+    assert e.is_leader
+    connection = e._connection  # the dedicated lock connection: only the test looks inside like this
+    assert connection is not None
+    if e.family == "postgresql":
+        query = ("SELECT application_name, current_setting('tcp_keepalives_idle'), "
+                 "current_setting('tcp_keepalives_count') FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+        assert tuple((await connection.execute(text(query))).one()) == ("dingpm-leader", "10", "3")
+    else:
+        assert (await connection.execute(text("SELECT @@session.wait_timeout"))).scalar() == 30
+
+
 async def _retries(e: LeaderElection, n: int) -> None:
     # Observe n further failed attempts by wrapping the private attempt; only the test looks inside like this.
     seen = asyncio.Event()

@@ -13,7 +13,7 @@ from bot.context import Context
 from bot.errors import Conflict
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, every
-from bot.outbox import enqueue, group_target
+from bot.outbox import enqueue, group_target, users_target
 from bot.replies import File
 from bot.router import Router
 from storage.repo import write_audit
@@ -69,8 +69,13 @@ async def a_file(incoming: Incoming, ctx: Context) -> File:
 jobs = JobRegistry()
 
 
+TICK_USER = "zhoumin"
+
+
 @jobs.scheduled("e2e_tick", every(timedelta(seconds=1)))
 async def tick_job(run: JobRunContext) -> None:
-    """Records its period: a period recorded twice means a job ran twice."""
+    """Records its period and tells 周敏 which process ran it: a period seen twice would be a job run twice."""
     async with run.services.outbox.unit_of_work() as work:
         await write_audit(session=work.session, action=JOB_ACTION, entity="e2e_tick", entity_id=run.period_key)
+        await enqueue(work.session, f"e2e-tick:{run.period_key}", users_target(TICK_USER),
+                      f"tick {run.period_key} {run.owner}")

@@ -1,0 +1,127 @@
+"""Submitting a version of a deliverable, shared by 提交 (deliverables), 验收 and 复盘 (closing) and the file intake.
+
+A version is a file (stored under its versioned path with sha256 and size), a link, or a note; earlier versions
+stay. Because DingTalk sends a file as a message of its own, a command may take the user's latest pending file in
+the chat, or leave a waiting row so that the next file they send completes it (``storage.models.intake``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.context import Context
+from handlers._common import change_context, record_change
+from handlers._files import PENDING_FILE_TTL, WAITING_TTL, StagedFile, human_size, place_file, version_path
+from storage.models import Deliverable, DeliverableStatus, DeliverableVersion, PendingFile, PendingKind, Phase, Project
+from storage.repo import add_deliverable_version, add_pending, cancel_waiting, consume_pending, open_pending
+
+
+def staged_from(row: PendingFile) -> StagedFile:
+    return StagedFile(row.file_path or "", row.file_name or "file", row.size or 0, row.sha256 or "")
+
+
+async def take_pending_file(ctx: Context) -> StagedFile | None:
+    """The newest file this user sent in this chat and has not submitted yet (marked used), or None."""
+    incoming = ctx.incoming
+    rows = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
+                              user_id=incoming.sender_id, kinds=(PendingKind.FILE,), now=ctx.clock.now())
+    for row in rows:
+        if await consume_pending(session=ctx.session, pending_id=row.id, now=ctx.clock.now()):
+            return staged_from(row)
+    return None
+
+
+async def remember_file(ctx: Context, staged: StagedFile, project: Project | None) -> PendingFile | None:
+    """Keep a received file for a later 「提交 <交付物>」; None if this message was taken in before."""
+    incoming = ctx.incoming
+    now = ctx.clock.now()
+    return await add_pending(session=ctx.session, row=PendingFile(
+        kind=PendingKind.FILE, conversation_id=incoming.conversation_id, user_id=incoming.sender_id,
+        project_id=project.id if project else None, message_id=incoming.message_id, file_name=staged.name,
+        file_path=staged.relative_path, sha256=staged.sha256, size=staged.size, created_at=now,
+        expires_at=now + PENDING_FILE_TTL,
+    ))
+
+
+async def wait_for_file(ctx: Context, kind: PendingKind, project: Project, deliverable: Deliverable | None,
+                        note: str | None = None) -> None:
+    """Let the next file this user sends in this chat complete the command (replacing an older wait)."""
+    incoming = ctx.incoming
+    now = ctx.clock.now()
+    await cancel_waiting(session=ctx.session, conversation_id=incoming.conversation_id,
+                         user_id=incoming.sender_id, now=now)
+    await add_pending(session=ctx.session, row=PendingFile(
+        kind=kind, conversation_id=incoming.conversation_id, user_id=incoming.sender_id, project_id=project.id,
+        deliverable_id=deliverable.id if deliverable else None, note=note, created_at=now,
+        expires_at=now + WAITING_TTL,
+    ))
+
+
+async def phase_name(session: Any, deliverable: Deliverable) -> str:
+    phase = await session.get(Phase, deliverable.phase_id) if deliverable.phase_id else None
+    return phase.name if phase is not None else ""
+
+
+async def submit_deliverable(
+    ctx: Context,
+    project: Project,
+    deliverable: Deliverable,
+    *,
+    staged: StagedFile | None = None,
+    link: str | None = None,
+    note: str | None = None,
+) -> DeliverableVersion:
+    """Store the next version, mark the deliverable 已提交, audit and announce it."""
+    session = ctx.session
+    now = ctx.clock.now()
+    version = await add_deliverable_version(
+        session=session, deliverable_id=deliverable.id, submitted_by=ctx.incoming.sender_id,
+        sha256=staged.sha256 if staged else None, size=staged.size if staged else None,
+        original_name=staged.name if staged else None, link=link, note=note, now=now,
+    )
+    if staged is not None:
+        relative = version_path(project.code, await phase_name(session, deliverable), deliverable.name,
+                                version.version, staged.name)
+        await place_file(ctx, staged.relative_path, relative)
+        version.file_path = relative
+        session.add(version)
+    before = {"status": str(deliverable.status), "version": version.version - 1}
+    deliverable.status = DeliverableStatus.SUBMITTED
+    deliverable.submitted_at = now
+    deliverable.waiver_reason = None
+    deliverable.waived_by = None
+    session.add(deliverable)
+    await session.flush()
+    what = f"《{staged.name}》（{human_size(staged.size)}）" if staged else (f"链接 {link}" if link else "说明")
+    await record_change(
+        session, project, action="deliverable.submit",
+        summary=f"提交了《{deliverable.name}》第 {version.version} 版：{what}",
+        key=f"deliverable-submitted:{project.code}:{deliverable.id}:v{version.version}",
+        entity="deliverable", entity_id=deliverable.id, before=before,
+        after={"status": str(DeliverableStatus.SUBMITTED), "version": version.version, "file": version.file_path,
+               "sha256": version.sha256, "size": version.size, "link": link},
+        **change_context(ctx),
+    )
+    return version
+
+
+def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str:
+    if version.file_path:
+        what = f"文件《{version.original_name}》，{human_size(version.size)}，SHA-256 {(version.sha256 or '')[:12]}…"
+    elif version.link:
+        what = f"链接 {version.link}"
+    else:
+        what = "文字说明"
+    earlier = f"，之前的 {version.version - 1} 个版本仍保留" if version.version > 1 else ""
+    return f"已提交《{deliverable.name}》第 {version.version} 版（{what}）{earlier}。"
+
+
+__all__ = [
+    "phase_name",
+    "remember_file",
+    "staged_from",
+    "submit_deliverable",
+    "submitted_text",
+    "take_pending_file",
+    "wait_for_file",
+]

@@ -1,0 +1,167 @@
+"""The project archive (电子资料存档) built from the database: shared by ``dingpm archive`` and the 归档 command.
+
+``build_project_archive`` gathers the project's report data (every register entry and the audit trail), the newest
+file of each deliverable and every stored 客户项目周报, then writes the zip with ``reports.archive.build_archive`` in
+a worker thread (it streams gigabytes of files: never on the event loop). Files that went missing on disk are left
+out and listed in ``ProjectArchive.missing`` rather than failing the whole archive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import Any, TextIO
+
+from handlers.report_data import DEFAULT_TZ, gather_project_report
+from reports.archive import ArchiveFile, ArchiveResult, WeeklyReportFile, build_archive, safe_component
+from storage.models import Project
+from storage.repo.report_queries import deliverables_of, phases_of, weekly_reports_of
+
+ARCHIVES_FOLDER = "archives"
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class ProjectArchive:
+    result: ArchiveResult
+    missing: tuple[str, ...] = ()  # deliverable files recorded in the database but not found on disk
+
+    @property
+    def path(self) -> Path:
+        return self.result.path
+
+
+def default_archive_path(files_dir: Path | str, project_code: str, today: date) -> Path:
+    """``<files_dir>/archives/XM-2026-001/XM-2026-001_项目归档_20261130.zip``."""
+    code = safe_component(project_code)
+    return Path(files_dir) / ARCHIVES_FOLDER / code / f"{code}_项目归档_{today:%Y%m%d}.zip"
+
+
+def _resolve(root: Path, stored: str) -> Path:
+    path = Path(stored)
+    return path if path.is_absolute() else root / path
+
+
+def _existing(paths: list[tuple[Any, Path]]) -> tuple[list[Any], list[Any]]:
+    found, missing = [], []
+    for item, path in paths:
+        (found if path.is_file() else missing).append(item)
+    return found, missing
+
+
+async def build_project_archive(
+    *,
+    session: Any,
+    project: Project,
+    files_dir: Path | str,
+    calendar: Any,
+    today: date,
+    tz: tzinfo = DEFAULT_TZ,
+    out_path: Path | str | None = None,
+    progress: Progress | None = None,
+    company_name: str = "",
+    generated_at: datetime | None = None,
+) -> ProjectArchive:
+    """Write the archive zip of ``project`` and return it. ``session``: any session (reads only; in a command,
+    ``ctx.session``). ``progress(done, total, name)`` is called from the worker thread after each file."""
+    root = Path(files_dir)
+    data = await gather_project_report(session=session, project=project, today=today, calendar=calendar, tz=tz,
+                                       include_audit=True, company_name=company_name)
+    phases = {p.id: p.name for p in await phases_of(session=session, project_ids=[project.id])}
+    files: list[tuple[ArchiveFile, Path]] = []
+    for deliverable, version in await deliverables_of(session=session, project_ids=[project.id]):
+        if version is None or not version.file_path:
+            continue
+        path = _resolve(root, version.file_path)
+        phase = phases.get(deliverable.phase_id, "其他") if deliverable.phase_id is not None else "其他"
+        name = version.original_name or path.name
+        files.append((ArchiveFile(phase, deliverable.name, path, name), path))
+    weekly: list[tuple[WeeklyReportFile, Path]] = []
+    for report in await weekly_reports_of(session=session, project_id=project.id):
+        if report.file_path:
+            path = _resolve(root, report.file_path)
+            weekly.append((WeeklyReportFile(f"{report.iso_year}-W{report.iso_week:02d}", path), path))
+
+    def build() -> ProjectArchive:
+        present_files, missing_files = _existing(files)
+        present_weekly, _ = _existing(weekly)
+        target = Path(out_path) if out_path is not None else default_archive_path(root, project.code, today)
+        result = build_archive(data, present_files, present_weekly, target, progress, generated_at=generated_at)
+        return ProjectArchive(result, tuple(f"{f.phase}/{f.deliverable}/{f.original_name}" for f in missing_files))
+
+    return await asyncio.to_thread(build)
+
+
+# ---- ``dingpm archive <项目编号>`` ----------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A one-line bar on a terminal stream: ``[#######-------]  12/40  01-启动/…``. Called from the worker thread."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self._last = 0
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        total = max(total, 1)
+        filled = self.width * done // total
+        shown = name if len(name) <= 40 else "…" + name[-39:]
+        line = f"\r[{'#' * filled}{'-' * (self.width - filled)}] {done:>4}/{total:<4} {shown}"
+        # Pad over the rest of a longer previous line.
+        self.stream.write(line + " " * max(0, self._last - len(line)))
+        self.stream.flush()
+        self._last = len(line)
+
+    def finish(self) -> None:
+        if self._last:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+async def archive_command(config: Any, project_code: str, out: Path | None = None, *,
+                          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """The CLI sub-command: exit code 0 with the zip's path on stdout, 1 when the project does not exist."""
+    from storage.db import Database
+    from storage.repo import get_project_by_code
+    from storage.workdays import WorkCalendar
+
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    cal = config.calendar
+    calendar = await asyncio.to_thread(WorkCalendar, cal.extra_holidays, cal.extra_workdays, cal.data_file)
+    database = Database(config.database.url)
+    bar = ProgressBar(stderr)
+    try:
+        async with database.read() as session:
+            project = await get_project_by_code(session=session, code=project_code)
+            if project is None:
+                print(f"未找到项目「{project_code}」，请检查项目编号。", file=stderr)
+                return 1
+            today = datetime.now(config.tz).date()
+            archive = await build_project_archive(session=session, project=project,
+                                                  files_dir=config.storage.files_dir, calendar=calendar, today=today,
+                                                  tz=config.tz, out_path=out, progress=bar)
+    finally:
+        bar.finish()
+        await database.close()
+    for missing in archive.missing:
+        print(f"警告：文件缺失，未归档：{missing}", file=stderr)
+    result = archive.result
+    print(f"已生成项目归档：{result.path}（{len(result.entries)} 个文件，{_size(result.total_bytes)}）", file=stdout)
+    return 0
+
+
+__all__ = ["ProgressBar", "ProjectArchive", "archive_command", "build_project_archive", "default_archive_path"]

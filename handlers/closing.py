@@ -1,0 +1,327 @@
+"""收尾: 验收, 复盘, 交接, 归档 — the closing phase of the standard, in its order.
+
+验收 takes the client's signed 项目验收确认单 (a file) and makes the project 已验收; 复盘 records the internal review;
+交接 hands the project to after-sales with the standard's handover checklist (what exists, what is missing); 归档
+builds the archive bundle for the project administrator and closes the project.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import select
+
+from bot.args import Param
+from bot.context import Context
+from bot.errors import Conflict
+from bot.incoming import Incoming
+from bot.outbox import enqueue, users_target
+from bot.replies import File, Markdown, Reply
+from bot.roles import PROJECT_MANAGER, only
+from bot.router import Router
+from handlers._common import (
+    change_context,
+    ensure_not_closed,
+    fmt_day,
+    lock_project,
+    names_of,
+    project_command,
+    project_label,
+    record_change,
+)
+from handlers._files import MAX_FILE_BYTES, StagedFile, files_root, human_size
+from handlers._submit import submit_deliverable, submitted_text, take_pending_file, wait_for_file
+from handlers.archive_service import build_project_archive
+from handlers.phases import sequential
+from handlers.report_data import gather_project_report
+from reports.documents import render_handover_list
+from reports.pool import render_off_loop
+from storage.models import (
+    ACTIVE_PROJECT_STATUSES,
+    AuditLog,
+    Deliverable,
+    DeliverableStatus,
+    MemberRole,
+    PendingKind,
+    Project,
+    ProjectStatus,
+    RegisterKind,
+)
+from storage.repo import (
+    add_deliverable_version,
+    add_member,
+    add_register_entry,
+    latest_versions,
+    list_deliverables,
+    list_phases,
+    list_register_entries,
+    upsert_user,
+)
+
+router = Router("closing", title="收尾（验收、复盘、交接、归档）")
+
+ACCEPTANCE, ARCHIVE = "acceptance", "archive"
+HANDOVER_ACTION = "project.handover"
+
+
+async def _flagged(ctx: Context, project: Project, flag: str) -> list[Deliverable]:
+    return [d for d in await list_deliverables(session=ctx.session, project_id=project.id) if d.has_flag(flag)]
+
+
+async def _ensure_in_last_phase(ctx: Context, project: Project, doing: str) -> None:
+    phases = sequential(await list_phases(session=ctx.session, project_id=project.id))
+    last = phases[-1].name
+    if project.current_phase != last:
+        raise Conflict(f"项目当前在「{project.current_phase}」阶段，{doing}要在「{last}」阶段进行：请先「推进」到{last}阶段。")
+
+
+async def _ensure_acceptable(ctx: Context, project: Project) -> None:
+    ensure_not_closed(project)
+    if project.status == ProjectStatus.ACCEPTED:
+        raise Conflict(f"项目 {project_label(project)} 已经验收了。接下来：「复盘 总结」「交接 @售后」「归档」。")
+    if project.status == ProjectStatus.PAUSED:
+        raise Conflict(f"项目 {project_label(project)} 已暂停，请先「恢复」再验收。")
+    if project.status not in ACTIVE_PROJECT_STATUSES:
+        raise Conflict(f"项目 {project_label(project)} 尚未立项（{project.status}），不能验收。")
+    await _ensure_in_last_phase(ctx, project, "验收")
+
+
+def _ensure_accepted(project: Project, doing: str) -> None:
+    ensure_not_closed(project)
+    if project.status != ProjectStatus.ACCEPTED:
+        raise Conflict(f"项目 {project_label(project)} 还没有验收（{project.status}），{doing}要在验收之后："
+                       "请先发送客户签字盖章的《项目验收确认单》，再发送「验收」。")
+
+
+# ---- 验收 -------------------------------------------------------------------------------------------------------
+
+
+@router.command(
+    "验收",
+    aliases=("accept", "项目验收"),
+    summary="项目验收：提交客户签字盖章的《项目验收确认单》（先发文件再发「验收」，或反过来），项目转为已验收",
+    examples=("验收", "验收 客户已签字盖章"),
+    params=(Param.text("说明", max_length=500, help="验收说明"),),
+    roles=only(PROJECT_MANAGER),
+    needs_project=True,
+    action="确认项目验收",
+)
+@project_command
+async def accept(incoming: Incoming, ctx: Context) -> Reply:
+    project = await lock_project(ctx.session, ctx.project.id)
+    await _ensure_acceptable(ctx, project)
+    forms = await _flagged(ctx, project, ACCEPTANCE)
+    staged = await take_pending_file(ctx)
+    note = ctx.args.text("说明")
+    if forms and staged is None:
+        await wait_for_file(ctx, PendingKind.ACCEPT, project, forms[0], note)
+        return (f"请在 30 分钟内在这里发送客户签字盖章的《{forms[0].name}》（扫描件或照片），"
+                "收到后项目即转为已验收。")
+    return await accept_with_file(ctx, project, staged, note=note)
+
+
+async def accept_with_file(ctx: Context, project: Project, staged: StagedFile | None, *, note: str | None = None) -> str:
+    """Make the project 已验收, storing ``staged`` as the signed acceptance form (also reached from the file intake
+    when 「验收」 came first)."""
+    await _ensure_acceptable(ctx, project)
+    forms = await _flagged(ctx, project, ACCEPTANCE)
+    submitted = ""
+    if forms and staged is not None:
+        version = await submit_deliverable(ctx, project, forms[0], staged=staged, note=note)
+        submitted = submitted_text(forms[0], version)
+    today = ctx.today()
+    before = {"status": str(project.status)}
+    project.status = ProjectStatus.ACCEPTED
+    project.actual_end = today
+    ctx.session.add(project)
+    await record_change(
+        ctx.session, project, action="project.accept", summary="项目通过验收，正式结束实施",
+        key=f"project-accepted:{project.code}", entity="project", entity_id=project.id, before=before,
+        after={"status": str(project.status), "actual_end": today.isoformat()}, **change_context(ctx),
+    )
+    return (f"{submitted}项目 {project_label(project)} 已验收（{fmt_day(today)}）。"
+            "接下来：「复盘 总结」、「交接 @售后」、「归档」。")
+
+
+# ---- 复盘 -------------------------------------------------------------------------------------------------------
+
+
+@router.command(
+    "复盘",
+    aliases=("review", "项目复盘"),
+    summary="记录项目复盘：实施过程、风险、问题和经验（验收后在内部进行）",
+    examples=("复盘 接口联调晚了两周，原因是客户文档滞后；经验：立项时把接口文档列入客户义务",),
+    params=(Param.text("总结", required=True, help="复盘总结"),),
+    roles=only(PROJECT_MANAGER),
+    needs_project=True,
+    action="记录项目复盘",
+)
+@project_command
+async def review(incoming: Incoming, ctx: Context) -> Reply:
+    project = await lock_project(ctx.session, ctx.project.id)
+    _ensure_accepted(project, "复盘")
+    summary = ctx.args.text("总结") or ""
+    entry = await add_register_entry(
+        session=ctx.session, project_id=project.id, kind=RegisterKind.MEETING, title=f"项目复盘：{summary}"[:120],
+        content=summary, created_by=incoming.sender_id, owner_user_id=incoming.sender_id, meeting_type="复盘会",
+        now=ctx.clock.now(),
+    )
+    record = next((d for d in await list_deliverables(session=ctx.session, project_id=project.id)
+                   if "复盘" in d.name), None)
+    if record is not None:
+        await submit_deliverable(ctx, project, record, note=summary)
+    else:
+        await record_change(
+            ctx.session, project, action="project.review", summary="记录了项目复盘",
+            key=f"project-reviewed:{project.code}:{entry.seq}", entity="register", entity_id=entry.id,
+            after={"meeting": entry.seq}, **change_context(ctx),
+        )
+    filed = f"，并作为《{record.name}》提交" if record is not None else ""
+    return f"已记录项目复盘（会议记录#{entry.seq}）{filed}。接下来：「交接 @售后」，然后「归档」。"
+
+
+# ---- 交接 -------------------------------------------------------------------------------------------------------
+
+
+async def handover_checklist(ctx: Context, project: Project) -> tuple[dict[str, list[str]], list[str]]:
+    """Per item of the template's handover package (需要交接的项目资料): the files and records that cover it; and
+    the items nothing covers yet."""
+    template = ctx.services.templates.find(project.template) if ctx.services.templates is not None else None
+    package = template.handover_package if template is not None else ()
+    deliverables = await list_deliverables(session=ctx.session, project_id=project.id)
+    versions = await latest_versions(session=ctx.session, deliverable_ids=[d.id for d in deliverables])
+    by_name = {d.name: d for d in deliverables}
+    available: dict[str, list[str]] = {}
+    missing: list[str] = []
+    for item in package:
+        found: list[str] = []
+        for name in item.deliverables:
+            deliverable = by_name.get(name)
+            version = versions.get(deliverable.id) if deliverable is not None else None
+            if deliverable is not None and deliverable.status == DeliverableStatus.SUBMITTED and version is not None:
+                found.append(f"{name}：{version.original_name or version.link or '文字说明'}（第{version.version}版）")
+        for register in item.registers:
+            entries = await list_register_entries(session=ctx.session, project_id=project.id,
+                                                  kind=RegisterKind(register.value))
+            if entries:
+                found.append(f"{register.value}登记 {len(entries)} 条（随归档导出）")
+        available[item.item] = found
+        if not found:
+            missing.append(item.item + (f"（{item.notes}）" if item.notes else ""))
+    return available, missing
+
+
+@router.command(
+    "交接",
+    aliases=("handover", "项目交接"),
+    summary="把项目交接给售后：登记接收人，列出交接清单中已具备和缺失的资料，并生成《项目交接清单》",
+    examples=("交接 @孙八",),
+    params=(Param.user("售后", positional=True, required=True, help="接收项目的售后同事"),),
+    roles=only(PROJECT_MANAGER),
+    needs_project=True,
+    action="交接项目",
+)
+@project_command
+async def handover(incoming: Incoming, ctx: Context) -> Reply:
+    project = await lock_project(ctx.session, ctx.project.id)
+    _ensure_accepted(project, "交接")
+    receiver = ctx.args.user("售后")
+    assert receiver is not None
+    if receiver.name:
+        await upsert_user(session=ctx.session, user_id=receiver.user_id, name=receiver.name)
+    await add_member(session=ctx.session, project_id=project.id, user_id=receiver.user_id, role=MemberRole.AFTER_SALES)
+    names = await names_of(ctx.session, [receiver.user_id])
+    receiver_name = names[receiver.user_id]
+    available, missing = await handover_checklist(ctx, project)
+    today = ctx.today()
+    await record_change(
+        ctx.session, project, action=HANDOVER_ACTION,
+        summary=f"项目交接给售后 {receiver_name}，交接资料 {len(available) - len(missing)}/{len(available)} 项已具备",
+        key=f"project-handover:{project.code}:{receiver.user_id}:{ctx.trace_id}", entity="project",
+        entity_id=project.id, after={"receiver": receiver.user_id, "missing": missing}, **change_context(ctx),
+    )
+    data = await gather_project_report(session=ctx.session, project=project, today=today,
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz)
+    docx = await render_off_loop(render_handover_list, data, available, receiver=receiver_name, handover_date=today)
+    lines = [f"#### {project.code} 项目交接清单", f"接收人：{receiver_name}（售后）　交接日期：{fmt_day(today)}", ""]
+    for item, files in available.items():
+        lines.append(f"- ✓ **{item}**：{'；'.join(files)}" if files else f"- ✗ **{item}**：缺失，请补充")
+    lines.append(f"\n共 {len(available)} 项，已具备 {len(available) - len(missing)} 项，缺失 {len(missing)} 项。")
+    if missing:
+        lines.append("缺失的资料请提交后再「交接」一次更新清单；电子资料会在「归档」时打包给项目管理员。")
+    else:
+        lines.append("资料齐全。下一步：「归档」。")
+    await ctx.reply(Markdown(f"{project.code} 项目交接清单", "\n".join(lines)))
+    return File(f"项目交接清单_{project.code}.docx", data=docx)
+
+
+# ---- 归档 -------------------------------------------------------------------------------------------------------
+
+
+async def _handed_over(ctx: Context, project: Project) -> bool:
+    query = select(AuditLog.id).where(AuditLog.project_id == project.id, AuditLog.action == HANDOVER_ACTION).limit(1)
+    return (await ctx.session.exec(query)).first() is not None
+
+
+@router.command(
+    "归档",
+    aliases=("archive", "项目归档"),
+    summary="生成项目归档包（全部交付物最新版、周报、登记表、审批与操作记录、索引）交项目管理员，并关闭项目",
+    examples=("归档",),
+    roles=only(PROJECT_MANAGER),
+    needs_project=True,
+    action="归档并关闭项目",
+)
+@project_command
+async def archive(incoming: Incoming, ctx: Context) -> Reply:
+    project = await lock_project(ctx.session, ctx.project.id)
+    _ensure_accepted(project, "归档")
+    if not await _handed_over(ctx, project):
+        raise Conflict("项目还没有交接给售后：请先「交接 @售后」，再归档。")
+    today, root = ctx.today(), files_root(ctx)
+    built = await build_project_archive(session=ctx.session, project=project, files_dir=root,
+                                        calendar=ctx.services.calendar, today=today, tz=ctx.config.tz)
+    result = built.result
+    relative = result.path.relative_to(root).as_posix() if result.path.is_relative_to(root) else str(result.path)
+    for deliverable in await _flagged(ctx, project, ARCHIVE):
+        if deliverable.status == DeliverableStatus.PENDING and "电子" in deliverable.name:
+            version = await add_deliverable_version(
+                session=ctx.session, deliverable_id=deliverable.id, submitted_by=incoming.sender_id,
+                file_path=relative, size=result.path.stat().st_size, original_name=result.path.name,
+                note="归档时自动生成", now=ctx.clock.now(),
+            )
+            deliverable.status = DeliverableStatus.SUBMITTED
+            deliverable.submitted_at = version.submitted_at
+            ctx.session.add(deliverable)
+    before = {"status": str(project.status)}
+    project.status = ProjectStatus.CLOSED
+    ctx.session.add(project)
+    size = result.path.stat().st_size
+    await record_change(
+        ctx.session, project, action="project.archive",
+        summary=f"项目已归档并关闭：{len(result.entries)} 个文件，{human_size(size)}",
+        key=f"project-archived:{project.code}", entity="project", entity_id=project.id, before=before,
+        after={"status": str(project.status), "archive": relative, "files": len(result.entries),
+               "missing": list(built.missing)}, **change_context(ctx),
+    )
+    sendable = size <= MAX_FILE_BYTES
+    admins = list(ctx.config.organization.project_admins)
+    if admins:
+        message = (File(result.path.name, path=result.path) if sendable else
+                   f"项目 {project_label(project)} 已归档：{result.path}（{human_size(size)}，超过 20 MB，请到服务器上领取）")
+        await enqueue(ctx.session, f"archive:{project.code}", users_target(admins), message)
+    lines = [
+        f"#### 项目 {project.code} 已归档并关闭",
+        f"- 归档包：{result.path.name}（{len(result.entries)} 个文件，{human_size(size)}）",
+        f"- 保存位置：{relative}",
+        f"- 已发送给项目管理员（{len(admins)} 人）" if admins else "- 未配置项目管理员（organization.project_admins），请自行转交",
+    ]
+    if built.missing:
+        lines.append(f"- ⚠️ {len(built.missing)} 个文件在服务器上找不到，未归档：{'、'.join(built.missing[:5])}")
+    await ctx.reply(Markdown(f"项目 {project.code} 已归档", "\n".join(lines)))
+    if sendable:
+        return File(result.path.name, path=Path(result.path))
+    return f"归档包超过 20 MB，钉钉无法直接发送，请到服务器 {result.path} 领取。"
+
+
+__all__ = ["accept", "accept_with_file", "archive", "handover", "handover_checklist", "review", "router"]

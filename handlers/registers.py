@@ -1,0 +1,379 @@
+"""登记簿: the standard's monitoring records, kept throughout the project.
+
+问题 (问题记录表), 需求 (需求跟踪表), 风险, 变更 (changes wait for approval), 升级 (升级记录表, with the
+系统升级通知单/确认单 as a .docx), 日志 (实施日志: the weekly report's 本周完成), 下周计划 (its 下周工作计划) and
+会议 (会议记录). Entries are numbered per project and register: 问题#3.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from bot.args import Param, clip
+from bot.context import Context
+from bot.errors import Conflict, NotFound, UsageError
+from bot.incoming import Incoming
+from bot.replies import File, Markdown, Reply
+from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS
+from bot.router import Router
+from handlers import approval_flow
+from handlers._common import (
+    change_context,
+    ensure_not_closed,
+    fmt_day,
+    lock_project,
+    names_of,
+    project_command,
+    record_change,
+    who,
+)
+from handlers.report_data import gather_project_report, register_entry_info
+from reports.documents import find_document
+from reports.pool import render_off_loop
+from storage.models import ApprovalKind, Level, Project, RegisterEntry, RegisterKind, RegisterStatus, RiskResponse
+from storage.repo import add_register_entry, get_register_entry, list_register_entries, upsert_user
+
+router = Router("registers", title="登记簿（问题、需求、风险、变更、升级、日志、会议）")
+router.group("问题", summary="问题记录表：登记、关闭（写明解决方法）、列表", aliases=("issue", "issues"))
+router.group("需求", summary="需求跟踪表：登记、完成、列表", aliases=("requirement", "requirements"))
+router.group("风险", summary="风险登记：概率、影响、应对（规避/转移/减轻/接受）", aliases=("risk", "risks"))
+router.group("变更", summary="变更申请：写明影响，审批通过后才执行", aliases=("change", "changes"))
+
+ALL = "全部"
+MAX_LISTED = 30
+TITLE_CHARS = 120
+OPEN_STATUSES = {
+    RegisterKind.ISSUE: (RegisterStatus.OPEN, RegisterStatus.IN_PROGRESS),
+    RegisterKind.REQUIREMENT: (RegisterStatus.PENDING, RegisterStatus.IN_PROGRESS),
+    RegisterKind.RISK: (RegisterStatus.OPEN,),
+    RegisterKind.CHANGE: (RegisterStatus.AWAITING_APPROVAL, RegisterStatus.PENDING, RegisterStatus.APPROVED),
+}
+LEVELS = tuple(level.value for level in Level)
+RESPONSES = tuple(response.value for response in RiskResponse)
+MEETING_TYPES = ("内部启动会", "外部启动会", "周会", "验收会", "交接会", "技术交底", "方案评审", "临时会议", "复盘会")
+UPGRADE_NOTICE, UPGRADE_CONFIRMATION = "通知", "确认"
+
+SCOPE = Param.choice("范围", (ALL,), positional=True, help="写「全部」包括已关闭的")
+OWNER = Param.user("负责人", aliases=("owner",), help="谁来处理，默认是你")
+DUE = Param.date("截止", aliases=("due",), help="计划完成日期")
+
+
+def title_of(text: str) -> str:
+    """The first line, shortened: what lists and reports show; the whole text stays in ``content``."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return clip(first, TITLE_CHARS)
+
+
+def entry_number(text: str | None, kind: RegisterKind, example: str) -> int:
+    match = re.fullmatch(rf"\s*(?:{kind.value})?\s*[#＃]?\s*(\d{{1,6}})\s*", text or "")
+    if match is None:
+        raise UsageError(f"编号应为数字，如 3 或 #3，收到「{clip(text or '')}」。例如：{example}")
+    return int(match.group(1))
+
+
+async def _entry(ctx: Context, project: Project, kind: RegisterKind, number_text: str | None,
+                 example: str) -> RegisterEntry:
+    number = entry_number(number_text, kind, example)
+    entry = await get_register_entry(session=ctx.session, project_id=project.id, kind=kind, seq=number)
+    if entry is None:
+        raise NotFound(f"本项目没有{kind}#{number}。发送「{_list_command(kind)}」查看编号。")
+    return entry
+
+
+def _list_command(kind: RegisterKind) -> str:
+    return {RegisterKind.ISSUE: "问题 列表", RegisterKind.REQUIREMENT: "需求 列表", RegisterKind.RISK: "风险 列表",
+            RegisterKind.CHANGE: "变更 列表", RegisterKind.UPGRADE: "升级 列表"}.get(kind, "项目")
+
+
+async def _add(ctx: Context, kind: RegisterKind, text: str, *, owner_id: str | None = None,
+               status: RegisterStatus | None = None, **fields: object) -> tuple[Project, RegisterEntry]:
+    project = await lock_project(ctx.session, ctx.project.id)
+    ensure_not_closed(project)
+    owner = ctx.args.user("负责人")
+    if owner is not None and owner.name:
+        await upsert_user(session=ctx.session, user_id=owner.user_id, name=owner.name)
+    entry = await add_register_entry(
+        session=ctx.session, project_id=project.id, kind=kind, title=title_of(text) or kind.value, content=text,
+        created_by=ctx.incoming.sender_id, owner_user_id=owner.user_id if owner else (owner_id or ctx.incoming.sender_id),
+        status=status, now=ctx.clock.now(), **fields,
+    )
+    await record_change(
+        ctx.session, project, action="register.add", summary=f"新增{kind}#{entry.seq}：{entry.title}",
+        key=f"register-added:{project.code}:{kind.value}:{entry.seq}", entity="register", entity_id=entry.id,
+        after={"kind": kind.value, "seq": entry.seq, "status": str(entry.status)}, **change_context(ctx),
+    )
+    return project, entry
+
+
+async def _close(ctx: Context, kind: RegisterKind, number_text: str | None, resolution: str | None,
+                 status: RegisterStatus, verb: str, example: str) -> str:
+    project = await lock_project(ctx.session, ctx.project.id)
+    ensure_not_closed(project)
+    entry = await _entry(ctx, project, kind, number_text, example)
+    if entry.closed_at is not None or entry.status not in OPEN_STATUSES.get(kind, ()):
+        raise Conflict(f"{kind}#{entry.seq} 已经是「{entry.status}」了。")
+    before = {"status": str(entry.status)}
+    entry.status = status
+    entry.resolution = resolution
+    entry.closed_at = ctx.clock.now()
+    ctx.session.add(entry)
+    await record_change(
+        ctx.session, project, action="register.close", summary=f"{verb}{kind}#{entry.seq}：{entry.title}",
+        key=f"register-closed:{project.code}:{kind.value}:{entry.seq}", entity="register", entity_id=entry.id,
+        before=before, after={"status": str(status), "resolution": resolution}, **change_context(ctx),
+    )
+    return f"已{verb}{kind}#{entry.seq}「{entry.title}」" + (f"，{resolution}" if resolution else "") + "。"
+
+
+async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
+    project: Project = ctx.project
+    # Upgrades, logs and meetings are records, never "open": always all of them.
+    everything = ctx.args.text("范围") == ALL or kind not in OPEN_STATUSES
+    entries = await list_register_entries(session=ctx.session, project_id=project.id, kind=kind,
+                                          statuses=None if everything else OPEN_STATUSES.get(kind))
+    if not entries:
+        state = "" if everything else "未关闭的"
+        return f"{project.code} 没有{state}{title}记录。" + ("" if everything else f"发送「{_list_command(kind)} 全部」查看全部。")
+    names = await names_of(ctx.session, [e.owner_user_id for e in entries])
+    today = ctx.today()
+    lines = [f"#### {project.code} {title}（{'全部' if everything else '未关闭'} {len(entries)} 条）"]
+    for entry in entries[-MAX_LISTED:]:
+        detail = ""
+        if kind == RegisterKind.RISK:
+            detail = f"，概率{entry.probability}/影响{entry.impact}，{entry.response}"
+        elif kind == RegisterKind.CHANGE:
+            detail = f"，影响：{clip((entry.extra or {}).get('影响', ''), 40)}"
+        elif kind == RegisterKind.UPGRADE:
+            detail = f"，版本 {entry.version}"
+        due = f"，截止 {fmt_day(entry.due_date, today)}" if entry.due_date else ""
+        resolution = f"，{clip(entry.resolution, 40)}" if entry.resolution else ""
+        lines.append(f"- {kind}#{entry.seq} {entry.title}（{entry.status}，{who(names, entry.owner_user_id)}"
+                     f"{due}{detail}{resolution}）")
+    return Markdown(f"{project.code} {title}", "\n".join(lines))
+
+
+# ---- 问题 (问题记录表) -------------------------------------------------------------------------------------------------
+
+
+@router.command("问题 新增", aliases=("新问题",), summary="登记一个问题（问题记录表）",
+                examples=("问题 新增 登录页面在IE11下空白 负责人:@王五 截止:周五",),
+                params=(Param.text("描述", required=True, help="问题描述"), OWNER, DUE),
+                roles=MEMBERS, needs_project=True, action="登记问题")
+@project_command
+async def add_issue(incoming: Incoming, ctx: Context) -> Reply:
+    _, entry = await _add(ctx, RegisterKind.ISSUE, ctx.args.text("描述") or "", due_date=ctx.args.date("截止"))
+    return f"已登记问题#{entry.seq}：{entry.title}。解决后发送「问题 关闭 {entry.seq} 解决方法」。"
+
+
+@router.command("问题 关闭", aliases=("关闭问题",), summary="关闭问题并写明解决方法",
+                examples=("问题 关闭 3 已升级浏览器兼容补丁",),
+                params=(Param.word("编号", positional=True, required=True, max_length=12, example="3"),
+                        Param.text("解决方法", required=True, aliases=("解决",), help="问题是怎么解决的")),
+                roles=MEMBERS, needs_project=True, action="关闭问题")
+@project_command
+async def close_issue(incoming: Incoming, ctx: Context) -> Reply:
+    return await _close(ctx, RegisterKind.ISSUE, ctx.args.text("编号"), ctx.args.text("解决方法"),
+                        RegisterStatus.CLOSED, "关闭", "问题 关闭 3 已升级浏览器兼容补丁")
+
+
+@router.command("问题 列表", aliases=("问题记录表",), summary="列出未关闭的问题（写「全部」包括已关闭的）",
+                examples=("问题 列表", "问题 列表 全部"), params=(SCOPE,),
+                roles=MEMBERS_AND_CLIENTS, needs_project=True)
+@project_command
+async def list_issues(incoming: Incoming, ctx: Context) -> Reply:
+    return await _list(ctx, RegisterKind.ISSUE, "问题记录")
+
+
+# ---- 需求 (需求跟踪表) -------------------------------------------------------------------------------------------------
+
+
+@router.command("需求 新增", aliases=("新需求",), summary="登记客户提出的需求（需求跟踪表）",
+                examples=("需求 新增 报表增加按科室导出 截止:2026-05-30",),
+                params=(Param.text("描述", required=True, help="需求内容"), OWNER, DUE),
+                roles=MEMBERS, needs_project=True, action="登记需求")
+@project_command
+async def add_requirement(incoming: Incoming, ctx: Context) -> Reply:
+    _, entry = await _add(ctx, RegisterKind.REQUIREMENT, ctx.args.text("描述") or "", due_date=ctx.args.date("截止"))
+    return f"已登记需求#{entry.seq}：{entry.title}。完成后发送「需求 完成 {entry.seq}」。"
+
+
+@router.command("需求 完成", aliases=("完成需求",), summary="标记需求已完成",
+                examples=("需求 完成 2 已在 v2.3 上线",),
+                params=(Param.word("编号", positional=True, required=True, max_length=12, example="2"),
+                        Param.text("说明", help="完成情况")),
+                roles=MEMBERS, needs_project=True, action="完成需求")
+@project_command
+async def complete_requirement(incoming: Incoming, ctx: Context) -> Reply:
+    return await _close(ctx, RegisterKind.REQUIREMENT, ctx.args.text("编号"), ctx.args.text("说明"),
+                        RegisterStatus.DONE, "完成", "需求 完成 2 已在 v2.3 上线")
+
+
+@router.command("需求 列表", aliases=("需求跟踪表",), summary="列出未完成的需求（写「全部」包括已完成的）",
+                examples=("需求 列表", "需求 列表 全部"), params=(SCOPE,),
+                roles=MEMBERS_AND_CLIENTS, needs_project=True)
+@project_command
+async def list_requirements(incoming: Incoming, ctx: Context) -> Reply:
+    return await _list(ctx, RegisterKind.REQUIREMENT, "需求跟踪")
+
+
+# ---- 风险 -------------------------------------------------------------------------------------------------------
+
+
+@router.command("风险 新增", aliases=("新风险",), summary="登记风险：概率、影响和应对方式",
+                examples=("风险 新增 客户接口文档迟迟未提供 概率:高 影响:中 应对:减轻 措施:每周催办并升级",),
+                params=(Param.text("描述", required=True, help="风险描述"),
+                        Param.choice("概率", LEVELS, required=True), Param.choice("影响", LEVELS, required=True),
+                        Param.choice("应对", RESPONSES, required=True),
+                        Param.word("措施", max_length=300, help="具体应对措施"), OWNER),
+                roles=MEMBERS, needs_project=True, action="登记风险")
+@project_command
+async def add_risk(incoming: Incoming, ctx: Context) -> Reply:
+    args = ctx.args
+    measures = args.text("措施")
+    _, entry = await _add(
+        ctx, RegisterKind.RISK, args.text("描述") or "", probability=Level(args.text("概率")),
+        impact=Level(args.text("影响")), response=RiskResponse(args.text("应对")),
+        extra={"措施": measures} if measures else None,
+    )
+    high = "（高风险，请在周会上跟踪）" if "高" in (entry.probability, entry.impact) else ""
+    return f"已登记风险#{entry.seq}：{entry.title}，概率{entry.probability}、影响{entry.impact}，应对：{entry.response}{high}。"
+
+
+@router.command("风险 关闭", aliases=("关闭风险",), summary="关闭风险（已消除或已发生并处理）",
+                examples=("风险 关闭 1 客户已提供接口文档",),
+                params=(Param.word("编号", positional=True, required=True, max_length=12, example="1"),
+                        Param.text("说明", help="风险如何消除")),
+                roles=MEMBERS, needs_project=True, action="关闭风险")
+@project_command
+async def close_risk(incoming: Incoming, ctx: Context) -> Reply:
+    return await _close(ctx, RegisterKind.RISK, ctx.args.text("编号"), ctx.args.text("说明"),
+                        RegisterStatus.CLOSED, "关闭", "风险 关闭 1 客户已提供接口文档")
+
+
+@router.command("风险 列表", aliases=("风险登记表",), summary="列出未关闭的风险", examples=("风险 列表",),
+                params=(SCOPE,), roles=MEMBERS, needs_project=True)
+@project_command
+async def list_risks(incoming: Incoming, ctx: Context) -> Reply:
+    return await _list(ctx, RegisterKind.RISK, "风险登记")
+
+
+# ---- 变更 -------------------------------------------------------------------------------------------------------
+
+
+@router.command("变更 申请", summary="提出变更申请（写明影响）；经审批后才能执行",
+                examples=("变更 申请 增加移动端审核功能 影响:工期延后10个工作日，增加费用3万元",),
+                params=(Param.text("描述", required=True, help="变更内容和目的"),
+                        Param.word("影响", required=True, max_length=500, help="对范围、工期、费用、资源的影响")),
+                roles=MEMBERS, needs_project=True, action="提出变更申请")
+@project_command
+async def request_change(incoming: Incoming, ctx: Context) -> Reply:
+    text, impact = ctx.args.text("描述") or "", ctx.args.text("影响")
+    project, entry = await _add(ctx, RegisterKind.CHANGE, text, status=RegisterStatus.AWAITING_APPROVAL,
+                                extra={"影响": impact})
+    request = await approval_flow.request_approval(
+        ctx, project, kind=ApprovalKind.CHANGE_REQUEST, entry=entry,
+        form_values={"变更事项": entry.title, "目的": text, "影响": impact},
+    )
+    if request is not None:  # its decision marks the entry 已批准 / 已驳回
+        return request.reply(f"已提交变更申请：变更#{entry.seq}", "只有审批通过的变更才能执行。")
+    return (f"已登记变更#{entry.seq}：{entry.title}（待审批）。只有审批通过的变更才能执行"
+            "（未启用钉钉审批，请按公司流程线下审批）。")
+
+
+@router.command("变更 列表", aliases=("变更记录",), summary="列出未结束的变更", examples=("变更 列表",),
+                params=(SCOPE,), roles=MEMBERS, needs_project=True)
+@project_command
+async def list_changes(incoming: Incoming, ctx: Context) -> Reply:
+    return await _list(ctx, RegisterKind.CHANGE, "变更")
+
+
+# ---- 升级 (升级记录表 + 系统升级通知单/确认单) ---------------------------------------------------------------------------
+
+
+@router.command(
+    "升级", aliases=("upgrade",),
+    summary="登记系统升级（升级记录表）并生成系统升级通知单（常规升级）或确认单（解决了客户问题/需求）",
+    examples=("升级 v2.3.1 修复报表导出乱码 确认", "升级 v2.4.0 常规性能优化"),
+    params=(Param.word("版本", positional=True, required=True, max_length=64, help="升级后的版本号"),
+            Param.text("说明", required=True, help="升级内容；末尾写「确认」生成确认单，写「通知」或不写生成通知单")),
+    roles=MEMBERS, needs_project=True, action="登记系统升级",
+    usage="升级 〈版本〉 〈说明〉 [通知|确认] [项目:编号]",
+)
+@project_command
+async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
+    text = (ctx.args.text("说明") or "").strip()
+    kind = UPGRADE_NOTICE
+    words = text.split()
+    if words and words[-1] in (UPGRADE_NOTICE, UPGRADE_CONFIRMATION, "确认单", "通知单"):
+        kind = UPGRADE_CONFIRMATION if words[-1].startswith(UPGRADE_CONFIRMATION) else UPGRADE_NOTICE
+        text = text[: text.rfind(words[-1])].strip()
+    if not text:
+        raise UsageError("请写出升级内容，例如：升级 v2.3.1 修复报表导出乱码 确认")
+    related = kind == UPGRADE_CONFIRMATION
+    project, entry = await _add(ctx, RegisterKind.UPGRADE, text, version=ctx.args.text("版本"),
+                                extra={"related_to_client": related})
+    entry.closed_at = entry.created_at  # an upgrade is recorded once it is done
+    ctx.session.add(entry)
+    data = await gather_project_report(session=ctx.session, project=project, today=ctx.today(),
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz)
+    names = await names_of(ctx.session, [entry.owner_user_id, entry.created_by])
+    spec = find_document("系统升级确认单" if related else "系统升级通知单")
+    assert spec is not None
+    docx = await render_off_loop(spec.render, data, register_entry_info(entry, names=names, tz=ctx.config.tz))
+    await ctx.reply(f"已登记升级记录#{entry.seq}：{entry.version} {entry.title}。"
+                    + ("请把确认单交客户签字后，用「提交 系统升级确认单」提交签字版。" if related
+                       else "通知单如下，可转发客户。"))
+    return File(f"{spec.name}_{project.code}_{entry.version}.docx", data=docx)
+
+
+@router.command("升级 列表", aliases=("升级记录表",), summary="列出升级记录", examples=("升级 列表",),
+                params=(SCOPE,), roles=MEMBERS, needs_project=True)
+@project_command
+async def list_upgrades(incoming: Incoming, ctx: Context) -> Reply:
+    return await _list(ctx, RegisterKind.UPGRADE, "升级记录")
+
+
+# ---- 日志 / 下周计划 / 会议 ------------------------------------------------------------------------------------------------
+
+
+@router.command("日志", aliases=("实施日志", "log"), summary="记实施日志：今天完成的工作（进入周报的「本周完成」）",
+                examples=("日志 完成3号楼AP安装调试，培训操作员12人",),
+                params=(Param.text("内容", required=True, help="今天完成的工作"),),
+                roles=MEMBERS, needs_project=True, action="记实施日志")
+@project_command
+async def write_log(incoming: Incoming, ctx: Context) -> Reply:
+    _, entry = await _add(ctx, RegisterKind.LOG, ctx.args.text("内容") or "", due_date=ctx.today())
+    return f"已记录 {fmt_day(ctx.today())} 的实施日志（日志#{entry.seq}），会出现在本周周报的「本周完成」里。"
+
+
+@router.command("下周计划", aliases=("plan", "周计划"), summary="写下周工作计划（进入周报的「下周工作计划」）",
+                examples=("下周计划 完成数据接口联调，组织操作员培训",),
+                params=(Param.text("内容", required=True, help="下周要做的工作"),),
+                roles=MEMBERS, needs_project=True, action="写下周计划")
+@project_command
+async def write_plan(incoming: Incoming, ctx: Context) -> Reply:
+    today = ctx.today()
+    next_friday = today - timedelta(days=today.weekday()) + timedelta(days=11)
+    _, entry = await _add(ctx, RegisterKind.PLAN, ctx.args.text("内容") or "",
+                          due_date=ctx.services.calendar.roll_backward(next_friday))
+    return f"已记录下周计划（计划#{entry.seq}），会出现在本周周报的「下周工作计划」里。"
+
+
+@router.command("会议", aliases=("会议记录", "meeting"), summary="记会议纪要（内部启动会、外部启动会、周会、验收会、交接会…）",
+                examples=("会议 周会 确认接口联调延期一周，客户周三前提供测试账号",),
+                params=(Param.word("类型", positional=True, required=True, max_length=16,
+                                   help="会议类型：" + "、".join(MEETING_TYPES)),
+                        Param.text("纪要", required=True, help="会议内容和决议")),
+                roles=MEMBERS, needs_project=True, action="记会议纪要")
+@project_command
+async def record_meeting(incoming: Incoming, ctx: Context) -> Reply:
+    meeting_type = (ctx.args.text("类型") or "").strip()
+    if meeting_type.endswith("会议") and len(meeting_type) > 2:
+        meeting_type = meeting_type[:-2] + "会"  # 周例会议 / 交接会议 -> 交接会
+    _, entry = await _add(ctx, RegisterKind.MEETING, ctx.args.text("纪要") or "", meeting_type=meeting_type)
+    hint = "" if meeting_type in MEETING_TYPES else f"（常用类型：{'、'.join(MEETING_TYPES[:5])}）"
+    return f"已记录{meeting_type}纪要（会议记录#{entry.seq}）{hint}。"
+
+
+__all__ = ["router", "title_of"]

@@ -1,0 +1,79 @@
+"""Pending files: a received file waiting for its deliverable, or a command waiting for its file (see
+``storage.models.intake``). Rows belong to one user in one chat and expire; consuming one is a compare-and-set, so
+two commands racing for the same file cannot both take it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import PendingFile, PendingKind, utcnow
+from storage.repo._sql import insert_ignoring_duplicates
+
+
+async def add_pending(*, session: AsyncSession, row: PendingFile) -> PendingFile | None:
+    """Store ``row``; None when a row for the same file message exists (a redelivered message)."""
+    new_id = await insert_ignoring_duplicates(session, row)
+    return None if new_id is None else await session.get(PendingFile, new_id)
+
+
+async def open_pending(
+    *,
+    session: AsyncSession,
+    conversation_id: str,
+    user_id: str,
+    kinds: tuple[PendingKind, ...],
+    now: datetime | None = None,
+) -> list[PendingFile]:
+    """Unconsumed, unexpired rows of these kinds for this user in this chat, newest first."""
+    now = now or utcnow()
+    T = PendingFile
+    query = (
+        select(T)
+        .where(
+            T.conversation_id == conversation_id,
+            T.user_id == user_id,
+            T.consumed_at.is_(None),  # type: ignore[union-attr]
+            T.expires_at > now,  # type: ignore[operator]
+            T.kind.in_(list(kinds)),  # type: ignore[attr-defined]
+        )
+        .order_by(T.created_at.desc(), T.id.desc())  # type: ignore[attr-defined,union-attr]
+    )
+    return list((await session.exec(query)).all())
+
+
+async def consume_pending(*, session: AsyncSession, pending_id: int, now: datetime | None = None) -> bool:
+    """Mark a row used; False if someone else used it first."""
+    T = PendingFile
+    result = await session.exec(
+        update(T)
+        .where(T.id == pending_id, T.consumed_at.is_(None))  # type: ignore[union-attr]
+        .values(consumed_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def cancel_waiting(
+    *, session: AsyncSession, conversation_id: str, user_id: str, now: datetime | None = None
+) -> int:
+    """Drop this user's commands still waiting for a file in this chat (a newer command replaces them)."""
+    T = PendingFile
+    result = await session.exec(
+        update(T)
+        .where(
+            T.conversation_id == conversation_id,
+            T.user_id == user_id,
+            T.consumed_at.is_(None),  # type: ignore[union-attr]
+            T.kind != PendingKind.FILE,
+        )
+        .values(consumed_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)
+
+
+__all__ = ["add_pending", "cancel_waiting", "consume_pending", "open_pending"]

@@ -1,0 +1,201 @@
+"""The inbox pipeline without a network: frames in through ``on_frame``, commands run once in one unit of work,
+leftovers of a crash picked up at start, rows another worker took over left alone."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from bot.config import parse_config
+from bot.context import FrozenClock, Services
+from bot.dispatcher import Dispatcher
+from bot.inbox import InboxOptions, InboxPipeline, buffer_reply, decode_item, encode_item
+from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
+from bot.lookups import find_user, resolve_project, role_lookup
+from bot.outbox import OutboxRelay, RelayOptions
+from bot.router import Router
+from bot.testing import make_incoming
+from bot.transactions import Transactions
+from storage.models import AuditLog, InboxMessage, InboxState, OutboxMessage, utcnow
+from storage.repo import insert_inbox, write_audit
+
+pytestmark = pytest.mark.timeout(30)
+
+router = Router("inbox-test", title="测试")
+
+
+@router.command("记", summary="记一笔", examples=["记"])
+async def note(incoming, ctx):
+    await write_audit(session=ctx.session, action="test.note", entity_id=incoming.message_id)
+    return "好"
+
+
+@router.command("太长", summary="回答一段发不出去的长文", examples=["太长"])
+async def too_long(incoming, ctx):
+    await write_audit(session=ctx.session, action="test.note", entity_id=incoming.message_id)
+    return "长" * 20_000
+
+
+class NullClient:
+    """The relay's client; these tests look at the outbox rows, not at delivery."""
+
+    async def reply_via_webhook(self, *args, **kwargs):
+        return None
+
+    async def send_group(self, *args, **kwargs):
+        return None
+
+    async def send_to_users(self, *args, **kwargs):
+        from bot.dingtalk.client import BatchSendResult
+
+        return BatchSendResult()
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    return parse_config({"dingtalk": {"client_id": "ding-test", "client_secret": "s3cret-value"},
+                         "storage": {"files_dir": str(tmp_path / "files")}}, environ={}, require_real_secret=False)
+
+
+@pytest.fixture
+async def pipeline(db, config):
+    tx = Transactions(db)
+    relay = OutboxRelay(transactions=tx, client=NullClient(), config=config, worker="me",
+                        options=RelayOptions(poll_seconds=0.05))
+    services = Services(config=config, clock=FrozenClock(datetime(2026, 3, 2, 2)), database=db,
+                        outbox=relay)
+    dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config),
+                            resolve_project=resolve_project, find_user=find_user, on_handled=lambda h: None)
+    dispatcher.include_routers(router)
+    inbox = InboxPipeline(services=services, dispatcher=dispatcher, relay=relay, transactions=tx, worker="me",
+                          max_concurrent=4, options=InboxOptions(lease_seconds=30, poll_seconds=0.05))
+    yield inbox
+    await inbox.stop()
+    await relay.stop()
+
+
+async def inbox_rows(db) -> list[InboxMessage]:
+    async with db.read() as session:
+        return list((await session.exec(select(InboxMessage).order_by(InboxMessage.id))).all())
+
+
+async def finished(db, pipeline: InboxPipeline, count: int) -> list[InboxMessage]:
+    """Wait until ``count`` inbox rows are done or failed; re-checked whenever the pipeline finishes a row."""
+    async def done() -> bool:
+        rows = await inbox_rows(db)
+        return len([r for r in rows if r.state in (InboxState.DONE, InboxState.FAILED)]) >= count
+
+    await pipeline.wait_for(done, timeout=10)
+    return await inbox_rows(db)
+
+
+def test_items_survive_the_round_trip_through_the_inbox_payload():
+    incoming = Incoming(
+        message_id="m1", msg_id="msg1", msgtype="text", conversation_id="cid", conversation_type="2",
+        sender_id="liming", sender_nick="李明", text="提交 @王建国", conversation_title="群",
+        mentions=(Mention("$:bot"), Mention("$:w", "wangjianguo")),
+        files=(ReceivedFile("code-1", "方案.docx", "file", "f1", "s1"),),
+        session_webhook="http://x/robot/sendBySession?session=k", session_webhook_expires_at=datetime(2026, 1, 1, 8),
+        robot_code="ding", created_at=datetime(2026, 1, 1, 6, 30), is_admin=True,
+    )
+    assert decode_item(encode_item(incoming)) == incoming
+    event = ApprovalEvent(message_id="m2", event_id="e2", event_type="bpms_instance_change",
+                          process_instance_id="inst", process_code="PROC", change="finish", result="agree",
+                          staff_id="liuqiang", occurred_at=datetime(2026, 1, 2), raw={"type": "finish"})
+    decoded = decode_item(encode_item(event))
+    assert decoded == event and decoded.raw == {"type": "finish"}
+
+
+async def test_a_frame_is_stored_once_by_message_id_and_by_msg_id(db, pipeline):
+    first = make_incoming("记", message_id="frame-1")
+    await pipeline.on_frame(first)
+    await pipeline.on_frame(first)  # redelivery: same messageId
+    await pipeline.on_frame(dataclasses.replace(first, message_id="frame-2"))  # same msgId, new frame
+    assert len(await inbox_rows(db)) == 1
+    assert pipeline.stats.stored == 1 and pipeline.stats.duplicates == 2
+
+
+async def test_a_command_its_audit_its_answer_and_the_done_mark_commit_together(db, pipeline):
+    await pipeline.start()
+    await pipeline.on_frame(make_incoming("记", message_id="frame-1"))
+    [row] = await finished(db, pipeline, 1)
+    async with db.read() as session:
+        audit = (await session.exec(select(AuditLog))).all()
+        outbox = (await session.exec(select(OutboxMessage))).all()
+    assert row.state == InboxState.DONE and row.attempts == 1
+    assert [a.entity_id for a in audit] == ["frame-1"]
+    assert [o.idempotency_key for o in outbox] == [f"reply:{row.id}:0"]
+
+
+async def test_leftovers_of_a_crash_run_at_start_but_a_live_claim_is_left_alone(db, pipeline):
+    async with db.write() as session:
+        ids = [await insert_inbox(session=session, message_id=f"f{n}", msg_id=f"f{n}",
+                                  payload=encode_item(make_incoming("记", message_id=f"f{n}"))) for n in range(3)]
+        # f1: claimed by a process that died (lease over); f2: claimed by a live one (lease running).
+        await session.exec(update(InboxMessage).where(InboxMessage.id == ids[1]).values(
+            state=InboxState.PROCESSING, claimed_by="dead", claimed_until=utcnow() - timedelta(seconds=1),
+            attempts=1))
+        await session.exec(update(InboxMessage).where(InboxMessage.id == ids[2]).values(
+            state=InboxState.PROCESSING, claimed_by="alive", claimed_until=utcnow() + timedelta(minutes=5),
+            attempts=1))
+    await pipeline.start()
+    current = await finished(db, pipeline, 2)
+    assert [r.state for r in current] == [InboxState.DONE, InboxState.DONE, InboxState.PROCESSING]
+    assert current[1].attempts == 2 and current[2].claimed_by == "alive"
+
+
+async def test_a_row_another_worker_took_over_is_not_run_twice(db, pipeline):
+    async with db.write() as session:
+        row_id = await insert_inbox(session=session, message_id="f1", msg_id="f1",
+                                    payload=encode_item(make_incoming("记", message_id="f1")))
+        await session.exec(update(InboxMessage).where(InboxMessage.id == row_id).values(
+            state=InboxState.PROCESSING, claimed_by="other", claimed_until=utcnow() + timedelta(minutes=5)))
+    async with db.read() as session:
+        row = (await session.exec(select(InboxMessage))).one()
+    # As if our lease had run out and "other" re-claimed the row before our unit of work began.
+    await pipeline._process(row)
+    assert pipeline.stats.superseded == 1
+    async with db.read() as session:
+        assert (await session.exec(select(AuditLog))).all() == []
+
+
+async def test_an_event_without_a_handler_is_kept_and_marked_done(db, pipeline):
+    await pipeline.start()
+    event = ApprovalEvent(message_id="m-e", event_id="e-1", event_type="bpms_task_change",
+                          process_instance_id="inst", process_code="PROC", change="start")
+    await pipeline.on_frame(event)
+    await pipeline.on_frame(dataclasses.replace(event, message_id="m-e2"))  # same event in a new frame
+    [row] = await finished(db, pipeline, 1)
+    assert row.state == InboxState.DONE and row.msg_id == "event:e-1"
+
+
+async def test_a_failing_event_handler_rolls_back_and_records_the_error(db, pipeline):
+    async def handler(event, ctx):
+        await write_audit(session=ctx.session, action="test.event")
+        raise ValueError("unknown instance")
+
+    pipeline.register(handler)
+    await pipeline.start()
+    await pipeline.on_frame(ApprovalEvent(message_id="m-e", event_id="e-1", event_type="bpms_task_change",
+                                          process_instance_id="inst", process_code="PROC", change="start"))
+    [row] = await finished(db, pipeline, 1)
+    assert row.state == InboxState.FAILED and "ValueError: unknown instance" in row.error
+    async with db.read() as session:
+        assert (await session.exec(select(AuditLog))).all() == []
+        assert (await session.exec(select(OutboxMessage))).all() == []
+
+
+async def test_an_answer_that_can_never_be_sent_is_an_error_not_a_retry_loop(db, pipeline):
+    await pipeline.start()
+    await pipeline.on_frame(make_incoming("太长", message_id="frame-long"))
+    [row] = await finished(db, pipeline, 1)
+    assert row.state == InboxState.FAILED and "answer cannot be sent" in row.error
+    async with db.read() as session:
+        assert (await session.exec(select(AuditLog))).all() == []  # rolled back
+        [answer] = (await session.exec(select(OutboxMessage))).all()
+    assert answer.params["msgParam"]["content"].startswith("抱歉，处理时出错了")

@@ -1,0 +1,97 @@
+"""Helpers shared by the end-to-end tests (imported by name: ``conftest`` is ambiguous across test folders)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.app import KernelOptions
+from bot.config import Config, parse_config
+from bot.dingtalk import RetryPolicy
+from bot.inbox import InboxOptions
+from bot.outbox import RelayOptions
+from bot.stream import StreamOptions
+from sandbox.harness import Sandbox
+
+GROUP = "【智慧工厂MES项目】内部群"
+# The kernel tests run the kernel with 帮助 and the test commands only: the feature modules' jobs (approval forms,
+# reports, reminders) would add their own traffic to every test. `dingpm sandbox`'s test runs the full set.
+KERNEL_MODULES = ("handlers.help",)
+
+FAST_STREAM = StreamOptions(
+    ping_interval=0.5, ping_timeout=2.0, watchdog_timeout=3.0, backoff_initial=0.05, backoff_max=0.5,
+    open_timeout=2.0, close_timeout=1.0, disconnect_drain_seconds=0.5, stop_grace_seconds=2.0,
+)
+FAST = KernelOptions(
+    inbox=InboxOptions(lease_seconds=5.0, poll_seconds=0.5, stop_grace_seconds=5.0),
+    relay=RelayOptions(lease_seconds=5.0, poll_seconds=0.5, backoff_base_seconds=0.05, backoff_max_seconds=0.5,
+                       stop_grace_seconds=5.0),
+    stream=FAST_STREAM,
+    retry=RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.2),
+    leader_retry_seconds=0.5,
+    leader_check_seconds=0.5,
+    scheduler_sweep_seconds=None,
+    stream_stop_seconds=5.0,
+)
+
+
+def kernel_config(sb: Sandbox, database_url: str, files_dir: Path, **sections: dict[str, Any]) -> Config:
+    """A Config pointed at the emulator; ``sections`` override whole keys per section (``pacing={...}``)."""
+    raw: dict[str, Any] = {
+        "dingtalk": {"client_id": sb.client_id, "client_secret": sb.client_secret, "robot_code": sb.robot_code,
+                     "api_base_url": sb.base_url, "oapi_base_url": sb.base_url},
+        "database": {"url": database_url},
+        "storage": {"files_dir": str(files_dir)},
+        "server": {"health_host": "127.0.0.1", "health_port": 0},
+        "pacing": {"calls_per_second": 50, "http_timeout_seconds": 2, "max_concurrent_messages": 16},
+    }
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    return parse_config(raw, environ={}, require_real_secret=False)
+
+
+async def wait_emulator(sb: Sandbox, predicate: Callable[[Any], Any], timeout: float = 10.0) -> Any:
+    """Wait until ``predicate(emulator)`` is truthy; re-checked by the emulator on every state change."""
+    return await sb.run(lambda em: em.wait_until(lambda: predicate(em), timeout))
+
+
+async def wait_sent(sb: Sandbox, count: int, conversation: str | None = None, timeout: float = 10.0) -> list[Any]:
+    """Wait until the bot has posted at least ``count`` messages (in ``conversation``, or anywhere)."""
+    cid = sb.conversation_id(conversation) if conversation is not None else None
+    await wait_emulator(sb, lambda em: len(em.recorder.sent(cid)) >= count or None, timeout)
+    return sb.sent(conversation)
+
+
+
+
+class _SlowCallbackLog(logging.Handler):
+    """asyncio debug mode's "Executing <…> took N seconds" warnings of the test's thread, minus GC pauses."""
+
+    def __init__(self, thread_id: int, threshold: float) -> None:
+        super().__init__(logging.WARNING)
+        self.thread_id = thread_id
+        self.threshold = threshold
+        self.slow: list[str] = []
+        self.gc_pauses: list[tuple[float, float]] = []
+        self._gc_started = 0.0
+
+    def on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.monotonic()
+        else:
+            self.gc_pauses.append((self._gc_started, time.monotonic()))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.thread != self.thread_id or not message.startswith("Executing"):
+            return
+        found = re.search(r"took ([0-9.]+) seconds", message)
+        took = float(found.group(1)) if found else float("inf")
+        end = time.monotonic()
+        in_gc = sum(max(0.0, min(e, end) - max(s, end - took)) for s, e in self.gc_pauses)
+        if took - in_gc >= self.threshold:
+            self.slow.append(message)

@@ -1,0 +1,264 @@
+"""Dispatcher-level fixtures for the lifecycle commands: every handler module registered, a real database, and each
+message run exactly as the kernel runs it (one unit of work; a user mistake or an error rolls everything back and
+keeps only the answer). Users are the people of a project, by their role, so tests read like a chat."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.app import HANDLER_MODULES
+from bot.config import Config, parse_config
+from bot.context import FrozenClock, Services, UnitOfWork, bind_unit_of_work
+from bot.dingtalk.errors import FileTooLarge
+from bot.dispatcher import Dispatcher, Handled
+from bot.inbox import USER_ERROR_OUTCOMES, buffer_reply
+from bot.incoming import ReceivedFile
+from bot.lookups import find_user, role_lookup
+from bot.replies import ActionCard, File, Markdown, Reply, Text
+from bot.router import Router
+from bot.testing import make_incoming
+from handlers._project import resolve_project
+from handlers.deliverables import as_file_command
+from storage.db import Database
+from storage.models import AuditLog, OutboxMessage, Project
+from storage.templates import load_templates
+from storage.workdays import WorkCalendar
+
+TEMPLATES = load_templates()
+CALENDAR = WorkCalendar()
+INTERNAL = "cid-internal-group"
+CLIENT_GROUP = "cid-client-group"
+OTHER_GROUP = "cid-other-group"
+# Monday 2 March 2026, 10:00 in Shanghai: a working day.
+START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    nick: str
+
+
+PEOPLE = {
+    "pm": Person("pm01", "张经理"),
+    "engineer": Person("eng01", "王工"),
+    "sales": Person("sales01", "李拓展"),
+    "leader": Person("boss01", "赵总"),
+    "client": Person("client01", "陈客户"),
+    "after_sales": Person("after01", "孙售后"),
+    "admin": Person("admin01", "周管理员"),
+    "qa": Person("qa01", "吴质控"),
+    "stranger": Person("stranger01", "路人甲"),
+}
+
+
+class FakeDingTalk:
+    """The one DingTalk call the lifecycle commands make: downloading a file a user sent."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.downloads = 0
+
+    def offer(self, data: bytes) -> str:
+        code = f"dl-{uuid.uuid4().hex[:10]}"
+        self.files[code] = data
+        return code
+
+    async def save_file(self, download_code: str, path: Any, *, max_bytes: int) -> int:
+        self.downloads += 1
+        data = self.files[download_code]
+        if len(data) > max_bytes:
+            raise FileTooLarge("file.tooLarge", f"{len(data)} bytes exceeds {max_bytes}", api="file download")
+        await asyncio.to_thread(Path(path).write_bytes, data)
+        return len(data)
+
+
+def reply_text(reply: Reply) -> str:
+    if isinstance(reply, Text):
+        return reply.text
+    if isinstance(reply, (Markdown, ActionCard)):
+        return reply.text
+    if isinstance(reply, File):
+        return f"[文件 {reply.name}]"
+    return repr(reply)
+
+
+@dataclass
+class Said:
+    """What one message got: its replies, and how the dispatcher classified it."""
+
+    replies: list[Reply]
+    handled: Handled
+
+    @property
+    def text(self) -> str:
+        return "\n".join(reply_text(r) for r in self.replies)
+
+    @property
+    def files(self) -> list[File]:
+        return [r for r in self.replies if isinstance(r, File)]
+
+    @property
+    def outcome(self) -> str:
+        return self.handled.outcome
+
+
+@dataclass
+class Chat:
+    db: Database
+    services: Services
+    dispatcher: Dispatcher
+    dingtalk: FakeDingTalk
+    clock: FrozenClock
+    files_dir: Path
+    spool_dir: Path
+    history: list[Said] = field(default_factory=list)
+
+    async def say(
+        self,
+        who: str,
+        text: str,
+        *,
+        group: str | None = INTERNAL,
+        mentions: Sequence[str] = (),
+        files: Sequence[tuple[str, bytes]] = (),
+        allow_error: bool = False,
+    ) -> Said:
+        """``who`` (a key of PEOPLE) sends ``text`` in ``group`` (None: a 1:1 chat); ``mentions`` are keys of PEOPLE
+        @-mentioned in that order (the text carries their ``@nick``)."""
+        person = PEOPLE[who]
+        incoming = make_incoming(
+            text,
+            sender_id=person.user_id,
+            sender_nick=person.nick,
+            conversation_id=group or f"cid-single-{person.user_id}",
+            group=group is not None,
+            mentions=[PEOPLE[m].user_id for m in mentions],
+        )
+        if files:
+            received = tuple(ReceivedFile(self.dingtalk.offer(data), name) for name, data in files)
+            incoming = dataclasses.replace(incoming, msgtype="file", files=received)
+        incoming = as_file_command(incoming)
+        work = UnitOfWork(session=None, spool_dir=self.spool_dir)
+        handled: Handled | None = None
+
+        class Discard(Exception):
+            pass
+
+        try:
+            async with self.db.write() as session:
+                work.session = session
+                with bind_unit_of_work(work):
+                    handled = await self.dispatcher.handle(incoming)
+                if handled.outcome in USER_ERROR_OUTCOMES or handled.outcome == "error":
+                    raise Discard
+        except Discard:
+            work.replies[:] = work.replies[-1:]  # the kernel keeps only the final answer of a discarded command
+        assert handled is not None
+        if handled.outcome == "error" and not allow_error:
+            raise AssertionError(f"{text!r} failed unexpectedly: {handled.error}; replies: {work.replies}")
+        said = Said(list(work.replies), handled)
+        self.history.append(said)
+        return said
+
+    async def send_file(self, who: str, name: str, data: bytes, *, group: str | None = INTERNAL) -> Said:
+        return await self.say(who, "", group=group, files=[(name, data)])
+
+    # ---- looking at the database ---------------------------------------------------------------------------------
+
+    async def project(self, code: str = "XM-2026-001") -> Project:
+        async with self.db.read() as session:
+            return (await session.exec(select(Project).where(Project.code == code))).one()
+
+    async def rows(self, model: Any, *where: Any) -> list[Any]:
+        async with self.db.read() as session:
+            query = select(model)
+            for condition in where:
+                query = query.where(condition)
+            return list((await session.exec(query.order_by(model.id))).all())
+
+    async def audit_actions(self) -> list[str]:
+        return [row.action for row in await self.rows(AuditLog)]
+
+    async def outbox(self) -> list[OutboxMessage]:
+        return await self.rows(OutboxMessage)
+
+
+def make_config(files_dir: Path, *, approvals: str = "off") -> Config:
+    raw = {
+        "dingtalk": {"client_id": "ding-test", "client_secret": "test-secret-value"},
+        "approvals": {"mode": approvals},
+        "organization": {"leaders": [PEOPLE["leader"].user_id], "project_admins": [PEOPLE["admin"].user_id]},
+        "storage": {"files_dir": str(files_dir)},
+    }
+    return parse_config(raw, environ={}, require_real_secret=False)
+
+
+def build_chat(database: Database, tmp_path: Path, *, approvals: str = "off") -> Chat:
+    files_dir = tmp_path / "files"
+    config = make_config(files_dir, approvals=approvals)
+    clock = FrozenClock(START, tz=config.tz)
+    dingtalk = FakeDingTalk()
+    services = Services(config=config, clock=clock, database=database, dingtalk=dingtalk, templates=TEMPLATES,
+                        calendar=CALENDAR)
+    dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config), resolve_project=resolve_project,
+                            find_user=find_user, on_handled=lambda handled: None)
+    modules = [importlib.import_module(name) for name in HANDLER_MODULES]
+    dispatcher.include_routers(*(m.router for m in modules if isinstance(getattr(m, "router", None), Router)))
+    return Chat(database, services, dispatcher, dingtalk, clock, files_dir, tmp_path / "spool")
+
+
+@pytest.fixture
+def chat(sqlite_db: Database, tmp_path: Path) -> Chat:
+    return build_chat(sqlite_db, tmp_path)
+
+
+@pytest.fixture
+def chat_on_every_db(db: Database, tmp_path: Path) -> Chat:
+    return build_chat(db, tmp_path)
+
+
+NEW_PROJECT = "新建项目 智慧工厂MES 客户:某某制造 类型:{kind} 经理:@张经理"
+
+
+async def new_project(chat: Chat, kind: str = "软件", *, who: str = "pm", group: str | None = INTERNAL,
+                      bind: bool = True, team: bool = True) -> str:
+    """Create a project (PM 张经理), bind the internal and client groups, add the team; returns its code."""
+    said = await chat.say(who, NEW_PROJECT.format(kind=kind), group=group, mentions=["pm"])
+    assert said.outcome == "ok", said.text
+    code = said.text.split("已新建项目 ")[1].split()[0].strip()
+    if bind:
+        assert (await chat.say("pm", f"绑定 {code} 内部群", group=INTERNAL)).outcome == "ok"
+        assert (await chat.say("pm", f"绑定 {code} 客户群", group=CLIENT_GROUP)).outcome == "ok"
+    if team:
+        for key, role in (("engineer", "实施工程师"), ("sales", "拓展"), ("client", "客户"), ("qa", "质控")):
+            said = await chat.say("pm", f"成员 添加 @{PEOPLE[key].nick} {role}", mentions=[key])
+            assert said.outcome == "ok", said.text
+    return code
+
+
+async def complete_current_phase(chat: Chat, code: str = "XM-2026-001", *, who: str = "pm") -> int:
+    """Submit (as links) every required one-off deliverable of the current phase and of a phase beside it."""
+    from storage.models import Deliverable, DeliverableStatus, Phase, Recurrence
+
+    project = await chat.project(code)
+    phases = await chat.rows(Phase, Phase.project_id == project.id)
+    gate = {p.id for p in phases if p.name == project.current_phase or p.parallel_with == project.current_phase}
+    items = await chat.rows(Deliverable, Deliverable.project_id == project.id)
+    todo = [d for d in items if d.phase_id in gate and d.required and d.status == DeliverableStatus.PENDING
+            and d.recurrence in (Recurrence.NONE, Recurrence.CONTINUOUS)]
+    for item in todo:
+        said = await chat.say(who, f"提交 #{item.seq} https://docs.example.com/{item.seq} 项目:{code}")
+        assert said.outcome == "ok", said.text
+    return len(todo)

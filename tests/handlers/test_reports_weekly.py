@@ -1,0 +1,233 @@
+"""客户项目周报 at the job and dispatcher level: a real database, the real scheduler, a frozen clock.
+
+Week under test: 2026-W48 (Monday 11-23 .. Sunday 11-29); the job fires Friday 11-27 17:00 Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.jobs import JobRunContext
+from bot.replies import Image, Markdown, Text
+from bot.scheduler import RunOutcome, Scheduler
+from handlers import weekly_reports
+from handlers.weekly_reports import weekly_report_job
+from storage.models import DeliverableStatus, OutboxMessageKind, ProjectStatus, ReportVariant
+from storage.repo import get_weekly_report
+
+from tests.handlers.reports_world import (
+    DeliverableSpec,
+    ProjectSpec,
+    a_week_of_work,
+    add_people,
+    add_project,
+    keys,
+    make_config,
+    make_services,
+    outbox_rows,
+    sh,
+    utc,
+    ChatHarness,
+)
+
+MONDAY = date(2026, 11, 23)
+FIRE = sh("2026-11-27T17:00:05")
+
+
+def running_project(name: str = "智慧工厂MES项目", **overrides) -> ProjectSpec:
+    spec = ProjectSpec(
+        name=name,
+        internal="cid-internal",
+        client="cid-client",
+        deliverables=[
+            DeliverableSpec("需求调研报告", date(2026, 11, 25), status=DeliverableStatus.SUBMITTED,
+                            submitted_at=utc("2026-11-25T15:00")),
+            DeliverableSpec("需求规格说明书", date(2026, 12, 2), owner="zhaolei"),
+            DeliverableSpec("项目实施计划", date(2026, 11, 20)),  # overdue: internal variant only
+        ],
+        entries=a_week_of_work(MONDAY),
+    )
+    for key, value in overrides.items():
+        setattr(spec, key, value)
+    return spec
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    return make_config(tmp_path / "files")
+
+
+async def seed(database, config, *specs: ProjectSpec):
+    async with database.write() as session:
+        await add_people(session)
+        return [await add_project(session, spec, files_dir=Path(config.storage.files_dir)) for spec in specs]
+
+
+async def test_the_weekly_job_sends_one_message_and_one_docx_per_running_client_group(sqlite_db, config) -> None:
+    projects = await seed(
+        sqlite_db, config,
+        running_project(),
+        running_project("已暂停项目", internal="cid-paused-in", client="cid-paused", status=ProjectStatus.PAUSED),
+        running_project("已关闭项目", internal="cid-closed-in", client="cid-closed", status=ProjectStatus.CLOSED),
+        running_project("刚立项项目", internal="cid-new-in", client="cid-new", status=ProjectStatus.APPROVED),
+        running_project("没有客户群的项目", internal="cid-solo-in", client=None),
+    )
+    code = projects[0].code
+    services = make_services(sqlite_db, config, FIRE)
+    scheduler = Scheduler(services, [weekly_reports.jobs], owner="test")
+
+    [result] = await scheduler.run_due(jobs=["weekly_report"])
+    assert (result.outcome, result.period_key) == (RunOutcome.DONE, "2026-W48"), result.error
+
+    rows = await outbox_rows(sqlite_db, "weekly:")
+    by_group: dict[str, list[str]] = {}
+    for row in rows:
+        by_group.setdefault(row.target_ids[0], []).append(row.msg_kind)
+    # Exactly one message and one file per running client group; nothing for the paused and the closed project.
+    assert by_group == {"cid-client": [OutboxMessageKind.MARKDOWN, OutboxMessageKind.FILE],
+                        "cid-new": [OutboxMessageKind.MARKDOWN, OutboxMessageKind.FILE]}
+    assert f"weekly:{code}:2026-W48:msg" in keys(rows) and f"weekly:{code}:2026-W48:docx" in keys(rows)
+    internal = await outbox_rows(sqlite_db, "weekly-internal:")
+    assert sorted({r.target_ids[0] for r in internal}) == ["cid-internal", "cid-new-in", "cid-solo-in"]
+
+    # The message says what the standard asks: phase and progress, this week's work, next week's plan.
+    message = next(r for r in rows if r.idempotency_key == f"weekly:{code}:2026-W48:msg")
+    text = message.params["msgParam"]["text"]
+    for expected in ("客户项目周报", "2026年第48周", "规划", "本周完成的主要工作", "完成生产管理模块需求调研访谈",
+                     "解决问题：车间网络不通", "提交《需求调研报告》", "下周工作计划", "完成需求规格说明书初稿",
+                     "完成《需求规格说明书》", "客户需确认物料编码规则", "里程碑"):
+        assert expected in text, expected
+    assert "上周的日志不应出现" not in text
+    assert "项目实施计划" not in text.split("三、")[0]  # the overdue item is not "done" work
+    internal_text = next(r for r in internal if r.idempotency_key.endswith(f"{code}:2026-W48:msg")
+                         ).params["msgParam"]["text"]
+    assert "内部事项" in internal_text and "项目实施计划" in internal_text and "关键用户参与度不足" in internal_text
+
+    # The .docx is written under storage.files_dir, sent by path, and kept (it is the archive's copy).
+    docx_row = next(r for r in rows if r.idempotency_key == f"weekly:{code}:2026-W48:docx")
+    path = Path(docx_row.attachment_path)
+    assert path.is_file() and Path(config.storage.files_dir) in path.parents and not docx_row.params.get("spooled")
+    assert docx_row.params["media"]["fileName"] == f"客户项目周报_{code}_2026-W48.docx"
+    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as docx:
+        body = docx.read("word/document.xml").decode("utf-8")
+    assert "本周完成的主要工作" in body and "完成生产管理模块需求调研访谈" in body and "<w:tbl>" in body
+    assert any(name.startswith("word/media/") for name in zipfile.ZipFile(path).namelist())  # the charts
+
+    async with sqlite_db.read() as session:
+        stored = await get_weekly_report(session=session, project_id=projects[0].id, iso_year=2026, iso_week=48)
+        internal_stored = await get_weekly_report(session=session, project_id=projects[0].id, iso_year=2026,
+                                                  iso_week=48, variant=ReportVariant.INTERNAL)
+    assert stored.sent_at == utc("2026-11-27T17:00:05") and stored.file_path.endswith(".docx")
+    assert internal_stored.sent_at is not None and "内部事项" in internal_stored.content_md
+
+    # Running it again writes nothing: the run key is taken ...
+    before = len(await outbox_rows(sqlite_db))
+    [again] = await scheduler.run_due(jobs=["weekly_report"])
+    assert again.outcome == RunOutcome.ALREADY_CLAIMED
+    # ... and even a forced second run of the same week finds every report already sent.
+    run = JobRunContext(job="weekly_report", period_key="2026-W48", scheduled_at=sh("2026-11-27T17:00"),
+                        now=sh("2026-11-27T18:00"), reason="manual", services=services,
+                        log=__import__("logging").LoggerAdapter(__import__("logging").getLogger("t"), {}),
+                        owner="test")
+    await weekly_report_job(run)
+    assert len(await outbox_rows(sqlite_db)) == before
+
+
+async def test_a_missed_weekly_run_goes_out_after_restart_once_and_not_days_later(sqlite_db, config) -> None:
+    [project] = await seed(sqlite_db, config, running_project())
+    # Down from Friday afternoon to Monday morning: the catch-up sends W48's report (not W49's).
+    services = make_services(sqlite_db, config, sh("2026-11-30T08:10"))
+    scheduler = Scheduler(services, [weekly_reports.jobs], owner="restarted")
+    [result] = await scheduler.catch_up()
+    assert (result.outcome, result.period_key) == (RunOutcome.DONE, "2026-W48")
+    assert keys(await outbox_rows(sqlite_db, "weekly:")) == [f"weekly:{project.code}:2026-W48:msg",
+                                                             f"weekly:{project.code}:2026-W48:docx"]
+    [twice] = await Scheduler(services, [weekly_reports.jobs], owner="other").catch_up()
+    assert twice.outcome == RunOutcome.ALREADY_CLAIMED
+
+    # More than three days late, a report is not sent any more (next Friday's replaces it).
+    late = make_services(sqlite_db, config, sh("2026-12-08T18:00"))
+    [stale] = await Scheduler(late, [weekly_reports.jobs], owner="late").catch_up()
+    assert stale.outcome == RunOutcome.NOT_DUE and stale.period_key is None
+
+
+async def test_preview_answers_with_the_report_and_the_phase_timeline(sqlite_db, config) -> None:
+    await seed(sqlite_db, config, running_project())
+    services = make_services(sqlite_db, config, sh("2026-11-26T10:00"))
+    chat = ChatHarness(services, weekly_reports.router)
+
+    markdown, image = await chat.say("周报 预览", sender="liming")
+    assert isinstance(markdown, Markdown) and markdown.title.startswith("【预览】客户项目周报｜智慧工厂MES项目｜2026年第48周")
+    assert "本周完成的主要工作" in markdown.text and "完成生产管理模块需求调研访谈" in markdown.text
+    assert "内部事项" not in markdown.text
+    assert isinstance(image, Image) and image.png.startswith(b"\x89PNG")
+    assert await outbox_rows(sqlite_db, "weekly") == []  # a preview sends nothing to the client
+
+    internal, _ = await chat.say("周报 预览 内部", sender="liming")
+    assert "内部事项" in internal.text and "项目实施计划" in internal.text
+    [refused] = await chat.say("周报 预览 内部", sender="liming", conversation="cid-client")
+    assert isinstance(refused, Text) and "不能在客户群预览" in refused.text
+    [client_only] = await chat.say("周报 预览", sender="huanglei", conversation="cid-client")
+    assert "只有项目组成员（不含客户）" in client_only.text  # clients do not use the preview
+
+
+async def test_send_now_is_for_the_pm_and_once_a_week(sqlite_db, config) -> None:
+    [project] = await seed(sqlite_db, config, running_project())
+    services = make_services(sqlite_db, config, sh("2026-11-26T10:00"))
+    chat = ChatHarness(services, weekly_reports.router)
+
+    [denied] = await chat.say("周报 发送", sender="liming")
+    assert "只有项目经理" in denied.text and await outbox_rows(sqlite_db, "weekly") == []
+
+    [done] = await chat.say("周报 发送")
+    assert "已发送本周（2026年第48周）周报到客户群" in done.text
+    assert keys(await outbox_rows(sqlite_db, "weekly:")) == [f"weekly:{project.code}:2026-W48:msg",
+                                                             f"weekly:{project.code}:2026-W48:docx"]
+
+    [again] = await chat.say("周报 发送")
+    assert "已于 11-26 10:00 发送" in again.text and "每周只发送一次" in again.text
+
+    # Friday's job finds it sent and adds nothing.
+    before = len(await outbox_rows(sqlite_db))
+    friday = make_services(sqlite_db, config, FIRE)
+    [result] = await Scheduler(friday, [weekly_reports.jobs], owner="test").run_due()
+    assert result.outcome == RunOutcome.DONE and len(await outbox_rows(sqlite_db)) == before
+
+
+async def test_send_now_refuses_paused_projects_and_projects_without_a_client_group(sqlite_db, config) -> None:
+    await seed(sqlite_db, config,
+               running_project("暂停", internal="cid-p", client="cid-pc", status=ProjectStatus.PAUSED),
+               running_project("无客户群", internal="cid-n", client=None))
+    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-26T10:00")), weekly_reports.router)
+    [paused] = await chat.say("周报 发送", conversation="cid-p")
+    assert "已暂停" in paused.text
+    [lonely] = await chat.say("周报 发送", conversation="cid-n")
+    assert "还没有绑定客户群" in lonely.text
+    assert await outbox_rows(sqlite_db, "weekly") == []
+
+
+async def test_many_projects_render_in_a_process_pool(sqlite_db, config, monkeypatch) -> None:
+    monkeypatch.setattr(weekly_reports, "POOL_MIN_PROJECTS", 2)
+    pools: list[object] = []
+    real_open = weekly_reports.open_render_pool
+
+    async def spy(projects: int):
+        pool = await real_open(projects)
+        pools.append(pool)
+        return pool
+
+    monkeypatch.setattr(weekly_reports, "open_render_pool", spy)
+    specs = [running_project(f"项目{n}", internal=f"cid-in-{n}", client=f"cid-cl-{n}") for n in range(3)]
+    await seed(sqlite_db, config, *specs)
+    services = make_services(sqlite_db, config, FIRE)
+    [result] = await Scheduler(services, [weekly_reports.jobs], owner="test").run_due()
+    assert result.outcome == RunOutcome.DONE, result.error
+    assert len(await outbox_rows(sqlite_db, "weekly:")) == 6
+    [pool] = pools
+    if pool is not None:  # None on a single-core machine
+        assert pool._shutdown_thread  # closed at the end of the run
