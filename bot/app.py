@@ -30,7 +30,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -40,9 +40,10 @@ from typing import Any
 import aiohttp
 
 from bot.config import Config
-from bot.context import ApprovalEventHandler, Clock, Services, SystemClock
+from bot.context import ApprovalEventHandler, Clock, ProjectResolver, Services, SystemClock
 from bot.dingtalk import DingTalkClient, RetryPolicy
 from bot.dispatcher import Dispatcher, Handled
+from bot.incoming import Incoming
 from bot.health import HealthServer, database_report
 from bot.inbox import InboxOptions, InboxPipeline, buffer_reply
 from bot.jobs import JobRegistry
@@ -133,6 +134,8 @@ class App:
                                                    if isinstance(getattr(m, "jobs", None), JobRegistry)]
         self._job_registries.extend(extra_jobs)
         self._approval_handlers: list[ApprovalEventHandler] = []
+        self._rewrites: list[Callable[[Incoming], Incoming]] = []
+        self._project_resolver: ProjectResolver = resolve_project
         self.database: Database | None = None
         self.transactions: Transactions | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -167,6 +170,14 @@ class App:
             self.inbox.register(handler)
         return handler
 
+    def rewrite_incoming(self, rewrite: Callable[[Incoming], Incoming]) -> None:
+        """Register a pure ``Incoming -> Incoming`` step run before command matching (in registration order)."""
+        self._rewrites.append(rewrite)
+
+    def resolve_projects_with(self, resolver: ProjectResolver) -> None:
+        """Replace the kernel's project resolver (bound group / ``项目:编号``) with a feature module's richer one."""
+        self._project_resolver = resolver
+
     # ---- lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -196,8 +207,8 @@ class App:
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
                                  templates=templates, calendar=calendar, files=None, outbox=self.relay)
         self.dispatcher = Dispatcher(self.services, send=buffer_reply, roles_of=role_lookup(config),
-                                     resolve_project=resolve_project, find_user=find_user,
-                                     on_handled=_ignore_handled)
+                                     resolve_project=self._project_resolver, find_user=find_user,
+                                     on_handled=_ignore_handled, rewrites=self._rewrites)
         self.dispatcher.include_routers(*self._routers)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
                                    transactions=self.transactions, worker=self.worker,

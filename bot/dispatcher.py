@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.args import UserFinder, clip, normalize_text, parse_args
@@ -127,6 +127,7 @@ class Dispatcher:
         find_user: UserFinder | None = None,
         on_handled: Callable[[Handled], None] = log_handled,
         max_chars: int = MAX_MESSAGE_CHARS,
+        rewrites: Sequence[Callable[[Incoming], Incoming]] = (),
     ) -> None:
         self.services = services
         self.commands = CommandTable()
@@ -136,6 +137,8 @@ class Dispatcher:
         self._find_user = find_user
         self._on_handled = on_handled
         self._max_chars = max_chars
+        # Feature modules may turn a message into a command before matching (e.g. a bare file -> 「暂存文件」).
+        self._rewrites = tuple(rewrites)
 
     def include_routers(self, *routers: Router) -> None:
         self.commands.include(*routers)
@@ -145,6 +148,8 @@ class Dispatcher:
         progress = _Progress(new_trace_id())
         reply: Reply | None
         try:
+            for rewrite in self._rewrites:
+                incoming = rewrite(incoming)
             reply = await self._route(incoming, progress)
         except UserError as exc:
             reply = self._explain(exc, progress)

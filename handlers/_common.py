@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlmodel import select
@@ -17,22 +17,20 @@ from bot.errors import Conflict
 from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
 from bot.replies import Markdown, Reply
-from handlers.report_data import overdue_working_days, to_local
+from handlers.report_data import PROGRESS_RECURRENCES, progress_percent, overdue_working_days
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     Deliverable,
     DeliverableStatus,
     Project,
     ProjectStatus,
-    Recurrence,
     utcnow,
 )
 from storage.repo import remember_project, user_names, write_audit
 
 WEEKDAYS = "一二三四五六日"
-# Deliverables a phase gate and the progress figure count: one-off documents and the final version of a living
-# register. Daily logs, weekly reports, per-cycle and per-event documents recur and never "finish" a phase.
-GATED_RECURRENCES = frozenset({Recurrence.NONE, Recurrence.CONTINUOUS})
+# A phase gate counts exactly what the progress figure counts (one definition, in report_data).
+GATED_RECURRENCES = PROGRESS_RECURRENCES
 STATUS_ICONS = {DeliverableStatus.PENDING: "⬜", DeliverableStatus.SUBMITTED: "✅", DeliverableStatus.WAIVED: "➖"}
 NOBODY = "未指定"
 
@@ -67,12 +65,7 @@ def counts_for_progress(deliverable: Deliverable) -> bool:
     return deliverable.required and deliverable.recurrence in GATED_RECURRENCES
 
 
-def progress_percent(deliverables: Iterable[Deliverable]) -> float:
-    counted = [d for d in deliverables if counts_for_progress(d)]
-    if not counted:
-        return 0.0
-    done = sum(1 for d in counted if d.status != DeliverableStatus.PENDING)
-    return round(100.0 * done / len(counted), 1)
+gate_progress_percent = progress_percent  # the overview and the weekly report must show the same figure
 
 
 def overdue_days(deliverable: Deliverable, today: date, calendar: Any) -> int:
@@ -81,11 +74,6 @@ def overdue_days(deliverable: Deliverable, today: date, calendar: Any) -> int:
     if deliverable.status != DeliverableStatus.PENDING:
         return 0
     return overdue_working_days(calendar, deliverable.due_date, today)
-
-
-def local_time(value: datetime | None, tz: Any) -> datetime | None:
-    """A stored naive-UTC time as naive local time."""
-    return to_local(value, tz)
 
 
 # ---- guards ---------------------------------------------------------------------------------------------------
@@ -206,11 +194,10 @@ __all__ = [
     "ensure_running",
     "fmt_day",
     "implicit_project_note",
-    "local_time",
     "lock_project",
     "names_of",
     "overdue_days",
-    "progress_percent",
+    "gate_progress_percent",
     "project_command",
     "project_label",
     "record_change",

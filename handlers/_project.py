@@ -1,6 +1,7 @@
 """Which project a message is about, and who the sender is in it.
 
-``resolve_project`` is the dispatcher's project resolver (the kernel wires it: ``Dispatcher(resolve_project=…)``):
+``resolve_project`` is the dispatcher's project resolver (``Dispatcher(resolve_project=…)``; ``bot/app.py`` still
+passes ``bot.lookups.resolve_project``, which knows 1 by code only and 2, so names and the 1:1 fallback need this one):
 
 1. ``项目:编号`` names it, by code (``XM-2026-001``, any case) or by an unambiguous name;
 2. in a group bound to a project (as its internal or client group), that project;

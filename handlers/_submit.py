@@ -11,7 +11,15 @@ from typing import Any
 
 from bot.context import Context
 from handlers._common import change_context, record_change
-from handlers._files import PENDING_FILE_TTL, WAITING_TTL, StagedFile, human_size, place_file, version_path
+from handlers._files import (
+    PENDING_FILE_TTL,
+    WAITING_TTL,
+    StagedFile,
+    fetch_to_staging,
+    human_size,
+    place_file,
+    version_path,
+)
 from storage.models import Deliverable, DeliverableStatus, DeliverableVersion, PendingFile, PendingKind, Phase, Project
 from storage.repo import add_deliverable_version, add_pending, cancel_waiting, consume_pending, open_pending
 
@@ -21,8 +29,11 @@ def staged_from(row: PendingFile) -> StagedFile:
 
 
 async def take_pending_file(ctx: Context) -> StagedFile | None:
-    """The newest file this user sent in this chat and has not submitted yet (marked used), or None."""
+    """The file for a command: one carried by the message itself (a rich-text message with a picture), else the
+    newest file this user sent in this chat and has not submitted yet (marked used), else None."""
     incoming = ctx.incoming
+    if incoming.files:
+        return await fetch_to_staging(ctx, incoming.files[0])
     rows = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
                               user_id=incoming.sender_id, kinds=(PendingKind.FILE,), now=ctx.clock.now())
     for row in rows:

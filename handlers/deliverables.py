@@ -58,6 +58,11 @@ from storage.repo import (
 
 router = Router("deliverables", title="交付物")
 
+
+def setup(app: Any) -> None:
+    # A file arrives as its own message without text; it becomes 「暂存文件」 before command matching.
+    app.rewrite_incoming(as_file_command)
+
 FILE_COMMAND = "暂存文件"
 ALL = "全部"
 MAX_FILES_PER_MESSAGE = 5
@@ -83,7 +88,7 @@ def _pick_phases(phases: list[Phase], project: Project, wanted: str | None) -> l
     if wanted == ALL:
         return phases
     if wanted:
-        number = int(wanted) if wanted.isdigit() else None
+        number = int(wanted) if wanted.isascii() and wanted.isdigit() else None
         found = [p for p in phases if p.name == wanted or p.seq == number or wanted in p.name]
         if not found:
             raise NotFound(f"本项目没有「{clip(wanted)}」阶段。阶段有：{'、'.join(p.name for p in phases)}。"

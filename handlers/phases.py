@@ -29,7 +29,6 @@ from handlers._common import (
     ensure_not_closed,
     ensure_running,
     fmt_day,
-    local_time,
     lock_project,
     names_of,
     project_command,
@@ -37,6 +36,7 @@ from handlers._common import (
     record_change,
     who,
 )
+from handlers.report_data import local_date
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     ApprovalKind,
@@ -278,7 +278,8 @@ async def resume(incoming: Incoming, ctx: Context) -> Reply:
     if project.status != ProjectStatus.PAUSED or project.paused_at is None:
         raise Conflict(f"项目 {project_label(project)} 没有暂停（当前状态：{project.status}），无需恢复。")
     calendar, today = ctx.services.calendar, ctx.today()
-    paused_on = local_time(project.paused_at, ctx.config.tz).date()  # type: ignore[union-attr]
+    paused_on = local_date(project.paused_at, ctx.config.tz)
+    assert paused_on is not None
     days = max(0, calendar.workdays_between(paused_on, today))
     shifted = 0
     for deliverable in await list_deliverables(session=ctx.session, project_id=project.id):

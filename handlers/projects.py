@@ -18,12 +18,12 @@ from handlers._common import (
     lock_project,
     names_of,
     overdue_days,
-    progress_percent,
+    gate_progress_percent,
     project_label,
     record_change,
     who,
 )
-from handlers._project import project_named, roles_in
+from handlers._project import project_named, resolve_project, roles_in
 from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus
 from storage.repo import (
     create_project_from_plan,
@@ -39,6 +39,11 @@ from storage.repo import (
 from storage.templates import PlanError, UnknownTemplateError, plan_project
 
 router = Router("projects", title="项目")
+
+
+def setup(app: object) -> None:
+    # In a 1:1 chat a command without 项目:编号 falls back to the user's last project (and says so).
+    app.resolve_projects_with(resolve_project)  # type: ignore[attr-defined]
 
 MAX_LISTED = 30
 MILESTONES_SHOWN = 3
@@ -234,7 +239,7 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
         + (f"（计划 {fmt_day(current.planned_start, today)}–{fmt_day(current.planned_end, today)}）"
            if current and current.planned_start else ""),
         f"- 项目经理：{who(names, project.pm_user_id)}　成员：{len({m.user_id for m in members})} 人",
-        f"- 进度：{progress_percent(deliverables):g}%（必交交付物 {done}/{len(counted)}）",
+        f"- 进度：{gate_progress_percent(deliverables):g}%（必交交付物 {done}/{len(counted)}）",
         f"- 计划周期：{fmt_day(project.planned_start, today)} 至 {fmt_day(project.planned_end, today)}",
     ]
     if project.status == ProjectStatus.PAUSED and project.paused_at:

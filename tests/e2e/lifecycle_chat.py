@@ -4,10 +4,6 @@ and send files; the real App (Stream client, inbox, unit of work, outbox relay) 
 ``LifecycleChat.ask`` sends one message and waits for its answers in that conversation (each command answers there:
 text through the session webhook, files through the OpenAPI), then for the relay to go idle, so that announcements
 a command queued for the internal group are out before the next message.
-
-Two kernel hooks the lifecycle needs are not wired in ``bot/app.py`` yet; ``lifecycle_app`` applies them to the
-started App (see ``wire_lifecycle_hooks``): a file message (no text) is dispatched as 「暂存文件」, and the project
-resolver falls back to the sender's last project in a 1:1 chat.
 """
 
 from __future__ import annotations
@@ -23,10 +19,7 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.context import FrozenClock
-from bot.incoming import Incoming
 from e2e_support import FAST, kernel_config, wait_emulator
-from handlers._project import resolve_project
-from handlers.deliverables import as_file_command
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 from storage.models import Deliverable, DeliverableStatus, Phase, Project, Recurrence
@@ -47,19 +40,6 @@ def emulator_config() -> EmulatorConfig:
     return EmulatorConfig.for_tests(timeout_fault_max_hold=1.0, allow_group_files=True)
 
 
-def wire_lifecycle_hooks(app: App) -> None:
-    """What ``bot/app.py`` should do itself (see the module doc); done here on the started App until it does."""
-    dispatcher = app.dispatcher
-    assert dispatcher is not None
-    handle = dispatcher.handle
-
-    async def handle_files_too(incoming: Incoming) -> Any:
-        return await handle(as_file_command(incoming))
-
-    dispatcher.handle = handle_files_too  # type: ignore[method-assign]
-    dispatcher._resolve_project = resolve_project  # noqa: SLF001 - the lifecycle's resolver (1:1: the last project)
-
-
 async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path) -> App:
     config = kernel_config(
         sandbox, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path / "files",
@@ -68,7 +48,6 @@ async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path) -> App:
     )
     app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=LIFECYCLE_MODULES)
     await app.start()
-    wire_lifecycle_hooks(app)
     if app.stream is not None:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)
     return app

@@ -15,7 +15,7 @@ from bot.context import FrozenClock
 from storage.db import Database
 from storage.migrations import ensure_schema
 
-from tests.handlers.reports_world import (
+from tests.features.reports_world import (
     SHANGHAI,
     DeliverableSpec,
     ProjectSpec,

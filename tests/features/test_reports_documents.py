@@ -16,7 +16,7 @@ from storage.models import DeliverableStatus, ReportVariant
 from storage.repo import record_weekly_report
 from storage.workdays import WorkCalendar
 
-from tests.handlers.reports_world import (
+from tests.features.reports_world import (
     ChatHarness,
     DeliverableSpec,
     ProjectSpec,

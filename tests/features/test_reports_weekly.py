@@ -20,7 +20,7 @@ from handlers.weekly_reports import weekly_report_job
 from storage.models import DeliverableStatus, OutboxMessageKind, ProjectStatus, ReportVariant
 from storage.repo import get_weekly_report
 
-from tests.handlers.reports_world import (
+from tests.features.reports_world import (
     DeliverableSpec,
     ProjectSpec,
     a_week_of_work,

@@ -212,3 +212,10 @@ async def test_submissions_from_elsewhere_are_announced_once(chat: Chat) -> None
     announcements = [r for r in await chat.rows(OutboxMessage) if r.idempotency_key.startswith("deliverable-")]
     assert [r.idempotency_key for r in announcements] == [f"deliverable-submitted:{code}:15:v1"]
     assert announcements[0].target_ids == [INTERNAL]
+
+
+async def test_a_picture_sent_with_the_command_is_the_submission(chat: Chat) -> None:
+    """A rich-text message carries the command and a photo (of a signed sheet) together."""
+    await new_project(chat)
+    said = await chat.say("engineer", "提交 培训签到表", files=[("picture.png", b"\x89PNG sign-in sheet")])
+    assert said.outcome == "ok" and "已提交《培训签到表》第 1 版（文件《picture.png》" in said.text

@@ -12,7 +12,7 @@ from handlers.report_data import gather_digest_data
 from storage.models import OutboxTargetKind, ProjectStatus, RegisterKind
 from storage.workdays import WorkCalendar
 
-from tests.handlers.reports_world import (
+from tests.features.reports_world import (
     LEADERS,
     DeliverableSpec,
     EntrySpec,

@@ -17,7 +17,7 @@ from storage.repo.report_queries import (
 )
 from storage.workdays import WorkCalendar
 
-from tests.handlers.reports_world import (
+from tests.features.reports_world import (
     DeliverableSpec,
     EntrySpec,
     ProjectSpec,

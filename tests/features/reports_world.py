@@ -1,6 +1,6 @@
 """A small world for the report tests: projects with phases, deliverables, registers and approvals written straight
 into the database, a config, services with a frozen clock and an outbox relay that never sends, and helpers to read
-what was queued. Shared by tests/handlers/test_reports_*.py and tests/e2e/test_reports_*.py.
+what was queued. Shared by tests/features/test_reports_*.py and tests/e2e/test_reports_*.py.
 """
 
 from __future__ import annotations

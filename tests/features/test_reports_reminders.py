@@ -21,7 +21,7 @@ from storage.models import OutboxTargetKind, ProjectStatus
 from storage.repo.report_queries import pending_deliverables_due
 from storage.workdays import WorkCalendar
 
-from tests.handlers.reports_world import (
+from tests.features.reports_world import (
     LEADERS,
     DeliverableSpec,
     ProjectSpec,

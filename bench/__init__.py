@@ -1,0 +1,1 @@
+"""Benchmarks of dingpm (not tests): ``python -m bench <scenario>``; see BENCHMARKS.md."""

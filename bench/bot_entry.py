@@ -1,0 +1,85 @@
+"""Our bot as the process under test: ``python -m bench.bot_entry spec.json``.
+
+The real ``App`` with every handler module's commands, production kernel timings and the configured pacing. Jobs are
+left out of the chat runs (they would add their own traffic); the weekly run gets the weekly-report job only, on a
+``Scheduler`` of its own that runs it when the bench sends SIGUSR1 (``run_due`` at the spec's fire time: the same
+claim -> job -> outbox -> relay path as a Friday 17:00 trigger). SIGTERM stops the app gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import json
+import logging
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.app import HANDLER_MODULES, App, KernelOptions
+from bot.config import parse_config
+from bot.logging_setup import setup_logging
+from bot.router import Router
+
+log = logging.getLogger("bench.bot")
+
+
+def wire_file_messages(app: App) -> None:
+    """A file message with no text becomes 「暂存文件」, as the lifecycle tests wire it (tests/e2e/lifecycle_chat.py)
+    until ``bot/app.py`` does it itself."""
+    from handlers.deliverables import as_file_command
+
+    assert app.dispatcher is not None
+    handle = app.dispatcher.handle
+
+    async def handle_files_too(incoming: Any) -> Any:
+        return await handle(as_file_command(incoming))
+
+    app.dispatcher.handle = handle_files_too  # type: ignore[method-assign]
+
+
+async def main(spec: dict[str, Any]) -> None:
+    config = parse_config(spec["config"], environ={}, require_real_secret=False)
+    setup_logging(config)
+    modules = [importlib.import_module(name) for name in HANDLER_MODULES]
+    routers = [m.router for m in modules if isinstance(getattr(m, "router", None), Router)]
+    options = KernelOptions()
+    if spec.get("relay_sends"):
+        options = dataclasses.replace(options, relay=dataclasses.replace(options.relay,
+                                                                         max_concurrent_sends=spec["relay_sends"]))
+    app = App(config, handler_modules=(), extra_routers=routers, options=options)
+    for module in modules:
+        setup = getattr(module, "setup", None)
+        if callable(setup):
+            setup(app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await app.start()
+    wire_file_messages(app)
+    if spec.get("mode") == "weekly":
+        from bot.scheduler import Scheduler
+        from handlers import weekly_reports
+
+        scheduler = Scheduler(app.services, [weekly_reports.jobs], owner=app.worker, sweep_interval=None)
+        fire_at = datetime.fromisoformat(spec["fire_at"])
+        runs: set[asyncio.Task[Any]] = set()
+
+        def trigger() -> None:
+            log.info("bench: weekly_report triggered at %s", fire_at.isoformat())
+            task = loop.create_task(scheduler.run_due(fire_at, jobs=["weekly_report"], reason="bench"))
+            runs.add(task)
+            task.add_done_callback(lambda t: log.info("bench: weekly_report run finished: %s", t.result()))
+
+        loop.add_signal_handler(signal.SIGUSR1, trigger)
+    log.info("bench: bot ready")
+    await stop.wait()
+    await app.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))

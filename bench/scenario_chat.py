@@ -1,0 +1,263 @@
+"""Scenario 1: chat throughput and reply latency of our bot, the SDK-style baseline and the null bot.
+
+Simulated people in the internal groups of ``--projects`` projects send the mix of ``bench.load`` (项目, 交付物,
+日志, 问题 新增, a small file then 「提交」) through the emulator, whose OpenAPI and webhook latency is ``--latency``
+(50 ms). Each load level is a fresh emulator, a fresh copy of the seeded database and a fresh bot process: Poisson
+arrivals at 10 / 50 / 100 / 200 msg/s for ``--seconds``, and saturation (``--sat-users`` people who each send their
+next message when the last one was answered). Latency = message pushed -> answer received, from the emulator's
+recorder timestamps; throughput = answers received per second within the window. The bot under test runs in its
+own process; the emulator and the load generator share the bench process (their CPU is reported too).
+
+Results: ``bench/results/chat-<bot>-<db>.json|.md`` per bot, and ``chat-summary.md`` comparing the latest ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.load import ChatLoad, RssSampler, latency_extension, summarize
+from bench.procs import BotProcess
+from bench.seed import APP_CLIENT_ID, APP_SECRET, LEADERS, SeedOptions, build_world, database_url, fresh_copy, \
+    seed_database
+from sandbox.config import EmulatorConfig
+from sandbox.harness import Sandbox
+
+TARGET_VS_BASELINE = 20.0
+TARGET_VS_NULL = 0.5
+TARGET_P99_EXTRA_MS = 100.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bots", default="ours,baseline,null", help="ours, baseline, null (comma-separated)")
+    parser.add_argument("--db", default="sqlite", help="our bot's database: sqlite, postgresql or both")
+    parser.add_argument("--levels", default="10,50,100,200,sat", help="msg/s levels and/or 'sat'")
+    parser.add_argument("--projects", type=int, default=100, help="projects (each with its internal group)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per level")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured closed-loop seconds before each level")
+    parser.add_argument("--drain", type=float, default=20.0, help="seconds to wait for late answers")
+    parser.add_argument("--sat-users", type=int, default=64, help="concurrent senders at saturation")
+    parser.add_argument("--latency", type=float, default=0.05, help="emulator OpenAPI/webhook latency, seconds")
+    parser.add_argument("--pacing-cps", type=float, default=None,
+                        help="our bot's pacing.calls_per_second (default: the config default, 15)")
+    parser.add_argument("--relay-sends", type=int, default=None,
+                        help="our bot's RelayOptions.max_concurrent_sends (default: the kernel default, 8)")
+    parser.add_argument("--profile", action="store_true", help="py-spy our bot during the saturation level")
+    parser.add_argument("--suffix", default="", help="appended to the result names (variants)")
+    parser.add_argument("--workdir", default="/tmp/dingpm-bench")
+
+
+def bot_spec(bot: str, sb: Sandbox, url: str | None, sqlite_url: str | None, rundir: Path,
+             args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    if bot == "ours":
+        pacing: dict[str, Any] = {}
+        if args.pacing_cps:
+            pacing["calls_per_second"] = args.pacing_cps
+        return {"config": {
+            "dingtalk": {"client_id": sb.client_id, "client_secret": sb.client_secret, "robot_code": sb.robot_code,
+                         "api_base_url": sb.base_url, "oapi_base_url": sb.base_url},
+            "database": {"url": url},
+            "storage": {"files_dir": str(rundir / "files")},
+            "server": {"health_host": "127.0.0.1", "health_port": 0},
+            "approvals": {"mode": "off"},
+            "organization": {"leaders": list(LEADERS)},
+            "pacing": pacing,
+            "logging": {"level": "INFO"},
+        }, "relay_sends": args.relay_sends, **extra}
+    spec = {"client_id": APP_CLIENT_ID, "client_secret": APP_SECRET, "files_dir": str(rundir / "files")}
+    if bot == "baseline":
+        assert sqlite_url is not None
+        spec["sqlite_path"] = sqlite_url.split(":///", 1)[1]
+    return spec
+
+
+def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    py_spy = shutil.which("py-spy") or str(Path(os.sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("[chat] py-spy not installed: no profile")
+        return None
+    return subprocess.Popen([py_spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw",
+                             "-o", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite_url: str | None,
+                    rundir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    import psutil
+
+    if rundir.exists():
+        shutil.rmtree(rundir)
+    rundir.mkdir(parents=True)
+    sb = Sandbox(world.world, EmulatorConfig.for_tests(allow_group_files=True), extensions=[latency_extension])
+    await sb.start()
+    sb.faults.set("*", latency=args.latency)
+    proc = await BotProcess(bot, rundir, bot_spec(bot, sb, url, sqlite_url, rundir, args),
+                            endpoint=sb.base_url).start()
+    sampler: RssSampler | None = None
+    profiler = None
+    me = psutil.Process()
+    try:
+        try:
+            await sb.wait_for_connection(timeout=120)
+        except Exception:
+            raise RuntimeError(f"{bot} bot did not connect; its log:\n{proc.log_tail()}") from None
+        sampler = RssSampler(proc.pid).start()
+        load: ChatLoad = await sb.call(lambda: ChatLoad(sb.emulator, world.projects, seed=hash(level) & 0xFFFF))
+        await sb.run(lambda em: load.closed_loop(8, args.warmup))
+        await sb.run(lambda em: load.drain(0, 10))
+        steady_from = time.monotonic()
+        sampler.mark("start")
+        my_cpu = sum(me.cpu_times()[:2])
+        if level == "sat":
+            if args.profile and bot == "ours":
+                profiler = start_profiler(proc.pid, args.seconds, rundir / "profile.raw")
+            window = await sb.run(lambda em: load.closed_loop(args.sat_users, args.seconds))
+        else:
+            window = await sb.run(lambda em: load.open_loop(float(level), args.seconds))
+        sampler.mark("end")
+        my_cpu = sum(me.cpu_times()[:2]) - my_cpu
+        await sb.run(lambda em: load.drain(window[0], args.drain))
+        stats = await sb.call(lambda: summarize(load.samples, window))
+        stats["extra_replies"] = load.extra_replies
+        stats["send_errors"] = load.errors[:5]
+        seconds = stats["window_s"]
+        bot_cpu = sampler.cpu_marks["end"] - sampler.cpu_marks["start"]
+        stats["bot_cpu_percent"] = 100 * bot_cpu / seconds
+        stats["bot_cpu_ms_per_msg"] = 1000 * bot_cpu / max(1, stats["answered"])
+        stats["bench_cpu_percent"] = 100 * my_cpu / seconds
+        stats["memory"] = sampler.summary(steady_from)
+        stats["api_calls"] = sb.calls()
+        if profiler is not None:
+            await asyncio.to_thread(profiler.wait, 60)
+            from bench.profile import summarize_raw
+
+            stats["profile"] = summarize_raw(rundir / "profile.raw")
+        return stats
+    finally:
+        if sampler is not None:
+            await sampler.stop()
+        if profiler is not None and profiler.poll() is None:
+            profiler.kill()
+        await proc.stop()
+        await sb.stop()
+
+
+def level_rows(levels: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for entry in levels:
+        s = entry["stats"]
+        rows.append([entry["level"], s["offered_per_s"], s["throughput_per_s"], s["p50_ms"], s["p95_ms"], s["p99_ms"],
+                     s["unanswered"], s["bot_cpu_percent"], s["bot_cpu_ms_per_msg"], s["bench_cpu_percent"],
+                     s["memory"]["peak_mb"]])
+    return rows
+
+
+LEVEL_HEADERS = ["level (msg/s)", "offered/s", "answered/s", "p50 ms", "p95 ms", "p99 ms", "unanswered",
+                 "bot CPU %", "bot CPU ms/msg", "bench CPU %", "bot RSS peak MB"]
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    bots = [b for b in args.bots.split(",") if b]
+    dbs = [d for d in args.db.split(",") if d]
+    levels = [lv for lv in args.levels.split(",") if lv]
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, Any] = {}
+    if "postgresql" in dbs:
+        extra["postgresql"] = await report.server_version(database_url("postgresql", "postgres", workdir))
+    world = build_world(args.projects, internal_groups=True)
+    from datetime import date
+
+    pristine: dict[str, str] = {}
+    needed = set(dbs if "ours" in bots else []) | ({"sqlite"} if "baseline" in bots else set())
+    for kind in sorted(needed):
+        pristine[kind] = database_url(kind, "dingpm_bench_chat_seed", workdir)
+        counts = await seed_database(pristine[kind], world, SeedOptions(today=date.today()))
+        print(f"[chat] seeded {kind}: {counts['projects']} projects, {counts['deliverables']} deliverables", flush=True)
+    results: dict[str, Any] = {}
+    for bot in bots:
+        for db in (dbs if bot == "ours" else ["sqlite" if bot == "baseline" else "none"]):
+            name = f"chat-{bot}" + (f"-{db}" if bot == "ours" else "") + args.suffix
+            data: dict[str, Any] = {"scenario": "chat", "bot": bot, "db": db, "machine": report.machine_info(**extra),
+                                    "params": {k: v for k, v in vars(args).items() if k != "func"}, "levels": []}
+            for level in levels:
+                url = await fresh_copy(pristine[db], "dingpm_bench_chat_run") if bot == "ours" else None
+                sqlite_url = (await fresh_copy(pristine["sqlite"], "dingpm_bench_chat_base")
+                              if bot == "baseline" else None)
+                print(f"[chat] {name} level {level} …", flush=True)
+                stats = await run_level(bot, level, world=world, url=url, sqlite_url=sqlite_url,
+                                        rundir=workdir / f"run-{bot}", args=args)
+                print(f"[chat] {name} level {level}: offered {stats['offered_per_s']:.1f}/s answered "
+                      f"{stats['throughput_per_s']:.1f}/s p50 {stats['p50_ms']} p99 {stats['p99_ms']} ms "
+                      f"unanswered {stats['unanswered']} bot CPU {stats['bot_cpu_percent']:.0f}% "
+                      f"bench CPU {stats['bench_cpu_percent']:.0f}%", flush=True)
+                data["levels"].append({"level": level, "stats": stats})
+            data["memory"] = {f"chat {entry['level']}": entry["stats"]["memory"] for entry in data["levels"]}
+            text = [f"## Scenario 1: chat, {bot} bot" + (f" on {db}" if bot == "ours" else ""), "",
+                    f"{args.projects} projects / internal groups; emulator latency {args.latency * 1000:.0f} ms; "
+                    f"{args.seconds:g} s per level; saturation = {args.sat_users} closed-loop senders."
+                    + (f" Pacing {args.pacing_cps}/s." if args.pacing_cps else "")
+                    + (f" Relay sends {args.relay_sends}." if args.relay_sends else ""), "",
+                    report.table(LEVEL_HEADERS, level_rows(data["levels"]))]
+            for entry in data["levels"]:
+                profile = entry["stats"].get("profile")
+                if profile:
+                    text += ["", f"Profile at {entry['level']} (py-spy, {profile['samples']} samples; % of samples):",
+                             "", profile["markdown"]]
+            report.write_results(name, data, "\n".join(text))
+            results[name] = data
+    summary = summarize_chat(args.suffix)
+    if summary:
+        print(summary)
+    return results
+
+
+def _level(data: dict[str, Any] | None, level: str) -> dict[str, Any] | None:
+    if not data:
+        return None
+    return next((e["stats"] for e in data["levels"] if e["level"] == level), None)
+
+
+def summarize_chat(suffix: str = "") -> str | None:
+    """``chat-summary`` from the latest results of each bot: ratios and targets."""
+    baseline = report.read_results("chat-baseline" + suffix) or report.read_results("chat-baseline")
+    null = report.read_results("chat-null" + suffix) or report.read_results("chat-null")
+    rows, targets = [], []
+    for db in ("sqlite", "postgresql"):
+        ours = report.read_results(f"chat-ours-{db}{suffix}")
+        if ours is None:
+            continue
+        latency_ms = ours["params"]["latency"] * 1000
+        sat, base_sat, null_sat = _level(ours, "sat"), _level(baseline, "sat"), _level(null, "sat")
+        at100 = _level(ours, "100")
+        vs_base = sat["throughput_per_s"] / base_sat["throughput_per_s"] if sat and base_sat else None
+        vs_null = sat["throughput_per_s"] / null_sat["throughput_per_s"] if sat and null_sat else None
+        p99 = at100["p99_ms"] if at100 else None
+        rows.append([db, sat and sat["throughput_per_s"], base_sat and base_sat["throughput_per_s"],
+                     null_sat and null_sat["throughput_per_s"], vs_base, vs_null, p99,
+                     at100 and at100["unanswered"]])
+        targets += [
+            [db, f"saturation ≥ {TARGET_VS_BASELINE:g}x baseline", vs_base,
+             "—" if vs_base is None else ("met" if vs_base >= TARGET_VS_BASELINE else "MISSED")],
+            [db, f"saturation ≥ {TARGET_VS_NULL:g}x null bot", vs_null,
+             "—" if vs_null is None else ("met" if vs_null >= TARGET_VS_NULL else "MISSED")],
+            [db, f"p99 at 100 msg/s ≤ {latency_ms:.0f} + {TARGET_P99_EXTRA_MS:.0f} ms", p99,
+             "—" if p99 is None else ("met" if p99 <= latency_ms + TARGET_P99_EXTRA_MS and at100["unanswered"] == 0
+                                      else "MISSED")],
+        ]
+    if not rows:
+        return None
+    text = "\n".join([
+        "## Scenario 1: summary", "",
+        report.table(["our db", "ours sat msg/s", "baseline sat msg/s", "null sat msg/s", "x baseline", "x null",
+                      "ours p99 @100 ms", "unanswered @100"], rows), "",
+        report.table(["our db", "target", "value", "status"], targets)])
+    data = {"scenario": "chat-summary", "machine": report.machine_info(), "rows": rows, "targets": targets}
+    report.write_results("chat-summary" + suffix, data, text)
+    return text
