@@ -52,6 +52,8 @@ async def test_dingpm_sandbox_starts_on_a_fresh_data_dir_and_answers_help(tmp_pa
             async with http.get(f"{api}/conversations", params={"user": "wangjianguo"}) as resp:
                 conversations = (await resp.json())["conversations"]
             group = next(c for c in conversations if c["type"] == "group")
+            # Deliverables are submitted by dropping the file in the project group: the page must offer it.
+            assert group["canSendFile"] is True
             async with http.post(f"{api}/messages", json={"user": "wangjianguo", "conversation": group["id"],
                                                           "text": "帮助"}) as resp:
                 assert resp.status == 200, await resp.text()
