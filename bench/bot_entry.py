@@ -27,6 +27,36 @@ from bot.router import Router
 log = logging.getLogger("bench.bot")
 
 
+def instrument_write_transactions() -> dict[str, list[float]]:
+    """Diagnostics only (``"gate_stats": true`` in the spec): how long each write transaction waited for the SQLite
+    gate and how long it held it, by the function that opened it. Logged as one JSON line at stop."""
+    import sys
+    import time
+    from contextlib import asynccontextmanager
+
+    from bot import transactions
+
+    stats: dict[str, list[float]] = {}
+    original = transactions.Transactions.write
+
+    @asynccontextmanager
+    async def write(self: Any, *, urgent: bool = False) -> Any:
+        frame = sys._getframe(2)
+        caller = f"{frame.f_code.co_name} ({frame.f_code.co_filename.rsplit('/', 2)[-2]})"
+        started = time.perf_counter()
+        async with original(self, urgent=urgent) as session:
+            entered = time.perf_counter()
+            yield session
+        done = time.perf_counter()
+        entry = stats.setdefault(caller, [0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += entered - started
+        entry[2] += done - entered
+
+    transactions.Transactions.write = write  # type: ignore[method-assign]
+    return stats
+
+
 def wire_file_messages(app: App) -> None:
     """A file message with no text becomes 「暂存文件」, as the lifecycle tests wire it (tests/e2e/lifecycle_chat.py)
     until ``bot/app.py`` does it itself."""
@@ -44,6 +74,7 @@ def wire_file_messages(app: App) -> None:
 async def main(spec: dict[str, Any]) -> None:
     config = parse_config(spec["config"], environ={}, require_real_secret=False)
     setup_logging(config)
+    gate_stats = instrument_write_transactions() if spec.get("gate_stats") else None
     modules = [importlib.import_module(name) for name in HANDLER_MODULES]
     routers = [m.router for m in modules if isinstance(getattr(m, "router", None), Router)]
     options = KernelOptions()
@@ -73,11 +104,14 @@ async def main(spec: dict[str, Any]) -> None:
             log.info("bench: weekly_report triggered at %s", fire_at.isoformat())
             task = loop.create_task(scheduler.run_due(fire_at, jobs=["weekly_report"], reason="bench"))
             runs.add(task)
-            task.add_done_callback(lambda t: log.info("bench: weekly_report run finished: %s", t.result()))
+            task.add_done_callback(lambda t: log.info("bench: weekly_report run finished: %s",
+                                                      t.exception() or t.result()))
 
         loop.add_signal_handler(signal.SIGUSR1, trigger)
     log.info("bench: bot ready")
     await stop.wait()
+    if gate_stats is not None:
+        log.info("bench: write transactions %s", json.dumps(gate_stats, ensure_ascii=False))
     await app.stop()
 
 

@@ -43,13 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured closed-loop seconds before each level")
     parser.add_argument("--drain", type=float, default=20.0, help="seconds to wait for late answers")
-    parser.add_argument("--sat-users", type=int, default=64, help="concurrent senders at saturation")
+    parser.add_argument("--sat-users", type=int, default=256, help="concurrent senders at saturation")
     parser.add_argument("--latency", type=float, default=0.05, help="emulator OpenAPI/webhook latency, seconds")
     parser.add_argument("--pacing-cps", type=float, default=None,
                         help="our bot's pacing.calls_per_second (default: the config default, 15)")
     parser.add_argument("--relay-sends", type=int, default=None,
                         help="our bot's RelayOptions.max_concurrent_sends (default: the kernel default, 8)")
     parser.add_argument("--profile", action="store_true", help="py-spy our bot during the saturation level")
+    parser.add_argument("--gate-stats", action="store_true",
+                        help="diagnostics: log our bot's write-transaction wait/hold times (adds overhead)")
     parser.add_argument("--suffix", default="", help="appended to the result names (variants)")
     parser.add_argument("--workdir", default="/tmp/dingpm-bench")
 
@@ -70,7 +72,7 @@ def bot_spec(bot: str, sb: Sandbox, url: str | None, sqlite_url: str | None, run
             "organization": {"leaders": list(LEADERS)},
             "pacing": pacing,
             "logging": {"level": "INFO"},
-        }, "relay_sends": args.relay_sends, **extra}
+        }, "relay_sends": args.relay_sends, "gate_stats": getattr(args, "gate_stats", False), **extra}
     spec = {"client_id": APP_CLIENT_ID, "client_secret": APP_SECRET, "files_dir": str(rundir / "files")}
     if bot == "baseline":
         assert sqlite_url is not None
@@ -108,7 +110,7 @@ async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite
         except Exception:
             raise RuntimeError(f"{bot} bot did not connect; its log:\n{proc.log_tail()}") from None
         sampler = RssSampler(proc.pid).start()
-        load: ChatLoad = await sb.call(lambda: ChatLoad(sb.emulator, world.projects, seed=hash(level) & 0xFFFF))
+        load: ChatLoad = await sb.call(lambda: ChatLoad(sb.emulator, world.projects, seed=sum(map(ord, level))))
         await sb.run(lambda em: load.closed_loop(8, args.warmup))
         await sb.run(lambda em: load.drain(0, 10))
         steady_from = time.monotonic()
@@ -133,6 +135,16 @@ async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite
         stats["bench_cpu_percent"] = 100 * my_cpu / seconds
         stats["memory"] = sampler.summary(steady_from)
         stats["api_calls"] = sb.calls()
+        bot_log = proc.log_path.read_text(encoding="utf-8", errors="replace")
+        stats["bot_failed_commands"] = bot_log.count("message failed")
+        stats["bot_deadlocks"] = bot_log.count("DeadlockDetectedError: deadlock detected")
+        if getattr(args, "gate_stats", False):
+            await proc.stop(timeout=5.0)
+            import json as _json
+            import re as _re
+
+            found = _re.search(r"bench: write transactions (\{.*\})", proc.log_path.read_text(encoding="utf-8"))
+            stats["write_transactions"] = _json.loads(found.group(1)) if found else None
         if profiler is not None:
             await asyncio.to_thread(profiler.wait, 60)
             from bench.profile import summarize_raw
@@ -144,7 +156,7 @@ async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite
             await sampler.stop()
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
-        await proc.stop()
+        await proc.stop(timeout=5.0)  # the database copy is thrown away: no need to wait for a backlog
         await sb.stop()
 
 
@@ -153,12 +165,12 @@ def level_rows(levels: list[dict[str, Any]]) -> list[list[Any]]:
     for entry in levels:
         s = entry["stats"]
         rows.append([entry["level"], s["offered_per_s"], s["throughput_per_s"], s["p50_ms"], s["p95_ms"], s["p99_ms"],
-                     s["unanswered"], s["bot_cpu_percent"], s["bot_cpu_ms_per_msg"], s["bench_cpu_percent"],
+                     s["unanswered"], s.get("bot_failed_commands"), s["bot_cpu_percent"], s["bot_cpu_ms_per_msg"], s["bench_cpu_percent"],
                      s["memory"]["peak_mb"]])
     return rows
 
 
-LEVEL_HEADERS = ["level (msg/s)", "offered/s", "answered/s", "p50 ms", "p95 ms", "p99 ms", "unanswered",
+LEVEL_HEADERS = ["level (msg/s)", "offered/s", "answered/s", "p50 ms", "p95 ms", "p99 ms", "unanswered", "failed",
                  "bot CPU %", "bot CPU ms/msg", "bench CPU %", "bot RSS peak MB"]
 
 

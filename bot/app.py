@@ -7,8 +7,10 @@ Start order (each step needs the ones before it; frames are taken last, when eve
 2. one ``Database`` (engine), one ``aiohttp.ClientSession``, one ``DingTalkClient`` on it, the process templates and
    the work calendar (file reads, off the loop), ``Services``;
 3. the dispatcher with every handler module's router (``HANDLER_MODULES``, plus a test's ``extra_routers``);
-4. the outbox relay (sends what a previous run left), the inbox pipeline (runs what a previous run left);
-5. leader election and the scheduler (one process of several runs the jobs);
+4. the scheduler, built but not started (every process runs the on-demand jobs its commands request, right after
+   they commit), the outbox relay (sends what a previous run left), the inbox pipeline (runs what a previous run
+   left);
+5. leader election, which starts the scheduler's triggers and sweep (one process of several runs the schedule);
 6. the /healthz server;
 7. the Stream connection.
 
@@ -63,6 +65,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "handlers.projects",
     "handlers.members",
     "handlers.deliverables",
+    "handlers.intake_cleanup",
     "handlers.phases",
     "handlers.registers",
     "handlers.closing",
@@ -124,8 +127,9 @@ class App:
         self.clock: Clock = clock or SystemClock(config.tz)
         self.options = options or KernelOptions()
         self.worker = worker_id or new_worker_id()
-        # Imported now (cheap, declarations only) so that a broken module or a clashing command fails before
-        # anything is opened.
+        # Imported now so that a broken module or a clashing command fails before anything is opened. Cheap:
+        # declarations only, the rendering libraries (python-docx, matplotlib, openpyxl) load in the render
+        # threads; ``run_app`` even builds the App before the loop runs.
         self.modules: list[ModuleType] = [importlib.import_module(name) for name in handler_modules]
         self._routers: list[Router] = [m.router for m in self.modules if isinstance(getattr(m, "router", None),
                                                                                     Router)]
@@ -216,15 +220,19 @@ class App:
         for handler in self._approval_handlers:
             self.inbox.register(handler)
 
-        await self.relay.start()
-        await self.inbox.start()
-
+        # Built before the inbox runs a command: a command may request an on-demand job, started on its commit.
         self.scheduler = Scheduler(
             self.services, self._job_registries, owner=self.worker,
             stop_grace=self.options.scheduler_stop_grace_seconds,
             sweep_interval=(None if self.options.scheduler_sweep_seconds is None
                             else timedelta(seconds=self.options.scheduler_sweep_seconds)),
         )
+        scheduler = self.scheduler
+        self.relay.on_commit(lambda work: scheduler.start_requested(work.requested_runs))
+
+        await self.relay.start()
+        await self.inbox.start()
+
         self.leader = LeaderElection(self.database, on_elected=self.scheduler.start, on_lost=self.scheduler.stop,
                                      retry_interval=self.options.leader_retry_seconds,
                                      check_interval=self.options.leader_check_seconds)
@@ -399,9 +407,14 @@ def _log_stream_end(task: asyncio.Task[None]) -> None:
         log.critical("the DingTalk Stream connection loop crashed; no messages are received", exc_info=task.exception())
 
 
-async def run_app(config: Config, **app_options: Any) -> None:
-    """``dingpm run``: one App until a signal."""
-    await App(config, **app_options).run()
+def run_app(config: Config, **app_options: Any) -> None:
+    """``dingpm run``: one App until a signal.
+
+    The App is built before the event loop starts: building it imports every handler module, work that has no
+    business blocking a running loop (the renderers' heavy libraries are loaded later, by the render threads).
+    """
+    app = App(config, **app_options)
+    asyncio.run(app.run())
 
 
 __all__ = ["App", "HANDLER_MODULES", "KernelOptions", "StartupError", "ensure_database_ready", "new_worker_id",

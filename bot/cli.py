@@ -36,15 +36,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import asyncio
-
     from bot.app import StartupError, run_app
     from bot.logging_setup import setup_logging
 
     config = _load(args)
     setup_logging(config)
     try:
-        asyncio.run(run_app(config))
+        run_app(config)
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -107,6 +107,7 @@ class UnitOfWork:
     spool_dir: Any = None  # Path where in-memory attachments (File.data, Image.png) are written before queuing
     claimed_outbox: list[Any] = field(default_factory=list)  # rows this worker sends right after the commit
     queued_outbox: int = 0  # rows left to the relay (a later not_before): wake it after the commit
+    requested_runs: list[tuple[str, str]] = field(default_factory=list)  # on-demand (job, key): run after the commit
     replies: list[Reply] = field(default_factory=list)  # the command's answers, queued when it commits
     handled: Any = None  # the dispatcher's Handled for the message, for the one log line
 

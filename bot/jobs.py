@@ -10,6 +10,16 @@ module-level async functions taking one ``JobRunContext``::
     async def weekly_report_job(run: JobRunContext) -> None:
         ...  # ask the database what is due and not yet done for run.period_key, write outbox rows
 
+A job may also be **on demand**: no schedule, run once per key when a command asks for it. The command records the
+request in its own transaction and answers at once; the job does the heavy part (rendering a report, building an
+archive) right after the commit, outside any write transaction::
+
+    @jobs.on_demand("project_archive")
+    async def project_archive_job(run: JobRunContext) -> None:
+        ...  # run.period_key names the request ("XM-2026-001"), run.params carries what the command passed
+
+    await request_job(ctx.session, "project_archive", project.code, {"target": ...})  # bot.scheduler, in the command
+
 ``bot.app`` hands every handler's registry to ``bot.scheduler.Scheduler``. Values may be constants or functions of
 the ``Config``: they are resolved once, when the scheduler is built. A resolved schedule answers one question, "the
 latest fire time at or before now", and the period key follows from that fire time in the configured timezone. The
@@ -22,7 +32,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol, TypeVar
 
@@ -247,7 +257,7 @@ class every:  # noqa: N801
 class JobSpec:
     name: str
     func: JobFunc
-    schedule: Schedule
+    schedule: Schedule | None  # None: on demand (run when a command requests it)
     period: PeriodFunc | None = None  # None: the schedule's natural period (week, day, slot)
     misfire: FromConfig[timedelta] | None = None  # how late a fire may still run (catch-up); None: the default
     timeout: float | None = None  # seconds; a run taking longer is cancelled and recorded as failed
@@ -269,6 +279,16 @@ class JobRegistry:
         timeout: float | None = None,
     ) -> Callable[[JobFunc], JobFunc]:
         """Declare ``async def job(run: JobRunContext) -> None`` under ``name`` (the run key's job part)."""
+        return self._declare(name, schedule, period, misfire, timeout)
+
+    def _declare(
+        self,
+        name: str,
+        schedule: Schedule | None,
+        period: PeriodFunc | None,
+        misfire: FromConfig[timedelta] | None,
+        timeout: float | None,
+    ) -> Callable[[JobFunc], JobFunc]:
         if not name or len(name) > MAX_JOB_NAME:
             raise ValueError(f"job name must be 1-{MAX_JOB_NAME} characters: {name!r}")
         if name in self._specs:
@@ -281,6 +301,11 @@ class JobRegistry:
             return func
 
         return register
+
+    def on_demand(self, name: str, *, timeout: float | None = None) -> Callable[[JobFunc], JobFunc]:
+        """Declare ``async def job(run: JobRunContext) -> None`` run once per key a command requests
+        (``bot.scheduler.request_job``), right after that command commits."""
+        return self._declare(name, None, None, None, timeout)
 
     def __iter__(self) -> Iterator[JobSpec]:
         return iter(self._specs.values())
@@ -304,6 +329,8 @@ class JobRunContext:
     services: Any  # bot.context.Services: config, clock, database, dingtalk, calendar, ...
     log: logging.LoggerAdapter  # prefixes job and period
     owner: str  # host:pid that claimed the run
+    attempt: int = 1  # 2, 3: this period's run was interrupted or failed before and is being run again
+    params: dict[str, Any] = field(default_factory=dict)  # an on-demand run: what the requesting command passed
 
     @property
     def config(self) -> Config:

@@ -360,6 +360,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(self.options.max_concurrent_sends)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._commit_hooks: list[Callable[[UnitOfWork], None]] = []
         self._in_flight = 0  # rows handed to send tasks and not settled yet
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -442,6 +443,12 @@ class OutboxRelay:
             self.deliver_now(work.claimed_outbox)
         if work.queued_outbox:
             self.wake()
+        for hook in self._commit_hooks:
+            hook(work)
+
+    def on_commit(self, hook: Callable[[UnitOfWork], None]) -> None:
+        """Call ``hook(work)`` after each unit of work commits (the app starts the on-demand jobs it requested)."""
+        self._commit_hooks.append(hook)
 
     def deliver_now(self, rows: Sequence[OutboxMessage]) -> None:
         """Send rows this worker already claimed (the fast path), in order per conversation."""

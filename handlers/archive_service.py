@@ -1,8 +1,9 @@
 """The project archive (电子资料存档) built from the database: shared by ``dingpm archive`` and the 归档 command.
 
-``build_project_archive`` gathers the project's report data (every register entry and the audit trail), the newest
-file of each deliverable and every stored 客户项目周报, then writes the zip with ``reports.archive.build_archive`` in
-a worker thread (it streams gigabytes of files: never on the event loop). Files that went missing on disk are left
+``gather_project_archive`` reads the project's report data (every register entry and the audit trail), the newest
+file of each deliverable and every stored 客户项目周报 in a short read; ``write_project_archive`` then writes the zip
+with ``reports.archive.build_archive`` in a worker thread (it streams gigabytes of files: never on the event loop,
+and never inside a transaction). ``build_project_archive`` does both. Files that went missing on disk are left
 out and listed in ``ProjectArchive.missing`` rather than failing the whole archive.
 """
 
@@ -29,6 +30,7 @@ Progress = Callable[[int, int, str], None]
 class ProjectArchive:
     result: ArchiveResult
     missing: tuple[str, ...] = ()  # deliverable files recorded in the database but not found on disk
+    size: int = 0  # of the zip, in bytes
 
     @property
     def path(self) -> Path:
@@ -53,7 +55,17 @@ def _existing(paths: list[tuple[Any, Path]]) -> tuple[list[Any], list[Any]]:
     return found, missing
 
 
-async def build_project_archive(
+@dataclass(frozen=True)
+class ArchiveInputs:
+    """What the archive of a project is made of, read from the database (no session needed to write it)."""
+
+    project_code: str
+    data: Any  # reports.model.ProjectReportData
+    files: tuple[tuple[ArchiveFile, Path], ...]
+    weekly: tuple[tuple[WeeklyReportFile, Path], ...]
+
+
+async def gather_project_archive(
     *,
     session: Any,
     project: Project,
@@ -61,13 +73,9 @@ async def build_project_archive(
     calendar: Any,
     today: date,
     tz: tzinfo = DEFAULT_TZ,
-    out_path: Path | str | None = None,
-    progress: Progress | None = None,
     company_name: str = "",
-    generated_at: datetime | None = None,
-) -> ProjectArchive:
-    """Write the archive zip of ``project`` and return it. ``session``: any session (reads only; in a command,
-    ``ctx.session``). ``progress(done, total, name)`` is called from the worker thread after each file."""
+) -> ArchiveInputs:
+    """Read what the archive needs (a short read: writing the zip can take minutes and needs no transaction)."""
     root = Path(files_dir)
     data = await gather_project_report(session=session, project=project, today=today, calendar=calendar, tz=tz,
                                        include_audit=True, company_name=company_name)
@@ -85,15 +93,52 @@ async def build_project_archive(
         if report.file_path:
             path = _resolve(root, report.file_path)
             weekly.append((WeeklyReportFile(f"{report.iso_year}-W{report.iso_week:02d}", path), path))
+    return ArchiveInputs(project.code, data, tuple(files), tuple(weekly))
+
+
+async def write_project_archive(
+    inputs: ArchiveInputs,
+    *,
+    files_dir: Path | str,
+    today: date,
+    out_path: Path | str | None = None,
+    progress: Progress | None = None,
+    generated_at: datetime | None = None,
+) -> ProjectArchive:
+    """Write the zip in a worker thread (it streams gigabytes of files: never on the event loop)."""
 
     def build() -> ProjectArchive:
-        present_files, missing_files = _existing(files)
-        present_weekly, _ = _existing(weekly)
-        target = Path(out_path) if out_path is not None else default_archive_path(root, project.code, today)
-        result = build_archive(data, present_files, present_weekly, target, progress, generated_at=generated_at)
-        return ProjectArchive(result, tuple(f"{f.phase}/{f.deliverable}/{f.original_name}" for f in missing_files))
+        present_files, missing_files = _existing(list(inputs.files))
+        present_weekly, _ = _existing(list(inputs.weekly))
+        target = Path(out_path) if out_path is not None else default_archive_path(files_dir, inputs.project_code,
+                                                                                  today)
+        result = build_archive(inputs.data, present_files, present_weekly, target, progress,
+                               generated_at=generated_at)
+        missing = tuple(f"{f.phase}/{f.deliverable}/{f.original_name}" for f in missing_files)
+        return ProjectArchive(result, missing, result.path.stat().st_size)
 
     return await asyncio.to_thread(build)
+
+
+async def build_project_archive(
+    *,
+    session: Any,
+    project: Project,
+    files_dir: Path | str,
+    calendar: Any,
+    today: date,
+    tz: tzinfo = DEFAULT_TZ,
+    out_path: Path | str | None = None,
+    progress: Progress | None = None,
+    company_name: str = "",
+    generated_at: datetime | None = None,
+) -> ProjectArchive:
+    """Gather and write the archive zip of ``project`` in one go (``dingpm archive``). ``progress(done, total,
+    name)`` is called from the worker thread after each file."""
+    inputs = await gather_project_archive(session=session, project=project, files_dir=files_dir, calendar=calendar,
+                                          today=today, tz=tz, company_name=company_name)
+    return await write_project_archive(inputs, files_dir=files_dir, today=today, out_path=out_path,
+                                       progress=progress, generated_at=generated_at)
 
 
 # ---- ``dingpm archive <项目编号>`` ----------------------------------------------------------------------------------
@@ -151,9 +196,11 @@ async def archive_command(config: Any, project_code: str, out: Path | None = Non
                 print(f"未找到项目「{project_code}」，请检查项目编号。", file=stderr)
                 return 1
             today = datetime.now(config.tz).date()
-            archive = await build_project_archive(session=session, project=project,
+            inputs = await gather_project_archive(session=session, project=project,
                                                   files_dir=config.storage.files_dir, calendar=calendar, today=today,
-                                                  tz=config.tz, out_path=out, progress=bar)
+                                                  tz=config.tz)
+        archive = await write_project_archive(inputs, files_dir=config.storage.files_dir, today=today, out_path=out,
+                                              progress=bar)
     finally:
         bar.finish()
         await database.close()
@@ -164,4 +211,13 @@ async def archive_command(config: Any, project_code: str, out: Path | None = Non
     return 0
 
 
-__all__ = ["ProgressBar", "ProjectArchive", "archive_command", "build_project_archive", "default_archive_path"]
+__all__ = [
+    "ArchiveInputs",
+    "ProgressBar",
+    "ProjectArchive",
+    "archive_command",
+    "build_project_archive",
+    "default_archive_path",
+    "gather_project_archive",
+    "write_project_archive",
+]

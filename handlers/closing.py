@@ -2,12 +2,13 @@
 
 验收 takes the client's signed 项目验收确认单 (a file) and makes the project 已验收; 复盘 records the internal review;
 交接 hands the project to after-sales with the standard's handover checklist (what exists, what is missing); 归档
-builds the archive bundle for the project administrator and closes the project.
+closes the project and has the archive bundle built (after the command, see below) for the project administrator.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import select
 
@@ -15,10 +16,12 @@ from bot.args import Param
 from bot.context import Context
 from bot.errors import Conflict
 from bot.incoming import Incoming
-from bot.outbox import enqueue, users_target
+from bot.jobs import JobRegistry, JobRunContext
+from bot.outbox import Target, conversation_target, enqueue, users_target
 from bot.replies import File, Markdown, Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
+from bot.scheduler import request_job
 from handlers._common import (
     change_context,
     ensure_not_closed,
@@ -29,9 +32,9 @@ from handlers._common import (
     project_label,
     record_change,
 )
-from handlers._files import MAX_FILE_BYTES, StagedFile, files_root, human_size
+from handlers._files import MAX_FILE_BYTES, StagedFile, human_size
 from handlers._submit import submit_deliverable, submitted_text, take_pending_file, wait_for_file
-from handlers.archive_service import build_project_archive
+from handlers.archive_service import ProjectArchive, gather_project_archive, write_project_archive
 from handlers.phases import sequential
 from handlers.report_data import gather_project_report
 from reports.documents import render_handover_list
@@ -42,6 +45,7 @@ from storage.models import (
     Deliverable,
     DeliverableStatus,
     MemberRole,
+    OutboxTargetKind,
     PendingKind,
     Project,
     ProjectStatus,
@@ -51,14 +55,17 @@ from storage.repo import (
     add_deliverable_version,
     add_member,
     add_register_entry,
+    get_project_by_code,
     latest_versions,
     list_deliverables,
     list_phases,
     list_register_entries,
     upsert_user,
+    write_audit,
 )
 
 router = Router("closing", title="收尾（验收、复盘、交接、归档）")
+jobs = JobRegistry()
 
 ACCEPTANCE, ARCHIVE = "acceptance", "archive"
 HANDOVER_ACTION = "project.handover"
@@ -256,6 +263,16 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
 
 
 # ---- 归档 -------------------------------------------------------------------------------------------------------
+#
+# 归档 closes the project at once (nothing changes after it) and requests the on-demand job that builds the archive:
+# building the zip takes seconds to minutes, and inside the command's write transaction it would hold the database
+# (on SQLite the only write lock) all that time. The job reads what the archive needs in a short read, writes the zip
+# in a thread outside any transaction, then in one short write records it and queues the messages. Once per project:
+# the job's run key is the project code, and its write step re-checks that no archive was recorded (a re-run after a
+# crash between that write and the run's end sends nothing twice).
+
+ARCHIVE_JOB = "project_archive"
+ARCHIVE_BUILT = "project.archive_built"
 
 
 async def _handed_over(ctx: Context, project: Project) -> bool:
@@ -263,10 +280,19 @@ async def _handed_over(ctx: Context, project: Project) -> bool:
     return (await ctx.session.exec(query)).first() is not None
 
 
+async def _archive_recorded(session: Any, project_id: int) -> bool:
+    query = select(AuditLog.id).where(AuditLog.project_id == project_id, AuditLog.action == ARCHIVE_BUILT).limit(1)
+    return (await session.exec(query)).first() is not None
+
+
+def _to_admins(admins: list[str]) -> str:
+    return f"已发送给项目管理员（{len(admins)} 人）" if admins else "未配置项目管理员（organization.project_admins），请自行转交"
+
+
 @router.command(
     "归档",
     aliases=("archive", "项目归档"),
-    summary="生成项目归档包（全部交付物最新版、周报、登记表、审批与操作记录、索引）交项目管理员，并关闭项目",
+    summary="归档并关闭项目：生成项目归档包（全部交付物最新版、周报、登记表、审批与操作记录、索引），发到本群并交项目管理员",
     examples=("归档",),
     roles=only(PROJECT_MANAGER),
     needs_project=True,
@@ -278,50 +304,99 @@ async def archive(incoming: Incoming, ctx: Context) -> Reply:
     _ensure_accepted(project, "归档")
     if not await _handed_over(ctx, project):
         raise Conflict("项目还没有交接给售后：请先「交接 @售后」，再归档。")
-    today, root = ctx.today(), files_root(ctx)
-    built = await build_project_archive(session=ctx.session, project=project, files_dir=root,
-                                        calendar=ctx.services.calendar, today=today, tz=ctx.config.tz)
-    result = built.result
-    relative = result.path.relative_to(root).as_posix() if result.path.is_relative_to(root) else str(result.path)
-    for deliverable in await _flagged(ctx, project, ARCHIVE):
-        if deliverable.status == DeliverableStatus.PENDING and "电子" in deliverable.name:
-            version = await add_deliverable_version(
-                session=ctx.session, deliverable_id=deliverable.id, submitted_by=incoming.sender_id,
-                file_path=relative, size=result.path.stat().st_size, original_name=result.path.name,
-                note="归档时自动生成", now=ctx.clock.now(),
-            )
-            deliverable.status = DeliverableStatus.SUBMITTED
-            deliverable.submitted_at = version.submitted_at
-            ctx.session.add(deliverable)
     before = {"status": str(project.status)}
     project.status = ProjectStatus.CLOSED
     ctx.session.add(project)
-    size = result.path.stat().st_size
     await record_change(
-        ctx.session, project, action="project.archive",
-        summary=f"项目已归档并关闭：{len(result.entries)} 个文件，{human_size(size)}",
+        ctx.session, project, action="project.archive", summary="项目已归档并关闭，正在生成归档包",
         key=f"project-archived:{project.code}", entity="project", entity_id=project.id, before=before,
-        after={"status": str(project.status), "archive": relative, "files": len(result.entries),
-               "missing": list(built.missing)}, **change_context(ctx),
+        after={"status": str(project.status)}, **change_context(ctx),
     )
-    sendable = size <= MAX_FILE_BYTES
+    target = conversation_target(incoming)
+    await request_job(ctx.session, ARCHIVE_JOB, project.code, {
+        "target": {"kind": target.kind.value, "ids": list(target.ids)} if target is not None else None,
+        "requested_by": incoming.sender_id or None,
+    }, now=ctx.clock.now())
     admins = list(ctx.config.organization.project_admins)
+    then = "完成后发到这里" + ("，并发送给项目管理员" if admins else "")
+    return (f"项目 {project_label(project)} 已归档并关闭，不能再修改。正在生成归档包"
+            f"（全部交付物最新版、周报、登记表、审批与操作记录），{then}。")
+
+
+@jobs.on_demand(ARCHIVE_JOB, timeout=3600)
+async def project_archive_job(run: JobRunContext) -> None:
+    """Build the archive of a project closed by 归档, record it and send it (``run.period_key``: the project code)."""
+    config, services = run.config, run.services
+    root = Path(config.storage.files_dir)
+    async with run.database.read() as session:
+        project = await get_project_by_code(session=session, code=run.period_key)
+        if project is None:
+            run.log.warning("project %s no longer exists: no archive", run.period_key)
+            return
+        if await _archive_recorded(session, project.id):
+            return  # a re-run: the archive was recorded (and sent) before the run could be marked done
+        inputs = await gather_project_archive(session=session, project=project, files_dir=root,
+                                              calendar=services.calendar, today=run.today, tz=config.tz)
+    built = await write_project_archive(inputs, files_dir=root, today=run.today)
+    async with services.outbox.unit_of_work() as work:
+        if await _archive_recorded(work.session, project.id):
+            return
+        await _record_archive(work.session, run, project, built, root)
+
+
+async def _record_archive(session: Any, run: JobRunContext, project: Project, built: ProjectArchive,
+                          root: Path) -> None:
+    """The archive's records and messages, in one write: the 电子资料存档 version, the audit row, the zip (or where to
+    fetch it) and a summary to the chat that asked, the zip to the project administrators."""
+    result, size = built.result, built.size
+    requested_by = run.params.get("requested_by")
+    relative = result.path.relative_to(root).as_posix() if result.path.is_relative_to(root) else str(result.path)
+    for deliverable in await list_deliverables(session=session, project_id=project.id):
+        electronic = deliverable.has_flag(ARCHIVE) and "电子" in deliverable.name
+        if electronic and deliverable.status == DeliverableStatus.PENDING:
+            version = await add_deliverable_version(
+                session=session, deliverable_id=deliverable.id, submitted_by=requested_by or "", file_path=relative,
+                size=size, original_name=result.path.name, note="归档时自动生成", now=run.now_utc,
+            )
+            deliverable.status = DeliverableStatus.SUBMITTED
+            deliverable.submitted_at = version.submitted_at
+            session.add(deliverable)
+    await write_audit(session=session, action=ARCHIVE_BUILT, actor_user_id=requested_by, project_id=project.id,
+                      entity="project", entity_id=project.id, at=run.now_utc,
+                      after={"archive": relative, "files": len(result.entries), "size": size,
+                             "missing": list(built.missing)})
+    sendable = size <= MAX_FILE_BYTES
+    admins = list(run.config.organization.project_admins)
+    file_or_where = (File(result.path.name, path=result.path) if sendable else
+                     f"项目 {project_label(project)} 的归档包超过 20 MB，钉钉无法直接发送，请到服务器 {result.path} 领取"
+                     f"（{human_size(size)}）。")
     if admins:
-        message = (File(result.path.name, path=result.path) if sendable else
-                   f"项目 {project_label(project)} 已归档：{result.path}（{human_size(size)}，超过 20 MB，请到服务器上领取）")
-        await enqueue(ctx.session, f"archive:{project.code}", users_target(admins), message)
-    lines = [
-        f"#### 项目 {project.code} 已归档并关闭",
-        f"- 归档包：{result.path.name}（{len(result.entries)} 个文件，{human_size(size)}）",
-        f"- 保存位置：{relative}",
-        f"- 已发送给项目管理员（{len(admins)} 人）" if admins else "- 未配置项目管理员（organization.project_admins），请自行转交",
-    ]
-    if built.missing:
-        lines.append(f"- ⚠️ {len(built.missing)} 个文件在服务器上找不到，未归档：{'、'.join(built.missing[:5])}")
-    await ctx.reply(Markdown(f"项目 {project.code} 已归档", "\n".join(lines)))
-    if sendable:
-        return File(result.path.name, path=Path(result.path))
-    return f"归档包超过 20 MB，钉钉无法直接发送，请到服务器 {result.path} 领取。"
+        await enqueue(session, f"archive:{project.code}", users_target(admins), file_or_where)
+    spec = run.params.get("target")
+    if spec:
+        target = Target(OutboxTargetKind(spec["kind"]), tuple(spec["ids"]))
+        lines = [
+            f"#### 项目 {project.code} 已归档并关闭",
+            f"- 归档包：{result.path.name}（{len(result.entries)} 个文件，{human_size(size)}）",
+            f"- 保存位置：{relative}",
+            f"- {_to_admins(admins)}",
+        ]
+        if built.missing:
+            lines.append(f"- ⚠️ {len(built.missing)} 个文件在服务器上找不到，未归档：{'、'.join(built.missing[:5])}")
+        await enqueue(session, f"archive:{project.code}:summary", target,
+                      Markdown(f"项目 {project.code} 已归档", "\n".join(lines)))
+        await enqueue(session, f"archive:{project.code}:file", target, file_or_where)
 
 
-__all__ = ["accept", "accept_with_file", "archive", "handover", "handover_checklist", "review", "router"]
+__all__ = [
+    "ARCHIVE_JOB",
+    "accept",
+    "accept_with_file",
+    "archive",
+    "handover",
+    "handover_checklist",
+    "jobs",
+    "project_archive_job",
+    "review",
+    "router",
+]

@@ -2,9 +2,12 @@
 
 Once per project and ISO week, whoever gets there first (the Friday job, a catch-up after downtime, or the PM's
 ``周报 发送``): the client group receives the markdown message and the .docx, the internal group the internal variant
-(with the 审核报告 material: overdue deliverables, risks, approvals, workload). Three things keep it once:
+(with the 审核报告 material: overdue deliverables, risks, approvals, workload). ``周报 发送`` answers at once and
+requests the on-demand job ``weekly_report_send`` (key ``XM-2026-001:2026-W48``), which renders and queues the report
+right after the command commits: rendering inside the command's write transaction would hold the database (on SQLite
+the only write lock) for the whole render. Three things keep it once:
 
-* the scheduler's run key (job ``weekly_report``, period ``2026-W48``): the job runs once per week;
+* the scheduler's run keys (job ``weekly_report``, period ``2026-W48``; ``weekly_report_send`` per project and week);
 * ``weekly_reports.sent_at``: a project whose report of the week already went out is skipped (the PM sent it);
 * the outbox keys ``weekly:{project}:{week}:msg`` / ``:docx`` (and ``weekly-internal:…``): a re-run stores nothing.
 
@@ -36,6 +39,7 @@ from bot.outbox import enqueue, group_target
 from bot.replies import File, Image, Markdown, Reply
 from bot.roles import MEMBERS, PROJECT_MANAGER, only
 from bot.router import Router
+from bot.scheduler import request_job
 from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
 from reports.archive import safe_component
 from reports.model import ProjectReportData, WeeklyPeriod
@@ -196,6 +200,8 @@ async def render_bundles(items: Sequence[ProjectReportData], pool: Executor | No
 
 # ---- the weekly job -------------------------------------------------------------------------------------------------
 
+SEND_JOB = "weekly_report_send"
+
 
 def _due_projects(projects: Sequence[Project], sent: dict[int, datetime], scheduled_utc: datetime) -> list[Project]:
     return [
@@ -252,19 +258,40 @@ async def weekly_report_job(run: JobRunContext) -> None:
                     run.log.error("weekly report of %s failed to render", project.code, exc_info=bundle)
                     failed.append(project.code)
                     continue
-                async with services.outbox.unit_of_work() as work:
-                    # Rendering took a while: the PM may have sent it (周报 发送) or paused the project meanwhile.
-                    if not await _still_due(work.session, project.id, period):
-                        continue
-                    if await store_and_queue_weekly_report(work.session, config=config, project=project,
-                                                           bundle=bundle, period=period, now_utc=run.now_utc):
-                        sent_now += 1
+                if await _queue_if_still_due(run, project, bundle, period):
+                    sent_now += 1
     finally:
         await close_render_pool(pool)
     run.log.info("weekly reports queued for %d projects", sent_now)
     if failed:
         # Recorded on the run for the operator; the PM can still send these with 周报 发送.
         raise RuntimeError(f"weekly report failed for {len(failed)} projects: {', '.join(failed[:50])}")
+
+
+async def _queue_if_still_due(run: JobRunContext, project: Project, bundle: WeeklyBundle, period: WeeklyPeriod,
+                              actor_user_id: str | None = None) -> bool:
+    """Store and queue a rendered report in one short write, unless it is no longer due."""
+    async with run.services.outbox.unit_of_work() as work:
+        # Rendering took a while: the report may have gone out (the other path) or the project been paused meanwhile.
+        if not await _still_due(work.session, project.id, period):
+            return False
+        return await store_and_queue_weekly_report(work.session, config=run.config, project=project, bundle=bundle,
+                                                   period=period, now_utc=run.now_utc, actor_user_id=actor_user_id)
+
+
+@jobs.on_demand(SEND_JOB, timeout=600)
+async def weekly_report_send_job(run: JobRunContext) -> None:
+    """One project's report of one week, as 周报 发送 asked (``run.params``: project id, the week's Monday, who)."""
+    params = run.params
+    period = WeeklyPeriod.containing(date.fromisoformat(params["monday"]))
+    async with run.database.read() as session:
+        project = await session.get(Project, params["project_id"])
+        if project is None or not await _still_due(session, project.id, period):
+            return  # sent meanwhile (the Friday job), paused or deleted: nothing to do
+        data = await gather_project_report(session=session, project=project, today=run.today,
+                                           calendar=run.calendar, tz=run.config.tz, period=period, weekly=True)
+    bundle = await render_off_loop(render_weekly_bundle, data, True)
+    await _queue_if_still_due(run, project, bundle, period, params.get("requested_by"))
 
 
 # ---- commands -------------------------------------------------------------------------------------------------------
@@ -303,7 +330,7 @@ async def preview_weekly_report(incoming: Incoming, ctx: Context) -> Reply:
 
 @router.command(
     "周报 发送",
-    summary="立即把本周周报发到客户群（含 Word 附件）；每周只发一次，之后定时任务不再重复发送",
+    summary="立即生成本周周报并发到客户群（含 Word 附件）；每周只发一次，之后定时任务不再重复发送",
     examples=("周报 发送",),
     roles=only(PROJECT_MANAGER),
     needs_project=True,
@@ -311,7 +338,7 @@ async def preview_weekly_report(incoming: Incoming, ctx: Context) -> Reply:
 )
 async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
     project: Project = ctx.project
-    period, today = _this_week(ctx)
+    period, _ = _this_week(ctx)
     if project.status not in ACTIVE_PROJECT_STATUSES:
         raise Conflict(f"项目当前状态为「{project.status}」，只有已立项或进行中的项目发送周报。")
     if not project.client_conversation_id:
@@ -321,13 +348,15 @@ async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
     if project.id in sent:
         return (f"本周（{period.label}）周报已于 {_fmt_sent(sent[project.id], ctx.config.tz)} 发送，"
                 "每周只发送一次。可用「周报 预览」查看内容。")
-    data = await gather_project_report(session=ctx.session, project=project, today=today,
-                                       calendar=ctx.services.calendar, tz=ctx.config.tz, period=period, weekly=True)
-    bundle = await render_off_loop(render_weekly_bundle, data, True)
-    await store_and_queue_weekly_report(ctx.session, config=ctx.config, project=project, bundle=bundle, period=period,
-                                        now_utc=ctx.clock.now(), actor_user_id=incoming.sender_id)
-    where = "客户群" + ("，内部版已发到内部群" if project.internal_conversation_id else "")
-    return f"已发送本周（{period.label}）周报到{where}（含 Word 附件）。本周的定时周报将不再重复发送。"
+    where = "客户群" + ("，内部版发到内部群" if project.internal_conversation_id else "")
+    requested = await request_job(ctx.session, SEND_JOB, f"{project.code}:{period.key}", {
+        "project_id": project.id, "monday": period.monday.isoformat(), "requested_by": incoming.sender_id or None,
+    }, now=ctx.clock.now())
+    if not requested:
+        return f"本周（{period.label}）周报正在生成，完成后会发到{where}，请稍候。"
+    return (f"正在生成本周（{period.label}）周报，完成后发到{where}（含 Word 附件）。"
+            "本周的定时周报将不再重复发送。")
+
 
 __all__ = [
     "jobs",
@@ -338,4 +367,5 @@ __all__ = [
     "router",
     "store_and_queue_weekly_report",
     "weekly_report_job",
+    "weekly_report_send_job",
 ]

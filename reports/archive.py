@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from . import docx_style as dx
 from .formatting import fmt_date
 from .model import ProjectReportData
 
@@ -213,6 +212,7 @@ def index_markdown(data: ProjectReportData, entries: Iterable[IndexEntry]) -> st
 
 
 def index_docx(data: ProjectReportData, entries: Iterable[IndexEntry]) -> bytes:
+    from . import docx_style as dx  # python-docx is heavy: loaded by the render thread, not by our importers
     entries = list(entries)
     doc = dx.new_document(landscape=True, header_text=f"{data.project.name} · 项目资料归档索引")
     dx.add_title(doc, "项目资料归档索引", data.project.name)

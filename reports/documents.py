@@ -6,6 +6,9 @@ client), the handover list of 5.4.1 (需要交接的项目资料), and 系统升
 confirmation the client signs when an upgrade solved their issue or need, a notice otherwise).
 
 Every renderer is a top-level function ``(data, **options) -> bytes`` so it can run in a process pool.
+
+python-docx (``docx_style``) is imported inside the functions that build a document: handlers import this module
+for its catalogue when the bot starts, on the event loop, while the documents themselves are rendered in a thread.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from . import docx_style as dx
+from .docx_fonts import DEFAULT_FONTS, DocxFonts
 from .formatting import fmt_chinese_date, fmt_date, fmt_period, or_blank
 from .model import (
     DeliverableStatus,
@@ -55,7 +58,8 @@ def _project_fields(data: ProjectReportData, *extra: tuple[str, object]) -> list
     return [("项目名称", p.name), ("项目编号", p.code), ("客户单位", p.customer), ("项目经理", p.pm_name), *extra]
 
 
-def _document(data: ProjectReportData, title: str, fonts: dx.DocxFonts):
+def _document(data: ProjectReportData, title: str, fonts: DocxFonts):
+    from . import docx_style as dx
     doc = dx.new_document(fonts=fonts, header_text=f"{data.project.name} · {title}")
     dx.add_title(doc, title)
     return doc
@@ -82,8 +86,9 @@ def _meeting(data: ProjectReportData, *keywords: str) -> RegisterEntry | None:
 # ------------------------------------------------------------------------------------------- 立项申请表
 
 
-def render_project_initiation(data: ProjectReportData, *, fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+def render_project_initiation(data: ProjectReportData, *, fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """项目立项申请表: filled by the PM after the internal kick-off and approved in DingTalk."""
+    from . import docx_style as dx
     p = data.project
     doc = _document(data, "项目立项申请表", fonts)
     dx.add_form_table(doc, [
@@ -125,12 +130,13 @@ def render_project_initiation(data: ProjectReportData, *, fonts: dx.DocxFonts = 
 
 
 def render_kickoff_record(data: ProjectReportData, meeting: RegisterEntry | None = None, *,
-                          fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+                          fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """项目启动会记录表 of the internal kick-off (项目内部启动会 / 立项会).
 
     The standard lists what the meeting settles: project situation and contract terms, goals and scope,
     milestone dates and cycle, task split among members, and the risk assessment.
     """
+    from . import docx_style as dx
     p = data.project
     meeting = meeting or _meeting(data, "内部启动会", "立项会", "启动会", "技术交底")
     doc = _document(data, "项目启动会记录表", fonts)
@@ -171,9 +177,10 @@ def render_kickoff_record(data: ProjectReportData, meeting: RegisterEntry | None
 
 
 def render_golive_confirmation(data: ProjectReportData, modules: Sequence[str | tuple[str, str]] = (), *,
-                               golive_date: date | None = None, fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+                               golive_date: date | None = None, fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """上线确认单, signed after the trial run. ``modules`` is the 系统/设备上线功能模块清单: names, or
     (name, description) pairs; without them the table has blank rows to fill in by hand."""
+    from . import docx_style as dx
     p = data.project
     doc = _document(data, "上线确认单", fonts)
     dx.add_form_table(doc, [
@@ -205,8 +212,9 @@ def render_golive_confirmation(data: ProjectReportData, modules: Sequence[str | 
 
 
 def render_acceptance_confirmation(data: ProjectReportData, *, acceptance_date: date | None = None,
-                                   fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+                                   fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """项目验收确认单: once the client signs and stamps it, the project formally ends."""
+    from . import docx_style as dx
     p = data.project
     doc = _document(data, "项目验收确认单", fonts)
     end = p.actual_end or acceptance_date
@@ -244,13 +252,14 @@ def render_acceptance_confirmation(data: ProjectReportData, *, acceptance_date: 
 
 def render_handover_list(data: ProjectReportData, available: Mapping[str, Sequence[str] | str | None] | None = None, *,
                          receiver: str = "", handover_date: date | None = None,
-                         fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+                         fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """项目交接清单 of 5.4.1: each item of the standard's list marked ✓ (with its files) or ✗.
 
     ``available`` maps an item name (as in ``HANDOVER_ITEMS``) to the file name(s) that exist for it;
     a missing key, ``None`` or an empty list means ✗. Keys that are not standard items are listed after
     them, so nothing the caller gathered is dropped.
     """
+    from . import docx_style as dx
     available = dict(available or {})
     doc = _document(data, "项目交接清单", fonts)
     dx.add_form_table(doc, [
@@ -296,6 +305,7 @@ def _pick_upgrade(data: ProjectReportData, upgrade: RegisterEntry | None, relate
 
 
 def _upgrade_form(doc, data: ProjectReportData, u: RegisterEntry, kind: str) -> None:
+    from . import docx_style as dx
     dx.add_form_table(doc, [
         ("项目名称", data.project.name), ("客户单位", data.project.customer),
         ("升级版本", u.version), ("升级类型", kind),
@@ -307,8 +317,9 @@ def _upgrade_form(doc, data: ProjectReportData, u: RegisterEntry, kind: str) -> 
 
 
 def render_upgrade_notice(data: ProjectReportData, upgrade: RegisterEntry | None = None, *,
-                          fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+                          fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """系统升级通知单: a routine upgrade unrelated to the client's issues, to inform the client."""
+    from . import docx_style as dx
     u = _pick_upgrade(data, upgrade, False, "系统升级通知单")
     doc = _document(data, "系统升级通知单", fonts)
     dx.add_paragraph(doc, f"{data.project.customer}：")
@@ -321,8 +332,9 @@ def render_upgrade_notice(data: ProjectReportData, upgrade: RegisterEntry | None
 
 
 def render_upgrade_confirmation(data: ProjectReportData, upgrade: RegisterEntry | None = None, *,
-                                fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+                                fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """系统升级确认单: the upgrade solved a client issue or need; the client signs to confirm."""
+    from . import docx_style as dx
     u = _pick_upgrade(data, upgrade, True, "系统升级确认单")
     doc = _document(data, "系统升级确认单", fonts)
     _upgrade_form(doc, data, u, "问题修复 / 需求实现")
@@ -338,8 +350,9 @@ def render_upgrade_confirmation(data: ProjectReportData, upgrade: RegisterEntry 
 # ------------------------------------------------------------------------------------------------ 审批记录
 
 
-def render_approval_trail(data: ProjectReportData, *, fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+def render_approval_trail(data: ProjectReportData, *, fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """审批记录: every approval of the project with its steps, for the archive."""
+    from . import docx_style as dx
     doc = _document(data, "审批记录", fonts)
     dx.add_form_table(doc, _project_fields(data, ("审批总数", len(data.approvals)),
                                            ("审批中", sum(1 for a in data.approvals if a.is_pending))))

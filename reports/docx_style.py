@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from docx import Document
 from docx.enum.section import WD_ORIENT
@@ -22,19 +21,9 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
-
-@dataclass(frozen=True, slots=True)
-class DocxFonts:
-    """Font names written into the document. The names are what Chinese Office installs ship with;
-    LibreOffice substitutes a CJK font through fontconfig when they are absent."""
-
-    body_east_asia: str = "宋体"
-    heading_east_asia: str = "微软雅黑"
-    body_latin: str = "Times New Roman"
-    heading_latin: str = "Arial"
+from .docx_fonts import DEFAULT_FONTS, DocxFonts
 
 
-DEFAULT_FONTS = DocxFonts()
 HEADING_COLOUR = RGBColor(0x1F, 0x3A, 0x5F)
 HEADER_FILL = "DCE6F1"
 LABEL_FILL = "F2F2F2"

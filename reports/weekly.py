@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from . import docx_style as dx
+from .docx_fonts import DEFAULT_FONTS, DocxFonts
 from .formatting import (
     fmt_date,
     fmt_percent,
@@ -295,12 +295,13 @@ def render_weekly_markdown(data: ProjectReportData, *, internal: bool = False, m
 
 
 def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | None = None, *,
-                       internal: bool = False, fonts: dx.DocxFonts = dx.DEFAULT_FONTS) -> bytes:
+                       internal: bool = False, fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
     """The same report as a Word document, with tables and the charts embedded.
 
     ``charts`` maps the keys of ``charts.CHART_TITLES`` to PNG bytes; ``None`` draws them here, an
     empty mapping leaves them out (e.g. when a caller already failed to draw them).
     """
+    from . import docx_style as dx  # python-docx is heavy: loaded by the render thread, not by our importers
     from .charts import CHART_TITLES, render_charts
 
     if charts is None:
@@ -361,6 +362,7 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
 
 
 def _internal_sections(doc, c: WeeklyContent) -> None:
+    from . import docx_style as dx
     doc.add_heading(SECTION_INTERNAL, level=1)
     doc.add_heading(SUB_OVERDUE, level=2)
     dx.add_table(doc, ["交付物", "阶段", "负责人", "截止日期", "逾期工作日"],

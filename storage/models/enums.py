@@ -197,6 +197,7 @@ class OutboxState(StrEnum):
 
 
 class JobRunState(StrEnum):
+    PENDING = "pending"  # requested by a command, to run right after it commits (an on-demand job)
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"

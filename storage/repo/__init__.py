@@ -15,7 +15,14 @@ from storage.repo.deliverables import (
     overdue_deliverables,
     reassign_deliverables,
 )
-from storage.repo.intake import add_pending, cancel_waiting, consume_pending, open_pending
+from storage.repo.intake import (
+    add_pending,
+    cancel_waiting,
+    consume_pending,
+    delete_expired_pending,
+    open_pending,
+    pending_file_paths,
+)
 from storage.repo.inbox import (
     claim_pending_inbox,
     insert_inbox,
@@ -23,7 +30,16 @@ from storage.repo.inbox import (
     mark_inbox_failed,
     pending_inbox_count,
 )
-from storage.repo.jobs import claim_job_run, finish_job_run, get_job_run
+from storage.repo.jobs import (
+    claim_job_run,
+    finish_job_run,
+    get_job_run,
+    is_reclaimable,
+    reclaim_job_run,
+    reclaimable_job_runs,
+    renew_job_run_lease,
+    request_job_run,
+)
 from storage.repo.outbox import (
     claim_due_outbox,
     enqueue_outbox,
@@ -67,11 +83,13 @@ __all__ = [
     "consume_pending",
     "create_project",
     "create_project_from_plan",
+    "delete_expired_pending",
     "enqueue_outbox",
     "finish_job_run",
     "format_project_code",
     "get_approval_by_instance",
     "get_job_run",
+    "is_reclaimable",
     "get_outbox_by_key",
     "get_project",
     "get_project_by_code",
@@ -99,12 +117,17 @@ __all__ = [
     "next_project_code",
     "open_pending",
     "overdue_deliverables",
+    "pending_file_paths",
     "pending_inbox_count",
     "projects_of_user",
     "reassign_deliverables",
+    "reclaim_job_run",
+    "reclaimable_job_runs",
     "record_weekly_report",
     "remember_project",
     "remove_member",
+    "renew_job_run_lease",
+    "request_job_run",
     "replay_dead",
     "running_approvals",
     "upsert_user",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -76,4 +76,43 @@ async def cancel_waiting(
     return int(result.rowcount)
 
 
-__all__ = ["add_pending", "cancel_waiting", "consume_pending", "open_pending"]
+async def delete_expired_pending(
+    *, session: AsyncSession, now: datetime, limit: int = 500
+) -> tuple[int, list[str]]:
+    """Delete up to ``limit`` rows that expired by ``now`` (used or not); returns how many, and their staged files.
+
+    An expired row can no longer be taken (``open_pending`` skips it), and a row used by a command was used in that
+    command's committed transaction, its file already placed; so the files are free to go once this commits.
+    """
+    T = PendingFile
+    query = (
+        select(T.id, T.file_path)
+        .where(T.expires_at <= now)  # type: ignore[operator]
+        .order_by(T.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    rows = list((await session.exec(query)).all())
+    if not rows:
+        return 0, []
+    await session.exec(
+        delete(T)
+        .where(T.id.in_([row_id for row_id, _ in rows]), T.expires_at <= now)  # type: ignore[union-attr,operator]
+        .execution_options(synchronize_session=False)
+    )
+    return len(rows), [path for _, path in rows if path]
+
+
+async def pending_file_paths(*, session: AsyncSession) -> set[str]:
+    """Every staged file a pending row still points to (the rows are few: they live a day)."""
+    query = select(PendingFile.file_path).where(PendingFile.file_path.is_not(None))  # type: ignore[union-attr]
+    return {path for path in (await session.exec(query)).all() if path}
+
+
+__all__ = [
+    "add_pending",
+    "cancel_waiting",
+    "consume_pending",
+    "delete_expired_pending",
+    "open_pending",
+    "pending_file_paths",
+]

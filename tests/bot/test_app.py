@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import types
 import uuid
@@ -76,6 +77,18 @@ def test_every_production_handler_module_loads_without_clashes(tmp_path):
     from bot.router import CommandTable
 
     CommandTable().include(*app._routers)  # refuses a name or alias used twice across modules
+
+
+def test_loading_the_handler_modules_leaves_the_rendering_libraries_to_the_render_threads():
+    # App() imports every handler module, on the caller's event loop in tests; python-docx, matplotlib and
+    # openpyxl take long enough to import to block it, so only the render functions (run in threads) load them.
+    probe = ("import importlib, sys; from bot.app import HANDLER_MODULES; "
+             "[importlib.import_module(m) for m in HANDLER_MODULES]; "
+             "print(sorted(m for m in ('docx', 'matplotlib', 'openpyxl', 'PIL') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def postgres_server() -> str | None:

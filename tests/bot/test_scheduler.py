@@ -17,10 +17,10 @@ import pytest
 from bot.config import Config, parse_config
 from bot.context import FrozenClock, Services, SystemClock
 from bot.jobs import JobRegistry, JobRunContext, daily, every, weekly
-from bot.scheduler import RunOutcome, Scheduler
+from bot.scheduler import RunOutcome, Scheduler, request_job
 from storage.db import Database
 from storage.models import JobRunState
-from storage.repo import get_job_run
+from storage.repo import claim_job_run, get_job_run, reclaim_job_run
 from storage.workdays import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -177,7 +177,7 @@ async def test_working_day_reminders_skip_the_holiday_and_run_on_the_make_up_sat
 # -- failures -------------------------------------------------------------------------------------------------------
 
 
-async def test_a_failing_job_records_the_failure_and_the_next_period_still_runs(db: Database) -> None:
+async def test_a_job_failing_with_a_bug_is_retried_three_times_then_left_recorded(db: Database) -> None:
     FAILING_PERIODS.add("2026-W48")
     scheduler = Scheduler(services_for(db, sh("2026-11-27T17:00")), [weekly_jobs])
 
@@ -186,12 +186,47 @@ async def test_a_failing_job_records_the_failure_and_the_next_period_still_runs(
     row = await job_run(db, "weekly_report", "2026-W48")
     assert row is not None and row.state is JobRunState.FAILED and row.finished_at is not None
     assert "RuntimeError: report generation failed for 2026-W48" in (row.error or "")
-    # Recorded, not retried within the period (the job would fail the same way on every wake-up) ...
-    assert [r.outcome for r in await scheduler.run_due(sh("2026-11-27T18:00"))] == [RunOutcome.ALREADY_CLAIMED]
-    # ... and the next period runs normally.
+    # The next sweeps run it again (the failure might have been passing), up to three runs in all ...
+    retries = [await scheduler.run_due(sh(f"2026-11-27T17:{minute:02d}"), reason="catch_up") for minute in (5, 10)]
+    assert [r.outcome for [r] in retries] == [RunOutcome.FAILED, RunOutcome.FAILED]
+    assert [run.attempt for run in CALLS] == [1, 2, 3]
+    # ... then it stays failed with its error, for the operator, and is not run again that week.
+    assert [r.outcome for r in await scheduler.catch_up(sh("2026-11-27T17:15"))] == [RunOutcome.ALREADY_CLAIMED]
+    row = await job_run(db, "weekly_report", "2026-W48")
+    assert row is not None and row.state is JobRunState.FAILED and row.attempts == 3
+    assert "RuntimeError: report generation failed for 2026-W48" in (row.error or "")
+    # The next period runs normally.
     [next_week] = await scheduler.run_due(sh("2026-12-04T17:00"))
     assert (next_week.outcome, next_week.period_key) == (RunOutcome.DONE, "2026-W49")
-    assert [run.period_key for run in CALLS] == ["2026-W48", "2026-W49"]
+    assert [run.period_key for run in CALLS] == ["2026-W48"] * 3 + ["2026-W49"]
+
+
+async def test_a_run_left_running_by_a_dead_process_is_taken_over_once_after_its_lease(db: Database) -> None:
+    # The process that claimed this week's run died in the middle of it: the row says running, nobody renews it.
+    async with db.write() as session:
+        await claim_job_run(session=session, job="weekly_report", period_key="2026-W48", owner="bot-dead:1",
+                            now=datetime(2026, 11, 27, 9, 0), lease_until=datetime(2026, 11, 27, 9, 2))
+    early = Scheduler(services_for(db, sh("2026-11-27T17:01")), [weekly_jobs])
+    assert [r.outcome for r in await early.catch_up()] == [RunOutcome.ALREADY_CLAIMED]  # it may still be alive
+
+    # After the lease, two replicas sweep at the same moment, each on its own engine: one runs the week again.
+    databases = [Database(db.url) for _ in range(2)]
+    try:
+        sweepers = [Scheduler(services_for(d, sh("2026-11-27T17:05")), [weekly_jobs], owner=f"bot-{n}:1")
+                    for n, d in enumerate(databases)]
+        async with asyncio.timeout(30):
+            results = await asyncio.gather(*(s.catch_up() for s in sweepers))
+    finally:
+        for database in databases:
+            await database.close()
+    assert Counter(r.outcome for [r] in results) == {RunOutcome.DONE: 1, RunOutcome.ALREADY_CLAIMED: 1}
+    [run] = CALLS
+    assert (run.period_key, run.attempt, run.reason) == ("2026-W48", 2, "catch_up")
+    row = await job_run(db, "weekly_report", "2026-W48")
+    assert row is not None and row.state is JobRunState.DONE and row.owner == run.owner and row.attempts == 2
+    later = Scheduler(services_for(db, sh("2026-11-27T17:10")), [weekly_jobs])
+    assert [r.outcome for r in await later.catch_up()] == [RunOutcome.ALREADY_CLAIMED]
+    assert len(CALLS) == 1
 
 
 hanging_jobs = JobRegistry()
@@ -253,6 +288,66 @@ async def test_stop_cancels_a_run_that_outlives_the_grace_period(sqlite_db: Data
     assert row is not None and row.state is JobRunState.FAILED and "cancelled" in (row.error or "")
 
 
+async def test_a_run_cancelled_at_shutdown_runs_again_at_the_next_sweep(db: Database, hang) -> None:
+    life1 = Scheduler(services_for(db, sh("2026-11-25T02:00")), [slow_jobs], owner="bot-1:1")
+    await life1.start()
+    await asyncio.wait_for(hang["started"].wait(), EVENT_TIMEOUT)
+    await asyncio.wait_for(life1.stop(grace=0.05), EVENT_TIMEOUT)
+
+    hang["release"].set()  # this time the job gets to finish
+    life2 = Scheduler(services_for(db, sh("2026-11-25T02:05")), [slow_jobs], owner="bot-2:1")
+    [result] = await life2.run_due(reason="catch_up")
+    assert (result.outcome, result.period_key) == (RunOutcome.DONE, "2026-11-25")
+    row = await job_run(db, "archive_projects", "2026-11-25")
+    assert row is not None and row.state is JobRunState.DONE and row.error is None
+    assert (row.owner, row.attempts) == ("bot-2:1", 2)
+
+
+async def eventually(check, timeout: float = EVENT_TIMEOUT) -> None:
+    """Wait until the database shows what ``check`` looks for (a background renewal has no event to wait on)."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.02)
+
+
+async def test_a_live_run_renews_its_lease_and_is_not_taken_over(sqlite_db: Database, hang) -> None:
+    clock = FrozenClock(sh("2026-11-25T02:00"), SHANGHAI)
+    services = Services(config=CONFIG, clock=clock, database=sqlite_db, calendar=WorkCalendar())
+    owner = Scheduler(services, [slow_jobs], owner="bot-1:1", lease=timedelta(milliseconds=300))
+    running = asyncio.create_task(owner.run_due())
+    await asyncio.wait_for(hang["started"].wait(), EVENT_TIMEOUT)
+    clock.advance(timedelta(hours=1))  # far past the first lease: only the renewals keep the run
+
+    async def renewed() -> bool:
+        row = await job_run(sqlite_db, "archive_projects", "2026-11-25")
+        return row is not None and row.lease_until is not None and row.lease_until > datetime(2026, 11, 24, 19, 0)
+
+    await eventually(renewed)
+    rival = Scheduler(services_for(sqlite_db, sh("2026-11-25T03:00")), [slow_jobs], owner="bot-2:1")
+    assert [r.outcome for r in await rival.catch_up()] == [RunOutcome.ALREADY_CLAIMED]
+    hang["release"].set()
+    [result] = await asyncio.wait_for(running, EVENT_TIMEOUT)
+    assert result.outcome is RunOutcome.DONE
+    row = await job_run(sqlite_db, "archive_projects", "2026-11-25")
+    assert row is not None and (row.state, row.owner, row.attempts) == (JobRunState.DONE, "bot-1:1", 1)
+
+
+async def test_an_owner_whose_run_was_taken_over_stops_it(sqlite_db: Database, hang) -> None:
+    owner = Scheduler(services_for(sqlite_db, sh("2026-11-25T02:00")), [slow_jobs], owner="bot-1:1",
+                      lease=timedelta(milliseconds=300))
+    running = asyncio.create_task(owner.run_due())
+    await asyncio.wait_for(hang["started"].wait(), EVENT_TIMEOUT)
+    # As if this process had stalled past its lease and a replica had taken the run over.
+    async with sqlite_db.write() as session:
+        assert await reclaim_job_run(session=session, job="archive_projects", period_key="2026-11-25",
+                                     owner="bot-2:1", stale_before=datetime(2026, 11, 25))
+    [result] = await asyncio.wait_for(running, EVENT_TIMEOUT)
+    assert (result.outcome, result.error) == (RunOutcome.FAILED, "lease lost")
+    assert not hang["release"].is_set()  # the job was stopped, not finished
+    row = await job_run(sqlite_db, "archive_projects", "2026-11-25")
+    assert row is not None and (row.state, row.owner, row.attempts) == (JobRunState.RUNNING, "bot-2:1", 2)
+
+
 async def test_the_weekly_cron_trigger_is_in_the_configured_timezone(sqlite_db: Database) -> None:
     scheduler = Scheduler(services_for(sqlite_db), [weekly_jobs, reminder_jobs])
     await scheduler.start(catch_up=False)
@@ -293,3 +388,53 @@ async def test_apscheduler_really_fires_a_job_in_process(sqlite_db: Database, lo
     for run in CALLS:
         row = await job_run(sqlite_db, "tick", run.period_key)
         assert row is not None and row.state is JobRunState.DONE
+
+
+# -- on-demand jobs ---------------------------------------------------------------------------------------------------
+
+on_demand_jobs = JobRegistry()
+
+
+@on_demand_jobs.on_demand("project_archive")
+async def project_archive_job(run: JobRunContext) -> None:
+    CALLS.append(run)
+    if run.period_key in FAILING_PERIODS:
+        raise RuntimeError(f"archive of {run.period_key} failed")
+
+
+async def request(database: Database, key: str, **params) -> bool:
+    async with database.write() as session:
+        return await request_job(session, "project_archive", key, params)
+
+
+async def test_a_requested_run_runs_once_with_what_the_command_passed(db: Database) -> None:
+    scheduler = Scheduler(services_for(db, sh("2026-11-27T10:00")), [on_demand_jobs], owner="bot-1:1")
+    assert await request(db, "XM-2026-001", target="cid-group") is True
+    assert await request(db, "XM-2026-001", target="cid-other") is False  # pending: a repeat joins it
+
+    [first, second] = await asyncio.gather(scheduler.run_requested("project_archive", "XM-2026-001"),
+                                           scheduler.run_requested("project_archive", "XM-2026-001"))
+    assert sorted([first.outcome, second.outcome]) == [RunOutcome.ALREADY_CLAIMED, RunOutcome.DONE]
+    [run] = CALLS
+    assert (run.period_key, run.params, run.attempt, run.reason) == ("XM-2026-001", {"target": "cid-group"}, 1,
+                                                                     "requested")
+    row = await job_run(db, "project_archive", "XM-2026-001")
+    assert row is not None and (row.state, row.owner, row.attempts) == (JobRunState.DONE, "bot-1:1", 1)
+    # Asked again after it finished: it runs again (the job itself knows whether anything is left to do).
+    assert await request(db, "XM-2026-001", target="cid-group") is True
+    assert (await scheduler.run_requested("project_archive", "XM-2026-001")).outcome is RunOutcome.DONE
+    assert len(CALLS) == 2
+
+
+async def test_requests_left_by_a_dead_process_or_failed_run_at_the_next_sweep(db: Database) -> None:
+    FAILING_PERIODS.add("XM-2026-002")
+    assert await request(db, "XM-2026-001") and await request(db, "XM-2026-002")  # then the process died
+    leader = Scheduler(services_for(db, sh("2026-11-27T10:05")), [weekly_jobs, on_demand_jobs], owner="leader")
+    results = await leader.run_due(reason="catch_up")
+    assert {(r.job, r.period_key, r.outcome) for r in results if r.job == "project_archive"} == {
+        ("project_archive", "XM-2026-001", RunOutcome.DONE), ("project_archive", "XM-2026-002", RunOutcome.FAILED)}
+    for _ in range(3):  # the failing one is tried again by the next sweeps, three runs in all
+        await leader.run_due(reason="catch_up")
+    assert [run.period_key for run in CALLS if run.job == "project_archive"] == ["XM-2026-001"] + ["XM-2026-002"] * 3
+    row = await job_run(db, "project_archive", "XM-2026-002")
+    assert row is not None and row.state is JobRunState.FAILED and "archive of XM-2026-002 failed" in (row.error or "")

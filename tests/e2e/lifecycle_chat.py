@@ -183,8 +183,10 @@ async def close_project(chat: LifecycleChat, code: str, *, form_first: bool) -> 
     assert f"接收人：{AFTER_SALES}（售后）" in (checklist.text or "") and document.msgtype == "file"
     assert document.file_name == f"项目交接清单_{code}.docx" and document.file_bytes.startswith(b"PK")
     admin_chat = chat.last_seq(ADMIN)
-    archived = await chat.ask(ADMIN, INTERNAL, "归档", replies=2)
-    summary, bundle = archived.messages
+    # Answered at once; the archive is built after the command and follows in the same chat.
+    archived = await chat.ask(ADMIN, INTERNAL, "归档", replies=3)
+    ack, summary, bundle = archived.messages
+    assert "正在生成归档包" in (ack.text or "")
     assert f"项目 {code} 已归档并关闭" in (summary.text or "") and bundle.msgtype == "file"
     assert bundle.file_name.endswith(".zip")
     # The archive also goes to the project administrator's 1:1 chat.

@@ -23,11 +23,15 @@ from bot.context import FrozenClock, Services, UnitOfWork, bind_unit_of_work
 from bot.dingtalk.errors import FileTooLarge
 from bot.dispatcher import Dispatcher, Handled
 from bot.inbox import USER_ERROR_OUTCOMES, buffer_reply
+from bot.jobs import JobRegistry
 from bot.incoming import ReceivedFile
 from bot.lookups import find_user, role_lookup
+from bot.outbox import OutboxRelay
 from bot.replies import ActionCard, File, Markdown, Reply, Text
 from bot.router import Router
+from bot.scheduler import JobRunResult, Scheduler
 from bot.testing import make_incoming
+from bot.transactions import Transactions
 from handlers._project import resolve_project
 from handlers.deliverables import as_file_command
 from storage.db import Database
@@ -96,10 +100,12 @@ def reply_text(reply: Reply) -> str:
 
 @dataclass
 class Said:
-    """What one message got: its replies, and how the dispatcher classified it."""
+    """What one message got: its replies, how the dispatcher classified it, and the on-demand jobs it requested
+    (run right after it, as the app does)."""
 
     replies: list[Reply]
     handled: Handled
+    followups: list[JobRunResult] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -123,6 +129,7 @@ class Chat:
     clock: FrozenClock
     files_dir: Path
     spool_dir: Path
+    scheduler: Scheduler
     history: list[Said] = field(default_factory=list)
 
     async def say(
@@ -168,7 +175,9 @@ class Chat:
         assert handled is not None
         if handled.outcome == "error" and not allow_error:
             raise AssertionError(f"{text!r} failed unexpectedly: {handled.error}; replies: {work.replies}")
-        said = Said(list(work.replies), handled)
+        committed = handled.outcome not in USER_ERROR_OUTCOMES and handled.outcome != "error"
+        followups = [await self.scheduler.run_requested(job, key) for job, key in work.requested_runs if committed]
+        said = Said(list(work.replies), handled, followups)
         self.history.append(said)
         return said
 
@@ -210,13 +219,18 @@ def build_chat(database: Database, tmp_path: Path, *, approvals: str = "off") ->
     config = make_config(files_dir, approvals=approvals)
     clock = FrozenClock(START, tz=config.tz)
     dingtalk = FakeDingTalk()
+    # The relay is never started and has no worker name: messages the jobs queue stay in the outbox for the test.
+    relay = OutboxRelay(transactions=Transactions(database), client=None, config=config, worker="",
+                        spool_dir=tmp_path / "spool")
     services = Services(config=config, clock=clock, database=database, dingtalk=dingtalk, templates=TEMPLATES,
-                        calendar=CALENDAR)
+                        calendar=CALENDAR, outbox=relay)
     dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config), resolve_project=resolve_project,
                             find_user=find_user, on_handled=lambda handled: None)
     modules = [importlib.import_module(name) for name in HANDLER_MODULES]
     dispatcher.include_routers(*(m.router for m in modules if isinstance(getattr(m, "router", None), Router)))
-    return Chat(database, services, dispatcher, dingtalk, clock, files_dir, tmp_path / "spool")
+    scheduler = Scheduler(services, [m.jobs for m in modules if isinstance(getattr(m, "jobs", None), JobRegistry)],
+                          owner="test")
+    return Chat(database, services, dispatcher, dingtalk, clock, files_dir, tmp_path / "spool", scheduler)
 
 
 @pytest.fixture

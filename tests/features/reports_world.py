@@ -19,6 +19,7 @@ from bot.context import FrozenClock, Services
 from bot.dispatcher import Dispatcher
 from bot.lookups import find_user, resolve_project, role_lookup
 from bot.outbox import OutboxRelay
+from bot.scheduler import JobRunResult, Scheduler
 from bot.testing import ReplyRecorder, make_incoming
 from bot.transactions import Transactions
 from storage.models import (
@@ -205,20 +206,27 @@ def keys(rows: Iterable[OutboxMessage]) -> list[str]:
 class ChatHarness:
     """Push a message through the real dispatcher inside a unit of work (as the inbox does), pop the replies."""
 
-    def __init__(self, services: Services, *routers: Any) -> None:
+    def __init__(self, services: Services, *routers: Any, jobs: Sequence[Any] = ()) -> None:
         self.services = services
         self.recorder = ReplyRecorder()
         self.dispatcher = Dispatcher(services, send=self.recorder, roles_of=role_lookup(services.config),
                                      resolve_project=resolve_project, find_user=find_user)
         self.dispatcher.include_routers(*routers)
+        # Runs the on-demand jobs a command requests, as the app does right after the commit (awaited here, so a
+        # test reads their outcome in ``followups`` when ``say`` returns).
+        self.scheduler = Scheduler(services, jobs, owner="test")
+        self.followups: list[JobRunResult] = []
 
     async def say(self, text: str, *, sender: str = "wangjianguo", conversation: str = "cid-internal",
                   group: bool = True) -> list[Any]:
         incoming = make_incoming(text, sender_id=sender, sender_nick=PEOPLE.get(sender, sender),
                                  conversation_id=conversation, group=group)
-        async with self.services.outbox.unit_of_work():
+        async with self.services.outbox.unit_of_work() as work:
             self.last = await self.dispatcher.handle(incoming)
         replies, self.recorder.sent = self.recorder.replies, []
+        known = set(self.scheduler.job_names)  # a job not given stays requested: as if the process died first
+        self.followups = [await self.scheduler.run_requested(job, key) for job, key in work.requested_runs
+                          if job in known]
         return replies
 
 

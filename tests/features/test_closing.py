@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+from bot.scheduler import RunOutcome
+from handlers import archive_service
 from storage.models import (
     Deliverable,
     DeliverableStatus,
@@ -19,7 +23,7 @@ from storage.models import (
     RegisterKind,
 )
 
-from .conftest import PEOPLE, Chat, complete_current_phase, new_project
+from .conftest import PEOPLE, Chat, Said, complete_current_phase, new_project
 
 SIGNED = b"\xff\xd8\xff\xe0 signed and stamped acceptance form"
 
@@ -82,9 +86,16 @@ async def test_the_closing_phase_from_acceptance_to_archive(chat: Chat) -> None:
     assert archived.outcome == "user_error"  # the project administrator in a private chat must name the project
     archived = await chat.say("admin", f"归档 项目:{code}", group=None)
     assert archived.outcome == "ok"
-    summary, bundle = archived.replies
-    assert f"项目 {code} 已归档并关闭" in summary.text and "已发送给项目管理员（1 人）" in summary.text
-    zip_path = Path(bundle.path)
+    # Answered at once; the archive is built right after the command, outside its transaction, and arrives as a
+    # follow-up in the chat that asked.
+    assert "已归档并关闭，不能再修改。正在生成归档包" in archived.text and "完成后发到这里，并发送给项目管理员" in archived.text
+    assert [(r.job, r.outcome) for r in archived.followups] == [("project_archive", RunOutcome.DONE)]
+    sent = {r.idempotency_key: r for r in await chat.outbox()}
+    summary, bundle = sent[f"archive:{code}:summary"], sent[f"archive:{code}:file"]
+    assert summary.target_ids == bundle.target_ids == [PEOPLE["admin"].user_id]
+    summary_text = summary.params["msgParam"]["text"]
+    assert f"项目 {code} 已归档并关闭" in summary_text and "已发送给项目管理员（1 人）" in summary_text
+    zip_path = Path(bundle.attachment_path)
     assert zip_path.is_relative_to(chat.files_dir) and zip_path.suffix == ".zip"
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
@@ -96,8 +107,8 @@ async def test_the_closing_phase_from_acceptance_to_archive(chat: Chat) -> None:
     assert electronic.status == DeliverableStatus.SUBMITTED
     [to_admins] = [r for r in await chat.rows(OutboxMessage) if r.idempotency_key == f"archive:{code}"]
     assert to_admins.target_ids == [PEOPLE["admin"].user_id] and to_admins.attachment_path == str(zip_path)
-    assert [a for a in await chat.audit_actions() if a.startswith("project.")][-3:] == [
-        "project.accept", "project.handover", "project.archive"]
+    assert [a for a in await chat.audit_actions() if a.startswith("project.")][-4:] == [
+        "project.accept", "project.handover", "project.archive", "project.archive_built"]
     # A closed project changes no more.
     closed = await chat.say("engineer", "日志 还想记一笔")
     assert closed.outcome == "conflict" and "已归档关闭，不能再修改" in closed.text
@@ -123,3 +134,30 @@ async def test_closing_steps_are_for_the_pm_and_after_acceptance(chat: Chat) -> 
     assert handover_early.outcome == "conflict"
     nobody = await chat.say("pm", "交接")
     assert nobody.outcome == "usage_error" and "例如：交接 @孙八" in nobody.text
+
+
+async def test_other_commands_are_answered_while_the_archive_is_built(chat: Chat, monkeypatch) -> None:
+    code = await to_closing_phase(chat)
+    await chat.send_file("pm", "验收确认单.jpg", SIGNED)
+    assert (await chat.say("pm", "验收")).outcome == "ok"
+    assert (await chat.say("pm", "交接 @孙售后", mentions=["after_sales"])).outcome == "ok"
+    loop = asyncio.get_running_loop()
+    answered: list[Said] = []
+    real_build = archive_service.build_archive
+
+    def build_while_someone_else_asks(*args: Any, **kwargs: Any) -> Any:
+        # A command from another user while the zip is being written (this runs in the build thread): were the
+        # build inside 归档's write transaction, that command would wait for it, and the build for the command.
+        answered.append(asyncio.run_coroutine_threadsafe(chat.say("engineer", "交付物"), loop).result(timeout=10))
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(archive_service, "build_archive", build_while_someone_else_asks)
+    archived = await chat.say("pm", "归档")
+    assert archived.outcome == "ok" and [r.outcome for r in archived.followups] == [RunOutcome.DONE]
+    [other] = answered
+    assert other.outcome == "ok" and "交付物" in other.text
+    # The archive arrives once, however often its run is started again (a restart, a sweep).
+    assert (await chat.scheduler.run_requested("project_archive", code)).outcome == RunOutcome.ALREADY_CLAIMED
+    assert [r.idempotency_key for r in await chat.outbox() if r.idempotency_key.startswith("archive:")] == [
+        f"archive:{code}", f"archive:{code}:summary", f"archive:{code}:file"]
+    assert len(list((chat.files_dir / "archives").rglob("*.zip"))) == 1

@@ -45,8 +45,10 @@ async def test_a_whole_project_on_every_backend(chat_on_every_db: Chat) -> None:
     handed = await chat.say("pm", "交接 @孙售后", mentions=["after_sales"])
     assert handed.outcome == "ok" and len(handed.files) == 1
     archived = await chat.say("pm", "归档", group=CLIENT_GROUP)
-    assert archived.outcome == "ok"
-    zip_path = Path(archived.files[0].path)
+    assert archived.outcome == "ok" and "正在生成归档包" in archived.text
+    [bundle] = await chat.rows(OutboxMessage, OutboxMessage.idempotency_key == f"archive:{code}:file")
+    assert bundle.target_ids == [CLIENT_GROUP]  # the archive follows in the chat that asked
+    zip_path = Path(bundle.attachment_path)
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
     assert "01-启动/技术交底记录/技术交底记录.docx" in names

@@ -5,10 +5,12 @@ Week under test: 2026-W48 (Monday 11-23 .. Sunday 11-29); the job fires Friday 1
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +39,7 @@ from tests.features.reports_world import (
 
 MONDAY = date(2026, 11, 23)
 FIRE = sh("2026-11-27T17:00:05")
+EVENT_TIMEOUT = 10.0
 
 
 def running_project(name: str = "智慧工厂MES项目", **overrides) -> ProjectSpec:
@@ -179,13 +182,15 @@ async def test_preview_answers_with_the_report_and_the_phase_timeline(sqlite_db,
 async def test_send_now_is_for_the_pm_and_once_a_week(sqlite_db, config) -> None:
     [project] = await seed(sqlite_db, config, running_project())
     services = make_services(sqlite_db, config, sh("2026-11-26T10:00"))
-    chat = ChatHarness(services, weekly_reports.router)
+    chat = ChatHarness(services, weekly_reports.router, jobs=[weekly_reports.jobs])
 
     [denied] = await chat.say("周报 发送", sender="liming")
     assert "只有项目经理" in denied.text and await outbox_rows(sqlite_db, "weekly") == []
 
     [done] = await chat.say("周报 发送")
-    assert "已发送本周（2026年第48周）周报到客户群" in done.text
+    # The PM is answered at once; the report is rendered and queued right after the command, outside its transaction.
+    assert "正在生成本周（2026年第48周）周报，完成后发到客户群" in done.text
+    assert [(r.job, r.outcome) for r in chat.followups] == [("weekly_report_send", RunOutcome.DONE)]
     assert keys(await outbox_rows(sqlite_db, "weekly:")) == [f"weekly:{project.code}:2026-W48:msg",
                                                              f"weekly:{project.code}:2026-W48:docx"]
 
@@ -197,6 +202,52 @@ async def test_send_now_is_for_the_pm_and_once_a_week(sqlite_db, config) -> None
     friday = make_services(sqlite_db, config, FIRE)
     [result] = await Scheduler(friday, [weekly_reports.jobs], owner="test").run_due()
     assert result.outcome == RunOutcome.DONE and len(await outbox_rows(sqlite_db)) == before
+
+
+async def test_other_commands_are_answered_while_send_now_renders(sqlite_db, config, monkeypatch) -> None:
+    [project] = await seed(sqlite_db, config, running_project())
+    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-26T10:00")), weekly_reports.router,
+                       jobs=[weekly_reports.jobs])
+    loop = asyncio.get_running_loop()
+    answered: list[list[Any]] = []
+    real_render = weekly_reports.render_weekly_bundle
+
+    def render_while_someone_else_asks(*args: Any) -> Any:
+        # Another user's command in the middle of the render (this runs in the render thread): if the render ran in
+        # 周报 发送's write transaction, that command would wait for it, and this render would wait for that command.
+        answered.append(asyncio.run_coroutine_threadsafe(chat.say("周报 预览", sender="liming"), loop)
+                        .result(timeout=EVENT_TIMEOUT))
+        return real_render(*args)
+
+    monkeypatch.setattr(weekly_reports, "render_weekly_bundle", render_while_someone_else_asks)
+    [done] = await chat.say("周报 发送")
+    assert "正在生成本周" in done.text
+    assert [r.outcome for r in chat.followups] == [RunOutcome.DONE]
+    [[preview, _]] = answered
+    assert preview.title.startswith("【预览】客户项目周报")
+    assert keys(await outbox_rows(sqlite_db, "weekly:")) == [f"weekly:{project.code}:2026-W48:msg",
+                                                             f"weekly:{project.code}:2026-W48:docx"]
+
+
+async def test_send_now_is_generated_once_even_if_asked_twice_or_the_process_dies(db, config) -> None:
+    [project] = await seed(db, config, running_project())
+    services = make_services(db, config, sh("2026-11-26T10:00"))
+    # No job runner: the process dies right after 周报 发送 commits, before the report is rendered.
+    dying = ChatHarness(services, weekly_reports.router)
+    [first] = await dying.say("周报 发送")
+    [second] = await dying.say("周报 发送")
+    assert "正在生成本周（2026年第48周）周报" in first.text
+    assert "周报正在生成，完成后会发到客户群" in second.text and await outbox_rows(db, "weekly") == []
+
+    # The leader's next sweep (or a restart's catch-up) finds the request and sends the report, once.
+    sweep = Scheduler(make_services(db, config, sh("2026-11-26T10:05")), [weekly_reports.jobs], owner="leader")
+    results = {(r.job, r.period_key): r.outcome for r in await sweep.catch_up()}
+    assert results[("weekly_report_send", f"{project.code}:2026-W48")] == RunOutcome.DONE
+    assert [r.outcome for r in await sweep.catch_up() if r.job == "weekly_report_send"] == []
+    assert keys(await outbox_rows(db, "weekly:")) == [f"weekly:{project.code}:2026-W48:msg",
+                                                      f"weekly:{project.code}:2026-W48:docx"]
+    [sent] = await dying.say("周报 发送")
+    assert "已于 11-26 10:05 发送" in sent.text
 
 
 async def test_send_now_refuses_paused_projects_and_projects_without_a_client_group(sqlite_db, config) -> None:

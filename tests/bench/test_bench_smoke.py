@@ -1,0 +1,52 @@
+"""Smoke test of the benchmark harness (not a benchmark: no timing goal). The bench code imports, a seeded toy world
+is consistent with the emulator's, and the scans scenario runs end to end at toy size on SQLite."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+
+import pytest
+
+from bench import report, scenario_scans
+from bench.__main__ import SCENARIOS, main
+from bench.load import MIX, percentile, summarize, Sample
+from bench.seed import build_world
+
+
+def test_every_scenario_module_imports_and_declares_its_options() -> None:
+    for name in SCENARIOS:
+        parser = argparse.ArgumentParser()
+        module = __import__(SCENARIOS[name], fromlist=["add_arguments"])
+        module.add_arguments(parser)
+        assert callable(module.run)
+
+
+def test_world_people_and_groups_match_the_projects() -> None:
+    world = build_world(12, internal_groups=True, client_groups=True)
+    assert len(world.projects) == 12
+    for project in world.projects:
+        group = world.world.group(project.internal_cid)
+        assert set(project.team) <= set(group.member_ids)
+        assert project.client in world.world.group(project.client_cid).member_ids
+    assert abs(sum(weight for _, weight in MIX) - 1.0) < 1e-9
+
+
+def test_latency_summary_counts_answers_in_the_window() -> None:
+    samples = [Sample("日志", 1000 + i * 10, f"s{i}", reply_ms=1000 + i * 10 + 60) for i in range(100)]
+    samples.append(Sample("项目", 1500, "late"))  # never answered
+    stats = summarize(samples, (1000, 2000))
+    assert stats["sent"] == 101 and stats["unanswered"] == 1
+    assert stats["p50_ms"] == 60 and percentile([1.0, 2.0, 3.0], 99) == 3.0
+
+
+def test_scans_scenario_runs_at_toy_size(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path / "results")
+    assert main(["scans", "--sizes", "3,6", "--db", "sqlite", "--runs", "1", "--workdir", str(tmp_path),
+                 "--name", "scans-toy"]) == 0
+    data = json.loads((tmp_path / "results" / "scans-toy.json").read_text(encoding="utf-8"))
+    assert data["runs"]["sqlite:6"]["rows"]["deliverables"] == 6 * 42
+    assert set(data["runs"]["sqlite:6"]["timings"]) == set(scenario_scans.TIMED)
+    assert date.fromisoformat(data["today"])
+    assert "Scenario 3" in (tmp_path / "results" / "scans-toy.md").read_text(encoding="utf-8")
