@@ -33,6 +33,7 @@ from typing import Any
 from bot.context import ApprovalEventHandler, EventContext, Services, current_unit_of_work
 from bot.dingtalk.errors import InvalidRequest
 from bot.dispatcher import APOLOGY, Dispatcher, Handled, log_handled, new_trace_id
+from bot.drain import drain
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
 from bot.outbox import OutboxRelay, enqueue, reply_target
 from bot.replies import Reply, Text
@@ -199,14 +200,8 @@ class InboxPipeline:
         if self._pump_task is not None:
             await asyncio.gather(self._pump_task, return_exceptions=True)
             self._pump_task = None
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=self.options.stop_grace_seconds)
-            for task in pending:
-                task.cancel()
-            if pending:
-                log.warning("inbox: %d commands cut short by shutdown; rolled back, they run again after restart",
-                            len(pending))
-                await asyncio.gather(*pending, return_exceptions=True)
+        if cut := await drain(self._tasks, self.options.stop_grace_seconds):
+            log.warning("inbox: %d commands cut short by shutdown; rolled back, they run again after restart", cut)
 
     def wake(self) -> None:
         self._wake.set()

@@ -51,6 +51,7 @@ from bot.dingtalk.messages import (
     webhook_body,
     webhook_body_for_reply,
 )
+from bot.drain import drain
 from bot.incoming import Incoming
 from bot.replies import File, Image, Reply, Text
 from bot.transactions import Transactions
@@ -387,14 +388,8 @@ class OutboxRelay:
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=self.options.stop_grace_seconds)
-            for task in pending:
-                task.cancel()
-            if pending:
-                log.warning("outbox relay: %d sends cut short by shutdown; they are retried after their lease",
-                            len(pending))
-                await asyncio.gather(*pending, return_exceptions=True)
+        if cut := await drain(self._tasks, self.options.stop_grace_seconds):
+            log.warning("outbox relay: %d sends cut short by shutdown; they are retried after their lease", cut)
 
     @property
     def running(self) -> bool:

@@ -234,12 +234,22 @@ async def test_throttling_is_absorbed_by_retries(sandbox, client):
     assert texts == sorted(f"消息{i}" for i in range(12))  # nothing lost, nothing doubled
 
 
-async def test_real_qps_limit_is_absorbed(sandbox, http, fast_retries, make_config):
+async def test_real_qps_limit_is_absorbed(sandbox, http, fast_retries, make_config, eventually):
     sandbox.emulator.config.qps_limit = 3  # read by the emulator at each call
+    # The emulator's 1-s throttle window follows its clock: frozen, the window cannot roll over between our calls
+    # however slow the machine is, so the 4th call in it is throttled for sure; advancing the clock opens the next.
+    await sandbox.freeze_clock()
     client = DingTalkClient(make_config(calls_per_second=20), session=http,
                             retry_policy=RetryPolicy(max_attempts=10, base_delay=0.2, max_delay=1.0))
     cid = sandbox.conversation_id(GROUP)
-    await asyncio.gather(*(client.send_group(cid, robot_text(f"q{i}")) for i in range(6)))
+    sends = asyncio.ensure_future(asyncio.gather(*(client.send_group(cid, robot_text(f"q{i}")) for i in range(6))))
+    await eventually(lambda: client.stats.errors["Throttled"] >= 1)
+    for _ in range(5):  # 6 calls at 3 per window: two more windows are plenty
+        if sends.done():
+            break
+        await sandbox.advance(1.0)
+        await asyncio.wait({sends}, timeout=3)
+    await sends
     assert client.stats.errors["Throttled"] >= 1 and client.stats.retries >= 1
     assert sorted(m.text for m in sandbox.sent(GROUP)) == sorted(f"q{i}" for i in range(6))
 
