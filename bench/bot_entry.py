@@ -54,6 +54,17 @@ def instrument_write_transactions() -> dict[str, list[float]]:
         entry[2] += done - entered
 
     transactions.Transactions.write = write  # type: ignore[method-assign]
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: dict[str, list[float]] = stats.setdefault("SQL statements by verb", {})  # type: ignore[assignment]
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        verb = statement.lstrip().split(" ", 1)[0].upper()
+        statements[verb] = statements.get(verb, 0) + 1  # type: ignore[assignment,operator]
+
     return stats
 
 

@@ -301,4 +301,5 @@ class RssSampler:
         tail = [m for t, m, _ in self.samples if steady_from is not None and t >= steady_from]
         tail = tail or mains[len(mains) // 2:]
         return {"peak_mb": max(mains), "steady_mb": statistics.median(tail), "start_mb": mains[0],
-                "children_peak_mb": max(c for _, _, c in self.samples), "samples": len(self.samples)}
+                "children_peak_mb": max(c for _, _, c in self.samples),
+                "total_peak_mb": max(m + c for _, m, c in self.samples), "samples": len(self.samples)}

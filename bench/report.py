@@ -103,6 +103,8 @@ def fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
+        if value != 0 and abs(value) < 0.1:
+            return f"{value:.3f}"
         return f"{value:.{digits}f}"
     return str(value)
 

@@ -145,6 +145,7 @@ async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite
 
             found = _re.search(r"bench: write transactions (\{.*\})", proc.log_path.read_text(encoding="utf-8"))
             stats["write_transactions"] = _json.loads(found.group(1)) if found else None
+            stats["messages_handled"] = bot_log.count("message handled")
         if profiler is not None:
             await asyncio.to_thread(profiler.wait, 60)
             from bench.profile import summarize_raw
@@ -211,23 +212,44 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                       f"bench CPU {stats['bench_cpu_percent']:.0f}%", flush=True)
                 data["levels"].append({"level": level, "stats": stats})
             data["memory"] = {f"chat {entry['level']}": entry["stats"]["memory"] for entry in data["levels"]}
-            text = [f"## Scenario 1: chat, {bot} bot" + (f" on {db}" if bot == "ours" else ""), "",
-                    f"{args.projects} projects / internal groups; emulator latency {args.latency * 1000:.0f} ms; "
-                    f"{args.seconds:g} s per level; saturation = {args.sat_users} closed-loop senders."
-                    + (f" Pacing {args.pacing_cps}/s." if args.pacing_cps else "")
-                    + (f" Relay sends {args.relay_sends}." if args.relay_sends else ""), "",
-                    report.table(LEVEL_HEADERS, level_rows(data["levels"]))]
-            for entry in data["levels"]:
-                profile = entry["stats"].get("profile")
-                if profile:
-                    text += ["", f"Profile at {entry['level']} (py-spy, {profile['samples']} samples; % of samples):",
-                             "", profile["markdown"]]
-            report.write_results(name, data, "\n".join(text))
+            text = chat_markdown(data)
+            report.write_results(name, data, text)
             results[name] = data
     summary = summarize_chat(args.suffix)
     if summary:
         print(summary)
     return results
+
+
+def chat_markdown(data: dict[str, Any]) -> str:
+    p = data["params"]
+    bot, db = data["bot"], data["db"]
+    text = [f"## Scenario 1: chat, {bot} bot" + (f" on {db}" if bot == "ours" else ""), "",
+            f"{p['projects']} projects / internal groups; emulator latency {p['latency'] * 1000:.0f} ms; "
+            f"{p['seconds']:g} s per level; saturation = {p['sat_users']} closed-loop senders."
+            + (f" Pacing {p['pacing_cps']:g}/s." if p.get("pacing_cps") else "")
+            + (f" Relay sends {p['relay_sends']}." if p.get("relay_sends") else "")
+            + (" Diagnostics on (write-transaction and SQL counting: adds overhead)." if p.get("gate_stats") else ""),
+            "", report.table(LEVEL_HEADERS, level_rows(data["levels"]))]
+    for entry in data["levels"]:
+        stats = entry["stats"]
+        profile = stats.get("profile")
+        if profile:
+            text += ["", f"Profile at {entry['level']} (py-spy, {profile['samples']} samples; % of samples):", "",
+                     profile["markdown"]]
+        tx = stats.get("write_transactions")
+        handled = stats.get("messages_handled")
+        if tx and handled:
+            verbs = tx.get("SQL statements by verb", {})
+            rows = [[opener, v[0] / handled, 1000 * v[1] / max(1, v[0]), 1000 * v[2] / max(1, v[0]), v[2]]
+                    for opener, v in sorted(tx.items(), key=lambda kv: -kv[1][2] if isinstance(kv[1], list) else 0)
+                    if isinstance(v, list)]
+            text += ["", f"Write transactions at {entry['level']} over the bot's whole run ({handled} messages handled; "
+                         "SQLite: waits are for the process's write gate):", "",
+                     report.table(["opened by", "per message", "mean wait ms", "mean hold ms", "total hold s"], rows),
+                     "", "SQL statements per message: " + ", ".join(f"{k} {v / handled:.1f}" for k, v in verbs.items())
+                     + f"; total {sum(verbs.values()) / handled:.1f}."]
+    return "\n".join(text)
 
 
 def _level(data: dict[str, Any] | None, level: str) -> dict[str, Any] | None:

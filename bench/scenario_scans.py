@@ -15,7 +15,6 @@ Growth per 10x = t(10,000) / t(1,000); "linear" means at most 10x.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import statistics
 import time

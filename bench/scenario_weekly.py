@@ -252,7 +252,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "median_group_s": per_group[len(per_group) // 2] if per_group else None,
         "first_group_s": per_group[0] if per_group else None,
         "queued_by_s": (job_rows_done_ms - t0) / 1000 if job_rows_done_ms else None,
-        "quiet_after_s": (t_quiet - t0) / 1000,
+        "quiet_after_s": (t_quiet - t0) / 1000, "wait_ended_s": (t_complete - t0) / 1000,
         "calls": calls, "throttle_errors": dict(throttled), "throttle_errors_total": sum(throttled.values()),
         "busiest_second": busiest, "outbox": box, "relay": (healthz or {}).get("outbox"),
         "duplicates": dict(duplicates), "duplicates_total": sum(duplicates.values()),

@@ -255,7 +255,7 @@ def build_rows(world: BenchWorld, options: SeedOptions) -> _Rows:
     """Every row of the seeded projects, as dicts per table (ids assigned here)."""
     from storage.models import (
         ApprovalKind, ApprovalResult, ApprovalStatus, DeliverableStatus, MemberRole, ProjectStatus, Recurrence,
-        RegisterKind, RegisterStatus,
+        RegisterKind,
     )
 
     rng = random.Random(options.seed)

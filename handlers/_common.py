@@ -99,8 +99,12 @@ def ensure_running(project: Project, doing: str) -> None:
 
 async def lock_project(session: Any, project_id: int) -> Project:
     """The project re-read for update: concurrent commands on one project change it one after the other
-    (row lock on PostgreSQL/MySQL; SQLite's write transaction already excludes other writers)."""
-    query = select(Project).where(Project.id == project_id).with_for_update().execution_options(populate_existing=True)
+    (row lock on PostgreSQL/MySQL; SQLite's write transaction already excludes other writers).
+
+    ``key_share=True`` is PostgreSQL's FOR NO KEY UPDATE: it still serializes commands on the project but does not
+    conflict with the key-share locks that inserting rows referencing the project (audit, registers) takes."""
+    query = (select(Project).where(Project.id == project_id).with_for_update(key_share=True)
+             .execution_options(populate_existing=True))
     return (await session.exec(query)).one()
 
 
@@ -167,11 +171,13 @@ def project_command(handler: ProjectHandler) -> ProjectHandler:
     @functools.wraps(handler)
     async def wrapper(incoming: Incoming, ctx: Context) -> Reply | str | None:
         project = ctx.project
+        result = await handler(incoming, ctx)
+        # After the handler, not before: writing users.last_project_id takes a key-share lock on the project row
+        # (foreign key), and taken before the handler's lock_project it made two commands on one project deadlock.
         if project is not None and incoming.sender_id:
             await remember_project(
                 session=ctx.session, user_id=incoming.sender_id, name=incoming.sender_nick, project_id=project.id
             )
-        result = await handler(incoming, ctx)
         note = implicit_project_note(ctx)
         if not note:
             return result

@@ -9,18 +9,23 @@ from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import User, utcnow
+from storage.models import Project, User, utcnow
 from storage.repo._sql import insert_ignoring_duplicates
 
 
 async def upsert_user(*, session: AsyncSession, user_id: str, name: str, now: datetime | None = None) -> User:
     """Create the user or refresh their display name (people get renamed); safe when two messages race."""
     now = now or utcnow()
-    new_user = User(user_id=user_id, name=name, created_at=now, updated_at=now)
-    if await insert_ignoring_duplicates(session, new_user) is None:
-        await session.exec(
-            update(User).where(User.user_id == user_id, User.name != name).values(name=name, updated_at=now)
-        )
+    # The row is taken for update *before* any insert: on MySQL an INSERT IGNORE that meets an existing row leaves a
+    # shared lock, and two commands of one person upgrading their shared locks to write the name deadlocked.
+    locked = select(User.id).where(User.user_id == user_id).with_for_update()
+    if (await session.exec(locked)).first() is None:
+        new_user = User(user_id=user_id, name=name, created_at=now, updated_at=now)
+        if await insert_ignoring_duplicates(session, new_user) is None:
+            await session.exec(locked)  # someone created it meanwhile: wait for their commit, then update below
+    await session.exec(
+        update(User).where(User.user_id == user_id, User.name != name).values(name=name, updated_at=now)
+    )
     query = select(User).where(User.user_id == user_id).execution_options(populate_existing=True)
     return (await session.exec(query)).one()
 
@@ -43,6 +48,10 @@ async def remember_project(
     *, session: AsyncSession, user_id: str, name: str, project_id: int, now: datetime | None = None
 ) -> None:
     """Note the project ``user_id`` just worked on (creating the user's row if needed)."""
+    # Lock order: the project row (shared) before the user's row. Writing last_project_id makes the database check
+    # the foreign key, which takes a shared lock on the project *after* the user's row; a command holding the
+    # project for update and then remembering the same user would wait for us while we wait for it (MySQL deadlock).
+    await session.exec(select(Project.id).where(Project.id == project_id).with_for_update(read=True))
     # Without a display name, keep the one we know rather than overwrite it with the id.
     user = await get_user(session=session, user_id=user_id) if not name else None
     if user is None:

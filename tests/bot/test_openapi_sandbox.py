@@ -234,6 +234,20 @@ async def test_throttling_is_absorbed_by_retries(sandbox, client):
     assert texts == sorted(f"消息{i}" for i in range(12))  # nothing lost, nothing doubled
 
 
+async def test_webhook_replies_are_not_held_back_by_openapi_pacing(sandbox, http, fast_retries, make_config):
+    # DingTalk's per-API QPS limit meters OpenAPI calls, not session-webhook replies: a busy bot answering many
+    # groups must not queue its replies behind a 1-call-per-second budget.
+    client = DingTalkClient(make_config(calls_per_second=1), session=http, retry_policy=fast_retries)
+    said = [await sandbox.say("王建国", GROUP, f"第{i}条") for i in range(4)]
+    await asyncio.gather(*(client.reply_via_webhook(s.session_webhook, robot_text(f"回复{i}"))
+                           for i, s in enumerate(said)))
+    assert "robot/sendBySession" not in client.pacer.waits
+    assert sorted(m.text for m in sandbox.sent(GROUP)) == [f"回复{i}" for i in range(4)]
+    await client.send_group(sandbox.conversation_id(GROUP), robot_text("a"))
+    await client.send_group(sandbox.conversation_id(GROUP), robot_text("b"))
+    assert client.pacer.waits["robot/groupMessages/send"] >= 1  # the OpenAPI send is still paced
+
+
 async def test_real_qps_limit_is_absorbed(sandbox, http, fast_retries, make_config, eventually):
     sandbox.emulator.config.qps_limit = 3  # read by the emulator at each call
     # The emulator's 1-s throttle window follows its clock: frozen, the window cannot roll over between our calls

@@ -75,3 +75,23 @@ async def test_a_whole_project_on_every_backend(chat_on_every_db: Chat) -> None:
     # Announced in the internal group: what was done elsewhere (a private chat, the client group).
     assert f"project-paused:{code}:1" in keys and f"project-archived:{code}" in keys
     assert all(row.target_ids == [INTERNAL] for row in outbox if not row.idempotency_key.startswith("archive:"))
+
+
+async def test_two_people_working_on_one_project_at_once_both_get_answers(chat_on_every_db: Chat) -> None:
+    """Concurrent commands on one project serialize on its row lock instead of deadlocking (PostgreSQL once
+    answered one of two simultaneous users with an apology: a key-share lock taken before the row lock)."""
+    import asyncio
+
+    chat = chat_on_every_db
+    await new_project(chat, "软件")
+    await chat.say("pm", "立项")
+    rounds = [
+        chat.say(who, text)
+        for _ in range(3)
+        for who, text in (("pm", "日志 今天完成需求访谈"), ("engineer", "问题 新增 接口文档缺失"),
+                          ("engineer", "交付物"), ("pm", "项目"), ("engineer", "日志 完成环境搭建"))
+    ]
+    answers = await asyncio.gather(*rounds)
+    assert [a.outcome for a in answers] == ["ok"] * len(rounds)
+    issues = await chat.rows(RegisterEntry, RegisterEntry.kind == "问题")
+    assert sorted(e.seq for e in issues) == [1, 2, 3]
