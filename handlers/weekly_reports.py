@@ -111,11 +111,12 @@ async def store_and_queue_weekly_report(
         content_md=bundle.markdown, variant=ReportVariant.CLIENT, file_path=_relative(client_path, root),
         sent_at=now_utc if to_client else None, now=now_utc,
     )
-    await record_weekly_report(
-        session=session, project_id=project.id, iso_year=period.iso_year, iso_week=period.iso_week,
-        content_md=bundle.internal_markdown, variant=ReportVariant.INTERNAL, file_path=_relative(internal_path, root),
-        sent_at=now_utc if to_internal else None, now=now_utc,
-    )
+    if bundle.internal_markdown:  # rendered only for a project with an internal group
+        await record_weekly_report(
+            session=session, project_id=project.id, iso_year=period.iso_year, iso_week=period.iso_week,
+            content_md=bundle.internal_markdown, variant=ReportVariant.INTERNAL,
+            file_path=_relative(internal_path, root), sent_at=now_utc if to_internal else None, now=now_utc,
+        )
     queued = False
     if to_client:
         target = group_target(project.client_conversation_id)
@@ -183,16 +184,18 @@ async def close_render_pool(pool: Executor | None) -> None:
         await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
-async def render_bundles(items: Sequence[ProjectReportData], pool: Executor | None) -> list[WeeklyBundle | BaseException]:
-    """Render each project's bundle: in parallel on the pool, else one after the other in a thread (matplotlib is
-    not meant for concurrent threads)."""
+async def render_bundles(items: Sequence[tuple[ProjectReportData, bool]],
+                         pool: Executor | None) -> list[WeeklyBundle | BaseException]:
+    """Render each ``(data, internal)`` bundle: in parallel on the pool, else one after the other in a thread
+    (matplotlib is not meant for concurrent threads). ``internal`` is whether the internal variant is wanted: a
+    third of the rendering time, wasted for a project without a bound internal group."""
     if pool is not None:
-        tasks = [render_off_loop(render_weekly_bundle, data, True, executor=pool) for data in items]
+        tasks = [render_off_loop(render_weekly_bundle, data, internal, executor=pool) for data, internal in items]
         return list(await asyncio.gather(*tasks, return_exceptions=True))
     results: list[WeeklyBundle | BaseException] = []
-    for data in items:
+    for data, internal in items:
         try:
-            results.append(await render_off_loop(render_weekly_bundle, data, True))
+            results.append(await render_off_loop(render_weekly_bundle, data, internal))
         except Exception as exc:  # one project's failure does not sink the others
             results.append(exc)
     return results
@@ -252,7 +255,7 @@ async def weekly_report_job(run: JobRunContext) -> None:
                     session=session, projects=batch, today=run.today, calendar=services.calendar, tz=config.tz,
                     period=period, registers_since=issue_window_start(period, config.tz),
                 )
-            bundles = await render_bundles([gathered[p.id] for p in batch], pool)
+            bundles = await render_bundles([(gathered[p.id], bool(p.internal_conversation_id)) for p in batch], pool)
             for project, bundle in zip(batch, bundles):
                 if isinstance(bundle, BaseException):
                     run.log.error("weekly report of %s failed to render", project.code, exc_info=bundle)
@@ -290,7 +293,7 @@ async def weekly_report_send_job(run: JobRunContext) -> None:
             return  # sent meanwhile (the Friday job), paused or deleted: nothing to do
         data = await gather_project_report(session=session, project=project, today=run.today,
                                            calendar=run.calendar, tz=run.config.tz, period=period, weekly=True)
-    bundle = await render_off_loop(render_weekly_bundle, data, True)
+    bundle = await render_off_loop(render_weekly_bundle, data, bool(project.internal_conversation_id))
     await _queue_if_still_due(run, project, bundle, period, params.get("requested_by"))
 
 

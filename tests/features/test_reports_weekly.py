@@ -141,6 +141,21 @@ async def test_the_weekly_job_sends_one_message_and_one_docx_per_running_client_
     assert len(await outbox_rows(sqlite_db)) == before
 
 
+async def test_a_project_without_an_internal_group_gets_only_the_client_report(sqlite_db, config) -> None:
+    [project] = await seed(sqlite_db, config, running_project("只有客户群的项目", internal=None, client="cid-only-client"))
+    scheduler = Scheduler(make_services(sqlite_db, config, FIRE), [weekly_reports.jobs], owner="test")
+    [result] = await scheduler.run_due(jobs=["weekly_report"])
+    assert result.outcome == RunOutcome.DONE, result.error
+    assert {r.target_ids[0] for r in await outbox_rows(sqlite_db, "weekly:")} == {"cid-only-client"}
+    assert await outbox_rows(sqlite_db, "weekly-internal:") == []
+    async with sqlite_db.read() as session:
+        client = await get_weekly_report(session=session, project_id=project.id, iso_year=2026, iso_week=48)
+        internal = await get_weekly_report(session=session, project_id=project.id, iso_year=2026, iso_week=48,
+                                           variant=ReportVariant.INTERNAL)
+    # The internal variant (a third of the rendering) is not rendered or stored for nobody to read.
+    assert client.sent_at is not None and internal is None
+
+
 async def test_a_missed_weekly_run_goes_out_after_restart_once_and_not_days_later(sqlite_db, config) -> None:
     [project] = await seed(sqlite_db, config, running_project())
     # Down from Friday afternoon to Monday morning: the catch-up sends W48's report (not W49's).
