@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
 
 from bot.config import DEFAULT_CONFIG_PATH, Config, ConfigError, effective_config_text, load_config
 
@@ -192,15 +191,7 @@ def _parser() -> argparse.ArgumentParser:
 
     approvals = sub.add_parser("setup-approvals", help="检查或创建钉钉审批表单（立项、进度变更、变更申请）并打印 processCode")
     approvals.set_defaults(handler=cmd_setup_approvals)
-
-    for extend in _EXTENSIONS:
-        extend(sub)
     return parser
-
-
-# Sub-commands that live with the app (run, sandbox, outbox, archive …) register themselves here, so this module
-# stays free of imports of the runtime.
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:

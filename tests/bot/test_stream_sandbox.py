@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from bot.dingtalk import DingTalkClient
 from bot.incoming import ApprovalEvent, Incoming
 from bot.stream import DingTalkStream, StreamOptions
 

@@ -28,6 +28,7 @@ if str(HERE) not in sys.path:
 
 import e2e_commands  # noqa: E402  (needs HERE on sys.path)
 from e2e_support import FAST, KERNEL_MODULES, _SlowCallbackLog, kernel_config  # noqa: E402
+from lifecycle_chat import LifecycleChat, emulator_config, start_lifecycle_app  # noqa: E402
 
 
 @pytest.fixture
@@ -98,3 +99,14 @@ async def loop_watch():
         loop.set_debug(previous_debug)
         loop.slow_callback_duration = previous_slow
     assert not handler.slow, f"the event loop was blocked: {handler.slow}"
+
+
+@pytest.fixture
+async def chat(tmp_path: Path, loop_watch) -> AsyncIterator[LifecycleChat]:
+    """A whole-project conversation: its own emulator (group files allowed) and the App with the lifecycle modules."""
+    async with Sandbox(config=emulator_config(), seed=20240601) as sandbox:
+        app = await start_lifecycle_app(sandbox, tmp_path)
+        try:
+            yield LifecycleChat(sandbox, app, tmp_path / "files")
+        finally:
+            await asyncio.wait_for(app.stop(), 30)

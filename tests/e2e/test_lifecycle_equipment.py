@@ -3,7 +3,6 @@ acceptance given as 「验收」 first, then the signed 试运行报告 sent as 
 
 from __future__ import annotations
 
-import asyncio
 import zipfile
 
 import pytest
@@ -18,26 +17,12 @@ from lifecycle_chat import (
     LifecycleChat,
     close_project,
     create_project,
-    emulator_config,
-    start_lifecycle_app,
     work_through_phases,
 )
 
 pytestmark = [pytest.mark.timeout(120)]
 
 
-@pytest.fixture
-def sandbox_config():
-    return emulator_config()
-
-
-@pytest.fixture
-async def chat(sandbox, tmp_path, loop_watch):
-    app = await start_lifecycle_app(sandbox, tmp_path)
-    try:
-        yield LifecycleChat(sandbox, app, tmp_path / "files")
-    finally:
-        await asyncio.wait_for(app.stop(), 30)
 
 
 async def test_an_equipment_project_with_a_pause(chat: LifecycleChat) -> None:
