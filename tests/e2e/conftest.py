@@ -8,10 +8,7 @@ status events, or on the app's own events, always with a timeout.
 from __future__ import annotations
 
 import asyncio
-import gc
-import logging
 import sys
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,13 +18,14 @@ import pytest
 from bot.app import App, KernelOptions
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
+from tests.loop_watch import watching_the_loop
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import e2e_commands  # noqa: E402  (needs HERE on sys.path)
-from e2e_support import FAST, KERNEL_MODULES, _SlowCallbackLog, kernel_config  # noqa: E402
+from e2e_support import FAST, KERNEL_MODULES, kernel_config  # noqa: E402
 from lifecycle_chat import LifecycleChat, emulator_config, start_lifecycle_app  # noqa: E402
 
 
@@ -80,25 +78,9 @@ async def app(start_app, loop_watch) -> AsyncIterator[App]:
 
 @pytest.fixture
 async def loop_watch():
-    """Fail the test if a callback holds the test's event loop (the bot's loop) longer than 100 ms."""
-    loop = asyncio.get_running_loop()
-    previous_debug, previous_slow = loop.get_debug(), loop.slow_callback_duration
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0.1
-    handler = _SlowCallbackLog(threading.get_ident(), 0.1)
-    asyncio_log = logging.getLogger("asyncio")
-    asyncio_log.addHandler(handler)
-    gc.freeze()
-    gc.callbacks.append(handler.on_gc)
-    try:
-        yield handler
-    finally:
-        gc.callbacks.remove(handler.on_gc)
-        gc.unfreeze()
-        asyncio_log.removeHandler(handler)
-        loop.set_debug(previous_debug)
-        loop.slow_callback_duration = previous_slow
-    assert not handler.slow, f"the event loop was blocked: {handler.slow}"
+    """Fail the test if anything blocks the test's event loop for more than 100 ms (tests/loop_watch.py)."""
+    async with watching_the_loop() as watch:
+        yield watch
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,34 +61,3 @@ async def wait_sent(sb: Sandbox, count: int, conversation: str | None = None, ti
     cid = sb.conversation_id(conversation) if conversation is not None else None
     await wait_emulator(sb, lambda em: len(em.recorder.sent(cid)) >= count or None, timeout)
     return sb.sent(conversation)
-
-
-
-
-class _SlowCallbackLog(logging.Handler):
-    """asyncio debug mode's "Executing <…> took N seconds" warnings of the test's thread, minus GC pauses."""
-
-    def __init__(self, thread_id: int, threshold: float) -> None:
-        super().__init__(logging.WARNING)
-        self.thread_id = thread_id
-        self.threshold = threshold
-        self.slow: list[str] = []
-        self.gc_pauses: list[tuple[float, float]] = []
-        self._gc_started = 0.0
-
-    def on_gc(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._gc_started = time.monotonic()
-        else:
-            self.gc_pauses.append((self._gc_started, time.monotonic()))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if record.thread != self.thread_id or not message.startswith("Executing"):
-            return
-        found = re.search(r"took ([0-9.]+) seconds", message)
-        took = float(found.group(1)) if found else float("inf")
-        end = time.monotonic()
-        in_gc = sum(max(0.0, min(e, end) - max(s, end - took)) for s, e in self.gc_pauses)
-        if took - in_gc >= self.threshold:
-            self.slow.append(message)
