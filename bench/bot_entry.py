@@ -64,22 +64,11 @@ def instrument_write_transactions() -> dict[str, list[float]]:
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         verb = statement.lstrip().split(" ", 1)[0].upper()
         statements[verb] = statements.get(verb, 0) + 1  # type: ignore[assignment,operator]
+        texts = stats.setdefault("SQL statements", {})  # by text: which statements a message costs
+        key = " ".join(statement.split())[:160]
+        texts[key] = texts.get(key, 0) + 1
 
     return stats
-
-
-def wire_file_messages(app: App) -> None:
-    """A file message with no text becomes 「暂存文件」, as the lifecycle tests wire it (tests/e2e/lifecycle_chat.py)
-    until ``bot/app.py`` does it itself."""
-    from handlers.deliverables import as_file_command
-
-    assert app.dispatcher is not None
-    handle = app.dispatcher.handle
-
-    async def handle_files_too(incoming: Any) -> Any:
-        return await handle(as_file_command(incoming))
-
-    app.dispatcher.handle = handle_files_too  # type: ignore[method-assign]
 
 
 async def main(spec: dict[str, Any]) -> None:
@@ -102,7 +91,6 @@ async def main(spec: dict[str, Any]) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await app.start()
-    wire_file_messages(app)
     if spec.get("mode") == "weekly":
         from bot.scheduler import Scheduler
         from handlers import weekly_reports

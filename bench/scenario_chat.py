@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="our bot's pacing.calls_per_second (default: the config default, 15)")
     parser.add_argument("--relay-sends", type=int, default=None,
                         help="our bot's RelayOptions.max_concurrent_sends (default: the kernel default, 8)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="our bot's processes sharing the database (the Stream gateway spreads frames over "
+                             "their connections); the results get the suffix -<n>proc")
     parser.add_argument("--profile", action="store_true", help="py-spy our bot during the saturation level")
     parser.add_argument("--gate-stats", action="store_true",
                         help="diagnostics: log our bot's write-transaction wait/hold times (adds overhead)")
@@ -99,17 +102,21 @@ async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite
     sb = Sandbox(world.world, EmulatorConfig.for_tests(allow_group_files=True), extensions=[latency_extension])
     await sb.start()
     sb.faults.set("*", latency=args.latency)
-    proc = await BotProcess(bot, rundir, bot_spec(bot, sb, url, sqlite_url, rundir, args),
-                            endpoint=sb.base_url).start()
-    sampler: RssSampler | None = None
+    count = args.processes if bot == "ours" else 1
+    spec = bot_spec(bot, sb, url, sqlite_url, rundir, args)
+    procs = [await BotProcess(bot, rundir / f"process-{i}" if count > 1 else rundir, spec,
+                              endpoint=sb.base_url).start() for i in range(count)]
+    proc = procs[0]
+    samplers: list[RssSampler] = []
     profiler = None
     me = psutil.Process()
     try:
         try:
-            await sb.wait_for_connection(timeout=120)
+            await sb.wait_for_connection(count=count, timeout=120)
         except Exception:
             raise RuntimeError(f"{bot} bot did not connect; its log:\n{proc.log_tail()}") from None
-        sampler = RssSampler(proc.pid).start()
+        samplers = [RssSampler(p.pid).start() for p in procs]
+        sampler = _Samplers(samplers)
         load: ChatLoad = await sb.call(lambda: ChatLoad(sb.emulator, world.projects, seed=sum(map(ord, level))))
         await sb.run(lambda em: load.closed_loop(8, args.warmup))
         await sb.run(lambda em: load.drain(0, 10))
@@ -135,7 +142,10 @@ async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite
         stats["bench_cpu_percent"] = 100 * my_cpu / seconds
         stats["memory"] = sampler.summary(steady_from)
         stats["api_calls"] = sb.calls()
-        bot_log = proc.log_path.read_text(encoding="utf-8", errors="replace")
+        stats["processes"] = count
+        if count > 1:
+            stats["memory_per_process"] = [one.summary(steady_from) for one in samplers]
+        bot_log = "\n".join(p.log_path.read_text(encoding="utf-8", errors="replace") for p in procs)
         stats["bot_failed_commands"] = bot_log.count("message failed")
         stats["bot_deadlocks"] = bot_log.count("DeadlockDetectedError: deadlock detected")
         if getattr(args, "gate_stats", False):
@@ -153,12 +163,34 @@ async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite
             stats["profile"] = summarize_raw(rundir / "profile.raw")
         return stats
     finally:
-        if sampler is not None:
-            await sampler.stop()
+        for one in samplers:
+            await one.stop()
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
-        await proc.stop(timeout=5.0)  # the database copy is thrown away: no need to wait for a backlog
+        for p in procs:
+            await p.stop(timeout=5.0)  # the database copy is thrown away: no need to wait for a backlog
         await sb.stop()
+
+
+class _Samplers:
+    """Several bot processes measured as one bot: CPU summed, RSS summed per sample time (peak of the sum)."""
+
+    def __init__(self, samplers: list[RssSampler]) -> None:
+        self._samplers = samplers
+        self.cpu_marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        for one in self._samplers:
+            one.mark(name)
+        self.cpu_marks[name] = sum(one.cpu_marks[name] for one in self._samplers)
+
+    def summary(self, steady_from: float | None = None) -> dict[str, Any]:
+        parts = [one.summary(steady_from) for one in self._samplers]
+        if len(parts) == 1:
+            return parts[0]
+        keys = ("peak_mb", "steady_mb", "start_mb", "children_peak_mb", "total_peak_mb")
+        return {**{k: sum(p[k] or 0 for p in parts) for k in keys}, "samples": min(p["samples"] for p in parts),
+                "note": f"sum over {len(parts)} processes of each one's figure"}
 
 
 def level_rows(levels: list[dict[str, Any]]) -> list[list[Any]]:
@@ -196,7 +228,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for bot in bots:
         for db in (dbs if bot == "ours" else ["sqlite" if bot == "baseline" else "none"]):
-            name = f"chat-{bot}" + (f"-{db}" if bot == "ours" else "") + args.suffix
+            processes = f"-{args.processes}proc" if bot == "ours" and args.processes > 1 else ""
+            name = f"chat-{bot}" + (f"-{db}" if bot == "ours" else "") + processes + args.suffix
             data: dict[str, Any] = {"scenario": "chat", "bot": bot, "db": db, "machine": report.machine_info(**extra),
                                     "params": {k: v for k, v in vars(args).items() if k != "func"}, "levels": []}
             for level in levels:
@@ -224,7 +257,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def chat_markdown(data: dict[str, Any]) -> str:
     p = data["params"]
     bot, db = data["bot"], data["db"]
-    text = [f"## Scenario 1: chat, {bot} bot" + (f" on {db}" if bot == "ours" else ""), "",
+    processes = p.get("processes", 1) if bot == "ours" else 1
+    text = [f"## Scenario 1: chat, {bot} bot" + (f" on {db}" if bot == "ours" else "")
+            + (f", {processes} processes" if processes > 1 else ""), "",
             f"{p['projects']} projects / internal groups; emulator latency {p['latency'] * 1000:.0f} ms; "
             f"{p['seconds']:g} s per level; saturation = {p['sat_users']} closed-loop senders."
             + (f" Pacing {p['pacing_cps']:g}/s." if p.get("pacing_cps") else "")
@@ -263,8 +298,11 @@ def summarize_chat(suffix: str = "") -> str | None:
     baseline = report.read_results("chat-baseline" + suffix) or report.read_results("chat-baseline")
     null = report.read_results("chat-null" + suffix) or report.read_results("chat-null")
     rows, targets = [], []
-    for db in ("sqlite", "postgresql"):
-        ours = report.read_results(f"chat-ours-{db}{suffix}")
+    variants = [(db, f"chat-ours-{db}{suffix}") for db in ("sqlite", "postgresql")]
+    variants += [(f"{db}, {n} processes", f"chat-ours-{db}-{n}proc{suffix}") for db in ("sqlite", "postgresql")
+                 for n in (2, 4)]
+    for db, name in variants:
+        ours = report.read_results(name)
         if ours is None:
             continue
         latency_ms = ours["params"]["latency"] * 1000

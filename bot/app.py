@@ -197,7 +197,8 @@ class App:
     async def _start(self) -> None:
         config = self.config
         await ensure_database_ready(config.database.url)
-        self.database = Database(config.database.url)
+        # Commands in flight, plus frames being stored, sends being settled and a job beside them.
+        self.database = Database(config.database.url, concurrency=config.pacing.max_concurrent_messages + 4)
         self.transactions = Transactions(self.database)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.pacing.http_timeout_seconds))
         self.dingtalk = DingTalkClient(config, session=self.http, retry_policy=self.options.retry)

@@ -3,8 +3,10 @@
 1. ``on_frame`` (called by the Stream client before it acks) stores the typed item in the inbox, unique by the
    frame's messageId and the bot message's msgId, and returns: only then is the frame acked. A duplicate or a
    redelivery hits a unique key, is dropped, and is acked as well.
-2. The pump claims pending rows (and rows whose processor's lease ran out, e.g. after a crash) up to
-   ``pacing.max_concurrent_messages`` in flight, and runs each as a tracked task.
+2. With a free slot (fewer than ``pacing.max_concurrent_messages`` in flight, no older rows waiting), the frame is
+   stored already claimed by this worker and runs at once as a tracked task: no claim round trip per message.
+   Otherwise it is stored pending, and the pump claims pending rows (and rows whose processor's lease ran out, e.g.
+   after a crash, or other processes' leftovers) oldest first as slots free up, and at least every ``poll_seconds``.
 3. Each message runs in **one write transaction** (a ``UnitOfWork``): first it re-asserts this worker's claim on
    the row (which on PostgreSQL/MySQL also row-locks it, so no other process can take it), then the dispatcher runs
    the command with ``ctx.session``, then the command's replies become outbox rows and the row is marked done -- all
@@ -100,6 +102,7 @@ class InboxOptions:
 @dataclass
 class InboxStats:
     stored: int = 0  # frames persisted
+    taken_at_once: int = 0  # of those, stored already claimed and run without a claim round trip
     duplicates: int = 0  # frames dropped by a unique key (redelivery, duplicate push)
     processed: int = 0  # rows finished (done or failed) by this process
     failed: int = 0
@@ -146,6 +149,12 @@ class InboxPipeline:
         self.stats = InboxStats()
         self.last_poll_error: str | None = None
         self._changed = asyncio.Event()  # replaced after each finished row: wakes wait_for()
+        self._reserved = 0  # slots promised to frames being stored already claimed
+        # Rows may be waiting in the table (stored pending, or an explicit wake) since the mark a claim came back
+        # short at: only then does a freed slot make the pump claim; otherwise every finished command would cost an
+        # empty claim transaction.
+        self._waiting_mark = 0
+        self._claimed_mark = 0
 
     # ---- wiring ----------------------------------------------------------------------------------------------
 
@@ -175,15 +184,33 @@ class InboxPipeline:
         else:
             # A redelivered event keeps its messageId; the eventId also catches the same event in a new frame.
             kind, msg_id = InboxKind.EVENT, (f"event:{item.event_id}" if item.event_id else None)
-        async with self._tx.write() as session:
-            new_id = await insert_inbox(session=session, message_id=item.message_id, msg_id=msg_id,
-                                        payload=encode_item(item), kind=kind)
+        at_once = self._has_free_slot()
+        if at_once:
+            self._reserved += 1
+        try:
+            async with self._tx.write() as session:
+                new_id = await insert_inbox(session=session, message_id=item.message_id, msg_id=msg_id,
+                                            payload=encode_item(item), kind=kind,
+                                            claimed_by=self.worker if at_once else None,
+                                            lease_seconds=self.options.lease_seconds)
+        finally:
+            if at_once:
+                self._reserved -= 1
         if new_id is None:
             self.stats.duplicates += 1
             log.info("frame dropped as a duplicate message_id=%s", item.message_id)
             return
         self.stats.stored += 1
-        self._wake.set()
+        if at_once:
+            self.stats.taken_at_once += 1
+            self._spawn(new_id, item)
+        else:
+            self.wake()
+
+    def _has_free_slot(self) -> bool:
+        # Older rows waiting in the table go first: a new frame queues behind them.
+        return (self.running and not self._stopping and self._waiting_mark == self._claimed_mark
+                and len(self._tasks) + self._reserved < self._max_concurrent)
 
     # ---- 2. the pump -----------------------------------------------------------------------------------------
 
@@ -204,6 +231,8 @@ class InboxPipeline:
             log.warning("inbox: %d commands cut short by shutdown; rolled back, they run again after restart", cut)
 
     def wake(self) -> None:
+        """Rows may be waiting in the table: claim them as soon as a slot is free."""
+        self._waiting_mark += 1
         self._wake.set()
 
     async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
@@ -218,21 +247,23 @@ class InboxPipeline:
     async def _pump(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            free = self._max_concurrent - len(self._tasks)
+            free = self._max_concurrent - len(self._tasks) - self._reserved
             if free > 0:
                 rows: list[InboxMessage] = []
+                mark = self._waiting_mark
                 try:
                     rows = await self._claim(free)
                     self.last_poll_error = None
+                    if len(rows) < free:
+                        self._claimed_mark = mark  # everything stored up to the mark was seen by this claim
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database may be briefly away: the next poll tries again
                     self.last_poll_error = f"{type(exc).__name__}: {exc}"[:500]
                     log.warning("inbox: claiming rows failed: %s", self.last_poll_error)
                 for row in rows:
-                    task = asyncio.create_task(self._process(row), name=f"inbox-{row.id}")
-                    self._tasks.add(task)
-                    task.add_done_callback(self._done)
+                    assert row.id is not None
+                    self._spawn(row.id, row.payload)
                 if rows and len(rows) == free:
                     continue  # all slots taken: the next loop waits for one to free up
             with contextlib.suppress(asyncio.TimeoutError):
@@ -243,30 +274,37 @@ class InboxPipeline:
             return await claim_pending_inbox(session=session, limit=limit, worker=self.worker,
                                              lease_seconds=self.options.lease_seconds)
 
+    def _spawn(self, inbox_id: int, item: Incoming | ApprovalEvent | str) -> None:
+        task = asyncio.create_task(self._process(inbox_id, item), name=f"inbox-{inbox_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         self._changed.set()
         self._changed = asyncio.Event()
         if not task.cancelled() and task.exception() is not None:
             log.error("inbox: processing task crashed", exc_info=task.exception())
-        self._wake.set()
+        if self._waiting_mark != self._claimed_mark:
+            self._wake.set()  # a slot is free and rows are waiting for one
 
     # ---- 3. one row, one unit of work ------------------------------------------------------------------------
 
-    async def _process(self, row: InboxMessage) -> None:
-        assert row.id is not None
-        try:
-            item = decode_item(row.payload)
-        except Exception as exc:  # noqa: BLE001 - an unreadable row must not block the others
-            log.exception("inbox: row %s cannot be decoded", row.id)
-            await self._fail_alone(row.id, f"payload unreadable: {type(exc).__name__}: {exc}")
-            return
+    async def _process(self, inbox_id: int, item: Incoming | ApprovalEvent | str) -> None:
+        """Run one claimed row: ``item`` is the typed item (stored just now) or the row's payload (claimed)."""
+        if isinstance(item, str):
+            try:
+                item = decode_item(item)
+            except Exception as exc:  # noqa: BLE001 - an unreadable row must not block the others
+                log.exception("inbox: row %s cannot be decoded", inbox_id)
+                await self._fail_alone(inbox_id, f"payload unreadable: {type(exc).__name__}: {exc}")
+                return
         started = time.perf_counter()
         try:
             if isinstance(item, Incoming):
-                await self._run_command(row.id, item, started)
+                await self._run_command(inbox_id, item, started)
             else:
-                await self._run_event(row.id, item, started)
+                await self._run_event(inbox_id, item, started)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -274,7 +312,7 @@ class InboxPipeline:
             # is claimed again and the command runs afresh.
             self.stats.commit_failures += 1
             log.exception("inbox: row %s (message_id=%s) could not be committed; it runs again after its lease",
-                          row.id, item.message_id)
+                          inbox_id, item.message_id)
 
     async def _run_command(self, inbox_id: int, incoming: Incoming, started: float) -> None:
         handled: Handled | None = None

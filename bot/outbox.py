@@ -57,7 +57,8 @@ from bot.replies import File, Image, Reply, Text
 from bot.transactions import Transactions
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, utcnow
 from storage.models.base import KEY_LEN
-from storage.repo import claim_due_outbox, mark_dead, mark_retry, mark_sent
+from storage.repo import claim_due_outbox, mark_dead, mark_retry
+from storage.repo.outbox import mark_sent_many
 from storage.repo.kernel import (
     insert_outbox_row,
     refund_outbox_attempt,
@@ -371,6 +372,11 @@ class OutboxRelay:
         self._idle.set()
         self._changed = asyncio.Event()  # replaced after each settled row: wakes wait_for()
         self.last_poll_error: str | None = None
+        # Rows may be due in the table (queued for the poll, a retry fell due, a claim came back full) since the mark
+        # the last short claim saw: only then does a finished send make the loop claim again.
+        self._due_mark = 0
+        self._claimed_mark = 0
+        self._sent_marks = _GroupCommit(self._mark_sent_batch)
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -401,6 +407,7 @@ class OutboxRelay:
 
     def wake(self) -> None:
         """New rows for the poll (queued outside the fast path): look now instead of at the next poll."""
+        self._due_mark += 1
         self._wake.set()
 
     async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
@@ -462,9 +469,12 @@ class OutboxRelay:
             wanted = min(capacity, self._batch)
             rows: list[OutboxMessage] = []
             if wanted > 0:
+                mark = self._due_mark
                 try:
                     rows = await self._claim(wanted)
                     self.last_poll_error = None
+                    if len(rows) < wanted:
+                        self._claimed_mark = mark
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database may be briefly unavailable: try again at the next poll
@@ -501,7 +511,8 @@ class OutboxRelay:
             log.error("outbox relay: send task crashed", exc_info=task.exception())
         if not self._tasks:
             self._idle.set()
-        self._wake.set()  # a slot is free again
+        if self._due_mark != self._claimed_mark:
+            self._wake.set()  # a slot is free again and rows may be due
 
     async def _send_in_order(self, rows: list[OutboxMessage]) -> None:
         unsettled = len(rows)
@@ -542,7 +553,7 @@ class OutboxRelay:
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, none is dropped
             return await self._failed(row, exc)
         self.stats.sent += 1
-        await self._settle(mark_sent, row)
+        await self._sent_marks.submit(row)
         if row.params.get("spooled") and row.attachment_path:
             await asyncio.to_thread(_unlink, Path(row.attachment_path))
         return None
@@ -571,27 +582,50 @@ class OutboxRelay:
         return next_at
 
     async def _settle(self, mark: Any, row: OutboxMessage, *, refund: bool = False, **values: Any) -> None:
-        """Record a row's outcome; retried briefly because a lost update means a duplicate send after the lease."""
+        """Record a row's outcome (a retry or a dead letter)."""
+
+        async def record(session: Any) -> None:
+            ours = await mark(session=session, outbox_id=row.id, worker=self.worker, **values)
+            if ours and refund:
+                await refund_outbox_attempt(session=session, outbox_id=row.id)
+            if not ours:
+                self._lost([row], 1)
+
+        await self._record(record, [row])
+
+    async def _mark_sent_batch(self, rows: list[OutboxMessage]) -> None:
+        """Record the sends finished meanwhile, together: one transaction instead of one per message."""
+
+        async def record(session: Any) -> None:
+            ours = await mark_sent_many(session=session, outbox_ids=[row.id for row in rows], worker=self.worker)
+            if ours < len(rows):
+                self._lost(rows, len(rows) - ours)
+
+        await self._record(record, rows)
+
+    async def _record(self, record: Callable[[Any], Awaitable[None]], rows: list[OutboxMessage]) -> None:
+        """Run ``record`` in a write transaction ahead of the queue, retried briefly: until it commits a crash
+        would send the message again after the lease."""
         for attempt in range(3):
             try:
                 async with self._tx.write(urgent=True) as session:
-                    ours = await mark(session=session, outbox_id=row.id, worker=self.worker, **values)
-                    if ours and refund:
-                        await refund_outbox_attempt(session=session, outbox_id=row.id)
+                    await record(session)
                 self._changed.set()
                 self._changed = asyncio.Event()
-                if not ours:
-                    self.stats.lost_claims += 1
-                    log.warning("outbox: message %s was re-claimed by another worker while we sent it", row.id)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
                 if attempt == 2:
-                    log.exception("outbox: recording the outcome of message %s failed; its lease will run out",
-                                  row.id)
+                    log.exception("outbox: recording the outcome of messages %s failed; their lease will run out",
+                                  [row.id for row in rows])
                     return
                 await asyncio.sleep(0.2 * (attempt + 1))
+
+    def _lost(self, rows: Sequence[OutboxMessage], count: int) -> None:
+        self.stats.lost_claims += count
+        log.warning("outbox: %d of the messages %s were re-claimed by another worker while we sent them", count,
+                    [row.id for row in rows])
 
     def _wake_at(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -605,7 +639,7 @@ class OutboxRelay:
         def fire() -> None:
             self._timer = None
             self._timer_at = float("inf")
-            self._wake.set()
+            self.wake()
 
         self._timer = loop.call_at(when, fire)
 
@@ -659,6 +693,38 @@ class OutboxRelay:
         if media["kind"] == "image":
             return robot_image(str(media_id))
         return robot_file(str(media_id), str(media["fileName"]), media.get("fileType"))
+
+
+class _GroupCommit:
+    """Batches items for one writer: ``await submit(item)`` returns once ``write(batch)`` has handled a batch that
+    holds it. While one batch is being written the next one collects, so under load many items share a transaction
+    and alone an item waits for nothing extra. ``write`` handles its own errors."""
+
+    def __init__(self, write: Callable[[list[Any]], Awaitable[None]]) -> None:
+        self._write = write
+        self._waiting: list[tuple[Any, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Any) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        if self._writer is None:
+            # Its own task: a cancelled submitter must not cancel the write of the others' items.
+            self._writer = asyncio.create_task(self._drain(), name="outbox-group-commit")
+        await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await self._write([item for item, _ in batch])
+                finally:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._writer = None
 
 
 def _conversation_key(row: OutboxMessage) -> tuple[Any, ...]:

@@ -152,10 +152,21 @@ def write_engine(engine: AsyncEngine) -> AsyncEngine:
 class Database:
     """One engine and its session factories; created at app start, closed with ``await db.close()``."""
 
-    def __init__(self, url: str = DEFAULT_DATABASE_URL, *, echo: bool = False, **engine_options: Any) -> None:
+    def __init__(
+        self, url: str = DEFAULT_DATABASE_URL, *, echo: bool = False, concurrency: int | None = None,
+        **engine_options: Any,
+    ) -> None:
+        """``concurrency``: how many transactions this process may run at once (commands in flight plus the frames,
+        sends and jobs beside them). A server database's pool keeps that many connections open, plus a few for a
+        rare burst: connections beyond the pool's size are closed when returned, so a pool smaller than the load
+        opens and closes a connection (a TLS attempt and a login) per transaction. Every process may hold
+        ``concurrency + 4`` connections: several processes need the server's max_connections (100 by default on
+        PostgreSQL) to cover them, or PgBouncer in front."""
         self.url = url
-        self.engine: AsyncEngine = create_engine(url, echo=echo, **engine_options)
         self.family = url_family(url)
+        if concurrency is not None and self.family != "sqlite":
+            engine_options = {"pool_size": concurrency, "max_overflow": 4, **engine_options}
+        self.engine: AsyncEngine = create_engine(url, echo=echo, **engine_options)
         self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )

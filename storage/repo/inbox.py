@@ -29,18 +29,23 @@ async def insert_inbox(
     kind: InboxKind = InboxKind.MESSAGE,
     msg_id: str | None = None,
     received_at: datetime | None = None,
+    claimed_by: str | None = None,
+    lease_seconds: float = 0.0,
 ) -> int | None:
     """Store a frame; returns the new row id, or None if this messageId or msgId was stored before (a redelivery).
 
-    A duplicate never raises and leaves the caller's transaction usable.
+    With ``claimed_by`` the row is stored already claimed by that worker (``processing``, first attempt, leased for
+    ``lease_seconds``), as if ``claim_pending_inbox`` had handed it out: the worker that receives a frame and has a
+    free slot runs it at once instead of paying a claim round trip for it. A duplicate never raises and leaves the
+    caller's transaction usable.
     """
-    row = InboxMessage(
-        message_id=message_id,
-        msg_id=msg_id,
-        kind=kind,
-        payload=payload,
-        received_at=received_at or utcnow(),
-    )
+    now = received_at or utcnow()
+    row = InboxMessage(message_id=message_id, msg_id=msg_id, kind=kind, payload=payload, received_at=now)
+    if claimed_by is not None:
+        row.state = InboxState.PROCESSING
+        row.claimed_by = claimed_by
+        row.claimed_until = now + timedelta(seconds=lease_seconds)
+        row.attempts = 1
     return await insert_ignoring_duplicates(session, row)
 
 

@@ -107,6 +107,21 @@ async def mark_sent(
     )
 
 
+async def mark_sent_many(
+    *, session: AsyncSession, outbox_ids: Sequence[int], worker: str, now: datetime | None = None
+) -> int:
+    """Record several successful sends in one statement (the relay's group commit); returns how many rows ``worker``
+    still held (the others were re-claimed by another worker after our lease ran out)."""
+    T = OutboxMessage
+    result = await session.exec(
+        update(T)
+        .where(T.id.in_(list(outbox_ids)), T.state == OutboxState.SENDING, T.claimed_by == worker)  # type: ignore[union-attr]
+        .values(state=OutboxState.SENT, sent_at=now or utcnow(), last_error=None, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)
+
+
 async def mark_retry(
     *, session: AsyncSession, outbox_id: int, error: str, next_at: datetime, worker: str | None = None
 ) -> bool:
@@ -171,5 +186,6 @@ __all__ = [
     "mark_dead",
     "mark_retry",
     "mark_sent",
+    "mark_sent_many",
     "replay_dead",
 ]

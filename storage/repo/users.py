@@ -48,18 +48,21 @@ async def remember_project(
     *, session: AsyncSession, user_id: str, name: str, project_id: int, now: datetime | None = None
 ) -> None:
     """Note the project ``user_id`` just worked on (creating the user's row if needed)."""
+    known = (await session.exec(select(User.name, User.last_project_id).where(User.user_id == user_id))).first()
+    if known is not None and known[1] == project_id and (not name or known[0] == name):
+        return  # the usual case, someone working on the same project again: one read, no write, no locks
     # Lock order: the project row (shared) before the user's row. Writing last_project_id makes the database check
     # the foreign key, which takes a shared lock on the project *after* the user's row; a command holding the
     # project for update and then remembering the same user would wait for us while we wait for it (MySQL deadlock).
     await session.exec(select(Project.id).where(Project.id == project_id).with_for_update(read=True))
+    now = now or utcnow()
+    if known is None:
+        await upsert_user(session=session, user_id=user_id, name=name or user_id, now=now)
     # Without a display name, keep the one we know rather than overwrite it with the id.
-    user = await get_user(session=session, user_id=user_id) if not name else None
-    if user is None:
-        user = await upsert_user(session=session, user_id=user_id, name=name or user_id, now=now)
-    if user.last_project_id != project_id:
-        await session.exec(
-            update(User).where(User.user_id == user_id).values(last_project_id=project_id, updated_at=now or utcnow())
-        )
+    values: dict[str, object] = {"last_project_id": project_id, "updated_at": now}
+    if name:
+        values["name"] = name
+    await session.exec(update(User).where(User.user_id == user_id).values(**values))
 
 
 async def last_project_id(*, session: AsyncSession, user_id: str) -> int | None:

@@ -3,6 +3,7 @@ leftovers of a crash picked up at start, rows another worker took over left alon
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -158,7 +159,7 @@ async def test_a_row_another_worker_took_over_is_not_run_twice(db, pipeline):
     async with db.read() as session:
         row = (await session.exec(select(InboxMessage))).one()
     # As if our lease had run out and "other" re-claimed the row before our unit of work began.
-    await pipeline._process(row)
+    await pipeline._process(row.id, row.payload)
     assert pipeline.stats.superseded == 1
     async with db.read() as session:
         assert (await session.exec(select(AuditLog))).all() == []
@@ -199,3 +200,30 @@ async def test_an_answer_that_can_never_be_sent_is_an_error_not_a_retry_loop(db,
         assert (await session.exec(select(AuditLog))).all() == []  # rolled back
         [answer] = (await session.exec(select(OutboxMessage))).all()
     assert answer.params["msgParam"]["content"].startswith("抱歉，处理时出错了")
+
+
+async def test_a_frame_beyond_the_free_slots_waits_in_the_table_and_still_runs_once(db, config):
+    tx = Transactions(db)
+    relay = OutboxRelay(transactions=tx, client=NullClient(), config=config, worker="me",
+                        options=RelayOptions(poll_seconds=0.05))
+    services = Services(config=config, clock=FrozenClock(datetime(2026, 3, 2, 2)), database=db, outbox=relay)
+    dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config),
+                            resolve_project=resolve_project, find_user=find_user, on_handled=lambda h: None)
+    dispatcher.include_routers(router)
+    # One slot, and a poll far away: the second frame can only run because the first one's end looks for it.
+    inbox = InboxPipeline(services=services, dispatcher=dispatcher, relay=relay, transactions=tx, worker="me",
+                          max_concurrent=1, options=InboxOptions(lease_seconds=30, poll_seconds=3600))
+    await inbox.start()
+    try:
+        await asyncio.gather(inbox.on_frame(make_incoming("记", message_id="a")),
+                             inbox.on_frame(make_incoming("记", message_id="b")))
+        rows = await finished(db, inbox, 2)
+    finally:
+        await inbox.stop()
+        await relay.stop()
+    assert [r.state for r in rows] == [InboxState.DONE, InboxState.DONE]
+    assert [r.attempts for r in rows] == [1, 1]  # each ran once: one taken at once, one claimed from the table
+    assert inbox.stats.taken_at_once == 1 and inbox.stats.processed == 2
+    async with db.read() as session:
+        assert len((await session.exec(select(AuditLog))).all()) == 2
+

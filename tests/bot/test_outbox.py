@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
 from bot.config import parse_config
@@ -275,3 +276,31 @@ async def test_a_failed_message_holds_back_the_later_ones_of_its_conversation(db
     await relay.start()
     await settled(relay, db, 3)
     assert [c[1][1].params["content"] for c in client.calls] == ["第0条", "第0条", "第1条", "第2条"]
+
+
+async def test_many_sends_finishing_together_are_recorded_sent_each_exactly_once(db, relay, client):
+    async with relay.unit_of_work() as work:
+        for n in range(12):  # twelve conversations: sent side by side, their outcomes recorded in shared commits
+            await enqueue(work.session, f"n:{n}", group_target(f"cid-{n}"), f"消息{n}")
+    current = await settled(relay, db, 12)
+    assert [r.state for r in current] == [OutboxState.SENT] * 12
+    assert all(r.sent_at is not None and r.claimed_by is None for r in current)
+    assert len(client.calls) == 12 and relay.stats.sent == 12 and relay.stats.lost_claims == 0
+
+
+async def test_a_send_whose_row_was_taken_over_meanwhile_does_not_overwrite_the_new_owner(db, relay, client):
+    # Our lease ran out while DingTalk was slow: another worker re-claimed the row; our late outcome must not count.
+    original = client.send_group
+
+    async def slow_then_taken_over(conversation_id, message):
+        async with db.write() as session:
+            await session.exec(update(OutboxMessage).values(claimed_by="other"))
+        return await original(conversation_id, message)
+
+    client.send_group = slow_then_taken_over
+    async with relay.unit_of_work() as work:
+        await enqueue(work.session, "n:1", group_target("cid-1"), "一")
+    await relay.wait_idle(5)
+    [row] = await rows(db)
+    assert row.state == OutboxState.SENDING and row.claimed_by == "other"
+    assert relay.stats.lost_claims == 1
