@@ -117,10 +117,10 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
         f"- 项目经理：{pm.display}",
         f"- 计划：{fmt_day(plan.start)} 至 {fmt_day(plan.end, plan.start)}" + ("（已按结束日期缩放工期）" if plan.scaled else ""),
         "",
-        "| 阶段 | 计划开始 | 计划完成 |",
-        "| --- | --- | --- |",
-        *(f"| {p.name}{'（与' + p.parallel_with + '并行）' if p.parallel_with else ''} | {p.start} | {p.end} |"
-          for p in plan.phases),
+        # A list, not a markdown table: DingTalk's mobile client squeezes tables into unreadable columns.
+        "**阶段计划**",
+        *(f"- {p.name}：{fmt_day(p.start, plan.start)} 至 {fmt_day(p.end, plan.start)}"
+          + (f"（与{p.parallel_with}并行）" if p.parallel_with else "") for p in plan.phases),
         "",
         "**下一步**",
         f"1. 在项目内部群发送「绑定 {project.code} 内部群」，在客户群发送「绑定 {project.code} 客户群」",

@@ -17,6 +17,8 @@ async def test_new_project_lays_out_the_template_on_working_days(chat: Chat) -> 
     assert said.outcome == "ok"
     assert "已新建项目 XM-2026-001" in said.text and "软件系统实施（5 个阶段，42 项交付物）" in said.text
     assert "绑定 XM-2026-001 内部群" in said.text  # the next step, with the code filled in
+    # The phase plan as a list a phone shows well (DingTalk squeezes markdown tables): 2026-03-02 is a Monday.
+    assert "- 启动：3月2日(周一) 至 " in said.text and "|" not in said.text
     project = await chat.project()
     assert project.name == "智慧工厂 MES 一期" and project.customer == "某某制造"
     assert project.status == ProjectStatus.DRAFT and project.current_phase == "启动"
