@@ -15,9 +15,9 @@ from bot.context import Context
 from bot.errors import Conflict, NotFound, UsageError
 from bot.incoming import Incoming
 from bot.replies import File, Markdown, Reply
-from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS
+from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, only
 from bot.router import Router
-from handlers import approval_flow
+from handlers import approval_flow, approval_forms
 from handlers._common import (
     change_context,
     ensure_not_closed,
@@ -113,6 +113,8 @@ async def _close(ctx: Context, kind: RegisterKind, number_text: str | None, reso
     entry = await _entry(ctx, project, kind, number_text, example)
     if entry.closed_at is not None or entry.status not in OPEN_STATUSES.get(kind, ()):
         raise Conflict(f"{kind}#{entry.seq} 已经是「{entry.status}」了。")
+    if kind == RegisterKind.CHANGE and entry.status != RegisterStatus.APPROVED:
+        raise Conflict(f"变更#{entry.seq} 当前为「{entry.status}」：只有审批通过的变更才能执行和完成。")
     before = {"status": str(entry.status)}
     entry.status = status
     entry.resolution = resolution
@@ -278,7 +280,64 @@ async def request_change(incoming: Incoming, ctx: Context) -> Reply:
     if request is not None:  # its decision marks the entry 已批准 / 已驳回
         return request.reply(f"已提交变更申请：变更#{entry.seq}", "只有审批通过的变更才能执行。")
     return (f"已登记变更#{entry.seq}：{entry.title}（待审批）。只有审批通过的变更才能执行"
-            "（未启用钉钉审批，请按公司流程线下审批）。")
+            f"（未启用钉钉审批：线下审批后由领导或项目管理员发送「变更 批准 {entry.seq}」或「变更 驳回 {entry.seq} 原因:…」）。")
+
+
+CHANGE_NUMBER = Param.word("编号", positional=True, required=True, max_length=12, example="3")
+
+
+async def _decide_change_offline(ctx: Context, approve: bool, reason: str | None, example: str) -> str:
+    """Record the outcome of an approval held outside DingTalk: without OA approvals nothing else can decide."""
+    if approval_forms.approvals_enabled(ctx.config):
+        raise Conflict("已启用钉钉审批：变更的结果以钉钉审批为准，请在钉钉「审批」中处理。发送「审批」查看进度。")
+    project = await lock_project(ctx.session, ctx.project.id)
+    ensure_not_closed(project)
+    entry = await _entry(ctx, project, RegisterKind.CHANGE, ctx.args.text("编号"), example)
+    if entry.status != RegisterStatus.AWAITING_APPROVAL:
+        raise Conflict(f"变更#{entry.seq} 当前为「{entry.status}」，只有待审批的变更可以批准或驳回。")
+    decider = ctx.incoming.sender_nick or ctx.incoming.sender_id
+    before = {"status": str(entry.status)}
+    entry.status = RegisterStatus.APPROVED if approve else RegisterStatus.REJECTED
+    entry.resolution = f"线下审批{'通过' if approve else '驳回'}（{decider} 登记）" + (f"：{reason}" if reason else "")
+    if not approve:
+        entry.closed_at = ctx.clock.now()
+    ctx.session.add(entry)
+    verb = "批准" if approve else "驳回"
+    await record_change(
+        ctx.session, project, action="register.decide", summary=f"{verb}变更#{entry.seq}：{entry.title}（线下审批）",
+        key=f"change-decided:{project.code}:{entry.seq}", entity="register", entity_id=entry.id, before=before,
+        after={"status": str(entry.status), "resolution": entry.resolution}, **change_context(ctx),
+    )
+    if approve:
+        return f"已登记变更#{entry.seq}「{entry.title}」线下审批通过，可以执行。执行完成后发送「变更 完成 {entry.seq}」。"
+    return f"已登记变更#{entry.seq}「{entry.title}」线下审批驳回" + (f"：{reason}" if reason else "") + "。"
+
+
+@router.command("变更 批准", summary="登记线下审批通过的变更（未启用钉钉审批时）",
+                examples=("变更 批准 3",), params=(CHANGE_NUMBER,),
+                roles=only(LEADER, PROJECT_ADMIN), needs_project=True, action="登记变更审批结果")
+@project_command
+async def approve_change(incoming: Incoming, ctx: Context) -> str:
+    return await _decide_change_offline(ctx, True, None, "变更 批准 3")
+
+
+@router.command("变更 驳回", summary="登记线下审批驳回的变更（未启用钉钉审批时）",
+                examples=("变更 驳回 3 原因:费用超出合同范围",),
+                params=(CHANGE_NUMBER, Param.text("原因", required=True, max_length=500, help="驳回的理由")),
+                roles=only(LEADER, PROJECT_ADMIN), needs_project=True, action="登记变更审批结果")
+@project_command
+async def reject_change(incoming: Incoming, ctx: Context) -> str:
+    return await _decide_change_offline(ctx, False, ctx.args.text("原因"), "变更 驳回 3 原因:费用超出合同范围")
+
+
+@router.command("变更 完成", summary="标记审批通过的变更已执行完成",
+                examples=("变更 完成 3 移动端审核功能已上线",),
+                params=(CHANGE_NUMBER, Param.text("说明", help="执行情况")),
+                roles=MEMBERS, needs_project=True, action="完成变更")
+@project_command
+async def complete_change(incoming: Incoming, ctx: Context) -> Reply:
+    return await _close(ctx, RegisterKind.CHANGE, ctx.args.text("编号"), ctx.args.text("说明"),
+                        RegisterStatus.DONE, "完成", "变更 完成 3 移动端审核功能已上线")
 
 
 @router.command("变更 列表", aliases=("变更记录",), summary="列出未结束的变更", examples=("变更 列表",),

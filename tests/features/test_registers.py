@@ -74,6 +74,32 @@ async def test_risks_and_changes(chat: Chat) -> None:
     assert "变更#1 增加移动端审核功能（待审批" in (await chat.say("pm", "变更 列表")).text
 
 
+async def test_without_oa_approvals_a_leader_records_the_offline_decision_and_the_change_is_then_done(
+        chat: Chat) -> None:
+    await new_project(chat)
+    asked = await chat.say("engineer", "变更 申请 增加移动端审核功能 影响:工期延后10个工作日")
+    assert "「变更 批准 1」" in asked.text  # the answer says how the decision gets recorded
+    await chat.say("engineer", "变更 申请 再增加一套报表 影响:费用增加2万元")
+    early = await chat.say("engineer", "变更 完成 1 已上线")
+    assert early.outcome == "conflict" and "只有审批通过的变更才能执行和完成" in early.text
+    assert (await chat.say("engineer", "变更 批准 1")).outcome == "denied"  # members cannot approve
+    approved = await chat.say("leader", "变更 批准 1")
+    assert approved.outcome == "ok" and "线下审批通过，可以执行" in approved.text
+    rejected = await chat.say("admin", "变更 驳回 2 原因:费用超出合同范围")
+    assert rejected.outcome == "ok" and "线下审批驳回：费用超出合同范围" in rejected.text
+    again = await chat.say("leader", "变更 驳回 1 原因:改主意了")
+    assert again.outcome == "conflict" and "当前为「已批准」" in again.text
+    no_reason = await chat.say("leader", "变更 驳回 1")
+    assert no_reason.outcome == "usage_error" and "缺少必填参数「原因」" in no_reason.text
+    done = await chat.say("engineer", "变更 完成 1 移动端审核功能已上线")
+    assert done.outcome == "ok" and "已完成变更#1" in done.text
+    first, second = await entries(chat, RegisterKind.CHANGE)
+    assert (first.status, second.status) == ("已完成", "已驳回")
+    assert second.resolution == "线下审批驳回（周管理员 登记）：费用超出合同范围"
+    assert "没有未关闭的变更记录" in (await chat.say("pm", "变更 列表")).text
+    assert "register.decide" in await chat.audit_actions()
+
+
 async def test_upgrades_produce_the_notice_or_the_confirmation(chat: Chat) -> None:
     code = await new_project(chat)
     notice = await chat.say("engineer", "升级 v2.4.0 常规性能优化")
