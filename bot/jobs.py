@@ -261,6 +261,9 @@ class JobSpec:
     period: PeriodFunc | None = None  # None: the schedule's natural period (week, day, slot)
     misfire: FromConfig[timedelta] | None = None  # how late a fire may still run (catch-up); None: the default
     timeout: float | None = None  # seconds; a run taking longer is cancelled and recorded as failed
+    # On demand: what the run does, for the person who asked ("生成归档包"); with a ``target`` in the request's
+    # params, a failed run tells them (it will be retried, or it was given up).
+    doing: str | None = None
 
 
 class JobRegistry:
@@ -288,6 +291,7 @@ class JobRegistry:
         period: PeriodFunc | None,
         misfire: FromConfig[timedelta] | None,
         timeout: float | None,
+        doing: str | None = None,
     ) -> Callable[[JobFunc], JobFunc]:
         if not name or len(name) > MAX_JOB_NAME:
             raise ValueError(f"job name must be 1-{MAX_JOB_NAME} characters: {name!r}")
@@ -297,15 +301,16 @@ class JobRegistry:
         def register(func: JobFunc) -> JobFunc:
             if not inspect.iscoroutinefunction(func):
                 raise TypeError(f"job {name!r}: {func!r} must be an async function")
-            self._specs[name] = JobSpec(name, func, schedule, period, misfire, timeout)
+            self._specs[name] = JobSpec(name, func, schedule, period, misfire, timeout, doing)
             return func
 
         return register
 
-    def on_demand(self, name: str, *, timeout: float | None = None) -> Callable[[JobFunc], JobFunc]:
+    def on_demand(self, name: str, *, timeout: float | None = None,
+                  doing: str | None = None) -> Callable[[JobFunc], JobFunc]:
         """Declare ``async def job(run: JobRunContext) -> None`` run once per key a command requests
-        (``bot.scheduler.request_job``), right after that command commits."""
-        return self._declare(name, None, None, None, timeout)
+        (``bot.scheduler.request_job``), right after that command commits. ``doing``: see ``JobSpec.doing``."""
+        return self._declare(name, None, None, None, timeout, doing)
 
     def __iter__(self) -> Iterator[JobSpec]:
         return iter(self._specs.values())

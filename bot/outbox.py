@@ -118,6 +118,25 @@ def conversation_target(incoming: Incoming) -> Target | None:
     return None
 
 
+def target_params(target: Target | None) -> dict[str, Any] | None:
+    """A group or users target as JSON-able params (a job request remembering where to answer)."""
+    if target is None:
+        return None
+    if target.kind == OutboxTargetKind.WEBHOOK:
+        raise ValueError("a sessionWebhook expires: remember the conversation (conversation_target) instead")
+    return {"kind": target.kind.value, "ids": list(target.ids)}
+
+
+def target_from_params(params: Any) -> Target | None:
+    """The target ``target_params`` stored, or None when there is none (or it is not one)."""
+    if not isinstance(params, dict) or not params.get("ids"):
+        return None
+    try:
+        return Target(OutboxTargetKind(params["kind"]), tuple(str(i) for i in params["ids"]))
+    except (KeyError, ValueError):
+        return None
+
+
 def reply_target(incoming: Incoming) -> Target:
     """The answer to a message: its sessionWebhook (it can @ the sender), falling back to the OpenAPI."""
     fallback = conversation_target(incoming)
@@ -745,5 +764,7 @@ __all__ = [
     "enqueue",
     "group_target",
     "reply_target",
+    "target_from_params",
+    "target_params",
     "users_target",
 ]

@@ -49,6 +49,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.context import current_unit_of_work
 from bot.jobs import FireTimes, JobRegistry, JobRunContext, JobSpec, PeriodFunc, job_logger
+from bot.outbox import enqueue, target_from_params
 from storage.models import JobRunState
 from storage.repo import (
     claim_job_run,
@@ -350,6 +351,7 @@ class Scheduler:
             log.error("job %s %s (%s, attempt %d) failed in %.3fs", job.name, key, reason, attempt, duration,
                       exc_info=exc)
             await self._finish(job, key, attempt, stamp, duration, error)
+            await self._tell_requester(job, key, attempt, claimed.params)
             return JobRunResult(job.name, RunOutcome.FAILED, key, fire, duration, error)
         duration = time.monotonic() - started
         log.info("job %s %s (%s) done in %.3fs", job.name, key, reason, duration)
@@ -375,6 +377,26 @@ class Scheduler:
             # The run stays "running" until its lease runs out; then it is run again (the safe side: jobs are
             # idempotent, a lost period is not).
             log.exception("job %s %s: could not record the end of the run", job.name, key)
+
+    async def _tell_requester(self, job: JobSpec, key: str, attempt: int, params: dict[str, Any] | None) -> None:
+        """A failed on-demand run tells whoever asked for it: otherwise they wait for an answer that never comes."""
+        target = target_from_params((params or {}).get("target"))
+        if job.doing is None or target is None:
+            return
+        if attempt < self.max_attempts:
+            text = f"{job.doing}（{key}）这次没有完成，稍后会自动重试，完成后发到这里，无需重复发送命令。"
+        else:
+            text = (f"{job.doing}（{key}）已失败 {attempt} 次，不再自动重试。请联系管理员查看运行记录"
+                    f"（作业 {job.name}，{key}），处理后可重新发送命令。")
+        try:
+            async with self.database.write() as session:
+                await enqueue(session, f"job-failed:{job.name}:{key}:{attempt}", target, text)
+        except Exception:
+            log.exception("job %s %s: could not tell the requester about the failure", job.name, key)
+            return
+        outbox = getattr(self.services, "outbox", None)
+        if outbox is not None:
+            outbox.wake()
 
     def _lease_end(self) -> datetime:
         return self._instant(None).replace(tzinfo=None) + self.lease

@@ -17,7 +17,7 @@ from bot.context import Context
 from bot.errors import Conflict
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext
-from bot.outbox import Target, conversation_target, enqueue, users_target
+from bot.outbox import conversation_target, enqueue, target_from_params, target_params, users_target
 from bot.replies import File, Markdown, Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
@@ -45,7 +45,6 @@ from storage.models import (
     Deliverable,
     DeliverableStatus,
     MemberRole,
-    OutboxTargetKind,
     PendingKind,
     Project,
     ProjectStatus,
@@ -312,9 +311,8 @@ async def archive(incoming: Incoming, ctx: Context) -> Reply:
         key=f"project-archived:{project.code}", entity="project", entity_id=project.id, before=before,
         after={"status": str(project.status)}, **change_context(ctx),
     )
-    target = conversation_target(incoming)
     await request_job(ctx.session, ARCHIVE_JOB, project.code, {
-        "target": {"kind": target.kind.value, "ids": list(target.ids)} if target is not None else None,
+        "target": target_params(conversation_target(incoming)),
         "requested_by": incoming.sender_id or None,
     }, now=ctx.clock.now())
     admins = list(ctx.config.organization.project_admins)
@@ -323,7 +321,7 @@ async def archive(incoming: Incoming, ctx: Context) -> Reply:
             f"（全部交付物最新版、周报、登记表、审批与操作记录），{then}。")
 
 
-@jobs.on_demand(ARCHIVE_JOB, timeout=3600)
+@jobs.on_demand(ARCHIVE_JOB, timeout=3600, doing="生成归档包")
 async def project_archive_job(run: JobRunContext) -> None:
     """Build the archive of a project closed by 归档, record it and send it (``run.period_key``: the project code)."""
     config, services = run.config, run.services
@@ -372,9 +370,8 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
                      f"（{human_size(size)}）。")
     if admins:
         await enqueue(session, f"archive:{project.code}", users_target(admins), file_or_where)
-    spec = run.params.get("target")
-    if spec:
-        target = Target(OutboxTargetKind(spec["kind"]), tuple(spec["ids"]))
+    target = target_from_params(run.params.get("target"))
+    if target is not None:
         lines = [
             f"#### 项目 {project.code} 已归档并关闭",
             f"- 归档包：{result.path.name}（{len(result.entries)} 个文件，{human_size(size)}）",

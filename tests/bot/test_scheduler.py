@@ -13,13 +13,15 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
 from bot.config import Config, parse_config
 from bot.context import FrozenClock, Services, SystemClock
 from bot.jobs import JobRegistry, JobRunContext, daily, every, weekly
+from bot.outbox import group_target, target_params
 from bot.scheduler import RunOutcome, Scheduler, request_job
 from storage.db import Database
-from storage.models import JobRunState
+from storage.models import JobRunState, OutboxMessage
 from storage.repo import claim_job_run, get_job_run, reclaim_job_run
 from storage.workdays import WorkCalendar
 
@@ -438,3 +440,36 @@ async def test_requests_left_by_a_dead_process_or_failed_run_at_the_next_sweep(d
     assert [run.period_key for run in CALLS if run.job == "project_archive"] == ["XM-2026-001"] + ["XM-2026-002"] * 3
     row = await job_run(db, "project_archive", "XM-2026-002")
     assert row is not None and row.state is JobRunState.FAILED and "archive of XM-2026-002 failed" in (row.error or "")
+
+
+noticed_jobs = JobRegistry()
+
+
+@noticed_jobs.on_demand("archive_noticed", doing="生成归档包")
+async def always_failing_archive(run: JobRunContext) -> None:
+    raise RuntimeError("disk full")
+
+
+async def test_a_failing_requested_run_tells_the_requester_each_time_and_when_it_gives_up(db: Database) -> None:
+    scheduler = Scheduler(services_for(db, sh("2026-11-27T10:00")), [noticed_jobs], owner="bot-1:1")
+    async with db.write() as session:
+        await request_job(session, "archive_noticed", "XM-2026-009",
+                          {"target": target_params(group_target("cid-internal"))})
+    for _ in range(scheduler.max_attempts + 1):  # the last one finds it out of attempts and does not run
+        await scheduler.run_due(reason="catch_up")
+    async with db.read() as session:
+        notices = list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+    texts = [row.params["msgParam"]["content"] for row in notices]
+    assert [row.target_ids for row in notices] == [["cid-internal"]] * scheduler.max_attempts
+    assert all("生成归档包（XM-2026-009）" in text for text in texts)
+    assert all("稍后会自动重试" in text for text in texts[:-1])
+    assert f"已失败 {scheduler.max_attempts} 次，不再自动重试" in texts[-1]
+
+
+async def test_a_failing_requested_run_without_a_target_only_records_the_failure(db: Database) -> None:
+    scheduler = Scheduler(services_for(db, sh("2026-11-27T10:00")), [noticed_jobs], owner="bot-1:1")
+    async with db.write() as session:
+        await request_job(session, "archive_noticed", "XM-2026-010", {})
+    assert (await scheduler.run_requested("archive_noticed", "XM-2026-010")).outcome is RunOutcome.FAILED
+    async with db.read() as session:
+        assert (await session.exec(select(OutboxMessage))).all() == []
