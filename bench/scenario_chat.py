@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.load import ChatLoad, RssSampler, latency_extension, summarize
+from bench.load import MIX, ChatLoad, RssSampler, latency_extension, summarize
 from bench.procs import BotProcess
 from bench.seed import APP_CLIENT_ID, APP_SECRET, LEADERS, SeedOptions, build_world, database_url, fresh_copy, \
     seed_database
@@ -266,6 +266,12 @@ def chat_markdown(data: dict[str, Any]) -> str:
             + (f" Relay sends {p['relay_sends']}." if p.get("relay_sends") else "")
             + (" Diagnostics on (write-transaction and SQL counting: adds overhead)." if p.get("gate_stats") else ""),
             "", report.table(LEVEL_HEADERS, level_rows(data["levels"]))]
+    kinds = [kind for kind, _ in MIX]
+    text += ["", "Latency by message kind, p50 / p99 ms (a file needs three round trips: the download API, the "
+                 "file itself, the answer):", "",
+             report.table(["level (msg/s)", *kinds], [
+                 [entry["level"], *(_p50_p99(entry["stats"].get("by_kind", {}).get(kind)) for kind in kinds)]
+                 for entry in data["levels"]])]
     for entry in data["levels"]:
         stats = entry["stats"]
         profile = stats.get("profile")
@@ -285,6 +291,12 @@ def chat_markdown(data: dict[str, Any]) -> str:
                      "", "SQL statements per message: " + ", ".join(f"{k} {v / handled:.1f}" for k, v in verbs.items())
                      + f"; total {sum(verbs.values()) / handled:.1f}."]
     return "\n".join(text)
+
+
+def _p50_p99(stats: dict[str, Any] | None) -> str:
+    if not stats or not stats.get("n"):
+        return "—"
+    return f"{stats['p50_ms']:.0f} / {stats['p99_ms']:.0f}"
 
 
 def _level(data: dict[str, Any] | None, level: str) -> dict[str, Any] | None:

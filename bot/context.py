@@ -109,6 +109,19 @@ class UnitOfWork:
     queued_outbox: int = 0  # rows left to the relay (a later not_before): wake it after the commit
     requested_runs: list[tuple[str, str]] = field(default_factory=list)  # on-demand (job, key): run after the commit
     replies: list[Reply] = field(default_factory=list)  # the command's answers, queued when it commits
+    # A read-only command's work (``Command.reads_only``): ``session`` is a read session, and the writes it may
+    # still make (``write_after``) run in the write transaction that queues its answer.
+    read_only: bool = False
+    deferred_writes: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+
+    async def write_after(self, write: Callable[[Any], Awaitable[None]]) -> None:
+        """Run ``await write(session)`` in this unit of work's write transaction: now, or for a read-only command
+        in the one that queues its answer (bookkeeping such as the sender's last project, not the command's own
+        changes)."""
+        if self.read_only:
+            self.deferred_writes.append(write)
+        else:
+            await write(self.session)
     handled: Any = None  # the dispatcher's Handled for the message, for the one log line
 
 
@@ -175,7 +188,8 @@ class Context:
 
     @property
     def session(self) -> Any:
-        """The command's database session, inside its one write transaction: never commit it yourself."""
+        """The command's database session, inside its one write transaction (a read transaction for a
+        ``reads_only`` command): never commit it yourself."""
         return _require_work().session
 
     async def reply(self, reply: Reply | str) -> None:

@@ -21,7 +21,16 @@ from bot.context import Context, ProjectResolver, ReplySender, RoleLookup, Servi
 from bot.errors import NotFound, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
 from bot.replies import Reply, Text, as_reply
-from bot.router import PROJECT_PARAM, Command, CommandTable, Group, Router, group_text, unknown_command_text
+from bot.router import (
+    PROJECT_PARAM,
+    Command,
+    CommandTable,
+    Group,
+    Match,
+    Router,
+    group_text,
+    unknown_command_text,
+)
 
 logger = logging.getLogger("dingpm.dispatch")
 
@@ -143,13 +152,33 @@ class Dispatcher:
     def include_routers(self, *routers: Router) -> None:
         self.commands.include(*routers)
 
+    def reads_only(self, incoming: Incoming) -> bool:
+        """Whether answering ``incoming`` only reads: a ``reads_only`` command, or an answer without a command (a
+        greeting, help for a group, an unknown command, a message too long). Decided before running it, from the
+        text alone, so the kernel can run it without the write lock."""
+        incoming = self._rewrite(incoming)
+        if len(incoming.text) > self._max_chars:
+            return True
+        found = self._match(command_text(incoming.text))
+        return found is None or isinstance(found.target, Group) or found.target.reads_only
+
+    def _rewrite(self, incoming: Incoming) -> Incoming:
+        for rewrite in self._rewrites:
+            incoming = rewrite(incoming)
+        return incoming
+
+    def _match(self, text: str) -> Match | None:
+        if not text:
+            return None
+        # richText keeps the bot's own @name in front of the command; drop leading mentions when nothing matched.
+        return self.commands.match(text) or self.commands.match(_LEADING_MENTIONS.sub("", text))
+
     async def handle(self, incoming: Incoming) -> Handled:
         started = time.perf_counter()
         progress = _Progress(new_trace_id())
         reply: Reply | None
         try:
-            for rewrite in self._rewrites:
-                incoming = rewrite(incoming)
+            incoming = self._rewrite(incoming)
             reply = await self._route(incoming, progress)
         except UserError as exc:
             reply = self._explain(exc, progress)
@@ -189,8 +218,7 @@ class Dispatcher:
         if not text:
             progress.outcome = "greeting"
             return Text(GREETING)
-        # richText keeps the bot's own @name in front of the command; drop leading mentions when nothing matched.
-        found = self.commands.match(text) or self.commands.match(_LEADING_MENTIONS.sub("", text))
+        found = self._match(text)
         if found is None:
             progress.outcome = "unknown_command"
             return Text(unknown_command_text(text, self.commands.suggest(text)))

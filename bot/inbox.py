@@ -10,7 +10,9 @@
 3. Each message runs in **one write transaction** (a ``UnitOfWork``): first it re-asserts this worker's claim on
    the row (which on PostgreSQL/MySQL also row-locks it, so no other process can take it), then the dispatcher runs
    the command with ``ctx.session``, then the command's replies become outbox rows and the row is marked done -- all
-   committed together. After the commit the replies go out through the relay's fast path.
+   committed together. After the commit the replies go out through the relay's fast path. A command declared
+   ``reads_only`` (a list, an overview, help) runs in a read transaction instead, outside the write lock (SQLite's
+   only writer), and a short write transaction then holds the claim, queues its answer and marks the row done.
 4. A user mistake (usage, permission, not found, conflict) commits nothing but its reply and the done-mark; an
    unexpected error rolls everything back, then records the failure and the apology in a second transaction.
    A crash anywhere before the commit leaves the row claimed; its lease runs out and it is run again (by this
@@ -27,12 +29,19 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.context import ApprovalEventHandler, EventContext, Services, current_unit_of_work
+from bot.context import (
+    ApprovalEventHandler,
+    EventContext,
+    Services,
+    UnitOfWork,
+    bind_unit_of_work,
+    current_unit_of_work,
+)
 from bot.dingtalk.errors import InvalidRequest
 from bot.dispatcher import APOLOGY, Dispatcher, Handled, log_handled, new_trace_id
 from bot.drain import drain
@@ -40,6 +49,7 @@ from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
 from bot.outbox import OutboxRelay, enqueue, reply_target
 from bot.replies import Reply, Text
 from bot.transactions import Transactions
+from storage.db import WriteInReadTransaction, writes_forbidden
 from storage.models import InboxKind, InboxMessage
 from storage.repo import claim_pending_inbox, insert_inbox, mark_inbox_done, mark_inbox_failed
 from storage.repo.kernel import hold_inbox_claim
@@ -317,23 +327,28 @@ class InboxPipeline:
     async def _run_command(self, inbox_id: int, incoming: Incoming, started: float) -> None:
         handled: Handled | None = None
         try:
-            async with self._relay.unit_of_work() as work:
-                if not await self._hold(work.session, inbox_id):
-                    return
-                handled = await self._dispatcher.handle(incoming)
-                if handled.outcome == ERROR_OUTCOME or handled.outcome in USER_ERROR_OUTCOMES:
-                    last = work.replies[-1] if work.replies else None
-                    raise _Discard(last, handled.error if handled.outcome == ERROR_OUTCOME else None)
+            if self._dispatcher.reads_only(incoming):
+                # Run it in a read transaction, outside the write lock; then, briefly, write its answer.
                 try:
-                    await self._queue_replies(work.session, inbox_id, incoming, work.replies)
-                except (ValueError, TypeError, InvalidRequest) as exc:
-                    # The handler's answer can never be sent (too long, a file type DingTalk refuses): a bug of the
-                    # handler, treated like any other -- nothing kept, an apology, the error on the inbox row.
-                    log.exception("inbox: the answer to message_id=%s cannot be sent", incoming.message_id)
+                    async with self._reading() as reading:
+                        handled = await self._dispatcher.handle(incoming)
+                except WriteInReadTransaction as exc:  # it changed a loaded object: a bug, answered like any other
+                    log.exception("inbox: the read-only command of message_id=%s wrote", incoming.message_id)
+                    assert handled is not None
                     handled = dataclasses.replace(handled, outcome=ERROR_OUTCOME, error=type(exc).__name__)
                     raise _Discard(Text(APOLOGY.format(trace_id=handled.trace_id)),
-                                   f"answer cannot be sent: {type(exc).__name__}: {exc}"[:500]) from None
-                await mark_inbox_done(session=work.session, inbox_id=inbox_id)
+                                   f"{type(exc).__name__}: {exc}"[:500]) from None
+                _discard_unless_ok(handled, reading)
+                async with self._relay.unit_of_work() as work:
+                    if not await self._hold(work.session, inbox_id):
+                        return
+                    handled = await self._complete(work, inbox_id, incoming, handled, reading)
+            else:
+                async with self._relay.unit_of_work() as work:
+                    if not await self._hold(work.session, inbox_id):
+                        return
+                    handled = await self._dispatcher.handle(incoming)
+                    handled = await self._complete(work, inbox_id, incoming, handled, work)
             outcome = handled.outcome
         except _Discard as discard:
             async with self._relay.unit_of_work() as work:
@@ -353,6 +368,33 @@ class InboxPipeline:
         if handled is not None:
             log_handled(dataclasses.replace(handled, outcome=outcome,
                                             duration_ms=(time.perf_counter() - started) * 1000))
+
+    async def _complete(self, work: UnitOfWork, inbox_id: int, incoming: Incoming, handled: Handled,
+                        ran: UnitOfWork) -> Handled:
+        """In the command's write transaction ``work``: queue the answers of the command that ran in ``ran`` (the
+        same work, or a read-only command's) and mark the row done; ``_Discard`` for a mistake or an error."""
+        _discard_unless_ok(handled, ran)
+        for write in ran.deferred_writes:
+            await write(work.session)
+        try:
+            await self._queue_replies(work.session, inbox_id, incoming, ran.replies)
+        except (ValueError, TypeError, InvalidRequest) as exc:
+            # The handler's answer can never be sent (too long, a file type DingTalk refuses): a bug of the
+            # handler, treated like any other -- nothing kept, an apology, the error on the inbox row.
+            log.exception("inbox: the answer to message_id=%s cannot be sent", incoming.message_id)
+            handled = dataclasses.replace(handled, outcome=ERROR_OUTCOME, error=type(exc).__name__)
+            raise _Discard(Text(APOLOGY.format(trace_id=handled.trace_id)),
+                           f"answer cannot be sent: {type(exc).__name__}: {exc}"[:500]) from None
+        await mark_inbox_done(session=work.session, inbox_id=inbox_id)
+        return handled
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[UnitOfWork]:
+        """A read-only command's unit of work: a read session that refuses writes, bound as the current work."""
+        async with self._tx.read() as session:
+            work = UnitOfWork(session=session, read_only=True)
+            with writes_forbidden(session), bind_unit_of_work(work):
+                yield work
 
     async def _queue_replies(self, session: Any, inbox_id: int, incoming: Incoming, replies: Sequence[Reply]) -> None:
         if not replies:
@@ -403,6 +445,13 @@ class InboxPipeline:
         async with self._relay.unit_of_work() as work:
             if await self._hold(work.session, inbox_id):
                 await mark_inbox_failed(session=work.session, inbox_id=inbox_id, error=error)
+
+
+def _discard_unless_ok(handled: Handled, ran: UnitOfWork) -> None:
+    """A user mistake or an error keeps only the final answer (and, for an error, the error on the row)."""
+    if handled.outcome == ERROR_OUTCOME or handled.outcome in USER_ERROR_OUTCOMES:
+        last = ran.replies[-1] if ran.replies else None
+        raise _Discard(last, handled.error if handled.outcome == ERROR_OUTCOME else None)
 
 
 async def buffer_reply(incoming: Incoming, reply: Reply) -> None:

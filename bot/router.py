@@ -52,6 +52,9 @@ class Command:
     roles: RolePolicy = ANYONE
     needs_project: bool = False
     action: str = ""  # completes the refusal "只有项目经理可以{action}"
+    # Only reads: runs in a read transaction, outside the write lock (SQLite has one writer); its answer and the
+    # sender's last project are written after it, in a short write transaction. Writing anything else fails loudly.
+    reads_only: bool = False
     router: str = ""
     section: str = ""  # the router's title, the heading in the help list
 
@@ -145,8 +148,10 @@ class Router:
         needs_project: bool = False,
         action: str | None = None,
         usage: str | None = None,
+        reads_only: bool = False,
     ) -> Callable[[H], H]:
-        """Declare a command; the usage line is generated from ``params`` unless given."""
+        """Declare a command; the usage line is generated from ``params`` unless given. ``reads_only``: see
+        ``Command.reads_only``."""
         if not summary.strip():
             raise RegistrationError(f"command {name!r}: a one-line summary is required")
         if not examples:
@@ -175,6 +180,7 @@ class Router:
                     roles=roles,
                     needs_project=needs_project,
                     action=action or f"使用「{name}」",
+                    reads_only=reads_only,
                     router=self.name,
                     section=self.title,
                 )

@@ -161,6 +161,15 @@ def implicit_project_note(ctx: Context) -> str:
     return f"（未指定项目，使用你最近操作的项目 {project_label(ctx.project)}；可加 项目:编号 指定其他项目）"
 
 
+async def remember_sender_project(ctx: Context, project: Project) -> None:
+    """The sender's last project (what a 1:1 command without a code applies to), written with the command's
+    writes, or after a read-only command."""
+    user_id, name, project_id = ctx.incoming.sender_id, ctx.incoming.sender_nick, project.id
+    if user_id:
+        await ctx.work.write_after(lambda session: remember_project(
+            session=session, user_id=user_id, name=name, project_id=project_id))
+
+
 ProjectHandler = Callable[[Incoming, Context], Awaitable["Reply | str | None"]]
 
 
@@ -174,10 +183,8 @@ def project_command(handler: ProjectHandler) -> ProjectHandler:
         result = await handler(incoming, ctx)
         # After the handler, not before: writing users.last_project_id takes a key-share lock on the project row
         # (foreign key), and taken before the handler's lock_project it made two commands on one project deadlock.
-        if project is not None and incoming.sender_id:
-            await remember_project(
-                session=ctx.session, user_id=incoming.sender_id, name=incoming.sender_nick, project_id=project.id
-            )
+        if project is not None:
+            await remember_sender_project(ctx, project)
         note = implicit_project_note(ctx)
         if not note:
             return result
@@ -205,6 +212,7 @@ __all__ = [
     "overdue_days",
     "gate_progress_percent",
     "project_command",
+    "remember_sender_project",
     "project_label",
     "record_change",
     "who",

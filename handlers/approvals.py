@@ -315,6 +315,7 @@ def _last_remark(approval: Approval) -> str:
     roles=MEMBERS,
     needs_project=True,
     action="查看审批",
+    reads_only=True,
 )
 @project_command
 async def show_approvals(incoming: Incoming, ctx: Context) -> Reply:

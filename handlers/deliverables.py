@@ -107,6 +107,7 @@ def _pick_phases(phases: list[Phase], project: Project, wanted: str | None) -> l
     params=(Param.word("阶段", positional=True, max_length=64, help="阶段名称，或「全部」；默认当前阶段"),),
     roles=MEMBERS_AND_CLIENTS,
     needs_project=True,
+    reads_only=True,
 )
 @project_command
 async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:

@@ -64,6 +64,7 @@ def group_detail(group: Group, table: CommandTable) -> Markdown:
     summary="查看全部命令，或某个命令的用法、参数、示例和权限",
     examples=("帮助", "帮助 帮助"),
     params=(Param.text("命令", max_length=50, help="要查看的命令名或别名"),),
+    reads_only=True,
 )
 async def show_help(incoming: Incoming, ctx: Context) -> Reply:
     topic = ctx.args.text("命令")

@@ -46,6 +46,7 @@ def parse_role(text: str | None, *, example: str) -> MemberRole:
     params=(Param.text("子命令", max_length=200, help="添加 或 移除；不写则列出成员"),),
     roles=MEMBERS_AND_CLIENTS,
     needs_project=True,
+    reads_only=True,
 )
 @project_command
 async def show_members(incoming: Incoming, ctx: Context) -> Reply:

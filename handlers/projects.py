@@ -21,6 +21,7 @@ from handlers._common import (
     gate_progress_percent,
     project_label,
     record_change,
+    remember_sender_project,
     who,
 )
 from handlers._project import project_named, resolve_project, roles_in
@@ -33,7 +34,6 @@ from storage.repo import (
     list_phases,
     list_projects,
     projects_of_user,
-    remember_project,
     upsert_user,
 )
 from storage.templates import PlanError, UnknownTemplateError, plan_project
@@ -102,8 +102,7 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
         year=plan.start.year,
         created_by=incoming.sender_id,
     )
-    await remember_project(session=ctx.session, user_id=incoming.sender_id, name=incoming.sender_nick,
-                           project_id=project.id)
+    await remember_sender_project(ctx, project)
     await record_change(
         ctx.session, project, action="project.create", summary=f"新建项目 {project_label(project)}",
         key=f"project-created:{project.code}", entity="project", entity_id=project.id,
@@ -146,6 +145,7 @@ def _project_line(project: Project, names: dict[str, str], roles: str = "") -> s
     summary="列出公司的项目（默认不含已关闭的）",
     examples=("项目列表", "项目列表 全部"),
     params=(Param.choice("范围", ("全部",), positional=True, help="写「全部」包括已归档关闭的项目"),),
+    reads_only=True,
 )
 async def list_all_projects(incoming: Incoming, ctx: Context) -> Reply:
     session = ctx.session
@@ -181,6 +181,7 @@ async def _only_client(ctx: Context, project: Project) -> bool:
     aliases=("mine",),
     summary="我参与的项目和我的角色",
     examples=("我的项目",),
+    reads_only=True,
 )
 async def my_projects(incoming: Incoming, ctx: Context) -> Reply:
     session = ctx.session
@@ -206,12 +207,11 @@ async def my_projects(incoming: Incoming, ctx: Context) -> Reply:
     examples=("项目", "项目 XM-2026-001"),
     params=(Param.word("编号", positional=True, max_length=64, example="XM-2026-001",
                        help="项目编号；在已绑定项目的群里可省略"),),
+    reads_only=True,
 )
 async def project_overview(incoming: Incoming, ctx: Context) -> Reply:
     project, _ = await project_named(ctx, ctx.args.text("编号"), MEMBERS_AND_CLIENTS, "查看项目概况")
-    if incoming.sender_id:
-        await remember_project(session=ctx.session, user_id=incoming.sender_id, name=incoming.sender_nick,
-                               project_id=project.id)
+    await remember_sender_project(ctx, project)
     return await overview_markdown(ctx, project)
 
 
@@ -296,8 +296,7 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
     setattr(project, field, conversation)
     ctx.session.add(project)
     await ctx.session.flush()
-    await remember_project(session=ctx.session, user_id=incoming.sender_id, name=incoming.sender_nick,
-                           project_id=project.id)
+    await remember_sender_project(ctx, project)
     title = f"「{incoming.conversation_title}」" if incoming.conversation_title else "本群"
     await record_change(
         ctx.session, project, action="project.bind", summary=f"{title}已绑定为{kind}",

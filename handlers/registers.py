@@ -181,7 +181,7 @@ async def close_issue(incoming: Incoming, ctx: Context) -> Reply:
 
 @router.command("问题 列表", aliases=("问题记录表",), summary="列出未关闭的问题（写「全部」包括已关闭的）",
                 examples=("问题 列表", "问题 列表 全部"), params=(SCOPE,),
-                roles=MEMBERS_AND_CLIENTS, needs_project=True)
+                roles=MEMBERS_AND_CLIENTS, needs_project=True, reads_only=True)
 @project_command
 async def list_issues(incoming: Incoming, ctx: Context) -> Reply:
     return await _list(ctx, RegisterKind.ISSUE, "问题记录")
@@ -213,7 +213,7 @@ async def complete_requirement(incoming: Incoming, ctx: Context) -> Reply:
 
 @router.command("需求 列表", aliases=("需求跟踪表",), summary="列出未完成的需求（写「全部」包括已完成的）",
                 examples=("需求 列表", "需求 列表 全部"), params=(SCOPE,),
-                roles=MEMBERS_AND_CLIENTS, needs_project=True)
+                roles=MEMBERS_AND_CLIENTS, needs_project=True, reads_only=True)
 @project_command
 async def list_requirements(incoming: Incoming, ctx: Context) -> Reply:
     return await _list(ctx, RegisterKind.REQUIREMENT, "需求跟踪")
@@ -254,7 +254,7 @@ async def close_risk(incoming: Incoming, ctx: Context) -> Reply:
 
 
 @router.command("风险 列表", aliases=("风险登记表",), summary="列出未关闭的风险", examples=("风险 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True)
+                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
 @project_command
 async def list_risks(incoming: Incoming, ctx: Context) -> Reply:
     return await _list(ctx, RegisterKind.RISK, "风险登记")
@@ -341,7 +341,7 @@ async def complete_change(incoming: Incoming, ctx: Context) -> Reply:
 
 
 @router.command("变更 列表", aliases=("变更记录",), summary="列出未结束的变更", examples=("变更 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True)
+                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
 @project_command
 async def list_changes(incoming: Incoming, ctx: Context) -> Reply:
     return await _list(ctx, RegisterKind.CHANGE, "变更")
@@ -387,7 +387,7 @@ async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
 
 
 @router.command("升级 列表", aliases=("升级记录表",), summary="列出升级记录", examples=("升级 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True)
+                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
 @project_command
 async def list_upgrades(incoming: Incoming, ctx: Context) -> Reply:
     return await _list(ctx, RegisterKind.UPGRADE, "升级记录")

@@ -13,8 +13,8 @@ All datetimes in the database are naive UTC; see ``storage.models.types.utcnow``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,50 @@ def _is_locked(exc: BaseException) -> bool:
 def write_engine(engine: AsyncEngine) -> AsyncEngine:
     """The same engine (same pool) whose transactions are write transactions (``BEGIN IMMEDIATE`` on SQLite)."""
     return engine.execution_options(**{_WRITE_TRANSACTION: True})
+
+
+class WriteInReadTransaction(RuntimeError):
+    """A write through a session that ``forbid_writes`` guards: a command declared to only read has written."""
+
+
+@contextmanager
+def writes_forbidden(session: AsyncSession) -> Iterator[AsyncSession]:
+    """Within the block, ``session`` refuses INSERT, UPDATE and DELETE statements and new objects, and changed
+    objects left at its end are an error too.
+
+    For work run in a read transaction: on SQLite its writes would bypass the write lock, and in any database they
+    would be rolled back with the read, silently; a loud error instead says the work must not be declared read-only.
+    """
+
+    refused: list[str] = []
+
+    def refuse(what: str) -> None:
+        refused.append(what)
+        raise WriteInReadTransaction(f"{what} in a read transaction: declare this work as writing")
+
+    def statement(state: Any) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            refuse(type(state.statement).__name__)
+
+    def added(_session: Any, instance: Any) -> None:
+        refuse(f"adding a {type(instance).__name__}")
+
+    def flushing(flushed: Any, _context: Any, _instances: Any) -> None:
+        if flushed.new or flushed.dirty or flushed.deleted:
+            refuse("flushing changed objects")
+
+    sync_session = session.sync_session
+    listeners = (("do_orm_execute", statement), ("transient_to_pending", added), ("before_flush", flushing))
+    for name, listener in listeners:
+        event.listen(sync_session, name, listener)
+    try:
+        yield session
+        # Once refused, the work already failed (its caller saw the error); what it left behind is discarded.
+        if not refused and (sync_session.new or sync_session.dirty or sync_session.deleted):
+            refuse("changing loaded objects")
+    finally:
+        for name, listener in listeners:
+            event.remove(sync_session, name, listener)
 
 
 class Database:

@@ -42,6 +42,26 @@ async def too_long(incoming, ctx):
     return "长" * 20_000
 
 
+@router.command("看", summary="只读地看一眼", examples=["看"], reads_only=True)
+async def look(incoming, ctx):
+    await ctx.work.write_after(lambda session: write_audit(session=session, action="test.looked",
+                                                           entity_id=incoming.message_id))
+    return "看好了"
+
+
+@router.command("偷写", summary="声明只读却写了", examples=["偷写"], reads_only=True)
+async def sneaky_write(incoming, ctx):
+    await write_audit(session=ctx.session, action="test.sneaky", entity_id=incoming.message_id)
+    return "写好了"
+
+
+@router.command("偷改", summary="声明只读却改了读到的行", examples=["偷改"], reads_only=True)
+async def sneaky_change(incoming, ctx):
+    row = (await ctx.session.exec(select(InboxMessage))).first()
+    row.error = "changed"  # and no query after it: only the end of the read notices
+    return "改好了"
+
+
 class NullClient:
     """The relay's client; these tests look at the outbox rows, not at delivery."""
 
@@ -227,3 +247,26 @@ async def test_a_frame_beyond_the_free_slots_waits_in_the_table_and_still_runs_o
     async with db.read() as session:
         assert len((await session.exec(select(AuditLog))).all()) == 2
 
+
+
+async def test_a_read_only_command_answers_and_its_bookkeeping_is_written_after_it(db, pipeline):
+    await pipeline.start()
+    await pipeline.on_frame(make_incoming("看", message_id="r1"))
+    [row] = await finished(db, pipeline, 1)
+    assert row.state == InboxState.DONE
+    async with db.read() as session:
+        [audit] = (await session.exec(select(AuditLog))).all()
+        [answer] = (await session.exec(select(OutboxMessage))).all()
+    assert audit.action == "test.looked" and "看好了" in str(answer.params)
+
+
+@pytest.mark.parametrize("command", ["偷写", "偷改"])
+async def test_a_command_declared_read_only_that_writes_fails_loudly_and_keeps_nothing(db, pipeline, command):
+    await pipeline.start()
+    await pipeline.on_frame(make_incoming(command, message_id="r2"))
+    [row] = await finished(db, pipeline, 1)
+    assert row.state == InboxState.FAILED and "WriteInReadTransaction" in (row.error or "")
+    async with db.read() as session:
+        assert (await session.exec(select(AuditLog))).all() == []
+        [apology] = (await session.exec(select(OutboxMessage))).all()
+    assert "抱歉" in str(apology.params)

@@ -34,7 +34,7 @@ from bot.testing import make_incoming
 from bot.transactions import Transactions
 from handlers._project import resolve_project
 from handlers.deliverables import as_file_command
-from storage.db import Database
+from storage.db import Database, writes_forbidden
 from storage.models import AuditLog, OutboxMessage, Project
 from storage.templates import load_templates
 from storage.workdays import WorkCalendar
@@ -164,12 +164,25 @@ class Chat:
             pass
 
         try:
-            async with self.db.write() as session:
-                work.session = session
-                with bind_unit_of_work(work):
-                    handled = await self.dispatcher.handle(incoming)
+            if self.dispatcher.reads_only(incoming):
+                # As the kernel runs it: in a read transaction that refuses writes, then its bookkeeping writes.
+                work.read_only = True
+                async with self.db.read() as session:
+                    work.session = session
+                    with writes_forbidden(session), bind_unit_of_work(work):
+                        handled = await self.dispatcher.handle(incoming)
                 if handled.outcome in USER_ERROR_OUTCOMES or handled.outcome == "error":
                     raise Discard
+                async with self.db.write() as session:
+                    for write in work.deferred_writes:
+                        await write(session)
+            else:
+                async with self.db.write() as session:
+                    work.session = session
+                    with bind_unit_of_work(work):
+                        handled = await self.dispatcher.handle(incoming)
+                    if handled.outcome in USER_ERROR_OUTCOMES or handled.outcome == "error":
+                        raise Discard
         except Discard:
             work.replies[:] = work.replies[-1:]  # the kernel keeps only the final answer of a discarded command
         assert handled is not None
