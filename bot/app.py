@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -44,7 +45,7 @@ import aiohttp
 from bot.config import Config
 from bot.context import ApprovalEventHandler, Clock, ProjectResolver, Services, SystemClock
 from bot.dingtalk import DingTalkClient, RetryPolicy
-from bot.dispatcher import Dispatcher, Handled
+from bot.dispatcher import Dispatcher, Handled, Preparer
 from bot.incoming import Incoming
 from bot.health import HealthServer, database_report
 from bot.inbox import InboxOptions, InboxPipeline, buffer_reply
@@ -139,6 +140,7 @@ class App:
         self._job_registries.extend(extra_jobs)
         self._approval_handlers: list[ApprovalEventHandler] = []
         self._rewrites: list[Callable[[Incoming], Incoming]] = []
+        self._preparers: list[Preparer] = []
         self._project_resolver: ProjectResolver = resolve_project
         self.database: Database | None = None
         self.transactions: Transactions | None = None
@@ -178,6 +180,11 @@ class App:
         """Register a pure ``Incoming -> Incoming`` step run before command matching (in registration order)."""
         self._rewrites.append(rewrite)
 
+    def prepare_incoming(self, preparer: Preparer) -> None:
+        """Register ``async (incoming, services) -> incoming``, run before the command's transaction opens: slow
+        work that needs no database (downloading the message's files) stays out of the write lock."""
+        self._preparers.append(preparer)
+
     def resolve_projects_with(self, resolver: ProjectResolver) -> None:
         """Replace the kernel's project resolver (bound group / ``项目:编号``) with a feature module's richer one."""
         self._project_resolver = resolver
@@ -213,7 +220,8 @@ class App:
                                  templates=templates, calendar=calendar, files=None, outbox=self.relay)
         self.dispatcher = Dispatcher(self.services, send=buffer_reply, roles_of=role_lookup(config),
                                      resolve_project=self._project_resolver, find_user=find_user,
-                                     on_handled=_ignore_handled, rewrites=self._rewrites)
+                                     on_handled=_ignore_handled, rewrites=self._rewrites,
+                                     preparers=self._preparers)
         self.dispatcher.include_routers(*self._routers)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
                                    transactions=self.transactions, worker=self.worker,
@@ -257,6 +265,9 @@ class App:
         log.info("dingpm started worker=%s database=%r commands=%d jobs=%s health=%s", self.worker, self.database,
                  len(self.dispatcher.commands.commands), self.scheduler.job_names or "none",
                  self.health_server.url if self.health_server else "off")
+        # What start built lives as long as the process: take it out of the cyclic GC's generations, so that a full
+        # collection (several per 10,000-project scan) no longer traverses the whole app (BENCHMARKS.md, "Scans").
+        gc.freeze()
 
     async def stop(self) -> None:
         """Graceful shutdown; safe to call twice and after a failed start."""

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.args import UserFinder, clip, normalize_text, parse_args
@@ -110,6 +110,9 @@ async def _no_roles(user_id: str, project: object) -> frozenset[str]:
     return frozenset()
 
 
+Preparer = Callable[[Incoming, Services], Awaitable[Incoming]]
+
+
 class Dispatcher:
     """Built once in the app lifecycle; ``handle`` may run for many messages at once (it keeps no shared state).
 
@@ -137,6 +140,7 @@ class Dispatcher:
         on_handled: Callable[[Handled], None] = log_handled,
         max_chars: int = MAX_MESSAGE_CHARS,
         rewrites: Sequence[Callable[[Incoming], Incoming]] = (),
+        preparers: Sequence[Preparer] = (),
     ) -> None:
         self.services = services
         self.commands = CommandTable()
@@ -148,9 +152,22 @@ class Dispatcher:
         self._max_chars = max_chars
         # Feature modules may turn a message into a command before matching (e.g. a bare file -> 「暂存文件」).
         self._rewrites = tuple(rewrites)
+        self._preparers = tuple(preparers)
 
     def include_routers(self, *routers: Router) -> None:
         self.commands.include(*routers)
+
+    async def prepare(self, incoming: Incoming) -> Incoming:
+        """The slow, transaction-free part of a message, done before its unit of work opens (e.g. downloading the
+        files it carries). A preparer that fails leaves the message as it was: the command then does the work."""
+        for preparer in self._preparers:
+            try:
+                incoming = await preparer(incoming, self.services)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("preparing message_id=%s failed; the command does it itself", incoming.message_id)
+        return incoming
 
     def reads_only(self, incoming: Incoming) -> bool:
         """Whether answering ``incoming`` only reads: a ``reads_only`` command, or an answer without a command (a

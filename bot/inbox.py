@@ -326,6 +326,7 @@ class InboxPipeline:
 
     async def _run_command(self, inbox_id: int, incoming: Incoming, started: float) -> None:
         handled: Handled | None = None
+        incoming = await self._dispatcher.prepare(incoming)  # downloads and the like: not inside the write lock
         try:
             if self._dispatcher.reads_only(incoming):
                 # Run it in a read transaction, outside the write lock; then, briefly, write its answer.

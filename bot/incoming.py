@@ -35,6 +35,12 @@ class ReceivedFile:
     kind: Literal["file", "picture", "audio", "video"] = "file"
     file_id: str | None = None
     space_id: str | None = None
+    # Filled in before the command's transaction (``App.prepare_incoming``): where the file was downloaded to
+    # (relative to storage.files_dir), or why it could not be taken (the answer the command gives).
+    staged_path: str | None = None
+    staged_size: int = 0
+    staged_sha256: str = ""
+    staging_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

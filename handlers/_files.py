@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path, PurePath
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from bot.context import Context
 from bot.dingtalk.errors import DingTalkError, FileTooLarge
 from bot.errors import UserError
-from bot.incoming import ReceivedFile
+from bot.incoming import Incoming, ReceivedFile
 from reports.archive import base_name, safe_component
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # what DingTalk lets a user send to a bot
@@ -29,6 +29,7 @@ STAGING_DIR = ".incoming"
 PENDING_FILE_TTL = timedelta(days=1)  # a sent file waits this long for 「提交 <交付物>」
 WAITING_TTL = timedelta(minutes=30)  # 「提交 <交付物>」 without a file waits this long for it
 HASH_CHUNK = 1024 * 1024
+MAX_FILES_PER_MESSAGE = 5
 # Documents, spreadsheets, slides, drawings, scans and photos, archives, videos of a training: what projects hand in.
 ALLOWED_SUFFIXES = frozenset(
     {
@@ -81,13 +82,40 @@ def unlink_quietly(path: Path) -> None:
 
 
 async def fetch_to_staging(ctx: Context, received: ReceivedFile) -> StagedFile:
-    """Download a file the user sent into the staging area; ``UserError`` (nothing kept) when it cannot be taken."""
+    """The file the user sent, in the staging area: downloaded before the command's transaction (``stage_files``),
+    else now; ``UserError`` (nothing kept) when it cannot be taken."""
+    if received.staging_error is not None:
+        raise UserError(received.staging_error)
+    if received.staged_path is not None:
+        return StagedFile(received.staged_path, checked_file_name(received.file_name), received.staged_size,
+                          received.staged_sha256)
+    return await _download(ctx.services, received)
+
+
+async def stage_files(incoming: Incoming, services: Any) -> Incoming:
+    """The message's files downloaded into the staging area before its command's transaction opens: a download
+    takes two DingTalk round trips, which must not hold the database's write lock (SQLite has only one)."""
+    if not incoming.files:
+        return incoming
+    staged: list[ReceivedFile] = []
+    for received in incoming.files[:MAX_FILES_PER_MESSAGE]:
+        try:
+            done = await _download(services, received)
+        except UserError as refusal:
+            staged.append(replace(received, staging_error=refusal.reply_text()))
+        else:
+            staged.append(replace(received, staged_path=done.relative_path, staged_size=done.size,
+                                  staged_sha256=done.sha256))
+    return replace(incoming, files=(*staged, *incoming.files[MAX_FILES_PER_MESSAGE:]))
+
+
+async def _download(services: Any, received: ReceivedFile) -> StagedFile:
     name = checked_file_name(received.file_name)
-    client: Any = ctx.services.dingtalk
+    client: Any = services.dingtalk
     if client is None:
         raise UserError("暂时无法接收文件，请稍后重新发送。")
     relative = f"{STAGING_DIR}/{uuid.uuid4().hex}-{name}"
-    target = files_root(ctx) / relative
+    target = Path(services.config.storage.files_dir) / relative
     await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     try:
         size = await client.save_file(received.download_code, target, max_bytes=MAX_FILE_BYTES)
@@ -149,6 +177,7 @@ __all__ = [
     "WAITING_TTL",
     "checked_file_name",
     "fetch_to_staging",
+    "stage_files",
     "files_root",
     "human_size",
     "place_file",

@@ -33,7 +33,15 @@ from handlers._common import (
     record_change,
     who,
 )
-from handlers._files import StagedFile, unlink_quietly, fetch_to_staging, files_root, human_size
+from handlers._files import (
+    MAX_FILES_PER_MESSAGE,
+    StagedFile,
+    fetch_to_staging,
+    files_root,
+    human_size,
+    stage_files,
+    unlink_quietly,
+)
 from handlers._match import guess_by_file_name, match_deliverable
 from handlers._project import roles_in
 from handlers._submit import remember_file, submit_deliverable, submitted_text, take_pending_file, wait_for_file
@@ -62,10 +70,10 @@ router = Router("deliverables", title="交付物")
 def setup(app: Any) -> None:
     # A file arrives as its own message without text; it becomes 「暂存文件」 before command matching.
     app.rewrite_incoming(as_file_command)
+    app.prepare_incoming(stage_files)
 
 FILE_COMMAND = "暂存文件"
 ALL = "全部"
-MAX_FILES_PER_MESSAGE = 5
 _URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
 

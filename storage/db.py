@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import sqlite_driver
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/dingpm.db"
 
 # Execution option carried by connections of the write sessionmaker; the SQLite "begin" hook reads it.
@@ -91,6 +93,8 @@ def _create_sqlite_engine(
     if not in_memory:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
+    if url.drivername == "sqlite+aiosqlite":
+        url = url.set(drivername=sqlite_driver.DRIVER_NAME)  # the same driver, one thread hop per statement
     connect_args = dict(engine_options.pop("connect_args", {}))
     # Take transaction control away from the sqlite3 module (it would BEGIN lazily, DEFERRED, and break SAVEPOINT):
     # the "begin" hook below emits BEGIN itself.

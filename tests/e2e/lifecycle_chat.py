@@ -78,13 +78,13 @@ class LifecycleChat:
         where = conversation if conversation is not None else user
         after = self.last_seq(where)
         await self.sandbox.say(user, conversation, text, mentions=mentions)
-        return await self._answers(where, after, replies, text)
+        return await self.answers(where, after, replies, text)
 
     async def upload(self, user: str, conversation: str | None, name: str, data: bytes) -> Answer:
         where = conversation if conversation is not None else user
         after = self.last_seq(where)
         await self.sandbox.send_file(user, conversation, data, name)
-        return await self._answers(where, after, 1, name)
+        return await self.answers(where, after, 1, name)
 
     def last_seq(self, where: str) -> int:
         sent = self.sandbox.sent(where)
@@ -93,7 +93,7 @@ class LifecycleChat:
     def since(self, where: str, after: int) -> list[Any]:
         return [m for m in self.sandbox.sent(where) if m.seq > after]
 
-    async def _answers(self, where: str, after: int, count: int, what: str) -> Answer:
+    async def answers(self, where: str, after: int, count: int, what: str) -> Answer:
         cid = self.sandbox.conversation_id(where)
         await wait_emulator(self.sandbox, lambda em: len([m for m in em.recorder.sent(cid) if m.seq > after]) >= count,
                             timeout=15)
