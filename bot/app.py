@@ -294,6 +294,7 @@ class App:
         if self.relay is not None:
             await self.relay.stop()
         await self._close_resources()
+        gc.unfreeze()  # what start froze is garbage now (a process may start another App: tests, the sandbox)
         self._stopped.set()
         if self.database is not None:
             log.info("dingpm stopped worker=%s", self.worker)

@@ -6,8 +6,8 @@ come first, and when the projects do not fit in one message the healthy ones col
 
 Nothing is sent when that day is a rest day (a holiday Monday): leaders get the next week's digest. Projects
 已立项/进行中 and 已暂停 are listed (leaders want to see what is stuck; a paused project counts no overdue
-deliverables because its deadlines are stopped). The data comes from four statements whatever the number of projects
-(``handlers.report_data.gather_digest_data``).
+deliverables because its deadlines are stopped). The data comes from one statement whatever the number of projects,
+read in chunks (``handlers.report_data.gather_digest_data``).
 """
 
 from __future__ import annotations

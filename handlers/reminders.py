@@ -21,7 +21,7 @@ on a rest day (the bot came back on a Saturday) sends nothing: the next working 
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +31,12 @@ from typing import Any
 from bot.jobs import JobRegistry, JobRunContext, daily
 from bot.outbox import Target, enqueue, group_target, users_target
 from bot.replies import Markdown
-from handlers.report_data import due_deliverable_info, due_project_summary
+from handlers.report_data import (
+    due_deliverable_info,
+    due_project_summary,
+    map_chunks_off_loop,
+    overdue_working_days,
+)
 from reports.model import DeliverableInfo
 from reports.reminders import (
     render_due_soon_reminder,
@@ -40,7 +45,7 @@ from reports.reminders import (
     render_owner_reminder,
     render_pm_escalation,
 )
-from storage.repo.report_queries import DeliverableDue, pending_deliverables_due
+from storage.repo.report_queries import SCAN_CHUNK_ROWS, DeliverableDue, pending_deliverables_due_chunks
 
 jobs = JobRegistry()
 
@@ -73,6 +78,17 @@ def plan_reminders(
     by_project: dict[int, list[DeliverableDue]] = defaultdict(list)
     for row in rows:
         by_project[row.project_id].append(row)
+    # Tens of thousands of rows share a few hundred due dates and owners: lateness and targets once for each.
+    lateness: dict[date, int] = {}
+    targets: dict[str, Target] = {}
+
+    def to_user(user_id: str) -> Target:
+        target = targets.get(user_id)
+        if target is None:
+            target = targets[user_id] = users_target(user_id)
+        return target
+
+    to_leaders: Target | None = None
     plan: list[Reminder] = []
     for project_rows in by_project.values():
         first = project_rows[0]
@@ -81,11 +97,13 @@ def plan_reminders(
         overdue: list[tuple[DeliverableDue, DeliverableInfo]] = []
         soon: list[tuple[DeliverableDue, DeliverableInfo]] = []
         for row in project_rows:
-            info = due_deliverable_info(row, today=today, calendar=calendar)
-            if info.is_overdue:
-                overdue.append((row, info))
+            late = lateness.get(row.due)
+            if late is None:
+                late = lateness[row.due] = overdue_working_days(calendar, row.due, today)
+            if late:
+                overdue.append((row, due_deliverable_info(row, late=late)))
             elif row.due > today:
-                soon.append((row, info))
+                soon.append((row, due_deliverable_info(row, late=0)))
 
         # 1. heads-up, per owner and due date
         heads_up: dict[tuple[str, date], list[tuple[DeliverableDue, DeliverableInfo]]] = defaultdict(list)
@@ -95,7 +113,7 @@ def plan_reminders(
                 heads_up[(owner, row.due)].append((row, info))
         for (owner, due), items in heads_up.items():
             title, text = render_due_soon_reminder(project, _owner_name(items, owner), [i for _, i in items], due=due)
-            plan.append(Reminder(f"duesoon:{code}:{owner}:{due.isoformat()}", users_target(owner), title, text,
+            plan.append(Reminder(f"duesoon:{code}:{owner}:{due.isoformat()}", to_user(owner), title, text,
                                  "duesoon", code))
         if not overdue:
             continue
@@ -113,20 +131,20 @@ def plan_reminders(
                 by_owner[owner].append((row, info))
         for owner, items in by_owner.items():
             title, text = render_owner_reminder(project, _owner_name(items, owner), [i for _, i in items], today=today)
-            plan.append(Reminder(f"overdue:{code}:{owner}:{day}", users_target(owner), title, text, "overdue", code))
+            plan.append(Reminder(f"overdue:{code}:{owner}:{day}", to_user(owner), title, text, "overdue", code))
 
         # 3. and 4. escalation
         to_pm = [i for i in infos if i.overdue_working_days >= pm_after_days]
         if to_pm and first.pm_user_id:
             title, text = render_pm_escalation(project, to_pm, today=today)
-            plan.append(Reminder(f"escalate-pm:{code}:{day}", users_target(first.pm_user_id), title, text,
+            plan.append(Reminder(f"escalate-pm:{code}:{day}", to_user(first.pm_user_id), title, text,
                                  "escalate-pm", code))
-        to_leaders = [i for i in infos if i.overdue_working_days >= leaders_after_days]
-        if to_leaders and leaders:
-            title, text = render_leader_escalation(project, to_leaders, today=today,
+        escalated = [i for i in infos if i.overdue_working_days >= leaders_after_days]
+        if escalated and leaders:
+            to_leaders = to_leaders or users_target(leaders)
+            title, text = render_leader_escalation(project, escalated, today=today,
                                                    threshold_working_days=leaders_after_days)
-            plan.append(Reminder(f"escalate-leaders:{code}:{day}", users_target(leaders), title, text,
-                                 "escalate-leaders", code))
+            plan.append(Reminder(f"escalate-leaders:{code}:{day}", to_leaders, title, text, "escalate-leaders", code))
     return plan
 
 
@@ -137,17 +155,22 @@ def _owner_name(items: Sequence[tuple[DeliverableDue, DeliverableInfo]], owner: 
     return row.pm_name or owner  # the PM stands in for deliverables without an owner
 
 
-async def scan_reminders(session: Any, *, today: date, calendar: Any, config: Any) -> list[Reminder]:
-    """One statement: the overdue deliverables and those due by the next working day; then the plan, worded in a
-    worker thread (thousands of messages are a second of CPU with 10,000 projects: not on the event loop)."""
-    rows = await pending_deliverables_due(
+async def scan_reminders(
+    session: Any, *, today: date, calendar: Any, config: Any, chunk_rows: int = SCAN_CHUNK_ROWS
+) -> list[Reminder]:
+    """One statement: the overdue deliverables and those due by the next working day, streamed in chunks of whole
+    projects of about ``chunk_rows`` rows, so that only one chunk of rows is alive at a time; each chunk's messages
+    are worded in a worker thread (tens of thousands of messages with 10,000 projects: not on the event loop)."""
+    chunks = pending_deliverables_due_chunks(
         session=session, before=today, due_from=today + timedelta(days=1), due_until=calendar.next_workday(today),
+        chunk_rows=chunk_rows,
     )
     schedule = config.schedule
-    return await asyncio.to_thread(
-        plan_reminders, rows, today=today, calendar=calendar, pm_after_days=schedule.escalate_to_pm_after_days,
+    plan = functools.partial(
+        plan_reminders, today=today, calendar=calendar, pm_after_days=schedule.escalate_to_pm_after_days,
         leaders_after_days=schedule.escalate_to_leaders_after_days, leaders=tuple(config.organization.leaders),
     )
+    return await map_chunks_off_loop(chunks, plan)
 
 
 @jobs.scheduled("overdue_reminders", daily(at=lambda cfg: cfg.schedule.reminder_time, workdays_only=True))

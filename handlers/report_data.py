@@ -21,10 +21,12 @@ Conventions applied here, so that rendering stays pure:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from reports.model import (
@@ -59,12 +61,13 @@ from storage.models import (
     RegisterKind,
 )
 from storage.repo.report_queries import (
+    SCAN_CHUNK_ROWS,
     DeliverableDue,
     DigestRow,
     approvals_of,
     audit_of,
     deliverables_of,
-    digest_scan,
+    digest_scan_chunks,
     members_of,
     names_of,
     phases_of,
@@ -82,6 +85,9 @@ _APPROVAL_KINDS = {
 }
 _EXTRA_FIELDS = ("reporter", "priority", "needs_client", "attendees", "location", "related_to_client", "措施")
 _TRUE = {"1", "true", "yes", "y", "是", "需要", "需客户"}
+
+_Chunk = TypeVar("_Chunk")
+_Out = TypeVar("_Out")
 
 
 # ---- small conversions ----------------------------------------------------------------------------------------
@@ -440,9 +446,9 @@ async def gather_project_report(
 DIGEST_PROJECT_STATUSES: tuple[ProjectStatus, ...] = (*ACTIVE_PROJECT_STATUSES, ProjectStatus.PAUSED)
 
 
-def due_deliverable_info(row: DeliverableDue, *, today: date, calendar: Any) -> DeliverableInfo:
-    """A scanned pending deliverable as report data, with its working days overdue as of ``today``."""
-    late = overdue_working_days(calendar, row.due, today)
+def due_deliverable_info(row: DeliverableDue, *, late: int) -> DeliverableInfo:
+    """A scanned pending deliverable as report data, ``late`` working days overdue (``overdue_working_days`` of its
+    due date: the caller computes it once per date, not once per row)."""
     return DeliverableInfo(
         phase=row.phase or "",
         name=row.name,
@@ -472,6 +478,19 @@ def digest_summary(row: DigestRow) -> ProjectSummary:
     )
 
 
+async def map_chunks_off_loop(chunks: AsyncIterator[_Chunk], work: Callable[[_Chunk], list[_Out]]) -> list[_Out]:
+    """``work`` on each chunk of a streamed scan, in a worker thread (mapping thousands of rows is CPU work: not on
+    the event loop), the results concatenated in order.
+
+    One chunk at a time, not overlapping the read of the next: the reading thread (aiosqlite's, or the event loop
+    for asyncpg) would then wait for the GIL at every row or packet while the worker holds it, which was slower."""
+    results: list[_Out] = []
+    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            results.extend(await asyncio.to_thread(work, chunk))
+    return results
+
+
 async def gather_digest_data(
     *,
     session: Any,
@@ -479,12 +498,13 @@ async def gather_digest_data(
     calendar: Any,
     tz: tzinfo = DEFAULT_TZ,
     statuses: Sequence[ProjectStatus] = DIGEST_PROJECT_STATUSES,
+    chunk_rows: int = SCAN_CHUNK_ROWS,
 ) -> list[ProjectReportData]:
     """What ``reports.digest.render_leaders_digest`` reads, for every project of ``statuses``, from one statement
-    (``digest_scan``): the project, its overdue deliverables, open high risks and running approvals."""
-    rows = await digest_scan(session=session, today=today, statuses=statuses)
-    # Mapping thousands of projects is CPU work: in a worker thread, not on the event loop.
-    return await asyncio.to_thread(build_digest_data, rows, today=today, calendar=calendar)
+    (``digest_scan``, streamed in chunks of ``chunk_rows`` projects): the project, its overdue deliverables, open high
+    risks and running approvals."""
+    chunks = digest_scan_chunks(session=session, today=today, statuses=statuses, chunk_rows=chunk_rows)
+    return await map_chunks_off_loop(chunks, functools.partial(build_digest_data, today=today, calendar=calendar))
 
 
 def build_digest_data(rows: Sequence[DigestRow], *, today: date, calendar: Any) -> list[ProjectReportData]:
@@ -534,6 +554,7 @@ __all__ = [
     "issue_counts",
     "issue_window_start",
     "local_date",
+    "map_chunks_off_loop",
     "overdue_working_days",
     "progress_percent",
     "project_summary",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import lru_cache
 
 EMPTY = "—"
 
@@ -13,14 +14,23 @@ def fmt_date(value: date | datetime | None, *, empty: str = EMPTY) -> str:
         return empty
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
-    return value.strftime("%Y-%m-%d")
+    return _day_text(value, "%Y-%m-%d")
 
 
 def fmt_short_date(value: date | datetime | None, *, empty: str = EMPTY) -> str:
     """Month and day only (12-05): enough inside a weekly report whose week is in the title."""
     if value is None:
         return empty
-    return value.strftime("%m-%d")
+    if isinstance(value, datetime):
+        return value.strftime("%m-%d")
+    return _day_text(value, "%m-%d")
+
+
+# strftime is the largest single cost of wording tens of thousands of reminders, and they mention a few hundred
+# distinct days: dates are immutable and hashable, so their text is cached. Datetimes are not (they are all distinct).
+@lru_cache(maxsize=4096)
+def _day_text(day: date, pattern: str) -> str:
+    return day.strftime(pattern)
 
 
 def fmt_chinese_date(value: date | None) -> str:

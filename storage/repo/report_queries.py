@@ -6,7 +6,9 @@ Two kinds of reads live here:
   the number of projects, selects plain columns instead of ORM entities (tens of thousands of rows are cheap as
   tuples and slow as objects) and starts from an index: ``ix_deliverables_status_due_date`` for deliverables,
   ``ix_projects_status`` for projects, ``ix_approvals_status`` for approvals, and the
-  ``(project_id, kind, status)`` index of the registers reached through the project join.
+  ``(project_id, kind, status)`` index of the registers reached through the project join. The jobs read them as a
+  stream of chunks of whole projects (``*_chunks``), so that only a chunk of rows is alive at a time: with tens of
+  thousands of live rows, every pass of CPython's cyclic garbage collector gets slower, and the scan superlinear.
 * **batch loads** for a set of projects (report data, the weekly job, the archive): one statement per table with
   ``project_id IN (…)``, never one per project.
 
@@ -15,9 +17,9 @@ Nothing here decides what is overdue in working days: that needs the work calend
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import and_, case, func, or_, true
 from sqlalchemy.orm import aliased
@@ -57,6 +59,11 @@ CLOSED_REGISTER_STATUSES: tuple[RegisterStatus, ...] = (
 RECORD_KINDS: tuple[RegisterKind, ...] = (RegisterKind.LOG, RegisterKind.MEETING, RegisterKind.UPGRADE)
 # Batch loads bind one parameter per project id; stay well under every driver's limit (SQLite 32766, asyncpg 32767).
 MAX_IDS_PER_QUERY = 1000
+# Rows fetched per round trip by the streamed scans, and about the size of the chunks they yield: small enough to keep
+# the live set bounded, large enough that the round trips (one per chunk) do not count.
+SCAN_CHUNK_ROWS = 2000
+
+_T = TypeVar("_T")
 
 
 # ---- scans ------------------------------------------------------------------------------------------------------
@@ -86,21 +93,14 @@ class DeliverableDue(NamedTuple):
     internal_conversation_id: str | None
 
 
-async def pending_deliverables_due(
+def _pending_due_query(
     *,
-    session: AsyncSession,
-    before: date | None = None,
-    due_from: date | None = None,
-    due_until: date | None = None,
-    statuses: Iterable[ProjectStatus] = ACTIVE_PROJECT_STATUSES,
-    project_ids: Iterable[int] | None = None,
-) -> list[DeliverableDue]:
-    """Deliverables still 待提交 in projects of ``statuses`` whose due date is before ``before`` (overdue) and/or in
-    ``[due_from, due_until]`` (falling due soon): the reminder job asks both in one statement.
-
-    One range scan of ``ix_deliverables_status_due_date``; phases and projects by primary key, names by the unique
-    ``users.user_id``. Ordered by project, then due date, so callers can group without sorting.
-    """
+    before: date | None,
+    due_from: date | None,
+    due_until: date | None,
+    statuses: Iterable[ProjectStatus],
+    project_ids: list[int] | None,
+) -> Any:
     if before is None and due_until is None:
         raise ValueError("give before= (overdue) and/or due_from/due_until= (due soon)")
     owner = aliased(User)
@@ -133,12 +133,89 @@ async def pending_deliverables_due(
         .order_by(Deliverable.project_id, Deliverable.due_date, Deliverable.seq, Deliverable.id)
     )
     if project_ids is not None:
-        ids = list(project_ids)
-        if not ids:
-            return []
-        query = query.where(Deliverable.project_id.in_(ids))  # type: ignore[attr-defined]
+        query = query.where(Deliverable.project_id.in_(project_ids))  # type: ignore[attr-defined]
+    return query
+
+
+async def pending_deliverables_due(
+    *,
+    session: AsyncSession,
+    before: date | None = None,
+    due_from: date | None = None,
+    due_until: date | None = None,
+    statuses: Iterable[ProjectStatus] = ACTIVE_PROJECT_STATUSES,
+    project_ids: Iterable[int] | None = None,
+) -> list[DeliverableDue]:
+    """Deliverables still 待提交 in projects of ``statuses`` whose due date is before ``before`` (overdue) and/or in
+    ``[due_from, due_until]`` (falling due soon): the reminder job asks both in one statement.
+
+    One range scan of ``ix_deliverables_status_due_date``; phases and projects by primary key, names by the unique
+    ``users.user_id``. Ordered by project, then due date, so callers can group without sorting.
+    """
+    ids = None if project_ids is None else list(project_ids)
+    query = _pending_due_query(before=before, due_from=due_from, due_until=due_until, statuses=statuses,
+                               project_ids=ids)
+    if ids == []:
+        return []
     make = DeliverableDue._make
-    return [make(row) for row in (await session.exec(query)).all()]
+    return [make(row) for row in await _core_rows(session, query)]
+
+
+def pending_deliverables_due_chunks(
+    *,
+    session: AsyncSession,
+    before: date | None = None,
+    due_from: date | None = None,
+    due_until: date | None = None,
+    statuses: Iterable[ProjectStatus] = ACTIVE_PROJECT_STATUSES,
+    chunk_rows: int = SCAN_CHUNK_ROWS,
+) -> AsyncIterator[list[DeliverableDue]]:
+    """``pending_deliverables_due`` as a stream of lists of about ``chunk_rows`` rows, in the same order, each holding
+    whole projects (a project is never split between two chunks): a caller can handle each chunk on its own."""
+    query = _pending_due_query(before=before, due_from=due_from, due_until=due_until, statuses=statuses,
+                               project_ids=None)
+    return stream_chunks(session, query, DeliverableDue._make, chunk_rows=chunk_rows,
+                         group_key=lambda row: row.project_id)
+
+
+async def _core_rows(session: AsyncSession, query: Any) -> Sequence[Any]:
+    # Core, not the ORM: plain columns need none of its row loading, which is a sixth of a scan's reading.
+    connection = await session.connection()
+    return (await connection.execute(query)).all()
+
+
+async def stream_chunks(
+    session: AsyncSession,
+    query: Any,
+    make: Callable[[Any], _T],
+    *,
+    chunk_rows: int,
+    group_key: Callable[[_T], object] | None = None,
+) -> AsyncIterator[list[_T]]:
+    """The rows of ``query``, made by ``make``, in lists of about ``chunk_rows`` (streamed from the server, one
+    round trip per chunk). With ``group_key`` (the query is ordered by it), rows of one group are never split: the
+    last group of a fetch is held back until the next fetch shows whether it goes on."""
+    connection = await session.connection()  # Core, as in _core_rows
+    result = await connection.stream(query.execution_options(yield_per=chunk_rows))
+    held: list[_T] = []
+    try:
+        async for fetched in result.partitions():
+            rows = held + [make(row) for row in fetched]
+            if group_key is None:
+                held = []
+                yield rows
+                continue
+            last = group_key(rows[-1])
+            cut = len(rows)
+            while cut and group_key(rows[cut - 1]) == last:
+                cut -= 1
+            held = rows[cut:]
+            if cut:
+                yield rows[:cut]
+        if held:
+            yield held
+    finally:
+        await result.close()
 
 
 class DigestRow(NamedTuple):
@@ -189,6 +266,31 @@ async def digest_scan(
     * open high risks and running approvals: correlated counts per project, each an index look-up
       (``(project_id, kind, status)`` on the registers, ``ix_approvals_project_id``).
     """
+    query = _digest_query(today=today, statuses=statuses, running_statuses=running_statuses)
+    return [_digest_row(row) for row in await _core_rows(session, query)]
+
+
+def digest_scan_chunks(
+    *,
+    session: AsyncSession,
+    today: date,
+    statuses: Iterable[ProjectStatus],
+    running_statuses: Iterable[ProjectStatus] = ACTIVE_PROJECT_STATUSES,
+    chunk_rows: int = SCAN_CHUNK_ROWS,
+) -> AsyncIterator[list[DigestRow]]:
+    """``digest_scan`` as a stream of lists of ``chunk_rows`` projects, in the same order."""
+    query = _digest_query(today=today, statuses=statuses, running_statuses=running_statuses)
+    return stream_chunks(session, query, _digest_row, chunk_rows=chunk_rows)
+
+
+def _digest_row(row: Any) -> DigestRow:
+    # The CASE columns lose the Date type on some drivers (SQLite returns text): normalise here.
+    return DigestRow._make((*row[:14], _as_date(row[14]), _as_date(row[15]), int(row[16] or 0), int(row[17] or 0)))
+
+
+def _digest_query(
+    *, today: date, statuses: Iterable[ProjectStatus], running_statuses: Iterable[ProjectStatus]
+) -> Any:
     D, R, A = Deliverable, RegisterEntry, Approval
     pm = aliased(User)
     overdue = (
@@ -232,10 +334,7 @@ async def digest_scan(
         .where(Project.status.in_(list(statuses)))  # type: ignore[attr-defined]
         .order_by(Project.code)
     )
-    rows = (await session.exec(query)).all()
-    # The CASE columns lose the Date type on some drivers (SQLite returns text): normalise here.
-    return [DigestRow._make((*row[:14], _as_date(row[14]), _as_date(row[15]), int(row[16] or 0), int(row[17] or 0)))
-            for row in rows]
+    return query
 
 
 def _as_date(value: object) -> date | None:
@@ -405,13 +504,16 @@ __all__ = [
     "DeliverableDue",
     "DigestRow",
     "OPEN_REGISTER_STATUSES",
+    "SCAN_CHUNK_ROWS",
     "approvals_of",
     "audit_of",
     "deliverables_of",
     "digest_scan",
+    "digest_scan_chunks",
     "members_of",
     "names_of",
     "pending_deliverables_due",
+    "pending_deliverables_due_chunks",
     "phases_of",
     "projects_by_ids",
     "register_entries_of",

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from bot.scheduler import RunOutcome, Scheduler
 from handlers import reminders, weekly_reports
-from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start
+from handlers.reminders import scan_reminders
+from handlers.report_data import gather_digest_data, gather_project_report, gather_project_reports, issue_window_start
 from reports.model import WeeklyPeriod
 from storage.models import DeliverableStatus, ProjectStatus, RegisterKind, RegisterStatus
 from storage.repo.report_queries import (
     digest_scan,
     pending_deliverables_due,
+    pending_deliverables_due_chunks,
     sent_weekly_reports,
 )
 from storage.workdays import WorkCalendar
@@ -93,6 +95,32 @@ async def test_scans_select_by_status_and_due_window(db, tmp_path: Path) -> None
     }
 
 
+async def test_scans_streamed_in_small_chunks_plan_what_one_chunk_plans(db, tmp_path: Path) -> None:
+    """The jobs read their scans as a stream of chunks of whole projects: what they send does not depend on it."""
+    running, approved, _ = await seed(db, tmp_path)
+    today, calendar, config = date(2026, 11, 27), WorkCalendar(), make_config(tmp_path / "files")
+    window = {"before": today, "due_from": date(2026, 11, 28), "due_until": date(2026, 11, 30)}
+    async with db.read() as session:
+        whole = await pending_deliverables_due(session=session, **window)
+        chunks = {n: [c async for c in pending_deliverables_due_chunks(session=session, **window, chunk_rows=n)]
+                  for n in (1, 3, 1000)}
+        plans = {n: await scan_reminders(session, today=today, calendar=calendar, config=config, chunk_rows=n)
+                 for n in (1, 3, 1000)}
+        digests = {n: await gather_digest_data(session=session, today=today, calendar=calendar, chunk_rows=n)
+                   for n in (1, 2, 1000)}
+    # Two rows in each of the two running projects: a project is never split, whatever the chunk size.
+    for n in (1, 3, 1000):
+        assert [r for c in chunks[n] for r in c] == whole
+        assert [[r.project_code for r in c] for c in chunks[n]] == [[running.code] * 2, [approved.code] * 2]
+    assert plans[1] == plans[3] == plans[1000]
+    assert {(r.kind, r.project) for r in plans[1000]} == {
+        (kind, code) for code in (running.code, approved.code)
+        for kind in ("duesoon", "digest", "overdue", "escalate-pm", "escalate-leaders")}
+    assert digests[1] == digests[2] == digests[1000]
+    assert [d.project.code for d in digests[1000]] == sorted(d.project.code for d in digests[1000])
+    assert len(digests[1000]) == 3
+
+
 async def test_report_data_maps_rows_in_batches(db, tmp_path: Path) -> None:
     running, approved, paused = await seed(db, tmp_path)
     period = WeeklyPeriod(2026, 48)
@@ -143,5 +171,7 @@ async def test_jobs_write_their_rows_once_on_every_backend(db, tmp_path: Path) -
         sent = await sent_weekly_reports(session=session, iso_year=2026, iso_week=48)
     assert set(sent) == {running.id, approved.id} and all(isinstance(v, datetime) for v in sent.values())
     total = len(await outbox_rows(db))
-    assert {r.outcome for r in await scheduler.run_due()} == {RunOutcome.ALREADY_CLAIMED}
+    # (The weekly pre-render's hour before 17:00 is over: it is not due.)
+    assert {r.outcome for r in await scheduler.run_due() if r.job != "weekly_report_prerender"} == {
+        RunOutcome.ALREADY_CLAIMED}
     assert len(await outbox_rows(db)) == total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from reports.formatting import fmt_date, fmt_short_date
 from reports.model import (
     DeliverableInfo,
     DeliverableStatus,
@@ -62,3 +63,12 @@ def test_entries_are_sorted_by_sequence():
 def test_as_date():
     assert as_date(datetime(2025, 3, 12, 23, 59)) == date(2025, 3, 12)
     assert as_date(date(2025, 3, 12)) == date(2025, 3, 12) and as_date(None) is None
+
+
+def test_dates_print_the_same_however_often_and_in_whichever_order():
+    # Day texts are cached: a date and a datetime of the same day must still print differently.
+    day, moment = date(2026, 3, 7), datetime(2026, 3, 7, 9, 5)
+    for _ in range(2):
+        assert (fmt_date(day), fmt_date(moment)) == ("2026-03-07", "2026-03-07 09:05")
+        assert (fmt_short_date(day), fmt_short_date(moment)) == ("03-07", "03-07")
+        assert fmt_date(None) == "—" and fmt_short_date(None, empty="") == ""
