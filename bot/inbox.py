@@ -45,6 +45,7 @@ from bot.context import (
 from bot.dingtalk.errors import InvalidRequest
 from bot.dispatcher import APOLOGY, Dispatcher, Handled, log_handled, new_trace_id
 from bot.drain import drain
+from bot.group_commit import GroupCommit
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
 from bot.outbox import OutboxRelay, enqueue, reply_target
 from bot.replies import Reply, Text
@@ -123,6 +124,14 @@ class InboxStats:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    item: Incoming | ApprovalEvent
+    kind: InboxKind
+    msg_id: str | None
+    at_once: bool  # store it claimed by this worker and run it at once
+
+
 class _Discard(Exception):
     """Roll the unit of work back and keep only the final answer (a user mistake or an unexpected error)."""
 
@@ -160,6 +169,7 @@ class InboxPipeline:
         self.last_poll_error: str | None = None
         self._changed = asyncio.Event()  # replaced after each finished row: wakes wait_for()
         self._reserved = 0  # slots promised to frames being stored already claimed
+        self._frames: GroupCommit[_Frame, int | None] = GroupCommit(self._store_frames, name="inbox-frames")
         # Rows may be waiting in the table (stored pending, or an explicit wake) since the mark a claim came back
         # short at: only then does a freed slot make the pump claim; otherwise every finished command would cost an
         # empty claim transaction.
@@ -198,11 +208,7 @@ class InboxPipeline:
         if at_once:
             self._reserved += 1
         try:
-            async with self._tx.write() as session:
-                new_id = await insert_inbox(session=session, message_id=item.message_id, msg_id=msg_id,
-                                            payload=encode_item(item), kind=kind,
-                                            claimed_by=self.worker if at_once else None,
-                                            lease_seconds=self.options.lease_seconds)
+            new_id = await self._frames.submit(_Frame(item, kind, msg_id, at_once))
         finally:
             if at_once:
                 self._reserved -= 1
@@ -216,6 +222,14 @@ class InboxPipeline:
             self._spawn(new_id, item)
         else:
             self.wake()
+
+    async def _store_frames(self, frames: list[_Frame]) -> list[int | None]:
+        # Frames arriving together are stored in one transaction (a group commit); each is acked once it is in.
+        async with self._tx.write() as session:
+            return [await insert_inbox(session=session, message_id=f.item.message_id, msg_id=f.msg_id,
+                                       payload=encode_item(f.item), kind=f.kind,
+                                       claimed_by=self.worker if f.at_once else None,
+                                       lease_seconds=self.options.lease_seconds) for f in frames]
 
     def _has_free_slot(self) -> bool:
         # Older rows waiting in the table go first: a new frame queues behind them.

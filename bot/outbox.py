@@ -52,6 +52,7 @@ from bot.dingtalk.messages import (
     webhook_body_for_reply,
 )
 from bot.drain import drain
+from bot.group_commit import GroupCommit
 from bot.incoming import Incoming
 from bot.replies import File, Image, Reply, Text
 from bot.transactions import Transactions
@@ -395,7 +396,8 @@ class OutboxRelay:
         # the last short claim saw: only then does a finished send make the loop claim again.
         self._due_mark = 0
         self._claimed_mark = 0
-        self._sent_marks = _GroupCommit(self._mark_sent_batch)
+        self._sent_marks: GroupCommit[OutboxMessage, None] = GroupCommit(self._mark_sent_batch,
+                                                                         name="outbox-sent")
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -612,7 +614,7 @@ class OutboxRelay:
 
         await self._record(record, [row])
 
-    async def _mark_sent_batch(self, rows: list[OutboxMessage]) -> None:
+    async def _mark_sent_batch(self, rows: list[OutboxMessage]) -> list[None]:
         """Record the sends finished meanwhile, together: one transaction instead of one per message."""
 
         async def record(session: Any) -> None:
@@ -620,7 +622,8 @@ class OutboxRelay:
             if ours < len(rows):
                 self._lost(rows, len(rows) - ours)
 
-        await self._record(record, rows)
+        await self._record(record, rows)  # never raises: a failure is logged, and the lease runs out
+        return [None] * len(rows)
 
     async def _record(self, record: Callable[[Any], Awaitable[None]], rows: list[OutboxMessage]) -> None:
         """Run ``record`` in a write transaction ahead of the queue, retried briefly: until it commits a crash
@@ -712,38 +715,6 @@ class OutboxRelay:
         if media["kind"] == "image":
             return robot_image(str(media_id))
         return robot_file(str(media_id), str(media["fileName"]), media.get("fileType"))
-
-
-class _GroupCommit:
-    """Batches items for one writer: ``await submit(item)`` returns once ``write(batch)`` has handled a batch that
-    holds it. While one batch is being written the next one collects, so under load many items share a transaction
-    and alone an item waits for nothing extra. ``write`` handles its own errors."""
-
-    def __init__(self, write: Callable[[list[Any]], Awaitable[None]]) -> None:
-        self._write = write
-        self._waiting: list[tuple[Any, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def submit(self, item: Any) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, done))
-        if self._writer is None:
-            # Its own task: a cancelled submitter must not cancel the write of the others' items.
-            self._writer = asyncio.create_task(self._drain(), name="outbox-group-commit")
-        await asyncio.shield(done)
-
-    async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    await self._write([item for item, _ in batch])
-                finally:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_result(None)
-        finally:
-            self._writer = None
 
 
 def _conversation_key(row: OutboxMessage) -> tuple[Any, ...]:

@@ -270,3 +270,15 @@ async def test_a_command_declared_read_only_that_writes_fails_loudly_and_keeps_n
         assert (await session.exec(select(AuditLog))).all() == []
         [apology] = (await session.exec(select(OutboxMessage))).all()
     assert "抱歉" in str(apology.params)
+
+
+async def test_frames_arriving_together_are_stored_together_each_once(db, pipeline):
+    await pipeline.start()
+    frames = [make_incoming("记", message_id=f"burst-{n}") for n in range(15)]
+    redelivered = frames[:5]  # the same frames again, in the same burst
+    await asyncio.gather(*(pipeline.on_frame(frame) for frame in frames + redelivered))
+    rows = await finished(db, pipeline, 15)
+    assert len(rows) == 15 and all(row.state == InboxState.DONE for row in rows)
+    assert pipeline.stats.stored == 15 and pipeline.stats.duplicates == 5
+    async with db.read() as session:
+        assert len((await session.exec(select(AuditLog))).all()) == 15
