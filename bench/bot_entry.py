@@ -1,9 +1,13 @@
 """Our bot as the process under test: ``python -m bench.bot_entry spec.json``.
 
 The real ``App`` with every handler module's commands, production kernel timings and the configured pacing. Jobs are
-left out of the chat runs (they would add their own traffic); the weekly run gets the weekly-report job only, on a
-``Scheduler`` of its own that runs it when the bench sends SIGUSR1 (``run_due`` at the spec's fire time: the same
-claim -> job -> outbox -> relay path as a Friday 17:00 trigger). SIGTERM stops the app gracefully.
+left out of the chat runs (they would add their own traffic); the weekly run gets the weekly-report jobs only, on a
+``Scheduler`` of its own that runs the push when the bench sends SIGUSR1 (``run_due`` at the spec's fire time: the
+same claim -> job -> outbox -> relay path as a Friday 17:00 trigger) and the pre-render on SIGUSR2 (at the spec's
+``prerender_at``). SIGTERM stops the app gracefully.
+
+The application is imported inside ``main``, as ``dingpm`` (``bot.cli``) does: a render worker process (spawn)
+re-imports this module, and an app imported at the top would cost each worker ~55 MB that production does not pay.
 """
 
 from __future__ import annotations
@@ -18,11 +22,6 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from bot.app import HANDLER_MODULES, App, KernelOptions
-from bot.config import parse_config
-from bot.logging_setup import setup_logging
-from bot.router import Router
 
 log = logging.getLogger("bench.bot")
 
@@ -72,6 +71,11 @@ def instrument_write_transactions() -> dict[str, list[float]]:
 
 
 async def main(spec: dict[str, Any]) -> None:
+    from bot.app import HANDLER_MODULES, App, KernelOptions
+    from bot.config import parse_config
+    from bot.logging_setup import setup_logging
+    from bot.router import Router
+
     config = parse_config(spec["config"], environ={}, require_real_secret=False)
     setup_logging(config)
     gate_stats = instrument_write_transactions() if spec.get("gate_stats") else None
@@ -96,17 +100,18 @@ async def main(spec: dict[str, Any]) -> None:
         from handlers import weekly_reports
 
         scheduler = Scheduler(app.services, [weekly_reports.jobs], owner=app.worker, sweep_interval=None)
-        fire_at = datetime.fromisoformat(spec["fire_at"])
         runs: set[asyncio.Task[Any]] = set()
 
-        def trigger() -> None:
-            log.info("bench: weekly_report triggered at %s", fire_at.isoformat())
-            task = loop.create_task(scheduler.run_due(fire_at, jobs=["weekly_report"], reason="bench"))
+        def trigger(job: str, at: datetime) -> None:
+            log.info("bench: %s triggered at %s", job, at.isoformat())
+            task = loop.create_task(scheduler.run_due(at, jobs=[job], reason="bench"))
             runs.add(task)
-            task.add_done_callback(lambda t: log.info("bench: weekly_report run finished: %s",
-                                                      t.exception() or t.result()))
+            task.add_done_callback(lambda t: log.info("bench: %s run finished: %s", job, t.exception() or t.result()))
 
-        loop.add_signal_handler(signal.SIGUSR1, trigger)
+        loop.add_signal_handler(signal.SIGUSR1, trigger, "weekly_report", datetime.fromisoformat(spec["fire_at"]))
+        if spec.get("prerender_at"):
+            loop.add_signal_handler(signal.SIGUSR2, trigger, "weekly_report_prerender",
+                                    datetime.fromisoformat(spec["prerender_at"]))
     log.info("bench: bot ready")
     await stop.wait()
     if gate_stats is not None:

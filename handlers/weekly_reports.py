@@ -1,4 +1,4 @@
-"""客户项目周报: ``周报 预览``, ``周报 发送`` and the weekly job that sends every running project's report.
+"""客户项目周报: ``周报 预览``, ``周报 发送`` and the weekly jobs that render and send every running project's report.
 
 Once per project and ISO week, whoever gets there first (the Friday job, a catch-up after downtime, or the PM's
 ``周报 发送``): the client group receives the markdown message and the .docx, the internal group the internal variant
@@ -12,20 +12,27 @@ the only write lock) for the whole render. Three things keep it once:
 * the outbox keys ``weekly:{project}:{week}:msg`` / ``:docx`` (and ``weekly-internal:…``): a re-run stores nothing.
 
 Paused and closed projects get no report (only 已立项 and 进行中 ones do). Unlike the reminders, the report also
-goes out when Friday is a holiday: it is the week's record (the archive keeps every week), not a nudge. Rendering runs off the event loop: in a
-thread for one project, in a process pool for many (created for the run and shut down when it ends, so the app
-never keeps idle worker processes between Fridays).
+goes out when Friday is a holiday: it is the week's record (the archive keeps every week), not a nudge. Rendering
+runs off the event loop: in a thread for a few projects, in a process pool for many (created for the run and shut
+down when it ends, so the app never keeps idle worker processes between Fridays).
+
+Rendering (~0.25 s of CPU a project) would make the push slower than the rate limit allows (2 group messages a
+project at 20/s), so the job ``weekly_report_prerender`` renders every due project
+``schedule.weekly_report_prerender_minutes`` (60) before the push, in one low-priority worker process, and keeps each
+bundle with the fingerprint of its data (``handlers.weekly_render``). The push and ``周报 发送`` gather the data again
+and reuse a kept bundle only when the fingerprint is unchanged: a project that got a log or an issue after the
+pre-render is rendered again, so what goes out is always current. The pre-render never queues anything: the three
+guarantees above stay with the push and ``周报 发送``, whether the pre-render ran, overlapped them, or was missed
+(then they render everything, as before). ``周报 预览`` renders on its own: one chart and the markdown, quick enough.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
-import multiprocessing
 import os
-from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,11 +48,12 @@ from bot.roles import MEMBERS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
 from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
+from handlers.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
 from reports.archive import safe_component
 from reports.model import ProjectReportData, WeeklyPeriod
-from reports.pool import WeeklyBundle, render_off_loop, render_weekly_bundle
-from storage.models import ACTIVE_PROJECT_STATUSES, Project, ReportVariant
-from storage.repo import list_projects, record_weekly_report, write_audit
+from reports.pool import WeeklyBundle, bundle_fingerprint, render_off_loop, render_weekly_bundle
+from storage.models import ACTIVE_PROJECT_STATUSES, Project, ReportVariant, WeeklyReportRender
+from storage.repo import list_projects, record_weekly_report, weekly_renders, write_audit
 from storage.repo.report_queries import sent_weekly_reports
 
 log = logging.getLogger(__name__)
@@ -57,8 +65,11 @@ jobs = JobRegistry()
 # A report more than this late is not sent any more: next week's replaces it. Long enough to cover a weekend of
 # downtime (Friday 17:00 -> Monday 17:00), short enough that a fresh install does not send last week's reports.
 WEEKLY_MISFIRE = timedelta(days=3)
-POOL_MIN_PROJECTS = 4  # fewer projects render faster in one thread than it takes to start worker processes
 BATCH_PROJECTS = 32  # projects loaded and rendered together: bounded memory with 10,000 projects
+# The pre-render has its lead time (an hour) for ~4 minutes of rendering at 1,000 projects: one worker process (bot
+# and worker measured 237 MB together; a second worker would add ~100 MB) at a lower CPU priority than the bot's.
+PRERENDER_WORKERS = 1
+PRERENDER_NICENESS = 10
 REPORTS_FOLDER = "reports/weekly"
 
 CLIENT_VERSION = "客户"
@@ -150,60 +161,10 @@ def render_preview(data: ProjectReportData, internal: bool) -> tuple[str, str, b
     return title, markdown, phase_timeline_png(data.phases, data.today)
 
 
-def _warm_worker() -> int:
-    # Importing matplotlib and python-docx is most of a worker's start-up: do it before the first real render.
-    import reports.charts  # noqa: F401
-    import reports.weekly  # noqa: F401
-
-    return os.getpid()
-
-
-def _start_pool(workers: int) -> ProcessPoolExecutor:
-    # spawn, not fork: this process has threads (the database driver's, the default executor's), and a forked child
-    # of a threaded process can inherit a held lock and hang.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        # Start every worker here, in a worker thread: submitting from the loop would start processes on the loop.
-        concurrent.futures.wait([pool.submit(_warm_worker) for _ in range(workers)])
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    return pool
-
-
-async def open_render_pool(projects: int) -> Executor | None:
-    """A process pool sized for ``projects`` renders, or None when a thread is the better choice."""
-    cores = os.cpu_count() or 1
-    if projects < POOL_MIN_PROJECTS or cores < 2:
-        return None
-    return await asyncio.to_thread(_start_pool, min(cores, projects))
-
-
-async def close_render_pool(pool: Executor | None) -> None:
-    if pool is not None:
-        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
-
-
-async def render_bundles(items: Sequence[tuple[ProjectReportData, bool]],
-                         pool: Executor | None) -> list[WeeklyBundle | BaseException]:
-    """Render each ``(data, internal)`` bundle: in parallel on the pool, else one after the other in a thread
-    (matplotlib is not meant for concurrent threads). ``internal`` is whether the internal variant is wanted: a
-    third of the rendering time, wasted for a project without a bound internal group."""
-    if pool is not None:
-        tasks = [render_off_loop(render_weekly_bundle, data, internal, executor=pool) for data, internal in items]
-        return list(await asyncio.gather(*tasks, return_exceptions=True))
-    results: list[WeeklyBundle | BaseException] = []
-    for data, internal in items:
-        try:
-            results.append(await render_off_loop(render_weekly_bundle, data, internal))
-        except Exception as exc:  # one project's failure does not sink the others
-            results.append(exc)
-    return results
-
-
-# ---- the weekly job -------------------------------------------------------------------------------------------------
+# ---- the weekly jobs ------------------------------------------------------------------------------------------------
 
 SEND_JOB = "weekly_report_send"
+PRERENDER_JOB = "weekly_report_prerender"
 
 
 def _due_projects(projects: Sequence[Project], sent: dict[int, datetime], scheduled_utc: datetime) -> list[Project]:
@@ -225,6 +186,84 @@ async def _still_due(session: Any, project_id: int, period: WeeklyPeriod) -> boo
     return project_id not in sent
 
 
+def _wants_internal(project: Project) -> bool:
+    # The internal variant is a third of the rendering time: wasted for a project without an internal group.
+    return bool(project.internal_conversation_id)
+
+
+async def _list_due(run: JobRunContext, period: WeeklyPeriod, push_at: datetime) -> list[Project]:
+    async with run.database.read() as session:
+        projects = await list_projects(session=session, statuses=ACTIVE_PROJECT_STATUSES)
+        sent = await sent_weekly_reports(session=session, iso_year=period.iso_year, iso_week=period.iso_week)
+    due = _due_projects(projects, sent, push_at.astimezone(UTC).replace(tzinfo=None))
+    run.log.info("%d running projects, %d already sent, %d due", len(projects), len(sent), len(due))
+    return due
+
+
+def _batches(projects: Sequence[Project]) -> Iterator[Sequence[Project]]:
+    size = max(BATCH_PROJECTS, 4 * (os.cpu_count() or 1))  # keeps every worker busy
+    for start in range(0, len(projects), size):
+        yield projects[start:start + size]
+
+
+async def _gather(run: JobRunContext, batch: Sequence[Project], period: WeeklyPeriod,
+                  today: date) -> tuple[Wanted, dict[int, WeeklyReportRender]]:
+    """The batch's report data now with its fingerprints, and the renders kept for it, in one read."""
+    async with run.database.read() as session:
+        gathered = await gather_project_reports(
+            session=session, projects=batch, today=today, calendar=run.calendar, tz=run.config.tz, period=period,
+            registers_since=issue_window_start(period, run.config.tz),
+        )
+        stored = await weekly_renders(session=session, iso_year=period.iso_year, iso_week=period.iso_week,
+                                      project_ids=[p.id for p in batch])
+    wanted = {p.id: (gathered[p.id], bundle_fingerprint(gathered[p.id], _wants_internal(p))) for p in batch}
+    return wanted, stored
+
+
+@jobs.scheduled(
+    PRERENDER_JOB,
+    weekly(day=lambda cfg: cfg.schedule.weekly_prerender_at[0], at=lambda cfg: cfg.schedule.weekly_prerender_at[1]),
+    # Worth running (a catch-up after a restart) only until the push it prepares.
+    misfire=lambda cfg: timedelta(minutes=cfg.schedule.weekly_report_prerender_minutes),
+)
+async def weekly_report_prerender_job(run: JobRunContext) -> None:
+    """Render the coming push's reports ahead of it and keep them (nothing is queued here)."""
+    lead = timedelta(minutes=run.config.schedule.weekly_report_prerender_minutes)
+    if not lead:
+        return  # switched off: the push renders everything
+    push_at = run.scheduled_at + lead
+    period = WeeklyPeriod.containing(push_at.date())
+    # By the push's clock: past it, the push renders whatever is left (rendering both would only slow it down).
+    stop_at = time.monotonic() + (push_at - run.now).total_seconds()
+    root = Path(run.config.storage.files_dir)
+    await forget_renders_before(run.database, root=root, period=period)
+    due = await _list_due(run, period, push_at)
+    rendered = unchanged = 0
+    failed: list[str] = []
+    async with BundleRenderer(max_workers=PRERENDER_WORKERS, niceness=PRERENDER_NICENESS) as renderer:
+        for batch in _batches(due):
+            if time.monotonic() >= stop_at:
+                run.log.warning("the push is due: it renders the %d projects not rendered yet",
+                                len(due) - rendered - unchanged - len(failed))
+                break
+            wanted, stored = await _gather(run, batch, period, push_at.date())
+            # A run taken over after a failure keeps what its predecessor rendered.
+            todo = [p for p in batch if p.id not in stored or stored[p.id].fingerprint != wanted[p.id][1]]
+            unchanged += len(batch) - len(todo)
+            bundles = await renderer.render([(wanted[p.id][0], _wants_internal(p)) for p in todo])
+            keep = []
+            for project, bundle in zip(todo, bundles):
+                if isinstance(bundle, BaseException):
+                    run.log.error("weekly report of %s failed to render ahead", project.code, exc_info=bundle)
+                    failed.append(project.code)  # the push tries again, and raises if it fails there too
+                else:
+                    keep.append((project.id, wanted[project.id][1], bundle))
+            rendered += await store_renders(run.database, root=root, period=period, now_utc=run.now_utc,
+                                            renders=keep)
+    run.log.info("weekly reports of %s rendered ahead: %d, unchanged since an earlier run: %d, failed: %d",
+                 period.key, rendered, unchanged, len(failed))
+
+
 @jobs.scheduled(
     "weekly_report",
     weekly(day=lambda cfg: cfg.schedule.weekly_report_day, at=lambda cfg: cfg.schedule.weekly_report_time),
@@ -232,40 +271,34 @@ async def _still_due(session: Any, project_id: int, period: WeeklyPeriod) -> boo
 )
 async def weekly_report_job(run: JobRunContext) -> None:
     """Every 已立项/进行中 project with a group: this week's report, unless it already went out."""
-    services = run.services
-    config = run.config
     period = WeeklyPeriod.containing(run.scheduled_at.date())
-    scheduled_utc = run.scheduled_at.astimezone(UTC).replace(tzinfo=None)
-    async with services.database.read() as session:
-        projects = await list_projects(session=session, statuses=ACTIVE_PROJECT_STATUSES)
-        sent = await sent_weekly_reports(session=session, iso_year=period.iso_year, iso_week=period.iso_week)
-    due = _due_projects(projects, sent, scheduled_utc)
-    run.log.info("%d running projects, %d already sent, %d to send", len(projects), len(sent), len(due))
+    due = await _list_due(run, period, run.scheduled_at)
     if not due:
         return
+    root = Path(run.config.storage.files_dir)
     failed: list[str] = []
-    sent_now = 0
-    pool = await open_render_pool(len(due))
-    try:
-        batch_size = max(BATCH_PROJECTS, 4 * (os.cpu_count() or 1))  # keeps every worker busy
-        for start in range(0, len(due), batch_size):
-            batch = due[start:start + batch_size]
-            async with services.database.read() as session:
-                gathered = await gather_project_reports(
-                    session=session, projects=batch, today=run.today, calendar=services.calendar, tz=config.tz,
-                    period=period, registers_since=issue_window_start(period, config.tz),
-                )
-            bundles = await render_bundles([(gathered[p.id], bool(p.internal_conversation_id)) for p in batch], pool)
-            for project, bundle in zip(batch, bundles):
+    sent_now = reused = 0
+    async with BundleRenderer(max_workers=os.cpu_count() or 1) as renderer:
+        for batch in _batches(due):
+            wanted, stored = await _gather(run, batch, period, run.today)
+            ready = await reusable_bundles(root, stored, wanted)
+            reused += len(ready)
+            # The reports rendered ahead go first: their messages are on their way while the others render.
+            for project in batch:
+                if project.id in ready:
+                    sent_now += await _queue_if_still_due(run, project, ready[project.id], period)
+            todo = [p for p in batch if p.id not in ready]
+            bundles = await renderer.render([(wanted[p.id][0], _wants_internal(p)) for p in todo])
+            for project, bundle in zip(todo, bundles):
                 if isinstance(bundle, BaseException):
                     run.log.error("weekly report of %s failed to render", project.code, exc_info=bundle)
                     failed.append(project.code)
                     continue
-                if await _queue_if_still_due(run, project, bundle, period):
-                    sent_now += 1
-    finally:
-        await close_render_pool(pool)
-    run.log.info("weekly reports queued for %d projects", sent_now)
+                sent_now += await _queue_if_still_due(run, project, bundle, period)
+    run.log.info("weekly reports queued for %d projects (%d rendered ahead and unchanged, %d rendered now)",
+                 sent_now, reused, len(due) - reused - len(failed))
+    # This week's renders have served (a project still due renders again, as without them).
+    await forget_renders_before(run.database, root=root, period=period.next())
     if failed:
         # Recorded on the run for the operator; the PM can still send these with 周报 发送.
         raise RuntimeError(f"weekly report failed for {len(failed)} projects: {', '.join(failed[:50])}")
@@ -293,7 +326,12 @@ async def weekly_report_send_job(run: JobRunContext) -> None:
             return  # sent meanwhile (the Friday job), paused or deleted: nothing to do
         data = await gather_project_report(session=session, project=project, today=run.today,
                                            calendar=run.calendar, tz=run.config.tz, period=period, weekly=True)
-    bundle = await render_off_loop(render_weekly_bundle, data, bool(project.internal_conversation_id))
+        stored = await weekly_renders(session=session, iso_year=period.iso_year, iso_week=period.iso_week,
+                                      project_ids=[project.id])
+    internal = _wants_internal(project)
+    wanted = {project.id: (data, bundle_fingerprint(data, internal))}
+    ready = await reusable_bundles(Path(run.config.storage.files_dir), stored, wanted)
+    bundle = ready.get(project.id) or await render_off_loop(render_weekly_bundle, data, internal)
     await _queue_if_still_due(run, project, bundle, period, params.get("requested_by"))
 
 
@@ -363,12 +401,11 @@ async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
 
 __all__ = [
     "jobs",
-    "open_render_pool",
     "outbox_key",
-    "render_bundles",
     "render_preview",
     "router",
     "store_and_queue_weekly_report",
     "weekly_report_job",
+    "weekly_report_prerender_job",
     "weekly_report_send_job",
 ]

@@ -31,6 +31,16 @@ def test_example_config_is_valid_with_secret_from_environment():
     assert config.dingtalk.effective_robot_code == config.dingtalk.client_id
 
 
+def test_the_weekly_pre_render_runs_its_lead_time_before_the_push_even_across_midnight():
+    config = load_config(EXAMPLE, environ={"DINGPM_CLIENT_SECRET": SECRET})
+    assert config.schedule.weekly_report_prerender_minutes == 60
+    assert config.schedule.weekly_prerender_at == ("fri", time(16, 0))
+    raw = example_raw()
+    raw["schedule"].update(weekly_report_day="mon", weekly_report_time="00:30", weekly_report_prerender_minutes=90)
+    schedule = parse_config(raw, environ={"DINGPM_CLIENT_SECRET": SECRET}).schedule
+    assert schedule.weekly_prerender_at == ("sun", time(23, 0))
+
+
 def test_placeholder_secret_is_refused_naming_the_key():
     with pytest.raises(ConfigError) as err:
         load_config(EXAMPLE, environ={})
@@ -49,6 +59,8 @@ def test_placeholder_secret_is_refused_naming_the_key():
         ("dingtalk", "api_base_url", "api.dingtalk.com", "dingtalk.api_base_url"),
         ("approvals", "mode", "sometimes", "approvals.mode"),
         ("schedule", "escalate_to_pm_after_days", "two", "schedule.escalate_to_pm_after_days"),
+        ("schedule", "weekly_report_prerender_minutes", -5, "schedule.weekly_report_prerender_minutes"),
+        ("schedule", "weekly_report_prerender_minutes", 2000, "schedule.weekly_report_prerender_minutes"),
         ("calendar", "extra_holidays", ["2027-13-01"], "calendar.extra_holidays.0"),
         ("schedule", "typo_key", 1, "schedule.typo_key"),
     ],

@@ -1,8 +1,9 @@
 """Client-side pacing: one token bucket per DingTalk API, below the platform's per-app-per-API limit.
 
 DingTalk counts 20 calls/s per app per API in a fixed 1-second window (§11.2). A bucket of rate ``r`` and burst ``b``
-lets at most ``b + r`` calls into any 1-second window, so the default burst of 1 with ``r = 15`` (75 % of the limit,
-§11.3) can never trip the server limit even when a window boundary falls between two bursts.
+lets at most ``b + r`` calls into any 1-second window, so the default burst of 1 with ``r = 18`` (19 calls at most)
+keeps a margin of one call, ~110 ms of network jitter, under the server limit even when a window boundary falls
+between two bursts (``pacing.calls_per_second`` in the config).
 
 The bucket is a GCRA ("virtual scheduling"): each caller reserves the next free slot synchronously and then sleeps
 until it. Reservation order is call order, so waiters are served first come, first served (fair) without a lock, and

@@ -37,7 +37,7 @@ from storage.models.people import User
 from storage.models.phases import Activity, Phase
 from storage.models.projects import Project, ProjectMember
 from storage.models.registers import RegisterEntry
-from storage.models.reports import WeeklyReport
+from storage.models.reports import WeeklyReport, WeeklyReportRender
 from storage.models.types import EnumString, JsonText, LongText, UtcDateTime, to_naive_utc, utcnow
 
 __all__ = [
@@ -83,6 +83,7 @@ __all__ = [
     "User",
     "UtcDateTime",
     "WeeklyReport",
+    "WeeklyReportRender",
     "metadata",
     "parse_member_role",
     "to_naive_utc",

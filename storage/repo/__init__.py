@@ -67,7 +67,13 @@ from storage.repo.projects import (
     remove_member,
 )
 from storage.repo.registers import add_register_entry, get_register_entry, list_register_entries
-from storage.repo.reports import get_weekly_report, record_weekly_report
+from storage.repo.reports import (
+    delete_weekly_renders_before,
+    get_weekly_report,
+    record_weekly_report,
+    store_weekly_render,
+    weekly_renders,
+)
 from storage.repo.users import get_user, last_project_id, remember_project, upsert_user, user_names
 
 __all__ = [
@@ -96,6 +102,7 @@ __all__ = [
     "get_project_by_conversation",
     "get_register_entry",
     "get_user",
+    "delete_weekly_renders_before",
     "get_weekly_report",
     "insert_inbox",
     "last_project_id",
@@ -130,7 +137,9 @@ __all__ = [
     "request_job_run",
     "replay_dead",
     "running_approvals",
+    "store_weekly_render",
     "upsert_user",
     "user_names",
+    "weekly_renders",
     "write_audit",
 ]

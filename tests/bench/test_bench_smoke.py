@@ -50,3 +50,17 @@ def test_scans_scenario_runs_at_toy_size(tmp_path, monkeypatch: pytest.MonkeyPat
     assert set(data["runs"]["sqlite:6"]["timings"]) == set(scenario_scans.TIMED)
     assert date.fromisoformat(data["today"])
     assert "Scenario 3" in (tmp_path / "results" / "scans-toy.md").read_text(encoding="utf-8")
+
+
+def test_weekly_scenario_runs_both_variants_at_toy_size(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pre-render then the push, and the push alone: every client group gets its report once in both."""
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path / "results")
+    assert main(["weekly", "--projects", "3", "--workdir", str(tmp_path), "--name", "weekly-toy",
+                 "--timeout", "120"]) == 0
+    data = json.loads((tmp_path / "results" / "weekly-toy.json").read_text(encoding="utf-8"))
+    prerendered, cold = data["variants"]["prerendered"], data["variants"]["cold"]
+    assert prerendered["prerender"]["state"] == "done" and prerendered["jobs"]["prerendered"] == 3
+    assert prerendered["jobs"]["reused"] == 3 and cold["jobs"]["rendered_in_push"] == 3
+    for variant in (prerendered, cold):
+        assert (variant["lost"], variant["duplicates_total"], variant["charts_in_docx"]) == (0, 0, 3)
+    assert "Scenario 2" in (tmp_path / "results" / "weekly-toy.md").read_text(encoding="utf-8")

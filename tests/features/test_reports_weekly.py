@@ -1,26 +1,37 @@
 """客户项目周报 at the job and dispatcher level: a real database, the real scheduler, a frozen clock.
 
-Week under test: 2026-W48 (Monday 11-23 .. Sunday 11-29); the job fires Friday 11-27 17:00 Asia/Shanghai.
+Week under test: 2026-W48 (Monday 11-23 .. Sunday 11-29); the job fires Friday 11-27 17:00 Asia/Shanghai, the
+pre-render an hour before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import zipfile
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from bot.jobs import JobRunContext
 from bot.replies import Image, Markdown, Text
 from bot.scheduler import RunOutcome, Scheduler
-from handlers import weekly_reports
+from handlers import weekly_render, weekly_reports
+from handlers.weekly_render import PRERENDER_FOLDER
 from handlers.weekly_reports import weekly_report_job
-from storage.models import DeliverableStatus, OutboxMessageKind, ProjectStatus, ReportVariant
-from storage.repo import get_weekly_report
+from storage.models import (
+    DeliverableStatus,
+    OutboxMessageKind,
+    ProjectStatus,
+    RegisterKind,
+    ReportVariant,
+    WeeklyReportRender,
+)
+from storage.repo import add_register_entry, get_weekly_report
 
 from tests.features.reports_world import (
     DeliverableSpec,
@@ -39,6 +50,7 @@ from tests.features.reports_world import (
 
 MONDAY = date(2026, 11, 23)
 FIRE = sh("2026-11-27T17:00:05")
+PRERENDER_AT = sh("2026-11-27T16:00:05")  # an hour before, by default
 EVENT_TIMEOUT = 10.0
 
 
@@ -161,16 +173,16 @@ async def test_a_missed_weekly_run_goes_out_after_restart_once_and_not_days_late
     # Down from Friday afternoon to Monday morning: the catch-up sends W48's report (not W49's).
     services = make_services(sqlite_db, config, sh("2026-11-30T08:10"))
     scheduler = Scheduler(services, [weekly_reports.jobs], owner="restarted")
-    [result] = await scheduler.catch_up()
+    result = push_of(await scheduler.catch_up())
     assert (result.outcome, result.period_key) == (RunOutcome.DONE, "2026-W48")
     assert keys(await outbox_rows(sqlite_db, "weekly:")) == [f"weekly:{project.code}:2026-W48:msg",
                                                              f"weekly:{project.code}:2026-W48:docx"]
-    [twice] = await Scheduler(services, [weekly_reports.jobs], owner="other").catch_up()
+    twice = push_of(await Scheduler(services, [weekly_reports.jobs], owner="other").catch_up())
     assert twice.outcome == RunOutcome.ALREADY_CLAIMED
 
     # More than three days late, a report is not sent any more (next Friday's replaces it).
     late = make_services(sqlite_db, config, sh("2026-12-08T18:00"))
-    [stale] = await Scheduler(late, [weekly_reports.jobs], owner="late").catch_up()
+    stale = push_of(await Scheduler(late, [weekly_reports.jobs], owner="late").catch_up())
     assert stale.outcome == RunOutcome.NOT_DUE and stale.period_key is None
 
 
@@ -215,7 +227,7 @@ async def test_send_now_is_for_the_pm_and_once_a_week(sqlite_db, config) -> None
     # Friday's job finds it sent and adds nothing.
     before = len(await outbox_rows(sqlite_db))
     friday = make_services(sqlite_db, config, FIRE)
-    [result] = await Scheduler(friday, [weekly_reports.jobs], owner="test").run_due()
+    result = push_of(await Scheduler(friday, [weekly_reports.jobs], owner="test").run_due())
     assert result.outcome == RunOutcome.DONE and len(await outbox_rows(sqlite_db)) == before
 
 
@@ -277,23 +289,189 @@ async def test_send_now_refuses_paused_projects_and_projects_without_a_client_gr
     assert await outbox_rows(sqlite_db, "weekly") == []
 
 
-async def test_many_projects_render_in_a_process_pool(sqlite_db, config, monkeypatch) -> None:
-    monkeypatch.setattr(weekly_reports, "POOL_MIN_PROJECTS", 2)
-    pools: list[object] = []
-    real_open = weekly_reports.open_render_pool
+async def test_many_projects_render_in_one_low_priority_worker_ahead_and_the_push_starts_none(
+        sqlite_db, config, monkeypatch) -> None:
+    monkeypatch.setattr(weekly_render, "POOL_MIN_PROJECTS", 2)
+    pools: list[Any] = []
+    real_start = weekly_render._start_pool
 
-    async def spy(projects: int):
-        pool = await real_open(projects)
-        pools.append(pool)
+    def spy(workers: int, niceness: int) -> Any:
+        pool = real_start(workers, niceness)
+        pools.append((workers, niceness, pool))
         return pool
 
-    monkeypatch.setattr(weekly_reports, "open_render_pool", spy)
+    monkeypatch.setattr(weekly_render, "_start_pool", spy)
     specs = [running_project(f"项目{n}", internal=f"cid-in-{n}", client=f"cid-cl-{n}") for n in range(3)]
     await seed(sqlite_db, config, *specs)
-    services = make_services(sqlite_db, config, FIRE)
-    [result] = await Scheduler(services, [weekly_reports.jobs], owner="test").run_due()
+    [ahead] = await prerender_at(sqlite_db, config, PRERENDER_AT)
+    assert ahead.outcome == RunOutcome.DONE, ahead.error
+    [(workers, niceness, pool)] = pools
+    assert (workers, niceness) == (1, weekly_reports.PRERENDER_NICENESS)
+    assert pool._shutdown_thread  # closed at the end of the run: no idle worker until next week
+    assert len(await renders(sqlite_db)) == 3
+
+    result = push_of(await Scheduler(make_services(sqlite_db, config, FIRE), [weekly_reports.jobs],
+                                     owner="test").run_due())
     assert result.outcome == RunOutcome.DONE, result.error
     assert len(await outbox_rows(sqlite_db, "weekly:")) == 6
+    assert len(pools) == 1  # every report was rendered ahead: the push started no worker process
+
+
+async def test_without_a_pre_render_the_push_renders_many_projects_in_a_process_pool(
+        sqlite_db, config, monkeypatch) -> None:
+    monkeypatch.setattr(weekly_render, "POOL_MIN_PROJECTS", 2)
+    pools: list[Any] = []
+    real_start = weekly_render._start_pool
+    monkeypatch.setattr(weekly_render, "_start_pool", lambda workers, niceness: pools.append(
+        real_start(workers, niceness)) or pools[-1])
+    await seed(sqlite_db, config, *[running_project(f"项目{n}", internal=f"cid-in-{n}", client=f"cid-cl-{n}")
+                                    for n in range(3)])
+    # The bot was down over the pre-render's hour: the push at 17:00 renders everything itself.
+    results = await Scheduler(make_services(sqlite_db, config, FIRE), [weekly_reports.jobs], owner="test").run_due()
+    assert {r.job: r.outcome for r in results} == {"weekly_report": RunOutcome.DONE,
+                                                  "weekly_report_prerender": RunOutcome.NOT_DUE}
+    assert len(await outbox_rows(sqlite_db, "weekly:")) == 6
     [pool] = pools
-    if pool is not None:  # None on a single-core machine
-        assert pool._shutdown_thread  # closed at the end of the run
+    assert pool._shutdown_thread
+
+
+# ---- rendered ahead -------------------------------------------------------------------------------------------------
+
+
+async def test_the_push_reuses_reports_rendered_ahead_and_renders_again_what_changed_since(
+        sqlite_db, config, monkeypatch) -> None:
+    quiet, busy = await seed(sqlite_db, config, running_project("安静项目", internal=None, client="cid-quiet"),
+                             running_project("忙碌项目", internal="cid-busy-in", client="cid-busy"))
+    rendered = spy_renders(monkeypatch)
+    [ahead] = await prerender_at(sqlite_db, config, PRERENDER_AT)
+    assert ahead.outcome == RunOutcome.DONE, ahead.error
+    assert sorted(rendered) == sorted([quiet.code, busy.code])
+    assert await outbox_rows(sqlite_db, "weekly") == []  # rendering ahead sends nothing
+    kept = {r.project_id: r for r in await renders(sqlite_db)}
+    kept_docx = (Path(config.storage.files_dir) / kept[quiet.id].file_path).read_bytes()
+    assert kept[quiet.id].internal_file_path is None and kept[busy.id].internal_file_path is not None
+
+    # After the pre-render, someone logs the afternoon's work on one project.
+    async with sqlite_db.write() as session:
+        await add_register_entry(session=session, project_id=busy.id, kind=RegisterKind.LOG,
+                                 title="下午完成现场网络割接", created_by="liming", owner_user_id="liming",
+                                 now=utc("2026-11-27T16:30"))
+    rendered.clear()
+    result = push_of(await Scheduler(make_services(sqlite_db, config, FIRE), [weekly_reports.jobs],
+                                     owner="test").run_due())
+    assert result.outcome == RunOutcome.DONE, result.error
+    assert rendered == [busy.code]  # only the project whose data changed is rendered again
+
+    rows = {r.idempotency_key: r for r in await outbox_rows(sqlite_db, "weekly")}
+    busy_text = rows[f"weekly:{busy.code}:2026-W48:msg"].params["msgParam"]["text"]
+    assert "下午完成现场网络割接" in busy_text  # what goes out is current
+    assert "下午完成现场网络割接" in rows[f"weekly-internal:{busy.code}:2026-W48:msg"].params["msgParam"]["text"]
+    quiet_docx = Path(rows[f"weekly:{quiet.code}:2026-W48:docx"].attachment_path)
+    assert quiet_docx.read_bytes() == kept_docx  # the report rendered ahead, sent from the report's own place
+    assert PRERENDER_FOLDER not in str(quiet_docx)
+    with zipfile.ZipFile(rows[f"weekly:{busy.code}:2026-W48:docx"].attachment_path) as docx:
+        assert "下午完成现场网络割接" in docx.read("word/document.xml").decode("utf-8")
+    assert sorted(keys(rows.values())) == sorted(
+        [f"weekly:{code}:2026-W48:{part}" for code in (quiet.code, busy.code) for part in ("msg", "docx")]
+        + [f"weekly-internal:{busy.code}:2026-W48:{part}" for part in ("msg", "docx")])
+    # The week's renders have served: rows and files are gone.
+    assert await renders(sqlite_db) == []
+    assert not (Path(config.storage.files_dir) / PRERENDER_FOLDER / "2026-W48").exists()
+
+
+async def test_send_now_uses_the_report_rendered_ahead(sqlite_db, config, monkeypatch) -> None:
+    [project] = await seed(sqlite_db, config, running_project())
+    rendered = spy_renders(monkeypatch)
+    await prerender_at(sqlite_db, config, PRERENDER_AT)
+    rendered.clear()
+    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-27T16:40")), weekly_reports.router,
+                       jobs=[weekly_reports.jobs])
+    [done] = await chat.say("周报 发送")
+    assert "正在生成本周" in done.text and [r.outcome for r in chat.followups] == [RunOutcome.DONE]
+    assert rendered == []
+    assert keys(await outbox_rows(sqlite_db, "weekly:")) == [f"weekly:{project.code}:2026-W48:msg",
+                                                             f"weekly:{project.code}:2026-W48:docx"]
+    # Friday's push finds it sent.
+    before = len(await outbox_rows(sqlite_db))
+    await Scheduler(make_services(sqlite_db, config, FIRE), [weekly_reports.jobs], owner="test").run_due()
+    assert len(await outbox_rows(sqlite_db)) == before
+
+
+async def test_a_push_overlapping_the_pre_render_still_sends_each_report_once(db, config, monkeypatch) -> None:
+    first, second = await seed(db, config, running_project("项目甲", internal="cid-a-in", client="cid-a"),
+                               running_project("项目乙", internal="cid-b-in", client="cid-b"))
+    loop = asyncio.get_running_loop()
+    real_render = weekly_render.render_weekly_bundle
+    pushed: list[Any] = []
+
+    def render_while_the_push_runs(data: Any, internal: bool) -> Any:
+        # The pre-render is slow this week: the push fires (another replica, say) in the middle of its first render.
+        if not pushed:
+            pushed.append(None)
+            push = Scheduler(make_services(db, config, FIRE), [weekly_reports.jobs], owner="other")
+            pushed[0] = asyncio.run_coroutine_threadsafe(push.run_due(jobs=["weekly_report"]), loop).result(
+                timeout=EVENT_TIMEOUT)
+        return real_render(data, internal)
+
+    monkeypatch.setattr(weekly_render, "render_weekly_bundle", render_while_the_push_runs)
+    [ahead] = await prerender_at(db, config, PRERENDER_AT)
+    [[push]] = pushed
+    assert (ahead.outcome, push.outcome) == (RunOutcome.DONE, RunOutcome.DONE), (ahead.error, push.error)
+    expected = sorted(f"{prefix}:{p.code}:2026-W48:{part}" for p in (first, second)
+                      for prefix in ("weekly", "weekly-internal") for part in ("msg", "docx"))
+    assert sorted(keys(await outbox_rows(db, "weekly"))) == expected
+
+    # The renders the pre-render kept after the push are never sent: a forced second push queues nothing.
+    run = JobRunContext(job="weekly_report", period_key="2026-W48", scheduled_at=sh("2026-11-27T17:00"),
+                        now=sh("2026-11-27T17:30"), reason="manual", services=make_services(db, config, FIRE),
+                        log=logging.LoggerAdapter(logging.getLogger("t"), {}), owner="test")
+    await weekly_report_job(run)
+    assert sorted(keys(await outbox_rows(db, "weekly"))) == expected
+
+
+async def test_the_pre_render_runs_at_its_lead_time_and_can_be_switched_off(sqlite_db, tmp_path) -> None:
+    await seed(sqlite_db, make_config(tmp_path / "files"), running_project())
+    early = make_config(tmp_path / "files", schedule={"weekly_report_prerender_minutes": 90})
+    scheduler = Scheduler(make_services(sqlite_db, early, sh("2026-11-27T15:25")), [weekly_reports.jobs],
+                          owner="test")
+    assert scheduler.describe()["weekly_report_prerender"] == "weekly fri 15:30"
+    assert push_of(await scheduler.run_due(), "weekly_report_prerender").outcome == RunOutcome.NOT_DUE
+    [ahead] = await scheduler.run_due(sh("2026-11-27T15:30:02"), jobs=["weekly_report_prerender"])
+    assert ahead.outcome == RunOutcome.DONE and len(await renders(sqlite_db)) == 1
+
+    off = make_config(tmp_path / "off", schedule={"weekly_report_prerender_minutes": 0})
+    [nothing] = await Scheduler(make_services(sqlite_db, off, sh("2026-12-04T17:00")), [weekly_reports.jobs],
+                                owner="test").run_due(jobs=["weekly_report_prerender"])
+    assert nothing.outcome == RunOutcome.DONE and not (tmp_path / "off").exists()
+
+
+# ---- helpers -----------------------------------------------------------------------------------------------------
+
+
+def push_of(results: list[Any], job: str = "weekly_report") -> Any:
+    """The result of one job among a run_due's (the pre-render's is there too)."""
+    [result] = [r for r in results if r.job == job]
+    return result
+
+
+async def prerender_at(database: Any, config: Any, when: Any) -> list[Any]:
+    scheduler = Scheduler(make_services(database, config, when), [weekly_reports.jobs], owner="prerender")
+    return await scheduler.run_due(jobs=["weekly_report_prerender"])
+
+
+async def renders(database: Any) -> list[WeeklyReportRender]:
+    async with database.read() as session:
+        return list((await session.exec(select(WeeklyReportRender))).all())
+
+
+def spy_renders(monkeypatch: Any) -> list[str]:
+    """The codes of the projects rendered in a thread from now on (what a test with few projects does)."""
+    rendered: list[str] = []
+    real_render = weekly_render.render_weekly_bundle
+
+    def spy(data: Any, internal: bool) -> Any:
+        rendered.append(data.project.code)
+        return real_render(data, internal)
+
+    monkeypatch.setattr(weekly_render, "render_weekly_bundle", spy)
+    return rendered

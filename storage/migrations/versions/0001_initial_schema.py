@@ -248,6 +248,24 @@ def upgrade() -> None:
     sa.UniqueConstraint('project_id', 'iso_year', 'iso_week', 'variant', name=op.f('uq_weekly_reports_project_id_iso_year_iso_week_variant')),
     **MYSQL_TABLE_OPTIONS,
     )
+    op.create_table('weekly_report_renders',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('iso_year', sa.Integer(), nullable=False),
+    sa.Column('iso_week', sa.Integer(), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('title', sa.String(length=255), nullable=False),
+    sa.Column('content_md', long_text(), nullable=False),
+    sa.Column('file_path', sa.String(length=512), nullable=False),
+    sa.Column('internal_title', sa.String(length=255), nullable=True),
+    sa.Column('internal_content_md', long_text(), nullable=True),
+    sa.Column('internal_file_path', sa.String(length=512), nullable=True),
+    sa.Column('rendered_at', utc_datetime(), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_weekly_report_renders_project_id_projects'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_weekly_report_renders')),
+    sa.UniqueConstraint('project_id', 'iso_year', 'iso_week', name=op.f('uq_weekly_report_renders_project_id_iso_year_iso_week')),
+    **MYSQL_TABLE_OPTIONS,
+    )
     op.create_table('activities',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('phase_id', sa.Integer(), nullable=False),
@@ -339,6 +357,7 @@ def downgrade() -> None:
     op.drop_table('deliverable_versions')
     op.drop_table('deliverables')
     op.drop_table('activities')
+    op.drop_table('weekly_report_renders')
     op.drop_table('weekly_reports')
     op.drop_table('register_entries')
     op.drop_table('project_members')
