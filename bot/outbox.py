@@ -538,20 +538,22 @@ class OutboxRelay:
     async def _send_in_order(self, rows: list[OutboxMessage]) -> None:
         unsettled = len(rows)
         try:
-            for index, row in enumerate(rows):
-                async with self._slots:
+            # One slot for the conversation's whole batch: its messages go out together (a weekly report's text and
+            # its .docx), not each behind every other conversation's first message.
+            async with self._slots:
+                for index, row in enumerate(rows):
                     retry_at = await self._deliver_one(row)
-                unsettled -= 1
-                self._in_flight -= 1
-                if retry_at is None:
-                    continue
-                # Keep the conversation's order: the rest waits for the failed one, without spending an attempt.
-                for offset, later in enumerate(rows[index + 1:], start=1):
-                    await self._settle(mark_retry, later, error="等待同一会话中更早的消息发送成功",
-                                       next_at=retry_at + timedelta(microseconds=offset), refund=True)
                     unsettled -= 1
                     self._in_flight -= 1
-                return
+                    if retry_at is None:
+                        continue
+                    # Keep the conversation's order: the rest waits for the failed one, without spending an attempt.
+                    for offset, later in enumerate(rows[index + 1:], start=1):
+                        await self._settle(mark_retry, later, error="等待同一会话中更早的消息发送成功",
+                                           next_at=retry_at + timedelta(microseconds=offset), refund=True)
+                        unsettled -= 1
+                        self._in_flight -= 1
+                    return
         finally:
             self._in_flight -= unsettled
 
