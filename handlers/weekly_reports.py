@@ -42,7 +42,7 @@ from bot.context import Context
 from bot.errors import Conflict, UserError
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, weekly
-from bot.outbox import enqueue, group_target
+from bot.outbox import conversation_target, enqueue, group_target, target_params
 from bot.replies import File, Image, Markdown, Reply
 from bot.roles import MEMBERS, PROJECT_MANAGER, only
 from bot.router import Router
@@ -315,7 +315,7 @@ async def _queue_if_still_due(run: JobRunContext, project: Project, bundle: Week
                                                    period=period, now_utc=run.now_utc, actor_user_id=actor_user_id)
 
 
-@jobs.on_demand(SEND_JOB, timeout=600)
+@jobs.on_demand(SEND_JOB, timeout=600, doing="生成并发送本周周报")
 async def weekly_report_send_job(run: JobRunContext) -> None:
     """One project's report of one week, as 周报 发送 asked (``run.params``: project id, the week's Monday, who)."""
     params = run.params
@@ -392,6 +392,7 @@ async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
     where = "客户群" + ("，内部版发到内部群" if project.internal_conversation_id else "")
     requested = await request_job(ctx.session, SEND_JOB, f"{project.code}:{period.key}", {
         "project_id": project.id, "monday": period.monday.isoformat(), "requested_by": incoming.sender_id or None,
+        "target": target_params(conversation_target(incoming)),  # told there if the run fails
     }, now=ctx.clock.now())
     if not requested:
         return f"本周（{period.label}）周报正在生成，完成后会发到{where}，请稍候。"
