@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import dml as postgresql_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import dialect_family
@@ -43,9 +45,47 @@ def is_unique_violation(exc: IntegrityError) -> bool:
     return "UNIQUE constraint failed" in str(orig)
 
 
+def _cacheable_insert_ignoring(
+    insert_class: type[Insert], do_nothing_class: type[Any]
+) -> Callable[[Table, dict[str, Any]], Insert]:
+    """``INSERT … ON CONFLICT DO NOTHING`` that SQLAlchemy compiles once, not on every execution.
+
+    The dialects' Insert and OnConflict classes opt out of the compiled-statement cache, because a conflict target or
+    a SET clause would not be part of the cache key. A bare DO NOTHING has neither, so these subclasses opt back in:
+    the key is then the class, the table, the inserted columns and this clause's class, which is exactly what the SQL
+    depends on. It saves ~0.2 ms of CPU (a third of the statement) on every frame stored and every message queued.
+    """
+
+    class DoNothing(do_nothing_class):  # type: ignore[misc,valid-type]
+        inherit_cache = True
+        _traverse_internals: list[Any] = []  # no target and no WHERE: nothing more to key on
+
+    class CacheableInsert(insert_class):  # type: ignore[misc,valid-type]
+        inherit_cache = True
+
+    def build(table: Table, values: dict[str, Any]) -> Insert:
+        statement = CacheableInsert(table).values(values)
+        statement._post_values_clause = DoNothing()  # what on_conflict_do_nothing() sets, as the cacheable class
+        return statement
+
+    return build
+
+
+_INSERT_IGNORING = {
+    "postgresql": _cacheable_insert_ignoring(postgresql_dml.Insert, postgresql_dml.OnConflictDoNothing),
+    "sqlite": _cacheable_insert_ignoring(sqlite_dml.Insert, sqlite_dml.OnConflictDoNothing),
+}
+
+
+def core_table(model: type[TableBase]) -> Table:
+    """The model's table, for Core statements on the per-message path: an UPDATE through the ORM costs ~20 % more CPU
+    than the same UPDATE of the table, and there the ORM has no loaded objects to keep in step anyway."""
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
 def column_values(row: TableBase) -> dict[str, Any]:
     """The row's column values for a Core INSERT (defaults applied by the model; an unset id left to the database)."""
-    table: Table = row.__table__  # type: ignore[attr-defined]
+    table = core_table(type(row))
     values = {column.name: getattr(row, column.key) for column in table.columns}
     for column in table.primary_key.columns:
         if values.get(column.name) is None:
@@ -58,13 +98,11 @@ async def insert_ignoring_duplicates(session: AsyncSession, row: TableBase) -> i
 
     ``row`` itself is not added to the session; load the stored row by id if you need it.
     """
-    table: Table = row.__table__  # type: ignore[attr-defined]
+    table = core_table(type(row))
     values = column_values(row)
     family = session_family(session)
-    if family in ("postgresql", "sqlite"):
-        dialect_insert = postgresql.insert if family == "postgresql" else sqlite.insert
-        statement = dialect_insert(table).values(values).on_conflict_do_nothing()
-        result = await session.exec(statement)
+    if family in _INSERT_IGNORING:
+        result = await session.exec(_INSERT_IGNORING[family](table, values))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
         return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]

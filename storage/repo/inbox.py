@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import InboxKind, InboxMessage, InboxState, utcnow
 from storage.repo._claim import ClaimSource, claim_rows
-from storage.repo._sql import insert_ignoring_duplicates
+from storage.repo._sql import core_table, insert_ignoring_duplicates
 
 DEFAULT_MAX_ATTEMPTS = 5
 _PENDING_INDEX = "ix_inbox_state_received_at"
@@ -115,10 +115,10 @@ async def pending_inbox_count(*, session: AsyncSession) -> int:
 async def _finish(
     session: AsyncSession, inbox_id: int, state: InboxState, error: str | None, now: datetime | None
 ) -> None:
-    T = InboxMessage
+    table = core_table(InboxMessage)
     await session.exec(
-        update(T)
-        .where(T.id == inbox_id)
+        update(table)
+        .where(table.c.id == inbox_id)
         .values(state=state, error=error, processed_at=now or utcnow(), claimed_until=None)
     )
 

@@ -21,7 +21,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import InboxMessage, InboxState, OutboxMessage, OutboxState, utcnow
-from storage.repo._sql import insert_ignoring_duplicates
+from storage.repo._sql import core_table, insert_ignoring_duplicates
 
 
 async def hold_inbox_claim(
@@ -29,12 +29,12 @@ async def hold_inbox_claim(
 ) -> bool:
     """Extend this worker's claim on an inbox row; False if the row is no longer ours (done, or re-claimed)."""
     now = now or utcnow()
-    T = InboxMessage
+    table = core_table(InboxMessage)
+    T = table.c
     result = await session.exec(
-        update(T)
+        update(table)
         .where(T.id == inbox_id, T.state == InboxState.PROCESSING, T.claimed_by == worker)
         .values(claimed_until=now + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, utcnow
 from storage.repo._claim import ClaimSource, claim_rows
-from storage.repo._sql import insert_ignoring_duplicates
+from storage.repo._sql import core_table, insert_ignoring_duplicates
 
 _DUE_INDEX = "ix_outbox_state_next_attempt_at"
 
@@ -112,12 +112,12 @@ async def mark_sent_many(
 ) -> int:
     """Record several successful sends in one statement (the relay's group commit); returns how many rows ``worker``
     still held (the others were re-claimed by another worker after our lease ran out)."""
-    T = OutboxMessage
+    table = core_table(OutboxMessage)
+    T = table.c
     result = await session.exec(
-        update(T)
-        .where(T.id.in_(list(outbox_ids)), T.state == OutboxState.SENDING, T.claimed_by == worker)  # type: ignore[union-attr]
+        update(table)
+        .where(T.id.in_(list(outbox_ids)), T.state == OutboxState.SENDING, T.claimed_by == worker)
         .values(state=OutboxState.SENT, sent_at=now or utcnow(), last_error=None, claimed_by=None, claimed_until=None)
-        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)
 
