@@ -377,6 +377,16 @@ class Sandbox:
 
         return await self.run(lambda em: gateway.wait_until(acked, timeout))
 
+    async def wait_for_acks(self, message_id: str, count: int, timeout: float = 10.0) -> FrameInfo:
+        """Wait until the push with this messageId got ``count`` ACKs (one per delivery, duplicates included)."""
+        gateway = self.emulator.gateway
+
+        def acked() -> FrameInfo | None:
+            frame = gateway.frames.get(message_id)
+            return FrameInfo.of(frame) if frame is not None and len(frame.acks) >= count else None
+
+        return await self.run(lambda em: gateway.wait_until(acked, timeout))
+
     async def wait_for_deliveries(self, message_id: str, count: int, timeout: float = 10.0) -> FrameInfo:
         gateway = self.emulator.gateway
 
