@@ -88,8 +88,10 @@ def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[byte
     if not Path(py_spy).exists():
         print("[chat] py-spy not installed: no profile")
         return None
+    # --gil: sample only the thread holding the GIL, i.e. the Python CPU one process is limited by. Without it the
+    # samples of threads waiting in epoll or in sqlite3's C code drown it.
     return subprocess.Popen([py_spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw",
-                             "-o", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "-o", str(out), "--nonblocking", "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite_url: str | None,
