@@ -7,13 +7,14 @@ The ladder (texts from ``reports.reminders``), per 已立项/进行中 project (
    each owner (the group robot cannot @ anyone, so a 1:1 is the only message that reaches the person); deliverables
    without an owner go to the PM;
 3. ``schedule.escalate_to_pm_after_days`` working days overdue: a 1:1 to the PM;
-4. ``schedule.escalate_to_leaders_after_days`` working days overdue: a 1:1 to the leaders (``organization.leaders``).
+4. ``schedule.escalate_to_leaders_after_days`` working days overdue: the leaders (``organization.leaders``) get one
+   message a day listing every such project (not one per project: a busy company would send them dozens).
 
 Each message is one outbox row whose key names the project, the recipient and the day
 (``overdue:{project}:{owner}:{date}``, ``overdue-digest:{project}:{date}``, ``escalate-pm:{project}:{date}``,
-``escalate-leaders:{project}:{date}``, ``duesoon:{project}:{owner}:{due}``), so every deliverable is mentioned at most
-once per day to each recipient, and the heads-up once per due date, even if the job ran twice. Messages are grouped
-per recipient and project rather than per deliverable: five overdue documents are one message, not five.
+``escalate-leaders:{date}``, ``duesoon:{project}:{owner}:{due}``), so every deliverable is mentioned at most once per
+day to each recipient, and the heads-up once per due date, even if the job ran twice. Messages are grouped per
+recipient and project rather than per deliverable: five overdue documents are one message, not five.
 
 Rest days: the schedule only fires on working days (holidays skipped, 调休 Saturdays kept), and a catch-up that lands
 on a rest day (the bot came back on a Saturday) sends nothing: the next working day's run covers it.
@@ -21,6 +22,7 @@ on a rest day (the bot came back on a Saturday) sends nothing: the next working 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import defaultdict
 from collections.abc import Sequence
@@ -37,7 +39,7 @@ from handlers.report_data import (
     map_chunks_off_loop,
     overdue_working_days,
 )
-from reports.model import DeliverableInfo
+from reports.model import DeliverableInfo, ProjectSummary
 from reports.reminders import (
     render_due_soon_reminder,
     render_leader_escalation,
@@ -61,7 +63,16 @@ class Reminder:
     title: str
     text: str
     kind: str  # duesoon / overdue / digest / escalate-pm / escalate-leaders (for counting and tests)
-    project: str
+    project: str  # the project's code; empty for the leaders' message, which lists several
+
+
+@dataclass(frozen=True, slots=True)
+class _ProjectsPlan:
+    """What one chunk of whole projects plans: their own messages, and those late beyond the leaders' threshold
+    (the leaders' message lists the projects of every chunk)."""
+
+    messages: list[Reminder]
+    escalated: list[tuple[ProjectSummary, list[DeliverableInfo]]]
 
 
 def plan_reminders(
@@ -74,6 +85,21 @@ def plan_reminders(
     leaders: Sequence[str] = (),
 ) -> list[Reminder]:
     """Every message due today for the scanned deliverables (pure: no database, no clock)."""
+    part = _plan_projects(rows, today=today, calendar=calendar, pm_after_days=pm_after_days,
+                          leaders_after_days=leaders_after_days if leaders else None)
+    return _with_leader_escalation([part], today=today, leaders=leaders, leaders_after_days=leaders_after_days)
+
+
+def _plan_projects(
+    rows: Sequence[DeliverableDue],
+    *,
+    today: date,
+    calendar: Any,
+    pm_after_days: int,
+    leaders_after_days: int | None,
+) -> _ProjectsPlan:
+    """The messages of each project of ``rows`` (whole projects, ordered by project), and the projects to escalate to
+    the leaders (none with ``leaders_after_days=None``)."""
     day = today.isoformat()
     by_project: dict[int, list[DeliverableDue]] = defaultdict(list)
     for row in rows:
@@ -88,8 +114,8 @@ def plan_reminders(
             target = targets[user_id] = users_target(user_id)
         return target
 
-    to_leaders: Target | None = None
     plan: list[Reminder] = []
+    escalated: list[tuple[ProjectSummary, list[DeliverableInfo]]] = []
     for project_rows in by_project.values():
         first = project_rows[0]
         project = due_project_summary(first)
@@ -133,18 +159,29 @@ def plan_reminders(
             title, text = render_owner_reminder(project, _owner_name(items, owner), [i for _, i in items], today=today)
             plan.append(Reminder(f"overdue:{code}:{owner}:{day}", to_user(owner), title, text, "overdue", code))
 
-        # 3. and 4. escalation
+        # 3. escalation to the PM; 4. to the leaders, once for all projects
         to_pm = [i for i in infos if i.overdue_working_days >= pm_after_days]
         if to_pm and first.pm_user_id:
             title, text = render_pm_escalation(project, to_pm, today=today)
             plan.append(Reminder(f"escalate-pm:{code}:{day}", to_user(first.pm_user_id), title, text,
                                  "escalate-pm", code))
-        escalated = [i for i in infos if i.overdue_working_days >= leaders_after_days]
-        if escalated and leaders:
-            to_leaders = to_leaders or users_target(leaders)
-            title, text = render_leader_escalation(project, escalated, today=today,
-                                                   threshold_working_days=leaders_after_days)
-            plan.append(Reminder(f"escalate-leaders:{code}:{day}", to_leaders, title, text, "escalate-leaders", code))
+        if leaders_after_days is not None:
+            to_leaders = [i for i in infos if i.overdue_working_days >= leaders_after_days]
+            if to_leaders:
+                escalated.append((project, to_leaders))
+    return _ProjectsPlan(plan, escalated)
+
+
+def _with_leader_escalation(
+    parts: Sequence[_ProjectsPlan], *, today: date, leaders: Sequence[str], leaders_after_days: int
+) -> list[Reminder]:
+    """The projects' messages, then the leaders' one message listing every project late beyond their threshold."""
+    plan = [reminder for part in parts for reminder in part.messages]
+    escalated = [entry for part in parts for entry in part.escalated]
+    if escalated and leaders:
+        title, text = render_leader_escalation(escalated, today=today, threshold_working_days=leaders_after_days)
+        plan.append(Reminder(f"escalate-leaders:{today.isoformat()}", users_target(leaders), title, text,
+                             "escalate-leaders", ""))
     return plan
 
 
@@ -160,17 +197,21 @@ async def scan_reminders(
 ) -> list[Reminder]:
     """One statement: the overdue deliverables and those due by the next working day, streamed in chunks of whole
     projects of about ``chunk_rows`` rows, so that only one chunk of rows is alive at a time; each chunk's messages
-    are worded in a worker thread (tens of thousands of messages with 10,000 projects: not on the event loop)."""
+    are worded in a worker thread (tens of thousands of messages with 10,000 projects: not on the event loop), then
+    the leaders' message from what every chunk found."""
     chunks = pending_deliverables_due_chunks(
         session=session, before=today, due_from=today + timedelta(days=1), due_until=calendar.next_workday(today),
         chunk_rows=chunk_rows,
     )
     schedule = config.schedule
+    leaders = tuple(config.organization.leaders)
     plan = functools.partial(
-        plan_reminders, today=today, calendar=calendar, pm_after_days=schedule.escalate_to_pm_after_days,
-        leaders_after_days=schedule.escalate_to_leaders_after_days, leaders=tuple(config.organization.leaders),
+        _plan_projects, today=today, calendar=calendar, pm_after_days=schedule.escalate_to_pm_after_days,
+        leaders_after_days=schedule.escalate_to_leaders_after_days if leaders else None,
     )
-    return await map_chunks_off_loop(chunks, plan)
+    parts = await map_chunks_off_loop(chunks, lambda chunk: [plan(chunk)])
+    return await asyncio.to_thread(_with_leader_escalation, parts, today=today, leaders=leaders,
+                                   leaders_after_days=schedule.escalate_to_leaders_after_days)
 
 
 @jobs.scheduled("overdue_reminders", daily(at=lambda cfg: cfg.schedule.reminder_time, workdays_only=True))

@@ -446,6 +446,9 @@ async def gather_project_report(
 DIGEST_PROJECT_STATUSES: tuple[ProjectStatus, ...] = (*ACTIVE_PROJECT_STATUSES, ProjectStatus.PAUSED)
 
 
+_PENDING = DeliverableStatus.PENDING.value  # an enum member's .value is a descriptor call: once, not once per row
+
+
 def due_deliverable_info(row: DeliverableDue, *, late: int) -> DeliverableInfo:
     """A scanned pending deliverable as report data, ``late`` working days overdue (``overdue_working_days`` of its
     due date: the caller computes it once per date, not once per row)."""
@@ -454,7 +457,7 @@ def due_deliverable_info(row: DeliverableDue, *, late: int) -> DeliverableInfo:
         name=row.name,
         owner_name=row.owner_name or row.owner_user_id or "",
         due=row.due,
-        status=DeliverableStatus.PENDING.value,
+        status=_PENDING,
         required=row.required,
         overdue=late > 0,
         overdue_working_days=late,

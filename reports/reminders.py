@@ -6,7 +6,8 @@ Ladder, as the scheduler is expected to use it:
 2. ``render_owner_reminder``: 1:1 to the owner once a deliverable is overdue.
 3. ``render_overdue_digest``: one message per project to the internal group, all overdue items.
 4. ``render_pm_escalation``: 1:1 to the project manager when items stay overdue.
-5. ``render_leader_escalation``: to leaders for items overdue beyond the escalation threshold.
+5. ``render_leader_escalation``: to leaders, once a day, every project with items overdue beyond the escalation
+   threshold.
 
 Every function returns ``(title, markdown)``; the title is what DingTalk shows in the chat list.
 Who gets which message and when (working days, thresholds, de-duplication) is the scheduler's
@@ -23,6 +24,7 @@ from .model import DeliverableInfo, ProjectSummary
 
 DEFAULT_SUBMIT_HINT = "请在项目群上传文件并提交，机器人会自动登记。"
 MAX_ITEMS = 15
+ITEMS_PER_PROJECT = 5  # in the leaders' daily escalation, which lists every late project
 
 
 def _by_lateness(items: Sequence[DeliverableInfo]) -> list[DeliverableInfo]:
@@ -108,22 +110,44 @@ def render_pm_escalation(project: ProjectSummary, deliverables: Sequence[Deliver
     return title, "\n".join(lines)
 
 
-def render_leader_escalation(project: ProjectSummary, deliverables: Sequence[DeliverableInfo], *, today: date,
-                             threshold_working_days: int = 5) -> tuple[str, str]:
-    """To leaders: items overdue at least ``threshold_working_days``, with the PM named as contact."""
-    items = _by_lateness([d for d in deliverables if d.is_overdue and d.overdue_working_days >= threshold_working_days])
-    title = f"项目逾期上报｜{project.name}"
+def render_leader_escalation(projects: Sequence[tuple[ProjectSummary, Sequence[DeliverableInfo]]], *, today: date,
+                             threshold_working_days: int = 5, max_chars: int = 3500) -> tuple[str, str]:
+    """To leaders, once a day: every project with deliverables overdue at least ``threshold_working_days``, the most
+    overdue first, each with its PM as the contact.
+
+    One message however many projects are late: a message per project was dozens of 1:1 messages a day for a leader
+    of a busy company. Projects that do not fit in ``max_chars`` are counted at the end instead of listed (the worst
+    one is always listed: a block is at most ``ITEMS_PER_PROJECT`` lines)."""
+    late: list[tuple[ProjectSummary, list[DeliverableInfo]]] = []
+    for project, deliverables in projects:
+        items = _by_lateness([d for d in deliverables
+                              if d.is_overdue and d.overdue_working_days >= threshold_working_days])
+        if items:
+            late.append((project, items))
+    late.sort(key=lambda entry: (-entry[1][0].overdue_working_days, -len(entry[1]), entry[0].code))
+    title = f"项目逾期上报｜{late[0][0].name}" if len(late) == 1 else f"项目逾期上报｜{len(late)} 个项目"
+    if not late:
+        return title, (f"### 项目逾期上报\n\n截至 {fmt_date(today)}，没有逾期达 {threshold_working_days} 个工作日"
+                       "以上的交付物。")
+    total = sum(len(items) for _, items in late)
     lines = [
         "### 项目逾期上报",
-        f"**{project.name}**（{project.code}）",
         "",
-        f"- 客户：{or_blank(project.customer)}",
-        f"- 项目经理：{or_blank(project.pm_name)}",
-        f"- 当前阶段：{or_blank(project.phase)}",
-        "",
-        f"截至 {fmt_date(today)}，以下 **{len(items)}** 项交付物逾期已达 {threshold_working_days} 个工作日以上：",
-        "",
+        f"截至 {fmt_date(today)}，{len(late)} 个项目共 **{total}** 项交付物逾期已达 {threshold_working_days} 个工作日"
+        "以上：",
     ]
-    lines += truncated([f"- 《{d.name}》｜负责人 {or_blank(d.owner_name, '未指定')}｜**{_days(d)}**" for d in items], MAX_ITEMS)
-    lines += ["", f"项目经理已收到提醒，如需了解详情请联系{project.pm_name}。"]
-    return title, "\n".join(lines)
+    closing = ["", "各项目经理已收到提醒，如需了解详情请联系对应的项目经理。"]
+    budget = max_chars - len("\n".join(closing)) - 40  # room for the "另有 N 个项目" line
+    length = len("\n".join(lines))
+    for shown, (project, items) in enumerate(late):
+        block = ["", f"**{project.name}**（{project.code}）｜客户 {or_blank(project.customer)}｜"
+                     f"项目经理 {or_blank(project.pm_name)}｜当前阶段 {or_blank(project.phase)}",
+                 *truncated([f"- 《{d.name}》｜负责人 {or_blank(d.owner_name, '未指定')}｜**{_days(d)}**"
+                             for d in items], ITEMS_PER_PROJECT)]
+        size = len("\n".join(block)) + 1
+        if shown and length + size > budget:
+            lines += ["", f"…另有 {len(late) - shown} 个项目逾期较轻，未逐一列出（每周一的「项目周览」列出全部在建项目）。"]
+            break
+        lines += block
+        length += size
+    return title, "\n".join(lines + closing)

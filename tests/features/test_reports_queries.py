@@ -115,7 +115,9 @@ async def test_scans_streamed_in_small_chunks_plan_what_one_chunk_plans(db, tmp_
     assert plans[1] == plans[3] == plans[1000]
     assert {(r.kind, r.project) for r in plans[1000]} == {
         (kind, code) for code in (running.code, approved.code)
-        for kind in ("duesoon", "digest", "overdue", "escalate-pm", "escalate-leaders")}
+        for kind in ("duesoon", "digest", "overdue", "escalate-pm")} | {("escalate-leaders", "")}
+    [leaders] = [r for r in plans[1000] if r.kind == "escalate-leaders"]  # one list, from every chunk's projects
+    assert f"（{running.code}）" in leaders.text and f"（{approved.code}）" in leaders.text
     assert digests[1] == digests[2] == digests[1000]
     assert [d.project.code for d in digests[1000]] == sorted(d.project.code for d in digests[1000])
     assert len(digests[1000]) == 3

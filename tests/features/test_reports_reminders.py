@@ -107,12 +107,12 @@ async def test_reminders_follow_working_days_escalate_on_thresholds_and_skip_hol
     assert sent[date(2026, 10, 12)] == sorted([
         f"overdue-digest:{c}:2026-10-12", f"overdue:{c}:liming:2026-10-12", f"overdue:{c}:zhaolei:2026-10-12",
         f"overdue:{c}:wangjianguo:2026-10-12", f"escalate-pm:{c}:2026-10-12",
-        f"escalate-leaders:{c}:2026-10-12",  # 项目实施计划: 5 working days
+        "escalate-leaders:2026-10-12",  # 项目实施计划: 5 working days (one list a day for all projects)
     ])
 
     rows = {r.idempotency_key: r for r in await outbox_rows(sqlite_db)}
     # Nothing at all for the paused and the closed project.
-    assert all(key.split(":")[1] == c for key in rows)
+    assert all(key.split(":")[1] == c for key in rows if not key.startswith("escalate-leaders:"))
     digest = rows[f"overdue-digest:{c}:2026-10-12"]
     assert (digest.target_kind, digest.target_ids) == (OutboxTargetKind.GROUP, ["cid-internal"])
     assert "《项目实施计划》" in digest.params["msgParam"]["text"] and "逾期 5 个工作日" in digest.params["msgParam"]["text"]
@@ -124,9 +124,11 @@ async def test_reminders_follow_working_days_escalate_on_thresholds_and_skip_hol
     # 需求规格说明书 is 3 working days late and 系统部署方案 2 (10-09, 10-10): both reach the PM's line of 2.
     assert pm.target_ids == ["wangjianguo"] and "需求规格说明书" in pm.params["msgParam"]["text"]
     assert "《系统部署方案》｜执行｜负责人 未指定｜截止 10-09｜**逾期 2 个工作日**" in pm.params["msgParam"]["text"]
-    leaders = rows[f"escalate-leaders:{c}:2026-10-12"]
+    leaders = rows["escalate-leaders:2026-10-12"]
     assert leaders.target_ids == list(LEADERS)
-    assert "项目逾期上报" in leaders.params["msgParam"]["text"] and "需求规格说明书" not in leaders.params["msgParam"]["text"]
+    text = leaders.params["msgParam"]["text"]
+    assert "项目逾期上报" in text and f"（{c}）" in text and "需求规格说明书" not in text
+    assert "暂停的项目" not in text and "关闭的项目" not in text
 
     # Once per day: the run key is taken, and a forced second run finds every outbox key already queued.
     results, new = await run_day(sqlite_db, config, date(2026, 10, 12), "15:00")

@@ -125,10 +125,25 @@ def test_escalations_to_pm_and_leaders():
     items = [_d("上线规则清单", "陈静", 7), _d("数据质量报告", "刘洋", 3), _d("操作手册", "", 6)]
     _, pm = reminders.render_pm_escalation(PROJECT, items, today=TODAY)
     assert pm.startswith("### 张伟，您好") and "有 **3** 项交付物" in pm and "负责人 未指定" in pm
-    title, lead = reminders.render_leader_escalation(PROJECT, items, today=TODAY, threshold_working_days=5)
+    title, lead = reminders.render_leader_escalation([(PROJECT, items)], today=TODAY, threshold_working_days=5)
     assert title == "项目逾期上报｜医保审核项目"
-    assert "以下 **2** 项交付物逾期已达 5 个工作日以上" in lead
-    assert "数据质量报告" not in lead and "上线规则清单" in lead and "项目经理：张伟" in lead
+    assert "1 个项目共 **2** 项交付物逾期已达 5 个工作日以上" in lead
+    assert "数据质量报告" not in lead and "上线规则清单" in lead and "项目经理 张伟" in lead
+
+
+def test_leaders_get_one_list_of_late_projects_worst_first_and_the_rest_counted():
+    other = dataclasses.replace(PROJECT, code="RJ-2", name="智慧工厂MES", pm_name="王建国")
+    calm = dataclasses.replace(PROJECT, code="RJ-3", name="仓储系统", pm_name="李明")
+    projects = [(PROJECT, [_d("上线规则清单", "陈静", 7)]),
+                (other, [_d(f"文档{i}", "刘洋", 12) for i in range(8)]),
+                (calm, [_d("操作手册", "赵磊", 2)])]  # below the threshold: not a late project
+    title, text = reminders.render_leader_escalation(projects, today=TODAY, threshold_working_days=5)
+    assert title == "项目逾期上报｜2 个项目"
+    assert "2 个项目共 **9** 项交付物" in text and "仓储系统" not in text
+    assert text.index("智慧工厂MES") < text.index("医保审核项目")  # the most overdue first
+    assert "…等 8 项" in text and "项目经理 王建国" in text
+    _, short = reminders.render_leader_escalation(projects, today=TODAY, threshold_working_days=5, max_chars=330)
+    assert "智慧工厂MES" in short and "医保审核项目" not in short and "另有 1 个项目" in short and len(short) <= 330
 
 
 def test_reminder_lists_are_capped():
