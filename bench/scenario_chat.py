@@ -134,7 +134,7 @@ async def run_level(bot: str, level: str, *, world: Any, url: str | None, sqlite
         sampler.mark("end")
         my_cpu = sum(me.cpu_times()[:2]) - my_cpu
         await sb.run(lambda em: load.drain(window[0], args.drain))
-        stats = await sb.call(lambda: summarize(load.samples, window))
+        stats = await sb.call(lambda: summarize(load.samples, window, args.latency * 1000))
         stats["extra_replies"] = load.extra_replies
         stats["send_errors"] = load.errors[:5]
         seconds = stats["window_s"]
@@ -200,12 +200,13 @@ def level_rows(levels: list[dict[str, Any]]) -> list[list[Any]]:
     for entry in levels:
         s = entry["stats"]
         rows.append([entry["level"], s["offered_per_s"], s["throughput_per_s"], s["p50_ms"], s["p95_ms"], s["p99_ms"],
-                     s["unanswered"], s.get("bot_failed_commands"), s["bot_cpu_percent"], s["bot_cpu_ms_per_msg"], s["bench_cpu_percent"],
+                     s.get("p99_over_emulator_ms"), s["unanswered"], s.get("bot_failed_commands"), s["bot_cpu_percent"], s["bot_cpu_ms_per_msg"], s["bench_cpu_percent"],
                      s["memory"]["peak_mb"]])
     return rows
 
 
-LEVEL_HEADERS = ["level (msg/s)", "offered/s", "answered/s", "p50 ms", "p95 ms", "p99 ms", "unanswered", "failed",
+LEVEL_HEADERS = ["level (msg/s)", "offered/s", "answered/s", "p50 ms", "p95 ms", "p99 ms", "p99 over emulator ms",
+                 "unanswered", "failed",
                  "bot CPU %", "bot CPU ms/msg", "bench CPU %", "bot RSS peak MB"]
 
 
@@ -325,8 +326,9 @@ def summarize_chat(suffix: str = "") -> str | None:
         vs_base = sat["throughput_per_s"] / base_sat["throughput_per_s"] if sat and base_sat else None
         vs_null = sat["throughput_per_s"] / null_sat["throughput_per_s"] if sat and null_sat else None
         p99 = at100["p99_ms"] if at100 else None
+        own = at100.get("p99_over_emulator_ms") if at100 else None
         rows.append([db, sat and sat["throughput_per_s"], base_sat and base_sat["throughput_per_s"],
-                     null_sat and null_sat["throughput_per_s"], vs_base, vs_null, p99,
+                     null_sat and null_sat["throughput_per_s"], vs_base, vs_null, p99, own,
                      at100 and at100["unanswered"]])
         targets += [
             [db, f"saturation ≥ {TARGET_VS_BASELINE:g}x baseline", vs_base,
@@ -336,13 +338,17 @@ def summarize_chat(suffix: str = "") -> str | None:
             [db, f"p99 at 100 msg/s ≤ {latency_ms:.0f} + {TARGET_P99_EXTRA_MS:.0f} ms", p99,
              "—" if p99 is None else ("met" if p99 <= latency_ms + TARGET_P99_EXTRA_MS and at100["unanswered"] == 0
                                       else "MISSED")],
+            # The same target read per message: a file's answer waits for three emulator round trips, not one.
+            [db, f"p99 at 100 msg/s of latency less the emulator's on the message's path ≤ {TARGET_P99_EXTRA_MS:.0f} ms",
+             own, "—" if own is None else ("met" if own <= TARGET_P99_EXTRA_MS and at100["unanswered"] == 0
+                                           else "MISSED")],
         ]
     if not rows:
         return None
     text = "\n".join([
         "## Scenario 1: summary", "",
         report.table(["our db", "ours sat msg/s", "baseline sat msg/s", "null sat msg/s", "x baseline", "x null",
-                      "ours p99 @100 ms", "unanswered @100"], rows), "",
+                      "ours p99 @100 ms", "ours p99 over emulator @100 ms", "unanswered @100"], rows), "",
         report.table(["our db", "target", "value", "status"], targets)])
     data = {"scenario": "chat-summary", "machine": report.machine_info(), "rows": rows, "targets": targets}
     report.write_results("chat-summary" + suffix, data, text)

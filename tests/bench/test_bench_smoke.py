@@ -39,6 +39,10 @@ def test_latency_summary_counts_answers_in_the_window() -> None:
     stats = summarize(samples, (1000, 2000))
     assert stats["sent"] == 101 and stats["unanswered"] == 1
     assert stats["p50_ms"] == 60 and percentile([1.0, 2.0, 3.0], 99) == 3.0
+    # The bot's own share: a text answer crosses the emulator once, a file three times (download API, file, answer).
+    files = [Sample("文件", 1000 + i * 10, f"f{i}", reply_ms=1000 + i * 10 + 170) for i in range(10)]
+    assert summarize(samples, (1000, 2000), latency_ms=50)["p99_over_emulator_ms"] == 10
+    assert summarize(files, (1000, 2000), latency_ms=50)["p99_over_emulator_ms"] == 20
 
 
 def test_scans_scenario_runs_at_toy_size(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
