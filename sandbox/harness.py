@@ -369,32 +369,24 @@ class Sandbox:
 
     async def wait_for_ack(self, message_id: str, timeout: float = 10.0) -> FrameInfo:
         """Wait until the push with this messageId was ACKed with success."""
-        gateway = self.emulator.gateway
-
-        def acked() -> FrameInfo | None:
-            frame = gateway.frames.get(message_id)
-            return FrameInfo.of(frame) if frame is not None and frame.acked else None
-
-        return await self.run(lambda em: gateway.wait_until(acked, timeout))
+        return await self._wait_for_frame(message_id, lambda frame: frame.acked, timeout)
 
     async def wait_for_acks(self, message_id: str, count: int, timeout: float = 10.0) -> FrameInfo:
         """Wait until the push with this messageId got ``count`` ACKs (one per delivery, duplicates included)."""
-        gateway = self.emulator.gateway
-
-        def acked() -> FrameInfo | None:
-            frame = gateway.frames.get(message_id)
-            return FrameInfo.of(frame) if frame is not None and len(frame.acks) >= count else None
-
-        return await self.run(lambda em: gateway.wait_until(acked, timeout))
+        return await self._wait_for_frame(message_id, lambda frame: len(frame.acks) >= count, timeout)
 
     async def wait_for_deliveries(self, message_id: str, count: int, timeout: float = 10.0) -> FrameInfo:
+        return await self._wait_for_frame(message_id, lambda frame: len(frame.deliveries) >= count, timeout)
+
+    async def _wait_for_frame(self, message_id: str, ready: Callable[[PushedFrame], bool],
+                              timeout: float) -> FrameInfo:
         gateway = self.emulator.gateway
 
-        def delivered() -> FrameInfo | None:
+        def snapshot() -> FrameInfo | None:
             frame = gateway.frames.get(message_id)
-            return FrameInfo.of(frame) if frame is not None and len(frame.deliveries) >= count else None
+            return FrameInfo.of(frame) if frame is not None and ready(frame) else None
 
-        return await self.run(lambda em: gateway.wait_until(delivered, timeout))
+        return await self.run(lambda em: gateway.wait_until(snapshot, timeout))
 
     async def _resolve_connection(self, connection_id: str | None) -> str:
         if connection_id is not None:
