@@ -124,11 +124,11 @@ def render_leader_escalation(projects: Sequence[tuple[ProjectSummary, Sequence[D
                               if d.is_overdue and d.overdue_working_days >= threshold_working_days])
         if items:
             late.append((project, items))
+    if not late:
+        return "项目逾期上报", (f"### 项目逾期上报\n\n截至 {fmt_date(today)}，没有逾期达 {threshold_working_days} 个"
+                               "工作日以上的交付物。")
     late.sort(key=lambda entry: (-entry[1][0].overdue_working_days, -len(entry[1]), entry[0].code))
     title = f"项目逾期上报｜{late[0][0].name}" if len(late) == 1 else f"项目逾期上报｜{len(late)} 个项目"
-    if not late:
-        return title, (f"### 项目逾期上报\n\n截至 {fmt_date(today)}，没有逾期达 {threshold_working_days} 个工作日"
-                       "以上的交付物。")
     total = sum(len(items) for _, items in late)
     lines = [
         "### 项目逾期上报",
