@@ -68,11 +68,11 @@ class Reminder:
 
 @dataclass(frozen=True, slots=True)
 class _ProjectsPlan:
-    """What one chunk of whole projects plans: their own messages, and those late beyond the leaders' threshold
-    (the leaders' message lists the projects of every chunk)."""
+    """What one chunk of whole projects plans: their own messages, and each project's overdue deliverables (the
+    leaders' message picks, from every chunk, the projects late beyond their threshold)."""
 
     messages: list[Reminder]
-    escalated: list[tuple[ProjectSummary, list[DeliverableInfo]]]
+    overdue: list[tuple[ProjectSummary, list[DeliverableInfo]]]
 
 
 def plan_reminders(
@@ -85,8 +85,7 @@ def plan_reminders(
     leaders: Sequence[str] = (),
 ) -> list[Reminder]:
     """Every message due today for the scanned deliverables (pure: no database, no clock)."""
-    part = _plan_projects(rows, today=today, calendar=calendar, pm_after_days=pm_after_days,
-                          leaders_after_days=leaders_after_days if leaders else None)
+    part = _plan_projects(rows, today=today, calendar=calendar, pm_after_days=pm_after_days)
     return _with_leader_escalation([part], today=today, leaders=leaders, leaders_after_days=leaders_after_days)
 
 
@@ -96,10 +95,8 @@ def _plan_projects(
     today: date,
     calendar: Any,
     pm_after_days: int,
-    leaders_after_days: int | None,
 ) -> _ProjectsPlan:
-    """The messages of each project of ``rows`` (whole projects, ordered by project), and the projects to escalate to
-    the leaders (none with ``leaders_after_days=None``)."""
+    """The messages of each project of ``rows`` (whole projects, ordered by project), and its overdue deliverables."""
     day = today.isoformat()
     by_project: dict[int, list[DeliverableDue]] = defaultdict(list)
     for row in rows:
@@ -115,7 +112,7 @@ def _plan_projects(
         return target
 
     plan: list[Reminder] = []
-    escalated: list[tuple[ProjectSummary, list[DeliverableInfo]]] = []
+    overdue_by_project: list[tuple[ProjectSummary, list[DeliverableInfo]]] = []
     for project_rows in by_project.values():
         first = project_rows[0]
         project = due_project_summary(first)
@@ -144,6 +141,7 @@ def _plan_projects(
         if not overdue:
             continue
         infos = [i for _, i in overdue]
+        overdue_by_project.append((project, infos))
 
         # 2. the internal group's digest, and each owner's own list
         if first.internal_conversation_id:
@@ -159,27 +157,24 @@ def _plan_projects(
             title, text = render_owner_reminder(project, _owner_name(items, owner), [i for _, i in items], today=today)
             plan.append(Reminder(f"overdue:{code}:{owner}:{day}", to_user(owner), title, text, "overdue", code))
 
-        # 3. escalation to the PM; 4. to the leaders, once for all projects
+        # 3. escalation to the PM (4., the leaders', is one message for all projects: _with_leader_escalation)
         to_pm = [i for i in infos if i.overdue_working_days >= pm_after_days]
         if to_pm and first.pm_user_id:
             title, text = render_pm_escalation(project, to_pm, today=today)
             plan.append(Reminder(f"escalate-pm:{code}:{day}", to_user(first.pm_user_id), title, text,
                                  "escalate-pm", code))
-        if leaders_after_days is not None:
-            to_leaders = [i for i in infos if i.overdue_working_days >= leaders_after_days]
-            if to_leaders:
-                escalated.append((project, to_leaders))
-    return _ProjectsPlan(plan, escalated)
+    return _ProjectsPlan(plan, overdue_by_project)
 
 
 def _with_leader_escalation(
     parts: Sequence[_ProjectsPlan], *, today: date, leaders: Sequence[str], leaders_after_days: int
 ) -> list[Reminder]:
-    """The projects' messages, then the leaders' one message listing every project late beyond their threshold."""
+    """The projects' messages, then the leaders' one message listing every project late beyond their threshold (the
+    renderer applies it)."""
     plan = [reminder for part in parts for reminder in part.messages]
-    escalated = [entry for part in parts for entry in part.escalated]
-    if escalated and leaders:
-        title, text = render_leader_escalation(escalated, today=today, threshold_working_days=leaders_after_days)
+    overdue = [entry for part in parts for entry in part.overdue]
+    if leaders and any(d.overdue_working_days >= leaders_after_days for _, items in overdue for d in items):
+        title, text = render_leader_escalation(overdue, today=today, threshold_working_days=leaders_after_days)
         plan.append(Reminder(f"escalate-leaders:{today.isoformat()}", users_target(leaders), title, text,
                              "escalate-leaders", ""))
     return plan
@@ -204,13 +199,11 @@ async def scan_reminders(
         chunk_rows=chunk_rows,
     )
     schedule = config.schedule
-    leaders = tuple(config.organization.leaders)
-    plan = functools.partial(
-        _plan_projects, today=today, calendar=calendar, pm_after_days=schedule.escalate_to_pm_after_days,
-        leaders_after_days=schedule.escalate_to_leaders_after_days if leaders else None,
-    )
+    plan = functools.partial(_plan_projects, today=today, calendar=calendar,
+                             pm_after_days=schedule.escalate_to_pm_after_days)
     parts = await map_chunks_off_loop(chunks, lambda chunk: [plan(chunk)])
-    return await asyncio.to_thread(_with_leader_escalation, parts, today=today, leaders=leaders,
+    return await asyncio.to_thread(_with_leader_escalation, parts, today=today,
+                                   leaders=tuple(config.organization.leaders),
                                    leaders_after_days=schedule.escalate_to_leaders_after_days)
 
 

@@ -219,38 +219,26 @@ async def stream_chunks(
     last group of a fetch is held back until the next fetch shows whether it goes on."""
     connection = await session.connection()  # Core, as in _core_rows
     async with _memory_mapped(connection):
-        async for chunk in _grouped_chunks(connection, query, make, chunk_rows=chunk_rows, group_key=group_key):
-            yield chunk
-
-
-async def _grouped_chunks(
-    connection: AsyncConnection,
-    query: Any,
-    make: Callable[[Any], _T],
-    *,
-    chunk_rows: int,
-    group_key: Callable[[_T], object] | None,
-) -> AsyncIterator[list[_T]]:
-    result = await connection.stream(query.execution_options(yield_per=chunk_rows))
-    held: list[_T] = []
-    try:
-        async for fetched in result.partitions():
-            rows = held + [make(row) for row in fetched]
-            if group_key is None:
-                held = []
-                yield rows
-                continue
-            last = group_key(rows[-1])
-            cut = len(rows)
-            while cut and group_key(rows[cut - 1]) == last:
-                cut -= 1
-            held = rows[cut:]
-            if cut:
-                yield rows[:cut]
-        if held:
-            yield held
-    finally:
-        await result.close()
+        result = await connection.stream(query.execution_options(yield_per=chunk_rows))
+        held: list[_T] = []
+        try:
+            async for fetched in result.partitions():
+                rows = held + [make(row) for row in fetched]
+                if group_key is None:
+                    held = []
+                    yield rows
+                    continue
+                last = group_key(rows[-1])
+                cut = len(rows)
+                while cut and group_key(rows[cut - 1]) == last:
+                    cut -= 1
+                held = rows[cut:]
+                if cut:
+                    yield rows[:cut]
+            if held:
+                yield held
+        finally:
+            await result.close()
 
 
 class DigestRow(NamedTuple):
