@@ -8,6 +8,7 @@ staffId), and the per-msgtype `text` / `content` objects.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +24,23 @@ class Mentions:
 
 
 def parse_mentions(text: str, app: App, members: list[User], extra: list[User]) -> Mentions:
-    """Strip the bot's own @ and find the other members @'d by name in the text."""
+    """Strip the bot's own @ and find the other members @'d by name in the text.
+
+    `extra` are the members picked from the client's @ list. A name that several
+    members share, typed as text, says nobody in particular: only a pick @'s one of them.
+    """
     bot_tag = f"@{app.robot_name}"
     if bot_tag in text:
         content = text.replace(bot_tag, "", 1)
     else:
         # The mention sits in front, as when one taps the bot's name first.
         content = " " + text
+    picked = {u.user_id for u in extra}
+    shared = {name for name, n in Counter(u.name for u in members).items() if n > 1}
     found: list[tuple[int, User]] = []
     for user in members:
+        if user.name in shared and user.user_id not in picked:
+            continue
         pos = text.find(f"@{user.name}")
         if pos >= 0:
             found.append((pos, user))
