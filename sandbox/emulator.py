@@ -198,7 +198,7 @@ class Emulator:
         payload = build_payload(app=chosen_app, sender=sender, group=group, conversation_id=conversation_id,
                                 msg_id=self.ids.msg_id(), created_at=now, session_url=session_url,
                                 session_expires_at=session.expires_at if session else 0, msgtype=msgtype,
-                                body=body, at_users=at_users)
+                                body=body, at_users=at_users, at_users_union_id=self.config.at_users_union_id)
         record = ReceivedMessage(conversation_id, "2" if group else "1", chosen_app.client_id, sender.user_id,
                                  sender.name, msgtype, text or None, payload, now, delivered=delivered, media=media)
         if delivered:
