@@ -33,6 +33,15 @@ class EmulatorConfig:
     batch_send_max_users: int = 20
     qps_limit: int = 20                      # calls per second per app per API; 0 = off
     timeout_fault_max_hold: float = 30.0     # real seconds a "timeout" fault holds a request at most
+    # --- Contacts and groups (P2 §3) -------------------------------------------------
+    # Departments (with their sub-departments) the app's contact permission covers; None = the
+    # whole organization. Outside it the contact APIs answer 50004.
+    contact_scope: tuple[int, ...] | None = None
+    # UNCONFIRMED (P2 §3.5, §8 item 6): the scene-group member query is documented for scene and
+    # cool-app groups only. Default: it answers for every group the robot is in; False: ordinary
+    # groups answer 400 groupPermissionDenied.
+    scene_group_members_any_group: bool = True
+    group_members_max_results: int = 1000    # maxResults of the group member queries
     # --- Messaging ------------------------------------------------------------------
     # Users cannot send files to a bot in a group (§3.1). Our product asks people to
     # drop deliverables into the project group, so tests may allow it explicitly.

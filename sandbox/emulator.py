@@ -125,6 +125,10 @@ class Emulator:
             return key
         raise SandboxError(f"no conversation {key!r}")
 
+    def robot_in_group(self, app: App, group: Group) -> bool:
+        """Whether the app's robot is in the group (and so hears @'s there and may send there)."""
+        return app.client_id in group.bot_client_ids
+
     def _group_app(self, group: Group, app: App | str | None) -> App:
         if app is not None:
             chosen = self.world.app(app)
