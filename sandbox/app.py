@@ -31,6 +31,7 @@ ROUTES = (
     ("POST", "/v1.0/oauth2/accessToken", openapi_auth.new_access_token),
     ("GET", "/gettoken", openapi_auth.old_get_token),
     ("POST", "/robot/sendBySession", openapi_webhook.send_by_session),
+    ("POST", "/robot/send", openapi_webhook.custom_robot_send),
     ("POST", "/v1.0/robot/groupMessages/send", openapi_robot.group_messages_send),
     ("POST", "/v1.0/robot/oToMessages/batchSend", openapi_robot.oto_messages_batch_send),
     ("POST", "/v1.0/robot/messageFiles/download", openapi_robot.message_files_download),

@@ -49,6 +49,13 @@ class EmulatorConfig:
     # An @'d person's atUsers entry carries dingtalkId (+ staffId for insiders) only, as
     # documented; True adds their unionId to every entry but the bot's (UNCONFIRMED, P1 §3.2).
     at_users_union_id: bool = False
+    # --- External groups and custom robots (P1 §4, §10, §11.2; P2 §4) -----------------
+    # UNCONFIRMED whether an enterprise app robot can be in an external group (外部群). True: it
+    # can (so outsiders' messages are testable); False: it cannot: it hears nothing from a group
+    # with external members and its sends there fail like sends to a group it is not in.
+    app_robots_in_external_groups: bool = True
+    custom_robot_per_minute: int = 20        # messages a minute per custom robot ...
+    custom_robot_throttle: float = 600.0     # ... then refused (410100) for this long
     # --- Workflow -------------------------------------------------------------------
     terminate_min_age: float = 15.0          # an instance cannot be revoked within 15 s of its start
 
