@@ -17,6 +17,7 @@ from bot.errors import Conflict
 from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
 from bot.replies import Markdown, Reply
+from reports.user_text import md_literal
 from handlers.report_data import PROGRESS_RECURRENCES, progress_percent, overdue_working_days
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
@@ -138,7 +139,8 @@ async def record_change(
     group = project.internal_conversation_id
     if group and group != origin_conversation:
         by = f"{actor_name or actor}：" if (actor_name or actor) else ""
-        text = f"#### 【{project.code}】{clip(project.name, 40)}\n\n{by}{summary}"
+        # The summary is prose that quotes users (names, titles, reasons): all of it is shown literally.
+        text = f"#### 【{project.code}】{md_literal(clip(project.name, 40))}\n\n{md_literal(by + summary)}"
         await enqueue(session, key[:255], group_target(group), Markdown(f"【{project.code}】{clip(summary, 40)}", text))
 
 
@@ -191,7 +193,7 @@ def project_command(handler: ProjectHandler) -> ProjectHandler:
         if isinstance(result, str):
             return f"{note}\n{result}"
         if isinstance(result, Markdown):
-            return replace(result, text=f"{note}\n\n{result.text}")
+            return replace(result, text=f"{md_literal(note)}\n\n{result.text}")
         return result
 
     return wrapper

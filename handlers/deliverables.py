@@ -43,6 +43,7 @@ from handlers._files import (
     unlink_quietly,
 )
 from handlers._match import guess_by_file_name, match_deliverable
+from reports.user_text import md_literal
 from handlers._project import roles_in
 from handlers._submit import remember_file, submit_deliverable, submitted_text, take_pending_file, wait_for_file
 from storage.models import (
@@ -138,8 +139,8 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
             late_count += late > 0
             mark = f" ⚠️逾期{late}个工作日" if late else ""
             optional = "（可选）" if not d.required else ""
-            lines.append(f"- {STATUS_ICONS[d.status]} #{d.seq} {d.name}{optional}：{d.status}，"
-                         f"{who(names, d.owner_user_id)}，{fmt_day(d.due_date, today)}{mark}")
+            lines.append(f"- {STATUS_ICONS[d.status]} #{d.seq} {md_literal(d.name)}{optional}：{d.status}，"
+                         f"{md_literal(who(names, d.owner_user_id))}，{fmt_day(d.due_date, today)}{mark}")
     if late_count:
         lines.append(f"\n共 {late_count} 项逾期。")
     lines.append("\n发送文件后回复「提交 交付物名称」即可提交，例如：提交 #"
