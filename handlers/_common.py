@@ -47,6 +47,19 @@ def fmt_day(day: date | None, today: date | None = None) -> str:
     return f"{text}(周{WEEKDAYS[day.weekday()]})"
 
 
+def calendar_caveat(calendar: Any, first: date | None, last: date | None) -> str:
+    """The one sentence a plan or reply adds when its dates reach into a year whose official holiday schedule is not
+    known yet (storage/workdays.py, rule 4): those dates count the statutory holidays, but no 调休 workday."""
+    if first is None or last is None:
+        return ""
+    years = calendar.estimated_years(first, last)
+    if not years:
+        return ""
+    listed = "、".join(f"{year} 年" for year in years)
+    return (f"注意：{listed}的官方放假安排尚未导入，其中的日期按法定节日推算、未计调休上班日；"
+            "安排公布后请管理员用 dingpm calendar import 导入，再核对计划。")
+
+
 def project_label(project: Project) -> str:
     return f"{project.code}「{project.name}」"
 
@@ -201,6 +214,7 @@ def project_command(handler: ProjectHandler) -> ProjectHandler:
 
 __all__ = [
     "GATED_RECURRENCES",
+    "calendar_caveat",
     "NOBODY",
     "STATUS_ICONS",
     "change_context",

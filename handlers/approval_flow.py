@@ -28,7 +28,7 @@ from bot.dingtalk.errors import DingTalkError, InvalidRequest
 from bot.errors import Conflict, UserError
 from bot.outbox import enqueue, group_target, users_target
 from bot.replies import File, Markdown, Reply
-from handlers._common import lock_project, names_of, project_label, record_change
+from handlers._common import calendar_caveat, lock_project, names_of, project_label, record_change
 from handlers.approval_forms import (
     FORMS,
     ApprovalServiceUnavailable,
@@ -431,6 +431,8 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
         if plan:
             body += (f"\n\n未完成的阶段与交付物已按审批日期顺延 {shift} 个工作日：\n\n" if shift else "\n\n计划保持不变：\n\n")
             body += "\n".join(f"- {p.name}：{p.planned_start} 至 {p.planned_end}" for p in plan)
+            if caveat := calendar_caveat(services.calendar, day, project.planned_end):
+                body += f"\n\n{caveat}"
         await announce(session, project, approval, key, "立项审批通过", body)
     elif decision.result == ApprovalResult.REFUSE:
         if project.status == ProjectStatus.PENDING_APPROVAL:

@@ -22,6 +22,7 @@ from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from handlers._common import (
     STATUS_ICONS,
+    calendar_caveat,
     change_context,
     ensure_not_closed,
     fmt_day,
@@ -283,7 +284,8 @@ async def replan(incoming: Incoming, ctx: Context) -> Reply:
         key=f"deliverable-replanned:{project.code}:{deliverable.id}:{ctx.trace_id}", entity="deliverable",
         entity_id=deliverable.id, before=before, after=after, **change_context(ctx),
     )
-    return "已" + summary[2:] + ("。" + "；".join(notes) if notes else "") + "。"
+    caveat = calendar_caveat(calendar, today, deliverable.due_date) if due is not None else ""
+    return "已" + summary[2:] + ("。" + "；".join(notes) if notes else "") + "。" + (f"\n{caveat}" if caveat else "")
 
 
 # ---- files sent to the bot --------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from handlers._common import (
     STATUS_ICONS,
+    calendar_caveat,
     change_context,
     counts_for_progress,
     ensure_not_closed,
@@ -121,6 +122,7 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
         "**阶段计划**",
         *(f"- {p.name}：{fmt_day(p.start, plan.start)} 至 {fmt_day(p.end, plan.start)}"
           + (f"（与{p.parallel_with}并行）" if p.parallel_with else "") for p in plan.phases),
+        *(["", caveat] if (caveat := calendar_caveat(ctx.services.calendar, plan.start, plan.end)) else []),
         "",
         "**下一步**",
         f"1. 在项目内部群发送「绑定 {project.code} 内部群」，在客户群发送「绑定 {project.code} 客户群」",
