@@ -208,7 +208,7 @@ async def my_projects(incoming: Incoming, ctx: Context) -> Reply:
     aliases=("概况", "project"),
     summary="项目概况：阶段、状态、进度、逾期和接下来的里程碑",
     examples=("项目", "项目 XM-2026-001"),
-    params=(Param.word("编号", positional=True, max_length=64, example="XM-2026-001",
+    params=(Param.word("编号", positional=True, max_length=64, example="XM-2026-001", aliases=("项目",),
                        help="项目编号；在已绑定项目的群里可省略"),),
     reads_only=True,
 )

@@ -180,3 +180,22 @@ async def test_a_plan_reaching_into_2027_avoids_its_holidays_and_says_they_are_e
     assert moved.text.count(caveat) == 1
     within_2026 = await chat.say("pm", "计划 商务合同 截止:2026-12-10")
     assert within_2026.outcome == "ok" and "注意" not in within_2026.text
+
+
+async def test_full_width_colons_and_quotes_wherever_a_colon_is_accepted(chat: Chat) -> None:
+    code = await new_project(chat)
+    for typed in (f"项目：{code}", f"项目:{code}", f"项目 项目：{code}", f"项目 项目: {code}", f"概况＝{code}"):
+        said = await chat.say("engineer", typed, group=None)
+        assert said.outcome == "ok" and said.text.startswith(f"#### {code} 智慧工厂MES"), typed
+    for typed in (f"交付物 项目：{code}", f"交付物 项目：“{code}”", f"交付物 项目：「{code}」", f"交付物 项目＇{code}＇"):
+        said = await chat.say("engineer", typed.replace("项目＇", "项目：＇"), group=None)
+        assert said.outcome == "ok" and f"{code} 交付物" in said.text, typed
+    logged = await chat.say("engineer", "日志：完成3号楼AP安装调试")
+    assert logged.outcome == "ok"
+    quoted = await chat.say("engineer", "日志 ＇客户说：下周验收＇ 已记录")
+    assert quoted.outcome == "ok"
+    from storage.models import RegisterEntry, RegisterKind
+    logs = await chat.rows(RegisterEntry, RegisterEntry.kind == RegisterKind.LOG)
+    assert [e.title for e in logs] == ["完成3号楼AP安装调试", "客户说：下周验收 已记录"]
+    risk = await chat.say("pm", "风险 新增 到货晚 概率：高 影响：中 应对：减轻 负责人：@王工", mentions=["engineer"])
+    assert risk.outcome == "ok" and "概率高、影响中，应对：减轻" in risk.text
