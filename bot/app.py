@@ -214,7 +214,7 @@ class App:
         self.dingtalk = DingTalkClient(config, session=self.http, retry_policy=self.options.retry)
         templates, calendar = await asyncio.gather(
             asyncio.to_thread(_load_templates, config.storage.templates_dir),
-            asyncio.to_thread(_load_calendar, config),
+            asyncio.to_thread(_load_calendar, config, self.clock.today().year),
         )
         self.relay = OutboxRelay(transactions=self.transactions, client=self.dingtalk, config=config,
                                  worker=self.worker, options=self.options.relay,
@@ -414,11 +414,13 @@ def _load_templates(templates_dir: Path | None) -> Any:
     return load_templates(templates_dir)
 
 
-def _load_calendar(config: Config) -> Any:
+def _load_calendar(config: Config, this_year: int) -> Any:
     from storage.workdays import WorkCalendar
 
     calendar = config.calendar
-    return WorkCalendar(calendar.extra_holidays, calendar.extra_workdays, calendar.data_file)
+    # The years plans reach, computed here in the start-up thread rather than by the first command on the loop.
+    return WorkCalendar(calendar.extra_holidays, calendar.extra_workdays, calendar.data_file).prepare(
+        range(this_year - 1, this_year + 6))
 
 
 def _log_stream_end(task: asyncio.Task[None]) -> None:

@@ -121,8 +121,17 @@ class WorkCalendar:
         """Use these imported official schedules (replacing the ones set before): every year they cover follows them.
         The swap is two assignments, so a reader sees the old or the new schedule, never a mix of years."""
         official = {d.day: d for d in days}
-        self._official, self._official_years = official, frozenset(d.year for d in official)
-        self._years = {}
+        years = frozenset(d.year for d in official)
+        stale = years | self._official_years  # only those years change; the others keep their computed flags
+        self._official, self._official_years = official, years
+        self._years = {y: computed for y, computed in self._years.items() if y not in stale}
+
+    def prepare(self, years: Iterable[int]) -> WorkCalendar:
+        """Compute these years now (in the calling thread): the first estimated year imports and runs the holidays
+        package (about half a second), which must not happen on the event loop in the middle of a command."""
+        for year in years:
+            self._year(year)
+        return self
 
     # -- facts about single days ------------------------------------------------------------------------------
 

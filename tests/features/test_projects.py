@@ -184,13 +184,15 @@ async def test_a_plan_reaching_into_2027_avoids_its_holidays_and_says_they_are_e
 
 async def test_full_width_colons_and_quotes_wherever_a_colon_is_accepted(chat: Chat) -> None:
     code = await new_project(chat)
-    for typed in (f"项目：{code}", f"项目:{code}", f"项目 项目：{code}", f"项目 项目: {code}", f"概况＝{code}"):
+    for typed in (f"项目：{code}", f"项目:{code}", f"项目 项目：{code}", f"项目 项目: {code}", f"概况：{code}"):
         said = await chat.say("engineer", typed, group=None)
         assert said.outcome == "ok" and said.text.startswith(f"#### {code} 智慧工厂MES"), typed
     for typed in (f"交付物 项目：{code}", f"交付物 项目：“{code}”", f"交付物 项目：「{code}」", f"交付物 项目＇{code}＇"):
         said = await chat.say("engineer", typed.replace("项目＇", "项目：＇"), group=None)
         assert said.outcome == "ok" and f"{code} 交付物" in said.text, typed
     logged = await chat.say("engineer", "日志：完成3号楼AP安装调试")
+    formula = await chat.say("engineer", "问题 新增 =1+1")
+    assert formula.outcome == "ok" and "问题#1：=1+1" in formula.text  # after a space the text is the user's
     assert logged.outcome == "ok"
     quoted = await chat.say("engineer", "日志 ＇客户说：下周验收＇ 已记录")
     assert quoted.outcome == "ok"
