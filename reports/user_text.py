@@ -37,6 +37,8 @@ _LOOKALIKES = str.maketrans({"*": "＊", "`": "｀", "~": "～"})
 _INLINE = re.compile(r"\](?=[(\[:])|<(?=[A-Za-z/!?])|&(?=[#A-Za-z])|(?<=[A-Za-z]):(?=\S)|(?<=[A-Za-z0-9-])\.(?=[A-Za-z])|[@_\\]")
 # A line starting like a heading, quote, list, rule, table, code fence or reference definition: indentation dropped
 # (four spaces make a code block) and a zero-width space put first.
+# In a plain text message only link detection acts (DingTalk links addresses in text bubbles too): the same breaks.
+_LINKS = re.compile(r"(?<=[A-Za-z]):(?=//)|(?<=[A-Za-z0-9-])\.(?=[A-Za-z])")
 _LINE_START = re.compile(r"^[ \t]*(?=[#>+\-=|\[<!]|\d+[.)])", re.MULTILINE)
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 
@@ -56,6 +58,11 @@ def md_literal(text: object) -> str:
     value = _INLINE.sub(_disarm, value)
     value = _LINE_START.sub(ZERO_WIDTH, value)
     return _LEADING_SPACE.sub("", value)
+
+
+def text_literal(text: str) -> str:
+    """A plain text message as the bot sends it: no address in it becomes a link (it has none of its own)."""
+    return _LINKS.sub(lambda match: match.group() + ZERO_WIDTH, text)
 
 
 # ---- spreadsheets ---------------------------------------------------------------------------------------------
@@ -95,4 +102,4 @@ class TextCsvWriter:
 
 
 __all__ = ["FORMULA_STARTS", "TextCsvWriter", "ZERO_WIDTH", "csv_cell", "keep_as_text", "looks_like_formula",
-           "md_literal"]
+           "md_literal", "text_literal"]
