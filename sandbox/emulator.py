@@ -345,8 +345,8 @@ class Emulator:
             at_user_ids, at_mobiles, is_at_all = (), (), False
         message = SentMessage(
             conversation_id=conversation_id, conversation_type="2" if group else "1",
-            app_id=app.client_id if app else "", via=via, api=api, msgtype=normalized.msgtype, msg_key=msg_key, title=normalized.title,
-            text=normalized.text, params=normalized.params, created_at=self.clock.now_ms(),
+            app_id=app.client_id if app else "", via=via, api=api, msgtype=normalized.msgtype, msg_key=msg_key,
+            title=normalized.title, text=normalized.text, params=normalized.params, created_at=self.clock.now_ms(),
             at_user_ids=tuple(at_user_ids), at_mobiles=tuple(at_mobiles), is_at_all=is_at_all,
             media=normalized.media, to_user_id=to_user_id, raw=raw, custom_robot=custom_robot)
         self.recorder.record(message)

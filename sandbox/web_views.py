@@ -180,7 +180,8 @@ def _names(world: World, user_ids: tuple[str, ...] | list[str], mobiles: tuple[s
 def _robot_sender(world: World, message: SentMessage) -> dict[str, Any]:
     if message.custom_robot is not None:
         robot = message.custom_robot
-        return {"type": "bot", "custom": True, "id": robot.robot_id, "name": robot.name, "initials": initials(robot.name)}
+        return {"type": "bot", "custom": True, "id": robot.robot_id, "name": robot.name,
+                "initials": initials(robot.name)}
     app = world.apps.get(message.app_id)
     return {"type": "bot", **(bot_view(app) if app else {"id": message.app_id, "name": "机器人", "initials": "机器"})}
 
