@@ -325,8 +325,10 @@ class Emulator:
     def custom_robot_by_token(self, token: str | None) -> CustomRobot | None:
         return next((r for r in self.custom_robots.values() if r.token == token and not r.removed), None)
 
-    def group_custom_robots(self, group: Group) -> list[CustomRobot]:
-        return [r for r in self.custom_robots.values() if r.conversation_id == group.conversation_id and not r.removed]
+    def live_custom_robots(self, group: Group | None = None) -> list[CustomRobot]:
+        """The custom robots not removed (of one group, or all)."""
+        return [r for r in self.custom_robots.values()
+                if not r.removed and group in (None, self.world.groups.get(r.conversation_id))]
 
     # ---- bot output ---------------------------------------------------------------
     def record_bot_message(self, *, conversation_id: str, app: App | None, via: str, api: str,

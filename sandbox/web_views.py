@@ -97,7 +97,7 @@ def world_view(emulator: "Emulator") -> dict[str, Any]:
                     "memberIds": list(g.member_ids), "botIds": list(g.bot_client_ids)} for g in world.groups.values()],
         "allowGroupFiles": emulator.config.allow_group_files,
         "appRobotsInExternalGroups": emulator.config.app_robots_in_external_groups,
-        "customRobots": [custom_robot_view(world, r) for r in emulator.custom_robots.values() if not r.removed],
+        "customRobots": [custom_robot_view(world, r) for r in emulator.live_custom_robots()],
     }
 
 
@@ -121,7 +121,7 @@ def conversations_for(emulator: "Emulator", user: User) -> list[dict[str, Any]]:
         result.append({"id": group.conversation_id, "type": "group", "kind": kind, "title": group.title,
                        "memberIds": [u.user_id for u in world.present_members(group)], "bot": bot_view(bot),
                        "botAvailable": emulator.robot_in_group(bot, group),
-                       "customRobots": [custom_robot_view(world, r) for r in emulator.group_custom_robots(group)],
+                       "customRobots": [custom_robot_view(world, r) for r in emulator.live_custom_robots(group)],
                        "canSendFile": allow_group_files, "canSendPicture": True})
     if not user.external:
         # External contacts cannot chat 1:1 with the organization's bots.
