@@ -39,6 +39,14 @@ class EmulatorConfig:
     allow_group_files: bool = False
     # --- Workflow -------------------------------------------------------------------
     terminate_min_age: float = 15.0          # an instance cannot be revoked within 15 s of its start
+    # --- 待办 and H5 免登 (P2 §2, §5, §7.2; see todo.py and h5.py) ----------------------
+    todo_page_size: int = 50                 # org/user todo lists per page (UNCONFIRMED)
+    todo_events_on_api_changes: bool = False  # todo_task_* events also for the app's own API calls (UNCONFIRMED)
+    todo_deleted_keeps_source_id: bool = False  # a deleted todo still blocks its sourceId (UNCONFIRMED)
+    todo_flow_limit_per_executor: int = 0    # creates per executor per minute, then flowControlError; 0 = off
+    todo_flow_limit_per_org: int = 0         # creates per org per minute, then flowControlError; 0 = off
+    auth_code_ttl: float = 300.0             # 免登 codes: 5 minutes, single use
+    h5_homepages: dict = field(default_factory=dict)  # app client_id or name -> homepage URL ($CORPID$ allowed)
 
     extra: dict = field(default_factory=dict)
 

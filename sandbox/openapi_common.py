@@ -66,6 +66,7 @@ class ApiContext:
     request_id: str
     app: "App | None" = None
     error: str | None = None    # for the call log
+    system_error: str = "systemError"   # the new-API code of this API's internal errors
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- responses ----------------------------------------------------------------
@@ -135,12 +136,14 @@ class ApiContext:
 Handler = Callable[[web.Request, ApiContext], Awaitable[web.StreamResponse]]
 
 
-def api(name: str, family: str, *, auth: str = "token") -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+def api(name: str, family: str, *, auth: str = "token",
+        system_error: str = "systemError") -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     """Wrap a route handler with counting, faults, auth and throttling.
 
     auth="token": the wrapper authenticates the access token and throttles; "none":
     the handler identifies the app itself (token APIs, connections/open, webhooks)
-    and calls `ctx.throttle(app)` when the API is throttled.
+    and calls `ctx.throttle(app)` when the API is throttled. `system_error`: the code
+    of the API's HTTP 500 (an unexpected failure, or the "system" fault).
     """
     assert family in ("new", "old") and auth in ("token", "none")
 
@@ -148,7 +151,7 @@ def api(name: str, family: str, *, auth: str = "token") -> Callable[[Handler], C
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
             emulator = request.app[EMULATOR_KEY]
-            ctx = ApiContext(emulator, name, family, request, emulator.ids.request_id())
+            ctx = ApiContext(emulator, name, family, request, emulator.ids.request_id(), system_error=system_error)
             status = 0
             try:
                 response = await _handle(ctx, handler, auth)
@@ -184,9 +187,13 @@ async def _handle(ctx: ApiContext, handler: Handler, auth: str) -> web.StreamRes
         raise
     except Exception:
         log.exception("sandbox API %s failed", ctx.name)
-        if ctx.family == "new":
-            return ctx.new_error(500, "systemError", "系统错误")
-        return ctx.old_error(-1, "系统繁忙")
+        return _system_error(ctx)
+
+
+def _system_error(ctx: ApiContext) -> web.Response:
+    if ctx.family == "new":
+        return ctx.new_error(500, ctx.system_error, "系统错误")
+    return ctx.old_error(-1, "系统繁忙")
 
 
 async def _inject(ctx: ApiContext, kind: str) -> web.StreamResponse:
@@ -207,6 +214,8 @@ async def _inject(ctx: ApiContext, kind: str) -> web.StreamResponse:
             return ctx.new_error(504, "GatewayTimeout", "后端服务调用超时")
         return ctx.old_error(15, "远程服务调用超时", sub_code="isp.top-remote-connection-timeout",
                              request_id=ctx.request_id)
+    if kind == "system":
+        return _system_error(ctx)
     if kind == "reset":
         ctx.error = "reset"
         transport = ctx.request.transport

@@ -1,0 +1,121 @@
+// 待办: the current person's DingTalk todo list, kept live by a long-poll on /sandbox/api/todos.
+// Work todos cannot be ticked here (as in DingTalk): their title opens the detail page in a new tab;
+// 删除 deletes the todo in DingTalk (the bot hears of it through a todo_task_* event).
+
+import { getJSON, postJSON } from "./api.js";
+import { escapeHtml } from "./markdown.js";
+import { formatTime } from "./messages.js";
+
+const ROLE_LABELS = { executor: "我执行的", creator: "我发起的", participant: "我参与的" };
+
+function hhmm(ms) {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+function dueLabel(todo) {
+  if (todo.dueTime == null) return "无截止时间";
+  const when = formatTime(todo.dueTime, true);
+  if (todo.done) return `截止 ${when}`;
+  if (todo.dueState === "overdue") return `已逾期 · ${when}`;
+  if (todo.dueState === "today") return `今天 ${hhmm(todo.dueTime)} 截止`;
+  return `${when} 截止`;
+}
+
+function itemHtml(todo) {
+  const title = todo.openUrl
+    ? `<a class="todo-subject" href="${escapeHtml(todo.openUrl)}" target="_blank" rel="noopener noreferrer"
+         title="打开详情页处理">${escapeHtml(todo.subject)}</a>`
+    : `<span class="todo-subject" title="详情链接不是网页地址，无法在浏览器中打开">${escapeHtml(todo.subject)}</span>`;
+  const roles = todo.roles.map((r) => `<span class="todo-role">${ROLE_LABELS[r] || r}</span>`).join("");
+  const confirmText = todo.deleteMeans === "deleted"
+    ? "删除后所有人的待办里都不再有这一项。确定删除？"
+    : `从你的待办中删除（这项待办由${todo.creator.name}发起，其他人的不受影响）。确定删除？`;
+  return `<li class="todo todo--${escapeHtml(todo.dueState)}${todo.done ? " is-done" : ""}" data-id="${escapeHtml(todo.id)}">
+    <span class="todo-check" aria-hidden="true" title="工作待办需在详情页中处理">${todo.done ? "✓" : ""}</span>
+    <div class="todo-main">
+      ${title}
+      <div class="todo-meta"><span class="todo-due">${escapeHtml(dueLabel(todo))}</span>
+        <span>来自「${escapeHtml(todo.app.name)}」</span><span>发起人 ${escapeHtml(todo.creator.name)}</span>${roles}</div>
+    </div>
+    <button type="button" class="todo-delete" data-delete="${escapeHtml(todo.id)}" data-confirm="${escapeHtml(confirmText)}"
+      aria-label="删除待办 ${escapeHtml(todo.subject)}">删除</button>
+  </li>`;
+}
+
+export class Todos {
+  // hooks: {user() -> user id, toast(text, isError), onCount(dueCount)}
+  constructor(hooks) {
+    this.hooks = hooks;
+    this.root = document.getElementById("todos-view");
+    this.todos = [];
+    this.fingerprint = "";
+    this.generation = 0;
+    this.abort = null;
+    this.root.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-delete]");
+      if (button && window.confirm(button.dataset.confirm)) this.remove(button.dataset.delete);
+    });
+  }
+
+  // Follow the list of `user` from now on (a new identity stops the previous loop).
+  start(user) {
+    const generation = ++this.generation;
+    if (this.abort) this.abort.abort();
+    this.todos = [];
+    this.fingerprint = "";
+    this.draw();
+    this.live(user, generation);
+  }
+
+  async live(user, generation) {
+    let failures = 0;
+    while (generation === this.generation) {
+      this.abort = new AbortController();
+      try {
+        const params = this.fingerprint ? { user, fingerprint: this.fingerprint, wait: 25 } : { user };
+        const answer = await getJSON("/todos", params, this.abort.signal);
+        if (generation !== this.generation) return;
+        failures = 0;
+        this.accept(answer);
+      } catch (error) {
+        if (error.name === "AbortError" || generation !== this.generation) return;
+        failures += 1;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * failures, 5000)));
+      }
+    }
+  }
+
+  accept(answer) {
+    this.todos = answer.todos;
+    this.fingerprint = answer.fingerprint;
+    this.hooks.onCount(answer.dueCount);
+    this.draw();
+  }
+
+  draw() {
+    const open = this.todos.filter((t) => !t.done);
+    const done = this.todos.filter((t) => t.done);
+    const section = (title, items, empty) => `
+      <section class="todo-section"><h2>${title}<span class="todo-count">${items.length}</span></h2>
+        ${items.length ? `<ul class="todo-list">${items.map(itemHtml).join("")}</ul>` : `<p class="todo-none">${empty}</p>`}
+      </section>`;
+    this.root.innerHTML = `
+      <div class="todos-inner">
+        <header class="todos-head"><h1>待办</h1>
+          <p class="todos-note">工作待办不能在列表里勾选完成：点击标题打开详情页处理。红点表示今天到期或已逾期的待办。</p></header>
+        ${section("进行中", open, "没有进行中的待办")}
+        ${done.length ? section("已完成", done, "") : ""}
+      </div>`;
+  }
+
+  async remove(id) {
+    try {
+      const answer = await postJSON("/todos/delete", { user: this.hooks.user(), id });
+      this.hooks.toast(answer.result === "deleted" ? "已删除待办" : "已从你的待办中删除");
+      this.accept(answer);
+    } catch (error) {
+      this.hooks.toast(error.message, true);
+    }
+  }
+}
