@@ -37,6 +37,9 @@ class EmulatorConfig:
     # Users cannot send files to a bot in a group (§3.1). Our product asks people to
     # drop deliverables into the project group, so tests may allow it explicitly.
     allow_group_files: bool = False
+    # An @'d person's atUsers entry carries dingtalkId (+ staffId for insiders) only, as
+    # documented; True adds their unionId to every entry but the bot's (UNCONFIRMED, P1 §3.2).
+    at_users_union_id: bool = False
     # --- Workflow -------------------------------------------------------------------
     terminate_min_age: float = 15.0          # an instance cannot be revoked within 15 s of its start
     # --- 待办 and H5 免登 (P2 §2, §5, §7.2; see todo.py and h5.py) ----------------------

@@ -156,6 +156,8 @@ class Emulator:
         bot never hears of it (§3.1) but the transcript still shows it.
         """
         sender = self.world.user(user)
+        if not sender.active:
+            raise SandboxError(f"{sender.name} ({sender.user_id}) has left the organization")
         group: Group | None = None
         private_owner = (self.world.private_conversation_owner(conversation)
                          if isinstance(conversation, str) else None)
@@ -183,7 +185,7 @@ class Emulator:
         at_users: list[User] = []
         if msgtype == "text":
             if group is not None:
-                members = [self.world.users[m] for m in group.member_ids]
+                members = self.world.present_members(group)
                 extra = [self.world.user(m) for m in mentions]
                 parsed = parse_mentions(text, chosen_app, members, extra)
                 body: dict[str, Any] = {"text": {"content": parsed.content}}
@@ -202,7 +204,7 @@ class Emulator:
         payload = build_payload(app=chosen_app, sender=sender, group=group, conversation_id=conversation_id,
                                 msg_id=self.ids.msg_id(), created_at=now, session_url=session_url,
                                 session_expires_at=session.expires_at if session else 0, msgtype=msgtype,
-                                body=body, at_users=at_users)
+                                body=body, at_users=at_users, at_users_union_id=self.config.at_users_union_id)
         record = ReceivedMessage(conversation_id, "2" if group else "1", chosen_app.client_id, sender.user_id,
                                  sender.name, msgtype, text or None, payload, now, delivered=delivered, media=media)
         if delivered:
@@ -274,6 +276,16 @@ class Emulator:
                          app: App | str | None = None) -> ReceivedMessage:
         return self.user_message(user, conversation, msgtype="unknownMsgType",
                                  content={"unknownMsgType": UNKNOWN_MSG_TEXT}, app=app)
+
+    # ---- the directory ------------------------------------------------------------
+    def update_user(self, user: str | User, *, name: str | None = None, active: bool | None = None) -> User:
+        """An admin renames someone, or someone leaves (active=False) or comes back: what directory sync sees."""
+        current = self.world.user(user)
+        if active is not None and current.external:
+            raise SandboxError(f"{current.name} is not in the organization: only employees can leave it")
+        updated = self.world.update_user(current, name=name, active=active, now_ms=self.clock.now_ms())
+        self.signal.bump()
+        return updated
 
     # ---- bot output ---------------------------------------------------------------
     def record_bot_message(self, *, conversation_id: str, app: App, via: str, api: str, normalized: Normalized,

@@ -39,7 +39,7 @@ from .media import MediaFile
 from .recorder import ReceivedMessage, Record, SentMessage
 from .throttle import CallRecord
 from .web import page_url, setup_web
-from .world import App, FlowStep, World
+from .world import App, FlowStep, User, World
 
 T = TypeVar("T")
 
@@ -272,6 +272,14 @@ class Sandbox(TodoHelpers, H5Helpers):
 
     def media(self, media_id: str) -> MediaFile | None:
         return self.emulator.media.by_media_id(media_id)
+
+    # ---- the directory ------------------------------------------------------------
+    async def update_user(self, user: str, *, name: str | None = None, active: bool | None = None) -> User:
+        """An admin renames someone, or someone leaves (active=False) or comes back; returns the new entry.
+
+        A name that two people share is refused (`AmbiguousName`): name them by userId.
+        """
+        return await self.call(self.emulator.update_user, user, name=name, active=active)
 
     # ---- approvals ----------------------------------------------------------------
     async def approve(self, instance_id: str, approver: str, remark: str = "") -> dict[str, Any]:

@@ -20,9 +20,9 @@ from .errors import SandboxError
 from .media import MEDIA_RULES, extension
 from .openapi_common import EMULATOR_KEY, json_response
 from .web_views import (approvals_fingerprint, approvals_for, conversations_for, instance_view, record_view,
-                        world_view)
+                        user_view, world_view)
 from .workflow import WorkflowError
-from .world import User
+from .world import AmbiguousName, User
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -79,7 +79,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
 def _user(emulator: "Emulator", key: Any) -> User:
     if not key:
         raise WebError("请先选择身份（user）")
-    user = emulator.world.users.get(str(key)) or emulator.world.find_user(str(key))
+    try:
+        user = emulator.world.users.get(str(key)) or emulator.world.find_user(str(key))
+    except AmbiguousName as exc:
+        listed = "、".join(f"{u.user_id}（{d}）" for u, d in zip(exc.candidates, exc.descriptions))
+        raise WebError(f"有 {len(exc.candidates)} 人叫「{exc.name}」，请用 userId 指明：{listed}") from None
     if user is None:
         raise WebError(f"未知用户：{key}")
     return user
@@ -92,6 +96,8 @@ def _conversations(emulator: "Emulator", user: User) -> list[dict[str, Any]]:
 def _conversation(emulator: "Emulator", user: User, cid: Any) -> dict[str, Any]:
     if not cid:
         raise WebError("请先选择会话（conversation）")
+    if not user.active:
+        raise WebError(f"{user.name}已离职，不能再使用本组织的会话")
     for conv in _conversations(emulator, user):
         if conv["id"] == cid:
             return conv
@@ -277,6 +283,29 @@ async def get_media(request: web.Request, emulator: "Emulator") -> Any:
         "Cache-Control": "private, max-age=3600"})
 
 
+# ---- the directory ------------------------------------------------------------------
+
+MAX_NAME = 20                   # characters in a person's name
+
+
+@endpoint
+async def post_user_update(request: web.Request, emulator: "Emulator") -> Any:
+    """An admin renames someone, or someone leaves (active=false) or comes back (active=true)."""
+    body = await _body(request)
+    user = _user(emulator, body.get("user"))
+    name, active = body.get("name"), body.get("active")
+    if name is not None and (not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME):
+        raise WebError(f'name 必须是 1–{MAX_NAME} 个字的姓名，例如 {{"user": "liming", "name": "李明远"}}')
+    if active is not None and not isinstance(active, bool):
+        raise WebError('active 只能是 true（在职）或 false（离职），例如 {"user": "liming", "active": false}')
+    if name is None and active is None:
+        raise WebError('请给出 name 或 active，例如 {"user": "liming", "name": "李明远"}')
+    if active is not None and user.external:
+        raise WebError(f"{user.name}不是本组织成员，不能设置在职或离职")
+    updated = emulator.update_user(user, name=name.strip() if name else None, active=active)
+    return {"user": user_view(emulator.world, updated)}
+
+
 # ---- approvals ----------------------------------------------------------------------
 
 @endpoint
@@ -325,6 +354,7 @@ ROUTES = (
     ("GET", "/updates", get_updates),
     ("POST", "/files", post_file),
     ("GET", "/media", get_media),
+    ("POST", "/users/update", post_user_update),
     ("GET", "/approvals", get_approvals),
     ("POST", "/approvals/act", post_approval_action),
 )

@@ -44,12 +44,20 @@ def role_of(user: User) -> str:
     return ROLE_LEADER if user.admin else ROLE_TEAM
 
 
+def org_label(world: World, user: User) -> str:
+    """What DingTalk shows beside a name: the outsider's organization, else the department."""
+    if user.external:
+        return user.corp_name or "个人用户"
+    dept = world.department_name(user.department_ids[0]) if user.department_ids else ""
+    return dept or world.corp_name
+
+
 def user_view(world: World, user: User) -> dict[str, Any]:
     role = role_of(user)
-    dept = world.department_name(user.department_ids[0]) if user.department_ids else ""
     return {"id": user.user_id, "name": user.name, "title": user.title, "role": role,
-            "roleLabel": ROLE_LABELS[role], "external": user.external,
-            "org": user.corp_name if user.external else (dept or world.corp_name), "initials": initials(user.name)}
+            "roleLabel": ROLE_LABELS[role], "external": user.external, "org": org_label(world, user),
+            "initials": initials(user.name), "unionId": user.union_id, "corpId": user.corp_id,
+            "personal": user.personal, "active": user.active, "description": world.describe(user)}
 
 
 def bot_view(app: App) -> dict[str, Any]:
@@ -69,6 +77,9 @@ def world_view(world: World, *, allow_group_files: bool) -> dict[str, Any]:
         "bots": [bot_view(a) for a in world.apps.values()],
         "roles": [{"id": r, "label": label} for r, label in ROLE_LABELS.items()],
         "users": [user_view(world, u) for u in world.users.values()],
+        "organizations": [{"corpId": corp_id, "name": name,
+                           "userIds": [u.user_id for u in world.users.values() if u.corp_id == corp_id]}
+                          for corp_id, name in world.organizations().items()],
         "groups": [{"id": g.conversation_id, "title": g.title, "kind": group_kind(world, g),
                     "memberIds": list(g.member_ids), "botIds": list(g.bot_client_ids)} for g in world.groups.values()],
         "allowGroupFiles": allow_group_files,
@@ -76,7 +87,12 @@ def world_view(world: World, *, allow_group_files: bool) -> dict[str, Any]:
 
 
 def conversations_for(world: World, user: User, *, allow_group_files: bool) -> list[dict[str, Any]]:
-    """What the user's DingTalk shows: the groups they are in, then their 1:1 chats with bots."""
+    """What the user's DingTalk shows: the groups they are in, then their 1:1 chats with bots.
+
+    Someone who left the organization has none of its conversations any more.
+    """
+    if not user.active:
+        return []
     result = []
     for group in world.groups.values():
         if user.user_id not in group.member_ids or not group.bot_client_ids:
