@@ -86,8 +86,8 @@ class H5Apps:
         return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, parts.fragment))
 
     def can_use(self, user: User) -> bool:
-        """Only members of the org see its workbench apps (external contacts get no code either)."""
-        return not user.external and user.corp_id == self.world.corp_id
+        """Only current members of the org see its workbench apps (outsiders and leavers get no code either)."""
+        return not user.external and user.active and user.corp_id == self.world.corp_id
 
     # ---- codes ----------------------------------------------------------------------
     def mint(self, user_id: Any, corp_id: Any, client_id: Any = None) -> AuthCode:
@@ -98,7 +98,7 @@ class H5Apps:
             raise AuthCodeError(WRONG_CORP, f"corpId 与当前组织不符：{corp_id}")
         if client_id not in (None, "") and client_id not in self.world.apps:
             raise AuthCodeError(WRONG_CLIENT, f"clientId 不是本组织的应用：{client_id}")
-        user = self.world.find_user(str(user_id))
+        user = self.world.users.get(str(user_id))     # the stand-in sends a userId, never a name
         if user is None or not self.can_use(user):
             raise AuthCodeError(NOT_A_MEMBER, f"{user.name if user else user_id} 不是本组织成员，无法免登")
         code = AuthCode(self.ids.auth_code(), user.user_id, corp_id, client_id or None,
@@ -112,8 +112,11 @@ class H5Apps:
         if (issued is None or issued.used or issued.expires_at <= self.clock.now()
                 or issued.client_id not in (None, app.client_id) or issued.corp_id != app.corp_id):
             return None
+        user = self.world.users[issued.user_id]
+        if not self.can_use(user):      # left the organization since the code was minted
+            return None
         issued.used = True
-        return self.world.users[issued.user_id], issued
+        return user, issued
 
 
 def check_homepage(url: str) -> None:

@@ -17,9 +17,9 @@ from .openapi_common import EMULATOR_KEY, ApiContext, OldApiError, api, json_res
 
 JSAPI_FILE = Path(__file__).parent / "static" / "jsapi.js"
 
-# §5.1 `sys_level`: 1 main admin, 2 sub-admin, 100 boss, 0 others. The world marks admins only: they count as
-# sub-admins.
-SYS_LEVEL_ADMIN = 2
+# §5.1 `sys_level`: 1 main admin, 2 sub-admin, 100 boss, 0 others. The world marks admins and bosses only:
+# admins count as sub-admins.
+SYS_LEVEL_ADMIN, SYS_LEVEL_BOSS = 2, 100
 
 
 @api("user.getuserinfo", "old")
@@ -35,10 +35,10 @@ async def get_user_info(request: web.Request, ctx: ApiContext) -> web.Response:
     if found is None:
         raise OldApiError(40078, "不存在的临时授权码", request_id=ctx.request_id)
     user, issued = found
-    level = SYS_LEVEL_ADMIN if user.admin else 0
+    level = SYS_LEVEL_BOSS if user.boss else SYS_LEVEL_ADMIN if user.admin else 0
     return ctx.ok({"errcode": 0, "errmsg": "ok", "request_id": ctx.request_id, "result": {
         "userid": user.user_id, "unionid": user.union_id, "name": user.name, "device_id": issued.device_id,
-        "sys": level in (1, 2), "sys_level": level}})
+        "sys": user.admin, "sys_level": level}})
 
 
 def _cors(request: web.Request) -> dict[str, str]:

@@ -257,12 +257,16 @@ class TodoStore:
 
     # ---- people ---------------------------------------------------------------------
     def person(self, union_id: Any) -> User:
-        """An org member by unionId; todos of the org take no outsiders (UNCONFIRMED; they have no org todo list)."""
-        if isinstance(union_id, str):
-            for user in self.world.internal_users():
-                if user.union_id == union_id:
-                    return user
-        raise TodoError(f"unionId is invalid: {union_id}")
+        """A current org member by unionId: the org's todos take no outsiders and nobody who left
+        (UNCONFIRMED: outsiders have no todo list in this org)."""
+        user = self.world.user_by_union_id(union_id) if isinstance(union_id, str) else None
+        if user is None or user.external or not user.active:
+            raise TodoError(f"unionId is invalid: {union_id}")
+        return user
+
+    def named(self, union_id: str) -> User | None:
+        """Whoever has this unionId, also after they left (for showing names)."""
+        return self.world.user_by_union_id(union_id)
 
     def _operator(self, operator_id: str | None, default: str) -> str:
         # `operatorId` is the acting person (§2.1); the path's unionId stands in when it is absent.

@@ -95,10 +95,16 @@ async def test_exchange_errors(sandbox, http):
     assert (await exchange(http, sandbox, token, await sandbox.auth_code("李明")))["errcode"] == -1
 
 
-async def test_harness_refuses_like_the_stand_in(sandbox):
-    with pytest.raises(AuthCodeError) as caught:
-        await sandbox.auth_code("黄蕾")
-    assert caught.value.error_code == 10004
+async def test_outsiders_and_leavers_get_no_code(sandbox, http):
+    for outsider in ("黄蕾", "许晴"):
+        with pytest.raises(AuthCodeError) as caught:
+            await sandbox.auth_code(outsider)
+        assert caught.value.error_code == 10004
+    code = await sandbox.auth_code("赵磊")
+    await sandbox.update_user("赵磊", active=False)
+    assert (await exchange(http, sandbox, await old_token(http, sandbox), code))["errcode"] == 40078
+    with pytest.raises(AuthCodeError):
+        await sandbox.auth_code("赵磊")
 
 
 async def test_stand_in_script_and_cors_preflight(sandbox, http):

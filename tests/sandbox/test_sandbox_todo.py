@@ -133,10 +133,14 @@ async def test_limits_hold_at_the_boundary(sandbox, http, token):
     assert len(task["subject"]) == 1024 and len(task["executorIds"]) == len(people)
 
 
-async def test_external_contacts_cannot_be_executors(sandbox, http, token):
-    outsider = sandbox.world.user("黄蕾")
-    assert refused(await create(http, sandbox, token, executorIds=[outsider.union_id]),
+async def test_outsiders_and_leavers_cannot_be_executors(sandbox, http, token):
+    for outsider in ("黄蕾", "许晴"):       # another organization's member, a personal DingTalk user
+        assert refused(await create(http, sandbox, token, executorIds=[sandbox.union_id(outsider)]),
+                       "todo.taskCreate.paramError", "unionId is invalid")
+    await sandbox.update_user(ENGINEER_2, active=False)
+    assert refused(await create(http, sandbox, token, executorIds=[sandbox.union_id(ENGINEER_2)]),
                    "todo.taskCreate.paramError", "unionId is invalid")
+    assert await sandbox.todo_tasks() == []
 
 
 async def test_reading_a_missing_task(sandbox, http, token):
