@@ -569,10 +569,11 @@ class TodoStore:
         return stable_digest(*parts, length=8).hex() if parts else "empty"
 
     def due_count(self, user: User) -> int:
-        """The red dot: todos not done by this person that are due today or overdue."""
+        """The red dot: what this person has to do (executor, not done) that is due today or overdue."""
         now = self.clock.now_ms()
-        return sum(1 for t, _ in self.list_for(user)
-                   if not t.done_for(user.union_id) and due_state(t.due_time, now) in ("today", "overdue"))
+        return sum(1 for t, roles in self.list_for(user)
+                   if "executor" in roles and not t.done_for(user.union_id)
+                   and due_state(t.due_time, now) in ("today", "overdue"))
 
     # ---- state changes --------------------------------------------------------------
     def _set_done(self, task: TodoTask, done: bool) -> None:

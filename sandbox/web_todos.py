@@ -32,11 +32,14 @@ def openable(url: str | None) -> str | None:
     return None
 
 
+def _person(emulator: "Emulator", union_id: str) -> dict[str, Any]:
+    user = emulator.todos.named(union_id)
+    name = user.name if user else union_id
+    return {"id": user.user_id if user else None, "name": name, "initials": initials(name)}
+
+
 def todo_view(emulator: "Emulator", task: TodoTask, roles: list[str], user: User) -> dict[str, Any]:
-    world = emulator.world
-    app = world.apps.get(task.app_id)
-    creator = emulator.todos.named(task.creator_id)
-    creator_name = creator.name if creator else task.creator_id
+    app = emulator.world.apps.get(task.app_id)
     return {
         "id": task.task_id, "subject": task.subject, "dueTime": task.due_time, "done": task.done_for(user.union_id),
         "detailUrl": dict(task.detail_url), "sourceId": task.source_id, "description": task.description,
@@ -44,8 +47,8 @@ def todo_view(emulator: "Emulator", task: TodoTask, roles: list[str], user: User
         # A desktop browser is DingTalk's PC client here: pcUrl first (§2.4 "appUrl mobile, pcUrl PC").
         "openUrl": openable(task.detail_url.get("pcUrl")) or openable(task.detail_url.get("appUrl")),
         "app": {"id": task.app_id, "name": app.name if app else task.app_id},
-        "creator": {"id": creator.user_id if creator else None, "name": creator_name,
-                    "initials": initials(creator_name)},
+        "creator": _person(emulator, task.creator_id),
+        "executors": [_person(emulator, e) for e in task.executor_ids],
         "createdTime": task.created_time, "finishTime": task.finish_time,
         "deleteMeans": "deleted" if task.creator_id == user.union_id else "left",
     }

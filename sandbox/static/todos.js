@@ -6,7 +6,12 @@ import { getJSON, postJSON } from "./api.js";
 import { escapeHtml } from "./markdown.js";
 import { formatTime } from "./messages.js";
 
-const ROLE_LABELS = { executor: "我执行的", creator: "我发起的", participant: "我参与的" };
+// DingTalk's lists: what I execute (the red dot counts these), what I started, what I follow.
+const TABS = [
+  { role: "executor", label: "我执行的", empty: "没有要你执行的待办" },
+  { role: "creator", label: "我发起的", empty: "你还没有发起待办" },
+  { role: "participant", label: "我参与的", empty: "没有你参与的待办" },
+];
 
 function hhmm(ms) {
   const d = new Date(ms);
@@ -22,12 +27,18 @@ function dueLabel(todo) {
   return `${when} 截止`;
 }
 
-function itemHtml(todo) {
+function names(people) {
+  return people.map((p) => p.name).join("、");
+}
+
+function itemHtml(todo, role) {
   const title = todo.openUrl
     ? `<a class="todo-subject" href="${escapeHtml(todo.openUrl)}" target="_blank" rel="noopener noreferrer"
          title="打开详情页处理">${escapeHtml(todo.subject)}</a>`
     : `<span class="todo-subject" title="详情链接不是网页地址，无法在浏览器中打开">${escapeHtml(todo.subject)}</span>`;
-  const roles = todo.roles.map((r) => `<span class="todo-role">${ROLE_LABELS[r] || r}</span>`).join("");
+  const who = role === "creator"
+    ? (todo.executors.length ? `执行人 ${names(todo.executors)}` : "无执行人")
+    : `发起人 ${todo.creator.name}`;
   const confirmText = todo.deleteMeans === "deleted"
     ? "删除后所有人的待办里都不再有这一项。确定删除？"
     : `从你的待办中删除（这项待办由${todo.creator.name}发起，其他人的不受影响）。确定删除？`;
@@ -36,7 +47,7 @@ function itemHtml(todo) {
     <div class="todo-main">
       ${title}
       <div class="todo-meta"><span class="todo-due">${escapeHtml(dueLabel(todo))}</span>
-        <span>来自「${escapeHtml(todo.app.name)}」</span><span>发起人 ${escapeHtml(todo.creator.name)}</span>${roles}</div>
+        <span>来自「${escapeHtml(todo.app.name)}」</span><span>${escapeHtml(who)}</span></div>
     </div>
     <button type="button" class="todo-delete" data-delete="${escapeHtml(todo.id)}" data-confirm="${escapeHtml(confirmText)}"
       aria-label="删除待办 ${escapeHtml(todo.subject)}">删除</button>
@@ -52,7 +63,14 @@ export class Todos {
     this.fingerprint = "";
     this.generation = 0;
     this.abort = null;
+    this.tab = "executor";
     this.root.addEventListener("click", (event) => {
+      const tab = event.target.closest("[data-tab]");
+      if (tab) {
+        this.tab = tab.dataset.tab;
+        this.draw();
+        return;
+      }
       const button = event.target.closest("[data-delete]");
       if (button && window.confirm(button.dataset.confirm)) this.remove(button.dataset.delete);
     });
@@ -64,6 +82,7 @@ export class Todos {
     if (this.abort) this.abort.abort();
     this.todos = [];
     this.fingerprint = "";
+    this.tab = "executor";
     this.draw();
     this.live(user, generation);
   }
@@ -94,18 +113,27 @@ export class Todos {
   }
 
   draw() {
-    const open = this.todos.filter((t) => !t.done);
-    const done = this.todos.filter((t) => t.done);
-    const section = (title, items, empty) => `
-      <section class="todo-section"><h2>${title}<span class="todo-count">${items.length}</span></h2>
-        ${items.length ? `<ul class="todo-list">${items.map(itemHtml).join("")}</ul>` : `<p class="todo-none">${empty}</p>`}
-      </section>`;
+    const mine = (role) => this.todos.filter((t) => t.roles.includes(role));
+    const tabs = TABS.map(({ role, label }) => {
+      const open = mine(role).filter((t) => !t.done).length;
+      const on = role === this.tab;
+      return `<button type="button" role="tab" class="todo-tab${on ? " is-active" : ""}" data-tab="${role}"
+        aria-selected="${on}">${label}${open ? `<span class="todo-count">${open}</span>` : ""}</button>`;
+    }).join("");
+    const items = mine(this.tab);
+    const open = items.filter((t) => !t.done);
+    const done = items.filter((t) => t.done);
+    const list = (todos) => `<ul class="todo-list">${todos.map((t) => itemHtml(t, this.tab)).join("")}</ul>`;
+    const empty = TABS.find((t) => t.role === this.tab).empty;
     this.root.innerHTML = `
       <div class="todos-inner">
         <header class="todos-head"><h1>待办</h1>
-          <p class="todos-note">工作待办不能在列表里勾选完成：点击标题打开详情页处理。红点表示今天到期或已逾期的待办。</p></header>
-        ${section("进行中", open, "没有进行中的待办")}
-        ${done.length ? section("已完成", done, "") : ""}
+          <p class="todos-note">工作待办不能在列表里勾选完成：点击标题打开详情页处理。红点表示要你执行、今天到期或已逾期的待办。</p></header>
+        <div class="todo-tabs" role="tablist" aria-label="待办分类">${tabs}</div>
+        <section class="todo-section" aria-label="进行中"><h2>进行中<span class="todo-count">${open.length}</span></h2>
+          ${open.length ? list(open) : `<p class="todo-none">${empty}</p>`}</section>
+        ${done.length ? `<section class="todo-section" aria-label="已完成"><h2>已完成<span class="todo-count">${done.length}</span></h2>
+          ${list(done)}</section>` : ""}
       </div>`;
   }
 

@@ -37,7 +37,7 @@ export class Workbench {
       ? `<ul class="wb-grid" aria-label="应用">${answer.apps.map(tileHtml).join("")}</ul>
          <p class="wb-hint">点击应用会在新标签页中以当前身份打开其首页（免登）。机器人启动时登记首页地址；
            手动登记：<code>POST /sandbox/api/apps/homepage {"app", "url"}</code>。</p>`
-      : `<p class="wb-hint">外部联系人不能使用本组织的工作台应用。</p>`;
+      : `<p class="wb-hint">只有本组织的成员能使用工作台应用（外部联系人、个人用户和已离职的人不能）。</p>`;
     this.root.innerHTML = `<div class="wb-inner"><header class="todos-head"><h1>工作台</h1></header>${body}</div>`;
   }
 }

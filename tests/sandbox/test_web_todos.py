@@ -45,8 +45,10 @@ async def test_a_persons_todos_and_their_red_dot(web, http, token):
     assert first["openUrl"] == DETAIL["pcUrl"] and first["creator"]["name"] == PM and first["app"]["name"] == "项目管家"
     assert body["dueCount"] == 1 and body["fingerprint"] and body["now"] >= now
     assert await web.todo_due_count(ENGINEER) == 1
-    # Names work as well as ids; other people have their own lists.
-    assert (await get(http, web, "/todos", user="王建国"))[1]["dueCount"] == 1
+    # Names work as well as ids. The creator sees them under 我发起的, but his red dot counts only what he executes.
+    _, creator = await get(http, web, "/todos", user="王建国")
+    assert [t["roles"] for t in creator["todos"]] == [["creator"]] * 4 and creator["dueCount"] == 0
+    assert creator["todos"][0]["executors"] == [{"id": "liming", "name": "李明", "initials": "李明"}]
     _, nobody = await get(http, web, "/todos", user="zhaolei")
     assert (nobody["todos"], nobody["dueCount"]) == ([], 0)
 

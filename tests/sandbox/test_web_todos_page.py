@@ -143,6 +143,16 @@ async def test_todos_red_dot_detail_and_delete(web_sandbox, page, http):  # noqa
         assert json.loads(frame["data"])["taskId"] == late["id"]
         assert sb.union_id("李明") not in (await sb.todo(late["id"]))["executorIds"]
         await shot(page, "todos-after-delete")
+
+        # The PM who created them finds them under 我发起的, with who executes them; his red dot stays off.
+        await page.get_by_label("我是").select_option("wangjianguo")
+        await expect(page.locator(".todo-none")).to_have_text("没有要你执行的待办")
+        await page.get_by_role("tab", name="我发起的").click()
+        await expect(items).to_have_count(3)
+        await expect(items.filter(has_text="《接口说明文档》")).to_contain_text("无执行人")
+        await expect(items.filter(has_text="《上线方案》")).to_contain_text("执行人 李明")
+        await expect(page.locator("#todo-badge")).to_be_hidden()
+        await shot(page, "todos-creator")
     await bot.close()
     assert errors == []
 
@@ -184,6 +194,6 @@ async def test_workbench_opens_the_app_logged_in(web_sandbox, page, http):  # no
 
         # An external contact has no workbench.
         await page.get_by_label("我是").select_option("huanglei")
-        await expect(page.locator("#workbench-view")).to_contain_text("外部联系人不能使用本组织的工作台应用")
+        await expect(page.locator("#workbench-view")).to_contain_text("只有本组织的成员能使用工作台应用")
     assert len(site.logins) == 2
     assert errors == []
