@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 from aiohttp import web
 
 from . import (gateway, openapi_auth, openapi_h5, openapi_media, openapi_robot, openapi_todo, openapi_webhook,
-               openapi_workflow)
+               openapi_worknotice, openapi_workflow)
 from .openapi_common import EMULATOR_KEY, json_response
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ ROUTES = (
     ("POST", "/v1.0/workflow/processes/instanceIds/query", openapi_workflow.query_instance_ids),
     *openapi_todo.ROUTES,
     *openapi_h5.ROUTES,
+    *openapi_worknotice.ROUTES,
 )
 
 

@@ -50,6 +50,7 @@ class EmulatorConfig:
     todo_flow_limit_per_org: int = 0         # creates per org per minute, then flowControlError; 0 = off
     auth_code_ttl: float = 300.0             # 免登 codes: 5 minutes, single use
     h5_homepages: dict = field(default_factory=dict)  # app client_id or name -> homepage URL ($CORPID$ allowed)
+    work_notice_daily_cap: int = 500         # 工作通知 per person per app per day (P2 §6), then silently dropped
 
     extra: dict = field(default_factory=dict)
 

@@ -11,6 +11,7 @@ State a web page (or any add-on) can use:
   emulator.gateway    stream connections; `add_listener()`, `wait_until()`
   emulator.workflow   forms and approval instances
   emulator.todos      待办 tasks; emulator.h5   workbench homepages and 免登 codes
+  emulator.work_notices   工作通知 sent by apps
   emulator.user_message(...) / approve(...)   act as a user
 """
 
@@ -39,6 +40,7 @@ from .sessions import SessionStore
 from .signals import ChangeSignal
 from .throttle import CallCounters, Throttle
 from .todo import TodoStore
+from .worknotice import WorkNotices
 from .tokens import TokenStore
 from .workflow import WorkflowEngine
 from .world import App, Group, User, World
@@ -82,6 +84,8 @@ class Emulator:
         self.todos = TodoStore(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
                                signal=self.signal, emit=self._emit_event)
         self.h5 = H5Apps(world=self.world, clock=self.clock, ids=self.ids, config=self.config)
+        self.work_notices = WorkNotices(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
+                                        signal=self.signal)
         self.events: list[EmittedEvent] = []
         self.base_url: str | None = None
         self._runner: web.AppRunner | None = None

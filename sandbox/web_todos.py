@@ -11,7 +11,7 @@ due by the emulator clock.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -61,16 +61,21 @@ def todos_answer(emulator: "Emulator", user: User) -> dict[str, Any]:
             "now": emulator.clock.now_ms()}
 
 
+async def until_changed(request: web.Request, emulator: "Emulator", fingerprint: Callable[[], str]) -> None:
+    """The long-poll: with the last `fingerprint` and `wait` seconds in the query, return once it differs."""
+    known = request.query.get("fingerprint")
+    wait = wait_param(request.query.get("wait"))
+    if known and wait > 0 and fingerprint() == known:
+        try:
+            await emulator.wait_until(lambda: fingerprint() != known, wait)
+        except TimeoutError:
+            pass
+
+
 @endpoint
 async def get_todos(request: web.Request, emulator: "Emulator") -> Any:
     user = user_param(emulator, request.query.get("user"))
-    known = request.query.get("fingerprint")
-    wait = wait_param(request.query.get("wait"))
-    if known and wait > 0 and emulator.todos.fingerprint(user) == known:
-        try:
-            await emulator.wait_until(lambda: emulator.todos.fingerprint(user) != known, wait)
-        except TimeoutError:
-            pass
+    await until_changed(request, emulator, lambda: emulator.todos.fingerprint(user))
     return todos_answer(emulator, user)
 
 

@@ -6,12 +6,13 @@ import { Approvals } from "./approvals.js";
 import { Composer } from "./composer.js";
 import { escapeHtml } from "./markdown.js";
 import { avatarHtml, formatTime, previewOf, registerPeople, renderMessage } from "./messages.js";
+import { Notices } from "./notices.js";
 import { Todos } from "./todos.js";
 import { Workbench } from "./workbench.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLE_ORDER = ["team", "leader", "client"];
-const VIEWS = ["chat", "approvals", "todos", "workbench"];
+const VIEWS = ["chat", "approvals", "todos", "notices", "workbench"];
 
 const state = {
   world: null,
@@ -46,6 +47,9 @@ const approvals = new Approvals({
 });
 
 const todos = new Todos({ user: () => state.me, toast, onCount: (n) => setBadge("todo-badge", n) });
+const notices = new Notices({
+  user: () => state.me, visible: () => state.view === "notices", toast, onCount: (n) => setBadge("notice-badge", n),
+});
 const workbench = new Workbench({ user: () => state.me, toast });
 
 const composer = new Composer({
@@ -107,6 +111,7 @@ async function switchUser(userId, preferred = null) {
   state.unread = new Map();
   approvals.reset();
   todos.start(userId);
+  notices.start(userId);
   if (state.view === "workbench") workbench.load();
   const me = state.users.get(userId);
   $("user-select").value = userId;
@@ -305,11 +310,13 @@ function showView(view) {
   $("chat-view").hidden = view !== "chat";
   $("approvals-view").hidden = view !== "approvals";
   $("todos-view").hidden = view !== "todos";
+  $("notices-view").hidden = view !== "notices";
   $("workbench-view").hidden = view !== "workbench";
   document.body.dataset.view = view;
   if (view === "chat" && state.active) openConversation(state.active);
   if (view === "approvals") approvals.load().catch((error) => toast(error.message, true));
   if (view === "workbench") workbench.load();
+  if (view === "notices") notices.read();
   syncUrl();
 }
 

@@ -2,7 +2,8 @@
 // Work todos cannot be ticked here (as in DingTalk): their title opens the detail page in a new tab;
 // 删除 deletes the todo in DingTalk (the bot hears of it through a todo_task_* event).
 
-import { getJSON, postJSON } from "./api.js";
+import { postJSON } from "./api.js";
+import { follow } from "./follow.js";
 import { escapeHtml } from "./markdown.js";
 import { formatTime } from "./messages.js";
 
@@ -60,9 +61,7 @@ export class Todos {
     this.hooks = hooks;
     this.root = document.getElementById("todos-view");
     this.todos = [];
-    this.fingerprint = "";
-    this.generation = 0;
-    this.abort = null;
+    this.stop = null;
     this.tab = "executor";
     this.root.addEventListener("click", (event) => {
       const tab = event.target.closest("[data-tab]");
@@ -78,36 +77,15 @@ export class Todos {
 
   // Follow the list of `user` from now on (a new identity stops the previous loop).
   start(user) {
-    const generation = ++this.generation;
-    if (this.abort) this.abort.abort();
+    if (this.stop) this.stop();
     this.todos = [];
-    this.fingerprint = "";
     this.tab = "executor";
     this.draw();
-    this.live(user, generation);
-  }
-
-  async live(user, generation) {
-    let failures = 0;
-    while (generation === this.generation) {
-      this.abort = new AbortController();
-      try {
-        const params = this.fingerprint ? { user, fingerprint: this.fingerprint, wait: 25 } : { user };
-        const answer = await getJSON("/todos", params, this.abort.signal);
-        if (generation !== this.generation) return;
-        failures = 0;
-        this.accept(answer);
-      } catch (error) {
-        if (error.name === "AbortError" || generation !== this.generation) return;
-        failures += 1;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * failures, 5000)));
-      }
-    }
+    this.stop = follow("/todos", { user }, (answer) => this.accept(answer));
   }
 
   accept(answer) {
     this.todos = answer.todos;
-    this.fingerprint = answer.fingerprint;
     this.hooks.onCount(answer.dueCount);
     this.draw();
   }

@@ -1,5 +1,5 @@
-"""待办 and 工作台 in headless Chromium: a person's todo list with its red dot, deleting a todo, and the workbench
-opening an H5 page that gets a 免登 code from the JSAPI stand-in and exchanges it.
+"""待办, 工作台 and 工作通知 in headless Chromium: a person's todo list with its red dot, deleting a todo, the
+workbench opening an H5 page that gets a 免登 code from the JSAPI stand-in and exchanges it, and the 工作通知 pane.
 
 The H5 app is a tiny aiohttp server run by the test (the bot's 看板 does the same, on its own port): its page loads
 the stand-in from the emulator, asks for a code, and its backend exchanges the code with getuserinfo.
@@ -80,9 +80,7 @@ class H5App:
 
     async def login(self, request: web.Request) -> web.Response:
         code = (await request.json())["code"]
-        async with self.http.get(f"{self.sb.base_url}/gettoken", params={
-                "appkey": self.sb.client_id, "appsecret": self.sb.client_secret}) as r:
-            token = (await r.json())["access_token"]
+        token = await app_token(self.http, self.sb)
         async with self.http.post(f"{self.sb.base_url}/topapi/v2/user/getuserinfo", params={"access_token": token},
                                   json={"code": code}) as r:
             answer = await r.json()
@@ -146,7 +144,7 @@ async def test_todos_red_dot_detail_and_delete(web_sandbox, page, http):  # noqa
 
         # The PM who created them finds them under 我发起的, with who executes them; his red dot stays off.
         await page.get_by_label("我是").select_option("wangjianguo")
-        await expect(page.locator(".todo-none")).to_have_text("没有要你执行的待办")
+        await expect(page.locator("#todos-view .todo-none")).to_have_text("没有要你执行的待办")
         await page.get_by_role("tab", name="我发起的").click()
         await expect(items).to_have_count(3)
         await expect(items.filter(has_text="《接口说明文档》")).to_contain_text("无执行人")
@@ -197,3 +195,46 @@ async def test_workbench_opens_the_app_logged_in(web_sandbox, page, http):  # no
         await expect(page.locator("#workbench-view")).to_contain_text("只有本组织的成员能使用工作台应用")
     assert len(site.logins) == 2
     assert errors == []
+
+
+async def test_work_notices_pane(web_sandbox, page, http):  # noqa: F811
+    sb = web_sandbox
+    errors: list = []
+    page.on("pageerror", lambda error: errors.append(error))
+    await page.goto(f"{sb.page_url}?user=liming")
+    await expect(page.locator("#user-select")).to_have_value("liming")
+    answer = await send_notice(http, sb, {"msgtype": "oa", "oa": {
+        "message_url": "http://127.0.0.1:9/m", "pc_message_url": "http://127.0.0.1:9/pc",
+        "head": {"bgcolor": "FFBBBBBB", "text": "项目管家"}, "status_bar": {"status_value": "待提交"},
+        "body": {"title": "交付物即将到期", "form": [{"key": "项目：", "value": "智慧工厂MES"},
+                                                    {"key": "交付物：", "value": "《接口说明文档》"}],
+                 "content": "<b>请在周五前提交</b>"}}})
+    await expect(page.locator("#notice-badge")).to_have_text("1")
+    await page.locator("#nav-notices").click()
+    card = page.locator(".nt").first
+    await expect(card.locator(".nt-title")).to_have_text("交付物即将到期")
+    await expect(card.locator(".nt-form")).to_contain_text("《接口说明文档》")
+    await expect(card.locator(".nt-body")).to_have_text("<b>请在周五前提交</b>")      # text, never markup
+    await expect(card.get_by_role("link", name="查看详情")).to_have_attribute("href", "http://127.0.0.1:9/pc")
+    await expect(page.locator("#notice-badge")).to_be_hidden()                         # opening the pane read it
+    await shot(page, "work-notices")
+    async with http.post(f"{sb.base_url}/topapi/message/corpconversation/getsendresult",
+                         params={"access_token": await app_token(http, sb)},
+                         json={"agent_id": sb.app.agent_id, "task_id": answer["task_id"]}) as r:
+        assert (await r.json())["send_result"]["read_user_id_list"] == ["liming"]
+    assert errors == []
+
+
+async def app_token(http, sb: Sandbox) -> str:
+    async with http.get(f"{sb.base_url}/gettoken", params={"appkey": sb.client_id,
+                                                           "appsecret": sb.client_secret}) as r:
+        return (await r.json())["access_token"]
+
+
+async def send_notice(http, sb: Sandbox, msg: dict) -> dict:
+    async with http.post(f"{sb.base_url}/topapi/message/corpconversation/asyncsend_v2",
+                         params={"access_token": await app_token(http, sb)},
+                         json={"agent_id": sb.app.agent_id, "userid_list": "liming", "msg": msg}) as r:
+        answer = await r.json()
+        assert answer["errcode"] == 0, answer
+        return answer

@@ -1,0 +1,36 @@
+"""工作通知 routes (P2 §6, oapi): `asyncsend_v2` and `getsendresult`; the state lives in `worknotice.py`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .openapi_common import ApiContext, OldApiError, api
+from .worknotice import WorkNoticeError
+
+BASE = "/topapi/message/corpconversation"
+
+
+@api("message.corpconversation.asyncsend_v2", "old")
+async def async_send(request: web.Request, ctx: ApiContext) -> web.Response:
+    body = await ctx.json_body()
+    try:
+        task = ctx.emulator.work_notices.send(ctx.app, body)
+    except WorkNoticeError as exc:
+        raise OldApiError(exc.errcode, exc.errmsg, request_id=ctx.request_id) from None
+    return ctx.ok({"errcode": 0, "errmsg": "ok", "task_id": task.task_id, "request_id": ctx.request_id})
+
+
+@api("message.corpconversation.getsendresult", "old")
+async def send_result(request: web.Request, ctx: ApiContext) -> web.Response:
+    body = await ctx.json_body()
+    try:
+        result = ctx.emulator.work_notices.result(ctx.app, body)
+    except WorkNoticeError as exc:
+        raise OldApiError(exc.errcode, exc.errmsg, request_id=ctx.request_id) from None
+    return ctx.ok({"errcode": 0, "errmsg": "ok", "send_result": result, "request_id": ctx.request_id})
+
+
+ROUTES = (
+    ("POST", f"{BASE}/asyncsend_v2", async_send),
+    ("POST", f"{BASE}/getsendresult", send_result),
+)
