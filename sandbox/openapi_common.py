@@ -168,6 +168,23 @@ def api(name: str, family: str, *, auth: str = "token",
     return decorate
 
 
+def refusing(refusal: type[Exception], to_api_error: Callable[[Any, ApiContext], NewApiError | OldApiError]
+             ) -> Callable[[Handler], Handler]:
+    """Turn a state module's refusal (e.g. `TodoError`) into the API's error body; use inside `api()`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def refused_as_api_errors(request: web.Request, ctx: ApiContext) -> web.StreamResponse:
+            try:
+                return await handler(request, ctx)
+            except refusal as exc:
+                raise to_api_error(exc, ctx) from None
+
+        return refused_as_api_errors
+
+    return decorate
+
+
 async def _handle(ctx: ApiContext, handler: Handler, auth: str) -> web.StreamResponse:
     emulator = ctx.emulator
     decision = emulator.faults.decide(ctx.name, ctx.request.path)

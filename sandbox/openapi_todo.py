@@ -7,12 +7,11 @@ codes: HTTP 400 `todo.<op>.paramError` / `todo.<op>.flowControlError`, HTTP 500 
 
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 from aiohttp import web
 
-from .openapi_common import ApiContext, Handler, NewApiError, api
+from .openapi_common import ApiContext, Handler, NewApiError, api, refusing
 from .todo import TodoError, TodoTask
 
 BASE = "/v1.0/todo/users/{unionId}"
@@ -20,18 +19,8 @@ BASE = "/v1.0/todo/users/{unionId}"
 
 def todo_api(operation: str) -> Callable[[Handler], Callable]:
     name = f"todo.{operation}"
-
-    def decorate(handler: Handler) -> Callable:
-        @functools.wraps(handler)
-        async def refused_as_api_errors(request: web.Request, ctx: ApiContext) -> web.StreamResponse:
-            try:
-                return await handler(request, ctx)
-            except TodoError as exc:
-                raise NewApiError(400, f"{name}.{exc.kind}", exc.message) from None
-
-        return api(name, "new", system_error=f"{name}.systemError")(refused_as_api_errors)
-
-    return decorate
+    as_error = refusing(TodoError, lambda exc, ctx: NewApiError(400, f"{name}.{exc.kind}", exc.message))
+    return lambda handler: api(name, "new", system_error=f"{name}.systemError")(as_error(handler))
 
 
 def _operator(request: web.Request) -> str | None:

@@ -191,7 +191,10 @@ def _due_time(value: Any) -> int | None:
     return value
 
 
-def _bool(value: Any, name: str) -> bool:
+def _bool(body: dict[str, Any], name: str, default: bool | None = None) -> bool | None:
+    value = body.get(name)
+    if value is None:
+        return default
     if not isinstance(value, bool):
         raise TodoError(f"{name} is invalid")
     return value
@@ -317,7 +320,7 @@ class TodoStore:
         todo_type = body.get("todoType") or "TODO"
         if todo_type not in TODO_TYPES:
             raise TodoError("todoType is invalid")
-        only_executors = _bool(body.get("isOnlyShowExecutor", False), "isOnlyShowExecutor")
+        only_executors = _bool(body, "isOnlyShowExecutor", False)
         fields = _content_fields(body.get("contentFieldList"))
         notify = body.get("notifyConfigs") or {}
         if not isinstance(notify, dict):
@@ -363,24 +366,20 @@ class TodoStore:
         description = _text(body, "description", DESCRIPTION_MAX)
         executors = (self._people(body["executorIds"], "executor", UPDATE_PEOPLE_MAX)
                      if body.get("executorIds") is not None else None)
-        participants = (self._people(body["participantIds"], "participant", UPDATE_PEOPLE_MAX)
-                        if body.get("participantIds") is not None else None)
-        due = _due_time(body.get("dueTime"))
-        done = _bool(body["done"], "done") if body.get("done") is not None else None
-        fields = _content_fields(body.get("contentFieldList")) if body.get("contentFieldList") is not None else None
-        if subject is not None:
-            task.subject = subject
-        if description is not None:
-            task.description = description
+        changes = {
+            "subject": subject, "description": description, "due_time": _due_time(body.get("dueTime")),
+            "participant_ids": (self._people(body["participantIds"], "participant", UPDATE_PEOPLE_MAX)
+                                if body.get("participantIds") is not None else None),
+            "content_fields": (_content_fields(body["contentFieldList"])
+                               if body.get("contentFieldList") is not None else None),
+        }
+        done = _bool(body, "done")
+        # Everything is checked before anything changes: a refused update changes nothing.
+        for attr, value in changes.items():
+            if value is not None:
+                setattr(task, attr, value)
         if executors is not None:
-            task.executor_ids = executors
-            task.executor_done = {e: d for e, d in task.executor_done.items() if e in executors}
-        if participants is not None:
-            task.participant_ids = participants
-        if due is not None:
-            task.due_time = due
-        if fields is not None:
-            task.content_fields = fields
+            self._set_executors(task, executors)
         if done is not None:
             self._set_done(task, done)
         self._touch(task, operator)
@@ -419,7 +418,7 @@ class TodoStore:
         """`POST …/org/tasks/query`: the person's org todos in creation order, keyset-paged by nextToken."""
         user = self.person(union_id)
         roles = _role_types(body.get("roleTypes"))
-        is_done = _bool(body["isDone"], "isDone") if body.get("isDone") is not None else None
+        is_done = _bool(body, "isDone")
         todo_type = body.get("todoType")
         cursor = _decode_token(body.get("nextToken"))
         after: tuple[int, str] | None = None
@@ -469,8 +468,8 @@ class TodoStore:
     def _user_filter(self, union_id: str, body: dict[str, Any]) -> list[TodoTask]:
         user = self.person(union_id)
         roles = _role_types(body.get("roleTypes"))
-        is_done = _bool(body["isDone"], "isDone") if body.get("isDone") is not None else None
-        recycled = _bool(body["isRecycled"], "isRecycled") if body.get("isRecycled") is not None else False
+        is_done = _bool(body, "isDone")
+        recycled = _bool(body, "isRecycled", False)
         start, end = _due_time(body.get("fromDueTime")), _due_time(body.get("toDueTime"))
         return [t for t in self._of(user.union_id, roles, is_done, recycled=recycled)
                 if (start is None or (t.due_time is not None and t.due_time >= start))
@@ -524,15 +523,18 @@ class TodoStore:
         if user.union_id != task.creator_id:
             raise TodoError("only the creator can edit the todo")
         before = task.people()
+        executors = None if executors is None else self._people(executors, "executor", UPDATE_PEOPLE_MAX)
+        participants = None if participants is None else self._people(participants, "participant", UPDATE_PEOPLE_MAX)
+        due_time = _due_time(due_time)
+        subject = None if subject is None else _text({"subject": subject}, "subject", SUBJECT_MAX, required=True)
         if executors is not None:
-            task.executor_ids = list(dict.fromkeys(self.person(u).union_id for u in executors))
-            task.executor_done = {e: d for e, d in task.executor_done.items() if e in task.executor_ids}
+            self._set_executors(task, executors)
         if participants is not None:
-            task.participant_ids = list(dict.fromkeys(self.person(u).union_id for u in participants))
+            task.participant_ids = participants
         if due_time is not None:
-            task.due_time = _due_time(due_time)
+            task.due_time = due_time
         if subject is not None:
-            task.subject = _text({"subject": subject}, "subject", SUBJECT_MAX, required=True)
+            task.subject = subject
         self._settle(task)
         self._touch(task, user.union_id)
         self._changed(task, TODO_UPDATE_EVENT, by_user=True, before=before)
@@ -576,6 +578,10 @@ class TodoStore:
                    and due_state(t.due_time, now) in ("today", "overdue"))
 
     # ---- state changes --------------------------------------------------------------
+    def _set_executors(self, task: TodoTask, executors: list[str]) -> None:
+        task.executor_ids = executors
+        task.executor_done = {e: d for e, d in task.executor_done.items() if e in executors}
+
     def _set_done(self, task: TodoTask, done: bool) -> None:
         task.done = done
         task.executor_done = {e: done for e in task.executor_ids}

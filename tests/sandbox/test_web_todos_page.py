@@ -14,7 +14,7 @@ import json
 import pytest
 from aiohttp import web
 from sandbox_helpers import RawStreamClient, new_token
-from test_sandbox_todo import DAY_MS, PM, created
+from test_sandbox_todo import DAY_MS, created
 from test_web_page import expect, page, pytestmark, shot  # noqa: F401  (Chromium fixture, browser marker)
 
 from sandbox.config import EmulatorConfig
