@@ -11,6 +11,7 @@ from test_sandbox_sdk import sdk_bot  # noqa: F401  (the SDK-in-a-subprocess fix
 from test_sandbox_todo import DETAIL, ENGINEER, ENGINEER_2, LEADER, PM, created, tasks_path
 
 from sandbox.config import EmulatorConfig
+from sandbox.todo import TodoError
 
 
 @pytest.fixture
@@ -100,3 +101,13 @@ async def test_events_go_to_event_subscribers_and_can_be_lost(sandbox, http, tok
     assert [e.skipped for e in sandbox.events("todo_task_delete")] == [True, False]
     await callbacks_only.close()
     await events.close()
+
+
+async def test_a_refused_edit_in_dingtalk_changes_nothing_and_tells_nobody(sandbox, http, token):
+    task = await created(http, sandbox, token)
+    with pytest.raises(TodoError, match="unionId is invalid"):
+        await sandbox.edit_todo(PM, task["id"], executors=[ENGINEER_2], participants=["黄蕾"])
+    with pytest.raises(TodoError, match="only the creator"):
+        await sandbox.edit_todo(ENGINEER, task["id"], executors=[ENGINEER_2])
+    assert (await sandbox.todo(task["id"]))["executorIds"] == [sandbox.union_id(ENGINEER)]
+    assert sandbox.events() == []
