@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 from .config import EmulatorConfig
+from .custom_robots import CustomRobot
 from .emulator import Emulator, EmittedEvent, Extension, SandboxError
 from .faults import Faults
 from .gateway import AckRecord, ConnectionInfo, PushedFrame
@@ -281,6 +282,21 @@ class Sandbox(TodoHelpers, H5Helpers, NoticeHelpers):
         A name that two people share is refused (`AmbiguousName`): name them by userId.
         """
         return await self.call(self.emulator.update_user, user, name=name, active=active)
+
+    # ---- external groups and custom robots ----------------------------------------
+    async def add_custom_robot(self, conversation: str, name: str) -> CustomRobot:
+        """An admin adds a custom robot (加签) to a group: `.webhook` and `.secret` are what the bot is given.
+
+        Sign a send with `sandbox.custom_robots.signed_url(robot.webhook, robot.secret, sb.now_ms())`.
+        """
+        return await self.call(self.emulator.add_custom_robot, conversation, name)
+
+    async def remove_custom_robot(self, robot_id: str) -> CustomRobot:
+        return await self.call(self.emulator.remove_custom_robot, robot_id)
+
+    def refuse_app_robots_in_external_groups(self, refuse: bool = True) -> None:
+        """The UNCONFIRMED platform rule as a switch: the app's robot cannot be in a group with outsiders."""
+        self.config.app_robots_in_external_groups = not refuse
 
     # ---- approvals ----------------------------------------------------------------
     async def approve(self, instance_id: str, approver: str, remark: str = "") -> dict[str, Any]:

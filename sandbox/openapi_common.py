@@ -57,6 +57,13 @@ def missing(field_name: str) -> NewApiError:
     return NewApiError(400, f"Missing{field_name}", f"{field_name} is mandatory for this action.")
 
 
+def require(body: dict[str, Any], *names: str) -> None:
+    for name in names:
+        value = body.get(name)
+        if value is None or value == "" or value == []:
+            raise missing(name)
+
+
 @dataclass
 class ApiContext:
     emulator: "Emulator"
@@ -143,7 +150,7 @@ def api(name: str, family: str, *, auth: str = "token",
     auth="token": the wrapper authenticates the access token and throttles; "none":
     the handler identifies the app itself (token APIs, connections/open, webhooks)
     and calls `ctx.throttle(app)` when the API is throttled. `system_error`: the code
-    of the API's HTTP 500 (an unexpected failure, or the "system" fault).
+    of the API's HTTP 500 (an unexpected failure, or the "busy" fault).
     """
     assert family in ("new", "old") and auth in ("token", "none")
 
@@ -204,10 +211,11 @@ async def _handle(ctx: ApiContext, handler: Handler, auth: str) -> web.StreamRes
         raise
     except Exception:
         log.exception("sandbox API %s failed", ctx.name)
-        return _system_error(ctx)
+        return _system_busy(ctx)
 
 
-def _system_error(ctx: ApiContext) -> web.Response:
+def _system_busy(ctx: ApiContext) -> web.Response:
+    # What a failing backend answers: old APIs errcode -1 (retry, §3.2), new APIs a 500 with the API's own code.
     if ctx.family == "new":
         return ctx.new_error(500, ctx.system_error, "系统错误")
     return ctx.old_error(-1, "系统繁忙")
@@ -216,6 +224,8 @@ def _system_error(ctx: ApiContext) -> web.Response:
 async def _inject(ctx: ApiContext, kind: str) -> web.StreamResponse:
     if kind == "throttle":
         return ctx.error_response(ctx.throttle_error())
+    if kind == "busy":
+        return _system_busy(ctx)
     if kind == "5xx":
         if ctx.family == "new":
             return ctx.new_error(503, "ServiceUnavailable", "服务暂时不可用，请稍后重试")
@@ -231,8 +241,6 @@ async def _inject(ctx: ApiContext, kind: str) -> web.StreamResponse:
             return ctx.new_error(504, "GatewayTimeout", "后端服务调用超时")
         return ctx.old_error(15, "远程服务调用超时", sub_code="isp.top-remote-connection-timeout",
                              request_id=ctx.request_id)
-    if kind == "system":
-        return _system_error(ctx)
     if kind == "reset":
         ctx.error = "reset"
         transport = ctx.request.transport

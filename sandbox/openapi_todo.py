@@ -2,7 +2,7 @@
 
 Each API is named after its DingTalk operation (`todo.taskCreate`, …), which is also the prefix of its error
 codes: HTTP 400 `todo.<op>.paramError` / `todo.<op>.flowControlError`, HTTP 500 `todo.<op>.systemError`
-(the "system" fault). Token checks, the per-app per-API QPS limit and faults come from `api()`.
+(the "busy" fault). Token checks, the per-app per-API QPS limit and faults come from `api()`.
 """
 
 from __future__ import annotations

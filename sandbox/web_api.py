@@ -19,8 +19,8 @@ from aiohttp import web
 from .errors import SandboxError
 from .media import MEDIA_RULES, extension
 from .openapi_common import EMULATOR_KEY, json_response
-from .web_views import (approvals_fingerprint, approvals_for, conversations_for, instance_view, record_view,
-                        user_view, world_view)
+from .web_views import (approvals_fingerprint, approvals_for, conversations_for, custom_robot_view, instance_view,
+                        record_view, user_view, world_view)
 from .workflow import WorkflowError
 from .world import AmbiguousName, User
 
@@ -90,7 +90,7 @@ def _user(emulator: "Emulator", key: Any) -> User:
 
 
 def _conversations(emulator: "Emulator", user: User) -> list[dict[str, Any]]:
-    return conversations_for(emulator.world, user, allow_group_files=emulator.config.allow_group_files)
+    return conversations_for(emulator, user)
 
 
 def _conversation(emulator: "Emulator", user: User, cid: Any) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def _wait(value: Any) -> float:
 
 @endpoint
 async def get_world(request: web.Request, emulator: "Emulator") -> Any:
-    return world_view(emulator.world, allow_group_files=emulator.config.allow_group_files)
+    return world_view(emulator)
 
 
 @endpoint
@@ -306,6 +306,51 @@ async def post_user_update(request: web.Request, emulator: "Emulator") -> Any:
     return {"user": user_view(emulator.world, updated)}
 
 
+# ---- external groups and custom robots ----------------------------------------------
+
+@endpoint
+async def post_settings(request: web.Request, emulator: "Emulator") -> Any:
+    """Switch the emulator's UNCONFIRMED behaviour: may the app's robot be in an external group?"""
+    body = await _body(request)
+    allowed = body.get("appRobotsInExternalGroups")
+    if not isinstance(allowed, bool):
+        raise WebError('appRobotsInExternalGroups 只能是 true 或 false，例如 {"appRobotsInExternalGroups": false}')
+    emulator.config.app_robots_in_external_groups = allowed
+    emulator.signal.bump()
+    return {"settings": {"appRobotsInExternalGroups": allowed, "allowGroupFiles": emulator.config.allow_group_files}}
+
+
+@endpoint
+async def get_custom_robots(request: web.Request, emulator: "Emulator") -> Any:
+    return {"robots": [custom_robot_view(emulator.world, r) for r in emulator.custom_robots.values()
+                       if not r.removed]}
+
+
+@endpoint
+async def post_custom_robot(request: web.Request, emulator: "Emulator") -> Any:
+    """An admin adds a custom robot to a group: the only answer that shows its webhook and secret."""
+    body = await _body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME:
+        raise WebError(f'name 必须是 1–{MAX_NAME} 个字，例如 {{"conversation": "<群的 id 或名称>", "name": "周报推送"}}')
+    conversation = body.get("conversation")
+    group = emulator.world.find_group(str(conversation)) if conversation else None
+    if group is None:
+        raise WebError(f"自定义机器人只能添加到群里：没有群「{conversation}」")
+    robot = emulator.add_custom_robot(group, name)
+    return {"robot": custom_robot_view(emulator.world, robot), "webhook": robot.webhook, "secret": robot.secret}
+
+
+@endpoint
+async def post_custom_robot_remove(request: web.Request, emulator: "Emulator") -> Any:
+    body = await _body(request)
+    robot = emulator.custom_robots.get(str(body.get("id") or ""))
+    if robot is None or robot.removed:
+        raise WebError(f"没有这个自定义机器人：{body.get('id')}")
+    emulator.remove_custom_robot(robot.robot_id)
+    return {"robot": custom_robot_view(emulator.world, robot)}
+
+
 # ---- approvals ----------------------------------------------------------------------
 
 @endpoint
@@ -355,6 +400,10 @@ ROUTES = (
     ("POST", "/files", post_file),
     ("GET", "/media", get_media),
     ("POST", "/users/update", post_user_update),
+    ("POST", "/settings", post_settings),
+    ("GET", "/custom-robots", get_custom_robots),
+    ("POST", "/custom-robots", post_custom_robot),
+    ("POST", "/custom-robots/remove", post_custom_robot_remove),
     ("GET", "/approvals", get_approvals),
     ("POST", "/approvals/act", post_approval_action),
 )

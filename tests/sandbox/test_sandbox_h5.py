@@ -91,7 +91,7 @@ async def test_exchange_errors(sandbox, http):
         assert (body["errcode"], body["sub_code"]) == (88, "40014")
     # The refused call did not use the code up.
     assert (await exchange(http, sandbox, token, code))["result"]["userid"] == "liming"
-    sandbox.faults.set("user.getuserinfo", error_rate=1.0, kinds="system", count=1)
+    sandbox.faults.set("user.getuserinfo", error_rate=1.0, kinds="busy", count=1)
     assert (await exchange(http, sandbox, token, await sandbox.auth_code("李明")))["errcode"] == -1
 
 

@@ -333,7 +333,7 @@ async def test_flow_control_per_executor(sandbox, http, token, sandbox_config):
 
 
 async def test_injected_system_error_and_5xx(sandbox, http, token):
-    sandbox.faults.set("todo.taskCreate", error_rate=1.0, kinds="system", count=1)
+    sandbox.faults.set("todo.taskCreate", error_rate=1.0, kinds="busy", count=1)
     status, body = await create(http, sandbox, token)
     assert (status, body["code"]) == (500, "todo.taskCreate.systemError")
     assert await sandbox.todo_tasks() == []
