@@ -257,19 +257,26 @@ class TodoStore:
         self.signal, self.emit = signal, emit
         self.tasks: dict[str, TodoTask] = {}
         self._flow: dict[tuple[str, str], tuple[int, int]] = {}   # (dimension, key) -> (minute, creates)
+        # Indexes, so that a burst of calls stays fast in a world of thousands of people and todos.
+        self._sources: dict[tuple[str, str], str] = {}    # (app, sourceId) -> the newest task with it
+        self._union_index: dict[str, str] = {}            # unionId -> userId
 
     # ---- people ---------------------------------------------------------------------
     def person(self, union_id: Any) -> User:
         """A current org member by unionId: the org's todos take no outsiders and nobody who left
         (UNCONFIRMED: outsiders have no todo list in this org)."""
-        user = self.world.user_by_union_id(union_id) if isinstance(union_id, str) else None
+        user = self.named(union_id) if isinstance(union_id, str) else None
         if user is None or user.external or not user.active:
             raise TodoError(f"unionId is invalid: {union_id}")
         return user
 
     def named(self, union_id: str) -> User | None:
         """Whoever has this unionId, also after they left (for showing names)."""
-        return self.world.user_by_union_id(union_id)
+        user_id = self._union_index.get(union_id)
+        if user_id is None:      # someone new (or nobody): index the directory again
+            self._union_index = {u.union_id: u.user_id for u in self.world.users.values()}
+            user_id = self._union_index.get(union_id)
+        return self.world.users.get(user_id) if user_id is not None else None
 
     def _operator(self, operator_id: str | None, default: str) -> str:
         # `operatorId` is the acting person (§2.1); the path's unionId stands in when it is absent.
@@ -298,10 +305,8 @@ class TodoStore:
         return task
 
     def by_source(self, app: App, source_id: str, *, include_deleted: bool = False) -> TodoTask | None:
-        for task in self.tasks.values():
-            if task.app_id == app.client_id and task.source_id == source_id and (include_deleted or not task.deleted):
-                return task
-        return None
+        task = self.tasks.get(self._sources.get((app.client_id, source_id), ""))
+        return task if task is not None and (include_deleted or not task.deleted) else None
 
     # ---- the app's API calls ----------------------------------------------------------
     def create(self, app: App, owner_union_id: str, operator_id: str | None, body: dict[str, Any]) -> TodoTask:
@@ -343,6 +348,8 @@ class TodoStore:
                         todo_type=todo_type, biz_category_id=body.get("bizCategoryId"), modified_time=now,
                         modifier_id=operator, start_time=now)
         self.tasks[task.task_id] = task
+        if source_id is not None:
+            self._sources[(app.client_id, source_id)] = task.task_id
         self._changed(task, TODO_CREATE_EVENT, by_user=False)
         return task
 
