@@ -42,5 +42,6 @@ class H5Helpers:
         (default: this org and the default app). Raises `AuthCodeError` when the stand-in would call onFail."""
         world = self.emulator.world
         user_id = world.user(user).user_id
-        code = await self.call(self.emulator.h5.mint, user_id, corp_id or world.corp_id, client_id or self.app.client_id)
+        code = await self.call(self.emulator.h5.mint, user_id, corp_id or world.corp_id,
+                               client_id or self.app.client_id)
         return code.code

@@ -143,8 +143,8 @@ class ApiContext:
 Handler = Callable[[web.Request, ApiContext], Awaitable[web.StreamResponse]]
 
 
-def api(name: str, family: str, *, auth: str = "token",
-        system_error: str = "systemError") -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+def api(name: str, family: str, *, auth: str = "token", system_error: str = "systemError"
+        ) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     """Wrap a route handler with counting, faults, auth and throttling.
 
     auth="token": the wrapper authenticates the access token and throttles; "none":

@@ -69,6 +69,7 @@ def biz_tag(app: App) -> str:
 
 @dataclass
 class TodoTask:
+    seq: int                            # creation order (ms timestamps tie within a burst)
     task_id: str
     app_id: str
     biz_tag: str
@@ -340,13 +341,13 @@ class TodoStore:
                 raise TodoError(f"task exist, taskId is {existing.task_id}")
         self._flow_control(executors or [creator])
         now = self.clock.now_ms()
-        task = TodoTask(task_id=self.ids.todo_task_id(), app_id=app.client_id, biz_tag=biz_tag(app),
-                        subject=subject, creator_id=creator, executor_ids=executors, participant_ids=participants,
-                        detail_url=detail_url, created_time=now, description=description, source_id=source_id,
-                        due_time=due, is_only_show_executor=only_executors, priority=priority,
-                        notify_configs={k: str(v) for k, v in notify.items()}, content_fields=fields,
-                        todo_type=todo_type, biz_category_id=body.get("bizCategoryId"), modified_time=now,
-                        modifier_id=operator, start_time=now)
+        task = TodoTask(
+            seq=len(self.tasks) + 1, task_id=self.ids.todo_task_id(), app_id=app.client_id, biz_tag=biz_tag(app),
+            subject=subject, creator_id=creator, executor_ids=executors, participant_ids=participants,
+            detail_url=detail_url, created_time=now, description=description, source_id=source_id, due_time=due,
+            is_only_show_executor=only_executors, priority=priority,
+            notify_configs={k: str(v) for k, v in notify.items()}, content_fields=fields, todo_type=todo_type,
+            biz_category_id=body.get("bizCategoryId"), modified_time=now, modifier_id=operator, start_time=now)
         self.tasks[task.task_id] = task
         if source_id is not None:
             self._sources[(app.client_id, source_id)] = task.task_id
@@ -428,23 +429,17 @@ class TodoStore:
         is_done = _bool(body, "isDone")
         todo_type = body.get("todoType")
         cursor = _decode_token(body.get("nextToken"))
-        after: tuple[int, str] | None = None
-        if cursor is not None:
-            created, _, task_id = cursor.partition(":")
-            if not created.isdigit() or not task_id:
-                raise TodoError("nextToken is invalid")
-            after = (int(created), task_id)
+        if cursor is not None and not cursor.isdigit():
+            raise TodoError("nextToken is invalid")
+        after = int(cursor or 0)        # the creation number of the last todo of the previous page
         now = self.clock.now_ms()
-        matching = sorted((t for t in self._of(user.union_id, roles, is_done)
-                           if (todo_type in (None, "", t.todo_type))
-                           and not (t.done and (t.finish_time or 0) < now - DONE_RETENTION_MS)),
-                          key=lambda t: (t.created_time, t.task_id))
-        if after is not None:
-            matching = [t for t in matching if (t.created_time, t.task_id) > after]
+        matching = [t for t in self._of(user.union_id, roles, is_done)
+                    if t.seq > after and todo_type in (None, "", t.todo_type)
+                    and not (t.done and (t.finish_time or 0) < now - DONE_RETENTION_MS)]
+        matching.sort(key=lambda t: t.seq)
         page = matching[:self.config.todo_page_size]
         more = len(matching) > len(page)
-        token = _encode_token(f"{page[-1].created_time}:{page[-1].task_id}") if more else None
-        return page, token
+        return page, _encode_token(str(page[-1].seq)) if more else None
 
     def user_query(self, union_id: str, body: dict[str, Any]) -> tuple[list[TodoTask], str | None, int]:
         """`POST …/tasks/list` ([SDK:todo_1_0] QueryTodoTasks): filters, order, offset paging, totalCount."""
@@ -458,7 +453,7 @@ class TodoStore:
         attr = ORDER_FIELDS[order_by]
         # Todos without the field sort last either way, as a list of deadlines would show them.
         present = sorted((t for t in matching if getattr(t, attr) is not None),
-                         key=lambda t: (getattr(t, attr), t.task_id), reverse=direction == "desc")
+                         key=lambda t: (getattr(t, attr), t.seq), reverse=direction == "desc")
         ordered = present + [t for t in matching if getattr(t, attr) is None]
         cursor = _decode_token(body.get("nextToken"))
         if cursor is not None and not cursor.isdigit():
@@ -501,7 +496,7 @@ class TodoStore:
         entries = [(t, t.listed_roles(user.union_id)) for t in self.tasks.values() if not t.deleted]
         entries = [(t, roles) for t, roles in entries if roles]
         never = MAX_DUE_TIME_MS
-        entries.sort(key=lambda e: (e[0].done_for(user.union_id), e[0].due_time or never, e[0].created_time))
+        entries.sort(key=lambda e: (e[0].done_for(user.union_id), e[0].due_time or never, e[0].seq))
         return entries
 
     def delete_by_user(self, user: User, task_id: str) -> str:

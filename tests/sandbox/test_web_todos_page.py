@@ -34,7 +34,9 @@ dd.ready(function () {
       fetch("/login", {method: "POST", headers: {"Content-Type": "application/json"},
                        body: JSON.stringify({code: result.code})})
         .then(function (r) { return r.json(); })
-        .then(function (user) { document.getElementById("who").textContent = "免登成功：" + user.name + "（" + user.userid + "）"; });
+        .then(function (user) {
+          document.getElementById("who").textContent = "免登成功：" + user.name + "（" + user.userid + "）";
+        });
     },
     onFail: function (error) { document.getElementById("who").textContent = "免登失败：" + error.errorCode; },
   });
