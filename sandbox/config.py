@@ -58,6 +58,15 @@ class EmulatorConfig:
     custom_robot_throttle: float = 600.0     # ... then refused (410100) for this long
     # --- Workflow -------------------------------------------------------------------
     terminate_min_age: float = 15.0          # an instance cannot be revoked within 15 s of its start
+    # --- 待办 and H5 免登 (P2 §2, §5, §7.2; see todo.py and h5.py) ----------------------
+    todo_page_size: int = 50                 # org/user todo lists per page (UNCONFIRMED)
+    todo_events_on_api_changes: bool = False  # todo_task_* events also for the app's own API calls (UNCONFIRMED)
+    todo_deleted_keeps_source_id: bool = False  # a deleted todo still blocks its sourceId (UNCONFIRMED)
+    todo_flow_limit_per_executor: int = 0    # creates per executor per minute, then flowControlError; 0 = off
+    todo_flow_limit_per_org: int = 0         # creates per org per minute, then flowControlError; 0 = off
+    auth_code_ttl: float = 300.0             # 免登 codes: 5 minutes, single use
+    h5_homepages: dict = field(default_factory=dict)  # app client_id or name -> homepage URL ($CORPID$ allowed)
+    work_notice_daily_cap: int = 500         # 工作通知 per person per app per day (P2 §6), then silently dropped
 
     extra: dict = field(default_factory=dict)
 

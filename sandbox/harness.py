@@ -34,6 +34,9 @@ from .custom_robots import CustomRobot
 from .emulator import Emulator, EmittedEvent, Extension, SandboxError
 from .faults import Faults
 from .gateway import AckRecord, ConnectionInfo, PushedFrame
+from .harness_h5 import H5Helpers
+from .harness_notices import NoticeHelpers
+from .harness_todo import TodoHelpers
 from .media import MediaFile
 from .recorder import ReceivedMessage, Record, SentMessage
 from .throttle import CallRecord
@@ -65,7 +68,7 @@ class FrameInfo:
                    list(frame.deliveries), frame.redeliveries, list(frame.acks))
 
 
-class Sandbox:
+class Sandbox(TodoHelpers, H5Helpers, NoticeHelpers):
     def __init__(self, world: World | str | Path | None = None, config: EmulatorConfig | None = None, *,
                  seed: int | None = None, host: str = "127.0.0.1", port: int = 0, frozen_clock: bool = False,
                  extensions: Sequence[Extension] = (), web: bool = False):

@@ -6,9 +6,13 @@ import { Approvals } from "./approvals.js";
 import { Composer } from "./composer.js";
 import { escapeHtml } from "./markdown.js";
 import { avatarHtml, formatTime, previewOf, registerPeople, renderMessage } from "./messages.js";
+import { Notices } from "./notices.js";
+import { Todos } from "./todos.js";
+import { Workbench } from "./workbench.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLE_ORDER = ["team", "leader", "client"];
+const VIEWS = ["chat", "approvals", "todos", "notices", "workbench"];
 
 const state = {
   world: null,
@@ -41,6 +45,12 @@ const approvals = new Approvals({
   toast,
   onCount: (n) => setBadge("approval-badge", n),
 });
+
+const todos = new Todos({ user: () => state.me, toast, onCount: (n) => setBadge("todo-badge", n) });
+const notices = new Notices({
+  user: () => state.me, visible: () => state.view === "notices", toast, onCount: (n) => setBadge("notice-badge", n),
+});
+const workbench = new Workbench({ user: () => state.me, toast });
 
 const composer = new Composer({
   onSend: sendText,
@@ -103,6 +113,9 @@ async function switchUser(userId, preferred = null) {
   state.seen = new Set();
   state.unread = new Map();
   approvals.reset();
+  todos.start(userId);
+  notices.start(userId);
+  if (state.view === "workbench") workbench.load();
   const me = state.users.get(userId);
   $("user-select").value = userId;
   $("me-avatar").outerHTML = avatarHtml({ ...me, type: "user" }, "avatar--sm").replace("<span ", '<span id="me-avatar" ');
@@ -316,9 +329,14 @@ function showView(view) {
   $("chat-sidebar").hidden = view !== "chat";
   $("chat-view").hidden = view !== "chat";
   $("approvals-view").hidden = view !== "approvals";
+  $("todos-view").hidden = view !== "todos";
+  $("notices-view").hidden = view !== "notices";
+  $("workbench-view").hidden = view !== "workbench";
   document.body.dataset.view = view;
   if (view === "chat" && state.active) openConversation(state.active);
   if (view === "approvals") approvals.load().catch((error) => toast(error.message, true));
+  if (view === "workbench") workbench.load();
+  if (view === "notices") notices.read();
   syncUrl();
 }
 
@@ -358,7 +376,7 @@ async function main() {
   const params = new URLSearchParams(location.search);
   const first = state.users.has(params.get("user")) ? params.get("user") : state.world.users[0].id;
   await switchUser(first, params.get("c"));
-  showView(params.get("view") === "approvals" ? "approvals" : "chat");
+  showView(VIEWS.includes(params.get("view")) ? params.get("view") : "chat");
   document.body.classList.add("is-ready");
 }
 
