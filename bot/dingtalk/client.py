@@ -371,6 +371,14 @@ class DingTalkClient:
         raw = check_webhook_body_size(body)
         await self._call("robot/sendBySession", "POST", url, style="old", auth=None, raw_json=raw, idempotent=False)
 
+    # ---- other APIs (who is signing in to the 看板: bot.dingtalk.identity) -----------------------------------
+
+    async def call_oapi(self, api: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """An old-API read (``POST {oapi}{path}?access_token=…`` with a JSON body): paced per ``api``, retried, typed
+        errors from the ``errcode``."""
+        return await self._call(api, "POST", f"{self._oapi}{path}", style="old", auth="query",
+                                json_body=dict(body), idempotent=True)
+
     # ---- robot messages --------------------------------------------------------------------------------------
 
     async def send_group(
