@@ -160,7 +160,7 @@ async def pending_deliverables_due(
     if ids == []:
         return []
     make = DeliverableDue._make
-    return [make(row) for row in await _core_rows(session, query)]
+    return [make(row) for row in await core_rows(session, query)]
 
 
 def pending_deliverables_due_chunks(
@@ -180,7 +180,7 @@ def pending_deliverables_due_chunks(
                          group_key=lambda row: row.project_id)
 
 
-async def _core_rows(session: AsyncSession, query: Any) -> Sequence[Any]:
+async def core_rows(session: AsyncSession, query: Any) -> Sequence[Any]:
     # Core, not the ORM: plain columns need none of its row loading, which is a sixth of a scan's reading.
     connection = await session.connection()
     async with _memory_mapped(connection):
@@ -217,7 +217,7 @@ async def stream_chunks(
     """The rows of ``query``, made by ``make``, in lists of about ``chunk_rows`` (streamed from the server, one
     round trip per chunk). With ``group_key`` (the query is ordered by it), rows of one group are never split: the
     last group of a fetch is held back until the next fetch shows whether it goes on."""
-    connection = await session.connection()  # Core, as in _core_rows
+    connection = await session.connection()  # Core, as in core_rows
     async with _memory_mapped(connection):
         result = await connection.stream(query.execution_options(yield_per=chunk_rows))
         held: list[_T] = []
@@ -269,7 +269,7 @@ OPEN_REGISTER_STATUSES: tuple[RegisterStatus, ...] = tuple(s for s in RegisterSt
                                                            if s not in CLOSED_REGISTER_STATUSES)
 # A high risk is 高 in one dimension and at least 中 in the other (``reports.model.RegisterEntry.is_high_risk``,
 # score >= 6 on the 1-3 x 1-3 matrix); spelled out here so the database counts them instead of shipping every risk.
-_HIGH_RISK = or_(
+HIGH_RISK = or_(
     and_(RegisterEntry.probability == Level.HIGH, RegisterEntry.impact.in_((Level.HIGH, Level.MEDIUM))),  # type: ignore[union-attr]
     and_(RegisterEntry.impact == Level.HIGH, RegisterEntry.probability.in_((Level.HIGH, Level.MEDIUM))),  # type: ignore[union-attr]
 )
@@ -290,7 +290,7 @@ async def digest_scan(
       (``(project_id, kind, status)`` on the registers, ``ix_approvals_project_id``).
     """
     query = _digest_query(today=today, statuses=statuses, running_statuses=running_statuses)
-    return [_digest_row(row) for row in await _core_rows(session, query)]
+    return [_digest_row(row) for row in await core_rows(session, query)]
 
 
 def digest_scan_chunks(
@@ -330,7 +330,7 @@ def _digest_query(
     high_risks = (
         select(func.count())
         .where(R.project_id == Project.id, R.kind == RegisterKind.RISK,
-               R.status.in_(OPEN_REGISTER_STATUSES), R.closed_at.is_(None), _HIGH_RISK)  # type: ignore[union-attr,attr-defined]
+               R.status.in_(OPEN_REGISTER_STATUSES), R.closed_at.is_(None), HIGH_RISK)  # type: ignore[union-attr,attr-defined]
         .correlate(Project)
         .scalar_subquery()
     )
@@ -525,11 +525,13 @@ async def projects_by_ids(*, session: AsyncSession, project_ids: Sequence[int]) 
 __all__ = [
     "CLOSED_REGISTER_STATUSES",
     "DeliverableDue",
+    "HIGH_RISK",
     "DigestRow",
     "OPEN_REGISTER_STATUSES",
     "SCAN_CHUNK_ROWS",
     "approvals_of",
     "audit_of",
+    "core_rows",
     "deliverables_of",
     "digest_scan",
     "digest_scan_chunks",
