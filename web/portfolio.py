@@ -1,0 +1,301 @@
+"""The portfolio (项目组合): every project the viewer may see, its status colour by the leaders' digest's rule, and
+what the page filters, sorts, pages and charts.
+
+The data is read once per page for all visible projects (``storage.repo.dashboard``: four flat statements), mapped
+in a worker thread, then filtered, sorted and paged in memory: the colour depends on working days and on the digest's
+thresholds, so it is computed here, by ``reports.digest.project_health`` itself, never re-stated in SQL. Overdue
+deliverables count only for projects whose deadlines run (已立项, 进行中), as in the digest: a paused project's clock
+is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from handlers.report_data import overdue_working_days, progress_percent
+from reports.digest import HealthStatus, ProjectHealth, project_health, worst_first
+from reports.model import WeeklyPeriod, project_finished
+from storage.models import ACTIVE_PROJECT_STATUSES, ProjectStatus
+from storage.repo.dashboard import (
+    OverdueDue,
+    ProjectLine,
+    Scope,
+    deliverable_states,
+    high_risk_project_ids,
+    overdue_dues,
+    running_approval_project_ids,
+    visible_projects,
+)
+from web import params
+
+HEALTH_ORDER = (HealthStatus.LATE, HealthStatus.AT_RISK, HealthStatus.ON_TRACK)
+HEALTH_CSS = {HealthStatus.LATE: "late", HealthStatus.AT_RISK: "risk", HealthStatus.ON_TRACK: "ok"}
+OVERDUE_CHART_WEEKS = 12  # the chart's weeks, the older ones summed in one bar
+_RUNNING = frozenset(str(s) for s in ACTIVE_PROJECT_STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioEntry:
+    id: int
+    code: str
+    name: str
+    customer: str
+    template: str
+    status: str
+    phase: str
+    pm_user_id: str
+    pm_name: str
+    planned_start: date | None
+    planned_end: date | None
+    overdue: int
+    worst_overdue_days: int
+    pending_approvals: int
+    high_risks: int
+    health: ProjectHealth
+    overdue_dues: tuple[date, ...] = ()
+    progress: float | None = None  # filled for the projects shown
+
+    @property
+    def health_css(self) -> str:
+        return HEALTH_CSS[self.health.status]
+
+
+def build_entries(lines: Sequence[ProjectLine], dues: Sequence[OverdueDue], risks: Iterable[int],
+                  approvals: Iterable[int], *, today: date, calendar: Any) -> list[PortfolioEntry]:
+    """The pure half of ``gather_portfolio``: join the reads by project and colour each project."""
+    dues_by: dict[int, list[OverdueDue]] = defaultdict(list)
+    for due in dues:
+        dues_by[due.project_id].append(due)
+    high_risks = Counter(risks)
+    pending = Counter(approvals)
+    lateness: dict[date, int] = {}
+
+    def late(day: date | None) -> int:  # working days late: once per date, not once per deliverable
+        if day is None:
+            return 0
+        if day not in lateness:
+            lateness[day] = overdue_working_days(calendar, day, today)
+        return lateness[day]
+
+    entries = []
+    for line in lines:
+        own = dues_by.get(line.id, ()) if str(line.status) in _RUNNING else ()
+        oldest = min((d.due_date for d in own), default=None)
+        oldest_required = min((d.due_date for d in own if d.required), default=None)
+        health = project_health(
+            today=today,
+            planned_end=line.planned_end,
+            finished=project_finished(str(line.status), line.actual_end),
+            required_overdue_working_days=(late(oldest_required),) if oldest_required else (),
+            overdue_count=len(own),
+            open_high_risks=high_risks[line.id],
+        )
+        entries.append(PortfolioEntry(
+            id=line.id, code=line.code, name=line.name, customer=line.customer or "", template=line.template,
+            status=str(line.status), phase=line.current_phase or "", pm_user_id=line.pm_user_id or "",
+            pm_name=line.pm_name or line.pm_user_id or "", planned_start=line.planned_start,
+            planned_end=line.planned_end, overdue=len(own), worst_overdue_days=late(oldest),
+            pending_approvals=pending[line.id], high_risks=high_risks[line.id], health=health,
+            overdue_dues=tuple(sorted(d.due_date for d in own)),
+        ))
+    return entries
+
+
+async def gather_portfolio(*, session: Any, scope: Scope, today: date, calendar: Any,
+                           project_ids: Sequence[int] | None = None) -> list[PortfolioEntry]:
+    """Every project ``scope`` may see (or those of ``project_ids``), coloured."""
+    lines = await visible_projects(session=session, scope=scope, project_ids=project_ids)
+    if not lines:
+        return []
+    dues = await overdue_dues(session=session, scope=scope, today=today, project_ids=project_ids)
+    risks = await high_risk_project_ids(session=session, scope=scope, project_ids=project_ids)
+    approvals = await running_approval_project_ids(session=session, scope=scope, project_ids=project_ids)
+    return await asyncio.to_thread(build_entries, lines, dues, risks, approvals, today=today, calendar=calendar)
+
+
+async def with_progress(*, session: Any, entries: Sequence[PortfolioEntry]) -> list[PortfolioEntry]:
+    """``entries`` with their progress (the share of counted deliverables done: ``progress_percent``)."""
+    by_project: dict[int, list[Any]] = defaultdict(list)
+    for state in await deliverable_states(session=session, project_ids=[e.id for e in entries]):
+        by_project[state.project_id].append(state)
+    return [replace(e, progress=progress_percent(by_project.get(e.id, ()))) for e in entries]
+
+
+# ---- what the page asks for --------------------------------------------------------------------------------------
+
+SORTS: dict[str, tuple[str, Callable[[PortfolioEntry], Any], bool]] = {
+    # name: (label, key, descending)
+    "status": ("状态（最严重在前）",
+               lambda e: worst_first(e.health.status, e.overdue, e.worst_overdue_days, e.code), False),
+    "code": ("项目编号", lambda e: e.code, False),
+    "name": ("项目名称", lambda e: (e.name, e.code), False),
+    "end": ("计划完成日", lambda e: (e.planned_end is None, e.planned_end or date.max, e.code), False),
+    "overdue": ("逾期交付物最多", lambda e: (e.overdue, e.worst_overdue_days, e.code), True),
+    "approvals": ("待审批最多", lambda e: (e.pending_approvals, e.code), True),
+}
+PROJECT_STATUSES = tuple(str(s) for s in ProjectStatus)
+HEALTH_NAMES = tuple(str(s) for s in HEALTH_ORDER)
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioQuery:
+    """The filters, sort and page of a portfolio request (also what the charts and the export are of)."""
+
+    template: str = ""
+    phase: str = ""
+    status: str = ""
+    health: str = ""
+    pm: str = ""
+    q: str = ""
+    sort: str = "status"
+    page: int = 1
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> PortfolioQuery:
+        return cls(
+            template=params.text(query, "template", "项目类型"),
+            phase=params.text(query, "phase", "阶段"),
+            status=params.choice(query, "status", "项目状态", PROJECT_STATUSES),
+            health=params.choice(query, "health", "状态颜色", HEALTH_NAMES),
+            pm=params.text(query, "pm", "项目经理"),
+            q=params.text(query, "q", "搜索内容"),
+            sort=params.choice(query, "sort", "排序", SORTS, default="status"),
+            page=params.page_number(query),
+        )
+
+    def matches(self, entry: PortfolioEntry) -> bool:
+        if self.template and entry.template != self.template:
+            return False
+        if self.phase and entry.phase != self.phase:
+            return False
+        if self.status and entry.status != self.status:
+            return False
+        if self.health and entry.health.status != self.health:
+            return False
+        if self.pm and entry.pm_user_id != self.pm:
+            return False
+        if self.q:
+            needle = self.q.casefold()
+            return any(needle in text.casefold() for text in (entry.code, entry.name, entry.customer, entry.pm_name))
+        return True
+
+    @property
+    def filtered(self) -> bool:
+        return any((self.template, self.phase, self.status, self.health, self.pm, self.q))
+
+    def params(self, **changes: Any) -> str:
+        """This query as URL parameters (with ``changes``), defaults left out: for links to other pages and sorts."""
+        values = {"template": self.template, "phase": self.phase, "status": self.status, "health": self.health,
+                  "pm": self.pm, "q": self.q, "sort": self.sort, "page": self.page, **changes}
+        defaults = {"sort": "status", "page": 1}
+        return urlencode({k: v for k, v in values.items() if v and defaults.get(k) != v})
+
+    def filters_only(self) -> str:
+        """The filters as URL parameters (charts and the export ignore sort and page)."""
+        return self.params(sort="status", page=1)
+
+
+def select_entries(entries: Iterable[PortfolioEntry], query: PortfolioQuery) -> list[PortfolioEntry]:
+    """The entries the filters keep, in the requested order."""
+    _, key, descending = SORTS[query.sort]
+    return sorted((e for e in entries if query.matches(e)), key=key, reverse=descending)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: Sequence[PortfolioEntry]
+    number: int
+    count: int  # pages in all (at least 1)
+    total: int  # entries in all
+    size: int
+
+    @property
+    def first_index(self) -> int:
+        """The 1-based position of the page's first entry (0 when there is none)."""
+        return (self.number - 1) * self.size + 1 if self.items else 0
+
+
+def page_of(entries: Sequence[PortfolioEntry], number: int, size: int) -> Page:
+    """Page ``number`` (past the last: the last one)."""
+    count = max(1, -(-len(entries) // size))
+    number = min(number, count)
+    return Page(entries[(number - 1) * size:number * size], number, count, len(entries), size)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOptions:
+    templates: tuple[str, ...]
+    phases: tuple[str, ...]
+    pms: tuple[tuple[str, str], ...]  # (userId, name) by name
+
+
+def filter_options(entries: Iterable[PortfolioEntry]) -> FilterOptions:
+    """The values the filters offer: those the viewer's projects have."""
+    templates, phases, pms = set(), set(), {}
+    for e in entries:
+        templates.add(e.template)
+        if e.phase:
+            phases.add(e.phase)
+        if e.pm_user_id:
+            pms[e.pm_user_id] = e.pm_name
+    return FilterOptions(tuple(sorted(templates)), tuple(sorted(phases)),
+                         tuple(sorted(pms.items(), key=lambda item: (item[1], item[0]))))
+
+
+# ---- charts' data ---------------------------------------------------------------------------------------------------
+
+
+def health_counts(entries: Iterable[PortfolioEntry]) -> list[tuple[str, int]]:
+    counts = Counter(e.health.status for e in entries)
+    return [(str(status), counts[status]) for status in HEALTH_ORDER]
+
+
+def phase_counts(entries: Iterable[PortfolioEntry], order: Sequence[str] = ()) -> list[tuple[str, int]]:
+    """Projects per current phase; phases in ``order`` first (the templates' order), then by count."""
+    counts = Counter(e.phase for e in entries)
+    known = [name for name in order if name in counts]
+    rest = sorted((name for name in counts if name not in known), key=lambda name: (-counts[name], name))
+    return [(name, counts[name]) for name in [*known, *rest]]
+
+
+def overdue_week_counts(entries: Iterable[PortfolioEntry], today: date,
+                        weeks: int = OVERDUE_CHART_WEEKS) -> list[tuple[str, int]]:
+    """Overdue deliverables by the week they were due: the last ``weeks`` weeks (labelled by their Monday), the
+    older ones in a first bar 更早."""
+    this_week = WeeklyPeriod.containing(today).monday
+    first = this_week - timedelta(weeks=weeks - 1)
+    counts: Counter[date] = Counter()
+    older = 0
+    for e in entries:
+        for due in e.overdue_dues:
+            if due < first:
+                older += 1
+            else:
+                counts[due - timedelta(days=due.weekday())] += 1
+    mondays = [first + timedelta(weeks=n) for n in range(weeks)]
+    return [("更早", older), *((f"{monday:%m-%d}", counts[monday]) for monday in mondays)]
+
+
+__all__ = [
+    "FilterOptions",
+    "HEALTH_ORDER",
+    "Page",
+    "PortfolioEntry",
+    "PortfolioQuery",
+    "SORTS",
+    "build_entries",
+    "filter_options",
+    "gather_portfolio",
+    "health_counts",
+    "overdue_week_counts",
+    "page_of",
+    "phase_counts",
+    "select_entries",
+    "with_progress",
+]
