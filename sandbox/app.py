@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from aiohttp import web
 
-from . import gateway, openapi_auth, openapi_media, openapi_robot, openapi_webhook, openapi_workflow
+from . import gateway, openapi_auth, openapi_cards, openapi_media, openapi_robot, openapi_webhook, openapi_workflow
 from .openapi_common import EMULATOR_KEY, json_response
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ ROUTES = (
     ("POST", "/v1.0/workflow/processInstances/terminate", openapi_workflow.terminate_instance),
     ("POST", "/v1.0/workflow/processInstances/execute", openapi_workflow.execute_task),
     ("POST", "/v1.0/workflow/processes/instanceIds/query", openapi_workflow.query_instance_ids),
+    *openapi_cards.ROUTES,
 )
 
 

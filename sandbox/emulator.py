@@ -10,6 +10,7 @@ State a web page (or any add-on) can use:
   emulator.recorder   transcript per conversation; `subscribe()`, `wait_for()`, `history()`
   emulator.gateway    stream connections; `add_listener()`, `wait_until()`
   emulator.workflow   forms and approval instances
+  emulator.cards      interactive cards (instances, pins, presses, warnings)
   emulator.user_message(...) / approve(...)   act as a user
 """
 
@@ -23,6 +24,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from aiohttp import web
 
+from .card_templates import CardCatalog
+from .cards import CardPlatform
 from .clock import Clock
 from .config import EmulatorConfig
 from .errors import SandboxError
@@ -76,6 +79,9 @@ class Emulator:
                                      faults=self.faults, rng=self.rng, signal=self.signal)
         self.workflow = WorkflowEngine(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
                                        emit=self._emit_event)
+        self.cards = CardPlatform(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
+                                  gateway=self.gateway, signal=self.signal, record_message=self.record_bot_message,
+                                  catalog=CardCatalog.load(self.config.card_templates_dir, self.config.card_template_env))
         self.events: list[EmittedEvent] = []
         self.base_url: str | None = None
         self._runner: web.AppRunner | None = None

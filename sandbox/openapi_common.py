@@ -192,6 +192,10 @@ async def _handle(ctx: ApiContext, handler: Handler, auth: str) -> web.StreamRes
 async def _inject(ctx: ApiContext, kind: str) -> web.StreamResponse:
     if kind == "throttle":
         return ctx.error_response(ctx.throttle_error())
+    if kind == "busy":
+        if ctx.family == "new":
+            return ctx.new_error(500, "system.busy", "系统繁忙，请稍后重试")
+        return ctx.old_error(-1, "系统繁忙")
     if kind == "5xx":
         if ctx.family == "new":
             return ctx.new_error(503, "ServiceUnavailable", "服务暂时不可用，请稍后重试")
