@@ -129,11 +129,8 @@ class CardPress:
     success: bool = False
     toast: dict[str, str] | None = None     # {"kind": success|failure|hint, "text": …}
     message_id: str | None = None           # the CALLBACK frame's messageId
+    sent: bool = False                      # the frame reached a connection of the bot
     ack_code: int | None = None
-
-    @property
-    def sent(self) -> bool:
-        return self.message_id is not None
 
 
 @dataclass(frozen=True)
@@ -683,9 +680,12 @@ class CardPlatform:
     @staticmethod
     def _missing_input(template: CardTemplate, button: Button, values: Mapping[str, str],
                        inputs: Mapping[str, str]) -> str | None:
-        for key in inputs:
-            if template.input(key) is None:
+        for key, value in inputs.items():
+            item = template.input(key)
+            if item is None:
                 raise SandboxError(f"template {template.name} has no input {key!r}")
+            if len(value) > item.max_length:
+                raise SandboxError(f"input {key!r} takes at most {item.max_length} characters")
         for input_id in button.input_ids:
             item = template.input(input_id)
             if item is not None and item.required and not inputs.get(input_id, "").strip():
@@ -718,7 +718,8 @@ class CardPlatform:
         frame = self.gateway.push_callback(app, CARD_CALLBACK_TOPIC, data,
                                            reliable=self.config.card_callback_redelivery)
         press.message_id = frame.message_id
-        if frame.state in ("dropped", "queued") and not frame.deliveries:
+        press.sent = bool(frame.deliveries)
+        if not press.sent:
             press.outcome = "no-connection"
             return
         ack = await self._wait_for_ack(frame.message_id)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import web_api
+from . import web_api, web_cards
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -53,6 +53,6 @@ def setup_web(app: web.Application, emulator: "Emulator") -> None:
     app.router.add_get("/", _page)
     app.router.add_get(PAGE_PATH, _page)
     app.router.add_get(STATIC_PREFIX + "/{name}", _static)
-    for method, path, handler in web_api.ROUTES:
+    for method, path, handler in web_api.ROUTES + web_cards.ROUTES:
         app.router.add_route(method, API_PREFIX + path, handler)
     app.router.add_route("*", API_PREFIX + "/{tail:.*}", web_api.api_not_found)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote_plus
 
@@ -130,3 +133,45 @@ async def upload(http: aiohttp.ClientSession, sb: Sandbox, token: str, kind: str
     async with http.post(f"{sb.base_url}/media/upload", params=params, data=form) as r:
         assert r.status == 200
         return await r.json(content_type=None)
+
+
+class SdkBot:
+    """The real SDK in a subprocess (a script under tests/sandbox) printing one JSON object per line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path):
+        self.proc = proc
+        self.log_path = log_path
+        self.lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            self.lines.put_nowait(json.loads(line))
+
+    @classmethod
+    async def start(cls, sb: Sandbox, script: Path, log_path: Path, *args: str) -> "SdkBot":
+        env = {**os.environ, **sb.env(), "PYTHONUNBUFFERED": "1"}
+        with log_path.open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(sys.executable, str(script), sb.client_id, sb.client_secret,
+                                                        *args, stdout=asyncio.subprocess.PIPE, stderr=log, env=env)
+        return cls(proc, log_path)
+
+    async def next(self, kind: str, timeout: float = 10.0,
+                   where: Callable[[dict[str, Any]], bool] = lambda line: True) -> dict[str, Any]:
+        async def find() -> dict[str, Any]:
+            while True:
+                line = await self.lines.get()
+                if line["kind"] == kind and where(line):
+                    return line
+
+        try:
+            return await asyncio.wait_for(find(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"SDK printed no {kind!r}; its log:\n{self.log_path.read_text()[-3000:]}") from None
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()
+        self._reader.cancel()

@@ -1,18 +1,19 @@
 """Card callbacks (P2 §1.8, §7.1 item 4, §7.2): a press becomes a CALLBACK frame; the ACK updates the card.
 
-The bot side is the raw protocol client here (frames as they travel, ACKs by hand);
-`test_sandbox_sdk.py` drives the real dingtalk-stream SDK through the same path.
+The bot side is mostly the raw protocol client (frames as they travel, ACKs by hand);
+the last test drives the real dingtalk-stream SDK (`sdk_card_client.py`) end to end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
-from card_helpers import (CARD_TOPIC, CARDS_DIR, CLIENT_GROUP, CREATE_AND_DELIVER, INTERNAL_GROUP, call, group_card,
-                          pin_card, report_data, robot_card)
-from sandbox_helpers import BOT_TOPIC, RawStreamClient, new_token
+from card_helpers import (CARD_TOPIC, CARDS_DIR, CLIENT_GROUP, CREATE_AND_DELIVER, INTERNAL_GROUP, REPORT_TEMPLATE, call,
+                          group_card, pin_card, report_data, robot_card)
+from sandbox_helpers import BOT_TOPIC, RawStreamClient, SdkBot, new_token
 
 from sandbox.config import EmulatorConfig
 from sandbox.errors import SandboxError
@@ -228,7 +229,7 @@ async def test_only_connections_that_subscribed_the_topic_get_callbacks(sandbox,
     try:
         await post_card(http, sandbox, token, group_card(sandbox, "report:R-24"))
         result = await sandbox.press("黄蕾", "report:R-24", "ack")
-        assert (result.outcome, result.toast["kind"]) == ("no-connection", "failure")
+        assert (result.outcome, result.sent, result.toast["kind"]) == ("no-connection", False, "failure")
         assert (await sandbox.frame(result.message_id)).state == "dropped"
         with pytest.raises(asyncio.TimeoutError):
             await messages_only.next_of("CALLBACK", timeout=0.3)
@@ -327,3 +328,35 @@ async def test_switch_redelivers_unacked_card_callbacks_like_bot_messages(sandbo
     assert (await sandbox.wait_for_ack(first["headers"]["messageId"])).redeliveries == 1
     # The client's request had already failed: the late answer does not update the card.
     assert len((await sandbox.card("report:R-29")).versions) == 1
+
+
+# ---- the real SDK ----------------------------------------------------------------------
+
+async def test_the_real_sdk_sends_a_card_and_answers_its_button(sandbox, tmp_path):
+    bot = await SdkBot.start(sandbox, Path(__file__).with_name("sdk_card_client.py"), tmp_path / "sdk.log",
+                             REPORT_TEMPLATE)
+    try:
+        await bot.next("ready", timeout=20)
+        conn = await sandbox.wait_for_connection(timeout=20)
+        assert conn.callback_topics == sorted([BOT_TOPIC, CARD_TOPIC])
+        # The SDK's CardReplier.create_and_deliver_card: createAndDeliver into the group the message came from.
+        await sandbox.say("王建国", CLIENT_GROUP, "发周报卡片")
+        out_track_id = (await bot.next("card_sent"))["outTrackId"]
+        assert len(out_track_id) == 64                      # the SDK's SHA-256 card id
+        message = await sandbox.next_message(CLIENT_GROUP)
+        assert (message.msgtype, message.params["outTrackId"]) == ("interactiveCard", out_track_id)
+        assert sandbox.card_warnings() == []
+        # The client contact presses 确认已阅; the SDK's handler answers with the update in its ACK.
+        result = await sandbox.press("黄蕾", out_track_id, "ack")
+        seen = await bot.next("card_callback")
+        assert (seen["outTrackId"], seen["action"], seen["userId"], seen["extension"]) == \
+            (out_track_id, "ack", "huanglei", {})
+        assert seen["corpId"] == sandbox.world.user("黄蕾").corp_id and seen["messageId"] == result.message_id
+        assert seen["params"] == {"action": "ack", "reportId": "R-SDK"}
+        assert (result.outcome, result.toast) == ("ok", {"kind": "success", "text": "已确认，谢谢"})
+        card = await sandbox.card(out_track_id)
+        assert (card.data["ackStatus"], card.data["ackBy"], card.data["project"]) == ("acked", "huanglei", "智慧工厂MES")
+        view = await sandbox.card_view(out_track_id, "王建国")
+        assert view["status"] == {"text": "已确认", "color": "green"} and view["buttons"] == []
+    finally:
+        await bot.stop()
