@@ -11,6 +11,7 @@ from card_helpers import (CARDS_DIR, CLIENT_GROUP, CREATE_AND_DELIVER, INSTANCES
                           status_data)
 from sandbox_helpers import new_token
 
+from sandbox.__main__ import config_from, parse_args
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 
@@ -514,3 +515,15 @@ async def test_wait_for_card_waits_without_polling(sandbox, http, token):
     await call(http, sandbox, token, "PUT", INSTANCES, {"outTrackId": "later", "cardUpdateOptions": {
         "updateCardDataByKey": True}, "cardData": {"cardParamMap": {"week": "2026-W16"}}})
     assert (await asyncio.wait_for(waiter, 5)).versions[-1].number == 2
+
+
+def test_python_dash_m_sandbox_card_flags():
+    default = config_from(parse_args([]))
+    assert (default.card_templates_dir, default.pin_in_ordinary_groups, default.cross_org_card_callbacks,
+            default.card_callback_redelivery, default.card_template_env) == (None, True, True, False, "sandbox")
+    config = config_from(parse_args(["--card-templates", str(CARDS_DIR), "--card-template-env", "test",
+                                     "--no-pin-in-ordinary-groups", "--no-cross-org-card-callbacks",
+                                     "--card-callback-redelivery"]))
+    assert (config.card_templates_dir, config.card_template_env) == (str(CARDS_DIR), "test")
+    assert (config.pin_in_ordinary_groups, config.cross_org_card_callbacks, config.card_callback_redelivery) == \
+        (False, False, True)
