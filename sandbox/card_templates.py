@@ -29,7 +29,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 FORMAT = "dingpm-card/1"
 VARIABLE_TYPES = ("string", "number", "boolean", "markdown", "array", "object")
@@ -127,10 +127,6 @@ class Condition:
         if op in ("==", "!=", ">", ">=", "<", "<=") and value is None:
             raise CardTemplateError(f"{where}: '{op}' needs a 'value'")
         return cls(op, var, value)
-
-
-def _optional_condition(raw: dict, key: str, where: str) -> Condition | None:
-    return Condition.parse(raw[key], f"{where}.{key}") if raw.get(key) is not None else None
 
 
 def _visible(condition: Condition | None, values: Mapping[str, str]) -> bool:
@@ -347,11 +343,16 @@ def _text(raw: dict, key: str, where: str, *, required: bool = True, default: st
     return value
 
 
-def _list(raw: dict, key: str, where: str) -> list:
-    value = raw.get(key, [])
-    if not isinstance(value, list):
+def _objects(raw: dict, key: str, where: str) -> Iterator[tuple[str, dict]]:
+    """(position, object) for each entry of a list of objects."""
+    items = raw.get(key, [])
+    if not isinstance(items, list):
         raise CardTemplateError(f"{where}: '{key}' must be a list")
-    return value
+    for i, item in enumerate(items):
+        at = f"{where}.{key}[{i}]"
+        if not isinstance(item, dict):
+            raise CardTemplateError(f"{at}: must be an object")
+        yield at, item
 
 
 def _param_source(raw: Any, where: str) -> ParamSource:
@@ -365,6 +366,120 @@ def _param_source(raw: Any, where: str) -> ParamSource:
         raise CardTemplateError(f"{where}: a parameter is a constant, {{\"var\": name}}, {{\"input\": id}} "
                                 "or {\"const\": value}")
     return ParamSource("const", raw)
+
+
+class _Parser:
+    """Reads one definition; every text and condition may only name declared variables."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.variables: dict[str, Variable] = {}
+
+    def check_text(self, text: str | None, at: str) -> None:
+        unknown = references(text or "") - set(self.variables)
+        if unknown:
+            raise CardTemplateError(f"{at}: unknown variable(s) {', '.join(sorted(unknown))}")
+
+    def condition(self, raw: dict, key: str, at: str) -> Condition | None:
+        if raw.get(key) is None:
+            return None
+        condition = Condition.parse(raw[key], f"{at}.{key}")
+        unknown = condition.variables() - set(self.variables)
+        if unknown:
+            raise CardTemplateError(f"{at}.{key}: unknown variable(s) {', '.join(sorted(unknown))}")
+        return condition
+
+    def parse_variables(self, raw: dict) -> None:
+        for at, item in _objects(raw, "variables", self.where):
+            name = _text(item, "name", at)
+            if not _NAME.match(name) or name in self.variables:
+                raise CardTemplateError(f"{at}: 'name' must be a new identifier, got {name!r}")
+            var_type = item.get("type", "string")
+            if var_type not in VARIABLE_TYPES:
+                raise CardTemplateError(f"{at}: 'type' must be one of {', '.join(VARIABLE_TYPES)}")
+            self.variables[name] = Variable(name, var_type, bool(item.get("private", False)),
+                                            _text(item, "description", at, required=False))
+
+    def parse_layout(self, raw: dict) -> Layout:
+        layout = raw.get("layout")
+        at = f"{self.where}.layout"
+        if not isinstance(layout, dict):
+            raise CardTemplateError(f"{at}: required (at least a title)")
+        status_text, status_color = None, "blue"
+        status = layout.get("status")
+        if status is not None:
+            if not isinstance(status, dict):
+                raise CardTemplateError(f"{at}.status: must be an object {{text, color}}")
+            status_text = _text(status, "text", f"{at}.status")
+            status_color = _text(status, "color", f"{at}.status", required=False, default="blue")
+            if status_color not in COLOURS and not references(status_color):
+                raise CardTemplateError(f"{at}.status.color: one of {', '.join(COLOURS)} or a ${{variable}}")
+            self.check_text(status_text + status_color, f"{at}.status")
+        fields = []
+        for f_at, item in _objects(layout, "fields", at):
+            fields.append(Field(_text(item, "label", f_at), _text(item, "value", f_at),
+                                self.condition(item, "visibleWhen", f_at)))
+            self.check_text(fields[-1].label + fields[-1].value, f_at)
+        lists = []
+        for l_at, item in _objects(layout, "lists", at):
+            items = _text(item, "items", l_at)
+            if items not in self.variables or self.variables[items].type != "array":
+                raise CardTemplateError(f"{l_at}: 'items' must name an array variable")
+            lists.append(ListBlock(_text(item, "title", l_at), items, item.get("text"), item.get("empty"),
+                                   self.condition(item, "visibleWhen", l_at)))
+            self.check_text(lists[-1].title, l_at)
+        result = Layout(_text(layout, "title", at), status_text, status_color,
+                        _text(layout, "body", at, required=False) or None, tuple(fields), tuple(lists))
+        self.check_text(result.title, f"{at}.title")
+        self.check_text(result.body, f"{at}.body")
+        return result
+
+    def parse_inputs(self, raw: dict) -> tuple[Input, ...]:
+        inputs: list[Input] = []
+        for at, item in _objects(raw, "inputs", self.where):
+            input_id = _text(item, "id", at)
+            if not _NAME.match(input_id) or any(x.id == input_id for x in inputs):
+                raise CardTemplateError(f"{at}: 'id' must be a new identifier, got {input_id!r}")
+            max_length = item.get("maxLength", 500)
+            if not isinstance(max_length, int) or max_length < 1:
+                raise CardTemplateError(f"{at}: 'maxLength' must be a positive integer")
+            inputs.append(Input(input_id, _text(item, "label", at), _text(item, "placeholder", at, required=False),
+                                bool(item.get("required", False)), bool(item.get("multiline", False)), max_length,
+                                self.condition(item, "visibleWhen", at)))
+        return tuple(inputs)
+
+    def parse_buttons(self, raw: dict, inputs: tuple[Input, ...]) -> tuple[Button, ...]:
+        buttons: list[Button] = []
+        for at, item in _objects(raw, "buttons", self.where):
+            button_id = _text(item, "id", at)
+            if not button_id or any(b.id == button_id for b in buttons):
+                raise CardTemplateError(f"{at}: 'id' must be unique, got {button_id!r}")
+            style = item.get("style", "normal")
+            if style not in BUTTON_STYLES:
+                raise CardTemplateError(f"{at}: 'style' must be one of {', '.join(BUTTON_STYLES)}")
+            params_raw = item.get("params", {})
+            if not isinstance(params_raw, dict):
+                raise CardTemplateError(f"{at}: 'params' must be an object (the 回传参数)")
+            params = tuple((key, _param_source(value, f"{at}.params.{key}")) for key, value in params_raw.items())
+            for key, source in params:
+                if source.kind == "var" and source.value not in self.variables:
+                    raise CardTemplateError(f"{at}.params.{key}: unknown variable {source.value!r}")
+                if source.kind == "input" and all(i.id != source.value for i in inputs):
+                    raise CardTemplateError(f"{at}.params.{key}: unknown input {source.value!r}")
+            buttons.append(Button(
+                button_id, _text(item, "text", at), style, self.condition(item, "visibleWhen", at),
+                self.condition(item, "disabledWhen", at), params, self.condition(item, "successWhen", at),
+                _text(item, "successToast", at, required=False, default=DEFAULT_SUCCESS_TOAST),
+                _text(item, "failureToast", at, required=False, default=DEFAULT_FAILURE_TOAST)))
+            self.check_text(buttons[-1].text, f"{at}.text")
+        return tuple(buttons)
+
+    def parse_links(self, raw: dict) -> tuple[Link, ...]:
+        links = []
+        for at, item in _objects(raw, "links", self.where):
+            links.append(Link(_text(item, "text", at), _text(item, "url", at), self.condition(item, "visibleWhen", at)))
+            self.check_text(links[-1].text + links[-1].url, at)
+        return tuple(links)
 
 
 def parse_template(raw: Any, *, path: Path | None = None) -> CardTemplate:
@@ -384,136 +499,16 @@ def parse_template(raw: Any, *, path: Path | None = None) -> CardTemplate:
     ids = raw.get("templateIds")
     if not isinstance(ids, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ids.items()):
         raise CardTemplateError(f"{where}: 'templateIds' maps environment names to template ids (strings)")
-
-    variables: dict[str, Variable] = {}
-    for i, item in enumerate(_list(raw, "variables", where)):
-        at = f"{where}: variables[{i}]"
-        if not isinstance(item, dict):
-            raise CardTemplateError(f"{at}: must be an object")
-        var_name = _text(item, "name", at)
-        if not _NAME.match(var_name) or var_name in variables:
-            raise CardTemplateError(f"{at}: 'name' must be a new identifier, got {var_name!r}")
-        var_type = item.get("type", "string")
-        if var_type not in VARIABLE_TYPES:
-            raise CardTemplateError(f"{at}: 'type' must be one of {', '.join(VARIABLE_TYPES)}")
-        variables[var_name] = Variable(var_name, var_type, bool(item.get("private", False)),
-                                       _text(item, "description", at, required=False))
-
-    known = set(variables)
-
-    def check_text(text: str | None, at: str) -> None:
-        unknown = references(text or "") - known
-        if unknown:
-            raise CardTemplateError(f"{at}: unknown variable(s) {', '.join(sorted(unknown))}")
-
-    def check_condition(condition: Condition | None, at: str) -> None:
-        if condition is not None and condition.variables() - known:
-            raise CardTemplateError(f"{at}: unknown variable(s) {', '.join(sorted(condition.variables() - known))}")
-
-    layout_raw = raw.get("layout")
-    if not isinstance(layout_raw, dict):
-        raise CardTemplateError(f"{where}: 'layout' is required (at least a title)")
-    at = f"{where}: layout"
-    status_raw = layout_raw.get("status")
-    status_text, status_color = None, "blue"
-    if status_raw is not None:
-        if not isinstance(status_raw, dict):
-            raise CardTemplateError(f"{at}.status: must be an object {{text, color}}")
-        status_text = _text(status_raw, "text", f"{at}.status")
-        status_color = _text(status_raw, "color", f"{at}.status", required=False, default="blue")
-        if status_color not in COLOURS and not references(status_color):
-            raise CardTemplateError(f"{at}.status.color: one of {', '.join(COLOURS)} or a ${{variable}}")
-        check_text(status_text, f"{at}.status.text")
-        check_text(status_color, f"{at}.status.color")
-    fields = []
-    for i, item in enumerate(_list(layout_raw, "fields", at)):
-        f_at = f"{at}.fields[{i}]"
-        if not isinstance(item, dict):
-            raise CardTemplateError(f"{f_at}: must be an object {{label, value}}")
-        fields.append(Field(_text(item, "label", f_at), _text(item, "value", f_at),
-                            _optional_condition(item, "visibleWhen", f_at)))
-        check_text(fields[-1].label + fields[-1].value, f_at)
-        check_condition(fields[-1].visible, f_at)
-    lists = []
-    for i, item in enumerate(_list(layout_raw, "lists", at)):
-        l_at = f"{at}.lists[{i}]"
-        if not isinstance(item, dict):
-            raise CardTemplateError(f"{l_at}: must be an object {{title, items, text, empty}}")
-        items_var = _text(item, "items", l_at)
-        if variables.get(items_var) is None or variables[items_var].type != "array":
-            raise CardTemplateError(f"{l_at}: 'items' must name an array variable")
-        block = ListBlock(_text(item, "title", l_at), items_var, item.get("text"), item.get("empty"),
-                          _optional_condition(item, "visibleWhen", l_at))
-        check_text(block.title, l_at)
-        check_condition(block.visible, l_at)
-        lists.append(block)
-    layout = Layout(_text(layout_raw, "title", at), status_text, status_color,
-                    _text(layout_raw, "body", at, required=False) or None, tuple(fields), tuple(lists))
-    check_text(layout.title, f"{at}.title")
-    check_text(layout.body, f"{at}.body")
-
-    inputs = []
-    for i, item in enumerate(_list(raw, "inputs", where)):
-        i_at = f"{where}: inputs[{i}]"
-        if not isinstance(item, dict):
-            raise CardTemplateError(f"{i_at}: must be an object")
-        input_id = _text(item, "id", i_at)
-        if not _NAME.match(input_id) or any(x.id == input_id for x in inputs):
-            raise CardTemplateError(f"{i_at}: 'id' must be a new identifier, got {input_id!r}")
-        max_length = item.get("maxLength", 500)
-        if not isinstance(max_length, int) or max_length < 1:
-            raise CardTemplateError(f"{i_at}: 'maxLength' must be a positive integer")
-        inputs.append(Input(input_id, _text(item, "label", i_at), _text(item, "placeholder", i_at, required=False),
-                            bool(item.get("required", False)), bool(item.get("multiline", False)), max_length,
-                            _optional_condition(item, "visibleWhen", i_at)))
-        check_condition(inputs[-1].visible, i_at)
-    input_ids = {i.id for i in inputs}
-
-    buttons = []
-    for i, item in enumerate(_list(raw, "buttons", where)):
-        b_at = f"{where}: buttons[{i}]"
-        if not isinstance(item, dict):
-            raise CardTemplateError(f"{b_at}: must be an object")
-        button_id = _text(item, "id", b_at)
-        if not button_id or any(b.id == button_id for b in buttons):
-            raise CardTemplateError(f"{b_at}: 'id' must be unique, got {button_id!r}")
-        style = item.get("style", "normal")
-        if style not in BUTTON_STYLES:
-            raise CardTemplateError(f"{b_at}: 'style' must be one of {', '.join(BUTTON_STYLES)}")
-        params_raw = item.get("params", {})
-        if not isinstance(params_raw, dict):
-            raise CardTemplateError(f"{b_at}: 'params' must be an object (the 回传参数)")
-        params = tuple((key, _param_source(value, f"{b_at}.params.{key}")) for key, value in params_raw.items())
-        for key, source in params:
-            if source.kind == "var" and source.value not in known:
-                raise CardTemplateError(f"{b_at}.params.{key}: unknown variable {source.value!r}")
-            if source.kind == "input" and source.value not in input_ids:
-                raise CardTemplateError(f"{b_at}.params.{key}: unknown input {source.value!r}")
-        button = Button(button_id, _text(item, "text", b_at), style,
-                        _optional_condition(item, "visibleWhen", b_at), _optional_condition(item, "disabledWhen", b_at),
-                        params, _optional_condition(item, "successWhen", b_at),
-                        _text(item, "successToast", b_at, required=False, default=DEFAULT_SUCCESS_TOAST),
-                        _text(item, "failureToast", b_at, required=False, default=DEFAULT_FAILURE_TOAST))
-        check_text(button.text, f"{b_at}.text")
-        for condition in (button.visible, button.disabled, button.success_when):
-            check_condition(condition, b_at)
-        buttons.append(button)
-
-    links = []
-    for i, item in enumerate(_list(raw, "links", where)):
-        k_at = f"{where}: links[{i}]"
-        if not isinstance(item, dict):
-            raise CardTemplateError(f"{k_at}: must be an object {{text, url}}")
-        links.append(Link(_text(item, "text", k_at), _text(item, "url", k_at),
-                          _optional_condition(item, "visibleWhen", k_at)))
-        check_text(links[-1].text + links[-1].url, k_at)
-        check_condition(links[-1].visible, k_at)
-
+    parser = _Parser(where)
+    parser.parse_variables(raw)
+    layout = parser.parse_layout(raw)
+    inputs = parser.parse_inputs(raw)
+    buttons = parser.parse_buttons(raw, inputs)
     close_button = raw.get("closeButton")
-    if close_button is not None and not any(b.id == close_button for b in buttons):
+    if close_button is not None and all(b.id != close_button for b in buttons):
         raise CardTemplateError(f"{where}: 'closeButton' must name one of the buttons")
     return CardTemplate(name, _text(raw, "title", where), kind, dict(ids), bool(raw.get("published", True)),
-                        variables, layout, tuple(inputs), tuple(buttons), tuple(links), close_button, path)
+                        parser.variables, layout, inputs, buttons, parser.parse_links(raw), close_button, path)
 
 
 @dataclass

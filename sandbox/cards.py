@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class Pin:
     user_ids: tuple[str, ...] | None        # topOpenDeliverModel.userIds: only they see it
     platforms: tuple[str, ...]
     pinned_at: int
+    order: int = 0                          # pins are shown newest first, even within one millisecond
     state: str = "pinned"                   # pinned, closed, expired
     ended_at: int | None = None
     ended_by: str | None = None
@@ -205,6 +207,7 @@ class CardPlatform:
         self.presses: list[CardPress] = []
         self.warnings: list[CardWarning] = []
         self._waiting: dict[str, asyncio.Future[AckRecord | None]] = {}
+        self._pin_order = itertools.count(1)
         gateway.add_listener(self._on_gateway)
 
     # ---- request parsing ----------------------------------------------------------
@@ -513,7 +516,8 @@ class CardPlatform:
         old = card.pins.get(space_id)
         if old is not None and old.timer is not None:
             old.timer.cancel()
-        pin = Pin(space_id, int(model["expiredTimeMillis"]), user_ids, platforms, self.clock.now_ms())
+        pin = Pin(space_id, int(model["expiredTimeMillis"]), user_ids, platforms, self.clock.now_ms(),
+                  next(self._pin_order))
         pin.timer = self.clock.call_at(pin.expires_at / 1000, self._expire_pin, card.out_track_id, pin)
         card.pins[space_id] = pin
 
@@ -805,7 +809,7 @@ class CardPlatform:
     def top_card(self, conversation_id: str, user: User | None = None) -> CardInstance | None:
         """The newest card pinned in the conversation that is still up (and that `user` sees)."""
         now = self.clock.now_ms()
-        live = [(pin.pinned_at, card) for card in self.cards.values()
+        live = [(pin.order, card) for card in self.cards.values()
                 for cid, pin in card.pins.items()
                 if cid == conversation_id and pin.active(now) and (user is None or self._sees_pin(pin, user))]
         return max(live, key=lambda item: item[0])[1] if live else None

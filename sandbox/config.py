@@ -41,7 +41,7 @@ class EmulatorConfig:
     # --- Workflow -------------------------------------------------------------------
     terminate_min_age: float = 15.0          # an instance cannot be revoked within 15 s of its start
     # --- Cards (P2 §1, §7.2) ----------------------------------------------------------
-    card_templates_dir: str | Path | None = None   # card definitions (*.json); None: any template id is accepted
+    card_templates_dir: str | Path | None = None   # card definitions (*.json), read at start; None: any id accepted
     card_template_env: str = "sandbox"       # the `templateIds` entry the emulator registers
     card_callback_timeout: float = 2.0       # an ACK later than this fails the press (emulator clock)
     card_callback_redelivery: bool = False   # True: unACKed card callbacks are redelivered like bot messages

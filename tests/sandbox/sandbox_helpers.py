@@ -105,6 +105,35 @@ class RawStreamClient:
             await asyncio.wait_for(self.closed.wait(), 5)
 
 
+class StandInBot:
+    """A raw Stream client that answers every CALLBACK frame with `handle(frame)`, in the background."""
+
+    def __init__(self, sb: Sandbox, http: aiohttp.ClientSession, topics: list[str]):
+        self.http = http
+        self.client = RawStreamClient(sb, http, subscriptions=[{"type": "CALLBACK", "topic": t} for t in topics])
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self):
+        await self.client.connect()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.client.close()
+
+    async def _run(self) -> None:
+        while True:
+            frame = await self.client.frames.get()
+            if frame["type"] == "CALLBACK":
+                await self.handle(frame)
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
 async def new_token(http: aiohttp.ClientSession, sb: Sandbox, app_key: str | None = None,
                     app_secret: str | None = None) -> str:
     async with http.post(f"{sb.base_url}/v1.0/oauth2/accessToken",

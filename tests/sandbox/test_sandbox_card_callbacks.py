@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from card_helpers import (CARD_TOPIC, CARDS_DIR, CLIENT_GROUP, CREATE_AND_DELIVER, INTERNAL_GROUP, REPORT_TEMPLATE, call,
                           group_card, pin_card, report_data, robot_card)
-from sandbox_helpers import BOT_TOPIC, RawStreamClient, SdkBot, new_token
+from sandbox_helpers import BOT_TOPIC, RawStreamClient, SdkBot
 
 from sandbox.config import EmulatorConfig
 from sandbox.errors import SandboxError
@@ -22,11 +22,6 @@ from sandbox.errors import SandboxError
 @pytest.fixture
 def sandbox_config() -> EmulatorConfig:
     return EmulatorConfig.for_tests(card_templates_dir=CARDS_DIR)
-
-
-@pytest.fixture
-async def token(sandbox, http) -> str:
-    return await new_token(http, sandbox)
 
 
 @pytest.fixture

@@ -21,11 +21,6 @@ def sandbox_config() -> EmulatorConfig:
     return EmulatorConfig.for_tests(card_templates_dir=CARDS_DIR)
 
 
-@pytest.fixture
-async def token(sandbox, http) -> str:
-    return await new_token(http, sandbox)
-
-
 # ---- createAndDeliver -------------------------------------------------------------------
 
 async def test_create_and_deliver_to_a_group(sandbox, http, token):

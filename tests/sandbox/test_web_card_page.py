@@ -7,13 +7,12 @@ Set SANDBOX_WEB_SCREENSHOTS=<dir> to keep the screenshots.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 from card_helpers import (CARD_TOPIC, CARDS_DIR, CREATE_AND_DELIVER, INSTANCES, INTERNAL_GROUP, call,
                           group_card, pin_card)
-from sandbox_helpers import RawStreamClient, new_token
+from sandbox_helpers import StandInBot, new_token
 from test_web_page import expect, page, pytestmark, shot  # noqa: F401  (the browser fixture, marks and helpers)
 
 from sandbox.config import EmulatorConfig
@@ -26,44 +25,32 @@ async def card_sandbox():
         yield sb
 
 
-class CardBot:
+class CardBot(StandInBot):
     """ACKs card callbacks with the update the real bot would return."""
 
     def __init__(self, sb: Sandbox, http, token: str):
-        self.sb, self.http, self.token = sb, http, token
-        self.client = RawStreamClient(sb, http, subscriptions=[{"type": "CALLBACK", "topic": CARD_TOPIC}])
+        super().__init__(sb, http, [CARD_TOPIC])
+        self.sb, self.token = sb, token
         self.actions: list[tuple[str, str]] = []
 
-    async def __aenter__(self) -> "CardBot":
-        await self.client.connect()
-        self.task = asyncio.get_running_loop().create_task(self.run())
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.client.close()
-
-    async def run(self) -> None:
-        while True:
-            frame = await self.client.frames.get()
-            data = json.loads(frame["data"])
-            params = json.loads(data["content"])["cardPrivateData"]["params"]
-            self.actions.append((data["userId"], params["action"]))
-            response = None
-            if params["action"] == "advance":
-                response = {"cardUpdateOptions": {"updatePrivateDataByKey": True},
-                            "userPrivateData": {"cardParamMap": {"advanceRequested": "true"}}}
-            elif params["action"] == "question":
-                response = {"cardUpdateOptions": {"updateCardDataByKey": True}, "cardData": {"cardParamMap": {
-                    "ackStatus": "question", "ackLabel": "有疑问", "ackColor": "red", "ackBy": "黄蕾",
-                    "question": params["question"]}}}
-            elif params["action"] == "close_status":
-                # A close button is a request callback whose handler calls the close API (P2 §1.7).
-                status, _ = await call(self.http, self.sb, self.token, "POST", "/v1.0/card/tops/close", params={
-                    "outTrackId": data["outTrackId"], "openConversationId": data["spaceId"]})
-                assert status == 200
-            await self.client.ack(frame, data=json.dumps({"response": response}))
+    async def handle(self, frame: dict) -> None:
+        data = json.loads(frame["data"])
+        params = json.loads(data["content"])["cardPrivateData"]["params"]
+        self.actions.append((data["userId"], params["action"]))
+        response = None
+        if params["action"] == "advance":
+            response = {"cardUpdateOptions": {"updatePrivateDataByKey": True},
+                        "userPrivateData": {"cardParamMap": {"advanceRequested": "true"}}}
+        elif params["action"] == "question":
+            response = {"cardUpdateOptions": {"updateCardDataByKey": True}, "cardData": {"cardParamMap": {
+                "ackStatus": "question", "ackLabel": "有疑问", "ackColor": "red", "ackBy": "黄蕾",
+                "question": params["question"]}}}
+        elif params["action"] == "close_status":
+            # A close button is a request callback whose handler calls the close API (P2 §1.7).
+            status, _ = await call(self.http, self.sb, self.token, "POST", "/v1.0/card/tops/close", params={
+                "outTrackId": data["outTrackId"], "openConversationId": data["spaceId"]})
+            assert status == 200
+        await self.client.ack(frame, data=json.dumps({"response": response}))
 
 
 async def test_pinned_card_and_presses_in_the_browser(card_sandbox, page, http):

@@ -9,12 +9,10 @@ import pytest
 from card_helpers import (CARD_TOPIC, CARDS_DIR, CLIENT_GROUP, CREATE_AND_DELIVER, INSTANCES, INTERNAL_GROUP, call,
                           group_card, pin_card)
 from sandbox_helpers import RawStreamClient, new_token
+from test_web_api import get, post
 
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
-
-API = "/sandbox/api"
-
 
 @pytest.fixture
 async def web():
@@ -25,16 +23,6 @@ async def web():
 @pytest.fixture
 async def token(web, http) -> str:
     return await new_token(http, web)
-
-
-async def get(http, sb, path, **params):
-    async with http.get(f"{sb.base_url}{API}{path}", params=params) as r:
-        return r.status, await r.json()
-
-
-async def post(http, sb, path, body):
-    async with http.post(f"{sb.base_url}{API}{path}", json=body) as r:
-        return r.status, await r.json()
 
 
 async def test_a_card_in_the_transcript_shows_the_latest_data_as_the_user_sees_it(web, http, token):
