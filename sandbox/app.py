@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from aiohttp import web
 
-from . import (gateway, openapi_auth, openapi_contacts, openapi_groups, openapi_h5, openapi_media, openapi_robot,
-               openapi_todo, openapi_webhook, openapi_worknotice, openapi_workflow)
+from . import (gateway, openapi_auth, openapi_cards, openapi_contacts, openapi_groups, openapi_h5, openapi_media,
+               openapi_robot, openapi_todo, openapi_webhook, openapi_worknotice, openapi_workflow)
 from .openapi_common import EMULATOR_KEY, json_response
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ ROUTES = (
     *openapi_todo.ROUTES,
     *openapi_h5.ROUTES,
     *openapi_worknotice.ROUTES,
+    *openapi_cards.ROUTES,
 )
 
 

@@ -10,6 +10,7 @@ The object is mutable on purpose: tests may change a value while the emulator ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 
 @dataclass
@@ -67,6 +68,16 @@ class EmulatorConfig:
     auth_code_ttl: float = 300.0             # 免登 codes: 5 minutes, single use
     h5_homepages: dict = field(default_factory=dict)  # app client_id or name -> homepage URL ($CORPID$ allowed)
     work_notice_daily_cap: int = 500         # 工作通知 per person per app per day (P2 §6), then silently dropped
+    # --- Cards (P2 §1, §7.2) ----------------------------------------------------------
+    card_templates_dir: str | Path | None = None   # card definitions (*.json), read at start; None: any id accepted
+    card_template_env: str = "sandbox"       # the `templateIds` entry the emulator registers
+    card_callback_timeout: float = 2.0       # an ACK later than this fails the press (emulator clock)
+    card_callback_redelivery: bool = False   # True: unACKed card callbacks are redelivered like bot messages
+    pin_in_ordinary_groups: bool = True      # UNCONFIRMED (§1.7): False refuses ONE_BOX in ordinary groups
+    cross_org_card_callbacks: bool = True    # UNCONFIRMED (§1.8): False drops presses by other orgs' users
+    card_max_data_bytes: int = 64 * 1024     # keys + values of a card's public and private data
+    # --- Permissions ----------------------------------------------------------------
+    missing_scopes: tuple[str, ...] = ()     # e.g. ("Card.Instance.Write",): those APIs answer 403
 
     extra: dict = field(default_factory=dict)
 

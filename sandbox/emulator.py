@@ -12,6 +12,7 @@ State a web page (or any add-on) can use:
   emulator.workflow   forms and approval instances
   emulator.todos      待办 tasks; emulator.h5   workbench homepages and 免登 codes
   emulator.work_notices   工作通知 sent by apps
+  emulator.cards      interactive cards (instances, pins, presses, warnings)
   emulator.user_message(...) / approve(...)   act as a user
 """
 
@@ -25,6 +26,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from aiohttp import web
 
+from .card_templates import CardCatalog
+from .cards import CardPlatform
 from .clock import Clock
 from .config import EmulatorConfig
 from .custom_robots import CustomRobot
@@ -87,6 +90,9 @@ class Emulator:
         self.h5 = H5Apps(world=self.world, clock=self.clock, ids=self.ids, config=self.config)
         self.work_notices = WorkNotices(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
                                         signal=self.signal)
+        self.cards = CardPlatform(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
+                                  gateway=self.gateway, signal=self.signal, record_message=self.record_bot_message,
+                                  catalog=CardCatalog.load(self.config.card_templates_dir, self.config.card_template_env))
         self.events: list[EmittedEvent] = []
         self.custom_robots: dict[str, CustomRobot] = {}
         self.base_url: str | None = None

@@ -3,6 +3,7 @@
 
 import { getJSON, postForm, postJSON } from "./api.js";
 import { Approvals } from "./approvals.js";
+import { Cards } from "./cards.js";
 import { Composer } from "./composer.js";
 import { escapeHtml } from "./markdown.js";
 import { avatarHtml, formatTime, previewOf, registerPeople, renderMessage } from "./messages.js";
@@ -51,6 +52,7 @@ const notices = new Notices({
   user: () => state.me, visible: () => state.view === "notices", toast, onCount: (n) => setBadge("notice-badge", n),
 });
 const workbench = new Workbench({ user: () => state.me, toast });
+const cards = new Cards({ user: () => state.me, conversation: activeConversation, toast });
 
 const composer = new Composer({
   onSend: sendText,
@@ -116,6 +118,7 @@ async function switchUser(userId, preferred = null) {
   todos.start(userId);
   notices.start(userId);
   if (state.view === "workbench") workbench.load();
+  cards.reset();
   const me = state.users.get(userId);
   $("user-select").value = userId;
   $("me-avatar").outerHTML = avatarHtml({ ...me, type: "user" }, "avatar--sm").replace("<span ", '<span id="me-avatar" ');
@@ -129,6 +132,7 @@ async function switchUser(userId, preferred = null) {
     if (generation !== state.generation) return;
     state.conversations = conversations;
     state.last = first.last;
+    cards.fingerprint = first.cards;
     for (const view of first.messages) store(view, false);
     const target = conversations.find((c) => c.id === preferred) || conversations[0];
     drawConversations();
@@ -148,12 +152,17 @@ async function live(generation) {
     try {
       const answer = await getJSON("/updates", {
         user: state.me, after: state.last, wait: 25, approvals: approvals.fingerprint ?? "",
+        cards: cards.fingerprint ?? "",
       }, state.abort.signal);
       if (generation !== state.generation) return;
       failures = 0;
       state.last = answer.last;
       for (const view of answer.messages) store(view, true);
       if (answer.approvals !== approvals.fingerprint) await approvals.load();
+      if (answer.cards !== cards.fingerprint) {
+        cards.fingerprint = answer.cards;
+        await cards.load();
+      }
     } catch (error) {
       if (error.name === "AbortError" || generation !== state.generation) return;
       failures += 1;
@@ -234,6 +243,7 @@ function openConversation(id) {
   const list = state.messages.get(id) || [];
   for (const view of list) ol.appendChild(renderMessage(view, state.me));
   keepPinned(ol);
+  cards.show(conv);
   $("empty-hint").hidden = list.length > 0;
   drawConversations();
   syncUrl();
