@@ -71,6 +71,24 @@ def banner(page_url: str, data_dir: Path, health_url: str | None, dashboard_url:
     return "\n".join(lines)
 
 
+async def start_sandbox_app(sb: Any, data_dir: Path) -> App:
+    """The bot against a started sandbox, as ``dingpm sandbox`` runs it: connected, and its 看板 registered as the
+    org's H5 app homepage, so that the chat page's 工作台 opens it as the chosen person (DingTalk's workbench opens the
+    homepage configured in the developer console the same way)."""
+    app = App(sandbox_config(sb, data_dir))
+    await app.start()
+    try:
+        if app.stream is not None:
+            with contextlib.suppress(TimeoutError):
+                await app.stream.wait_for_status(lambda s: s.connected, timeout=CONNECT_TIMEOUT_SECONDS)
+        if app.dashboard is not None:
+            await sb.set_homepage(None, f"{app.dashboard.url}?corpid=$CORPID$")
+    except BaseException:
+        await app.stop()
+        raise
+    return app
+
+
 async def serve_sandbox(*, port: int, data_dir: Path, stop: asyncio.Event | None = None) -> None:
     from sandbox.config import EmulatorConfig
     from sandbox.harness import Sandbox
@@ -89,16 +107,9 @@ async def serve_sandbox(*, port: int, data_dir: Path, stop: asyncio.Event | None
     await sb.start()
     app: App | None = None
     try:
-        app = App(sandbox_config(sb, data_dir))
-        await app.start()
-        if app.stream is not None:
-            with contextlib.suppress(TimeoutError):
-                await app.stream.wait_for_status(lambda s: s.connected, timeout=CONNECT_TIMEOUT_SECONDS)
+        app = await start_sandbox_app(sb, data_dir)
         health = app.health_server.url if app.health_server is not None else None
         dashboard = app.dashboard.url if app.dashboard is not None else None
-        if dashboard:
-            # The chat page's 工作台 opens it as the chosen person, as DingTalk's workbench opens the homepage.
-            await sb.set_homepage(None, f"{dashboard}?corpid=$CORPID$")
         print(banner(sb.page_url, data_dir, health, dashboard), flush=True)
         await stop.wait()
         print("正在停止……", flush=True)

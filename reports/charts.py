@@ -81,8 +81,8 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _empty_chart(title: str, message: str = "暂无数据") -> bytes:
-    fig = _new_figure(8, 2.2)
+def _empty_chart(title: str, message: str = "暂无数据", width: float = 8) -> bytes:
+    fig = _new_figure(width, 2.2)
     ax = fig.add_subplot()
     _style_axes(ax, title=title)
     ax.set_axis_off()
@@ -271,7 +271,7 @@ def _count_bars(title: str, labels: Sequence[str], values: Sequence[int], colour
                 horizontal: bool, empty: str) -> bytes:
     """One bar per label with its count written on it: the portfolio's charts (counts of projects or deliverables)."""
     if not labels or not any(values):
-        return _empty_chart(title, empty)
+        return _empty_chart(title, empty, PORTFOLIO_CHART_WIDTH)
     if horizontal:  # long Chinese labels (phase names) read better on the side
         fig = _new_figure(PORTFOLIO_CHART_WIDTH, 1.3 + 0.4 * len(labels))
         ax = fig.add_subplot()
@@ -289,7 +289,7 @@ def _count_bars(title: str, labels: Sequence[str], values: Sequence[int], colour
         ax = fig.add_subplot()
         xs = list(range(len(labels)))
         bars = ax.bar(xs, values, width=0.62, color=list(colours), zorder=2)
-        step = max(1, len(xs) // 7)  # keep at most ~7 labels readable at this width
+        step = 1 if len(xs) <= 8 else 2  # at most ~8 labels stay readable at this width
         ax.set_xticks(xs[::step], list(labels)[::step])
         ax.set_ylim(0, max(values) * 1.2 + 1)
         ax.yaxis.get_major_locator().set_params(integer=True)
