@@ -28,8 +28,7 @@ from web import params
 from web.board import Board, board_of, viewer_of
 from web.charts_store import PORTFOLIO_CHARTS
 from web.errors import BadParameter, NotFound
-from web.pages import portfolio_chart_data
-from web.portfolio import PortfolioQuery, gather_portfolio, select_entries, with_progress
+from web.portfolio import PortfolioQuery, chart_data, gather_portfolio, select_entries, with_progress
 from web.project_view import REGISTER_KINDS, report_file_name
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -190,8 +189,9 @@ async def portfolio_chart_png(request: web.Request) -> web.Response:
         async with board.database.read() as session:
             entries = await gather_portfolio(session=session, scope=viewer.scope, today=board.today(),
                                              calendar=board.calendar)
-        chosen = await asyncio.to_thread(select_entries, entries, query)
-        offered = kind, portfolio_chart_data(board, chosen)[kind]
+        data = await asyncio.to_thread(lambda: chart_data(select_entries(entries, query), today=board.today(),
+                                                          phase_order=board.phase_order))
+        offered = kind, data[kind]
     kind, data = offered
     draw: Callable[[Any], bytes] = PORTFOLIO_CHARTS[kind][1]
     return _png(await board.chart_store.png(kind, data, draw))

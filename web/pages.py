@@ -13,23 +13,11 @@ from aiohttp import web
 
 from reports.documents import DOCUMENTS
 from web import params
-from web.board import Board, board_of, viewer_of
+from web.board import board_of, viewer_of
 from web.charts_store import PORTFOLIO_CHARTS
 from web.errors import NotFound
 from web.markdown_view import markdown_html
-from web.portfolio import (
-    PROJECT_STATUSES,
-    SORTS,
-    PortfolioQuery,
-    filter_options,
-    gather_portfolio,
-    health_counts,
-    overdue_week_counts,
-    page_of,
-    phase_counts,
-    select_entries,
-    with_progress,
-)
+from web.portfolio import PROJECT_STATUSES, SORTS, PortfolioQuery, portfolio_view, read_portfolio, with_progress
 from web.project_view import (
     REGISTER_KINDS,
     REGISTER_STATES,
@@ -54,32 +42,21 @@ async def _project(request: web.Request, session: Any) -> tuple[Any, Any]:
                                    today=board.today(), calendar=board.calendar)
 
 
-def portfolio_chart_data(board: Board, chosen: list[Any]) -> dict[str, Any]:
-    """What each portfolio chart draws, from the projects the filters keep."""
-    return {
-        "projects_by_health": health_counts(chosen),
-        "projects_by_phase": phase_counts(chosen, board.phase_order),
-        "overdue_by_week": overdue_week_counts(chosen, board.today()),
-    }
-
-
 async def portfolio(request: web.Request) -> web.Response:
     board, viewer = board_of(request), viewer_of(request)
     query = PortfolioQuery.parse(request.query)
+    today = board.today()
     async with board.database.read() as session:
-        entries = await gather_portfolio(session=session, scope=viewer.scope, today=board.today(),
-                                         calendar=board.calendar)
-        chosen, options = await asyncio.to_thread(
-            lambda: (select_entries(entries, query), filter_options(entries)))
-        page = page_of(chosen, query.page, board.config.dashboard.page_size)
-        shown = await with_progress(session=session, entries=page.items)
-    charts = {kind: board.chart_store.offer(viewer.scope, kind, data)
-              for kind, data in portfolio_chart_data(board, chosen).items()}
+        reads = await read_portfolio(session=session, scope=viewer.scope, today=today)
+        view = await asyncio.to_thread(lambda: portfolio_view(
+            reads.entries(today=today, calendar=board.calendar), query, today=today,
+            page_size=board.config.dashboard.page_size, phase_order=board.phase_order))
+        shown = await with_progress(session=session, entries=view.page.items)
+    charts = {kind: board.chart_store.offer(viewer.scope, kind, data) for kind, data in view.charts.items()}
     return await board.page(
-        "portfolio.html", request, title="项目组合", query=query, page=page, shown=shown, options=options,
-        statuses=PROJECT_STATUSES, sorts={name: label for name, (label, _, _) in SORTS.items()},
-        total=len(entries), health=health_counts(chosen), charts=charts, chart_titles=PORTFOLIO_CHARTS,
-        overdue_total=sum(e.overdue for e in chosen), approvals_total=sum(e.pending_approvals for e in chosen))
+        "portfolio.html", request, title="项目组合", query=query, view=view, page=view.page, shown=shown,
+        statuses=PROJECT_STATUSES, sorts={name: label for name, (label, _, _) in SORTS.items()}, charts=charts,
+        chart_titles=PORTFOLIO_CHARTS)
 
 
 # ---- a project --------------------------------------------------------------------------------------------------
@@ -164,6 +141,6 @@ def _int(text: str) -> int:
     return int(text)
 
 
-__all__ = ["portfolio", "portfolio_chart_data", "project_approvals", "project_audit", "project_overview",
+__all__ = ["portfolio", "project_approvals", "project_audit", "project_overview",
            "project_registers",
            "project_reports", "weekly_report"]
