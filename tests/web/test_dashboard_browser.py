@@ -36,6 +36,13 @@ async def browser_page():
     assert errors == []
 
 
+async def on_a_phone(page, name: str) -> None:
+    """The page at a phone's width: nothing wider than the screen (no sideways scrolling), then its screenshot."""
+    await page.set_viewport_size(PHONE)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    await shot(page, name)
+
+
 async def open_as(page, site, user_id: str, path: str = "/") -> None:
     """Open the 看板 the way the workbench launches it for ``user_id``; the page signs itself in."""
     await page.goto(site.at(path) + f"?as={user_id}")
@@ -55,8 +62,7 @@ async def test_a_leader_sees_every_project_worst_first(start_site, browser_page)
         await expect(chart).to_have_js_property("complete", True)
         assert await chart.evaluate("img => img.naturalWidth") > 300
     await shot(page, "dashboard-leader-portfolio-desktop")
-    await page.set_viewport_size(PHONE)
-    await shot(page, "dashboard-leader-portfolio-phone")
+    await on_a_phone(page, "dashboard-leader-portfolio-phone")
 
     # A choice in a filter applies at once (progressive JavaScript); the URL says what is shown.
     await page.set_viewport_size({"width": 1280, "height": 820})
@@ -73,14 +79,14 @@ async def test_a_leader_sees_every_project_worst_first(start_site, browser_page)
     assert await gantt.evaluate("img => img.naturalWidth") > 500
     await expect(page.locator(".deliverable.is-late")).to_have_count(2)
     await shot(page, "dashboard-leader-project-desktop")
-    await page.set_viewport_size(PHONE)
-    await shot(page, "dashboard-leader-project-phone")
+    await on_a_phone(page, "dashboard-leader-project-phone")
 
     await page.get_by_role("link", name="登记簿").click()
+    await page.set_viewport_size({"width": 1280, "height": 820})
     table = page.locator("table.register")
     await expect(table).to_contain_text(SCRIPT)  # shown as typed, never run (the page would have thrown)
     await expect(table.locator("script")).to_have_count(0)
-    await shot(page, "dashboard-leader-registers-phone")
+    await on_a_phone(page, "dashboard-leader-registers-phone")
 
 
 async def test_a_pm_sees_their_projects_approvals_and_reports(start_site, browser_page):
@@ -103,8 +109,7 @@ async def test_a_pm_sees_their_projects_approvals_and_reports(start_site, browse
     assert Path(await download.path()).read_bytes().startswith(b"PK")
     await page.get_by_role("link", name="查看").first.click()
     await expect(page.locator(".report-body strong")).to_have_text("本周完成")
-    await page.set_viewport_size(PHONE)
-    await shot(page, "dashboard-pm-weekly-report-phone")
+    await on_a_phone(page, "dashboard-pm-weekly-report-phone")
 
 
 async def test_an_engineer_outside_a_project_cannot_open_it(start_site, browser_page):
@@ -118,8 +123,7 @@ async def test_an_engineer_outside_a_project_cannot_open_it(start_site, browser_
     assert response.status == 404
     await expect(page.locator(".error h1")).to_have_text("找不到页面")
     await expect(page.locator(".error-message")).to_have_text("项目不存在，或者你不是这个项目的成员。")
-    await page.set_viewport_size(PHONE)
-    await shot(page, "dashboard-engineer-not-a-member-phone")
+    await on_a_phone(page, "dashboard-engineer-not-a-member-phone")
 
 
 async def test_outside_dingtalk_the_page_says_where_to_open_it(start_site, browser_page):
@@ -169,8 +173,7 @@ async def test_the_chat_pages_workbench_opens_the_dashboard_as_the_chosen_person
             board = await popup_info.value
             await expect(board.locator(".who-name")).to_have_text("李明")
             await expect(board.locator("table.projects tbody tr")).to_have_count(1)
-            await board.set_viewport_size(PHONE)
-            await shot(board, "dashboard-from-workbench-engineer-phone")
+            await on_a_phone(board, "dashboard-from-workbench-engineer-phone")
 
             # The client's people have no workbench: the 看板 is not theirs to open.
             await page.get_by_label("我是").select_option("huanglei")
