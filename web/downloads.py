@@ -28,7 +28,7 @@ from web import params
 from web.board import Board, board_of, viewer_of
 from web.charts_store import PORTFOLIO_CHARTS
 from web.errors import BadParameter, NotFound
-from web.portfolio import PortfolioQuery, chart_data, gather_portfolio, select_entries, with_progress
+from web.portfolio import PortfolioQuery, chart_data, complete, gather_portfolio, select_entries
 from web.project_view import REGISTER_KINDS, report_file_name
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -143,9 +143,9 @@ async def portfolio_xlsx(request: web.Request) -> web.Response:
     query = PortfolioQuery.parse(request.query)
     async with board.database.read() as session:
         entries = await gather_portfolio(session=session, scope=viewer.scope, today=board.today(),
-                                         calendar=board.calendar)
+                                         calendar=board.calendar, search=query.q)
         chosen = await asyncio.to_thread(select_entries, entries, query)
-        chosen = await with_progress(session=session, entries=chosen)
+        chosen = await complete(session=session, entries=chosen)
     payload = await render_off_loop(render_portfolio_xlsx, chosen, today=board.today())
     return attachment(payload, f"项目组合_{board.today():%Y%m%d}.xlsx", XLSX)
 
@@ -188,7 +188,7 @@ async def portfolio_chart_png(request: web.Request) -> web.Response:
         query = PortfolioQuery.parse(request.query)
         async with board.database.read() as session:
             entries = await gather_portfolio(session=session, scope=viewer.scope, today=board.today(),
-                                             calendar=board.calendar)
+                                             calendar=board.calendar, search=query.q)
         data = await asyncio.to_thread(lambda: chart_data(select_entries(entries, query), today=board.today(),
                                                           phase_order=board.phase_order))
         offered = kind, data[kind]

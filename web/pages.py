@@ -17,7 +17,7 @@ from web.board import board_of, viewer_of
 from web.charts_store import PORTFOLIO_CHARTS
 from web.errors import NotFound
 from web.markdown_view import markdown_html
-from web.portfolio import PROJECT_STATUSES, SORTS, PortfolioQuery, portfolio_view, read_portfolio, with_progress
+from web.portfolio import PROJECT_STATUSES, SORTS, PortfolioQuery, complete, portfolio_view, read_portfolio
 from web.project_view import (
     REGISTER_KINDS,
     REGISTER_STATES,
@@ -30,6 +30,7 @@ from web.project_view import (
     weekly_reports,
 )
 from storage.repo.dashboard import visible_weekly_report
+from storage.repo.report_queries import names_of
 
 REGISTER_PAGE = 50
 AUDIT_PAGE = 100
@@ -47,14 +48,17 @@ async def portfolio(request: web.Request) -> web.Response:
     query = PortfolioQuery.parse(request.query)
     today = board.today()
     async with board.database.read() as session:
-        reads = await read_portfolio(session=session, scope=viewer.scope, today=today)
+        reads = await read_portfolio(session=session, scope=viewer.scope, today=today, search=query.q)
         view = await asyncio.to_thread(lambda: portfolio_view(
             reads.entries(today=today, calendar=board.calendar), query, today=today,
             page_size=board.config.dashboard.page_size, phase_order=board.phase_order))
-        shown = await with_progress(session=session, entries=view.page.items)
+        shown = await complete(session=session, entries=view.page.items)
+        pm_names = await names_of(session=session, user_ids=view.options.pm_ids)
+    pms = sorted(((user_id, pm_names.get(user_id, user_id)) for user_id in view.options.pm_ids),
+                 key=lambda pm: (pm[1], pm[0]))
     charts = {kind: board.chart_store.offer(viewer.scope, kind, data) for kind, data in view.charts.items()}
     return await board.page(
-        "portfolio.html", request, title="项目组合", query=query, view=view, page=view.page, shown=shown,
+        "portfolio.html", request, title="项目组合", query=query, view=view, page=view.page, shown=shown, pms=pms,
         statuses=PROJECT_STATUSES, sorts={name: label for name, (label, _, _) in SORTS.items()}, charts=charts,
         chart_titles=PORTFOLIO_CHARTS)
 

@@ -1,11 +1,12 @@
 """The portfolio (项目组合): every project the viewer may see, its status colour by the leaders' digest's rule, and
 what the page filters, sorts, pages and charts.
 
-The data is read once per page for all visible projects (``storage.repo.dashboard``: four flat statements), mapped
-in a worker thread, then filtered, sorted and paged in memory: the colour depends on working days and on the digest's
-thresholds, so it is computed here, by ``reports.digest.project_health`` itself, never re-stated in SQL. Overdue
-deliverables count only for projects whose deadlines run (已立项, 进行中), as in the digest: a paused project's clock
-is stopped.
+The data is read once per page for all visible projects (``storage.repo.dashboard``: four flat statements of a few
+short columns; a search narrows the first in SQL), mapped in a worker thread, then filtered, sorted and paged in
+memory: the colour depends on working days and on the digest's thresholds, so it is computed here, by
+``reports.digest.project_health`` itself, never re-stated in SQL. The projects shown (a page, an export) are then
+completed with their names and progress, read for those alone. Overdue deliverables count only for projects whose
+deadlines run (已立项, 进行中), as in the digest: a paused project's clock is stopped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from storage.repo.dashboard import (
     ProjectLine,
     Scope,
     deliverable_states,
+    project_details,
     high_risk_project_ids,
     overdue_dues,
     running_approval_project_ids,
@@ -46,22 +48,23 @@ class PortfolioEntry(NamedTuple):
 
     id: int
     code: str
-    name: str
-    customer: str
     template: str
     status: str
     phase: str
     pm_user_id: str
-    pm_name: str
-    planned_start: date | None
     planned_end: date | None
     overdue: int
     worst_overdue_days: int
     pending_approvals: int
     high_risks: int
     health: ProjectHealth
-    overdue_dues: tuple[date, ...] = ()
-    progress: float | None = None  # filled for the projects shown
+    overdue_dues: Sequence[date] = ()
+    # Filled for the projects shown (``complete``): read for a page, not for every project.
+    progress: float | None = None
+    name: str = ""
+    customer: str = ""
+    pm_name: str = ""
+    planned_start: date | None = None
 
     @property
     def health_css(self) -> str:
@@ -91,8 +94,7 @@ def build_entries(lines: Sequence[ProjectLine], dues: Sequence[OverdueDue], risk
     colours: dict[tuple[Any, ...], ProjectHealth] = {}
     entries = []
     append = entries.append
-    for line in lines:
-        project_id, status, planned_end = line.id, line.status, line.planned_end
+    for project_id, code, template, status, phase, pm_user_id, planned_end, actual_end in lines:
         dates, oldest, oldest_required = (overdue.get(project_id, _NONE_OVERDUE) if status in _RUNNING
                                           else _NONE_OVERDUE)
         for day in (oldest, oldest_required):  # working days late: once per date, not once per deliverable
@@ -100,19 +102,17 @@ def build_entries(lines: Sequence[ProjectLine], dues: Sequence[OverdueDue], risk
                 lateness[day] = overdue_working_days(calendar, day, today)
         worst_required = lateness[oldest_required]
         risks_open = high_risks.get(project_id, 0)
-        finished = status in FINISHED_PROJECT_STATUSES or line.actual_end is not None
+        finished = status in FINISHED_PROJECT_STATUSES or actual_end is not None
         inputs = (planned_end if planned_end is not None and planned_end < today else None, finished,
                   worst_required, len(dates), risks_open)
         health = colours.get(inputs)
         if health is None:
             health = colours[inputs] = project_health(
-                today=today, planned_end=planned_end, finished=project_finished(status, line.actual_end),
+                today=today, planned_end=planned_end, finished=project_finished(status, actual_end),
                 required_overdue_working_days=(worst_required,) if oldest_required else (),
                 overdue_count=len(dates), open_high_risks=risks_open)
-        append(PortfolioEntry(
-            project_id, line.code, line.name, line.customer or "", line.template, status, line.current_phase or "",
-            line.pm_user_id or "", line.pm_name or line.pm_user_id or "", line.planned_start, planned_end,
-            len(dates), lateness[oldest], pending.get(project_id, 0), risks_open, health, tuple(dates)))
+        append(PortfolioEntry(project_id, code, template, status, phase or "", pm_user_id or "", planned_end,
+                              len(dates), lateness[oldest], pending.get(project_id, 0), risks_open, health, dates))
     return entries
 
 
@@ -132,10 +132,13 @@ class PortfolioReads:
         return build_entries(self.lines, self.dues, self.risks, self.approvals, today=today, calendar=calendar)
 
 
-async def read_portfolio(*, session: Any, scope: Scope, today: date,
-                         project_ids: Sequence[int] | None = None) -> PortfolioReads:
-    """The four reads of every project ``scope`` may see (or of those of ``project_ids`` among them)."""
-    lines = await visible_projects(session=session, scope=scope, project_ids=project_ids)
+async def read_portfolio(*, session: Any, scope: Scope, today: date, project_ids: Sequence[int] | None = None,
+                         search: str = "") -> PortfolioReads:
+    """The four reads of every project ``scope`` may see (or of those of ``project_ids`` among them, or of those
+    ``search`` finds)."""
+    lines = await visible_projects(session=session, scope=scope, project_ids=project_ids, search=search)
+    if search:  # the rest only for the projects found
+        project_ids = [line.id for line in lines]
     if not lines:
         return PortfolioReads([], [], [], [])
     return PortfolioReads(
@@ -147,18 +150,27 @@ async def read_portfolio(*, session: Any, scope: Scope, today: date,
 
 
 async def gather_portfolio(*, session: Any, scope: Scope, today: date, calendar: Any,
-                           project_ids: Sequence[int] | None = None) -> list[PortfolioEntry]:
-    """Every project ``scope`` may see (or those of ``project_ids``), coloured (mapped in a worker thread)."""
-    reads = await read_portfolio(session=session, scope=scope, today=today, project_ids=project_ids)
+                           project_ids: Sequence[int] | None = None, search: str = "") -> list[PortfolioEntry]:
+    """Every project ``scope`` may see (or those of ``project_ids``, or those ``search`` finds), coloured (mapped in a
+    worker thread)."""
+    reads = await read_portfolio(session=session, scope=scope, today=today, project_ids=project_ids, search=search)
     return await asyncio.to_thread(reads.entries, today=today, calendar=calendar)
 
 
-async def with_progress(*, session: Any, entries: Sequence[PortfolioEntry]) -> list[PortfolioEntry]:
-    """``entries`` with their progress (the share of counted deliverables done: ``progress_percent``)."""
-    by_project: dict[int, list[Any]] = defaultdict(list)
-    for state in await deliverable_states(session=session, project_ids=[e.id for e in entries]):
-        by_project[state.project_id].append(state)
-    return [e._replace(progress=progress_percent(by_project.get(e.id, ()))) for e in entries]
+async def complete(*, session: Any, entries: Sequence[PortfolioEntry]) -> list[PortfolioEntry]:
+    """``entries`` (found through the viewer's scope) with their names, customer, planned start and progress (the
+    share of counted deliverables done: ``progress_percent``)."""
+    ids = [e.id for e in entries]
+    details = await project_details(session=session, project_ids=ids)
+    states: dict[int, list[Any]] = defaultdict(list)
+    for state in await deliverable_states(session=session, project_ids=ids):
+        states[state.project_id].append(state)
+    done = []
+    for e in entries:
+        name, customer, pm_name, planned_start = details[e.id]
+        done.append(e._replace(progress=progress_percent(states.get(e.id, ())), name=name, customer=customer or "",
+                               pm_name=pm_name or e.pm_user_id, planned_start=planned_start))
+    return done
 
 
 # ---- what the page asks for --------------------------------------------------------------------------------------
@@ -168,7 +180,6 @@ SORTS: dict[str, tuple[str, Callable[[PortfolioEntry], Any], bool]] = {
     "status": ("状态（最严重在前）",
                lambda e: worst_first(e.health.status, e.overdue, e.worst_overdue_days, e.code), False),
     "code": ("项目编号", lambda e: e.code, False),
-    "name": ("项目名称", lambda e: (e.name, e.code), False),
     "end": ("计划完成日", lambda e: (e.planned_end is None, e.planned_end or date.max, e.code), False),
     "overdue": ("逾期交付物最多", lambda e: (e.overdue, e.worst_overdue_days, e.code), True),
     "approvals": ("待审批最多", lambda e: (e.pending_approvals, e.code), True),
@@ -214,10 +225,7 @@ class PortfolioQuery:
             return False
         if self.pm and entry.pm_user_id != self.pm:
             return False
-        if self.q:
-            needle = self.q.casefold()
-            return any(needle in text.casefold() for text in (entry.code, entry.name, entry.customer, entry.pm_name))
-        return True
+        return True  # the search (q) is the database's: read_portfolio(search=…)
 
     @property
     def filtered(self) -> bool:
@@ -262,24 +270,27 @@ def page_of(entries: Sequence[PortfolioEntry], number: int, size: int) -> Page:
     return Page(entries[(number - 1) * size:number * size], number, count, len(entries), size)
 
 
+PM_CHOICES_MAX = 100  # beyond this many PMs a list is no help: the search box finds a PM by name
+
+
 @dataclass(frozen=True, slots=True)
 class FilterOptions:
     templates: tuple[str, ...]
     phases: tuple[str, ...]
-    pms: tuple[tuple[str, str], ...]  # (userId, name) by name
+    pm_ids: tuple[str, ...]  # the PMs to choose from (none when there are more than PM_CHOICES_MAX)
 
 
 def filter_options(entries: Iterable[PortfolioEntry]) -> FilterOptions:
     """The values the filters offer: those the viewer's projects have."""
-    templates, phases, pms = set(), set(), {}
+    templates, phases, pms = set(), set(), set()
     for e in entries:
         templates.add(e.template)
-        if e.phase:
-            phases.add(e.phase)
-        if e.pm_user_id:
-            pms[e.pm_user_id] = e.pm_name
+        phases.add(e.phase)
+        pms.add(e.pm_user_id)
+    phases.discard("")
+    pms.discard("")
     return FilterOptions(tuple(sorted(templates)), tuple(sorted(phases)),
-                         tuple(sorted(pms.items(), key=lambda item: (item[1], item[0]))))
+                         tuple(sorted(pms)) if len(pms) <= PM_CHOICES_MAX else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,17 +363,23 @@ def overdue_week_counts(entries: Iterable[PortfolioEntry], today: date,
 __all__ = [
     "FilterOptions",
     "HEALTH_ORDER",
+    "PM_CHOICES_MAX",
     "Page",
     "PortfolioEntry",
     "PortfolioQuery",
+    "PortfolioReads",
+    "PortfolioView",
     "SORTS",
     "build_entries",
+    "chart_data",
+    "complete",
     "filter_options",
     "gather_portfolio",
     "health_counts",
     "overdue_week_counts",
     "page_of",
     "phase_counts",
+    "portfolio_view",
+    "read_portfolio",
     "select_entries",
-    "with_progress",
 ]

@@ -38,7 +38,7 @@ from storage.repo.dashboard import (
 )
 from storage.repo.report_queries import approvals_of, deliverables_of, members_of, names_of, phases_of
 from web.errors import NotFound
-from web.portfolio import PortfolioEntry, gather_portfolio, with_progress
+from web.portfolio import PortfolioEntry, complete, gather_portfolio
 
 REGISTER_KINDS: tuple[str, ...] = tuple(str(kind) for kind in RegisterKind)
 
@@ -52,7 +52,7 @@ async def project_and_entry(*, session: Any, scope: Scope, code: str, today: dat
         raise NotFound()
     [entry] = await gather_portfolio(session=session, scope=scope, today=today, calendar=calendar,
                                      project_ids=[project.id])
-    [entry] = await with_progress(session=session, entries=[entry])
+    [entry] = await complete(session=session, entries=[entry])
     return project, entry
 
 

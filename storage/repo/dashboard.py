@@ -16,7 +16,7 @@ second at 10,000 projects) where the index range takes a hundredth.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
@@ -42,7 +42,7 @@ from storage.models import (
     User,
     WeeklyReport,
 )
-from storage.repo.report_queries import HIGH_RISK, OPEN_REGISTER_STATUSES, core_rows
+from storage.repo.report_queries import HIGH_RISK, MAX_IDS_PER_QUERY, OPEN_REGISTER_STATUSES, core_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,12 @@ def _scoped(column: Any, scope: Scope, project_ids: Sequence[int] | None) -> lis
     return conditions
 
 
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    """Ids in lists short enough for one IN (…) on every database."""
+    for start in range(0, len(ids), MAX_IDS_PER_QUERY):
+        yield list(ids[start:start + MAX_IDS_PER_QUERY])
+
+
 def _open_entry() -> Any:
     """A register entry still to deal with: an open status and not closed (the reports' and the digest's rule)."""
     R = RegisterEntry
@@ -86,18 +92,15 @@ def _open_entry() -> Any:
 
 
 class ProjectLine(NamedTuple):
-    """A visible project as the portfolio lists it."""
+    """What the portfolio needs of every visible project to colour, count, filter and sort it (the rows the reads
+    return have these names)."""
 
     id: int
     code: str
-    name: str
-    customer: str | None
     template: str
-    status: str
+    status: str  # its text: thousands of rows need no enum objects
     current_phase: str | None
     pm_user_id: str | None
-    pm_name: str | None
-    planned_start: date | None
     planned_end: date | None
     actual_end: date | None
 
@@ -108,22 +111,50 @@ class OverdueDue(NamedTuple):
     required: bool
 
 
-async def visible_projects(*, session: AsyncSession, scope: Scope,
-                           project_ids: Sequence[int] | None = None) -> list[ProjectLine]:
-    """Every project ``scope`` may see (or those of ``project_ids`` among them), with the PM's name. The status comes
-    as its text: thousands of rows need no enum objects."""
-    pm = aliased(User)
+def _like(text: str) -> str:
+    """A LIKE pattern finding ``text`` anywhere, its own % and _ taken literally (escape character \\)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def visible_projects(*, session: AsyncSession, scope: Scope, project_ids: Sequence[int] | None = None,
+                           search: str = "") -> list[ProjectLine]:
+    """Every project ``scope`` may see (or those of ``project_ids`` among them; or those whose code, name, customer or
+    PM's name contains ``search``), a few short columns each."""
     query = (
-        select(Project.id, Project.code, Project.name, Project.customer, Project.template,
-               type_coerce(Project.status, String()), Project.current_phase, Project.pm_user_id, pm.name,
-               Project.planned_start, Project.planned_end, Project.actual_end)
-        .outerjoin(pm, pm.user_id == Project.pm_user_id)  # type: ignore[arg-type]
+        select(Project.id, Project.code, Project.template, type_coerce(Project.status, String()).label("status"),
+               Project.current_phase, Project.pm_user_id, Project.planned_end, Project.actual_end)
         .where(visible(scope))
     )
     if project_ids is not None:
         query = query.where(Project.id.in_(list(project_ids)))  # type: ignore[union-attr]
-    make = ProjectLine._make
-    return [make(row) for row in await core_rows(session, query)]
+    if search:
+        pm = aliased(User)
+        pattern = _like(search)
+        query = query.outerjoin(pm, pm.user_id == Project.pm_user_id).where(or_(  # type: ignore[arg-type]
+            *(column.ilike(pattern, escape="\\") for column in (Project.code, Project.name, Project.customer,
+                                                                 pm.name))))
+    return list(await core_rows(session, query))  # rows named as ProjectLine's fields: no copy of thousands
+
+
+class ProjectDetails(NamedTuple):
+    """What a shown project adds to its line: its name, customer, PM's name and planned start."""
+
+    name: str
+    customer: str | None
+    pm_name: str | None
+    planned_start: date | None
+
+
+async def project_details(*, session: AsyncSession, project_ids: Sequence[int]) -> dict[int, ProjectDetails]:
+    """The details of projects already found through the viewer's scope (a page of them, or an export's)."""
+    pm = aliased(User)
+    details: dict[int, ProjectDetails] = {}
+    for chunk in _chunks(project_ids):
+        query = (select(Project.id, Project.name, Project.customer, pm.name, Project.planned_start)
+                 .outerjoin(pm, pm.user_id == Project.pm_user_id)  # type: ignore[arg-type]
+                 .where(Project.id.in_(chunk)))  # type: ignore[union-attr]
+        details.update((row[0], ProjectDetails._make(row[1:])) for row in await core_rows(session, query))
+    return details
 
 
 async def overdue_dues(*, session: AsyncSession, scope: Scope, today: date,
@@ -134,8 +165,7 @@ async def overdue_dues(*, session: AsyncSession, scope: Scope, today: date,
     query = select(Deliverable.project_id, Deliverable.due_date, Deliverable.required).where(
         Deliverable.status == DeliverableStatus.PENDING, Deliverable.due_date < today,  # type: ignore[operator]
         *_scoped(Deliverable.project_id, scope, project_ids))
-    make = OverdueDue._make
-    return [make(row) for row in await core_rows(session, query)]
+    return list(await core_rows(session, query))  # rows named as OverdueDue's fields
 
 
 async def high_risk_project_ids(*, session: AsyncSession, scope: Scope,
@@ -157,7 +187,8 @@ async def running_approval_project_ids(*, session: AsyncSession, scope: Scope,
 
 
 class DeliverableState(NamedTuple):
-    """What ``handlers.report_data.progress_percent`` reads of a deliverable."""
+    """What ``handlers.report_data.progress_percent`` reads of a deliverable (its enums as their text, which compares
+    equal to them: thousands of rows need no enum objects)."""
 
     project_id: int
     required: bool
@@ -166,12 +197,15 @@ class DeliverableState(NamedTuple):
 
 
 async def deliverable_states(*, session: AsyncSession, project_ids: Sequence[int]) -> list[DeliverableState]:
-    """The deliverables of a page of projects (already scoped), for their progress."""
-    if not project_ids:
-        return []
-    query = select(Deliverable.project_id, Deliverable.required, Deliverable.recurrence, Deliverable.status).where(
-        Deliverable.project_id.in_(list(project_ids)))  # type: ignore[attr-defined]
-    return [DeliverableState._make(row) for row in await core_rows(session, query)]
+    """The deliverables of projects already found through the viewer's scope, for their progress."""
+    rows: list[DeliverableState] = []
+    make = DeliverableState._make
+    for chunk in _chunks(project_ids):
+        query = select(Deliverable.project_id, Deliverable.required, type_coerce(Deliverable.recurrence, String()),
+                       type_coerce(Deliverable.status, String())).where(
+            Deliverable.project_id.in_(chunk))  # type: ignore[attr-defined]
+        rows.extend(make(row) for row in await core_rows(session, query))
+    return rows
 
 
 # ---- one project ----------------------------------------------------------------------------------------------------
@@ -246,7 +280,7 @@ async def register_entries_page(*, session: AsyncSession, project_id: int, wante
     elif wanted.state == "closed":
         conditions.append(~_open_entry())
     if wanted.text:
-        pattern = "%" + wanted.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = _like(wanted.text)
         conditions.append(or_(R.title.ilike(pattern, escape="\\"),  # type: ignore[attr-defined]
                               R.content.ilike(pattern, escape="\\")))  # type: ignore[union-attr]
     total = (await session.exec(select(func.count()).select_from(R).where(*conditions))).one()
@@ -281,6 +315,7 @@ async def audit_page(*, session: AsyncSession, project_id: int, limit: int,
 __all__ = [
     "DeliverableState",
     "OverdueDue",
+    "ProjectDetails",
     "ProjectLine",
     "RegisterFilter",
     "Scope",
@@ -288,6 +323,7 @@ __all__ = [
     "deliverable_states",
     "high_risk_project_ids",
     "overdue_dues",
+    "project_details",
     "register_counts",
     "register_entries_page",
     "running_approval_project_ids",

@@ -324,3 +324,27 @@ async def test_a_forged_or_expired_session_is_no_session(start_site):
         assert "正在通过钉钉登录" in text(body), value
     response, body = await get(site.browser(), site.url, cookies={SESSION_COOKIE: forged})
     assert "刘强" in text(body) and "项目组合" in text(body)
+
+
+async def test_search_filters_and_sorts_keep_to_the_viewers_projects(start_site):
+    site = await start_site()
+    leader = await site.sign_in("刘强")
+    rows = re.compile(r'<a href="/p/(XM-\d{4}-\d{3})">')
+
+    async def codes(client, query: str) -> list[str]:
+        _, body = await get(client, site.url + query)
+        return rows.findall(text(body))
+
+    assert await codes(leader, "") == [MES, ERP, "XM-2026-003", "XM-2026-004"]  # worst first, then by code
+    assert await codes(leader, "?q=erp") == [ERP]                               # a name, any case
+    assert await codes(leader, "?q=" + quote("陈静")) == [ERP]                   # the PM's name
+    assert await codes(leader, "?q=" + quote("某某物流")) == [ERP]                # the customer
+    assert await codes(leader, "?q=%25") == []                                  # % is a character, not a wildcard
+    assert await codes(leader, "?pm=chenjing") == [ERP]
+    assert await codes(leader, "?status=" + quote("已暂停")) == ["XM-2026-003"]
+    assert await codes(leader, "?sort=code&health=" + quote("正常")) == [ERP, "XM-2026-003", "XM-2026-004"]
+    _, body = await get(leader, site.url)
+    assert '<option value="chenjing">陈静</option>' in text(body)  # the PMs to choose from, by name
+    # 李明 searching for a project he is not in finds nothing.
+    liming = await site.sign_in("李明")
+    assert await codes(liming, "?q=erp") == [] and await codes(liming, "?pm=chenjing") == []

@@ -26,7 +26,7 @@ from storage.repo.dashboard import (
 )
 from storage.workdays import WorkCalendar
 from tests.web.world import ERP, FORMULA, LEGACY, MES, SCRIPT, TODAY, WAREHOUSE, seed
-from web.portfolio import gather_portfolio, with_progress
+from web.portfolio import complete, gather_portfolio
 
 CALENDAR = WorkCalendar()
 EVERYONE = Scope("liuqiang", every_project=True)
@@ -40,7 +40,7 @@ async def world(db, tmp_path: Path):
 async def portfolio(db, scope: Scope):
     async with db.read() as session:
         entries = await gather_portfolio(session=session, scope=scope, today=TODAY, calendar=CALENDAR)
-        return {e.code: e for e in await with_progress(session=session, entries=entries)}
+        return {e.code: e for e in await complete(session=session, entries=entries)}
 
 
 @pytest.mark.parametrize(("scope", "codes"), [
