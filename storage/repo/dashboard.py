@@ -42,7 +42,7 @@ from storage.models import (
     User,
     WeeklyReport,
 )
-from storage.repo.report_queries import HIGH_RISK, MAX_IDS_PER_QUERY, OPEN_REGISTER_STATUSES, core_rows
+from storage.repo.report_queries import HIGH_RISK, MAX_IDS_PER_QUERY, OPEN_REGISTER_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,12 @@ def _scoped(column: Any, scope: Scope, project_ids: Sequence[int] | None) -> lis
     if project_ids is not None:
         conditions.append(column.in_(list(project_ids)))
     return conditions
+
+
+async def _rows(session: AsyncSession, query: Any) -> Sequence[Any]:
+    """The rows of a read of plain columns, through Core: thousands of rows are cheap as rows and slow as ORM
+    objects (``report_queries`` reads its scans the same way)."""
+    return (await (await session.connection()).execute(query)).all()
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
@@ -133,7 +139,7 @@ async def visible_projects(*, session: AsyncSession, scope: Scope, project_ids: 
         query = query.outerjoin(pm, pm.user_id == Project.pm_user_id).where(or_(  # type: ignore[arg-type]
             *(column.ilike(pattern, escape="\\") for column in (Project.code, Project.name, Project.customer,
                                                                  pm.name))))
-    return list(await core_rows(session, query))  # rows named as ProjectLine's fields: no copy of thousands
+    return list(await _rows(session, query))  # rows named as ProjectLine's fields: no copy of thousands
 
 
 class ProjectDetails(NamedTuple):
@@ -153,7 +159,7 @@ async def project_details(*, session: AsyncSession, project_ids: Sequence[int]) 
         query = (select(Project.id, Project.name, Project.customer, pm.name, Project.planned_start)
                  .outerjoin(pm, pm.user_id == Project.pm_user_id)  # type: ignore[arg-type]
                  .where(Project.id.in_(chunk)))  # type: ignore[union-attr]
-        details.update((row[0], ProjectDetails._make(row[1:])) for row in await core_rows(session, query))
+        details.update((row[0], ProjectDetails._make(row[1:])) for row in await _rows(session, query))
     return details
 
 
@@ -165,7 +171,7 @@ async def overdue_dues(*, session: AsyncSession, scope: Scope, today: date,
     query = select(Deliverable.project_id, Deliverable.due_date, Deliverable.required).where(
         Deliverable.status == DeliverableStatus.PENDING, Deliverable.due_date < today,  # type: ignore[operator]
         *_scoped(Deliverable.project_id, scope, project_ids))
-    return list(await core_rows(session, query))  # rows named as OverdueDue's fields
+    return list(await _rows(session, query))  # rows named as OverdueDue's fields
 
 
 async def high_risk_project_ids(*, session: AsyncSession, scope: Scope,
@@ -174,7 +180,7 @@ async def high_risk_project_ids(*, session: AsyncSession, scope: Scope,
     R = RegisterEntry
     query = select(R.project_id).where(R.kind == RegisterKind.RISK, _open_entry(), HIGH_RISK,
                                        *_scoped(R.project_id, scope, project_ids))
-    return [row[0] for row in await core_rows(session, query)]
+    return [row[0] for row in await _rows(session, query)]
 
 
 async def running_approval_project_ids(*, session: AsyncSession, scope: Scope,
@@ -183,7 +189,7 @@ async def running_approval_project_ids(*, session: AsyncSession, scope: Scope,
     query = select(Approval.project_id).where(
         Approval.status == ApprovalStatus.RUNNING, Approval.project_id.is_not(None),  # type: ignore[union-attr]
         *_scoped(Approval.project_id, scope, project_ids))
-    return [row[0] for row in await core_rows(session, query)]
+    return [row[0] for row in await _rows(session, query)]
 
 
 class DeliverableState(NamedTuple):
@@ -204,7 +210,7 @@ async def deliverable_states(*, session: AsyncSession, project_ids: Sequence[int
         query = select(Deliverable.project_id, Deliverable.required, type_coerce(Deliverable.recurrence, String()),
                        type_coerce(Deliverable.status, String())).where(
             Deliverable.project_id.in_(chunk))  # type: ignore[attr-defined]
-        rows.extend(make(row) for row in await core_rows(session, query))
+        rows.extend(make(row) for row in await _rows(session, query))
     return rows
 
 
@@ -294,7 +300,7 @@ async def register_counts(*, session: AsyncSession, project_id: int) -> dict[str
     R = RegisterEntry
     query = (select(R.kind, func.count(), func.sum(case((_open_entry(), 1), else_=0)))
              .where(R.project_id == project_id).group_by(R.kind))
-    return {str(kind): (int(total), int(opened or 0)) for kind, total, opened in await core_rows(session, query)}
+    return {str(kind): (int(total), int(opened or 0)) for kind, total, opened in await _rows(session, query)}
 
 
 async def audit_page(*, session: AsyncSession, project_id: int, limit: int,

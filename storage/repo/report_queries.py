@@ -160,7 +160,7 @@ async def pending_deliverables_due(
     if ids == []:
         return []
     make = DeliverableDue._make
-    return [make(row) for row in await core_rows(session, query)]
+    return [make(row) for row in await _core_rows(session, query)]
 
 
 def pending_deliverables_due_chunks(
@@ -180,7 +180,7 @@ def pending_deliverables_due_chunks(
                          group_key=lambda row: row.project_id)
 
 
-async def core_rows(session: AsyncSession, query: Any) -> Sequence[Any]:
+async def _core_rows(session: AsyncSession, query: Any) -> Sequence[Any]:
     # Core, not the ORM: plain columns need none of its row loading, which is a sixth of a scan's reading.
     connection = await session.connection()
     async with _memory_mapped(connection):
@@ -217,7 +217,7 @@ async def stream_chunks(
     """The rows of ``query``, made by ``make``, in lists of about ``chunk_rows`` (streamed from the server, one
     round trip per chunk). With ``group_key`` (the query is ordered by it), rows of one group are never split: the
     last group of a fetch is held back until the next fetch shows whether it goes on."""
-    connection = await session.connection()  # Core, as in core_rows
+    connection = await session.connection()  # Core, as in _core_rows
     async with _memory_mapped(connection):
         result = await connection.stream(query.execution_options(yield_per=chunk_rows))
         held: list[_T] = []
@@ -290,7 +290,7 @@ async def digest_scan(
       (``(project_id, kind, status)`` on the registers, ``ix_approvals_project_id``).
     """
     query = _digest_query(today=today, statuses=statuses, running_statuses=running_statuses)
-    return [_digest_row(row) for row in await core_rows(session, query)]
+    return [_digest_row(row) for row in await _core_rows(session, query)]
 
 
 def digest_scan_chunks(
@@ -525,13 +525,12 @@ async def projects_by_ids(*, session: AsyncSession, project_ids: Sequence[int]) 
 __all__ = [
     "CLOSED_REGISTER_STATUSES",
     "DeliverableDue",
-    "HIGH_RISK",
     "DigestRow",
+    "HIGH_RISK",
     "OPEN_REGISTER_STATUSES",
     "SCAN_CHUNK_ROWS",
     "approvals_of",
     "audit_of",
-    "core_rows",
     "deliverables_of",
     "digest_scan",
     "digest_scan_chunks",
