@@ -7,6 +7,7 @@ the chat, or leave a waiting row so that the next file they send completes it (`
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.context import Context
@@ -55,17 +56,38 @@ async def remember_file(ctx: Context, staged: StagedFile, project: Project | Non
 
 
 async def wait_for_file(ctx: Context, kind: PendingKind, project: Project, deliverable: Deliverable | None,
-                        note: str | None = None) -> None:
-    """Let the next file this user sends in this chat complete the command (replacing an older wait)."""
+                        note: str | None = None) -> str:
+    """Let the next file this user sends in this chat complete the command (replacing an older wait); returns when
+    the wait ends, as the answer shows it (``10:30 前``)."""
     incoming = ctx.incoming
     now = ctx.clock.now()
     await cancel_waiting(session=ctx.session, conversation_id=incoming.conversation_id,
                          user_id=incoming.sender_id, now=now)
-    await add_pending(session=ctx.session, row=PendingFile(
+    row = await add_pending(session=ctx.session, row=PendingFile(
         kind=kind, conversation_id=incoming.conversation_id, user_id=incoming.sender_id, project_id=project.id,
         deliverable_id=deliverable.id if deliverable else None, note=note, created_at=now,
         expires_at=now + WAITING_TTL,
     ))
+    assert row is not None  # a command row has no message id: nothing to collide with
+    return until_text(ctx, row.expires_at)
+
+
+def until_text(ctx: Context, expires_at: datetime) -> str:
+    """``10:30 前`` in the configured time zone (with the date when it is not today)."""
+    local = expires_at.replace(tzinfo=UTC).astimezone(ctx.config.tz)
+    day = "" if local.date() == ctx.today() else f"{local.month}月{local.day}日 "
+    return f"{day}{local:%H:%M} 前"
+
+
+async def end_waits(ctx: Context, *, deliverable: Deliverable | None = None) -> list[PendingFile]:
+    """End the waits a command answers: for ``deliverable``, everyone's (it was submitted or waived); without it,
+    the sender's own in this chat (any new 提交 answers or replaces them)."""
+    now = ctx.clock.now()
+    if deliverable is not None:
+        return await cancel_waiting(session=ctx.session, deliverable_id=deliverable.id, now=now)
+    incoming = ctx.incoming
+    return await cancel_waiting(session=ctx.session, conversation_id=incoming.conversation_id,
+                                user_id=incoming.sender_id, now=now)
 
 
 async def phase_name(session: Any, deliverable: Deliverable) -> str:
@@ -96,6 +118,7 @@ async def submit_deliverable(
         await place_file(ctx, staged.relative_path, relative)
         version.file_path = relative
         session.add(version)
+    await end_waits(ctx, deliverable=deliverable)
     before = {"status": str(deliverable.status), "version": version.version - 1}
     deliverable.status = DeliverableStatus.SUBMITTED
     deliverable.submitted_at = now
@@ -128,11 +151,13 @@ def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str
 
 
 __all__ = [
+    "end_waits",
     "phase_name",
     "remember_file",
     "staged_from",
     "submit_deliverable",
     "submitted_text",
     "take_pending_file",
+    "until_text",
     "wait_for_file",
 ]

@@ -120,8 +120,8 @@ async def accept(incoming: Incoming, ctx: Context) -> Reply:
     staged = await take_pending_file(ctx)
     note = ctx.args.text("说明")
     if forms and staged is None:
-        await wait_for_file(ctx, PendingKind.ACCEPT, project, forms[0], note)
-        return (f"请在 30 分钟内在这里发送客户签字盖章的《{forms[0].name}》（扫描件或照片），"
+        until = await wait_for_file(ctx, PendingKind.ACCEPT, project, forms[0], note)
+        return (f"请在 30 分钟内在这里发送客户签字盖章的《{forms[0].name}》（扫描件或照片，{until}有效），"
                 "收到后项目即转为已验收。")
     return await accept_with_file(ctx, project, staged, note=note)
 

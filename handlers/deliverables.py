@@ -42,9 +42,17 @@ from handlers._files import (
     stage_files,
     unlink_quietly,
 )
-from handlers._match import guess_by_file_name, match_deliverable
+from handlers._match import guess_by_file_name, match_deliverable, named_in_file
 from handlers._project import roles_in
-from handlers._submit import remember_file, submit_deliverable, submitted_text, take_pending_file, wait_for_file
+from handlers._submit import (
+    end_waits,
+    remember_file,
+    submit_deliverable,
+    submitted_text,
+    take_pending_file,
+    until_text,
+    wait_for_file,
+)
 from storage.models import (
     Deliverable,
     DeliverableStatus,
@@ -170,8 +178,8 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
 async def submit(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
-    deliverable = match_deliverable(await project_deliverables(ctx, project), ctx.args.text("交付物") or "",
-                                    example="提交 接口说明文档")
+    deliverables = await project_deliverables(ctx, project)
+    deliverable = match_deliverable(deliverables, ctx.args.text("交付物") or "", example="提交 接口说明文档")
     note = ctx.args.text("说明")
     link = ctx.args.text("链接")
     if link is None and note and _URL.match(note.split()[0]):
@@ -179,13 +187,22 @@ async def submit(incoming: Incoming, ctx: Context) -> Reply:
         note = rest.strip() or None
     if link is not None and not _URL.match(link):
         raise UsageError(f"链接应以 http:// 或 https:// 开头，收到「{clip(link)}」")
+    # A new 提交 answers whatever this user's earlier 提交 was waiting for: a file sent later is asked about.
+    ended = _ended_waits(await end_waits(ctx), deliverables, deliverable)
     staged = await take_pending_file(ctx)
     if staged is None and link is None:
-        await wait_for_file(ctx, PendingKind.SUBMIT, project, deliverable, note)
-        return (f"好的，请在 30 分钟内在这里发送《{deliverable.name}》的文件，我会把它作为新版本提交。"
+        until = await wait_for_file(ctx, PendingKind.SUBMIT, project, deliverable, note)
+        return (f"{ended}好的，请在 30 分钟内在这里发送《{deliverable.name}》的文件（{until}有效），我会把它作为新版本提交。"
                 f"也可以改用链接：提交 {deliverable.name} 链接:https://…")
     version = await submit_deliverable(ctx, project, deliverable, staged=staged, link=link, note=note)
-    return submitted_text(deliverable, version)
+    return ended + submitted_text(deliverable, version)
+
+
+def _ended_waits(rows: list[Any], deliverables: list[Deliverable], current: Deliverable) -> str:
+    """``不再等待《需求调研报告》的文件。`` for the waits a new 提交 ended (other than for the same deliverable)."""
+    names = {d.id: d.name for d in deliverables}
+    ended = [names[r.deliverable_id] for r in rows if r.deliverable_id in names and r.deliverable_id != current.id]
+    return f"不再等待《{'》《'.join(dict.fromkeys(ended))}》的文件。\n" if ended else ""
 
 
 # ---- 豁免 -------------------------------------------------------------------------------------------------------
@@ -213,6 +230,7 @@ async def waive(incoming: Incoming, ctx: Context) -> Reply:
     if deliverable.status == DeliverableStatus.WAIVED:
         return f"《{deliverable.name}》已经豁免（原因：{deliverable.waiver_reason}）。"
     reason = ctx.args.text("原因") or ""
+    await end_waits(ctx, deliverable=deliverable)  # nobody waits for a file of a document no longer asked for
     before = {"status": str(deliverable.status)}
     deliverable.status = DeliverableStatus.WAIVED
     deliverable.waiver_reason = reason
@@ -341,20 +359,26 @@ async def _take_in(ctx: Context, staged: StagedFile, accept_with_file: Any) -> s
     waiting = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
                                  user_id=incoming.sender_id, kinds=(PendingKind.SUBMIT, PendingKind.ACCEPT), now=now)
     row = waiting[0] if waiting else None
-    if row is not None and row.project_id is not None and await consume_pending(
-        session=ctx.session, pending_id=row.id, now=now
-    ):
+    mismatch = ""
+    if row is not None and row.project_id is not None:
         project = await lock_project(ctx.session, row.project_id)
-        if row.kind == PendingKind.ACCEPT:
-            return await accept_with_file(ctx, project, staged, note=row.note)
-        deliverable = await ctx.session.get(Deliverable, row.deliverable_id)
-        if deliverable is not None:
-            ensure_not_closed(project)
-            version = await submit_deliverable(ctx, project, deliverable, staged=staged, note=row.note)
-            return submitted_text(deliverable, version)
+        deliverables = await project_deliverables(ctx, project)
+        expected = next((d for d in deliverables if d.id == row.deliverable_id), None)
+        named = named_in_file(deliverables, staged.name)
+        if expected is not None and named and expected not in named:
+            # The file names another document: filing it under the wait would be a silent mistake.
+            mismatch = (f"你在等待《{expected.name}》的文件（{until_text(ctx, row.expires_at)}有效），但这个文件名看起来是"
+                        f"《{named[0].name}》，所以没有提交为《{expected.name}》。\n")
+        elif await consume_pending(session=ctx.session, pending_id=row.id, now=now):
+            if row.kind == PendingKind.ACCEPT:
+                return await accept_with_file(ctx, project, staged, note=row.note)
+            if expected is not None:
+                ensure_not_closed(project)
+                version = await submit_deliverable(ctx, project, expected, staged=staged, note=row.note)
+                return submitted_text(expected, version)
     if await remember_file(ctx, staged, ctx.project) is None:
         return ""  # this very message was taken in before
-    return await _ask_which(ctx, staged.name, staged.size)
+    return mismatch + await _ask_which(ctx, staged.name, staged.size)
 
 
 async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
