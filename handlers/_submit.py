@@ -8,6 +8,7 @@ the chat, or leave a waiting row so that the next file they send completes it (`
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot.context import Context
@@ -20,9 +21,17 @@ from handlers._files import (
     human_size,
     place_file,
     version_path,
+    write_generated,
 )
 from storage.models import Deliverable, DeliverableStatus, DeliverableVersion, PendingFile, PendingKind, Phase, Project
-from storage.repo import add_deliverable_version, add_pending, cancel_waiting, consume_pending, open_pending
+from storage.repo import (
+    add_deliverable_version,
+    add_pending,
+    cancel_waiting,
+    consume_pending,
+    open_pending,
+    write_audit,
+)
 
 
 def staged_from(row: PendingFile) -> StagedFile:
@@ -139,6 +148,49 @@ async def submit_deliverable(
     return version
 
 
+async def file_generated(
+    session: Any,
+    *,
+    files_dir: Path | str,
+    project: Project,
+    deliverable: Deliverable,
+    submitted_by: str | None,
+    now: datetime,
+    data: bytes | None = None,
+    file_name: str | None = None,
+    stored_path: str | None = None,
+    link: str | None = None,
+    note: str | None = None,
+) -> DeliverableVersion:
+    """A document the bot produced (the approved 立项申请表, a 周报, the 交接清单 …) as the deliverable's next version,
+    marking it 已提交: ``data`` is written under the version's path, or ``stored_path`` (already under files_dir)
+    is referred to as it is. Audited, not announced: what produced it was announced already."""
+    version = await add_deliverable_version(
+        session=session, deliverable_id=deliverable.id, submitted_by=submitted_by or "", link=link, note=note,
+        original_name=file_name, now=now,
+    )
+    if data is not None and file_name:
+        version.file_path = version_path(project.code, await phase_name(session, deliverable), deliverable.name,
+                                         version.version, file_name)
+        version.sha256 = await write_generated(Path(files_dir), version.file_path, data)
+        version.size = len(data)
+    elif stored_path is not None:
+        version.file_path = stored_path
+    session.add(version)
+    await cancel_waiting(session=session, deliverable_id=deliverable.id, now=now)
+    before = {"status": str(deliverable.status), "version": version.version - 1}
+    deliverable.status = DeliverableStatus.SUBMITTED
+    deliverable.submitted_at = now
+    deliverable.waiver_reason = None
+    deliverable.waived_by = None
+    session.add(deliverable)
+    await write_audit(session=session, action="deliverable.generated", actor_user_id=submitted_by,
+                      project_id=project.id, entity="deliverable", entity_id=deliverable.id, at=now, before=before,
+                      after={"status": str(deliverable.status), "version": version.version,
+                             "file": version.file_path, "link": link})
+    return version
+
+
 def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str:
     if version.file_path:
         what = f"文件《{version.original_name}》，{human_size(version.size)}，SHA-256 {(version.sha256 or '')[:12]}…"
@@ -152,6 +204,7 @@ def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str
 
 __all__ = [
     "end_waits",
+    "file_generated",
     "phase_name",
     "remember_file",
     "staged_from",

@@ -198,7 +198,7 @@ async def archive_command(config: Any, project_code: str, out: Path | None = Non
             today = datetime.now(config.tz).date()
             inputs = await gather_project_archive(session=session, project=project,
                                                   files_dir=config.storage.files_dir, calendar=calendar, today=today,
-                                                  tz=config.tz)
+                                                  tz=config.tz, company_name=config.organization.company_name)
         archive = await write_project_archive(inputs, files_dir=config.storage.files_dir, today=today, out_path=out,
                                               progress=bar)
     finally:

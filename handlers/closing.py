@@ -247,7 +247,8 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
         entity_id=project.id, after={"receiver": receiver.user_id, "missing": missing}, **change_context(ctx),
     )
     data = await gather_project_report(session=ctx.session, project=project, today=today,
-                                       calendar=ctx.services.calendar, tz=ctx.config.tz)
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz,
+                                       company_name=ctx.config.organization.company_name)
     docx = await render_off_loop(render_handover_list, data, available, receiver=receiver_name, handover_date=today)
     lines = [f"#### {project.code} 项目交接清单", f"接收人：{receiver_name}（售后）　交接日期：{fmt_day(today)}", ""]
     for item, files in available.items():
@@ -334,7 +335,8 @@ async def project_archive_job(run: JobRunContext) -> None:
         if await _archive_recorded(session, project.id):
             return  # a re-run: the archive was recorded (and sent) before the run could be marked done
         inputs = await gather_project_archive(session=session, project=project, files_dir=root,
-                                              calendar=services.calendar, today=run.today, tz=config.tz)
+                                              calendar=services.calendar, today=run.today, tz=config.tz,
+                                              company_name=config.organization.company_name)
     built = await write_project_archive(inputs, files_dir=root, today=run.today)
     async with services.outbox.unit_of_work() as work:
         if await _archive_recorded(work.session, project.id):

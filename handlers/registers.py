@@ -375,7 +375,8 @@ async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
     entry.closed_at = entry.created_at  # an upgrade is recorded once it is done
     ctx.session.add(entry)
     data = await gather_project_report(session=ctx.session, project=project, today=ctx.today(),
-                                       calendar=ctx.services.calendar, tz=ctx.config.tz)
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz,
+                                       company_name=ctx.config.organization.company_name)
     names = await names_of(ctx.session, [entry.owner_user_id, entry.created_by])
     spec = find_document("系统升级确认单" if related else "系统升级通知单")
     assert spec is not None

@@ -29,8 +29,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from handlers.project_facts import money_text
 from reports.model import (
     ApprovalInfo,
+    ApprovalStep,
     AuditEntry,
     DeliverableInfo,
     MemberInfo,
@@ -236,7 +238,12 @@ def approval_info(approval: Approval, *, names: Mapping[str, str], tz: tzinfo = 
         status = "已通过"
     form = approval.form_values or {}
     kind = _APPROVAL_KINDS.get(approval.kind, str(approval.kind))
-    title = _text(form.get("标题") or form.get("title")) or kind
+    title = _text(form.get("标题") or form.get("title") or form.get("变更事项") or form.get("原因")) or kind
+    steps = tuple(
+        ApprovalStep(actor_name=_name(names, step.get("user")) or "—", action=_text(step.get("action")),
+                     at=to_local(_stored_time(step.get("at")), tz), remark=_text(step.get("remark")))
+        for step in approval.steps or () if isinstance(step, dict)
+    )
     return ApprovalInfo(
         kind=kind,
         title=title,
@@ -246,8 +253,20 @@ def approval_info(approval: Approval, *, names: Mapping[str, str], tz: tzinfo = 
         created_at=to_local(approval.created_at, tz),
         finished_at=to_local(approval.decided_at, tz),
         remarks=approval.remarks or "",
+        steps=steps,
         instance_id=approval.process_instance_id,
     )
+
+
+def approval_step_users(approval: Approval) -> list[str]:
+    return [str(step.get("user")) for step in approval.steps or () if isinstance(step, dict) and step.get("user")]
+
+
+def _stored_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def audit_entry(record: AuditLog, *, names: Mapping[str, str], tz: tzinfo = DEFAULT_TZ) -> AuditEntry:
@@ -320,6 +339,11 @@ def project_summary(
         progress=progress_percent(deliverables),
         sales_name=first(MemberRole.SALES),
         customer_contact=first(MemberRole.CLIENT),
+        contract_no=project.contract_no or "",
+        contract_amount=money_text(project.contract_amount),
+        background=project.background or "",
+        objectives=project.objectives or "",
+        scope=project.scope or "",
     )
 
 
@@ -361,6 +385,7 @@ async def gather_project_reports(
     user_ids.update(u for e in entries for u in (e.owner_user_id, e.created_by) if u)
     user_ids.update(m.user_id for m in members)
     user_ids.update(a.requester_user_id for a in approvals)
+    user_ids.update(u for a in approvals for u in approval_step_users(a))
     user_ids.update(r.actor_user_id for r in audit if r.actor_user_id)
     names = await names_of(session=session, user_ids=user_ids)
 

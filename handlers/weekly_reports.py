@@ -213,6 +213,7 @@ async def _gather(run: JobRunContext, batch: Sequence[Project], period: WeeklyPe
         gathered = await gather_project_reports(
             session=session, projects=batch, today=today, calendar=run.calendar, tz=run.config.tz, period=period,
             registers_since=issue_window_start(period, run.config.tz),
+            company_name=run.config.organization.company_name,
         )
         stored = await weekly_renders(session=session, iso_year=period.iso_year, iso_week=period.iso_week,
                                       project_ids=[p.id for p in batch])
@@ -325,7 +326,8 @@ async def weekly_report_send_job(run: JobRunContext) -> None:
         if project is None or not await _still_due(session, project.id, period):
             return  # sent meanwhile (the Friday job), paused or deleted: nothing to do
         data = await gather_project_report(session=session, project=project, today=run.today,
-                                           calendar=run.calendar, tz=run.config.tz, period=period, weekly=True)
+                                           calendar=run.calendar, tz=run.config.tz, period=period, weekly=True,
+                                           company_name=run.config.organization.company_name)
         stored = await weekly_renders(session=session, iso_year=period.iso_year, iso_week=period.iso_week,
                                       project_ids=[project.id])
     internal = _wants_internal(project)
@@ -363,7 +365,8 @@ async def preview_weekly_report(incoming: Incoming, ctx: Context) -> Reply:
         raise UserError("内部版周报含内部事项，不能在客户群预览。请在项目内部群或单聊中发送「周报 预览 内部」。")
     period, today = _this_week(ctx)
     data = await gather_project_report(session=ctx.session, project=project, today=today,
-                                       calendar=ctx.services.calendar, tz=ctx.config.tz, period=period, weekly=True)
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz, period=period, weekly=True,
+                                       company_name=ctx.config.organization.company_name)
     title, markdown, timeline = await render_off_loop(render_preview, data, internal)
     await ctx.reply(Markdown(f"【预览】{title}", markdown))
     return Image(png=timeline)

@@ -113,17 +113,26 @@ def render_project_initiation(data: ProjectReportData, *, fonts: DocxFonts = DEF
                  [(e.title, e.probability, e.impact, e.response) for e in data.entries(RegisterKind.RISK)],
                  widths_cm=[5.6, 1.4, 1.4, 7.4], empty="暂未识别风险")
     doc.add_heading("四、审批意见", level=1)
-    approval = next((a for a in data.approvals if "立项" in a.kind), None)
-    if approval is not None and approval.steps:
+    approval = next((a for a in reversed(data.approvals) if "立项" in a.kind), None)
+    if approval is not None:
         number = f"，编号 {approval.instance_id}" if approval.instance_id else ""
         dx.add_paragraph(doc, f"{approval.status}（钉钉审批{number}）", bold_prefix="审批状态：")
-        dx.add_table(doc, ["处理人", "操作", "时间", "意见"],
-                     [(s.actor_name, s.action, fmt_date(s.at), s.remark) for s in approval.steps],
-                     widths_cm=[3, 2.4, 4, 6.4])
+        _approval_steps_table(doc, approval.steps)
+    if approval is not None and not approval.is_pending:
+        # Decided in DingTalk: the steps above are the signatures; blank lines to sign would contradict them.
+        dx.add_paragraph(doc, "以上为钉钉审批记录（审批人、结果、意见与时间），无需另行签字。")
     else:
-        dx.add_paragraph(doc, "提交钉钉审批后由公司领导审批，审批通过后正式开展项目实施工作。")
-    dx.add_signature_block(doc, ["申请人（项目经理）", "部门经理", "公司领导"])
+        if approval is None:
+            dx.add_paragraph(doc, "提交钉钉审批后由公司领导审批，审批通过后正式开展项目实施工作。")
+        dx.add_signature_block(doc, ["申请人（项目经理）", "部门经理", "公司领导"])
     return dx.to_bytes(doc)
+
+
+def _approval_steps_table(doc, steps) -> None:
+    from . import docx_style as dx
+    dx.add_table(doc, ["序号", "处理人", "操作", "时间", "意见"],
+                 [(j, s.actor_name, s.action, fmt_date(s.at), s.remark or "—") for j, s in enumerate(steps, 1)],
+                 widths_cm=[1.4, 2.6, 2, 3.8, 6], empty="无审批步骤")
 
 
 # ---------------------------------------------------------------------------------------- 启动会记录表
@@ -365,9 +374,7 @@ def render_approval_trail(data: ProjectReportData, *, fonts: DocxFonts = DEFAULT
             ("完成时间", fmt_date(a.finished_at)), ("当前审批人", a.current_approver), ("审批编号", a.instance_id),
             ("备注", a.remarks),
         ])
-        dx.add_table(doc, ["序号", "处理人", "操作", "时间", "意见"],
-                     [(j, s.actor_name, s.action, fmt_date(s.at), s.remark) for j, s in enumerate(a.steps, 1)],
-                     widths_cm=[1.4, 2.6, 2, 3.8, 6], empty="无审批步骤")
+        _approval_steps_table(doc, a.steps)
     return dx.to_bytes(doc)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import io
+from dataclasses import replace
 
 import docx
 import pytest
@@ -35,7 +36,13 @@ def test_project_initiation_form(samples):
     assert "HIS厂商接口改造排期不确定" in text
     assert "同意立项" in text and "刘总" in text  # the DingTalk approval steps
     assert "周建国" not in text.split("一、项目团队")[1].split("二、")[0]  # the client is not on our team
-    assert "公司领导：" in text and "签字：" in text
+    # Approved in DingTalk: the steps are the signatures, so no blank lines to sign; before that there are.
+    assert "公司领导：" not in text and "签字：" not in text and "无需另行签字" in text
+    pending = replace(data, approvals=tuple(replace(a, status="审批中") for a in data.approvals))
+    _, pending_text = docx_text(documents.render_project_initiation(pending))
+    assert "公司领导：" in pending_text and "签字：" in pending_text
+    _, blank_text = docx_text(documents.render_project_initiation(replace(data, approvals=())))
+    assert "公司领导：" in blank_text and "签字：" in blank_text and "提交钉钉审批后由公司领导审批" in blank_text
 
 
 def test_kickoff_record_follows_the_meeting(samples):
