@@ -29,6 +29,7 @@ from storage.repo import (
     add_pending,
     cancel_waiting,
     consume_pending,
+    list_deliverables,
     open_pending,
     write_audit,
 )
@@ -151,7 +152,7 @@ async def submit_deliverable(
 async def file_generated(
     session: Any,
     *,
-    files_dir: Path | str,
+    files_dir: Path | str | None,
     project: Project,
     deliverable: Deliverable,
     submitted_by: str | None,
@@ -169,7 +170,7 @@ async def file_generated(
         session=session, deliverable_id=deliverable.id, submitted_by=submitted_by or "", link=link, note=note,
         original_name=file_name, now=now,
     )
-    if data is not None and file_name:
+    if data is not None and file_name and files_dir is not None:
         version.file_path = version_path(project.code, await phase_name(session, deliverable), deliverable.name,
                                          version.version, file_name)
         version.sha256 = await write_generated(Path(files_dir), version.file_path, data)
@@ -191,6 +192,12 @@ async def file_generated(
     return version
 
 
+async def flagged_deliverable(session: Any, project: Project, flag: str) -> Deliverable | None:
+    """The project's deliverable carrying the template ``flag`` (the 周报, the 进度变更单 …) unless it was waived."""
+    return next((d for d in await list_deliverables(session=session, project_id=project.id)
+                 if d.has_flag(flag) and d.status != DeliverableStatus.WAIVED), None)
+
+
 def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str:
     if version.file_path:
         what = f"文件《{version.original_name}》，{human_size(version.size)}，SHA-256 {(version.sha256 or '')[:12]}…"
@@ -205,6 +212,7 @@ def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str
 __all__ = [
     "end_waits",
     "file_generated",
+    "flagged_deliverable",
     "phase_name",
     "remember_file",
     "staged_from",

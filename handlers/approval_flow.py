@@ -27,7 +27,7 @@ from bot.errors import Conflict, UserError
 from bot.outbox import enqueue, group_target, users_target
 from bot.replies import File, Markdown, Reply
 from handlers._common import lock_project, names_of, project_label, record_change
-from handlers._submit import file_generated
+from handlers._submit import file_generated, flagged_deliverable
 from handlers.project_facts import SET_EXAMPLE, missing_facts
 from handlers.approval_forms import (
     FORMS,
@@ -60,10 +60,10 @@ from storage.models import (
 )
 from storage.repo import list_deliverables, list_phases, mark_approval_applied, write_audit
 from storage.repo.approval_trail import ENTRY_APPROVAL_KEY, approval_entry, project_approvals, running_approval
+from storage.templates import DeliverableFlag
 
 log = logging.getLogger("dingpm.approvals")
 
-PROJECT_APPROVAL_FLAG = "project_approval"  # storage.templates.DeliverableFlag.PROJECT_APPROVAL: the 立项申请表
 VERDICTS = {"agree": "同意", "refuse": "拒绝"}
 
 
@@ -482,8 +482,7 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
 async def _file_initiation_form(session: Any, services: Any, project: Project, approval: Approval) -> None:
     """The approved approval is the 立项申请表 deliverable's submission (项目立项: approved in DingTalk): the form as
     approved, with the approvers, their results, remarks and times, kept as its next version with the link."""
-    form = next((d for d in await list_deliverables(session=session, project_id=project.id)
-                 if d.has_flag(PROJECT_APPROVAL_FLAG) and d.status != DeliverableStatus.WAIVED), None)
+    form = await flagged_deliverable(session, project, DeliverableFlag.PROJECT_APPROVAL)
     if form is None:
         return
     config = services.config
@@ -549,7 +548,8 @@ async def _schedule_change_effect(services: Any, session: Any, approval: Approva
             at = approval.decided_at or now
             if entry is not None:
                 await phases.apply_pause(session, project, entry, now=at, actor=decision.decider,
-                                         origin_conversation=project.internal_conversation_id)
+                                         origin_conversation=project.internal_conversation_id,
+                                         link=approval_link(services.config, approval.process_instance_id))
             else:
                 project.status, project.paused_at = ProjectStatus.PAUSED, at
                 session.add(project)

@@ -150,8 +150,11 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
                          f"{who(names, d.owner_user_id)}，{fmt_day(d.due_date, today)}{mark}")
     if late_count:
         lines.append(f"\n共 {late_count} 项逾期。")
-    lines.append("\n发送文件后回复「提交 交付物名称」即可提交，例如：提交 #"
-                 + str(deliverables[0].seq if deliverables else 1))
+    if project.status == ProjectStatus.CLOSED:
+        lines.append("\n项目已归档关闭，交付物只能查看。")
+    else:
+        lines.append("\n发送文件后回复「提交 交付物名称」即可提交，例如：提交 #"
+                     + str(deliverables[0].seq if deliverables else 1))
     return Markdown(f"{project.code} 交付物", "\n".join(lines))
 
 
@@ -327,7 +330,9 @@ async def pending_files(incoming: Incoming, ctx: Context) -> Reply:
 
 async def _team_projects(ctx: Context) -> list[Project]:
     """The projects the sender may submit to, the chat's project first."""
-    projects = [ctx.project] if ctx.project is not None and MEMBERS.allows(ctx.roles) else []
+    current = ctx.project
+    open_here = current is not None and current.status != ProjectStatus.CLOSED and MEMBERS.allows(ctx.roles)
+    projects = [current] if open_here else []
     if ctx.incoming.sender_id:
         for project in await projects_of_user(session=ctx.session, user_id=ctx.incoming.sender_id):
             if project.status != ProjectStatus.CLOSED and all(p.id != project.id for p in projects):
@@ -384,6 +389,8 @@ async def _take_in(ctx: Context, staged: StagedFile, accept_with_file: Any) -> s
 async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
     projects = await _team_projects(ctx)
     if not projects:
+        if ctx.project is not None:
+            ensure_not_closed(ctx.project)  # a file sent in the group of an archived project
         raise PermissionDenied(
             "你还不是任何进行中项目的成员，不能提交交付物。请项目经理先「成员 添加 @你 实施工程师」。"
         )
@@ -391,7 +398,7 @@ async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
     for project in projects:
         for deliverable in guess_by_file_name(await project_deliverables(ctx, project), file_name):
             guesses.append((project, deliverable))
-    default = ctx.project
+    default = ctx.project if ctx.project in projects else None
     lines = [f"收到文件「{file_name}」（{human_size(size)}）。要提交为哪个交付物？"]
     for number, (project, deliverable) in enumerate(guesses[:3], start=1):
         where = "" if default is not None and project.id == default.id else f" 项目:{project.code}"

@@ -36,6 +36,7 @@ from handlers._common import (
     record_change,
     who,
 )
+from handlers._submit import file_generated, flagged_deliverable
 from handlers.report_data import local_date
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
@@ -49,6 +50,7 @@ from storage.models import (
     RegisterStatus,
 )
 from storage.repo import add_register_entry, list_deliverables, list_phases, list_register_entries
+from storage.templates import DeliverableFlag
 
 router = Router("phases", title="阶段与状态")
 
@@ -199,16 +201,22 @@ async def advance_phase(incoming: Incoming, ctx: Context) -> Reply:
 
 async def apply_pause(
     session: Any, project: Project, entry: RegisterEntry, *, now: datetime, actor: str | None = None,
-    actor_name: str | None = None, origin_conversation: str | None = None,
+    actor_name: str | None = None, origin_conversation: str | None = None, link: str | None = None,
 ) -> None:
     """Pause the project (the effect of an approved 项目进度变更单 ``entry``): its clock stops, so reminders and
-    weekly reports stop (they only run for 已立项/进行中 projects) until 恢复."""
+    weekly reports stop (they only run for 已立项/进行中 projects) until 恢复. The approved request is the
+    项目进度变更单 deliverable's next version (``link``: its approval in DingTalk, when it went through one)."""
     before = {"status": str(project.status)}
     project.status = ProjectStatus.PAUSED
     project.paused_at = now
     session.add(project)
     entry.status = RegisterStatus.APPROVED
     session.add(entry)
+    form = await flagged_deliverable(session, project, DeliverableFlag.PAUSE_REQUEST)
+    if form is not None:
+        await file_generated(session, files_dir=None, project=project, deliverable=form,
+                             submitted_by=entry.created_by, now=now, link=link,
+                             note=f"变更#{entry.seq} 项目暂停：{entry.content or entry.title}")
     await record_change(
         session, project, action="project.pause", summary=f"项目暂停：{entry.content or entry.title}",
         key=f"project-paused:{project.code}:{entry.seq}", entity="project", entity_id=project.id, before=before,

@@ -296,12 +296,14 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
     counted = [d for d in deliverables if counts_for_progress(d)]
     done = sum(1 for d in counted if d.status != DeliverableStatus.PENDING)
     current = next((p for p in phases if p.name == project.current_phase), None)
+    closed = project.status == ProjectStatus.CLOSED
     lines = [
         f"#### {project.code} {project.name}",
         f"- 客户：{project.customer or '—'}　类型：{project.template}",
-        f"- 状态：**{project.status}**　当前阶段：**{project.current_phase or '—'}**"
-        + (f"（计划 {fmt_day(current.planned_start, today)}–{fmt_day(current.planned_end, today)}）"
-           if current and current.planned_start else ""),
+        ("- 状态：**已归档**（项目已关闭，只能查看）" if closed else
+         f"- 状态：**{project.status}**　当前阶段：**{project.current_phase or '—'}**"
+         + (f"（计划 {fmt_day(current.planned_start, today)}–{fmt_day(current.planned_end, today)}）"
+            if current and current.planned_start else "")),
         f"- 项目经理：{who(names, project.pm_user_id)}　成员：{len({m.user_id for m in members})} 人",
         f"- 进度：{gate_progress_percent(deliverables):g}%（必交交付物 {done}/{len(counted)}）",
         f"- 计划周期：{fmt_day(project.planned_start, today)} 至 {fmt_day(project.planned_end, today)}",
@@ -319,8 +321,24 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
         lines.append("\n**接下来**")
         lines += [f"- {fmt_day(d.due_date, today)} {STATUS_ICONS[d.status]} {d.name}（{who(names, d.owner_user_id)}）"
                   for d in upcoming]
-    lines.append("\n发送「交付物」查看本阶段交付物，「推进」进入下一阶段。")
+    lines.append(f"\n{next_steps(project)}")
     return Markdown(f"{project.code} 概况", "\n".join(lines))
+
+
+def next_steps(project: Project) -> str:
+    """What to do next, by the project's state: a closed project invites nothing."""
+    status = project.status
+    if status == ProjectStatus.CLOSED:
+        return "项目已归档关闭，不能再修改。发送「交付物 全部」查看交付物，「审批」查看审批记录。"
+    if status == ProjectStatus.ACCEPTED:
+        return "项目已验收。接下来：「复盘 总结」「交接 @售后」「归档」；发送「交付物 收尾」查看收尾资料。"
+    if status == ProjectStatus.PAUSED:
+        return "项目已暂停：问题解决后项目经理发送「恢复」。发送「交付物」查看本阶段交付物。"
+    if status in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
+        return "内部启动会后由项目经理发送「立项」。发送「交付物」查看本阶段交付物。"
+    if status == ProjectStatus.PENDING_APPROVAL:
+        return "立项审批中，发送「审批」查看进度。发送「交付物」查看本阶段交付物。"
+    return "发送「交付物」查看本阶段交付物，「推进」进入下一阶段。"
 
 
 # ---- 绑定 -------------------------------------------------------------------------------------------------------
@@ -373,6 +391,6 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
     return f"已把本群绑定为项目 {project_label(project)} 的{kind}{replaced}，{purpose}。在本群发送命令时默认就是这个项目。"
 
 
-__all__ = ["bind_group", "create_project", "list_all_projects", "my_projects", "overview_markdown",
+__all__ = ["bind_group", "create_project", "list_all_projects", "my_projects", "next_steps", "overview_markdown",
            "project_overview", "router", "set_project_facts"]
 

@@ -108,6 +108,15 @@ class LifecycleChat:
         async with self.app.database.read() as session:
             return (await session.exec(select(Project).where(Project.code == code))).one()
 
+    async def required_pending(self, code: str) -> list[Deliverable]:
+        """The required one-off deliverables (and final registers) of the whole project still pending."""
+        project = await self.project(code)
+        async with self.app.database.read() as session:
+            rows = (await session.exec(
+                select(Deliverable).where(Deliverable.project_id == project.id).order_by(Deliverable.seq))).all()
+        return [d for d in rows if d.required and d.status == DeliverableStatus.PENDING
+                and d.recurrence in (Recurrence.NONE, Recurrence.CONTINUOUS)]
+
     async def gate_items(self, code: str) -> list[Deliverable]:
         """The required one-off deliverables of the current phase (and a phase beside it) still pending."""
         project = await self.project(code)
@@ -182,6 +191,15 @@ async def close_project(chat: LifecycleChat, code: str, *, form_first: bool) -> 
     checklist, document = handed.messages
     assert f"接收人：{AFTER_SALES}（售后）" in (checklist.text or "") and document.msgtype == "file"
     assert document.file_name == f"项目交接清单_{code}.docx" and document.file_bytes.startswith(b"PK")
+    # 归档 first lists the required documents still missing, each with the command that provides it.
+    missing = [d.name for d in await chat.required_pending(code) if d.name != "电子资料存档"]
+    if missing:
+        refused = await chat.ask(ADMIN, INTERNAL, "归档")
+        assert refused.text.startswith("项目还不能归档") and "「归档 豁免 原因:…」" in refused.text, refused.text
+        assert re.findall(r"「提交 (\S+?)」", refused.text) == missing
+        for name in missing:
+            done = await chat.ask(PM, INTERNAL, f"提交 {name} https://space.dingtalk.com/s/closing")
+            assert f"已提交《{name}》" in done.text, done.text
     admin_chat = chat.last_seq(ADMIN)
     # Answered at once; the archive is built after the command and follows in the same chat.
     archived = await chat.ask(ADMIN, INTERNAL, "归档", replies=3)
