@@ -18,6 +18,7 @@ from handlers._files import (
     WAITING_TTL,
     StagedFile,
     fetch_to_staging,
+    files_root,
     human_size,
     place_file,
     version_path,
@@ -33,6 +34,7 @@ from storage.repo import (
     open_pending,
     write_audit,
 )
+from storage.templates import DeliverableFlag
 
 
 def staged_from(row: PendingFile) -> StagedFile:
@@ -192,6 +194,18 @@ async def file_generated(
     return version
 
 
+async def file_made_document(ctx: Context, project: Project, form: Deliverable | None, data: bytes, file_name: str,
+                             note: str) -> str:
+    """A document a command made (the 交接清单, an 升级通知单) as the next version of ``form``, unless the client
+    must sign that form (then only the signed one counts); returns what to add to the answer."""
+    if form is None or form.has_flag(DeliverableFlag.CLIENT_SIGNATURE):
+        return ""
+    version = await file_generated(ctx.session, files_dir=files_root(ctx), project=project, deliverable=form,
+                                   submitted_by=ctx.incoming.sender_id or None, now=ctx.clock.now(), data=data,
+                                   file_name=file_name, note=note)
+    return f"已作为《{form.name}》第 {version.version} 版提交。"
+
+
 async def flagged_deliverable(session: Any, project: Project, flag: str) -> Deliverable | None:
     """The project's deliverable carrying the template ``flag`` (the 周报, the 进度变更单 …) unless it was waived."""
     return next((d for d in await list_deliverables(session=session, project_id=project.id)
@@ -212,6 +226,7 @@ def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str
 __all__ = [
     "end_waits",
     "file_generated",
+    "file_made_document",
     "flagged_deliverable",
     "phase_name",
     "remember_file",

@@ -35,10 +35,11 @@ from handlers._common import (
     record_change,
     who,
 )
-from handlers._files import MAX_FILE_BYTES, StagedFile, files_root, human_size
+from handlers._files import MAX_FILE_BYTES, StagedFile, human_size
 from handlers._submit import (
     end_waits,
     file_generated,
+    file_made_document,
     flagged_deliverable,
     submit_deliverable,
     submitted_text,
@@ -308,30 +309,19 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
                                  receiver=receiver_name, handover_date=today,
                                  how={line.item: "或".join(line.how) for line in checklist if line.missing})
     file_name = f"项目交接清单_{project.code}.docx"
-    filed = await _file_handover_list(ctx, project, docx, file_name)
+    form = await flagged_deliverable(ctx.session, project, DeliverableFlag.HANDOVER)
+    filed = await file_made_document(ctx, project, form, docx, file_name, "「交接」时生成的项目交接清单")
     lines = [f"#### {project.code} 项目交接清单", f"接收人：{receiver_name}（售后）　交接日期：{fmt_day(today)}", ""]
     lines += [line.markdown() for line in checklist]
     lines.append(f"\n共 {len(checklist)} 项，已具备 {ready} 项，缺失 {len(missing)} 项。")
     if filed:
-        lines.append(filed)
+        lines.append(f"《项目交接清单》{filed}")
     if missing:
         lines.append("缺失的资料请按提示补充后再「交接」一次更新清单；电子资料会在「归档」时打包给项目管理员。")
     else:
         lines.append("资料齐全。下一步：「归档」。")
     await ctx.reply(Markdown(f"{project.code} 项目交接清单", "\n".join(lines)))
     return File(file_name, data=docx)
-
-
-async def _file_handover_list(ctx: Context, project: Project, docx: bytes, file_name: str) -> str:
-    """The 项目交接清单 the bot made is the handover deliverable's next version, unless that deliverable is a form
-    the client must sign (设备移交清单): then only the signed one counts."""
-    form = await flagged_deliverable(ctx.session, project, DeliverableFlag.HANDOVER)
-    if form is None or form.has_flag(DeliverableFlag.CLIENT_SIGNATURE):
-        return ""
-    version = await file_generated(ctx.session, files_dir=files_root(ctx), project=project, deliverable=form,
-                                   submitted_by=ctx.incoming.sender_id or None, now=ctx.clock.now(), data=docx,
-                                   file_name=file_name, note="「交接」时生成的项目交接清单")
-    return f"《项目交接清单》已作为《{form.name}》第 {version.version} 版提交。"
 
 
 # ---- 归档 -------------------------------------------------------------------------------------------------------

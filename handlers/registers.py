@@ -28,11 +28,21 @@ from handlers._common import (
     record_change,
     who,
 )
+from handlers._submit import file_made_document
 from handlers.report_data import gather_project_report, register_entry_info
 from reports.documents import find_document
 from reports.pool import render_off_loop
-from storage.models import ApprovalKind, Level, Project, RegisterEntry, RegisterKind, RegisterStatus, RiskResponse
-from storage.repo import add_register_entry, get_register_entry, list_register_entries, upsert_user
+from storage.models import (
+    ApprovalKind,
+    DeliverableStatus,
+    Level,
+    Project,
+    RegisterEntry,
+    RegisterKind,
+    RegisterStatus,
+    RiskResponse,
+)
+from storage.repo import add_register_entry, get_register_entry, list_deliverables, list_register_entries, upsert_user
 
 router = Router("registers", title="登记簿（问题、需求、风险、变更、升级、日志、会议）")
 router.group("问题", summary="问题记录表：登记、关闭（写明解决方法）、列表", aliases=("issue", "issues"))
@@ -381,10 +391,14 @@ async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
     spec = find_document("系统升级确认单" if related else "系统升级通知单")
     assert spec is not None
     docx = await render_off_loop(spec.render, data, register_entry_info(entry, names=names, tz=ctx.config.tz))
+    file_name = f"{spec.name}_{project.code}_{entry.version}.docx"
+    form = next((d for d in await list_deliverables(session=ctx.session, project_id=project.id)
+                 if d.name == spec.name and d.status != DeliverableStatus.WAIVED), None)
+    filed = await file_made_document(ctx, project, form, docx, file_name, f"升级记录#{entry.seq} {entry.version}")
     await ctx.reply(f"已登记升级记录#{entry.seq}：{entry.version} {entry.title}。"
                     + ("请把确认单交客户签字后，用「提交 系统升级确认单」提交签字版。" if related
-                       else "通知单如下，可转发客户。"))
-    return File(f"{spec.name}_{project.code}_{entry.version}.docx", data=docx)
+                       else "通知单如下，可转发客户。") + filed)
+    return File(file_name, data=docx)
 
 
 @router.command("升级 列表", aliases=("升级记录表",), summary="列出升级记录", examples=("升级 列表",),
