@@ -7,7 +7,6 @@ closes the project and has the archive bundle built (after the command, see belo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ from handlers._common import (
     project_command,
     project_label,
     record_change,
-    who,
 )
 from handlers._files import MAX_FILE_BYTES, StagedFile, human_size
 from handlers._submit import (
@@ -47,6 +45,7 @@ from handlers._submit import (
     wait_for_file,
 )
 from handlers.archive_service import ProjectArchive, gather_project_archive, write_project_archive
+from handlers.handover import handover_checklist
 from handlers.phases import sequential
 from handlers.report_data import gather_project_report
 from reports.documents import render_handover_list
@@ -66,15 +65,12 @@ from storage.repo import (
     add_member,
     add_register_entry,
     get_project_by_code,
-    latest_versions,
     list_deliverables,
-    list_members,
     list_phases,
-    list_register_entries,
     upsert_user,
     write_audit,
 )
-from storage.templates import DeliverableFlag, Register
+from storage.templates import DeliverableFlag
 
 router = Router("closing", title="收尾（验收、复盘、交接、归档）")
 jobs = JobRegistry()
@@ -202,75 +198,6 @@ async def review(incoming: Incoming, ctx: Context) -> Reply:
 # ---- 交接 -------------------------------------------------------------------------------------------------------
 
 
-# What provides a register-backed item when the register is still empty.
-REGISTER_COMMANDS = {
-    Register.MEETINGS: "会议 交接会 …", Register.ISSUES: "问题 新增 …", Register.REQUIREMENTS: "需求 新增 …",
-    Register.UPGRADES: "升级 〈版本〉 …", Register.RISKS: "风险 新增 …", Register.CHANGES: "变更 申请 …",
-    Register.LOGS: "日志 …", Register.PLANS: "下周计划 …",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class HandoverLine:
-    """One item of the handover checklist: what covers it, and the commands that would provide it if nothing does."""
-
-    item: str
-    found: tuple[str, ...]
-    how: tuple[str, ...]
-
-    @property
-    def missing(self) -> bool:
-        return not self.found
-
-    def markdown(self) -> str:
-        if self.found:
-            return f"- ✓ **{self.item}**：{'；'.join(self.found)}"
-        return f"- ✗ **{self.item}**：缺失，请补充：{'或'.join(f'「{c}」' for c in self.how)}"
-
-
-async def handover_checklist(ctx: Context, project: Project) -> list[HandoverLine]:
-    """The template's handover package (需要交接的项目资料), item by item: the files, records and people that cover
-    it, or the commands that provide it. An item nothing in this project can provide is left out."""
-    template = ctx.services.templates.find(project.template) if ctx.services.templates is not None else None
-    package = template.handover_package if template is not None else ()
-    deliverables = await list_deliverables(session=ctx.session, project_id=project.id)
-    versions = await latest_versions(session=ctx.session, deliverable_ids=[d.id for d in deliverables])
-    members = await list_members(session=ctx.session, project_id=project.id)
-    names = await names_of(ctx.session, [m.user_id for m in members])
-    by_name = {d.name: d for d in deliverables}
-    lines: list[HandoverLine] = []
-    for item in package:
-        present = [by_name[name] for name in item.deliverables if name in by_name]
-        if not (present or item.registers or item.members):
-            continue
-        found: list[str] = []
-        how: list[str] = []
-        for deliverable in present:
-            version = versions.get(deliverable.id)
-            if deliverable.status == DeliverableStatus.WAIVED:
-                found.append(f"{deliverable.name}：已豁免")
-            elif deliverable.status == DeliverableStatus.SUBMITTED and version is not None:
-                found.append(f"{deliverable.name}：{version.original_name or version.link or '文字说明'}"
-                             f"（第{version.version}版）")
-            else:
-                how.append(f"提交 {deliverable.name}")
-        for register in item.registers:
-            entries = await list_register_entries(session=ctx.session, project_id=project.id,
-                                                  kind=RegisterKind(register.value))
-            if entries:
-                found.append(f"{register.value}登记 {len(entries)} 条（随归档导出）")
-            else:
-                how.append(REGISTER_COMMANDS[register])
-        for role in item.members:
-            people = sorted({who(names, m.user_id) for m in members if m.role == role})
-            if people:
-                found.append(f"{'客户联系人' if role == MemberRole.CLIENT else role}：{'、'.join(people)}")
-            else:
-                how.append(f"成员 添加 @某人 {role}")
-        lines.append(HandoverLine(item.item, tuple(found), tuple(how)))
-    return lines
-
-
 @router.command(
     "交接",
     aliases=("handover", "项目交接"),
@@ -292,7 +219,7 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
     await add_member(session=ctx.session, project_id=project.id, user_id=receiver.user_id, role=MemberRole.AFTER_SALES)
     names = await names_of(ctx.session, [receiver.user_id])
     receiver_name = names[receiver.user_id]
-    checklist = await handover_checklist(ctx, project)
+    checklist = await handover_checklist(ctx.session, ctx.services.templates, project)
     missing = [line.item for line in checklist if line.missing]
     ready = len(checklist) - len(missing)
     today = ctx.today()
@@ -449,7 +376,8 @@ async def project_archive_job(run: JobRunContext) -> None:
             return  # a re-run: the archive was recorded (and sent) before the run could be marked done
         inputs = await gather_project_archive(session=session, project=project, files_dir=root,
                                               calendar=services.calendar, today=run.today, tz=config.tz,
-                                              company_name=config.organization.company_name)
+                                              company_name=config.organization.company_name,
+                                              templates=services.templates)
     built = await write_project_archive(inputs, files_dir=root, today=run.today)
     async with services.outbox.unit_of_work() as work:
         if await _archive_recorded(work.session, project.id):
@@ -503,7 +431,6 @@ __all__ = [
     "accept_with_file",
     "archive",
     "handover",
-    "handover_checklist",
     "jobs",
     "project_archive_job",
     "review",

@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from handlers.audit_labels import action_label, entity_label
 from handlers.project_facts import money_text
 from reports.model import (
     ApprovalInfo,
@@ -239,11 +241,14 @@ def approval_info(approval: Approval, *, names: Mapping[str, str], tz: tzinfo = 
     form = approval.form_values or {}
     kind = _APPROVAL_KINDS.get(approval.kind, str(approval.kind))
     title = _text(form.get("标题") or form.get("title") or form.get("变更事项") or form.get("原因")) or kind
-    steps = tuple(
-        ApprovalStep(actor_name=_name(names, step.get("user")) or "—", action=_text(step.get("action")),
-                     at=to_local(_stored_time(step.get("at")), tz), remark=_text(step.get("remark")))
-        for step in approval.steps or () if isinstance(step, dict)
-    )
+    if approval.steps is None:
+        steps = _steps_from_remarks(approval, names=names, tz=tz)
+    else:
+        steps = tuple(
+            ApprovalStep(actor_name=_name(names, step.get("user")) or "—", action=_text(step.get("action")),
+                         at=to_local(_stored_time(step.get("at")), tz), remark=_text(step.get("remark")))
+            for step in approval.steps if isinstance(step, dict)
+        )
     return ApprovalInfo(
         kind=kind,
         title=title,
@@ -258,6 +263,20 @@ def approval_info(approval: Approval, *, names: Mapping[str, str], tz: tzinfo = 
     )
 
 
+_REMARK_LINE = re.compile(r"^(?P<name>.+?)（(?P<verdict>同意|拒绝)）(?:：(?P<remark>.*))?$")
+
+
+def _steps_from_remarks(approval: Approval, *, names: Mapping[str, str], tz: tzinfo) -> tuple[ApprovalStep, ...]:
+    """The steps of an approval decided before steps were kept: the submission, then each ``刘强（同意）：意见``
+    line of its remarks (their times were not kept)."""
+    steps = [ApprovalStep(_name(names, approval.requester_user_id), "发起", to_local(approval.created_at, tz))]
+    for line in (approval.remarks or "").splitlines():
+        found = _REMARK_LINE.match(line.strip())
+        if found:
+            steps.append(ApprovalStep(found["name"], found["verdict"], None, found["remark"] or ""))
+    return tuple(steps)
+
+
 def approval_step_users(approval: Approval) -> list[str]:
     return [str(step.get("user")) for step in approval.steps or () if isinstance(step, dict) and step.get("user")]
 
@@ -270,14 +289,14 @@ def _stored_time(value: Any) -> datetime | None:
 
 
 def audit_entry(record: AuditLog, *, names: Mapping[str, str], tz: tzinfo = DEFAULT_TZ) -> AuditEntry:
-    target = f"{record.entity or ''}{'#' + record.entity_id if record.entity_id else ''}"
+    target = f"{entity_label(record.entity)}{'#' + record.entity_id if record.entity_id else ''}"
     detail = ""
     if record.after:
         detail = "；".join(f"{k}={v}" for k, v in record.after.items())[:500]
     return AuditEntry(
         at=to_local(record.at, tz) or record.at,
         actor_name=_name(names, record.actor_user_id) or "机器人",
-        action=record.action,
+        action=action_label(record.action),
         target=target,
         detail=detail,
     )

@@ -40,13 +40,21 @@ def emulator_config() -> EmulatorConfig:
     return EmulatorConfig.for_tests(timeout_fault_max_hold=1.0, allow_group_files=True)
 
 
-async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path) -> App:
+# With OA approvals: 立项, 暂停 and 变更 go to the leaders in the emulator, who decide there; and the features those
+# need (the approval events, the weekly report, documents, the registers' export).
+APPROVING_MODULES = (*LIFECYCLE_MODULES, "handlers.approvals", "handlers.weekly_reports", "handlers.documents")
+
+
+async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, *, approvals: bool = False) -> App:
     config = kernel_config(
         sandbox, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path / "files",
-        approvals={"mode": "off"},
-        organization={"leaders": ["liuqiang"], "project_admins": ["sunli"]},
+        approvals={"mode": "auto", "approvers": ["liuqiang", "zhoumin"]} if approvals else {"mode": "off"},
+        organization={"leaders": ["liuqiang", "zhoumin"] if approvals else ["liuqiang"], "project_admins": ["sunli"],
+                      "company_name": "示例数智科技有限公司"},
+        dingtalk={"corp_id": sandbox.world.corp_id},
     )
-    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=LIFECYCLE_MODULES)
+    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz),
+              handler_modules=APPROVING_MODULES if approvals else LIFECYCLE_MODULES)
     await app.start()
     if app.stream is not None:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)
@@ -85,6 +93,19 @@ class LifecycleChat:
         after = self.last_seq(where)
         await self.sandbox.send_file(user, conversation, data, name)
         return await self.answers(where, after, 1, name)
+
+    async def wait_for(self, where: str, text: str, *, after: int = 0, timeout: float = 15) -> Any:
+        """The first message in ``where`` (after seq ``after``) containing ``text``, waiting for it: what approvals
+        and jobs send arrives on their own time."""
+        cid = self.sandbox.conversation_id(where)
+
+        def found(em: Any) -> Any:
+            return next((m for m in em.recorder.sent(cid) if m.seq > after and text in (m.text or m.title or "")),
+                        None)
+
+        message = await wait_emulator(self.sandbox, found, timeout=timeout)
+        await self.app.relay.wait_idle(15)
+        return message
 
     def last_seq(self, where: str) -> int:
         sent = self.sandbox.sent(where)
