@@ -29,6 +29,7 @@ from bot.replies import File, Markdown, Reply
 from handlers._common import lock_project, names_of, project_label, record_change
 from handlers._submit import file_generated, flagged_deliverable
 from handlers.project_facts import SET_EXAMPLE, missing_facts
+from handlers.schedule_moves import apply_change_schedule, change_schedule_text
 from handlers.approval_forms import (
     FORMS,
     ApprovalServiceUnavailable,
@@ -582,13 +583,19 @@ async def _change_request_effect(services: Any, session: Any, approval: Approval
     label = f"变更#{entry.seq}「{clip(title, 40)}」" if entry is not None else f"变更「{clip(title, 40)}」"
     now = services.clock.now()
     if decision.agreed_by_all:
+        schedule = ""
         if entry is not None:
             opinions = f"：{approval.remarks}" if approval.remarks else ""
             resolution = f"审批通过{_agreed_by(approval, decision, names)}{opinions}"
             _decide_entry(entry, RegisterStatus.APPROVED, resolution, None)
             session.add(entry)
+            if project is not None:
+                day = local_day(approval.decided_at, services.config.tz) or services.clock.today()
+                moved = await apply_change_schedule(session, services.calendar, project, entry, today=day,
+                                                    actor=decision.decider)
+                schedule = change_schedule_text(entry, moved, day)
         await announce(session, project, approval, key, "变更申请审批通过",
-                       f"✅ {label} 审批通过{_agreed_by(approval, decision, names)}，已记为「已批准」，可以实施。")
+                       f"✅ {label} 审批通过{_agreed_by(approval, decision, names)}，已记为「已批准」，可以实施。{schedule}")
     elif decision.result == ApprovalResult.REFUSE:
         if entry is not None:
             _decide_entry(entry, RegisterStatus.REJECTED, f"审批驳回：{_decided_line(decision, names)}", now)

@@ -38,6 +38,7 @@ from handlers._common import (
 )
 from handlers._submit import file_generated, flagged_deliverable
 from handlers.report_data import local_date
+from handlers.schedule_moves import move_remaining
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     ApprovalKind,
@@ -264,12 +265,6 @@ async def pause(incoming: Incoming, ctx: Context) -> Reply:
     return request.reply(f"已提交暂停申请：{project.code}（变更#{entry.seq}）", "审批通过后项目暂停，结果会在内部群通知。")
 
 
-def _shift(day: date | None, since: date, days: int, calendar: Any) -> date | None:
-    if day is None or day < since or days <= 0:
-        return day
-    return calendar.add_workdays(day, days)
-
-
 @router.command(
     "恢复",
     aliases=("resume",),
@@ -289,23 +284,10 @@ async def resume(incoming: Incoming, ctx: Context) -> Reply:
     paused_on = local_date(project.paused_at, ctx.config.tz)
     assert paused_on is not None
     days = max(0, calendar.workdays_between(paused_on, today))
-    shifted = 0
-    for deliverable in await list_deliverables(session=ctx.session, project_id=project.id):
-        if deliverable.status != DeliverableStatus.PENDING:
-            continue
-        moved = _shift(deliverable.due_date, paused_on, days, calendar)
-        if moved != deliverable.due_date:
-            deliverable.due_date = moved
-            ctx.session.add(deliverable)
-            shifted += 1
-    phases = await list_phases(session=ctx.session, project_id=project.id)
-    for phase in phases:
-        if phase.actual_end is None:
-            phase.planned_start = _shift(phase.planned_start, paused_on, days, calendar)
-            phase.planned_end = _shift(phase.planned_end, paused_on, days, calendar)
-            ctx.session.add(phase)
     before = {"status": str(project.status), "planned_end": str(project.planned_end)}
-    project.planned_end = _shift(project.planned_end, paused_on, days, calendar)
+    moved = await move_remaining(ctx.session, calendar, project, days=days, since=paused_on)
+    shifted = sum(1 for m in moved if not m.is_phase)
+    phases = await list_phases(session=ctx.session, project_id=project.id)
     project.status = status_after_resume(project, phases)
     project.paused_workdays += days
     project.paused_at = None

@@ -168,6 +168,11 @@ class RegisterEntry:
         return self.closed_at is None and self.status not in CLOSED_STATUSES
 
     @property
+    def details(self) -> str:
+        """The content where it says more than the title (a one-line entry's content is its title)."""
+        return "" if self.content.strip() == self.title.strip() else self.content
+
+    @property
     def risk_score(self) -> int:
         return RISK_LEVELS.get(self.probability, 0) * RISK_LEVELS.get(self.impact, 0)
 

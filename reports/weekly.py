@@ -120,12 +120,11 @@ def weekly_content(data: ProjectReportData) -> WeeklyContent:
             plans.append(WorkItem("交付物", f"完成《{d.name}》", d.owner_name, d.due))
     plans.sort(key=lambda w: (w.day or nxt.sunday, w.source != "工作计划"))
 
+    # Only what waits on the client: the section is titled so, and the client reads it.
     client_kinds = {RegisterKind.ISSUE, RegisterKind.RISK, RegisterKind.REQUIREMENT, RegisterKind.CHANGE}
-    client_items = [e for e in data.registers if e.kind in client_kinds and e.is_open and
-                    (e.needs_client or e.kind == RegisterKind.ISSUE)]
-    # Items that wait on the client first, then by kind and number.
+    client_items = [e for e in data.registers if e.kind in client_kinds and e.is_open and e.needs_client]
     order = {RegisterKind.ISSUE: 0, RegisterKind.RISK: 1, RegisterKind.REQUIREMENT: 2, RegisterKind.CHANGE: 3}
-    client_items.sort(key=lambda e: (not e.needs_client, order.get(e.kind, 9), e.seq))
+    client_items.sort(key=lambda e: (order.get(e.kind, 9), e.seq))
 
     totals = Counter()
     for d in data.deliverables:
@@ -235,11 +234,9 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
     lines += truncated(plans, limit) or ["- 暂无计划"]
 
     lines += ["", f"#### {SECTION_CLIENT}"]
-    items = []
-    for e in c.client_items:
-        flag = " **需贵方协助**" if e.needs_client else ""
-        items.append(f"- {_entry_label(e)} {one_line(e.title, 40)}"
-                     f"（{or_blank(e.status)}，负责人 {or_blank(e.owner_name)}）{flag}")
+    items = [f"- {_entry_label(e)} {one_line(e.title, 40)}"
+             + (f"（严重程度{e.priority}）" if e.priority else "")
+             + f"（{or_blank(e.status)}，负责人 {or_blank(e.owner_name)}） **需贵方协助**" for e in c.client_items]
     lines += truncated(items, limit) or ["- 目前没有需要协调的问题"]
 
     lines += ["", f"#### {SECTION_MILESTONES}"]
@@ -344,10 +341,10 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
                  widths_cm=[1.2, 8.0, 2.2, 1.9, 2.5], empty="暂无计划")
 
     doc.add_heading(SECTION_CLIENT, level=1)
-    dx.add_table(doc, ["编号", "内容", "状态", "负责人", "需客户协助"],
-                 [(_entry_label(e), e.title + (f"\n{e.content}" if e.content else ""), e.status, e.owner_name,
-                   "是" if e.needs_client else "否") for e in c.client_items],
-                 widths_cm=[1.8, 8.4, 1.9, 1.8, 1.9], empty="目前没有需要协调的问题")
+    dx.add_table(doc, ["编号", "内容", "严重程度", "状态", "负责人"],
+                 [(_entry_label(e), e.title + (f"\n{e.details}" if e.details else ""), e.priority or "—", e.status,
+                   e.owner_name) for e in c.client_items],
+                 widths_cm=[1.8, 8.4, 1.9, 1.9, 1.8], empty="目前没有需要协调的问题")
     if charts.get("issues_per_week"):
         dx.add_picture(doc, charts["issues_per_week"], f"图 3　{CHART_TITLES['issues_per_week']}")
 
