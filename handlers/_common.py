@@ -17,7 +17,12 @@ from bot.errors import Conflict
 from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
 from bot.replies import Markdown, Reply
-from handlers.report_data import PROGRESS_RECURRENCES, progress_percent, overdue_working_days
+from handlers.report_data import (
+    PROGRESS_RECURRENCES,
+    counts_toward_progress,
+    overdue_working_days,
+    progress_percent,
+)
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     Deliverable,
@@ -61,8 +66,6 @@ def who(names: dict[str, str], user_id: str | None) -> str:
     return names.get(user_id or "", user_id or NOBODY) if user_id else NOBODY
 
 
-def counts_for_progress(deliverable: Deliverable) -> bool:
-    return deliverable.required and deliverable.recurrence in GATED_RECURRENCES
 
 
 gate_progress_percent = progress_percent  # the overview and the weekly report must show the same figure
@@ -202,7 +205,7 @@ __all__ = [
     "NOBODY",
     "STATUS_ICONS",
     "change_context",
-    "counts_for_progress",
+    "counts_toward_progress",
     "ensure_not_closed",
     "ensure_running",
     "fmt_day",

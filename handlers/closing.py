@@ -24,7 +24,7 @@ from bot.router import Router
 from bot.scheduler import request_job
 from handlers._common import (
     change_context,
-    counts_for_progress,
+    counts_toward_progress,
     ensure_not_closed,
     fmt_day,
     lock_project,
@@ -289,7 +289,7 @@ async def archive_gaps(ctx: Context, project: Project) -> list[Deliverable]:
     """The required deliverables (one-off documents and final registers) neither submitted nor waived, except the
     one the archive itself provides."""
     return [d for d in await list_deliverables(session=ctx.session, project_id=project.id)
-            if counts_for_progress(d) and d.status == DeliverableStatus.PENDING and not built_by_archive(d)]
+            if counts_toward_progress(d) and d.status == DeliverableStatus.PENDING and not built_by_archive(d)]
 
 
 async def _refuse_gaps(ctx: Context, gaps: list[Deliverable]) -> None:

@@ -12,7 +12,7 @@ from bot.router import Router
 from handlers._common import (
     STATUS_ICONS,
     change_context,
-    counts_for_progress,
+    counts_toward_progress,
     ensure_not_closed,
     fmt_day,
     lock_project,
@@ -36,6 +36,7 @@ from handlers.project_facts import (
     read_facts,
     shown,
 )
+from reports.model import DeliverableCounts
 from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus
 from storage.repo import (
     create_project_from_plan,
@@ -290,11 +291,10 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
     overdue = [d for d in deliverables if running and overdue_days(d, today, calendar) > 0]
     upcoming = sorted(
         (d for d in deliverables if d.status == DeliverableStatus.PENDING and d.due_date and d.due_date >= today
-         and counts_for_progress(d)),
+         and counts_toward_progress(d)),
         key=lambda d: (d.due_date, d.seq),
     )[:MILESTONES_SHOWN]
-    counted = [d for d in deliverables if counts_for_progress(d)]
-    done = sum(1 for d in counted if d.status != DeliverableStatus.PENDING)
+    counts = DeliverableCounts.of((counts_toward_progress(d), d.status) for d in deliverables)
     current = next((p for p in phases if p.name == project.current_phase), None)
     closed = project.status == ProjectStatus.CLOSED
     lines = [
@@ -305,7 +305,8 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
          + (f"（计划 {fmt_day(current.planned_start, today)}–{fmt_day(current.planned_end, today)}）"
             if current and current.planned_start else "")),
         f"- 项目经理：{who(names, project.pm_user_id)}　成员：{len({m.user_id for m in members})} 人",
-        f"- 进度：{gate_progress_percent(deliverables):g}%（必交交付物 {done}/{len(counted)}）",
+        # The same figures, worded the same way, as the weekly report's.
+        f"- 进度：{gate_progress_percent(deliverables):g}%（{counts.required_text}）　{counts.all_text}",
         f"- 计划周期：{fmt_day(project.planned_start, today)} 至 {fmt_day(project.planned_end, today)}",
     ]
     if project.status == ProjectStatus.PAUSED and project.paused_at:

@@ -129,9 +129,13 @@ def overdue_working_days(calendar: Any, due: date | None, today: date) -> int:
 PROGRESS_RECURRENCES = frozenset({Recurrence.NONE, Recurrence.CONTINUOUS})
 
 
+def counts_toward_progress(deliverable: Deliverable) -> bool:
+    return deliverable.required and deliverable.recurrence in PROGRESS_RECURRENCES
+
+
 def progress_percent(deliverables: Iterable[Deliverable]) -> float:
     """Share of the counted deliverables (required, one-off or final register) submitted or waived, in percent."""
-    counted = [d for d in deliverables if d.required and d.recurrence in PROGRESS_RECURRENCES]
+    counted = [d for d in deliverables if counts_toward_progress(d)]
     if not counted:
         return 0.0
     done = sum(1 for d in counted if d.status != DeliverableStatus.PENDING)
@@ -197,6 +201,7 @@ def deliverable_info(
         latest_file_name=(version.original_name or version.link) if version is not None else None,
         latest_version=version.version if version is not None else None,
         submitted_on=local_date(submitted, tz) if deliverable.status == DeliverableStatus.SUBMITTED else None,
+        counted=counts_toward_progress(deliverable),
     )
 
 
@@ -312,12 +317,16 @@ def member_info(member: ProjectMember, *, names: Mapping[str, str], customer: st
     )
 
 
-def issue_counts(entries: Iterable[ReportEntry], period: WeeklyPeriod,
-                 weeks: int = ISSUE_CHART_WEEKS) -> tuple[WeeklyIssueCount, ...]:
-    """Issues opened and closed in each of the ``weeks`` weeks ending with ``period``."""
+def issue_counts(entries: Iterable[ReportEntry], period: WeeklyPeriod, weeks: int = ISSUE_CHART_WEEKS,
+                 since: date | None = None) -> tuple[WeeklyIssueCount, ...]:
+    """Issues opened and closed in each of the ``weeks`` weeks ending with ``period``, none before the week of
+    ``since`` (the project's start: a chart of weeks before the project existed says nothing)."""
+    start = period.monday - timedelta(weeks=weeks - 1)
+    if since is not None:
+        start = min(max(start, since), period.monday)
     periods = []
-    current = WeeklyPeriod.containing(period.monday - timedelta(weeks=weeks - 1))
-    for _ in range(weeks):
+    current = WeeklyPeriod.containing(start)
+    while current.monday <= period.monday:
         periods.append(current)
         current = current.next()
     opened: dict[WeeklyPeriod, int] = defaultdict(int)
@@ -331,6 +340,12 @@ def issue_counts(entries: Iterable[ReportEntry], period: WeeklyPeriod,
             if p.contains(e.closed_at):
                 closed[p] += 1
     return tuple(WeeklyIssueCount(p.iso_year, p.iso_week, opened[p], closed[p]) for p in periods)
+
+
+def project_start(project: Project, tz: tzinfo = DEFAULT_TZ) -> date | None:
+    """The first day the project existed or was planned to start, whichever came first."""
+    known = [d for d in (local_date(project.created_at, tz), project.planned_start, project.actual_start) if d]
+    return min(known, default=None)
 
 
 def project_summary(
@@ -453,7 +468,7 @@ async def gather_project_reports(
             members=tuple(member_info(m, names=names, customer=project.customer) for m in members_by[pid]),
             approvals=tuple(approvals_by[pid]),
             audit=tuple(audit_by[pid]),
-            issue_counts=issue_counts(project_entries, week),
+            issue_counts=issue_counts(project_entries, week, since=project_start(project, tz)),
             period=period,
             company_name=company_name,
         )

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from .digest import ProjectHealth, health_of
 from .docx_fonts import DEFAULT_FONTS, DocxFonts
 from .formatting import (
     fmt_date,
@@ -26,10 +27,12 @@ from .formatting import (
     truncated,
 )
 from .model import (
+    DeliverableCounts,
     DeliverableInfo,
     DeliverableStatus,
     PhaseInfo,
     ProjectReportData,
+    ProjectSummary,
     RegisterEntry,
     RegisterKind,
     WeeklyPeriod,
@@ -80,6 +83,8 @@ class WeeklyContent:
     client_items: tuple[RegisterEntry, ...]
     milestones: tuple[PhaseInfo, ...]
     deliverable_totals: Mapping[str, int]
+    counts: DeliverableCounts
+    health: ProjectHealth  # the leaders' digest's traffic light, by the same rule
     overdue: tuple[DeliverableInfo, ...]
     open_risks: tuple[RegisterEntry, ...]
     pending_approvals: tuple
@@ -152,6 +157,8 @@ def weekly_content(data: ProjectReportData) -> WeeklyContent:
         client_items=tuple(client_items),
         milestones=tuple(p for p in data.phases),
         deliverable_totals=dict(totals),
+        counts=data.deliverable_counts,
+        health=health_of(data),
         overdue=tuple(overdue),
         open_risks=tuple(risks),
         pending_approvals=pending,
@@ -184,6 +191,15 @@ def _entry_label(e: RegisterEntry) -> str:
     return f"{e.kind}#{e.seq}"
 
 
+def pm_contact(p: ProjectSummary) -> str:
+    """``王建国（电话 13800000000）``: the client's contact person on our side."""
+    return or_blank(p.pm_name) + (f"（电话 {p.pm_phone}）" if p.pm_phone else "")
+
+
+def health_text(health: ProjectHealth) -> str:
+    return health.label + (f"（{'；'.join(health.reasons)}）" if health.reasons else "")
+
+
 def report_title(data: ProjectReportData, *, internal: bool = False) -> str:
     kind = INTERNAL_TITLE if internal else CLIENT_TITLE
     return f"{kind}｜{data.project.name}｜{data.week.label}"
@@ -202,9 +218,11 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
         f"{week.label}（{fmt_short_date(week.monday)} 至 {fmt_short_date(week.sunday)}）",
         "",
         f"- 客户：{or_blank(p.customer)}",
-        f"- 项目经理：{or_blank(p.pm_name)}",
+        *([f"- 实施方：{data.company_name}"] if data.company_name else []),
+        f"- 项目经理：{pm_contact(p)}",
+        f"- 项目状态：{health_text(c.health)}",
         f"- 当前阶段：**{or_blank(p.phase)}**（{or_blank(p.status)}）",
-        f"- 总体进度：{progress_bar(p.progress)} {fmt_percent(p.progress)}",
+        f"- 总体进度：{progress_bar(p.progress)} {fmt_percent(p.progress)}（{c.counts.required_text}）",
         f"- 计划周期：{fmt_period(p.planned_start, p.planned_end)}",
         "",
         f"#### {SECTION_PROGRESS}",
@@ -217,7 +235,7 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
     lines += phase_lines or ["- 暂无阶段计划"]
     t = c.deliverable_totals
     if t.get("共计"):
-        lines.append(f"- 交付物：已完成 {t.get('已完成', 0)} / 共 {t['共计']} 项"
+        lines.append(f"- {c.counts.all_text}"
                      + (f"，逾期 {t['逾期']} 项" if t.get("逾期") else "")
                      + (f"，豁免 {t['已豁免']} 项" if t.get("已豁免") else ""))
     for key in ("phase_timeline", "deliverables_by_phase"):
@@ -306,13 +324,15 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
     c = weekly_content(data)
     p = data.project
     title = INTERNAL_TITLE if internal else CLIENT_TITLE
-    doc = dx.new_document(fonts=fonts, header_text=f"{p.name} · {title}")
+    company = data.company_name
+    doc = dx.new_document(fonts=fonts, header_text=" · ".join(x for x in (company, p.name, title) if x))
     dx.add_title(doc, title, f"{p.name}\n{c.period.label}（{fmt_date(c.period.monday)} 至 {fmt_date(c.period.sunday)}）")
     dx.add_form_table(doc, [
         ("项目编号", p.code), ("项目名称", p.name),
-        ("客户单位", p.customer), ("项目类型", p.template),
-        ("项目经理", p.pm_name), ("当前阶段", p.phase),
-        ("项目状态", p.status), ("总体进度", fmt_percent(p.progress)),
+        ("客户单位", p.customer), ("实施方", company),
+        ("项目经理", pm_contact(p)), ("项目类型", p.template),
+        ("当前阶段", p.phase), ("项目状态", f"{p.status}　{health_text(c.health)}"),
+        ("总体进度", f"{fmt_percent(p.progress)}（{c.counts.required_text}）"),
         ("计划周期", fmt_period(p.planned_start, p.planned_end)), ("报告日期", fmt_date(data.today)),
     ])
 
@@ -324,8 +344,9 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
     if charts.get("phase_timeline"):
         dx.add_picture(doc, charts["phase_timeline"], f"图 1　{CHART_TITLES['phase_timeline']}")
     t = c.deliverable_totals
-    dx.add_paragraph(doc, f"共 {t.get('共计', 0)} 项：已完成 {t.get('已完成', 0)} 项，待提交 {t.get('待提交', 0)} 项，"
-                          f"逾期 {t.get('逾期', 0)} 项，已豁免 {t.get('已豁免', 0)} 项。", bold_prefix="交付物：")
+    dx.add_paragraph(doc, f"{c.counts.all_text}，待提交 {t.get('待提交', 0)} 项，逾期 {t.get('逾期', 0)} 项，"
+                          f"已豁免 {t.get('已豁免', 0)} 项；{c.counts.required_text}（已提交或豁免，计入总体进度）。",
+                     bold_prefix="交付物：")
     if charts.get("deliverables_by_phase"):
         dx.add_picture(doc, charts["deliverables_by_phase"], f"图 2　{CHART_TITLES['deliverables_by_phase']}")
 
