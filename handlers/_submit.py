@@ -7,12 +7,14 @@ the chat, or leave a waiting row so that the next file they send completes it (`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.context import Context
 from handlers._common import change_context, record_change
+from handlers._match import named_in_file
 from handlers._files import (
     PENDING_FILE_TTL,
     WAITING_TTL,
@@ -41,18 +43,30 @@ def staged_from(row: PendingFile) -> StagedFile:
     return StagedFile(row.file_path or "", row.file_name or "file", row.size or 0, row.sha256 or "")
 
 
-async def take_pending_file(ctx: Context) -> StagedFile | None:
+async def take_pending_file(ctx: Context, deliverable: Deliverable | None = None,
+                            deliverables: Sequence[Deliverable] = ()) -> StagedFile | None:
     """The file for a command: one carried by the message itself (a rich-text message with a picture), else the
-    newest file this user sent in this chat and has not submitted yet (marked used), else None."""
+    newest file this user sent in this chat and has not submitted yet (marked used), else None. A kept file whose
+    name names another of ``deliverables`` than ``deliverable`` is left for that one (``项目验收确认单-签字.docx``
+    is not taken by 「提交 需求调研报告」)."""
     incoming = ctx.incoming
     if incoming.files:
         return await fetch_to_staging(ctx, incoming.files[0])
     rows = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
                               user_id=incoming.sender_id, kinds=(PendingKind.FILE,), now=ctx.clock.now())
     for row in rows:
+        if deliverable is not None and names_another(deliverables, row.file_name or "", deliverable):
+            continue
         if await consume_pending(session=ctx.session, pending_id=row.id, now=ctx.clock.now()):
             return staged_from(row)
     return None
+
+
+def names_another(deliverables: Sequence[Deliverable], file_name: str, expected: Deliverable) -> Deliverable | None:
+    """The deliverable a file's name names when it is not ``expected`` (None when it names ``expected`` too, or
+    none at all)."""
+    named = named_in_file(deliverables, file_name)
+    return named[0] if named and expected not in named else None
 
 
 async def remember_file(ctx: Context, staged: StagedFile, project: Project | None) -> PendingFile | None:
@@ -227,6 +241,7 @@ __all__ = [
     "end_waits",
     "file_generated",
     "file_made_document",
+    "names_another",
     "flagged_deliverable",
     "phase_name",
     "remember_file",

@@ -125,8 +125,9 @@ def _ensure_accepted(project: Project, doing: str) -> None:
 async def accept(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     await _ensure_acceptable(ctx, project)
-    forms = await _flagged(ctx, project, ACCEPTANCE)
-    staged = await take_pending_file(ctx)
+    deliverables = await list_deliverables(session=ctx.session, project_id=project.id)
+    forms = [d for d in deliverables if d.has_flag(ACCEPTANCE)]
+    staged = await take_pending_file(ctx, forms[0] if forms else None, deliverables)
     note = ctx.args.text("说明")
     if forms and staged is None:
         until = await wait_for_file(ctx, PendingKind.ACCEPT, project, forms[0], note)

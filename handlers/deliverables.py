@@ -42,10 +42,11 @@ from handlers._files import (
     stage_files,
     unlink_quietly,
 )
-from handlers._match import guess_by_file_name, match_deliverable, named_in_file
+from handlers._match import guess_by_file_name, match_deliverable
 from handlers._project import roles_in
 from handlers._submit import (
     end_waits,
+    names_another,
     remember_file,
     submit_deliverable,
     submitted_text,
@@ -192,7 +193,7 @@ async def submit(incoming: Incoming, ctx: Context) -> Reply:
         raise UsageError(f"链接应以 http:// 或 https:// 开头，收到「{clip(link)}」")
     # A new 提交 answers whatever this user's earlier 提交 was waiting for: a file sent later is asked about.
     ended = _ended_waits(await end_waits(ctx), deliverables, deliverable)
-    staged = await take_pending_file(ctx)
+    staged = await take_pending_file(ctx, deliverable, deliverables) if link is None else None
     if staged is None and link is None:
         until = await wait_for_file(ctx, PendingKind.SUBMIT, project, deliverable, note)
         return (f"{ended}好的，请在 30 分钟内在这里发送《{deliverable.name}》的文件（{until}有效），我会把它作为新版本提交。"
@@ -369,11 +370,11 @@ async def _take_in(ctx: Context, staged: StagedFile, accept_with_file: Any) -> s
         project = await lock_project(ctx.session, row.project_id)
         deliverables = await project_deliverables(ctx, project)
         expected = next((d for d in deliverables if d.id == row.deliverable_id), None)
-        named = named_in_file(deliverables, staged.name)
-        if expected is not None and named and expected not in named:
+        other = names_another(deliverables, staged.name, expected) if expected is not None else None
+        if expected is not None and other is not None:
             # The file names another document: filing it under the wait would be a silent mistake.
             mismatch = (f"你在等待《{expected.name}》的文件（{until_text(ctx, row.expires_at)}有效），但这个文件名看起来是"
-                        f"《{named[0].name}》，所以没有提交为《{expected.name}》。\n")
+                        f"《{other.name}》，所以没有提交为《{expected.name}》。\n")
         elif await consume_pending(session=ctx.session, pending_id=row.id, now=now):
             if row.kind == PendingKind.ACCEPT:
                 return await accept_with_file(ctx, project, staged, note=row.note)

@@ -27,7 +27,7 @@ from storage.models import Deliverable, DeliverableStatus, Phase, Project, Recur
 INTERNAL = "【智慧工厂MES项目】内部群"
 CLIENT = "【智慧工厂MES项目】客户沟通群"
 PM, ENGINEER, ENGINEER_2, SALES = "王建国", "李明", "赵磊", "陈静"
-LEADER, AFTER_SALES, ADMIN = "刘强", "吴涛", "孙丽"
+LEADER, VP, AFTER_SALES, ADMIN = "刘强", "周敏", "吴涛", "孙丽"
 LIFECYCLE_MODULES = ("handlers.projects", "handlers.members", "handlers.deliverables", "handlers.phases",
                      "handlers.registers", "handlers.closing", "handlers.help")
 # Monday 2 November 2026, 10:00 in Shanghai: no scheduled job is due, so only our commands speak.
@@ -100,10 +100,14 @@ class LifecycleChat:
         cid = self.sandbox.conversation_id(where)
 
         def found(em: Any) -> Any:
-            return next((m for m in em.recorder.sent(cid) if m.seq > after and text in (m.text or m.title or "")),
-                        None)
+            return next((m for m in em.recorder.sent(cid)
+                         if m.seq > after and (text in (m.text or "") or text in (m.title or ""))), None)
 
-        message = await wait_emulator(self.sandbox, found, timeout=timeout)
+        try:
+            message = await wait_emulator(self.sandbox, found, timeout=timeout)
+        except TimeoutError:
+            last = [(m.seq, (m.text or m.title or "")[:200]) for m in self.sandbox.sent(where)][-3:]
+            raise TimeoutError(f"no message with {text!r} in {where} after {after}; the last ones: {last}") from None
         await self.app.relay.wait_idle(15)
         return message
 
@@ -236,3 +240,25 @@ async def close_project(chat: LifecycleChat, code: str, *, form_first: bool) -> 
     zips = list((chat.files_dir / "archives").rglob("*.zip"))
     assert len(zips) == 1
     return zips[0]
+
+
+async def introduce_leaders(chat: LifecycleChat, code: str) -> None:
+    """The leaders look at the project once, so the bot knows their names (until issue 12's directory does)."""
+    for leader in (LEADER, VP):
+        assert code in (await chat.ask(leader, None, f"项目 {code}")).text
+
+
+async def running_instance(chat: LifecycleChat) -> str:
+    [instance] = [i for i in await chat.sandbox.instance_ids()
+                  if (await chat.sandbox.instance(i))["status"] == "RUNNING"]
+    return instance
+
+
+async def approve(chat: LifecycleChat, what: str, remarks: tuple[str, str]) -> Any:
+    """Both leaders agree to the one running instance in the emulator; returns the announcement saying ``what``."""
+    after = chat.last_seq(INTERNAL)
+    instance = await running_instance(chat)
+    await chat.sandbox.approve(instance, LEADER, remarks[0])
+    await chat.wait_for(INTERNAL, f"{LEADER} 已同意", after=after)
+    await chat.sandbox.approve(instance, VP, remarks[1])
+    return await chat.wait_for(INTERNAL, what, after=after)

@@ -10,8 +10,6 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -22,44 +20,22 @@ from lifecycle_chat import (
     INTERNAL,
     LEADER,
     PM,
+    VP,
     LifecycleChat,
+    approve,
     close_project,
+    introduce_leaders,
     create_project,
-    emulator_config,
-    start_lifecycle_app,
     work_through_phases,
 )
-from sandbox.harness import Sandbox
 from storage.models import Deliverable, DeliverableVersion, Project, User
 from tests.docx_text import docx_text
 
 pytestmark = [pytest.mark.timeout(180)]
 
-VP = "周敏"
 FACTS = "项目 设置 合同编号:HT-2026-018 合同金额:128万 项目目标:三个车间上线MES 项目范围:生产执行与质量追溯"
 _FILE_ROW = re.compile(r"^\| (\d+) \| ([^|]+) \| (.+) \| (\d+) \| ([0-9a-f]{64}) \|$")
 _LINK_ROW = re.compile(r"^\| (\d+) \| ([^|]+) \| ([^|]+) \| 第(\d+)版 \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$")
-
-
-@pytest.fixture
-async def approving_chat(tmp_path: Path, loop_watch) -> AsyncIterator[LifecycleChat]:
-    async with Sandbox(config=emulator_config(), seed=20240601) as sandbox:
-        app = await start_lifecycle_app(sandbox, tmp_path, approvals=True)
-        try:
-            yield LifecycleChat(sandbox, app, tmp_path / "files")
-        finally:
-            await app.stop()
-
-
-async def approve(chat: LifecycleChat, what: str, remarks: tuple[str, str]) -> None:
-    """Both leaders agree to the one running instance in the emulator, and the decision is announced."""
-    after = chat.last_seq(INTERNAL)
-    [instance] = [i for i in await chat.sandbox.instance_ids()
-                  if (await chat.sandbox.instance(i))["status"] == "RUNNING"]
-    await chat.sandbox.approve(instance, LEADER, remarks[0])
-    await chat.wait_for(INTERNAL, f"{LEADER} 已同意", after=after)
-    await chat.sandbox.approve(instance, VP, remarks[1])
-    await chat.wait_for(INTERNAL, what, after=after)
 
 
 def index_of(md: str) -> tuple[dict[str, tuple[str, int, str]], list[tuple[str, ...]]]:
@@ -75,8 +51,7 @@ def index_of(md: str) -> tuple[dict[str, tuple[str, int, str]], list[tuple[str, 
 async def test_the_archive_holds_everything_and_matches_its_index(approving_chat: LifecycleChat) -> None:
     chat = approving_chat
     code = await create_project(chat, "软件", "智慧工厂MES")
-    for leader in (LEADER, VP):  # the bot learns their names (until the directory of issue 12 knows everyone)
-        assert code in (await chat.ask(leader, None, f"项目 {code}")).text
+    await introduce_leaders(chat, code)
     assert "已设置项目" in (await chat.ask(PM, INTERNAL, FACTS)).text
     submitted = await chat.ask(PM, INTERNAL, "立项 内部启动会已开", replies=2)
     assert "已提交立项申请" in submitted.text and submitted.files[0].file_name == f"项目立项申请表_{code}.docx"

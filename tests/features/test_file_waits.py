@@ -80,3 +80,18 @@ async def test_an_expired_wait_says_nothing_of_itself(chat: Chat) -> None:
     chat.clock.advance(timedelta(minutes=31))
     later = await chat.send_file("engineer", "项目验收确认单-签字.docx", b"PK\x03\x04 signed")
     assert later.text.startswith("收到文件「项目验收确认单-签字.docx」")
+
+
+async def test_a_kept_file_named_for_another_document_is_not_taken_by_a_submit(chat: Chat) -> None:
+    await new_project(chat)
+    kept = await chat.send_file("engineer", "项目验收确认单-签字.docx", b"PK\x03\x04 signed")
+    assert "要提交为哪个交付物" in kept.text
+    other = await chat.say("engineer", "提交 需求调研报告")
+    assert "请在 30 分钟内在这里发送《需求调研报告》的文件" in other.text  # the kept file was not taken
+    assert await _versions(chat, "需求调研报告") == []
+    [pending] = await chat.rows(PendingFile, PendingFile.kind == "file")
+    assert pending.consumed_at is None
+    # A file named for no document at all is still taken by the next 提交, as before.
+    await chat.send_file("engineer", "调研.docx", b"PK\x03\x04 survey", group=None)
+    taken = await chat.say("engineer", "提交 需求调研报告", group=None)
+    assert "已提交《需求调研报告》第 1 版（文件《调研.docx》" in taken.text
