@@ -36,6 +36,7 @@ from handlers.project_facts import (
     read_facts,
     shown,
 )
+from reports.formatting import fmt_percent
 from reports.model import DeliverableCounts
 from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus
 from storage.repo import (
@@ -306,7 +307,7 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
             if current and current.planned_start else "")),
         f"- 项目经理：{who(names, project.pm_user_id)}　成员：{len({m.user_id for m in members})} 人",
         # The same figures, worded the same way, as the weekly report's.
-        f"- 进度：{gate_progress_percent(deliverables):g}%（{counts.required_text}）　{counts.all_text}",
+        f"- 进度：{fmt_percent(gate_progress_percent(deliverables))}（{counts.required_text}）　{counts.all_text}",
         f"- 计划周期：{fmt_day(project.planned_start, today)} 至 {fmt_day(project.planned_end, today)}",
     ]
     if project.status == ProjectStatus.PAUSED and project.paused_at:

@@ -202,6 +202,7 @@ def deliverable_info(
         latest_version=version.version if version is not None else None,
         submitted_on=local_date(submitted, tz) if deliverable.status == DeliverableStatus.SUBMITTED else None,
         counted=counts_toward_progress(deliverable),
+        recurring=deliverable.recurrence not in PROGRESS_RECURRENCES,
     )
 
 

@@ -125,6 +125,7 @@ class DeliverableInfo:
     latest_version: int | None = None
     submitted_on: date | None = None
     counted: bool = True  # counts toward progress: required, and a one-off document or a final register
+    recurring: bool = False  # produced again and again (周报, 日志, per event): not "work done" of a week by itself
 
     @property
     def is_overdue(self) -> bool:

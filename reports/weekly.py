@@ -112,7 +112,8 @@ def weekly_content(data: ProjectReportData) -> WeeklyContent:
             done.append(WorkItem("系统升级", f"系统升级{ver}：{e.title}", e.owner_name,
                                  as_date(e.closed_at or e.created_at), e.content))
     for d in data.deliverables:
-        if d.status == DeliverableStatus.SUBMITTED and week.contains(d.submitted_on):
+        # A recurring record (the 周报 itself, an upgrade's notice) is reported by what produced it, if at all.
+        if d.status == DeliverableStatus.SUBMITTED and week.contains(d.submitted_on) and not d.recurring:
             done.append(WorkItem("交付物提交", f"提交《{d.name}》", d.owner_name, d.submitted_on))
     done.sort(key=lambda w: (w.day or week.monday, w.source))
 
@@ -252,9 +253,8 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
     lines += truncated(plans, limit) or ["- 暂无计划"]
 
     lines += ["", f"#### {SECTION_CLIENT}"]
-    items = [f"- {_entry_label(e)} {one_line(e.title, 40)}"
-             + (f"（严重程度{e.priority}）" if e.priority else "")
-             + f"（{or_blank(e.status)}，负责人 {or_blank(e.owner_name)}） **需贵方协助**" for e in c.client_items]
+    items = [f"- {_entry_label(e)} {one_line(e.title, 40)}（{f'严重程度{e.priority}，' if e.priority else ''}"
+             f"{or_blank(e.status)}，负责人 {or_blank(e.owner_name)}） **需贵方协助**" for e in c.client_items]
     lines += truncated(items, limit) or ["- 目前没有需要协调的问题"]
 
     lines += ["", f"#### {SECTION_MILESTONES}"]

@@ -110,7 +110,7 @@ async def test_issues_reach_the_client_report_and_the_export(approving_chat: Lif
     assert "- 项目状态：🟢 正常" in text
     assert f"（必交交付物 {figures.group(1)}）" in text and f"全部交付物 已提交 {figures.group(2)}" in text
     section = text.split("四、需客户协助的问题与风险")[1].split("五、")[0]
-    assert section.count("医保目录编码缺失") == 1 and "（严重程度高）" in section and "报表导出乱码" not in section
+    assert section.count("医保目录编码缺失") == 1 and "（严重程度高，打开，负责人" in section and "报表导出乱码" not in section
     [document] = [m for m in chat.since(CLIENT, client_before) if m.msgtype == "file"]
     body = docx_text(document.file_bytes)
     assert "示例数智科技有限公司" in body and "🟢 正常" in body and body.count("医保目录编码缺失") == 1

@@ -40,7 +40,7 @@ async def test_the_report_and_the_overview_agree(sqlite_db, tmp_path) -> None:
     overview = (await chat.say("pm", "项目")).text
     preview = (await chat.say("pm", "周报 预览")).text
     assert _figures(preview) == _figures(overview) == (required, everything)
-    assert "- 进度：17.6%（必交交付物 6/34）　全部交付物 已提交 7/42" in overview
+    assert "- 进度：18%（必交交付物 6/34）　全部交付物 已提交 7/42" in overview
     assert "18%（必交交付物 6/34）" in preview.split("总体进度：")[1].splitlines()[0]
     # The header: who delivers, whom to call, how the project stands (🟢 on track here).
     assert f"- 实施方：{COMPANY}" in preview and "- 项目经理：张经理" in preview

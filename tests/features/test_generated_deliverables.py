@@ -33,6 +33,8 @@ async def test_each_weekly_report_sent_is_a_version(chat: Chat) -> None:
     assert form.status == DeliverableStatus.SUBMITTED
     assert v1.original_name == f"客户项目周报_{code}_2026-W10.docx" and v1.note == "2026年第10周周报，已发到客户群"
     assert (chat.files_dir / v1.file_path).read_bytes().startswith(b"PK")
+    # The report does not list itself as work done: it is a record, not the week's work.
+    assert "提交《客户项目周报》" not in (await chat.say("pm", "周报 预览")).text
     chat.clock.advance(timedelta(days=7))
     await chat.say("pm", "周报 发送")
     _, versions = await _form(chat, "客户项目周报")

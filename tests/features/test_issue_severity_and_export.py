@@ -37,7 +37,7 @@ async def test_the_client_report_lists_only_what_needs_the_client_once(chat: Cha
     await chat.say("engineer", "问题 新增 报表导出乱码 需客户协助:否")
     preview = await chat.say("pm", "周报 预览")
     section = preview.text.split(SECTION_CLIENT)[1].split(SECTION_MILESTONES)[0]
-    assert section.count("医保目录编码缺失") == 1 and "（严重程度高）" in section and "**需贵方协助**" in section
+    assert section.count("医保目录编码缺失") == 1 and "（严重程度高，打开，负责人" in section and "**需贵方协助**" in section
     assert "报表导出乱码" not in section
 
 
