@@ -128,7 +128,7 @@ async def move_remaining(session: Any, calendar: Any, project: Project, *, days:
         start, end = move(phase.planned_start), move(phase.planned_end)
         if (start, end) != (phase.planned_start, phase.planned_end):
             if end != phase.planned_end and phase.planned_end is not None and end is not None:
-                moved.append(Moved(f"「{phase.name}」阶段", phase.planned_end, end, is_phase=True))
+                moved.append(Moved(f"「{phase.name}」阶段（计划完成）", phase.planned_end, end, is_phase=True))
             phase.planned_start, phase.planned_end = start, end
             session.add(phase)
     deliverables: list[Deliverable] = await list_deliverables(session=session, project_id=project.id)

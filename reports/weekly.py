@@ -197,8 +197,10 @@ def pm_contact(p: ProjectSummary) -> str:
     return or_blank(p.pm_name) + (f"（电话 {p.pm_phone}）" if p.pm_phone else "")
 
 
-def health_text(health: ProjectHealth) -> str:
-    return health.label + (f"（{'；'.join(health.reasons)}）" if health.reasons else "")
+def health_text(health: ProjectHealth, *, icon: bool = True) -> str:
+    """``🟢 正常`` for chat; ``● 正常`` (to be coloured) for documents."""
+    head = health.label if icon else f"● {health.status}"
+    return head + (f"（{'；'.join(health.reasons)}）" if health.reasons else "")
 
 
 def report_title(data: ProjectReportData, *, internal: bool = False) -> str:
@@ -331,10 +333,11 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
         ("项目编号", p.code), ("项目名称", p.name),
         ("客户单位", p.customer), ("实施方", company),
         ("项目经理", pm_contact(p)), ("项目类型", p.template),
-        ("当前阶段", p.phase), ("项目状态", f"{p.status}　{health_text(c.health)}"),
+        ("当前阶段", p.phase), ("项目状态", p.status),
         ("总体进度", f"{fmt_percent(p.progress)}（{c.counts.required_text}）"),
         ("计划周期", fmt_period(p.planned_start, p.planned_end)), ("报告日期", fmt_date(data.today)),
-    ])
+        ("健康状况", health_text(c.health, icon=False)),
+    ], wide_labels=("健康状况",), colours={"健康状况": c.health.colour})
 
     doc.add_heading(SECTION_PROGRESS, level=1)
     dx.add_table(doc, ["阶段", "计划开始", "计划完成", "实际开始", "实际完成", "状态"],

@@ -78,7 +78,7 @@ async def test_an_approved_change_moves_the_remaining_dates(approving_chat: Life
 
     announced = await approve(chat, "变更申请审批通过", ("同意", "同意，注意成本"))
     assert "工期延后 10 个工作日（自「执行」阶段起），已调整" in announced.text
-    assert "- 「执行」阶段：" in announced.text and "- 《接口说明文档》：" in announced.text
+    assert "- 「执行」阶段（计划完成）：" in announced.text and "- 《接口说明文档》：" in announced.text
     calendar = WorkCalendar()
     async with chat.app.database.read() as session:
         after = {d.name: d.due_date for d in (await session.exec(
@@ -113,7 +113,7 @@ async def test_issues_reach_the_client_report_and_the_export(approving_chat: Lif
     assert section.count("医保目录编码缺失") == 1 and "（严重程度高，打开，负责人" in section and "报表导出乱码" not in section
     [document] = [m for m in chat.since(CLIENT, client_before) if m.msgtype == "file"]
     body = docx_text(document.file_bytes)
-    assert "示例数智科技有限公司" in body and "🟢 正常" in body and body.count("医保目录编码缺失") == 1
+    assert "示例数智科技有限公司" in body and "● 正常" in body and body.count("医保目录编码缺失") == 1
 
     exported = await chat.ask(ENGINEER, INTERNAL, "导出", replies=2)
     [workbook] = exported.files

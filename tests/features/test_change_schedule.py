@@ -37,7 +37,7 @@ async def test_an_approved_change_moves_the_remaining_dates_from_a_phase(chat: C
     moved = {name: due for name, (status, due) in before.items()
              if status == DeliverableStatus.PENDING and due is not None and due >= since}
     assert f"工期延后 10 个工作日（自「执行」阶段起），已调整 {len(moved) + 3} 项：" in approved.text  # + 执行, 监控, 收尾
-    assert "- 「执行」阶段：" in approved.text and "- 《接口说明文档》：" in approved.text
+    assert "- 「执行」阶段（计划完成）：" in approved.text and "- 《接口说明文档》：" in approved.text
     after, phases_after = await _dates(chat)
     for name, (status, due) in before.items():
         expected = CALENDAR.shift(due, 10) if name in moved else due

@@ -3,7 +3,9 @@ start; the company and the PM's contact in the header; the leaders' digest's sta
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from dataclasses import replace
 from datetime import timedelta
 
@@ -86,8 +88,13 @@ async def test_the_docx_header_has_company_contact_and_status(sqlite_db, tmp_pat
     async with chat.db.read() as session:
         data = await gather_project_report(session=session, project=project, today=chat.clock.today(),
                                            calendar=chat.services.calendar, weekly=True, company_name=COMPANY)
-    text = docx_text(render_weekly_docx(data, charts={}))
-    assert f"实施方\n{COMPANY}" in text and "项目经理\n张经理" in text and "🟢 正常" in text
+    document = render_weekly_docx(data, charts={})
+    text = docx_text(document)
+    assert f"实施方\n{COMPANY}" in text and "项目经理\n张经理" in text and "健康状况\n● 正常" in text
+    # The digest's green, as the text's colour (an office suite may lack the emoji).
+    with zipfile.ZipFile(io.BytesIO(document)) as docx:
+        xml = docx.read("word/document.xml").decode("utf-8")
+    assert re.search(r'<w:color w:val="2E7D32"/>(?:(?!</w:r>).)*<w:t[^>]*>● 正常</w:t>', xml)
     assert "必交交付物 0/34" in text and "全部交付物 已提交 0/42" in text
     with_phone = replace(data, project=replace(data.project, pm_phone="13800000000"))
     phone = docx_text(render_weekly_docx(with_phone, charts={}))
