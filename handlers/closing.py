@@ -50,6 +50,7 @@ from handlers.phases import sequential
 from handlers.report_data import gather_project_report
 from reports.documents import render_handover_list
 from reports.pool import render_off_loop
+from reports.user_text import md_literal
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     AuditLog,
@@ -239,7 +240,8 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
     file_name = f"项目交接清单_{project.code}.docx"
     form = await flagged_deliverable(ctx.session, project, DeliverableFlag.HANDOVER)
     filed = await file_made_document(ctx, project, form, docx, file_name, "「交接」时生成的项目交接清单")
-    lines = [f"#### {project.code} 项目交接清单", f"接收人：{receiver_name}（售后）　交接日期：{fmt_day(today)}", ""]
+    lines = [f"#### {project.code} 项目交接清单", f"接收人：{md_literal(receiver_name)}（售后）　交接日期：{fmt_day(today)}",
+             ""]
     lines += [line.markdown() for line in checklist]
     lines.append(f"\n共 {len(checklist)} 项，已具备 {ready} 项，缺失 {len(missing)} 项。")
     if filed:
@@ -415,12 +417,12 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
     if target is not None:
         lines = [
             f"#### 项目 {project.code} 已归档并关闭",
-            f"- 归档包：{result.path.name}（{len(result.entries)} 个文件，{human_size(size)}）",
-            f"- 保存位置：{relative}",
+            f"- 归档包：{md_literal(result.path.name)}（{len(result.entries)} 个文件，{human_size(size)}）",
+            f"- 保存位置：{md_literal(relative)}",
             f"- {_to_admins(admins)}",
         ]
         if built.missing:
-            lines.append(f"- ⚠️ {len(built.missing)} 个文件在服务器上找不到，未归档：{'、'.join(built.missing[:5])}")
+            lines.append(f"- ⚠️ {len(built.missing)} 个文件在服务器上找不到，未归档：{'、'.join(map(md_literal, built.missing[:5]))}")
         await enqueue(session, f"archive:{project.code}:summary", target,
                       Markdown(f"项目 {project.code} 已归档", "\n".join(lines)))
         await enqueue(session, f"archive:{project.code}:file", target, file_or_where)

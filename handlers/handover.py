@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers._common import names_of, who
+from reports.user_text import md_literal
 from storage.models import DeliverableStatus, MemberRole, Project, RegisterKind
 from storage.repo import latest_versions, list_deliverables, list_members, list_register_entries
 from storage.templates import Register
@@ -34,8 +35,8 @@ class HandoverLine:
         return not self.found
 
     def markdown(self) -> str:
-        if self.found:
-            return f"- ✓ **{self.item}**：{'；'.join(self.found)}"
+        if self.found:  # file names, links and people: the users'
+            return f"- ✓ **{self.item}**：{'；'.join(map(md_literal, self.found))}"
         return f"- ✗ **{self.item}**：缺失，请补充：{'或'.join(f'「{c}」' for c in self.how)}"
 
 

@@ -14,6 +14,7 @@ from bot.incoming import Incoming
 from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
+from reports.user_text import md_literal
 from handlers._common import change_context, ensure_not_closed, lock_project, names_of, project_command, record_change
 from storage.models import MemberRole, Project, parse_member_role
 from storage.repo import (
@@ -63,7 +64,7 @@ async def show_members(incoming: Incoming, ctx: Context) -> Reply:
     for member in members:
         by_role.setdefault(MemberRole(member.role), []).append(names[member.user_id])
     lines = [f"#### {project.code} 项目成员"]
-    lines += [f"- **{role}**：{'、'.join(by_role[role])}" for role in MemberRole if role in by_role]
+    lines += [f"- **{role}**：{'、'.join(map(md_literal, by_role[role]))}" for role in MemberRole if role in by_role]
     organization = ctx.config.organization
     if organization.leaders or organization.project_admins:
         lines.append("\n公司领导和项目管理员（见配置）在每个项目中都有项目经理的权限。")

@@ -11,6 +11,7 @@ from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from handlers._common import (
     STATUS_ICONS,
+    calendar_caveat,
     change_context,
     counts_toward_progress,
     ensure_not_closed,
@@ -38,6 +39,7 @@ from handlers.project_facts import (
 )
 from reports.formatting import fmt_percent
 from reports.model import DeliverableCounts
+from reports.user_text import md_literal
 from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus
 from storage.repo import (
     create_project_from_plan,
@@ -127,17 +129,18 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
     )
     lines = [
         f"#### 已新建项目 {project.code}",
-        f"- 名称：{project.name}",
-        f"- 客户：{project.customer}",
+        f"- 名称：{md_literal(project.name)}",
+        f"- 客户：{md_literal(project.customer)}",
         f"- 类型：{template.name}（{len(plan.phases)} 个阶段，{len(plan.deliverables)} 项交付物）",
-        f"- 项目经理：{pm.display}",
+        f"- 项目经理：{md_literal(pm.display)}",
         f"- 计划：{fmt_day(plan.start)} 至 {fmt_day(plan.end, plan.start)}" + ("（已按结束日期缩放工期）" if plan.scaled else ""),
-        *(f"- {fact.label}：{shown(project, fact)}" for fact in FACTS if getattr(project, fact.attribute)),
+        *(f"- {fact.label}：{md_literal(shown(project, fact))}" for fact in FACTS if getattr(project, fact.attribute)),
         "",
         # A list, not a markdown table: DingTalk's mobile client squeezes tables into unreadable columns.
         "**阶段计划**",
         *(f"- {p.name}：{fmt_day(p.start, plan.start)} 至 {fmt_day(p.end, plan.start)}"
           + (f"（与{p.parallel_with}并行）" if p.parallel_with else "") for p in plan.phases),
+        *(["", caveat] if (caveat := calendar_caveat(ctx.services.calendar, plan.start, plan.end)) else []),
         "",
         "**下一步**",
         f"1. 在项目内部群发送「绑定 {project.code} 内部群」，在客户群发送「绑定 {project.code} 客户群」",
@@ -184,7 +187,7 @@ async def set_project_facts(incoming: Incoming, ctx: Context) -> Reply:
         before=before, after=after, **change_context(ctx),
     )
     lines = [f"#### 已设置项目 {project.code} 的立项信息"]
-    lines += [f"- {fact.label}：{shown(project, fact)}" for fact in FACTS if fact.attribute in given]
+    lines += [f"- {fact.label}：{md_literal(shown(project, fact))}" for fact in FACTS if fact.attribute in given]
     missing = missing_facts(project)
     if missing:
         lines.append(f"\n尚未填写：{'、'.join(missing)}。")
@@ -201,8 +204,8 @@ async def set_project_facts(incoming: Incoming, ctx: Context) -> Reply:
 def _project_line(project: Project, names: dict[str, str], roles: str = "") -> str:
     phase = f"·{project.current_phase}" if project.current_phase and project.status != ProjectStatus.CLOSED else ""
     extra = f"·我是{roles}" if roles else ""
-    return (f"- **{project.code}** {clip(project.name, 30)}（{clip(project.customer or '—', 20)}）"
-            f" {project.status}{phase}·经理 {who(names, project.pm_user_id)}{extra}")
+    return (f"- **{project.code}** {md_literal(clip(project.name, 30))}（{md_literal(clip(project.customer or '—', 20))}）"
+            f" {project.status}{phase}·经理 {md_literal(who(names, project.pm_user_id))}{extra}")
 
 
 @router.command(
@@ -271,7 +274,7 @@ async def my_projects(incoming: Incoming, ctx: Context) -> Reply:
     aliases=("概况", "project"),
     summary="项目概况：阶段、状态、进度、逾期和接下来的里程碑",
     examples=("项目", "项目 XM-2026-001"),
-    params=(Param.word("编号", positional=True, max_length=64, example="XM-2026-001",
+    params=(Param.word("编号", positional=True, max_length=64, example="XM-2026-001", aliases=("项目",),
                        help="项目编号；在已绑定项目的群里可省略"),),
     reads_only=True,
 )
@@ -299,13 +302,13 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
     current = next((p for p in phases if p.name == project.current_phase), None)
     closed = project.status == ProjectStatus.CLOSED
     lines = [
-        f"#### {project.code} {project.name}",
-        f"- 客户：{project.customer or '—'}　类型：{project.template}",
+        f"#### {project.code} {md_literal(project.name)}",
+        f"- 客户：{md_literal(project.customer or '—')}　类型：{project.template}",
         ("- 状态：**已归档**（项目已关闭，只能查看）" if closed else
          f"- 状态：**{project.status}**　当前阶段：**{project.current_phase or '—'}**"
          + (f"（计划 {fmt_day(current.planned_start, today)}–{fmt_day(current.planned_end, today)}）"
             if current and current.planned_start else "")),
-        f"- 项目经理：{who(names, project.pm_user_id)}　成员：{len({m.user_id for m in members})} 人",
+        f"- 项目经理：{md_literal(who(names, project.pm_user_id))}　成员：{len({m.user_id for m in members})} 人",
         # The same figures, worded the same way, as the weekly report's.
         f"- 进度：{fmt_percent(gate_progress_percent(deliverables))}（{counts.required_text}）　{counts.all_text}",
         f"- 计划周期：{fmt_day(project.planned_start, today)} 至 {fmt_day(project.planned_end, today)}",
@@ -316,12 +319,12 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
                  f"客户群{'已绑定' if project.client_conversation_id else '未绑定'}")
     if overdue:
         lines.append(f"\n**⚠️ 逾期 {len(overdue)} 项**")
-        lines += [f"- {d.name}（{phase_of.get(d.phase_id, '')}）{who(names, d.owner_user_id)}，"
+        lines += [f"- {md_literal(d.name)}（{phase_of.get(d.phase_id, '')}）{md_literal(who(names, d.owner_user_id))}，"
                   f"应于 {fmt_day(d.due_date, today)}，逾期 {overdue_days(d, today, calendar)} 个工作日"
                   for d in overdue[:5]]
     if upcoming:
         lines.append("\n**接下来**")
-        lines += [f"- {fmt_day(d.due_date, today)} {STATUS_ICONS[d.status]} {d.name}（{who(names, d.owner_user_id)}）"
+        lines += [f"- {fmt_day(d.due_date, today)} {STATUS_ICONS[d.status]} {md_literal(d.name)}（{md_literal(who(names, d.owner_user_id))}）"
                   for d in upcoming]
     lines.append(f"\n{next_steps(project)}")
     return Markdown(f"{project.code} 概况", "\n".join(lines))

@@ -45,6 +45,7 @@ from handlers.schedule_moves import (
 from reports.documents import find_document
 from reports.registers_xlsx import REGISTER_KINDS, render_registers_xlsx, sheet_title
 from reports.pool import render_off_loop
+from reports.user_text import md_literal
 from storage.models import (
     ApprovalKind,
     DeliverableStatus,
@@ -176,18 +177,18 @@ async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
     for entry in entries[-MAX_LISTED:]:
         detail = ""
         if kind == RegisterKind.RISK:
-            detail = f"，概率{entry.probability}/影响{entry.impact}，{entry.response}"
+            detail = f"，概率{entry.probability}/影响{entry.impact}，{md_literal(entry.response)}"
         elif kind == RegisterKind.ISSUE:
             extra = entry.extra or {}
             detail = "".join((f"，严重程度{extra[SEVERITY_KEY]}" if extra.get(SEVERITY_KEY) else "",
                               "，需客户协助" if extra.get(NEEDS_CLIENT_KEY) else ""))
         elif kind == RegisterKind.CHANGE:
-            detail = f"，影响：{clip((entry.extra or {}).get('影响', ''), 40)}"
+            detail = f"，影响：{md_literal(clip((entry.extra or {}).get('影响', ''), 40))}"
         elif kind == RegisterKind.UPGRADE:
-            detail = f"，版本 {entry.version}"
+            detail = f"，版本 {md_literal(entry.version)}"
         due = f"，截止 {fmt_day(entry.due_date, today)}" if entry.due_date else ""
-        resolution = f"，{clip(entry.resolution, 40)}" if entry.resolution else ""
-        lines.append(f"- {kind}#{entry.seq} {entry.title}（{entry.status}，{who(names, entry.owner_user_id)}"
+        resolution = f"，{md_literal(clip(entry.resolution, 40))}" if entry.resolution else ""
+        lines.append(f"- {kind}#{entry.seq} {md_literal(entry.title)}（{entry.status}，{md_literal(who(names, entry.owner_user_id))}"
                      f"{due}{detail}{resolution}）")
     return Markdown(f"{project.code} {title}", "\n".join(lines))
 

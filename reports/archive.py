@@ -21,7 +21,6 @@ Windows refuses) and stored as UTF-8 with the zip's language-encoding flag, so W
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import os
@@ -36,6 +35,7 @@ from pathlib import Path, PurePosixPath
 
 from .formatting import fmt_date
 from .model import ProjectReportData, RegisterKind
+from .user_text import TextCsvWriter, md_literal
 
 CHUNK = 1024 * 1024
 UTF8_FLAG = 0x800
@@ -195,7 +195,7 @@ def _write_bytes(zf: zipfile.ZipFile, name: str, payload: bytes, when: datetime)
 def audit_csv(data: ProjectReportData) -> bytes:
     """The audit log as CSV with a BOM, which Excel needs to read UTF-8 Chinese correctly."""
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = TextCsvWriter(buf)
     writer.writerow(["时间", "操作人", "操作", "对象", "详情"])
     for a in sorted(data.audit, key=lambda a: a.at):
         writer.writerow([a.at.strftime("%Y-%m-%d %H:%M:%S"), a.actor_name, a.action, a.target, a.detail])
@@ -220,11 +220,11 @@ def index_markdown(data: ProjectReportData, entries: Iterable[IndexEntry], links
     links = list(links)
     p = data.project
     lines = [
-        f"# {p.name} 项目资料归档索引",
+        f"# {md_literal(p.name)} 项目资料归档索引",
         "",
         f"- 项目编号：{p.code}",
-        f"- 客户单位：{p.customer}",
-        f"- 项目经理：{p.pm_name}",
+        f"- 客户单位：{md_literal(p.customer)}",
+        f"- 项目经理：{md_literal(p.pm_name)}",
         f"- 归档日期：{fmt_date(data.today)}",
         f"- 文件数量：{len(entries)}，合计 {_size(sum(e.size for e in entries))}",
         "",
@@ -237,7 +237,7 @@ def index_markdown(data: ProjectReportData, entries: Iterable[IndexEntry], links
         lines += ["", f"## {LINKS_HEADING}", "", "| 序号 | 阶段 | 交付物 | 版本 | 链接或说明 | 提交人 | 提交时间 |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for i, row in enumerate(_link_rows(links), 1):
-            cells = " | ".join(" ".join(str(c).split()).replace("|", "｜") for c in row)
+            cells = " | ".join(md_literal(" ".join(str(c).split()).replace("|", "｜")) for c in row)
             lines.append(f"| {i} | {cells} |")
     lines += ["", "校验方法：Windows 执行 `certutil -hashfile <文件> SHA256`，Linux/macOS 执行 `sha256sum <文件>`。", ""]
     return "\n".join(lines)

@@ -79,6 +79,16 @@ class IdFactory:
     def request_id(self) -> str:
         return self.uuid().upper()
 
+    # Custom robots ------------------------------------------------------------
+    def custom_robot_token(self) -> str:
+        return self._hex(64)
+
+    def custom_robot_secret(self) -> str:
+        return "SEC" + self._hex(64)
+
+    def custom_robot_id(self) -> str:
+        return "robot" + self._hex(12)
+
     # Workflow -----------------------------------------------------------------
     def process_code(self) -> str:
         return "PROC-" + "-".join(self._alnum(8).upper() for _ in range(3)) + "-" + self._alnum(1).upper()
@@ -88,6 +98,17 @@ class IdFactory:
 
     def task_id(self) -> int:
         return int(self.numeric(11))
+
+    # 待办 and 免登 ----------------------------------------------------------------
+    def todo_task_id(self) -> str:
+        # P2 §2.4 sample: "task15cbab1097xxxxxxxxd45".
+        return "task" + self._hex(28)
+
+    def auth_code(self) -> str:
+        return self._hex(32)
+
+    def device_id(self) -> str:
+        return self._hex(32)
 
 
 def stable_digest(*parts: str, length: int = 16) -> bytes:

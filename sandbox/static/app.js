@@ -3,12 +3,17 @@
 
 import { getJSON, postForm, postJSON } from "./api.js";
 import { Approvals } from "./approvals.js";
+import { Cards } from "./cards.js";
 import { Composer } from "./composer.js";
 import { escapeHtml } from "./markdown.js";
 import { avatarHtml, formatTime, previewOf, registerPeople, renderMessage } from "./messages.js";
+import { Notices } from "./notices.js";
+import { Todos } from "./todos.js";
+import { Workbench } from "./workbench.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLE_ORDER = ["team", "leader", "client"];
+const VIEWS = ["chat", "approvals", "todos", "notices", "workbench"];
 
 const state = {
   world: null,
@@ -42,6 +47,13 @@ const approvals = new Approvals({
   onCount: (n) => setBadge("approval-badge", n),
 });
 
+const todos = new Todos({ user: () => state.me, toast, onCount: (n) => setBadge("todo-badge", n) });
+const notices = new Notices({
+  user: () => state.me, visible: () => state.view === "notices", toast, onCount: (n) => setBadge("notice-badge", n),
+});
+const workbench = new Workbench({ user: () => state.me, toast });
+const cards = new Cards({ user: () => state.me, conversation: activeConversation, toast });
+
 const composer = new Composer({
   onSend: sendText,
   onFile: sendFile,
@@ -62,7 +74,8 @@ function mentionCandidates() {
   const conv = activeConversation();
   if (!conv || conv.type !== "group") return [];
   const people = conv.memberIds.filter((id) => id !== state.me).map((id) => ({ ...state.users.get(id), type: "user" }));
-  return [{ ...conv.bot, type: "bot", title: "机器人" }, ...people];
+  // The app's robot is offered only where it may be (an external group may refuse it).
+  return conv.botAvailable === false ? people : [{ ...conv.bot, type: "bot", title: "机器人" }, ...people];
 }
 
 function syncUrl() {
@@ -84,7 +97,9 @@ function fillUserSelect() {
     for (const user of state.world.users.filter((u) => u.role === role)) {
       const option = document.createElement("option");
       option.value = user.id;
-      option.textContent = `${user.name}（${user.title || user.roleLabel}）`;
+      // Outsiders with their organization, as DingTalk labels external members.
+      const about = user.external ? [user.org, user.title].filter(Boolean).join("·") : user.title || user.roleLabel;
+      option.textContent = `${user.name}（${about}）${user.active === false ? "（已离职）" : ""}`;
       group.appendChild(option);
     }
     if (group.children.length) select.appendChild(group);
@@ -100,6 +115,10 @@ async function switchUser(userId, preferred = null) {
   state.seen = new Set();
   state.unread = new Map();
   approvals.reset();
+  todos.start(userId);
+  notices.start(userId);
+  if (state.view === "workbench") workbench.load();
+  cards.reset();
   const me = state.users.get(userId);
   $("user-select").value = userId;
   $("me-avatar").outerHTML = avatarHtml({ ...me, type: "user" }, "avatar--sm").replace("<span ", '<span id="me-avatar" ');
@@ -113,6 +132,7 @@ async function switchUser(userId, preferred = null) {
     if (generation !== state.generation) return;
     state.conversations = conversations;
     state.last = first.last;
+    cards.fingerprint = first.cards;
     for (const view of first.messages) store(view, false);
     const target = conversations.find((c) => c.id === preferred) || conversations[0];
     drawConversations();
@@ -132,12 +152,17 @@ async function live(generation) {
     try {
       const answer = await getJSON("/updates", {
         user: state.me, after: state.last, wait: 25, approvals: approvals.fingerprint ?? "",
+        cards: cards.fingerprint ?? "",
       }, state.abort.signal);
       if (generation !== state.generation) return;
       failures = 0;
       state.last = answer.last;
       for (const view of answer.messages) store(view, true);
       if (answer.approvals !== approvals.fingerprint) await approvals.load();
+      if (answer.cards !== cards.fingerprint) {
+        cards.fingerprint = answer.cards;
+        await cards.load();
+      }
     } catch (error) {
       if (error.name === "AbortError" || generation !== state.generation) return;
       failures += 1;
@@ -200,28 +225,37 @@ function openConversation(id) {
   const conv = activeConversation();
   document.body.classList.add("show-chat");
   $("chat-title").textContent = conv.title;
-  $("chat-sub").textContent = conv.type === "group"
-    ? `${conv.memberIds.length} 人 · ${conv.kind === "client" ? "外部群（含客户）" : "内部群"} · 群机器人「${conv.bot.name}」`
-    : `与机器人「${conv.bot.name}」单聊`;
+  $("chat-sub").textContent = conv.type === "group" ? groupSubtitle(conv) : `与机器人「${conv.bot.name}」单聊`;
   const group = conv.type === "group";
+  const botHere = group && conv.botAvailable !== false;
   $("mention-btn").hidden = !group;
-  $("at-bot-wrap").hidden = !group;
+  $("at-bot-wrap").hidden = !botHere;
   $("at-bot").checked = true;
   $("at-bot-text").textContent = `@${conv.bot.name}`;
   $("file-input").disabled = !conv.canSendFile;
   $("file-label").classList.toggle("is-disabled", !conv.canSendFile);
   $("file-label").title = conv.canSendFile ? "发送文件" : "钉钉不允许在群里给机器人发文件（模拟器启动时可用 --allow-group-files 放开）";
-  $("composer-note").textContent = group && conv.canSendFile ? "本模拟器已允许群内发文件（真实钉钉不允许），用于提交交付物" : "";
+  $("composer-note").textContent = group && !botHere
+    ? "应用机器人不能在外部群中（模拟器开关），这里的消息它收不到"
+    : group && conv.canSendFile ? "本模拟器已允许群内发文件（真实钉钉不允许），用于提交交付物" : "";
   const ol = $("messages");
   ol.innerHTML = "";
   const list = state.messages.get(id) || [];
   for (const view of list) ol.appendChild(renderMessage(view, state.me));
   keepPinned(ol);
+  cards.show(conv);
   $("empty-hint").hidden = list.length > 0;
   drawConversations();
   syncUrl();
   state.stick = true;
   ol.scrollTop = ol.scrollHeight;
+}
+
+function groupSubtitle(conv) {
+  const parts = [`${conv.memberIds.length} 人`, conv.kind === "client" ? "外部群（含客户）" : "内部群"];
+  parts.push(conv.botAvailable === false ? `群机器人「${conv.bot.name}」不可用（外部群）` : `群机器人「${conv.bot.name}」`);
+  for (const robot of conv.customRobots || []) parts.push(`自定义机器人「${robot.name}」`);
+  return parts.join(" · ");
 }
 
 // Images load after they are laid out; keep the view pinned to the newest message
@@ -255,15 +289,24 @@ function appendMessage(view, atEnd) {
 
 // ---- sending ------------------------------------------------------------------------
 
-async function sendText(text) {
+// Who the text @'s: everyone picked from the list, and typed names only one member has.
+function mentionsOf(conv, text, picked) {
+  if (conv.type !== "group") return [];
+  const others = conv.memberIds.filter((id) => id !== state.me).map((id) => state.users.get(id));
+  const count = new Map();
+  for (const user of others) count.set(user.name, (count.get(user.name) || 0) + 1);
+  const typed = others.filter((u) => count.get(u.name) === 1 && text.includes(`@${u.name}`)).map((u) => u.id);
+  return [...new Set([...picked.filter((id) => conv.memberIds.includes(id)), ...typed])];
+}
+
+async function sendText(text, picked = []) {
   const conv = activeConversation();
   if (!conv) return false;
-  const mentions = conv.type === "group"
-    ? conv.memberIds.filter((id) => id !== state.me && text.includes(`@${state.users.get(id).name}`))
-    : [];
+  const group = conv.type === "group";
   try {
     const answer = await postJSON("/messages", {
-      user: state.me, conversation: conv.id, text, mentions, atBot: conv.type !== "group" || $("at-bot").checked,
+      user: state.me, conversation: conv.id, text, mentions: mentionsOf(conv, text, picked),
+      atBot: !group || (conv.botAvailable !== false && $("at-bot").checked),
     });
     store(answer.message, false);
     return true;
@@ -296,9 +339,14 @@ function showView(view) {
   $("chat-sidebar").hidden = view !== "chat";
   $("chat-view").hidden = view !== "chat";
   $("approvals-view").hidden = view !== "approvals";
+  $("todos-view").hidden = view !== "todos";
+  $("notices-view").hidden = view !== "notices";
+  $("workbench-view").hidden = view !== "workbench";
   document.body.dataset.view = view;
   if (view === "chat" && state.active) openConversation(state.active);
   if (view === "approvals") approvals.load().catch((error) => toast(error.message, true));
+  if (view === "workbench") workbench.load();
+  if (view === "notices") notices.read();
   syncUrl();
 }
 
@@ -338,7 +386,7 @@ async function main() {
   const params = new URLSearchParams(location.search);
   const first = state.users.has(params.get("user")) ? params.get("user") : state.world.users[0].id;
   await switchUser(first, params.get("c"));
-  showView(params.get("view") === "approvals" ? "approvals" : "chat");
+  showView(VIEWS.includes(params.get("view")) ? params.get("view") : "chat");
   document.body.classList.add("is-ready");
 }
 

@@ -45,7 +45,8 @@ def emulator_config() -> EmulatorConfig:
 APPROVING_MODULES = (*LIFECYCLE_MODULES, "handlers.approvals", "handlers.weekly_reports", "handlers.documents")
 
 
-async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, *, approvals: bool = False) -> App:
+async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, modules: Sequence[str] | None = None, *,
+                              approvals: bool = False) -> App:
     config = kernel_config(
         sandbox, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path / "files",
         approvals={"mode": "auto", "approvers": ["liuqiang", "zhoumin"]} if approvals else {"mode": "off"},
@@ -54,7 +55,7 @@ async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, *, approvals: bo
         dingtalk={"corp_id": sandbox.world.corp_id},
     )
     app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz),
-              handler_modules=APPROVING_MODULES if approvals else LIFECYCLE_MODULES)
+              handler_modules=modules or (APPROVING_MODULES if approvals else LIFECYCLE_MODULES))
     await app.start()
     if app.stream is not None:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)

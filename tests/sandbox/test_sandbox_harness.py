@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import textwrap
 
 import pytest
-from sandbox_helpers import CLIENT_GROUP, INTERNAL_GROUP, new_api, new_token
+from sandbox_helpers import CLIENT_GROUP, INTERNAL_GROUP, new_api, new_token, sandbox_process
 
 from sandbox.config import EmulatorConfig
 from sandbox.emulator import SandboxError
@@ -32,7 +29,8 @@ def test_default_world():
     assert {"项目经理", "实施工程师", "销售经理", "售后工程师", "项目管理员", "客户方信息部主任"} <= titles
     assert sum(u.title == "实施工程师" for u in world.users.values()) == 2
     assert sum(u.admin for u in world.users.values()) == 2
-    assert [u.name for u in world.users.values() if u.external] == ["黄蕾"]
+    # The client group's outsiders: two people of the client's organization and a personal user (issue 12).
+    assert [u.name for u in world.users.values() if u.external] == ["黄蕾", "高翔", "许晴"]
     assert len(world.groups) == 2 and all(g.conversation_id.startswith("cid") for g in world.groups.values())
     assert world.default_app.client_id in world.group(INTERNAL_GROUP).bot_client_ids
     assert len(world.apps) >= 2
@@ -162,10 +160,7 @@ async def test_sync_start_for_code_without_a_loop():
 
 
 async def test_python_dash_m_sandbox(tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "sandbox", "--port", "0", "--ping-interval", "0",
-                                                stdout=asyncio.subprocess.PIPE, env=env)
-    try:
+    async with sandbox_process() as proc:
         first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert "http://127.0.0.1:" in first
         base_url = first.rsplit(" ", 1)[-1].strip()
@@ -178,9 +173,3 @@ async def test_python_dash_m_sandbox(tmp_path):
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base_url}/gettoken", params={"appkey": "x", "appsecret": "y"}) as r:
                 assert (await r.json())["errcode"] == 40096
-        proc.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()

@@ -1,7 +1,7 @@
 """项目立项 facts on projects (合同编号, 合同金额, 项目背景, 项目目标, 项目范围) and the steps of each approval
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_project_charter
+Revises: 0002_calendar_days
 Create Date: 2026-11-02
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
+revision: str = "0003_project_charter"
+down_revision: str | Sequence[str] | None = "0002_calendar_days"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
