@@ -80,8 +80,6 @@ def who(names: dict[str, str], user_id: str | None) -> str:
     return names.get(user_id or "", user_id or NOBODY) if user_id else NOBODY
 
 
-
-
 gate_progress_percent = progress_percent  # the overview and the weekly report must show the same figure
 
 

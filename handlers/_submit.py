@@ -14,7 +14,6 @@ from typing import Any
 
 from bot.context import Context
 from handlers._common import change_context, record_change
-from handlers._match import named_in_file
 from handlers._files import (
     PENDING_FILE_TTL,
     WAITING_TTL,
@@ -26,6 +25,7 @@ from handlers._files import (
     version_path,
     write_generated,
 )
+from handlers._match import named_in_file
 from storage.models import Deliverable, DeliverableStatus, DeliverableVersion, PendingFile, PendingKind, Phase, Project
 from storage.repo import (
     add_deliverable_version,
@@ -146,11 +146,7 @@ async def submit_deliverable(
         session.add(version)
     await end_waits(ctx, deliverable=deliverable)
     before = {"status": str(deliverable.status), "version": version.version - 1}
-    deliverable.status = DeliverableStatus.SUBMITTED
-    deliverable.submitted_at = now
-    deliverable.waiver_reason = None
-    deliverable.waived_by = None
-    session.add(deliverable)
+    mark_submitted(session, deliverable, now)
     await session.flush()
     what = f"《{staged.name}》（{human_size(staged.size)}）" if staged else (f"链接 {link}" if link else "说明")
     await record_change(
@@ -163,6 +159,21 @@ async def submit_deliverable(
         **change_context(ctx),
     )
     return version
+
+
+def mark_submitted(session: Any, deliverable: Deliverable, now: datetime) -> None:
+    deliverable.status = DeliverableStatus.SUBMITTED
+    deliverable.submitted_at = now
+    deliverable.waiver_reason = None
+    deliverable.waived_by = None
+    session.add(deliverable)
+
+
+def mark_waived(session: Any, deliverable: Deliverable, reason: str, by: str | None) -> None:
+    deliverable.status = DeliverableStatus.WAIVED
+    deliverable.waiver_reason = reason[:500]
+    deliverable.waived_by = by
+    session.add(deliverable)
 
 
 async def file_generated(
@@ -196,11 +207,7 @@ async def file_generated(
     session.add(version)
     await cancel_waiting(session=session, deliverable_id=deliverable.id, now=now)
     before = {"status": str(deliverable.status), "version": version.version - 1}
-    deliverable.status = DeliverableStatus.SUBMITTED
-    deliverable.submitted_at = now
-    deliverable.waiver_reason = None
-    deliverable.waived_by = None
-    session.add(deliverable)
+    mark_submitted(session, deliverable, now)
     await write_audit(session=session, action="deliverable.generated", actor_user_id=submitted_by,
                       project_id=project.id, entity="deliverable", entity_id=deliverable.id, at=now, before=before,
                       after={"status": str(deliverable.status), "version": version.version,
@@ -241,8 +248,10 @@ __all__ = [
     "end_waits",
     "file_generated",
     "file_made_document",
-    "names_another",
     "flagged_deliverable",
+    "mark_submitted",
+    "mark_waived",
+    "names_another",
     "phase_name",
     "remember_file",
     "staged_from",

@@ -39,6 +39,7 @@ from handlers._submit import (
     file_generated,
     file_made_document,
     flagged_deliverable,
+    mark_waived,
     submit_deliverable,
     submitted_text,
     take_pending_file,
@@ -308,10 +309,7 @@ async def _refuse_gaps(ctx: Context, gaps: list[Deliverable]) -> None:
 async def _waive_gaps(ctx: Context, project: Project, gaps: list[Deliverable], reason: str) -> None:
     for deliverable in gaps:
         await end_waits(ctx, deliverable=deliverable)
-        deliverable.status = DeliverableStatus.WAIVED
-        deliverable.waiver_reason = f"归档时豁免：{reason}"[:500]
-        deliverable.waived_by = ctx.incoming.sender_id or None
-        ctx.session.add(deliverable)
+        mark_waived(ctx.session, deliverable, f"归档时豁免：{reason}", ctx.incoming.sender_id or None)
         await write_audit(session=ctx.session, action="deliverable.waive", actor_user_id=ctx.incoming.sender_id or None,
                           project_id=project.id, entity="deliverable", entity_id=deliverable.id, at=ctx.clock.now(),
                           before={"status": str(DeliverableStatus.PENDING)},

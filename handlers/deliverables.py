@@ -48,6 +48,7 @@ from reports.user_text import md_literal
 from handlers._project import roles_in
 from handlers._submit import (
     end_waits,
+    mark_waived,
     names_another,
     remember_file,
     submit_deliverable,
@@ -238,10 +239,7 @@ async def waive(incoming: Incoming, ctx: Context) -> Reply:
     reason = ctx.args.text("原因") or ""
     await end_waits(ctx, deliverable=deliverable)  # nobody waits for a file of a document no longer asked for
     before = {"status": str(deliverable.status)}
-    deliverable.status = DeliverableStatus.WAIVED
-    deliverable.waiver_reason = reason
-    deliverable.waived_by = incoming.sender_id
-    ctx.session.add(deliverable)
+    mark_waived(ctx.session, deliverable, reason, incoming.sender_id)
     await record_change(
         ctx.session, project, action="deliverable.waive", summary=f"豁免《{deliverable.name}》，原因：{reason}",
         key=f"deliverable-waived:{project.code}:{deliverable.id}:{ctx.trace_id}", entity="deliverable",

@@ -43,8 +43,8 @@ from handlers.schedule_moves import (
     resolve_from,
 )
 from reports.documents import find_document
-from reports.registers_xlsx import REGISTER_KINDS, render_registers_xlsx, sheet_title
 from reports.pool import render_off_loop
+from reports.registers_xlsx import REGISTER_KINDS, render_registers_xlsx, sheet_title
 from reports.user_text import md_literal
 from storage.models import (
     ApprovalKind,
