@@ -263,3 +263,16 @@ async def approve(chat: LifecycleChat, what: str, remarks: tuple[str, str]) -> A
     await chat.wait_for(INTERNAL, f"{LEADER} 已同意", after=after)
     await chat.sandbox.approve(instance, VP, remarks[1])
     return await chat.wait_for(INTERNAL, what, after=after)
+
+
+async def approved_project(chat: LifecycleChat, *, facts: str | None = None) -> str:
+    """A 软件 project whose 立项 both leaders approved (its 立项 facts set first with ``facts``); returns its code."""
+    code = await create_project(chat, "软件", "智慧工厂MES")
+    await introduce_leaders(chat, code)
+    if facts:
+        assert "已设置项目" in (await chat.ask(PM, INTERNAL, facts)).text
+    submitted = await chat.ask(PM, INTERNAL, "立项 内部启动会已开", replies=2)
+    assert "已提交立项申请" in submitted.text and submitted.files[0].file_name == f"项目立项申请表_{code}.docx"
+    await approve(chat, "立项审批通过", ("同意立项", "预算内，同意"))
+    assert (await chat.project(code)).status == "已立项"
+    return code

@@ -22,10 +22,8 @@ from lifecycle_chat import (
     PM,
     VP,
     LifecycleChat,
-    approve,
+    approved_project,
     close_project,
-    introduce_leaders,
-    create_project,
     work_through_phases,
 )
 from storage.models import Deliverable, DeliverableVersion, Project, User
@@ -50,13 +48,7 @@ def index_of(md: str) -> tuple[dict[str, tuple[str, int, str]], list[tuple[str, 
 
 async def test_the_archive_holds_everything_and_matches_its_index(approving_chat: LifecycleChat) -> None:
     chat = approving_chat
-    code = await create_project(chat, "软件", "智慧工厂MES")
-    await introduce_leaders(chat, code)
-    assert "已设置项目" in (await chat.ask(PM, INTERNAL, FACTS)).text
-    submitted = await chat.ask(PM, INTERNAL, "立项 内部启动会已开", replies=2)
-    assert "已提交立项申请" in submitted.text and submitted.files[0].file_name == f"项目立项申请表_{code}.docx"
-    await approve(chat, "立项审批通过", ("同意立项", "预算内，同意"))
-    assert (await chat.project(code)).status == "已立项"
+    code = await approved_project(chat, facts=FACTS)
 
     assert "已登记问题#1" in (await chat.ask(ENGINEER, INTERNAL, "问题 新增 报表导出乱码")).text
     assert "实施日志" in (await chat.ask(ENGINEER, INTERNAL, "日志 完成应用服务器部署")).text

@@ -19,8 +19,8 @@ from lifecycle_chat import (
     PM,
     LifecycleChat,
     approve,
+    approved_project,
     create_project,
-    introduce_leaders,
     running_instance,
 )
 from storage.models import Deliverable, DeliverableVersion, Phase
@@ -57,10 +57,7 @@ async def test_a_later_file_is_never_filed_under_an_old_wait(chat: LifecycleChat
 
 async def test_an_approved_change_moves_the_remaining_dates(approving_chat: LifecycleChat) -> None:
     chat = approving_chat
-    code = await create_project(chat, "软件", "智慧工厂MES")
-    await introduce_leaders(chat, code)
-    await chat.ask(PM, INTERNAL, "立项", replies=2)
-    await approve(chat, "立项审批通过", ("同意", "同意"))
+    code = await approved_project(chat)
     project = await chat.project(code)
     async with chat.app.database.read() as session:
         before = {d.name: d.due_date for d in (await session.exec(
@@ -91,10 +88,7 @@ async def test_an_approved_change_moves_the_remaining_dates(approving_chat: Life
 
 async def test_issues_reach_the_client_report_and_the_export(approving_chat: LifecycleChat) -> None:
     chat = approving_chat
-    code = await create_project(chat, "软件", "智慧工厂MES")
-    await introduce_leaders(chat, code)
-    await chat.ask(PM, INTERNAL, "立项", replies=2)
-    await approve(chat, "立项审批通过", ("同意", "同意"))
+    code = await approved_project(chat)
     added = await chat.ask(ENGINEER, INTERNAL, "问题 新增 医保目录编码缺失 严重程度:高 需客户协助:是")
     assert "严重程度高，需客户协助（会列入客户项目周报）" in added.text
     await chat.ask(ENGINEER, INTERNAL, "问题 新增 报表导出乱码 严重程度:低")
