@@ -71,6 +71,7 @@ class OrganizationConfig(_Section):
     leaders: list[str] = Field(default_factory=list)  # userIds receiving the digest and escalations
     project_admins: list[str] = Field(default_factory=list)  # 项目管理员: archive keepers
     timezone: str = "Asia/Shanghai"
+    company_name: str = Field(default="", max_length=100)  # 实施方: the header of client reports and forms
 
     @field_validator("timezone")
     @classmethod

@@ -35,7 +35,7 @@ def sandbox_config(sb: Any, data_dir: Path) -> Config:
         "dingtalk": {"client_id": sb.client_id, "client_secret": sb.client_secret, "robot_code": sb.robot_code,
                      "corp_id": world.corp_id, "agent_id": sb.app.agent_id,
                      "api_base_url": sb.base_url, "oapi_base_url": sb.base_url},
-        "organization": {"leaders": leaders, "project_admins": admins},
+        "organization": {"leaders": leaders, "project_admins": admins, "company_name": world.corp_name},
         "database": {"url": f"sqlite+aiosqlite:///{(data_dir / 'dingpm.db').resolve()}"},
         "storage": {"files_dir": str((data_dir / "files").resolve())},
         "server": {"health_host": "127.0.0.1", "health_port": 0},  # 0: never clash with a real bot on 8089

@@ -17,8 +17,13 @@ from bot.errors import Conflict
 from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
 from bot.replies import Markdown, Reply
+from handlers.report_data import (
+    PROGRESS_RECURRENCES,
+    counts_toward_progress,
+    overdue_working_days,
+    progress_percent,
+)
 from reports.user_text import md_literal
-from handlers.report_data import PROGRESS_RECURRENCES, progress_percent, overdue_working_days
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     Deliverable,
@@ -73,10 +78,6 @@ async def names_of(session: Any, user_ids: Iterable[str | None]) -> dict[str, st
 
 def who(names: dict[str, str], user_id: str | None) -> str:
     return names.get(user_id or "", user_id or NOBODY) if user_id else NOBODY
-
-
-def counts_for_progress(deliverable: Deliverable) -> bool:
-    return deliverable.required and deliverable.recurrence in GATED_RECURRENCES
 
 
 gate_progress_percent = progress_percent  # the overview and the weekly report must show the same figure
@@ -218,7 +219,7 @@ __all__ = [
     "NOBODY",
     "STATUS_ICONS",
     "change_context",
-    "counts_for_progress",
+    "counts_toward_progress",
     "ensure_not_closed",
     "ensure_running",
     "fmt_day",

@@ -174,6 +174,19 @@ async def place_file(ctx: Context, staged_relative: str, final_relative: str) ->
     return target
 
 
+def _write_atomically(target: Path, data: bytes) -> str:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{uuid.uuid4().hex}.part")
+    temporary.write_bytes(data)
+    os.replace(temporary, target)
+    return hashlib.sha256(data).hexdigest()
+
+
+async def write_generated(root: Path, relative: str, data: bytes) -> str:
+    """Write a document the bot made at ``root/relative`` (off the loop, never half-written); returns its SHA-256."""
+    return await asyncio.to_thread(_write_atomically, root / relative, data)
+
+
 def human_size(size: int | None) -> str:
     if size is None:
         return "—"
@@ -198,4 +211,5 @@ __all__ = [
     "place_file",
     "unlink_quietly",
     "version_path",
+    "write_generated",
 ]

@@ -74,6 +74,13 @@ def _longest_common(a: str, b: str) -> int:
     return match.size
 
 
+def named_in_file(deliverables: Sequence[Deliverable], file_name: str) -> list[Deliverable]:
+    """The deliverables whose whole name a file's name contains (``项目验收确认单-签字.pdf``), longest name first."""
+    key = _file_key(file_name)
+    found = [d for d in deliverables if (name := normalize(d.name)) and name in key]
+    return sorted(found, key=lambda d: -len(normalize(d.name)))
+
+
 def guess_by_file_name(deliverables: Sequence[Deliverable], file_name: str, limit: int = 3) -> list[Deliverable]:
     """The deliverables a file is most likely for, best first (pending ones before submitted ones on a tie)."""
     key = _file_key(file_name)
@@ -104,4 +111,4 @@ def guess_by_file_name(deliverables: Sequence[Deliverable], file_name: str, limi
     return [d for _, _, d in scored[:limit]]
 
 
-__all__ = ["guess_by_file_name", "match_deliverable", "normalize"]
+__all__ = ["guess_by_file_name", "match_deliverable", "named_in_file", "normalize"]

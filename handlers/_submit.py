@@ -7,6 +7,9 @@ the chat, or leave a waiting row so that the next file they send completes it (`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot.context import Context
@@ -16,30 +19,54 @@ from handlers._files import (
     WAITING_TTL,
     StagedFile,
     fetch_to_staging,
+    files_root,
     human_size,
     place_file,
     version_path,
+    write_generated,
 )
+from handlers._match import named_in_file
 from storage.models import Deliverable, DeliverableStatus, DeliverableVersion, PendingFile, PendingKind, Phase, Project
-from storage.repo import add_deliverable_version, add_pending, cancel_waiting, consume_pending, open_pending
+from storage.repo import (
+    add_deliverable_version,
+    add_pending,
+    cancel_waiting,
+    consume_pending,
+    list_deliverables,
+    open_pending,
+    write_audit,
+)
+from storage.templates import DeliverableFlag
 
 
 def staged_from(row: PendingFile) -> StagedFile:
     return StagedFile(row.file_path or "", row.file_name or "file", row.size or 0, row.sha256 or "")
 
 
-async def take_pending_file(ctx: Context) -> StagedFile | None:
+async def take_pending_file(ctx: Context, deliverable: Deliverable | None = None,
+                            deliverables: Sequence[Deliverable] = ()) -> StagedFile | None:
     """The file for a command: one carried by the message itself (a rich-text message with a picture), else the
-    newest file this user sent in this chat and has not submitted yet (marked used), else None."""
+    newest file this user sent in this chat and has not submitted yet (marked used), else None. A kept file whose
+    name names another of ``deliverables`` than ``deliverable`` is left for that one (``项目验收确认单-签字.docx``
+    is not taken by 「提交 需求调研报告」)."""
     incoming = ctx.incoming
     if incoming.files:
         return await fetch_to_staging(ctx, incoming.files[0])
     rows = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
                               user_id=incoming.sender_id, kinds=(PendingKind.FILE,), now=ctx.clock.now())
     for row in rows:
+        if deliverable is not None and names_another(deliverables, row.file_name or "", deliverable):
+            continue
         if await consume_pending(session=ctx.session, pending_id=row.id, now=ctx.clock.now()):
             return staged_from(row)
     return None
+
+
+def names_another(deliverables: Sequence[Deliverable], file_name: str, expected: Deliverable) -> Deliverable | None:
+    """The deliverable a file's name names when it is not ``expected`` (None when it names ``expected`` too, or
+    none at all)."""
+    named = named_in_file(deliverables, file_name)
+    return named[0] if named and expected not in named else None
 
 
 async def remember_file(ctx: Context, staged: StagedFile, project: Project | None) -> PendingFile | None:
@@ -55,17 +82,38 @@ async def remember_file(ctx: Context, staged: StagedFile, project: Project | Non
 
 
 async def wait_for_file(ctx: Context, kind: PendingKind, project: Project, deliverable: Deliverable | None,
-                        note: str | None = None) -> None:
-    """Let the next file this user sends in this chat complete the command (replacing an older wait)."""
+                        note: str | None = None) -> str:
+    """Let the next file this user sends in this chat complete the command (replacing an older wait); returns when
+    the wait ends, as the answer shows it (``10:30 前``)."""
     incoming = ctx.incoming
     now = ctx.clock.now()
     await cancel_waiting(session=ctx.session, conversation_id=incoming.conversation_id,
                          user_id=incoming.sender_id, now=now)
-    await add_pending(session=ctx.session, row=PendingFile(
+    row = await add_pending(session=ctx.session, row=PendingFile(
         kind=kind, conversation_id=incoming.conversation_id, user_id=incoming.sender_id, project_id=project.id,
         deliverable_id=deliverable.id if deliverable else None, note=note, created_at=now,
         expires_at=now + WAITING_TTL,
     ))
+    assert row is not None  # a command row has no message id: nothing to collide with
+    return until_text(ctx, row.expires_at)
+
+
+def until_text(ctx: Context, expires_at: datetime) -> str:
+    """``10:30 前`` in the configured time zone (with the date when it is not today)."""
+    local = expires_at.replace(tzinfo=UTC).astimezone(ctx.config.tz)
+    day = "" if local.date() == ctx.today() else f"{local.month}月{local.day}日 "
+    return f"{day}{local:%H:%M} 前"
+
+
+async def end_waits(ctx: Context, *, deliverable: Deliverable | None = None) -> list[PendingFile]:
+    """End the waits a command answers: for ``deliverable``, everyone's (it was submitted or waived); without it,
+    the sender's own in this chat (any new 提交 answers or replaces them)."""
+    now = ctx.clock.now()
+    if deliverable is not None:
+        return await cancel_waiting(session=ctx.session, deliverable_id=deliverable.id, now=now)
+    incoming = ctx.incoming
+    return await cancel_waiting(session=ctx.session, conversation_id=incoming.conversation_id,
+                                user_id=incoming.sender_id, now=now)
 
 
 async def phase_name(session: Any, deliverable: Deliverable) -> str:
@@ -96,12 +144,9 @@ async def submit_deliverable(
         await place_file(ctx, staged.relative_path, relative)
         version.file_path = relative
         session.add(version)
+    await end_waits(ctx, deliverable=deliverable)
     before = {"status": str(deliverable.status), "version": version.version - 1}
-    deliverable.status = DeliverableStatus.SUBMITTED
-    deliverable.submitted_at = now
-    deliverable.waiver_reason = None
-    deliverable.waived_by = None
-    session.add(deliverable)
+    mark_submitted(session, deliverable, now)
     await session.flush()
     what = f"《{staged.name}》（{human_size(staged.size)}）" if staged else (f"链接 {link}" if link else "说明")
     await record_change(
@@ -116,6 +161,78 @@ async def submit_deliverable(
     return version
 
 
+def mark_submitted(session: Any, deliverable: Deliverable, now: datetime) -> None:
+    deliverable.status = DeliverableStatus.SUBMITTED
+    deliverable.submitted_at = now
+    deliverable.waiver_reason = None
+    deliverable.waived_by = None
+    session.add(deliverable)
+
+
+def mark_waived(session: Any, deliverable: Deliverable, reason: str, by: str | None) -> None:
+    deliverable.status = DeliverableStatus.WAIVED
+    deliverable.waiver_reason = reason[:500]
+    deliverable.waived_by = by
+    session.add(deliverable)
+
+
+async def file_generated(
+    session: Any,
+    *,
+    files_dir: Path | str | None,
+    project: Project,
+    deliverable: Deliverable,
+    submitted_by: str | None,
+    now: datetime,
+    data: bytes | None = None,
+    file_name: str | None = None,
+    stored_path: str | None = None,
+    link: str | None = None,
+    note: str | None = None,
+) -> DeliverableVersion:
+    """A document the bot produced (the approved 立项申请表, a 周报, the 交接清单 …) as the deliverable's next version,
+    marking it 已提交: ``data`` is written under the version's path, or ``stored_path`` (already under files_dir)
+    is referred to as it is. Audited, not announced: what produced it was announced already."""
+    version = await add_deliverable_version(
+        session=session, deliverable_id=deliverable.id, submitted_by=submitted_by or "", link=link, note=note,
+        original_name=file_name, now=now,
+    )
+    if data is not None and file_name and files_dir is not None:
+        version.file_path = version_path(project.code, await phase_name(session, deliverable), deliverable.name,
+                                         version.version, file_name)
+        version.sha256 = await write_generated(Path(files_dir), version.file_path, data)
+        version.size = len(data)
+    elif stored_path is not None:
+        version.file_path = stored_path
+    session.add(version)
+    await cancel_waiting(session=session, deliverable_id=deliverable.id, now=now)
+    before = {"status": str(deliverable.status), "version": version.version - 1}
+    mark_submitted(session, deliverable, now)
+    await write_audit(session=session, action="deliverable.generated", actor_user_id=submitted_by,
+                      project_id=project.id, entity="deliverable", entity_id=deliverable.id, at=now, before=before,
+                      after={"status": str(deliverable.status), "version": version.version,
+                             "file": version.file_path, "link": link})
+    return version
+
+
+async def file_made_document(ctx: Context, project: Project, form: Deliverable | None, data: bytes, file_name: str,
+                             note: str) -> str:
+    """A document a command made (the 交接清单, an 升级通知单) as the next version of ``form``, unless the client
+    must sign that form (then only the signed one counts); returns what to add to the answer."""
+    if form is None or form.has_flag(DeliverableFlag.CLIENT_SIGNATURE):
+        return ""
+    version = await file_generated(ctx.session, files_dir=files_root(ctx), project=project, deliverable=form,
+                                   submitted_by=ctx.incoming.sender_id or None, now=ctx.clock.now(), data=data,
+                                   file_name=file_name, note=note)
+    return f"已作为《{form.name}》第 {version.version} 版提交。"
+
+
+async def flagged_deliverable(session: Any, project: Project, flag: str) -> Deliverable | None:
+    """The project's deliverable carrying the template ``flag`` (the 周报, the 进度变更单 …) unless it was waived."""
+    return next((d for d in await list_deliverables(session=session, project_id=project.id)
+                 if d.has_flag(flag) and d.status != DeliverableStatus.WAIVED), None)
+
+
 def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str:
     if version.file_path:
         what = f"文件《{version.original_name}》，{human_size(version.size)}，SHA-256 {(version.sha256 or '')[:12]}…"
@@ -128,11 +245,19 @@ def submitted_text(deliverable: Deliverable, version: DeliverableVersion) -> str
 
 
 __all__ = [
+    "end_waits",
+    "file_generated",
+    "file_made_document",
+    "flagged_deliverable",
+    "mark_submitted",
+    "mark_waived",
+    "names_another",
     "phase_name",
     "remember_file",
     "staged_from",
     "submit_deliverable",
     "submitted_text",
     "take_pending_file",
+    "until_text",
     "wait_for_file",
 ]

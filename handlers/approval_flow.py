@@ -16,11 +16,9 @@ The lifecycle module (``handlers.phases``) owns what 立项 and 暂停 mean for 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.args import clip
@@ -29,6 +27,9 @@ from bot.errors import Conflict, UserError
 from bot.outbox import enqueue, group_target, users_target
 from bot.replies import File, Markdown, Reply
 from handlers._common import calendar_caveat, lock_project, names_of, project_label, record_change
+from handlers._submit import file_generated, flagged_deliverable
+from handlers.project_facts import SET_EXAMPLE, missing_facts
+from handlers.schedule_moves import apply_change_schedule, change_schedule_text
 from handlers.approval_forms import (
     FORMS,
     ApprovalServiceUnavailable,
@@ -59,12 +60,12 @@ from storage.models import (
     RegisterEntry,
     RegisterStatus,
 )
-from storage.repo import add_deliverable_version, list_deliverables, list_phases, mark_approval_applied, write_audit
+from storage.repo import list_deliverables, list_phases, mark_approval_applied, write_audit
 from storage.repo.approval_trail import ENTRY_APPROVAL_KEY, approval_entry, project_approvals, running_approval
+from storage.templates import DeliverableFlag
 
 log = logging.getLogger("dingpm.approvals")
 
-PROJECT_APPROVAL_FLAG = "project_approval"  # storage.templates.DeliverableFlag.PROJECT_APPROVAL: the 立项申请表
 VERDICTS = {"agree": "同意", "refuse": "拒绝"}
 
 
@@ -168,7 +169,8 @@ async def request_approval(
     instance_id = await _start_instance(client, config, kind, code, requester, sent, chain)
     now = services.clock.now()
     approval = Approval(project_id=project.id, kind=kind, process_instance_id=instance_id, process_code=code,
-                        requester_user_id=requester, form_values=sent, created_at=now, updated_at=now)
+                        requester_user_id=requester, form_values=sent, created_at=now, updated_at=now,
+                        steps=[Step(requester, "发起", at=now).stored()])
     session.add(approval)
     await session.flush()
     if entry is not None:
@@ -230,22 +232,6 @@ async def _start_instance(client: Any, config: Any, kind: ApprovalKind, code: st
 
 
 INITIATION_DOCUMENT = "项目立项申请表"
-_AMOUNT = re.compile(r"^(\d+(?:\.\d{1,2})?)(万)?$")
-
-
-def money(text: str | None) -> str | None:
-    """``128万`` / ``1,280,000元`` / ``¥1280000.00`` -> ``1280000``; None when it is not an amount."""
-    if not text:
-        return None
-    cleaned = re.sub(r"[\s,，¥￥]|元$|人民币", "", text.strip()).removesuffix("元")
-    found = _AMOUNT.match(cleaned)
-    if found is None:
-        return None
-    try:
-        value = Decimal(found.group(1)) * (10000 if found.group(2) else 1)
-    except InvalidOperation:
-        return None
-    return format(value.normalize(), "f")
 
 
 async def submit_initiation(ctx: Any, project: Project, *, note: str | None = None) -> Reply:
@@ -267,9 +253,9 @@ async def submit_initiation(ctx: Any, project: Project, *, note: str | None = No
                         "请先制定项目计划后再发送「立项」。")
     today = services.clock.today()
     data = await gather_project_report(session=session, project=project, today=today, calendar=services.calendar,
-                                       tz=services.config.tz)
-    if note:
-        data = replace(data, project=replace(data.project, objectives=note, scope=data.project.scope or ""))
+                                       tz=services.config.tz, company_name=services.config.organization.company_name)
+    if note and not data.project.objectives:
+        data = replace(data, project=replace(data.project, objectives=note))  # the note says what it is for
     spec = find_document(INITIATION_DOCUMENT)
     assert spec is not None
     # Rendered before the approval starts: a rendering failure must not leave an instance in DingTalk behind.
@@ -279,10 +265,14 @@ async def submit_initiation(ctx: Any, project: Project, *, note: str | None = No
         "客户": project.customer,
         "项目类型": project.template,
         "项目经理": data.project.pm_name or project.pm_user_id,
-        "合同金额": money(data.project.contract_amount),
+        "合同编号": project.contract_no,
+        "合同金额": project.contract_amount,
         "计划开始": project.planned_start,
         "计划结束": project.planned_end,
-        "项目目标与范围": note,
+        "项目背景": project.background,
+        "项目目标": data.project.objectives,
+        "项目范围": project.scope,
+        "立项说明": note,
         "主要风险": "；".join(f"风险#{e.seq} {e.title}（概率{e.probability or '未评估'}，影响{e.impact or '未评估'}）"
                           for e in risks[:10]) or "暂未识别",
     }
@@ -298,16 +288,34 @@ async def submit_initiation(ctx: Any, project: Project, *, note: str | None = No
         actor=ctx.incoming.sender_id or None, actor_name=ctx.incoming.sender_nick or None,
         origin_conversation=ctx.incoming.conversation_id,
     )
+    missing = missing_facts(project)
+    blank = (f"立项申请表中尚未填写：{'、'.join(missing)}。可用「项目 设置」补充（例如 {SET_EXAMPLE}），"
+             "审批通过后生成的立项申请表会用上。") if missing else ""
     answer = request.reply(
         f"已提交立项申请：{project.code}",
         f"项目状态：{ProjectStatus.PENDING_APPROVAL}。审批结果会在项目内部群通知。",
         f"已生成《{INITIATION_DOCUMENT}》并随后发到本会话（钉钉审批单的附件只能是钉盘文件，所以没有附在审批单上）。",
+        *((blank,) if blank else ()),
     )
     await ctx.reply(answer)
     return document
 
 
 # ---- final decisions ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One person's action on an instance: 发起, 同意, 拒绝 or 撤销, with their remark and when (naive UTC)."""
+
+    user: str
+    verdict: str
+    remark: str = ""
+    at: datetime | None = None
+
+    def stored(self) -> dict[str, str]:
+        return {"user": self.user, "action": self.verdict, "remark": self.remark.strip(),
+                "at": self.at.isoformat() if self.at is not None else ""}
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +328,7 @@ class Decision:
     decider: str | None = None  # who refused, or who withdrew
     remark: str | None = None
     agreed: tuple[str, ...] = ()  # who agreed, in order, when known
-    steps: tuple[tuple[str, str, str], ...] = ()  # (user id, 同意|拒绝, remark) from the detail, to fill the trail
+    steps: tuple[Step, ...] = ()  # 同意/拒绝 steps from the detail, to fill the trail
 
     @property
     def key(self) -> str:
@@ -334,9 +342,20 @@ class Decision:
         return self.status == ApprovalStatus.COMPLETED and self.result == ApprovalResult.AGREE
 
 
-def note_step(approval: Approval, name: str, verdict: str, remark: str | None) -> bool:
-    """Add ``刘强（同意）：意见`` to the approval's remarks (the trail reports print); False if already there."""
-    line = f"{name}（{verdict}）" + (f"：{remark.strip()}" if remark and remark.strip() else "")
+def add_step(approval: Approval, step: Step) -> bool:
+    """Record ``step`` in the approval's steps (the 审批记录 and the approved 立项申请表 print them); False when that
+    person's same action is there already (an event and the instance detail both bring it)."""
+    steps = list(approval.steps or ())
+    if any(s.get("user") == step.user and s.get("action") == step.verdict for s in steps):
+        return False
+    approval.steps = [*steps, step.stored()]  # reassigned, not mutated: the JSON column only notices a new value
+    return True
+
+
+def note_step(approval: Approval, name: str, step: Step) -> bool:
+    """Record ``step`` and add ``刘强（同意）：意见`` to the approval's remarks; False if already there."""
+    add_step(approval, step)
+    line = f"{name}（{step.verdict}）" + (f"：{step.remark.strip()}" if step.remark and step.remark.strip() else "")
     lines = (approval.remarks or "").splitlines()
     if line in lines:
         return False
@@ -373,15 +392,18 @@ async def apply_decision(services: Any, session: Any, approval: Approval, decisi
     if not await mark_approval_applied(session=session, approval_id=approval.id, event_key=decision.key):
         return False
     now = services.clock.now()
-    ids = [approval.requester_user_id, decision.decider, *decision.agreed, *(s[0] for s in decision.steps)]
+    ids = [approval.requester_user_id, decision.decider, *decision.agreed, *(s.user for s in decision.steps)]
     names = await names_of(session, ids)
-    for user_id, verdict, remark in decision.steps:
-        note_step(approval, names[user_id], verdict, remark)
+    for step in decision.steps:
+        note_step(approval, names[step.user], step)
+    decided_at = decision.decided_at or now
     if decision.result == ApprovalResult.REFUSE and decision.decider:
-        note_step(approval, names[decision.decider], "拒绝", decision.remark)
+        note_step(approval, names[decision.decider], Step(decision.decider, "拒绝", decision.remark or "", decided_at))
+    if decision.status == ApprovalStatus.TERMINATED and decision.decider:
+        add_step(approval, Step(decision.decider, "撤销", decision.remark or "", decided_at))
     approval.status = decision.status
     approval.result = decision.result
-    approval.decided_at = decision.decided_at or now
+    approval.decided_at = decided_at
     approval.updated_at = now
     session.add(approval)
     project = await lock_project(session, approval.project_id) if approval.project_id is not None else None
@@ -462,16 +484,24 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
 
 
 async def _file_initiation_form(session: Any, services: Any, project: Project, approval: Approval) -> None:
-    """The approved approval is the 立项申请表 deliverable's submission (项目立项: approved in DingTalk)."""
-    for deliverable in await list_deliverables(session=session, project_id=project.id):
-        if deliverable.status == DeliverableStatus.PENDING and deliverable.has_flag(PROJECT_APPROVAL_FLAG):
-            await add_deliverable_version(
-                session=session, deliverable_id=deliverable.id, submitted_by=approval.requester_user_id,
-                link=approval_link(services.config, approval.process_instance_id),
-                note=f"钉钉审批通过（编号 {approval.process_instance_id}）", now=services.clock.now())
-            deliverable.status = DeliverableStatus.SUBMITTED
-            deliverable.submitted_at = approval.decided_at
-            session.add(deliverable)
+    """The approved approval is the 立项申请表 deliverable's submission (项目立项: approved in DingTalk): the form as
+    approved, with the approvers, their results, remarks and times, kept as its next version with the link."""
+    form = await flagged_deliverable(session, project, DeliverableFlag.PROJECT_APPROVAL)
+    if form is None:
+        return
+    config = services.config
+    data = await gather_project_report(session=session, project=project, today=services.clock.today(),
+                                       calendar=services.calendar, tz=config.tz,
+                                       company_name=config.organization.company_name)
+    spec = find_document(INITIATION_DOCUMENT)
+    assert spec is not None
+    await file_generated(
+        session, files_dir=config.storage.files_dir, project=project, deliverable=form,
+        submitted_by=approval.requester_user_id, now=services.clock.now(),
+        data=await render_off_loop(spec.render, data), file_name=spec.file_name(data),
+        link=approval_link(config, approval.process_instance_id),
+        note=f"钉钉审批通过（编号 {approval.process_instance_id}）",
+    )
 
 
 async def replan_from(session: Any, calendar: Any, project: Project, start_day: date) -> tuple[int, list[Any]]:
@@ -522,7 +552,8 @@ async def _schedule_change_effect(services: Any, session: Any, approval: Approva
             at = approval.decided_at or now
             if entry is not None:
                 await phases.apply_pause(session, project, entry, now=at, actor=decision.decider,
-                                         origin_conversation=project.internal_conversation_id)
+                                         origin_conversation=project.internal_conversation_id,
+                                         link=approval_link(services.config, approval.process_instance_id))
             else:
                 project.status, project.paused_at = ProjectStatus.PAUSED, at
                 session.add(project)
@@ -556,13 +587,20 @@ async def _change_request_effect(services: Any, session: Any, approval: Approval
     label = f"变更#{entry.seq}「{clip(title, 40)}」" if entry is not None else f"变更「{clip(title, 40)}」"
     now = services.clock.now()
     if decision.agreed_by_all:
+        schedule = ""
         if entry is not None:
             opinions = f"：{approval.remarks}" if approval.remarks else ""
             resolution = f"审批通过{_agreed_by(approval, decision, names)}{opinions}"
             _decide_entry(entry, RegisterStatus.APPROVED, resolution, None)
             session.add(entry)
+            if project is not None:
+                day = local_day(approval.decided_at, services.config.tz) or services.clock.today()
+                moved = await apply_change_schedule(session, services.calendar, project, entry, today=day,
+                                                    actor=decision.decider)
+                schedule = change_schedule_text(entry, moved, day)
         await announce(session, project, approval, key, "变更申请审批通过",
-                       f"✅ {md_literal(label)} 审批通过{md_literal(_agreed_by(approval, decision, names))}，已记为「已批准」，可以实施。")
+                       f"✅ {md_literal(label)} 审批通过{md_literal(_agreed_by(approval, decision, names))}，已记为「已批准」，"
+                       f"可以实施。{schedule}")
     elif decision.result == ApprovalResult.REFUSE:
         if entry is not None:
             _decide_entry(entry, RegisterStatus.REJECTED, f"审批驳回：{_decided_line(decision, names)}", now)
@@ -593,6 +631,8 @@ _EFFECTS = {
 __all__ = [
     "ApprovalRequest",
     "Decision",
+    "Step",
+    "add_step",
     "announce",
     "announcement_target",
     "apply_decision",
@@ -602,7 +642,6 @@ __all__ = [
     "form_values_of",
     "link_text",
     "local_day",
-    "money",
     "note_step",
     "replan_from",
     "request_approval",

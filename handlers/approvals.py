@@ -36,6 +36,7 @@ from bot.router import Router
 from handlers._common import names_of, project_command, project_label
 from handlers.approval_flow import (
     Decision,
+    Step,
     announce,
     apply_decision,
     approval_link,
@@ -86,13 +87,14 @@ def api_time(value: Any) -> datetime | None:
     return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def _steps(records: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+def _steps(records: list[dict[str, Any]]) -> tuple[Step, ...]:
     steps = []
     for record in records:
         if record.get("type") == "EXECUTE_TASK_NORMAL" and record.get("result") in ("AGREE", "REFUSE"):
             verdict = "同意" if record["result"] == "AGREE" else "拒绝"
-            steps.append((str(record.get("userId") or ""), verdict, str(record.get("remark") or "")))
-    return tuple(s for s in steps if s[0])
+            steps.append(Step(str(record.get("userId") or ""), verdict, str(record.get("remark") or ""),
+                              api_time(record.get("date"))))
+    return tuple(s for s in steps if s.user)
 
 
 def decision_from_detail(detail: dict[str, Any]) -> Decision | None:
@@ -101,12 +103,13 @@ def decision_from_detail(detail: dict[str, Any]) -> Decision | None:
     records = [r for r in detail.get("operationRecords") or () if isinstance(r, dict)]
     steps = _steps(records)
     finished = api_time(detail.get("finishTime"))
-    agreed = tuple(user for user, verdict, _ in steps if verdict == "同意")
+    agreed = tuple(s.user for s in steps if s.verdict == "同意")
     if status == "COMPLETED":
         if str(detail.get("result") or "").lower() == "refuse":
-            refusal = next((s for s in reversed(steps) if s[1] == "拒绝"), None)
+            refusal = next((s for s in reversed(steps) if s.verdict == "拒绝"), None)
             return Decision(ApprovalStatus.COMPLETED, ApprovalResult.REFUSE, finished,
-                            refusal[0] if refusal else None, (refusal[2] or None) if refusal else None, agreed, steps)
+                            refusal.user if refusal else None, (refusal.remark or None) if refusal else None, agreed,
+                            steps)
         return Decision(ApprovalStatus.COMPLETED, ApprovalResult.AGREE, finished, agreed[-1] if agreed else None,
                         None, agreed, steps)
     if status in ("TERMINATED", "CANCELED"):
@@ -186,13 +189,13 @@ async def _step_agreed(services: Any, session: Any, approval: Approval, event: A
     if approval.status != ApprovalStatus.RUNNING:
         # Overtaken by the decision (events run concurrently, or the poll was first): its message named everyone.
         name = (await names_of(session, [event.staff_id])).get(event.staff_id or "", "审批人")
-        if note_step(approval, name, "同意", event.remark):
+        if note_step(approval, name, _agreement(services, event)):
             session.add(approval)
         return "late"
     next_ids = await _next_approvers(services, approval, event.staff_id)
     names = await names_of(session, [event.staff_id, *next_ids])
     name = names.get(event.staff_id or "", "审批人")
-    note_step(approval, name, "同意", event.remark)
+    note_step(approval, name, _agreement(services, event))
     approval.updated_at = services.clock.now()
     session.add(approval)
     project = await get_project(session=session, project_id=approval.project_id) if approval.project_id else None
@@ -202,6 +205,10 @@ async def _step_agreed(services: Any, session: Any, approval: Approval, event: A
         body += f"\n\n下一位审批人：{'、'.join(md_literal(names[u]) for u in next_ids)}"
     await announce(session, project, approval, key, f"{form}：{name}已同意", body)
     return "step"
+
+
+def _agreement(services: Any, event: ApprovalEvent) -> Step:
+    return Step(event.staff_id or "", "同意", event.remark or "", event.occurred_at or services.clock.now())
 
 
 async def on_approval_event(event: ApprovalEvent, ctx: EventContext) -> None:

@@ -17,10 +17,20 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
-from handlers.report_data import DEFAULT_TZ, gather_project_report
-from reports.archive import ArchiveFile, ArchiveResult, WeeklyReportFile, build_archive, safe_component
-from storage.models import Project
-from storage.repo.report_queries import deliverables_of, phases_of, weekly_reports_of
+from handlers.handover import handover_checklist
+from handlers.report_data import DEFAULT_TZ, gather_project_report, to_local
+from reports.archive import (
+    INTERNAL_WEEKLY_FOLDER,
+    WEEKLY_FOLDER,
+    ArchiveFile,
+    ArchiveLink,
+    ArchiveResult,
+    WeeklyReportFile,
+    build_archive,
+    safe_component,
+)
+from storage.models import Project, ReportVariant
+from storage.repo.report_queries import deliverables_of, names_of, phases_of, weekly_reports_of
 
 ARCHIVES_FOLDER = "archives"
 Progress = Callable[[int, int, str], None]
@@ -63,6 +73,9 @@ class ArchiveInputs:
     data: Any  # reports.model.ProjectReportData
     files: tuple[tuple[ArchiveFile, Path], ...]
     weekly: tuple[tuple[WeeklyReportFile, Path], ...]
+    links: tuple[ArchiveLink, ...] = ()
+    handover: dict[str, list[str]] | None = None  # the handover checklist: item -> what covers it
+    handover_how: dict[str, str] | None = None  # item -> the command that would provide it
 
 
 async def gather_project_archive(
@@ -74,26 +87,44 @@ async def gather_project_archive(
     today: date,
     tz: tzinfo = DEFAULT_TZ,
     company_name: str = "",
+    templates: Any = None,
 ) -> ArchiveInputs:
-    """Read what the archive needs (a short read: writing the zip can take minutes and needs no transaction)."""
+    """Read what the archive needs (a short read: writing the zip can take minutes and needs no transaction):
+    every deliverable's latest version (a file to copy, or a link or note for the index), both variants of every
+    weekly report, and, with ``templates``, the handover checklist its 项目交接清单 is printed from."""
     root = Path(files_dir)
     data = await gather_project_report(session=session, project=project, today=today, calendar=calendar, tz=tz,
                                        include_audit=True, company_name=company_name)
     phases = {p.id: p.name for p in await phases_of(session=session, project_ids=[project.id])}
-    files: list[tuple[ArchiveFile, Path]] = []
-    for deliverable, version in await deliverables_of(session=session, project_ids=[project.id]):
-        if version is None or not version.file_path:
-            continue
-        path = _resolve(root, version.file_path)
-        phase = phases.get(deliverable.phase_id, "其他") if deliverable.phase_id is not None else "其他"
-        name = version.original_name or path.name
-        files.append((ArchiveFile(phase, deliverable.name, path, name), path))
     weekly: list[tuple[WeeklyReportFile, Path]] = []
-    for report in await weekly_reports_of(session=session, project_id=project.id):
+    for report in await weekly_reports_of(session=session, project_id=project.id, variant=None):
         if report.file_path:
             path = _resolve(root, report.file_path)
-            weekly.append((WeeklyReportFile(f"{report.iso_year}-W{report.iso_week:02d}", path), path))
-    return ArchiveInputs(project.code, data, tuple(files), tuple(weekly))
+            folder = INTERNAL_WEEKLY_FOLDER if report.variant == ReportVariant.INTERNAL else WEEKLY_FOLDER
+            weekly.append((WeeklyReportFile(f"{report.iso_year}-W{report.iso_week:02d}", path, folder=folder), path))
+    in_weekly = {path for _, path in weekly}
+    rows = await deliverables_of(session=session, project_ids=[project.id])
+    names = await names_of(session=session, user_ids=[v.submitted_by for _, v in rows if v is not None])
+    files: list[tuple[ArchiveFile, Path]] = []
+    links: list[ArchiveLink] = []
+    for deliverable, version in rows:
+        if version is None:
+            continue
+        phase = phases.get(deliverable.phase_id, "其他") if deliverable.phase_id is not None else "其他"
+        if version.file_path:
+            path = _resolve(root, version.file_path)
+            if path not in in_weekly:  # the weekly reports have their own folder
+                files.append((ArchiveFile(phase, deliverable.name, path, version.original_name or path.name), path))
+        else:
+            links.append(ArchiveLink(phase, deliverable.name, version.version, version.link or "", version.note or "",
+                                     names.get(version.submitted_by, version.submitted_by),
+                                     to_local(version.submitted_at, tz)))
+    handover = how = None
+    if templates is not None:
+        checklist = await handover_checklist(session, templates, project)
+        handover = {line.item: list(line.found) for line in checklist}
+        how = {line.item: "或".join(line.how) for line in checklist if line.missing}
+    return ArchiveInputs(project.code, data, tuple(files), tuple(weekly), tuple(links), handover, how)
 
 
 async def write_project_archive(
@@ -112,8 +143,8 @@ async def write_project_archive(
         present_weekly, _ = _existing(list(inputs.weekly))
         target = Path(out_path) if out_path is not None else default_archive_path(files_dir, inputs.project_code,
                                                                                   today)
-        result = build_archive(inputs.data, present_files, present_weekly, target, progress,
-                               generated_at=generated_at)
+        result = build_archive(inputs.data, present_files, present_weekly, target, progress, links=inputs.links,
+                               handover=inputs.handover, handover_how=inputs.handover_how, generated_at=generated_at)
         missing = tuple(f"{f.phase}/{f.deliverable}/{f.original_name}" for f in missing_files)
         return ProjectArchive(result, missing, result.path.stat().st_size)
 
@@ -131,12 +162,13 @@ async def build_project_archive(
     out_path: Path | str | None = None,
     progress: Progress | None = None,
     company_name: str = "",
+    templates: Any = None,
     generated_at: datetime | None = None,
 ) -> ProjectArchive:
     """Gather and write the archive zip of ``project`` in one go (``dingpm archive``). ``progress(done, total,
     name)`` is called from the worker thread after each file."""
     inputs = await gather_project_archive(session=session, project=project, files_dir=files_dir, calendar=calendar,
-                                          today=today, tz=tz, company_name=company_name)
+                                          today=today, tz=tz, company_name=company_name, templates=templates)
     return await write_project_archive(inputs, files_dir=files_dir, today=today, out_path=out_path,
                                        progress=progress, generated_at=generated_at)
 
@@ -181,12 +213,14 @@ async def archive_command(config: Any, project_code: str, out: Path | None = Non
     """The CLI sub-command: exit code 0 with the zip's path on stdout, 1 when the project does not exist."""
     from storage.db import Database
     from storage.repo import get_project_by_code
+    from storage.templates import load_templates
     from storage.workdays import WorkCalendar
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     cal = config.calendar
     calendar = await asyncio.to_thread(WorkCalendar, cal.extra_holidays, cal.extra_workdays, cal.data_file)
+    templates = await asyncio.to_thread(load_templates, config.storage.templates_dir)
     database = Database(config.database.url)
     bar = ProgressBar(stderr)
     try:
@@ -198,7 +232,8 @@ async def archive_command(config: Any, project_code: str, out: Path | None = Non
             today = datetime.now(config.tz).date()
             inputs = await gather_project_archive(session=session, project=project,
                                                   files_dir=config.storage.files_dir, calendar=calendar, today=today,
-                                                  tz=config.tz)
+                                                  tz=config.tz, company_name=config.organization.company_name,
+                                                  templates=templates)
         archive = await write_project_archive(inputs, files_dir=config.storage.files_dir, today=today, out_path=out,
                                               progress=bar)
     finally:

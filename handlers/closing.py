@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from bot.args import Param
 from bot.context import Context
-from bot.errors import Conflict
+from bot.errors import Conflict, UsageError
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext
 from bot.outbox import conversation_target, enqueue, target_from_params, target_params, users_target
@@ -24,6 +24,7 @@ from bot.router import Router
 from bot.scheduler import request_job
 from handlers._common import (
     change_context,
+    counts_toward_progress,
     ensure_not_closed,
     fmt_day,
     lock_project,
@@ -33,8 +34,19 @@ from handlers._common import (
     record_change,
 )
 from handlers._files import MAX_FILE_BYTES, StagedFile, human_size
-from handlers._submit import submit_deliverable, submitted_text, take_pending_file, wait_for_file
+from handlers._submit import (
+    end_waits,
+    file_generated,
+    file_made_document,
+    flagged_deliverable,
+    mark_waived,
+    submit_deliverable,
+    submitted_text,
+    take_pending_file,
+    wait_for_file,
+)
 from handlers.archive_service import ProjectArchive, gather_project_archive, write_project_archive
+from handlers.handover import handover_checklist
 from handlers.phases import sequential
 from handlers.report_data import gather_project_report
 from reports.documents import render_handover_list
@@ -52,17 +64,15 @@ from storage.models import (
     RegisterKind,
 )
 from storage.repo import (
-    add_deliverable_version,
     add_member,
     add_register_entry,
     get_project_by_code,
-    latest_versions,
     list_deliverables,
     list_phases,
-    list_register_entries,
     upsert_user,
     write_audit,
 )
+from storage.templates import DeliverableFlag
 
 router = Router("closing", title="收尾（验收、复盘、交接、归档）")
 jobs = JobRegistry()
@@ -117,12 +127,13 @@ def _ensure_accepted(project: Project, doing: str) -> None:
 async def accept(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     await _ensure_acceptable(ctx, project)
-    forms = await _flagged(ctx, project, ACCEPTANCE)
-    staged = await take_pending_file(ctx)
+    deliverables = await list_deliverables(session=ctx.session, project_id=project.id)
+    forms = [d for d in deliverables if d.has_flag(ACCEPTANCE)]
+    staged = await take_pending_file(ctx, forms[0] if forms else None, deliverables)
     note = ctx.args.text("说明")
     if forms and staged is None:
-        await wait_for_file(ctx, PendingKind.ACCEPT, project, forms[0], note)
-        return (f"请在 30 分钟内在这里发送客户签字盖章的《{forms[0].name}》（扫描件或照片），"
+        until = await wait_for_file(ctx, PendingKind.ACCEPT, project, forms[0], note)
+        return (f"请在 30 分钟内在这里发送客户签字盖章的《{forms[0].name}》（扫描件或照片，{until}有效），"
                 "收到后项目即转为已验收。")
     return await accept_with_file(ctx, project, staged, note=note)
 
@@ -190,34 +201,6 @@ async def review(incoming: Incoming, ctx: Context) -> Reply:
 # ---- 交接 -------------------------------------------------------------------------------------------------------
 
 
-async def handover_checklist(ctx: Context, project: Project) -> tuple[dict[str, list[str]], list[str]]:
-    """Per item of the template's handover package (需要交接的项目资料): the files and records that cover it; and
-    the items nothing covers yet."""
-    template = ctx.services.templates.find(project.template) if ctx.services.templates is not None else None
-    package = template.handover_package if template is not None else ()
-    deliverables = await list_deliverables(session=ctx.session, project_id=project.id)
-    versions = await latest_versions(session=ctx.session, deliverable_ids=[d.id for d in deliverables])
-    by_name = {d.name: d for d in deliverables}
-    available: dict[str, list[str]] = {}
-    missing: list[str] = []
-    for item in package:
-        found: list[str] = []
-        for name in item.deliverables:
-            deliverable = by_name.get(name)
-            version = versions.get(deliverable.id) if deliverable is not None else None
-            if deliverable is not None and deliverable.status == DeliverableStatus.SUBMITTED and version is not None:
-                found.append(f"{name}：{version.original_name or version.link or '文字说明'}（第{version.version}版）")
-        for register in item.registers:
-            entries = await list_register_entries(session=ctx.session, project_id=project.id,
-                                                  kind=RegisterKind(register.value))
-            if entries:
-                found.append(f"{register.value}登记 {len(entries)} 条（随归档导出）")
-        available[item.item] = found
-        if not found:
-            missing.append(item.item + (f"（{item.notes}）" if item.notes else ""))
-    return available, missing
-
-
 @router.command(
     "交接",
     aliases=("handover", "项目交接"),
@@ -239,27 +222,37 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
     await add_member(session=ctx.session, project_id=project.id, user_id=receiver.user_id, role=MemberRole.AFTER_SALES)
     names = await names_of(ctx.session, [receiver.user_id])
     receiver_name = names[receiver.user_id]
-    available, missing = await handover_checklist(ctx, project)
+    checklist = await handover_checklist(ctx.session, ctx.services.templates, project)
+    missing = [line.item for line in checklist if line.missing]
+    ready = len(checklist) - len(missing)
     today = ctx.today()
     await record_change(
         ctx.session, project, action=HANDOVER_ACTION,
-        summary=f"项目交接给售后 {receiver_name}，交接资料 {len(available) - len(missing)}/{len(available)} 项已具备",
+        summary=f"项目交接给售后 {receiver_name}，交接资料 {ready}/{len(checklist)} 项已具备",
         key=f"project-handover:{project.code}:{receiver.user_id}:{ctx.trace_id}", entity="project",
         entity_id=project.id, after={"receiver": receiver.user_id, "missing": missing}, **change_context(ctx),
     )
     data = await gather_project_report(session=ctx.session, project=project, today=today,
-                                       calendar=ctx.services.calendar, tz=ctx.config.tz)
-    docx = await render_off_loop(render_handover_list, data, available, receiver=receiver_name, handover_date=today)
-    lines = [f"#### {project.code} 项目交接清单", f"接收人：{md_literal(receiver_name)}（售后）　交接日期：{fmt_day(today)}", ""]
-    for item, files in available.items():
-        lines.append(f"- ✓ **{item}**：{'；'.join(map(md_literal, files))}" if files else f"- ✗ **{item}**：缺失，请补充")
-    lines.append(f"\n共 {len(available)} 项，已具备 {len(available) - len(missing)} 项，缺失 {len(missing)} 项。")
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz,
+                                       company_name=ctx.config.organization.company_name)
+    docx = await render_off_loop(render_handover_list, data, {line.item: list(line.found) for line in checklist},
+                                 receiver=receiver_name, handover_date=today,
+                                 how={line.item: "或".join(line.how) for line in checklist if line.missing})
+    file_name = f"项目交接清单_{project.code}.docx"
+    form = await flagged_deliverable(ctx.session, project, DeliverableFlag.HANDOVER)
+    filed = await file_made_document(ctx, project, form, docx, file_name, "「交接」时生成的项目交接清单")
+    lines = [f"#### {project.code} 项目交接清单", f"接收人：{md_literal(receiver_name)}（售后）　交接日期：{fmt_day(today)}",
+             ""]
+    lines += [line.markdown() for line in checklist]
+    lines.append(f"\n共 {len(checklist)} 项，已具备 {ready} 项，缺失 {len(missing)} 项。")
+    if filed:
+        lines.append(f"《项目交接清单》{filed}")
     if missing:
-        lines.append("缺失的资料请提交后再「交接」一次更新清单；电子资料会在「归档」时打包给项目管理员。")
+        lines.append("缺失的资料请按提示补充后再「交接」一次更新清单；电子资料会在「归档」时打包给项目管理员。")
     else:
         lines.append("资料齐全。下一步：「归档」。")
     await ctx.reply(Markdown(f"{project.code} 项目交接清单", "\n".join(lines)))
-    return File(f"项目交接清单_{project.code}.docx", data=docx)
+    return File(file_name, data=docx)
 
 
 # ---- 归档 -------------------------------------------------------------------------------------------------------
@@ -273,6 +266,8 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
 
 ARCHIVE_JOB = "project_archive"
 ARCHIVE_BUILT = "project.archive_built"
+WAIVE_WORD = "豁免"
+MAX_GAPS_LISTED = 15
 
 
 async def _handed_over(ctx: Context, project: Project) -> bool:
@@ -289,28 +284,74 @@ def _to_admins(admins: list[str]) -> str:
     return f"已发送给项目管理员（{len(admins)} 人）" if admins else "未配置项目管理员（organization.project_admins），请自行转交"
 
 
+def built_by_archive(deliverable: Deliverable) -> bool:
+    """The 电子资料存档: the archive zip itself is its submission (``_record_archive``)."""
+    return deliverable.has_flag(ARCHIVE) and "电子" in deliverable.name
+
+
+async def archive_gaps(ctx: Context, project: Project) -> list[Deliverable]:
+    """The required deliverables (one-off documents and final registers) neither submitted nor waived, except the
+    one the archive itself provides."""
+    return [d for d in await list_deliverables(session=ctx.session, project_id=project.id)
+            if counts_toward_progress(d) and d.status == DeliverableStatus.PENDING and not built_by_archive(d)]
+
+
+async def _refuse_gaps(ctx: Context, gaps: list[Deliverable]) -> None:
+    phases = {p.id: p.name for p in await list_phases(session=ctx.session, project_id=ctx.project.id)}
+    lines = [f"项目还不能归档：有 {len(gaps)} 项必交交付物既未提交也未豁免："]
+    lines += [f"- #{d.seq} {d.name}（{phases.get(d.phase_id, '')}）：「提交 {d.name}」" for d in gaps[:MAX_GAPS_LISTED]]
+    if len(gaps) > MAX_GAPS_LISTED:
+        lines.append(f"……另有 {len(gaps) - MAX_GAPS_LISTED} 项，发送「交付物 全部」查看。")
+    lines.append("提交它们，或逐项「豁免 名称 原因:…」；确认都不再需要时，发送「归档 豁免 原因:…」把它们一并豁免并归档。")
+    raise Conflict("\n".join(lines))
+
+
+async def _waive_gaps(ctx: Context, project: Project, gaps: list[Deliverable], reason: str) -> None:
+    for deliverable in gaps:
+        await end_waits(ctx, deliverable=deliverable)
+        mark_waived(ctx.session, deliverable, f"归档时豁免：{reason}", ctx.incoming.sender_id or None)
+        await write_audit(session=ctx.session, action="deliverable.waive", actor_user_id=ctx.incoming.sender_id or None,
+                          project_id=project.id, entity="deliverable", entity_id=deliverable.id, at=ctx.clock.now(),
+                          before={"status": str(DeliverableStatus.PENDING)},
+                          after={"status": str(DeliverableStatus.WAIVED), "reason": deliverable.waiver_reason})
+
+
 @router.command(
     "归档",
     aliases=("archive", "项目归档"),
-    summary="归档并关闭项目：生成项目归档包（全部交付物最新版、周报、登记表、审批与操作记录、索引），发到本群并交项目管理员",
-    examples=("归档",),
+    summary="归档并关闭项目：先检查资料是否齐全（必交交付物已提交或豁免、已验收、已交接），缺什么列出来；"
+            "然后生成项目归档包（全部交付物最新版、生成的文档、周报、登记表、审批与操作记录、索引），发到本群并交项目管理员",
+    examples=("归档", "归档 豁免 原因:客户不要求纸质资料封存，验收汇报改为线上"),
+    params=(
+        Param.choice("豁免", (WAIVE_WORD,), positional=True, help="把仍缺的必交交付物一并豁免后归档（须写原因）"),
+        Param.text("原因", max_length=500, help="一并豁免的原因"),
+    ),
     roles=only(PROJECT_MANAGER),
     needs_project=True,
     action="归档并关闭项目",
 )
 @project_command
 async def archive(incoming: Incoming, ctx: Context) -> Reply:
+    waive, reason = ctx.args.text("豁免") == WAIVE_WORD, (ctx.args.text("原因") or "").strip()
+    if waive != bool(reason):
+        raise UsageError("一并豁免须同时写「豁免」和原因，例如：归档 豁免 原因:客户不要求纸质资料封存")
     project = await lock_project(ctx.session, ctx.project.id)
     _ensure_accepted(project, "归档")
     if not await _handed_over(ctx, project):
         raise Conflict("项目还没有交接给售后：请先「交接 @售后」，再归档。")
+    gaps = await archive_gaps(ctx, project)
+    if gaps and not waive:
+        await _refuse_gaps(ctx, gaps)
+    await _waive_gaps(ctx, project, gaps, reason)
     before = {"status": str(project.status)}
     project.status = ProjectStatus.CLOSED
     ctx.session.add(project)
+    waived = f"（归档时豁免 {len(gaps)} 项：{'、'.join(d.name for d in gaps)}；原因：{reason}）" if gaps else ""
     await record_change(
-        ctx.session, project, action="project.archive", summary="项目已归档并关闭，正在生成归档包",
+        ctx.session, project, action="project.archive", summary=f"项目已归档并关闭{waived}，正在生成归档包",
         key=f"project-archived:{project.code}", entity="project", entity_id=project.id, before=before,
-        after={"status": str(project.status)}, **change_context(ctx),
+        after={"status": str(project.status), "waived": [d.name for d in gaps], "reason": reason or None},
+        **change_context(ctx),
     )
     await request_job(ctx.session, ARCHIVE_JOB, project.code, {
         "target": target_params(conversation_target(incoming)),
@@ -318,8 +359,8 @@ async def archive(incoming: Incoming, ctx: Context) -> Reply:
     }, now=ctx.clock.now())
     admins = list(ctx.config.organization.project_admins)
     then = "完成后发到这里" + ("，并发送给项目管理员" if admins else "")
-    return (f"项目 {project_label(project)} 已归档并关闭，不能再修改。正在生成归档包"
-            f"（全部交付物最新版、周报、登记表、审批与操作记录），{then}。")
+    return (f"项目 {project_label(project)} 已归档并关闭{waived}，不能再修改。正在生成归档包"
+            f"（全部交付物最新版、生成的文档、周报、登记表、审批与操作记录），{then}。")
 
 
 @jobs.on_demand(ARCHIVE_JOB, timeout=3600, doing="生成归档包")
@@ -335,7 +376,9 @@ async def project_archive_job(run: JobRunContext) -> None:
         if await _archive_recorded(session, project.id):
             return  # a re-run: the archive was recorded (and sent) before the run could be marked done
         inputs = await gather_project_archive(session=session, project=project, files_dir=root,
-                                              calendar=services.calendar, today=run.today, tz=config.tz)
+                                              calendar=services.calendar, today=run.today, tz=config.tz,
+                                              company_name=config.organization.company_name,
+                                              templates=services.templates)
     built = await write_project_archive(inputs, files_dir=root, today=run.today)
     async with services.outbox.unit_of_work() as work:
         if await _archive_recorded(work.session, project.id):
@@ -351,15 +394,12 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
     requested_by = run.params.get("requested_by")
     relative = result.path.relative_to(root).as_posix() if result.path.is_relative_to(root) else str(result.path)
     for deliverable in await list_deliverables(session=session, project_id=project.id):
-        electronic = deliverable.has_flag(ARCHIVE) and "电子" in deliverable.name
-        if electronic and deliverable.status == DeliverableStatus.PENDING:
-            version = await add_deliverable_version(
-                session=session, deliverable_id=deliverable.id, submitted_by=requested_by or "", file_path=relative,
-                size=size, original_name=result.path.name, note="归档时自动生成", now=run.now_utc,
-            )
-            deliverable.status = DeliverableStatus.SUBMITTED
-            deliverable.submitted_at = version.submitted_at
-            session.add(deliverable)
+        if built_by_archive(deliverable) and deliverable.status == DeliverableStatus.PENDING:
+            version = await file_generated(session, files_dir=root, project=project, deliverable=deliverable,
+                                           submitted_by=requested_by, now=run.now_utc, stored_path=relative,
+                                           file_name=result.path.name, note="归档时自动生成")
+            version.size = size
+            session.add(version)
     await write_audit(session=session, action=ARCHIVE_BUILT, actor_user_id=requested_by, project_id=project.id,
                       entity="project", entity_id=project.id, at=run.now_utc,
                       after={"archive": relative, "files": len(result.entries), "size": size,
@@ -392,7 +432,6 @@ __all__ = [
     "accept_with_file",
     "archive",
     "handover",
-    "handover_checklist",
     "jobs",
     "project_archive_job",
     "review",

@@ -46,7 +46,17 @@ from handlers._files import (
 from handlers._match import guess_by_file_name, match_deliverable
 from reports.user_text import md_literal
 from handlers._project import roles_in
-from handlers._submit import remember_file, submit_deliverable, submitted_text, take_pending_file, wait_for_file
+from handlers._submit import (
+    end_waits,
+    mark_waived,
+    names_another,
+    remember_file,
+    submit_deliverable,
+    submitted_text,
+    take_pending_file,
+    until_text,
+    wait_for_file,
+)
 from storage.models import (
     Deliverable,
     DeliverableStatus,
@@ -144,8 +154,11 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
                          f"{md_literal(who(names, d.owner_user_id))}，{fmt_day(d.due_date, today)}{mark}")
     if late_count:
         lines.append(f"\n共 {late_count} 项逾期。")
-    lines.append("\n发送文件后回复「提交 交付物名称」即可提交，例如：提交 #"
-                 + str(deliverables[0].seq if deliverables else 1))
+    if project.status == ProjectStatus.CLOSED:
+        lines.append("\n项目已归档关闭，交付物只能查看。")
+    else:
+        lines.append("\n发送文件后回复「提交 交付物名称」即可提交，例如：提交 #"
+                     + str(deliverables[0].seq if deliverables else 1))
     return Markdown(f"{project.code} 交付物", "\n".join(lines))
 
 
@@ -172,8 +185,8 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
 async def submit(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
-    deliverable = match_deliverable(await project_deliverables(ctx, project), ctx.args.text("交付物") or "",
-                                    example="提交 接口说明文档")
+    deliverables = await project_deliverables(ctx, project)
+    deliverable = match_deliverable(deliverables, ctx.args.text("交付物") or "", example="提交 接口说明文档")
     note = ctx.args.text("说明")
     link = ctx.args.text("链接")
     if link is None and note and _URL.match(note.split()[0]):
@@ -181,13 +194,22 @@ async def submit(incoming: Incoming, ctx: Context) -> Reply:
         note = rest.strip() or None
     if link is not None and not _URL.match(link):
         raise UsageError(f"链接应以 http:// 或 https:// 开头，收到「{clip(link)}」")
-    staged = await take_pending_file(ctx)
+    # A new 提交 answers whatever this user's earlier 提交 was waiting for: a file sent later is asked about.
+    ended = _ended_waits(await end_waits(ctx), deliverables, deliverable)
+    staged = await take_pending_file(ctx, deliverable, deliverables) if link is None else None
     if staged is None and link is None:
-        await wait_for_file(ctx, PendingKind.SUBMIT, project, deliverable, note)
-        return (f"好的，请在 30 分钟内在这里发送《{deliverable.name}》的文件，我会把它作为新版本提交。"
+        until = await wait_for_file(ctx, PendingKind.SUBMIT, project, deliverable, note)
+        return (f"{ended}好的，请在 30 分钟内在这里发送《{deliverable.name}》的文件（{until}有效），我会把它作为新版本提交。"
                 f"也可以改用链接：提交 {deliverable.name} 链接:https://…")
     version = await submit_deliverable(ctx, project, deliverable, staged=staged, link=link, note=note)
-    return submitted_text(deliverable, version)
+    return ended + submitted_text(deliverable, version)
+
+
+def _ended_waits(rows: list[Any], deliverables: list[Deliverable], current: Deliverable) -> str:
+    """``不再等待《需求调研报告》的文件。`` for the waits a new 提交 ended (other than for the same deliverable)."""
+    names = {d.id: d.name for d in deliverables}
+    ended = [names[r.deliverable_id] for r in rows if r.deliverable_id in names and r.deliverable_id != current.id]
+    return f"不再等待《{'》《'.join(dict.fromkeys(ended))}》的文件。\n" if ended else ""
 
 
 # ---- 豁免 -------------------------------------------------------------------------------------------------------
@@ -215,11 +237,9 @@ async def waive(incoming: Incoming, ctx: Context) -> Reply:
     if deliverable.status == DeliverableStatus.WAIVED:
         return f"《{deliverable.name}》已经豁免（原因：{deliverable.waiver_reason}）。"
     reason = ctx.args.text("原因") or ""
+    await end_waits(ctx, deliverable=deliverable)  # nobody waits for a file of a document no longer asked for
     before = {"status": str(deliverable.status)}
-    deliverable.status = DeliverableStatus.WAIVED
-    deliverable.waiver_reason = reason
-    deliverable.waived_by = incoming.sender_id
-    ctx.session.add(deliverable)
+    mark_waived(ctx.session, deliverable, reason, incoming.sender_id)
     await record_change(
         ctx.session, project, action="deliverable.waive", summary=f"豁免《{deliverable.name}》，原因：{reason}",
         key=f"deliverable-waived:{project.code}:{deliverable.id}:{ctx.trace_id}", entity="deliverable",
@@ -312,7 +332,9 @@ async def pending_files(incoming: Incoming, ctx: Context) -> Reply:
 
 async def _team_projects(ctx: Context) -> list[Project]:
     """The projects the sender may submit to, the chat's project first."""
-    projects = [ctx.project] if ctx.project is not None and MEMBERS.allows(ctx.roles) else []
+    current = ctx.project
+    open_here = current is not None and current.status != ProjectStatus.CLOSED and MEMBERS.allows(ctx.roles)
+    projects = [current] if open_here else []
     if ctx.incoming.sender_id:
         for project in await projects_of_user(session=ctx.session, user_id=ctx.incoming.sender_id):
             if project.status != ProjectStatus.CLOSED and all(p.id != project.id for p in projects):
@@ -344,25 +366,33 @@ async def _take_in(ctx: Context, staged: StagedFile, accept_with_file: Any) -> s
     waiting = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
                                  user_id=incoming.sender_id, kinds=(PendingKind.SUBMIT, PendingKind.ACCEPT), now=now)
     row = waiting[0] if waiting else None
-    if row is not None and row.project_id is not None and await consume_pending(
-        session=ctx.session, pending_id=row.id, now=now
-    ):
+    mismatch = ""
+    if row is not None and row.project_id is not None:
         project = await lock_project(ctx.session, row.project_id)
-        if row.kind == PendingKind.ACCEPT:
-            return await accept_with_file(ctx, project, staged, note=row.note)
-        deliverable = await ctx.session.get(Deliverable, row.deliverable_id)
-        if deliverable is not None:
-            ensure_not_closed(project)
-            version = await submit_deliverable(ctx, project, deliverable, staged=staged, note=row.note)
-            return submitted_text(deliverable, version)
+        deliverables = await project_deliverables(ctx, project)
+        expected = next((d for d in deliverables if d.id == row.deliverable_id), None)
+        other = names_another(deliverables, staged.name, expected) if expected is not None else None
+        if expected is not None and other is not None:
+            # The file names another document: filing it under the wait would be a silent mistake.
+            mismatch = (f"你在等待《{expected.name}》的文件（{until_text(ctx, row.expires_at)}有效），但这个文件名看起来是"
+                        f"《{other.name}》，所以没有提交为《{expected.name}》。\n")
+        elif await consume_pending(session=ctx.session, pending_id=row.id, now=now):
+            if row.kind == PendingKind.ACCEPT:
+                return await accept_with_file(ctx, project, staged, note=row.note)
+            if expected is not None:
+                ensure_not_closed(project)
+                version = await submit_deliverable(ctx, project, expected, staged=staged, note=row.note)
+                return submitted_text(expected, version)
     if await remember_file(ctx, staged, ctx.project) is None:
         return ""  # this very message was taken in before
-    return await _ask_which(ctx, staged.name, staged.size)
+    return mismatch + await _ask_which(ctx, staged.name, staged.size)
 
 
 async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
     projects = await _team_projects(ctx)
     if not projects:
+        if ctx.project is not None:
+            ensure_not_closed(ctx.project)  # a file sent in the group of an archived project
         raise PermissionDenied(
             "你还不是任何进行中项目的成员，不能提交交付物。请项目经理先「成员 添加 @你 实施工程师」。"
         )
@@ -370,7 +400,7 @@ async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
     for project in projects:
         for deliverable in guess_by_file_name(await project_deliverables(ctx, project), file_name):
             guesses.append((project, deliverable))
-    default = ctx.project
+    default = ctx.project if ctx.project in projects else None
     lines = [f"收到文件「{file_name}」（{human_size(size)}）。要提交为哪个交付物？"]
     for number, (project, deliverable) in enumerate(guesses[:3], start=1):
         where = "" if default is not None and project.id == default.id else f" 项目:{project.code}"

@@ -44,7 +44,8 @@ async def send_document(incoming: Incoming, ctx: Context) -> Reply:
     if spec is None:
         return document_list(name)
     data = await gather_project_report(session=ctx.session, project=ctx.project, today=ctx.today(),
-                                       calendar=ctx.services.calendar, tz=ctx.config.tz)
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz,
+                                       company_name=ctx.config.organization.company_name)
     try:
         payload = await render_off_loop(spec, data)
     except MissingDocumentData as exc:

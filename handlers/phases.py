@@ -37,7 +37,9 @@ from handlers._common import (
     record_change,
     who,
 )
+from handlers._submit import file_generated, flagged_deliverable
 from handlers.report_data import local_date
+from handlers.schedule_moves import move_remaining
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     ApprovalKind,
@@ -50,6 +52,7 @@ from storage.models import (
     RegisterStatus,
 )
 from storage.repo import add_register_entry, list_deliverables, list_phases, list_register_entries
+from storage.templates import DeliverableFlag
 
 router = Router("phases", title="阶段与状态")
 
@@ -200,16 +203,22 @@ async def advance_phase(incoming: Incoming, ctx: Context) -> Reply:
 
 async def apply_pause(
     session: Any, project: Project, entry: RegisterEntry, *, now: datetime, actor: str | None = None,
-    actor_name: str | None = None, origin_conversation: str | None = None,
+    actor_name: str | None = None, origin_conversation: str | None = None, link: str | None = None,
 ) -> None:
     """Pause the project (the effect of an approved 项目进度变更单 ``entry``): its clock stops, so reminders and
-    weekly reports stop (they only run for 已立项/进行中 projects) until 恢复."""
+    weekly reports stop (they only run for 已立项/进行中 projects) until 恢复. The approved request is the
+    项目进度变更单 deliverable's next version (``link``: its approval in DingTalk, when it went through one)."""
     before = {"status": str(project.status)}
     project.status = ProjectStatus.PAUSED
     project.paused_at = now
     session.add(project)
     entry.status = RegisterStatus.APPROVED
     session.add(entry)
+    form = await flagged_deliverable(session, project, DeliverableFlag.PAUSE_REQUEST)
+    if form is not None:
+        await file_generated(session, files_dir=None, project=project, deliverable=form,
+                             submitted_by=entry.created_by, now=now, link=link,
+                             note=f"变更#{entry.seq} 项目暂停：{entry.content or entry.title}")
     await record_change(
         session, project, action="project.pause", summary=f"项目暂停：{entry.content or entry.title}",
         key=f"project-paused:{project.code}:{entry.seq}", entity="project", entity_id=project.id, before=before,
@@ -257,12 +266,6 @@ async def pause(incoming: Incoming, ctx: Context) -> Reply:
     return request.reply(f"已提交暂停申请：{project.code}（变更#{entry.seq}）", "审批通过后项目暂停，结果会在内部群通知。")
 
 
-def _shift(day: date | None, since: date, days: int, calendar: Any) -> date | None:
-    if day is None or day < since or days <= 0:
-        return day
-    return calendar.add_workdays(day, days)
-
-
 @router.command(
     "恢复",
     aliases=("resume",),
@@ -282,23 +285,10 @@ async def resume(incoming: Incoming, ctx: Context) -> Reply:
     paused_on = local_date(project.paused_at, ctx.config.tz)
     assert paused_on is not None
     days = max(0, calendar.workdays_between(paused_on, today))
-    shifted = 0
-    for deliverable in await list_deliverables(session=ctx.session, project_id=project.id):
-        if deliverable.status != DeliverableStatus.PENDING:
-            continue
-        moved = _shift(deliverable.due_date, paused_on, days, calendar)
-        if moved != deliverable.due_date:
-            deliverable.due_date = moved
-            ctx.session.add(deliverable)
-            shifted += 1
-    phases = await list_phases(session=ctx.session, project_id=project.id)
-    for phase in phases:
-        if phase.actual_end is None:
-            phase.planned_start = _shift(phase.planned_start, paused_on, days, calendar)
-            phase.planned_end = _shift(phase.planned_end, paused_on, days, calendar)
-            ctx.session.add(phase)
     before = {"status": str(project.status), "planned_end": str(project.planned_end)}
-    project.planned_end = _shift(project.planned_end, paused_on, days, calendar)
+    moved = await move_remaining(ctx.session, calendar, project, days=days, since=paused_on)
+    shifted = sum(1 for m in moved if not m.is_phase)
+    phases = await list_phases(session=ctx.session, project_id=project.id)
     project.status = status_after_resume(project, phases)
     project.paused_workdays += days
     project.paused_at = None

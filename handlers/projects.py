@@ -13,19 +13,32 @@ from handlers._common import (
     STATUS_ICONS,
     calendar_caveat,
     change_context,
-    counts_for_progress,
+    counts_toward_progress,
     ensure_not_closed,
     fmt_day,
     lock_project,
     names_of,
     overdue_days,
     gate_progress_percent,
+    project_command,
     project_label,
     record_change,
     remember_sender_project,
     who,
 )
 from handlers._project import project_named, resolve_project, roles_in
+from handlers.project_facts import (
+    FACT_LABELS,
+    FACT_PARAMS,
+    FACTS,
+    SET_EXAMPLE,
+    apply_facts,
+    missing_facts,
+    read_facts,
+    shown,
+)
+from reports.formatting import fmt_percent
+from reports.model import DeliverableCounts
 from reports.user_text import md_literal
 from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus
 from storage.repo import (
@@ -71,6 +84,7 @@ INTERNAL_GROUP, CLIENT_GROUP = "内部群", "客户群"
         Param.user("经理", required=True, aliases=("项目经理", "pm"), help="项目经理"),
         Param.date("开始", aliases=("start",), help="计划开始日期，默认今天"),
         Param.date("结束", aliases=("end",), help="计划结束日期；给出时各阶段工期按比例缩放"),
+        *FACT_PARAMS,
     ),
 )
 async def create_project(incoming: Incoming, ctx: Context) -> Reply:
@@ -92,6 +106,7 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
         raise UsageError(str(exc)) from None
     pm = args.user("经理")
     assert pm is not None
+    facts = read_facts(args)
     name = " ".join((args.text("名称") or "").split())
     if pm.name:
         await upsert_user(session=ctx.session, user_id=pm.user_id, name=pm.name)
@@ -104,11 +119,13 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
         year=plan.start.year,
         created_by=incoming.sender_id,
     )
+    apply_facts(project, facts)
+    ctx.session.add(project)
     await remember_sender_project(ctx, project)
     await record_change(
         ctx.session, project, action="project.create", summary=f"新建项目 {project_label(project)}",
         key=f"project-created:{project.code}", entity="project", entity_id=project.id,
-        after={"code": project.code, "template": template.name, "pm": pm.user_id}, **change_context(ctx),
+        after={"code": project.code, "template": template.name, "pm": pm.user_id, **facts}, **change_context(ctx),
     )
     lines = [
         f"#### 已新建项目 {project.code}",
@@ -117,6 +134,7 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
         f"- 类型：{template.name}（{len(plan.phases)} 个阶段，{len(plan.deliverables)} 项交付物）",
         f"- 项目经理：{md_literal(pm.display)}",
         f"- 计划：{fmt_day(plan.start)} 至 {fmt_day(plan.end, plan.start)}" + ("（已按结束日期缩放工期）" if plan.scaled else ""),
+        *(f"- {fact.label}：{md_literal(shown(project, fact))}" for fact in FACTS if getattr(project, fact.attribute)),
         "",
         # A list, not a markdown table: DingTalk's mobile client squeezes tables into unreadable columns.
         "**阶段计划**",
@@ -127,9 +145,57 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
         "**下一步**",
         f"1. 在项目内部群发送「绑定 {project.code} 内部群」，在客户群发送「绑定 {project.code} 客户群」",
         "2. 添加成员，例如「成员 添加 @王五 实施工程师」",
-        "3. 内部启动会后由项目经理发送「立项」",
+        *_facts_step(project),
+        f"{4 if missing_facts(project) else 3}. 内部启动会后由项目经理发送「立项」",
     ]
     return Markdown(f"已新建项目 {project.code}", "\n".join(lines))
+
+
+def _facts_step(project: Project) -> list[str]:
+    missing = missing_facts(project)
+    if not missing:
+        return []
+    return [f"3. 补充立项信息（{'、'.join(missing)}），它们会填入立项申请表和审批单，例如：{SET_EXAMPLE}"]
+
+
+# ---- 项目 设置 ----------------------------------------------------------------------------------------------------
+
+
+@router.command(
+    "项目 设置",
+    aliases=("设置项目",),
+    summary="设置立项信息：合同编号、合同金额、项目背景、项目目标、项目范围（填入立项申请表和立项审批单）",
+    examples=(SET_EXAMPLE, "项目 设置 项目目标:冲压、焊接、总装三个车间上线MES 项目范围:生产执行与质量追溯"),
+    params=FACT_PARAMS,
+    roles=only(PROJECT_MANAGER),
+    needs_project=True,
+    action="设置立项信息",
+)
+@project_command
+async def set_project_facts(incoming: Incoming, ctx: Context) -> Reply:
+    given = read_facts(ctx.args)
+    if not given:
+        raise UsageError(f"请写出要设置的立项信息（{'、'.join(FACT_LABELS)}），例如：{SET_EXAMPLE}")
+    project = await lock_project(ctx.session, ctx.project.id)
+    ensure_not_closed(project)
+    before, after = apply_facts(project, given)
+    ctx.session.add(project)
+    labels = [fact.label for fact in FACTS if fact.attribute in given]
+    await record_change(
+        ctx.session, project, action="project.update", summary=f"设置立项信息：{'、'.join(labels)}",
+        key=f"project-updated:{project.code}:{ctx.trace_id}", entity="project", entity_id=project.id,
+        before=before, after=after, **change_context(ctx),
+    )
+    lines = [f"#### 已设置项目 {project.code} 的立项信息"]
+    lines += [f"- {fact.label}：{md_literal(shown(project, fact))}" for fact in FACTS if fact.attribute in given]
+    missing = missing_facts(project)
+    if missing:
+        lines.append(f"\n尚未填写：{'、'.join(missing)}。")
+    if project.status in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
+        lines.append("发送「立项」时会填入立项申请表和立项审批单。")
+    else:
+        lines.append("之后生成的文档（如「文档 项目立项申请表」）会使用新的信息。")
+    return Markdown(f"{project.code} 立项信息", "\n".join(lines))
 
 
 # ---- 项目列表 / 我的项目 ---------------------------------------------------------------------------------------------
@@ -229,20 +295,22 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
     overdue = [d for d in deliverables if running and overdue_days(d, today, calendar) > 0]
     upcoming = sorted(
         (d for d in deliverables if d.status == DeliverableStatus.PENDING and d.due_date and d.due_date >= today
-         and counts_for_progress(d)),
+         and counts_toward_progress(d)),
         key=lambda d: (d.due_date, d.seq),
     )[:MILESTONES_SHOWN]
-    counted = [d for d in deliverables if counts_for_progress(d)]
-    done = sum(1 for d in counted if d.status != DeliverableStatus.PENDING)
+    counts = DeliverableCounts.of((counts_toward_progress(d), d.status) for d in deliverables)
     current = next((p for p in phases if p.name == project.current_phase), None)
+    closed = project.status == ProjectStatus.CLOSED
     lines = [
         f"#### {project.code} {md_literal(project.name)}",
         f"- 客户：{md_literal(project.customer or '—')}　类型：{project.template}",
-        f"- 状态：**{project.status}**　当前阶段：**{project.current_phase or '—'}**"
-        + (f"（计划 {fmt_day(current.planned_start, today)}–{fmt_day(current.planned_end, today)}）"
-           if current and current.planned_start else ""),
+        ("- 状态：**已归档**（项目已关闭，只能查看）" if closed else
+         f"- 状态：**{project.status}**　当前阶段：**{project.current_phase or '—'}**"
+         + (f"（计划 {fmt_day(current.planned_start, today)}–{fmt_day(current.planned_end, today)}）"
+            if current and current.planned_start else "")),
         f"- 项目经理：{md_literal(who(names, project.pm_user_id))}　成员：{len({m.user_id for m in members})} 人",
-        f"- 进度：{gate_progress_percent(deliverables):g}%（必交交付物 {done}/{len(counted)}）",
+        # The same figures, worded the same way, as the weekly report's.
+        f"- 进度：{fmt_percent(gate_progress_percent(deliverables))}（{counts.required_text}）　{counts.all_text}",
         f"- 计划周期：{fmt_day(project.planned_start, today)} 至 {fmt_day(project.planned_end, today)}",
     ]
     if project.status == ProjectStatus.PAUSED and project.paused_at:
@@ -258,8 +326,24 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
         lines.append("\n**接下来**")
         lines += [f"- {fmt_day(d.due_date, today)} {STATUS_ICONS[d.status]} {md_literal(d.name)}（{md_literal(who(names, d.owner_user_id))}）"
                   for d in upcoming]
-    lines.append("\n发送「交付物」查看本阶段交付物，「推进」进入下一阶段。")
+    lines.append(f"\n{next_steps(project)}")
     return Markdown(f"{project.code} 概况", "\n".join(lines))
+
+
+def next_steps(project: Project) -> str:
+    """What to do next, by the project's state: a closed project invites nothing."""
+    status = project.status
+    if status == ProjectStatus.CLOSED:
+        return "项目已归档关闭，不能再修改。发送「交付物 全部」查看交付物，「审批」查看审批记录。"
+    if status == ProjectStatus.ACCEPTED:
+        return "项目已验收。接下来：「复盘 总结」「交接 @售后」「归档」；发送「交付物 收尾」查看收尾资料。"
+    if status == ProjectStatus.PAUSED:
+        return "项目已暂停：问题解决后项目经理发送「恢复」。发送「交付物」查看本阶段交付物。"
+    if status in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
+        return "内部启动会后由项目经理发送「立项」。发送「交付物」查看本阶段交付物。"
+    if status == ProjectStatus.PENDING_APPROVAL:
+        return "立项审批中，发送「审批」查看进度。发送「交付物」查看本阶段交付物。"
+    return "发送「交付物」查看本阶段交付物，「推进」进入下一阶段。"
 
 
 # ---- 绑定 -------------------------------------------------------------------------------------------------------
@@ -312,6 +396,6 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
     return f"已把本群绑定为项目 {project_label(project)} 的{kind}{replaced}，{purpose}。在本群发送命令时默认就是这个项目。"
 
 
-__all__ = ["bind_group", "create_project", "list_all_projects", "my_projects", "overview_markdown",
-           "project_overview", "router"]
+__all__ = ["bind_group", "create_project", "list_all_projects", "my_projects", "next_steps", "overview_markdown",
+           "project_overview", "router", "set_project_facts"]
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from bot.args import Param, clip
 from bot.context import Context
-from bot.errors import Conflict, NotFound, UsageError
+from bot.errors import Conflict, NotFound, UsageError, UserError
 from bot.incoming import Incoming
 from bot.replies import File, Markdown, Reply
 from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, only
@@ -28,12 +29,40 @@ from handlers._common import (
     record_change,
     who,
 )
+from handlers._submit import file_made_document
 from handlers.report_data import gather_project_report, register_entry_info
+from handlers.schedule_moves import (
+    DAYS_EXAMPLE,
+    DAYS_KEY,
+    apply_change_schedule,
+    change_schedule_text,
+    days_in_impact,
+    days_text,
+    from_text,
+    parse_days,
+    resolve_from,
+)
 from reports.documents import find_document
 from reports.pool import render_off_loop
+from reports.registers_xlsx import REGISTER_KINDS, render_registers_xlsx, sheet_title
 from reports.user_text import md_literal
-from storage.models import ApprovalKind, Level, Project, RegisterEntry, RegisterKind, RegisterStatus, RiskResponse
-from storage.repo import add_register_entry, get_register_entry, list_register_entries, upsert_user
+from storage.models import (
+    ApprovalKind,
+    DeliverableStatus,
+    Level,
+    Project,
+    RegisterEntry,
+    RegisterKind,
+    RegisterStatus,
+    RiskResponse,
+)
+from storage.repo import (
+    add_register_entry,
+    get_register_entry,
+    list_deliverables,
+    list_register_entries,
+    upsert_user,
+)
 
 router = Router("registers", title="登记簿（问题、需求、风险、变更、升级、日志、会议）")
 router.group("问题", summary="问题记录表：登记、关闭（写明解决方法）、列表", aliases=("issue", "issues"))
@@ -51,6 +80,10 @@ OPEN_STATUSES = {
     RegisterKind.CHANGE: (RegisterStatus.AWAITING_APPROVAL, RegisterStatus.PENDING, RegisterStatus.APPROVED),
 }
 LEVELS = tuple(level.value for level in Level)
+YES, NO = "是", "否"
+YES_NO = (YES, NO)
+# RegisterEntry.extra keys read by handlers.report_data (an issue's 严重程度 prints as the register's priority).
+SEVERITY_KEY, NEEDS_CLIENT_KEY = "priority", "needs_client"
 RESPONSES = tuple(response.value for response in RiskResponse)
 MEETING_TYPES = ("内部启动会", "外部启动会", "周会", "验收会", "交接会", "技术交底", "方案评审", "临时会议", "复盘会")
 UPGRADE_NOTICE, UPGRADE_CONFIRMATION = "通知", "确认"
@@ -145,6 +178,10 @@ async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
         detail = ""
         if kind == RegisterKind.RISK:
             detail = f"，概率{entry.probability}/影响{entry.impact}，{md_literal(entry.response)}"
+        elif kind == RegisterKind.ISSUE:
+            extra = entry.extra or {}
+            detail = "".join((f"，严重程度{extra[SEVERITY_KEY]}" if extra.get(SEVERITY_KEY) else "",
+                              "，需客户协助" if extra.get(NEEDS_CLIENT_KEY) else ""))
         elif kind == RegisterKind.CHANGE:
             detail = f"，影响：{md_literal(clip((entry.extra or {}).get('影响', ''), 40))}"
         elif kind == RegisterKind.UPGRADE:
@@ -159,14 +196,25 @@ async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
 # ---- 问题 (问题记录表) -------------------------------------------------------------------------------------------------
 
 
-@router.command("问题 新增", aliases=("新问题",), summary="登记一个问题（问题记录表）",
-                examples=("问题 新增 登录页面在IE11下空白 负责人:@王五 截止:周五",),
-                params=(Param.text("描述", required=True, help="问题描述"), OWNER, DUE),
+@router.command("问题 新增", aliases=("新问题",), summary="登记一个问题（问题记录表）：严重程度，是否需客户协助",
+                examples=("问题 新增 登录页面在IE11下空白 负责人:@王五 截止:周五",
+                          "问题 新增 医保目录编码缺失 严重程度:高 需客户协助:是"),
+                params=(Param.text("描述", required=True, help="问题描述"), OWNER, DUE,
+                        Param.choice("严重程度", LEVELS, help="高、中、低"),
+                        Param.choice("需客户协助", YES_NO, help="是：列入客户项目周报「需客户协助的问题与风险」")),
                 roles=MEMBERS, needs_project=True, action="登记问题")
 @project_command
 async def add_issue(incoming: Incoming, ctx: Context) -> Reply:
-    _, entry = await _add(ctx, RegisterKind.ISSUE, ctx.args.text("描述") or "", due_date=ctx.args.date("截止"))
-    return f"已登记问题#{entry.seq}：{entry.title}。解决后发送「问题 关闭 {entry.seq} 解决方法」。"
+    severity, needs_client = ctx.args.text("严重程度"), ctx.args.text("需客户协助") == YES
+    extra: dict[str, Any] = {}
+    if severity:
+        extra[SEVERITY_KEY] = severity
+    if needs_client:
+        extra[NEEDS_CLIENT_KEY] = True
+    _, entry = await _add(ctx, RegisterKind.ISSUE, ctx.args.text("描述") or "", due_date=ctx.args.date("截止"),
+                          extra=extra or None)
+    facts = "".join((f"，严重程度{severity}" if severity else "", "，需客户协助（会列入客户项目周报）" if needs_client else ""))
+    return f"已登记问题#{entry.seq}：{entry.title}{facts}。解决后发送「问题 关闭 {entry.seq} 解决方法」。"
 
 
 @router.command("问题 关闭", aliases=("关闭问题",), summary="关闭问题并写明解决方法",
@@ -264,24 +312,52 @@ async def list_risks(incoming: Incoming, ctx: Context) -> Reply:
 # ---- 变更 -------------------------------------------------------------------------------------------------------
 
 
-@router.command("变更 申请", summary="提出变更申请（写明影响）；经审批后才能执行",
-                examples=("变更 申请 增加移动端审核功能 影响:工期延后10个工作日，增加费用3万元",),
-                params=(Param.text("描述", required=True, help="变更内容和目的"),
-                        Param.word("影响", required=True, max_length=500, help="对范围、工期、费用、资源的影响")),
+@router.command("变更 申请", summary="提出变更申请：写明目的和影响，工期变化写 工期:+N（工作日）；经审批后才能执行，"
+                                      "批准时未完成的截止日期按工期顺延",
+                examples=("变更 申请 增加移动端审核功能 目的:领导要在手机上审批 影响:增加费用3万元 工期:+10 从:执行",
+                          "变更 申请 增加移动端审核功能 影响:工期延后10个工作日，增加费用3万元"),
+                params=(Param.text("描述", required=True, help="变更事项"),
+                        Param.word("目的", max_length=500, help="为什么要变更"),
+                        Param.word("影响", max_length=500, help="对范围、工期、费用、资源的影响"),
+                        Param.word("工期", max_length=16, example="+10",
+                                   help="工期变化（工作日），如 +10 延后、-3 提前；批准后未完成的截止日期随之调整"),
+                        Param.word("从", max_length=128, example="执行",
+                                   help="工期从哪个阶段或交付物起调整，默认从批准之日起")),
                 roles=MEMBERS, needs_project=True, action="提出变更申请")
 @project_command
 async def request_change(incoming: Incoming, ctx: Context) -> Reply:
-    text, impact = ctx.args.text("描述") or "", ctx.args.text("影响")
-    project, entry = await _add(ctx, RegisterKind.CHANGE, text, status=RegisterStatus.AWAITING_APPROVAL,
-                                extra={"影响": impact})
+    args = ctx.args
+    text, purpose, impact = args.text("描述") or "", args.text("目的"), args.text("影响")
+    typed_days = args.text("工期")
+    days = parse_days(typed_days) if typed_days else days_in_impact(impact)
+    if not impact and days is None:
+        raise UsageError(f"缺少必填参数「影响」：请写明变更的影响（影响:…）或工期变化（工期:+10），例如：{DAYS_EXAMPLE}")
+    extra: dict[str, Any] = {"影响": impact or days_text(days or 0)}
+    if purpose:
+        extra["目的"] = purpose
+    if days is not None:
+        extra[DAYS_KEY] = days
+    if args.text("从"):
+        if days is None:
+            raise UsageError(f"「从」说的是工期从哪里起调整，请同时写 工期:+N，例如：{DAYS_EXAMPLE}")
+        extra.update(await resolve_from(ctx.session, ctx.project, args.text("从") or ""))
+    project, entry = await _add(ctx, RegisterKind.CHANGE, text, status=RegisterStatus.AWAITING_APPROVAL, extra=extra)
+    timing = f"{days_text(days)}，{from_text(extra)}" if days is not None else None
     request = await approval_flow.request_approval(
         ctx, project, kind=ApprovalKind.CHANGE_REQUEST, entry=entry,
-        form_values={"变更事项": entry.title, "目的": text, "影响": impact},
+        form_values={"变更事项": entry.title, "目的": purpose or "未填写", "影响": extra["影响"], "时间": timing},
     )
+    notes = []
+    if days is not None:
+        read = "" if typed_days else f"（按影响中的「{days_text(days)}」）"
+        notes.append(f"批准后，未完成的截止日期{from_text(extra)}顺延：{days_text(days)}{read}。")
+    if not purpose:
+        notes.append("建议写明变更目的（目的:…），审批人会看到。")
     if request is not None:  # its decision marks the entry 已批准 / 已驳回
-        return request.reply(f"已提交变更申请：变更#{entry.seq}", "只有审批通过的变更才能执行。")
+        return request.reply(f"已提交变更申请：变更#{entry.seq}", "只有审批通过的变更才能执行。", *notes)
     return (f"已登记变更#{entry.seq}：{entry.title}（待审批）。只有审批通过的变更才能执行"
-            f"（未启用钉钉审批：线下审批后由领导或项目管理员发送「变更 批准 {entry.seq}」或「变更 驳回 {entry.seq} 原因:…」）。")
+            f"（未启用钉钉审批：线下审批后由领导或项目管理员发送「变更 批准 {entry.seq}」或「变更 驳回 {entry.seq} 原因:…」）。"
+            + "".join(notes))
 
 
 CHANGE_NUMBER = Param.word("编号", positional=True, required=True, max_length=12, example="3")
@@ -304,13 +380,18 @@ async def _decide_change_offline(ctx: Context, approve: bool, reason: str | None
         entry.closed_at = ctx.clock.now()
     ctx.session.add(entry)
     verb = "批准" if approve else "驳回"
+    moved = (await apply_change_schedule(ctx.session, ctx.services.calendar, project, entry, today=ctx.today(),
+                                         actor=ctx.incoming.sender_id or None)) if approve else []
+    schedule = change_schedule_text(entry, moved, ctx.today()) if approve else ""
     await record_change(
-        ctx.session, project, action="register.decide", summary=f"{verb}变更#{entry.seq}：{entry.title}（线下审批）",
+        ctx.session, project, action="register.decide",
+        summary=f"{verb}变更#{entry.seq}：{entry.title}（线下审批）{schedule}",
         key=f"change-decided:{project.code}:{entry.seq}", entity="register", entity_id=entry.id, before=before,
         after={"status": str(entry.status), "resolution": entry.resolution}, **change_context(ctx),
     )
     if approve:
-        return f"已登记变更#{entry.seq}「{entry.title}」线下审批通过，可以执行。执行完成后发送「变更 完成 {entry.seq}」。"
+        return (f"已登记变更#{entry.seq}「{entry.title}」线下审批通过，可以执行。执行完成后发送「变更 完成 {entry.seq}」。"
+                f"{schedule}")
     return f"已登记变更#{entry.seq}「{entry.title}」线下审批驳回" + (f"：{reason}" if reason else "") + "。"
 
 
@@ -376,15 +457,20 @@ async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
     entry.closed_at = entry.created_at  # an upgrade is recorded once it is done
     ctx.session.add(entry)
     data = await gather_project_report(session=ctx.session, project=project, today=ctx.today(),
-                                       calendar=ctx.services.calendar, tz=ctx.config.tz)
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz,
+                                       company_name=ctx.config.organization.company_name)
     names = await names_of(ctx.session, [entry.owner_user_id, entry.created_by])
     spec = find_document("系统升级确认单" if related else "系统升级通知单")
     assert spec is not None
     docx = await render_off_loop(spec.render, data, register_entry_info(entry, names=names, tz=ctx.config.tz))
+    file_name = f"{spec.name}_{project.code}_{entry.version}.docx"
+    form = next((d for d in await list_deliverables(session=ctx.session, project_id=project.id)
+                 if d.name == spec.name and d.status != DeliverableStatus.WAIVED), None)
+    filed = await file_made_document(ctx, project, form, docx, file_name, f"升级记录#{entry.seq} {entry.version}")
     await ctx.reply(f"已登记升级记录#{entry.seq}：{entry.version} {entry.title}。"
                     + ("请把确认单交客户签字后，用「提交 系统升级确认单」提交签字版。" if related
-                       else "通知单如下，可转发客户。"))
-    return File(f"{spec.name}_{project.code}_{entry.version}.docx", data=docx)
+                       else "通知单如下，可转发客户。") + filed)
+    return File(file_name, data=docx)
 
 
 @router.command("升级 列表", aliases=("升级记录表",), summary="列出升级记录", examples=("升级 列表",),
@@ -392,6 +478,26 @@ async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
 @project_command
 async def list_upgrades(incoming: Incoming, ctx: Context) -> Reply:
     return await _list(ctx, RegisterKind.UPGRADE, "升级记录")
+
+
+# ---- 导出 (项目登记表.xlsx) -------------------------------------------------------------------------------------------
+
+
+@router.command("导出", aliases=("登记簿 导出", "导出登记簿", "export"),
+                summary="导出项目登记表（Excel）：问题、需求、风险、变更、升级、日志、计划、会议，每个登记簿一张表",
+                examples=("导出", "登记簿 导出"), roles=MEMBERS, needs_project=True, action="导出登记簿")
+@project_command
+async def export_registers(incoming: Incoming, ctx: Context) -> Reply:
+    project: Project = ctx.project
+    if incoming.conversation_id and incoming.conversation_id == project.client_conversation_id:
+        raise UserError("项目登记表含风险、变更等内部记录，不能在客户群导出。请在项目内部群或与我的单聊中发送「导出」。")
+    data = await gather_project_report(session=ctx.session, project=project, today=ctx.today(),
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz,
+                                       company_name=ctx.config.organization.company_name)
+    workbook = await render_off_loop(render_registers_xlsx, data)
+    counts = "、".join(f"{sheet_title(kind)} {len(data.entries(kind))} 条" for kind in REGISTER_KINDS)
+    await ctx.reply(f"项目 {project.code} 的项目登记表：{counts}。")
+    return File(f"项目登记表_{project.code}.xlsx", data=workbook)
 
 
 # ---- 日志 / 下周计划 / 会议 ------------------------------------------------------------------------------------------------

@@ -23,14 +23,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from handlers.audit_labels import action_label, entity_label
+from handlers.project_facts import money_text
 from reports.model import (
     ApprovalInfo,
+    ApprovalStep,
     AuditEntry,
     DeliverableInfo,
     MemberInfo,
@@ -125,9 +129,13 @@ def overdue_working_days(calendar: Any, due: date | None, today: date) -> int:
 PROGRESS_RECURRENCES = frozenset({Recurrence.NONE, Recurrence.CONTINUOUS})
 
 
+def counts_toward_progress(deliverable: Deliverable) -> bool:
+    return deliverable.required and deliverable.recurrence in PROGRESS_RECURRENCES
+
+
 def progress_percent(deliverables: Iterable[Deliverable]) -> float:
     """Share of the counted deliverables (required, one-off or final register) submitted or waived, in percent."""
-    counted = [d for d in deliverables if d.required and d.recurrence in PROGRESS_RECURRENCES]
+    counted = [d for d in deliverables if counts_toward_progress(d)]
     if not counted:
         return 0.0
     done = sum(1 for d in counted if d.status != DeliverableStatus.PENDING)
@@ -193,6 +201,8 @@ def deliverable_info(
         latest_file_name=(version.original_name or version.link) if version is not None else None,
         latest_version=version.version if version is not None else None,
         submitted_on=local_date(submitted, tz) if deliverable.status == DeliverableStatus.SUBMITTED else None,
+        counted=counts_toward_progress(deliverable),
+        recurring=deliverable.recurrence not in PROGRESS_RECURRENCES,
     )
 
 
@@ -236,7 +246,15 @@ def approval_info(approval: Approval, *, names: Mapping[str, str], tz: tzinfo = 
         status = "已通过"
     form = approval.form_values or {}
     kind = _APPROVAL_KINDS.get(approval.kind, str(approval.kind))
-    title = _text(form.get("标题") or form.get("title")) or kind
+    title = _text(form.get("标题") or form.get("title") or form.get("变更事项") or form.get("原因")) or kind
+    if approval.steps is None:
+        steps = _steps_from_remarks(approval, names=names, tz=tz)
+    else:
+        steps = tuple(
+            ApprovalStep(actor_name=_name(names, step.get("user")) or "—", action=_text(step.get("action")),
+                         at=to_local(_stored_time(step.get("at")), tz), remark=_text(step.get("remark")))
+            for step in approval.steps if isinstance(step, dict)
+        )
     return ApprovalInfo(
         kind=kind,
         title=title,
@@ -246,19 +264,45 @@ def approval_info(approval: Approval, *, names: Mapping[str, str], tz: tzinfo = 
         created_at=to_local(approval.created_at, tz),
         finished_at=to_local(approval.decided_at, tz),
         remarks=approval.remarks or "",
+        steps=steps,
         instance_id=approval.process_instance_id,
     )
 
 
+_REMARK_LINE = re.compile(r"^(?P<name>.+?)（(?P<verdict>同意|拒绝)）(?:：(?P<remark>.*))?$")
+
+
+def _steps_from_remarks(approval: Approval, *, names: Mapping[str, str], tz: tzinfo) -> tuple[ApprovalStep, ...]:
+    """The steps of an approval decided before steps were kept: the submission, then each ``刘强（同意）：意见``
+    line of its remarks (their times were not kept)."""
+    steps = [ApprovalStep(_name(names, approval.requester_user_id), "发起", to_local(approval.created_at, tz))]
+    for line in (approval.remarks or "").splitlines():
+        found = _REMARK_LINE.match(line.strip())
+        if found:
+            steps.append(ApprovalStep(found["name"], found["verdict"], None, found["remark"] or ""))
+    return tuple(steps)
+
+
+def approval_step_users(approval: Approval) -> list[str]:
+    return [str(step.get("user")) for step in approval.steps or () if isinstance(step, dict) and step.get("user")]
+
+
+def _stored_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 def audit_entry(record: AuditLog, *, names: Mapping[str, str], tz: tzinfo = DEFAULT_TZ) -> AuditEntry:
-    target = f"{record.entity or ''}{'#' + record.entity_id if record.entity_id else ''}"
+    target = f"{entity_label(record.entity)}{'#' + record.entity_id if record.entity_id else ''}"
     detail = ""
     if record.after:
         detail = "；".join(f"{k}={v}" for k, v in record.after.items())[:500]
     return AuditEntry(
         at=to_local(record.at, tz) or record.at,
         actor_name=_name(names, record.actor_user_id) or "机器人",
-        action=record.action,
+        action=action_label(record.action),
         target=target,
         detail=detail,
     )
@@ -274,12 +318,16 @@ def member_info(member: ProjectMember, *, names: Mapping[str, str], customer: st
     )
 
 
-def issue_counts(entries: Iterable[ReportEntry], period: WeeklyPeriod,
-                 weeks: int = ISSUE_CHART_WEEKS) -> tuple[WeeklyIssueCount, ...]:
-    """Issues opened and closed in each of the ``weeks`` weeks ending with ``period``."""
+def issue_counts(entries: Iterable[ReportEntry], period: WeeklyPeriod, weeks: int = ISSUE_CHART_WEEKS,
+                 since: date | None = None) -> tuple[WeeklyIssueCount, ...]:
+    """Issues opened and closed in each of the ``weeks`` weeks ending with ``period``, none before the week of
+    ``since`` (the project's start: a chart of weeks before the project existed says nothing)."""
+    start = period.monday - timedelta(weeks=weeks - 1)
+    if since is not None:
+        start = min(max(start, since), period.monday)
     periods = []
-    current = WeeklyPeriod.containing(period.monday - timedelta(weeks=weeks - 1))
-    for _ in range(weeks):
+    current = WeeklyPeriod.containing(start)
+    while current.monday <= period.monday:
         periods.append(current)
         current = current.next()
     opened: dict[WeeklyPeriod, int] = defaultdict(int)
@@ -293,6 +341,12 @@ def issue_counts(entries: Iterable[ReportEntry], period: WeeklyPeriod,
             if p.contains(e.closed_at):
                 closed[p] += 1
     return tuple(WeeklyIssueCount(p.iso_year, p.iso_week, opened[p], closed[p]) for p in periods)
+
+
+def project_start(project: Project, tz: tzinfo = DEFAULT_TZ) -> date | None:
+    """The first day the project existed or was planned to start, whichever came first."""
+    known = [d for d in (local_date(project.created_at, tz), project.planned_start, project.actual_start) if d]
+    return min(known, default=None)
 
 
 def project_summary(
@@ -320,6 +374,11 @@ def project_summary(
         progress=progress_percent(deliverables),
         sales_name=first(MemberRole.SALES),
         customer_contact=first(MemberRole.CLIENT),
+        contract_no=project.contract_no or "",
+        contract_amount=money_text(project.contract_amount),
+        background=project.background or "",
+        objectives=project.objectives or "",
+        scope=project.scope or "",
     )
 
 
@@ -361,6 +420,7 @@ async def gather_project_reports(
     user_ids.update(u for e in entries for u in (e.owner_user_id, e.created_by) if u)
     user_ids.update(m.user_id for m in members)
     user_ids.update(a.requester_user_id for a in approvals)
+    user_ids.update(u for a in approvals for u in approval_step_users(a))
     user_ids.update(r.actor_user_id for r in audit if r.actor_user_id)
     names = await names_of(session=session, user_ids=user_ids)
 
@@ -409,7 +469,7 @@ async def gather_project_reports(
             members=tuple(member_info(m, names=names, customer=project.customer) for m in members_by[pid]),
             approvals=tuple(approvals_by[pid]),
             audit=tuple(audit_by[pid]),
-            issue_counts=issue_counts(project_entries, week),
+            issue_counts=issue_counts(project_entries, week, since=project_start(project, tz)),
             period=period,
             company_name=company_name,
         )

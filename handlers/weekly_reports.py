@@ -47,6 +47,8 @@ from bot.replies import File, Image, Markdown, Reply
 from bot.roles import MEMBERS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
+from handlers._common import ensure_not_closed
+from handlers._submit import file_generated, flagged_deliverable
 from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
 from handlers.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
 from reports.archive import safe_component
@@ -55,6 +57,7 @@ from reports.pool import WeeklyBundle, bundle_fingerprint, render_off_loop, rend
 from storage.models import ACTIVE_PROJECT_STATUSES, Project, ReportVariant, WeeklyReportRender
 from storage.repo import list_projects, record_weekly_report, weekly_renders, write_audit
 from storage.repo.report_queries import sent_weekly_reports
+from storage.templates import DeliverableFlag
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +149,11 @@ async def store_and_queue_weekly_report(
         await write_audit(session=session, action="weekly_report.send", actor_user_id=actor_user_id,
                           project_id=project.id, entity="weekly_report", entity_id=period.key,
                           after={"client": to_client, "internal": to_internal}, at=now_utc)
+    form = await flagged_deliverable(session, project, DeliverableFlag.WEEKLY_REPORT) if queued and to_client else None
+    if form is not None:  # each week's report sent to the client is a version of the 客户项目周报 deliverable
+        await file_generated(session, files_dir=root, project=project, deliverable=form, submitted_by=actor_user_id,
+                             now=now_utc, stored_path=_relative(client_path, root), file_name=bundle.docx_name,
+                             note=f"{period.label}周报，已发到客户群")
     return queued
 
 
@@ -213,6 +221,7 @@ async def _gather(run: JobRunContext, batch: Sequence[Project], period: WeeklyPe
         gathered = await gather_project_reports(
             session=session, projects=batch, today=today, calendar=run.calendar, tz=run.config.tz, period=period,
             registers_since=issue_window_start(period, run.config.tz),
+            company_name=run.config.organization.company_name,
         )
         stored = await weekly_renders(session=session, iso_year=period.iso_year, iso_week=period.iso_week,
                                       project_ids=[p.id for p in batch])
@@ -325,7 +334,8 @@ async def weekly_report_send_job(run: JobRunContext) -> None:
         if project is None or not await _still_due(session, project.id, period):
             return  # sent meanwhile (the Friday job), paused or deleted: nothing to do
         data = await gather_project_report(session=session, project=project, today=run.today,
-                                           calendar=run.calendar, tz=run.config.tz, period=period, weekly=True)
+                                           calendar=run.calendar, tz=run.config.tz, period=period, weekly=True,
+                                           company_name=run.config.organization.company_name)
         stored = await weekly_renders(session=session, iso_year=period.iso_year, iso_week=period.iso_week,
                                       project_ids=[project.id])
     internal = _wants_internal(project)
@@ -363,7 +373,8 @@ async def preview_weekly_report(incoming: Incoming, ctx: Context) -> Reply:
         raise UserError("内部版周报含内部事项，不能在客户群预览。请在项目内部群或单聊中发送「周报 预览 内部」。")
     period, today = _this_week(ctx)
     data = await gather_project_report(session=ctx.session, project=project, today=today,
-                                       calendar=ctx.services.calendar, tz=ctx.config.tz, period=period, weekly=True)
+                                       calendar=ctx.services.calendar, tz=ctx.config.tz, period=period, weekly=True,
+                                       company_name=ctx.config.organization.company_name)
     title, markdown, timeline = await render_off_loop(render_preview, data, internal)
     await ctx.reply(Markdown(f"【预览】{title}", markdown))
     return Image(png=timeline)
@@ -380,6 +391,7 @@ async def preview_weekly_report(incoming: Incoming, ctx: Context) -> Reply:
 async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
     project: Project = ctx.project
     period, _ = _this_week(ctx)
+    ensure_not_closed(project)
     if project.status not in ACTIVE_PROJECT_STATUSES:
         raise Conflict(f"项目当前状态为「{project.status}」，只有已立项或进行中的项目发送周报。")
     if not project.client_conversation_id:

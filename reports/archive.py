@@ -4,11 +4,14 @@ Layout (``NN-`` keeps phases in project order in any file browser)::
 
     01-启动/商务合同/合同扫描件.pdf           latest version of each deliverable, a folder per phase
     02-规划/...
-    客户项目周报/2025-W10_客户项目周报.docx      every weekly report
+    客户项目周报/2025-W10_客户项目周报.docx      every weekly report sent to the client
+    项目内部周报/2025-W10_项目内部周报.docx      and its internal variant
+    生成文档/项目立项申请表_XM-2026-001.docx     the standard's documents, filled from the project as archived
     项目管理记录/项目登记表.xlsx               the registers
-    项目管理记录/审批记录.docx                 the approval trail
+    项目管理记录/审批记录.docx                 the approval trail, every step with its time
     项目管理记录/操作日志.csv                  the audit log
-    索引.md, 索引.docx                       every file above with its size and SHA-256
+    索引.md, 索引.docx                       every file above with its size and SHA-256, and the deliverables
+                                            whose latest version is a link or a note (URL, who, when)
 
 Files on disk are streamed into the zip in 1 MiB chunks and hashed on the way, so a 2 GB video of the
 training session does not need 2 GB of memory. Names are sanitised (no path traversal, no characters
@@ -25,13 +28,13 @@ import re
 import tempfile
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from .formatting import fmt_date
-from .model import ProjectReportData
+from .model import ProjectReportData, RegisterKind
 from .user_text import TextCsvWriter, md_literal
 
 CHUNK = 1024 * 1024
@@ -40,6 +43,8 @@ REGISTERS_NAME = "项目管理记录/项目登记表.xlsx"
 APPROVALS_NAME = "项目管理记录/审批记录.docx"
 AUDIT_NAME = "项目管理记录/操作日志.csv"
 WEEKLY_FOLDER = "客户项目周报"
+INTERNAL_WEEKLY_FOLDER = "项目内部周报"
+GENERATED_FOLDER = "生成文档"
 INDEX_MD = "索引.md"
 INDEX_DOCX = "索引.docx"
 # Already-compressed formats: deflating them again costs CPU and saves nothing.
@@ -51,6 +56,7 @@ _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", 
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
 Progress = Callable[[int, int, str], None]
+LINKS_HEADING = "以链接或说明提交的交付物"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,21 @@ class ArchiveFile:
 class WeeklyReportFile:
     week: str  # ISO week key, e.g. "2025-W10"
     source: Path | bytes
-    file_name: str | None = None  # defaults to "<week>_客户项目周报.docx"
+    file_name: str | None = None  # defaults to "<week>_客户项目周报.docx" (the folder's name)
+    folder: str = WEEKLY_FOLDER  # INTERNAL_WEEKLY_FOLDER for the internal variant
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLink:
+    """A deliverable whose latest version is a link (or only a note): listed in the index, nothing to copy."""
+
+    phase: str
+    deliverable: str
+    version: int
+    link: str
+    note: str
+    submitted_by: str
+    submitted_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +95,7 @@ class IndexEntry:
     name: str  # path inside the zip
     size: int
     sha256: str
-    category: str  # 交付物 / 客户项目周报 / 登记表 / 审批记录 / 操作日志 / 附加文件
+    category: str  # 交付物 / 客户项目周报 / 项目内部周报 / 生成文档 / 登记表 / 审批记录 / 操作日志 / 附加文件
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +210,14 @@ def _size(n: int) -> str:
     return f"{n:.1f} GB"
 
 
-def index_markdown(data: ProjectReportData, entries: Iterable[IndexEntry]) -> str:
+def _link_rows(links: Iterable[ArchiveLink]) -> list[tuple[str, ...]]:
+    return [(l.phase, l.deliverable, f"第{l.version}版", l.link or f"（说明）{l.note}", l.submitted_by or "—",
+             fmt_date(l.submitted_at)) for l in links]
+
+
+def index_markdown(data: ProjectReportData, entries: Iterable[IndexEntry], links: Iterable[ArchiveLink] = ()) -> str:
     entries = list(entries)
+    links = list(links)
     p = data.project
     lines = [
         f"# {md_literal(p.name)} 项目资料归档索引",
@@ -207,13 +233,20 @@ def index_markdown(data: ProjectReportData, entries: Iterable[IndexEntry]) -> st
     ]
     for i, e in enumerate(entries, 1):
         lines.append(f"| {i} | {e.category} | {e.name.replace('|', '｜')} | {e.size} | {e.sha256} |")
+    if links:
+        lines += ["", f"## {LINKS_HEADING}", "", "| 序号 | 阶段 | 交付物 | 版本 | 链接或说明 | 提交人 | 提交时间 |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for i, row in enumerate(_link_rows(links), 1):
+            cells = " | ".join(md_literal(" ".join(str(c).split()).replace("|", "｜")) for c in row)
+            lines.append(f"| {i} | {cells} |")
     lines += ["", "校验方法：Windows 执行 `certutil -hashfile <文件> SHA256`，Linux/macOS 执行 `sha256sum <文件>`。", ""]
     return "\n".join(lines)
 
 
-def index_docx(data: ProjectReportData, entries: Iterable[IndexEntry]) -> bytes:
+def index_docx(data: ProjectReportData, entries: Iterable[IndexEntry], links: Iterable[ArchiveLink] = ()) -> bytes:
     from . import docx_style as dx  # python-docx is heavy: loaded by the render thread, not by our importers
     entries = list(entries)
+    links = list(links)
     doc = dx.new_document(landscape=True, header_text=f"{data.project.name} · 项目资料归档索引")
     dx.add_title(doc, "项目资料归档索引", data.project.name)
     dx.add_form_table(doc, [("项目编号", data.project.code), ("客户单位", data.project.customer),
@@ -222,7 +255,38 @@ def index_docx(data: ProjectReportData, entries: Iterable[IndexEntry]) -> bytes:
     dx.add_table(doc, ["序号", "类别", "文件", "大小（字节）", "SHA-256"],
                  [(i, e.category, e.name, e.size, e.sha256) for i, e in enumerate(entries, 1)],
                  widths_cm=[1.2, 2.4, 9.0, 2.4, 9.4])
+    if links:
+        doc.add_heading(LINKS_HEADING, level=1)
+        dx.add_table(doc, ["序号", "阶段", "交付物", "版本", "链接或说明", "提交人", "提交时间"],
+                     [(i, *row) for i, row in enumerate(_link_rows(links), 1)],
+                     widths_cm=[1.2, 2.0, 4.4, 1.6, 9.6, 2.2, 3.4])
     return dx.to_bytes(doc)
+
+
+def generated_documents(data: ProjectReportData, handover: Mapping[str, Sequence[str]] | None = None,
+                        handover_how: Mapping[str, str] | None = None) -> list[tuple[str, bytes]]:
+    """The standard's documents (``documents.DOCUMENTS``) filled from the project as archived: one 升级通知单 or
+    确认单 per upgrade, the 交接清单 from the project's ``handover`` checklist; a document the project lacks the data
+    for is left out. The approval trail is not among them: it has its own place (``APPROVALS_NAME``)."""
+    from .documents import DOCUMENTS, MissingDocumentData, render_approval_trail
+
+    made: list[tuple[str, bytes]] = []
+    for spec in DOCUMENTS.values():
+        if spec.render is render_approval_trail:
+            continue
+        if "upgrade" in spec.options:
+            related = spec.name == "系统升级确认单"
+            for entry in data.entries(RegisterKind.UPGRADE):
+                if entry.related_to_client == related:
+                    made.append((f"{spec.name}_{data.project.code}_{entry.version or entry.seq}.docx",
+                                 spec.render(data, entry)))
+            continue
+        options = {"available": handover, "how": handover_how} if "available" in spec.options else {}
+        try:
+            made.append((spec.file_name(data), spec.render(data, **options)))
+        except MissingDocumentData:
+            continue
+    return made
 
 
 def build_archive(
@@ -233,6 +297,9 @@ def build_archive(
     progress: Progress | None = None,
     *,
     extra_files: Iterable[tuple[str, str | os.PathLike | bytes]] = (),
+    links: Iterable[ArchiveLink] = (),
+    handover: Mapping[str, Sequence[str]] | None = None,
+    handover_how: Mapping[str, str] | None = None,
     registers_xlsx: bytes | None = None,
     approvals_docx: bytes | None = None,
     generated_at: datetime | None = None,
@@ -240,9 +307,11 @@ def build_archive(
     """Write the archive zip to ``out_path`` and return what it holds.
 
     ``files`` are (phase, deliverable, path on disk, original name); ``weekly_reports`` are (ISO week,
-    path or bytes[, file name]); ``extra_files`` are (name inside the zip, path or bytes), e.g. signed
-    scans that are not deliverables. The registers workbook and the approval trail are rendered from
-    ``data`` unless passed in. ``progress(done, total, name)`` is called after each file, index
+    path or bytes[, file name]) or ``WeeklyReportFile`` with their folder; ``extra_files`` are (name inside
+    the zip, path or bytes), e.g. signed scans that are not deliverables; ``links`` the deliverables whose
+    latest version is a link or a note (listed in the index). The registers workbook, the approval trail
+    and the standard's documents (``generated_documents``, with the ``handover`` checklist) are rendered
+    from ``data`` unless passed in. ``progress(done, total, name)`` is called after each file, index
     included, so a CLI can draw a bar. The zip is written to a temporary file next to ``out_path``
     and renamed at the end: an interrupted run never leaves a truncated archive behind.
     """
@@ -254,7 +323,9 @@ def build_archive(
     files = [f if isinstance(f, ArchiveFile) else ArchiveFile(f[0], f[1], Path(f[2]), f[3]) for f in files]
     weekly = [w if isinstance(w, WeeklyReportFile) else WeeklyReportFile(*w) for w in weekly_reports]
     extras = list(extra_files)
-    total = len(files) + len(weekly) + len(extras) + 3 + 2  # + registers, approvals, audit + two indexes
+    links = list(links)
+    documents = generated_documents(data, handover, handover_how)
+    total = len(files) + len(weekly) + len(documents) + len(extras) + 3 + 2  # + registers, approvals, audit, indexes
     done = 0
     names = _Names()
     entries: list[IndexEntry] = []
@@ -270,6 +341,15 @@ def build_archive(
         if progress is not None:
             progress(done, total, name)
 
+    def add(zf: zipfile.ZipFile, name: str, source: Path | bytes, category: str) -> None:
+        name = names.claim(name)
+        if isinstance(source, bytes):
+            size, sha = _write_bytes(zf, name, source, when)
+        else:
+            size, sha = _write_path(zf, name, source)
+        entries.append(IndexEntry(name, size, sha, category))
+        tick(name)
+
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".archive-", suffix=".zip.part", dir=out_path.parent)
     os.close(fd)
@@ -277,46 +357,31 @@ def build_archive(
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for f in sorted(files, key=lambda f: (phase_order.index(f.phase), f.deliverable, f.original_name)):
                 folder = f"{phase_order.index(f.phase) + 1:02d}-{base_name(f.phase)}"
-                name = names.claim("/".join((folder, base_name(f.deliverable), base_name(f.original_name))))
-                size, sha = _write_path(zf, name, Path(f.path))
-                entries.append(IndexEntry(name, size, sha, "交付物"))
-                tick(name)
+                add(zf, "/".join((folder, base_name(f.deliverable), base_name(f.original_name))), Path(f.path),
+                    "交付物")
 
-            for w in sorted(weekly, key=lambda w: w.week):
+            for w in sorted(weekly, key=lambda w: (w.folder, w.week)):
                 suffix = ".docx" if isinstance(w.source, bytes) else (Path(w.source).suffix or ".docx")
-                file_name = w.file_name or f"{w.week}_客户项目周报{suffix}"
-                name = names.claim(safe_path(WEEKLY_FOLDER, base_name(file_name)))
-                if isinstance(w.source, bytes):
-                    size, sha = _write_bytes(zf, name, w.source, when)
-                else:
-                    size, sha = _write_path(zf, name, Path(w.source))
-                entries.append(IndexEntry(name, size, sha, "客户项目周报"))
-                tick(name)
+                file_name = w.file_name or f"{w.week}_{w.folder}{suffix}"
+                source = w.source if isinstance(w.source, bytes) else Path(w.source)
+                add(zf, safe_path(w.folder, base_name(file_name)), source, w.folder)
 
-            generated = (
-                (REGISTERS_NAME, registers_xlsx if registers_xlsx is not None else render_registers_xlsx(data), "登记表"),
-                (APPROVALS_NAME, approvals_docx if approvals_docx is not None else render_approval_trail(data), "审批记录"),
-                (AUDIT_NAME, audit_csv(data), "操作日志"),
-            )
-            for name, payload, category in generated:
-                name = names.claim(name)
-                size, sha = _write_bytes(zf, name, payload, when)
-                entries.append(IndexEntry(name, size, sha, category))
-                tick(name)
+            for file_name, payload in documents:
+                add(zf, safe_path(GENERATED_FOLDER, base_name(file_name)), payload, GENERATED_FOLDER)
+
+            add(zf, REGISTERS_NAME, registers_xlsx if registers_xlsx is not None else render_registers_xlsx(data),
+                "登记表")
+            add(zf, APPROVALS_NAME, approvals_docx if approvals_docx is not None else render_approval_trail(data),
+                "审批记录")
+            add(zf, AUDIT_NAME, audit_csv(data), "操作日志")
 
             for inner, source in extras:
-                name = names.claim(safe_path(inner))
-                if isinstance(source, bytes):
-                    size, sha = _write_bytes(zf, name, source, when)
-                else:
-                    size, sha = _write_path(zf, name, Path(source))
-                entries.append(IndexEntry(name, size, sha, "附加文件"))
-                tick(name)
+                add(zf, safe_path(inner), source if isinstance(source, bytes) else Path(source), "附加文件")
 
             # The indexes describe every other member; they cannot hash themselves.
-            _write_bytes(zf, names.claim(INDEX_MD), index_markdown(data, entries).encode("utf-8"), when)
+            _write_bytes(zf, names.claim(INDEX_MD), index_markdown(data, entries, links).encode("utf-8"), when)
             tick(INDEX_MD)
-            _write_bytes(zf, names.claim(INDEX_DOCX), index_docx(data, entries), when)
+            _write_bytes(zf, names.claim(INDEX_DOCX), index_docx(data, entries, links), when)
             tick(INDEX_DOCX)
         os.replace(tmp, out_path)
     except BaseException:

@@ -39,6 +39,7 @@ AT_RISK = "#E8A33D"
 TEXT = "#333333"
 GRID = "#E6E6E6"
 
+ISSUE_CHART_MIN_SLOTS = 8  # the weekly report's usual span (handlers.report_data.ISSUE_CHART_WEEKS)
 # The charts are 8 in wide and printed 16 cm (6.3 in) wide in the A4 .docx: 120 dpi is ~150 pixels per printed inch,
 # sharp on screen and in an office print; 150 dpi made 50 % more pixels to rasterize and compress for no visible gain.
 DEFAULT_DPI = 120
@@ -253,6 +254,8 @@ def issues_per_week_png(counts: Sequence[WeeklyIssueCount], *, title: str = CHAR
     for x, v in zip(xs, backlog):
         ax.annotate(str(v), (x, v), textcoords="offset points", xytext=(0, 6), ha="center",
                     fontproperties=_font(7), color=ACTUAL_RUNNING)
+    # A young project has a week or two: keep the bars as narrow as in a full chart, starting at the left.
+    ax.set_xlim(-0.6, max(len(xs), ISSUE_CHART_MIN_SLOTS) - 0.4)
     step = max(1, len(xs) // 12)  # keep at most ~12 week labels readable
     ax.set_xticks(xs[::step], [f"{c.iso_week}周" for c in counts][::step])
     ax.yaxis.get_major_locator().set_params(integer=True)

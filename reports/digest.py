@@ -19,6 +19,8 @@ class HealthStatus(StrEnum):
 
 
 HEALTH_ICONS = {HealthStatus.ON_TRACK: "🟢", HealthStatus.AT_RISK: "🟡", HealthStatus.LATE: "🔴"}
+# The same lights as text colours, for documents (a printer or an office suite may lack the emoji).
+HEALTH_COLOURS = {HealthStatus.ON_TRACK: "2E7D32", HealthStatus.AT_RISK: "B7791F", HealthStatus.LATE: "C62828"}
 _SEVERITY = {HealthStatus.LATE: 0, HealthStatus.AT_RISK: 1, HealthStatus.ON_TRACK: 2}
 
 
@@ -41,6 +43,10 @@ class ProjectHealth:
     @property
     def label(self) -> str:
         return f"{self.icon} {self.status}"
+
+    @property
+    def colour(self) -> str:
+        return HEALTH_COLOURS[self.status]
 
 
 def project_health(

@@ -113,17 +113,26 @@ def render_project_initiation(data: ProjectReportData, *, fonts: DocxFonts = DEF
                  [(e.title, e.probability, e.impact, e.response) for e in data.entries(RegisterKind.RISK)],
                  widths_cm=[5.6, 1.4, 1.4, 7.4], empty="暂未识别风险")
     doc.add_heading("四、审批意见", level=1)
-    approval = next((a for a in data.approvals if "立项" in a.kind), None)
-    if approval is not None and approval.steps:
+    approval = next((a for a in reversed(data.approvals) if "立项" in a.kind), None)
+    if approval is not None:
         number = f"，编号 {approval.instance_id}" if approval.instance_id else ""
         dx.add_paragraph(doc, f"{approval.status}（钉钉审批{number}）", bold_prefix="审批状态：")
-        dx.add_table(doc, ["处理人", "操作", "时间", "意见"],
-                     [(s.actor_name, s.action, fmt_date(s.at), s.remark) for s in approval.steps],
-                     widths_cm=[3, 2.4, 4, 6.4])
+        _approval_steps_table(doc, approval.steps)
+    if approval is not None and not approval.is_pending:
+        # Decided in DingTalk: the steps above are the signatures; blank lines to sign would contradict them.
+        dx.add_paragraph(doc, "以上为钉钉审批记录（审批人、结果、意见与时间），无需另行签字。")
     else:
-        dx.add_paragraph(doc, "提交钉钉审批后由公司领导审批，审批通过后正式开展项目实施工作。")
-    dx.add_signature_block(doc, ["申请人（项目经理）", "部门经理", "公司领导"])
+        if approval is None:
+            dx.add_paragraph(doc, "提交钉钉审批后由公司领导审批，审批通过后正式开展项目实施工作。")
+        dx.add_signature_block(doc, ["申请人（项目经理）", "部门经理", "公司领导"])
     return dx.to_bytes(doc)
+
+
+def _approval_steps_table(doc, steps) -> None:
+    from . import docx_style as dx
+    dx.add_table(doc, ["序号", "处理人", "操作", "时间", "意见"],
+                 [(j, s.actor_name, s.action, fmt_date(s.at), s.remark or "—") for j, s in enumerate(steps, 1)],
+                 widths_cm=[1.4, 2.6, 2, 3.8, 6], empty="无审批步骤")
 
 
 # ---------------------------------------------------------------------------------------- 启动会记录表
@@ -252,15 +261,15 @@ def render_acceptance_confirmation(data: ProjectReportData, *, acceptance_date: 
 
 def render_handover_list(data: ProjectReportData, available: Mapping[str, Sequence[str] | str | None] | None = None, *,
                          receiver: str = "", handover_date: date | None = None,
-                         fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
-    """项目交接清单 of 5.4.1: each item of the standard's list marked ✓ (with its files) or ✗.
+                         how: Mapping[str, str] | None = None, fonts: DocxFonts = DEFAULT_FONTS) -> bytes:
+    """项目交接清单 of 5.4.1: each item of the checklist marked ✓ (with its files) or ✗ (with ``how`` to provide it).
 
-    ``available`` maps an item name (as in ``HANDOVER_ITEMS``) to the file name(s) that exist for it;
-    a missing key, ``None`` or an empty list means ✗. Keys that are not standard items are listed after
-    them, so nothing the caller gathered is dropped.
+    ``available`` is the project's checklist: item name -> the file name(s) that exist for it (``None`` or an
+    empty list: ✗), in the order to print. Without it (a blank form) the standard's ``HANDOVER_ITEMS`` are listed.
     """
     from . import docx_style as dx
-    available = dict(available or {})
+    available = dict(available) if available is not None else dict.fromkeys(HANDOVER_ITEMS)
+    how = how or {}
     doc = _document(data, "项目交接清单", fonts)
     dx.add_form_table(doc, [
         *_project_fields(data, ("移交人", data.project.pm_name), ("接收人", receiver or "售后服务组")),
@@ -268,16 +277,16 @@ def render_handover_list(data: ProjectReportData, available: Mapping[str, Sequen
     ])
     doc.add_heading("一、需要交接的项目资料", level=1)
     rows = []
-    names = list(HANDOVER_ITEMS) + [k for k in available if k not in HANDOVER_ITEMS]
     present = 0
-    for i, name in enumerate(names, 1):
+    for i, name in enumerate(available, 1):
         files = available.get(name)
         files = [files] if isinstance(files, str) else list(files or [])
         ok = bool(files)
         present += ok
-        rows.append((i, name, "✓" if ok else "✗", "\n".join(files) if files else "缺失，请补充"))
+        missing = f"缺失，请补充：{how[name]}" if how.get(name) else "缺失，请补充"
+        rows.append((i, name, "✓" if ok else "✗", "\n".join(files) if files else missing))
     dx.add_table(doc, ["序号", "资料名称", "是否具备", "文件名称 / 备注"], rows, widths_cm=[1.4, 5.2, 2.0, 7.2])
-    dx.add_paragraph(doc, f"共 {len(names)} 项，已具备 {present} 项，缺失 {len(names) - present} 项。")
+    dx.add_paragraph(doc, f"共 {len(available)} 项，已具备 {present} 项，缺失 {len(available) - present} 项。")
     doc.add_heading("二、实施遗留事项", level=1)
     open_items = [e for e in data.registers if e.kind in (RegisterKind.ISSUE, RegisterKind.REQUIREMENT) and e.is_open]
     dx.add_table(doc, ["编号", "内容", "状态", "负责人"], [(f"{e.kind}#{e.seq}", e.title, e.status, e.owner_name)
@@ -365,9 +374,7 @@ def render_approval_trail(data: ProjectReportData, *, fonts: DocxFonts = DEFAULT
             ("完成时间", fmt_date(a.finished_at)), ("当前审批人", a.current_approver), ("审批编号", a.instance_id),
             ("备注", a.remarks),
         ])
-        dx.add_table(doc, ["序号", "处理人", "操作", "时间", "意见"],
-                     [(j, s.actor_name, s.action, fmt_date(s.at), s.remark) for j, s in enumerate(a.steps, 1)],
-                     widths_cm=[1.4, 2.6, 2, 3.8, 6], empty="无审批步骤")
+        _approval_steps_table(doc, a.steps)
     return dx.to_bytes(doc)
 
 
@@ -405,7 +412,7 @@ DOCUMENTS: dict[str, DocumentSpec] = {
                      ("验收确认单", "验收单", "验收", "项目验收单", "项目验收"), "收尾阶段：客户签字、盖章，项目正式结束",
                      ("acceptance_date",)),
         DocumentSpec("项目交接清单", render_handover_list, ("交接清单", "交接", "项目交接", "交接资料清单"),
-                     "收尾阶段：移交售后服务组的项目资料清单", ("available", "receiver", "handover_date")),
+                     "收尾阶段：移交售后服务组的项目资料清单", ("available", "receiver", "handover_date", "how")),
         DocumentSpec("系统升级通知单", render_upgrade_notice, ("升级通知单", "升级通知"),
                      "监控阶段：常规升级告知客户", ("upgrade",)),
         DocumentSpec("系统升级确认单", render_upgrade_confirmation, ("升级确认单", "升级确认"),

@@ -10,7 +10,7 @@ in whatever the reader's theme says (often a Japanese or fallback face in WPS).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from docx import Document
 from docx.enum.section import WD_ORIENT
@@ -213,7 +213,7 @@ def _table_text_id(doc) -> str:
     return doc.styles[TABLE_TEXT].style_id
 
 
-def _cell_text(cell, text: str, style_id: str, *, bold: bool = False, align=None) -> None:
+def _cell_text(cell, text: str, style_id: str, *, bold: bool = False, align=None, colour: str | None = None) -> None:
     cell.text = ""
     p = cell.paragraphs[0]
     p._p.style = style_id  # == p.style = TABLE_TEXT, without the per-cell lookup (see _table_text_id)
@@ -221,6 +221,8 @@ def _cell_text(cell, text: str, style_id: str, *, bold: bool = False, align=None
     for i, line in enumerate(lines):
         run = p.add_run(line)
         run.bold = bold
+        if colour:
+            run.font.color.rgb = RGBColor.from_string(colour)
         if i < len(lines) - 1:
             run.add_break()
     if align is not None:
@@ -266,8 +268,9 @@ def add_table(doc, header: Sequence[str], rows: Iterable[Sequence[object]], *, w
 
 
 def add_form_table(doc, pairs: Sequence[tuple[str, object]], *, columns: int = 2, label_cm: float = 2.8,
-                   wide_labels: Iterable[str] = ()):
-    """Label/value form grid, ``columns`` pairs per row; labels in ``wide_labels`` span the whole row.
+                   wide_labels: Iterable[str] = (), colours: Mapping[str, str] | None = None):
+    """Label/value form grid, ``columns`` pairs per row; labels in ``wide_labels`` span the whole row; ``colours``
+    gives a value its text colour by label (``{"健康状况": "2E7D32"}``).
 
     This is the layout of the paper forms in the standard (立项申请表, 验收确认单 ...): shaded labels,
     white value cells to read or fill in.
@@ -289,7 +292,7 @@ def add_form_table(doc, pairs: Sequence[tuple[str, object]], *, columns: int = 2
         for i, (label, value) in enumerate(pending):
             _cell_text(cells[2 * i], label, style_id, bold=True)
             _shade(cells[2 * i], LABEL_FILL)
-            _cell_text(cells[2 * i + 1], _text(value), style_id)
+            _cell_text(cells[2 * i + 1], _text(value), style_id, colour=(colours or {}).get(label))
         if len(pending) < columns:
             cells[2 * len(pending) - 1].merge(cells[-1])
         pending.clear()
@@ -301,7 +304,7 @@ def add_form_table(doc, pairs: Sequence[tuple[str, object]], *, columns: int = 2
             _cell_text(cells[0], label, style_id, bold=True)
             _shade(cells[0], LABEL_FILL)
             merged = cells[1].merge(cells[-1])
-            _cell_text(merged, _text(value), style_id)
+            _cell_text(merged, _text(value), style_id, colour=(colours or {}).get(label))
             continue
         pending.append((label, value))
         if len(pending) == columns:

@@ -20,7 +20,7 @@ projects at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -75,6 +75,7 @@ class ProjectSummary:
     actual_end: date | None = None
     progress: float = 0.0  # percent, 0..100
     # Optional details used by the standard's forms (立项申请表, 验收确认单 ...); empty prints as a blank.
+    pm_phone: str = ""  # the PM's mobile, printed beside their name on client reports when known
     sales_name: str = ""  # 拓展 / 业务负责人
     department: str = ""
     contract_no: str = ""
@@ -123,10 +124,43 @@ class DeliverableInfo:
     latest_file_name: str | None = None
     latest_version: int | None = None
     submitted_on: date | None = None
+    counted: bool = True  # counts toward progress: required, and a one-off document or a final register
+    recurring: bool = False  # produced again and again (周报, 日志, per event): not "work done" of a week by itself
 
     @property
     def is_overdue(self) -> bool:
         return self.status == DeliverableStatus.PENDING and (self.overdue or self.overdue_working_days > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverableCounts:
+    """The figures every view prints the same way: the required deliverables that progress counts (done = submitted
+    or waived), and all of them (submitted)."""
+
+    required_done: int = 0
+    required: int = 0
+    submitted: int = 0
+    total: int = 0
+
+    @classmethod
+    def of(cls, items: Iterable[tuple[bool, str]]) -> DeliverableCounts:
+        """From (counted toward progress, status) pairs."""
+        required_done = required = submitted = total = 0
+        for counted, status in items:
+            total += 1
+            submitted += status == DeliverableStatus.SUBMITTED
+            if counted:
+                required += 1
+                required_done += status != DeliverableStatus.PENDING
+        return cls(required_done, required, submitted, total)
+
+    @property
+    def required_text(self) -> str:
+        return f"必交交付物 {self.required_done}/{self.required}"
+
+    @property
+    def all_text(self) -> str:
+        return f"全部交付物 已提交 {self.submitted}/{self.total}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +200,11 @@ class RegisterEntry:
     @property
     def is_open(self) -> bool:
         return self.closed_at is None and self.status not in CLOSED_STATUSES
+
+    @property
+    def details(self) -> str:
+        """The content where it says more than the title (a one-line entry's content is its title)."""
+        return "" if self.content.strip() == self.title.strip() else self.content
 
     @property
     def risk_score(self) -> int:
@@ -297,6 +336,10 @@ class ProjectReportData:
 
     def entries(self, kind: str) -> tuple[RegisterEntry, ...]:
         return tuple(sorted((e for e in self.registers if e.kind == kind), key=lambda e: e.seq))
+
+    @property
+    def deliverable_counts(self) -> DeliverableCounts:
+        return DeliverableCounts.of((d.counted, d.status) for d in self.deliverables)
 
     def phase_names(self) -> tuple[str, ...]:
         """Phases in template order, then any phase only mentioned by a deliverable."""

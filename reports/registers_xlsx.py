@@ -44,15 +44,15 @@ SEQ = Column("序号", lambda e: e.seq, 6)
 
 SHEETS: dict[str, tuple[str, tuple[Column, ...]]] = {
     RegisterKind.ISSUE: ("问题记录表", (
-        SEQ, Column("问题描述", lambda e: e.title, 36, True), Column("详细说明", lambda e: e.content, 30, True),
+        SEQ, Column("问题描述", lambda e: e.title, 36, True), Column("详细说明", lambda e: e.details, 30, True),
         Column("提出人", lambda e: e.reporter_name, 10), Column("负责人", lambda e: e.owner_name, 10),
-        Column("优先级", lambda e: e.priority, 8), Column("状态", lambda e: e.status, 9),
+        Column("严重程度", lambda e: e.priority, 8), Column("状态", lambda e: e.status, 9),
         Column("提出日期", lambda e: e.created_at, 12), Column("计划解决", lambda e: e.due, 12),
         Column("解决日期", lambda e: e.closed_at, 12), Column("解决方法", lambda e: e.resolution, 36, True),
         Column("需客户协助", lambda e: _yes(e.needs_client), 10),
     )),
     RegisterKind.REQUIREMENT: ("需求跟踪表", (
-        SEQ, Column("需求描述", lambda e: e.title, 36, True), Column("详细说明", lambda e: e.content, 30, True),
+        SEQ, Column("需求描述", lambda e: e.title, 36, True), Column("详细说明", lambda e: e.details, 30, True),
         Column("提出人", lambda e: e.reporter_name, 10), Column("负责人", lambda e: e.owner_name, 10),
         Column("优先级", lambda e: e.priority, 8), Column("状态", lambda e: e.status, 9),
         Column("提出日期", lambda e: e.created_at, 12), Column("期望完成", lambda e: e.due, 12),
@@ -81,7 +81,7 @@ SHEETS: dict[str, tuple[str, tuple[Column, ...]]] = {
     )),
     RegisterKind.LOG: ("实施日志", (
         SEQ, Column("日期", lambda e: e.created_at, 17), Column("记录人", lambda e: e.owner_name, 10),
-        Column("工作内容", lambda e: e.title, 50, True), Column("详细说明", lambda e: e.content, 40, True),
+        Column("工作内容", lambda e: e.title, 50, True), Column("详细说明", lambda e: e.details, 40, True),
     )),
     RegisterKind.PLAN: ("工作计划", (
         SEQ, Column("计划内容", lambda e: e.title, 46, True), Column("负责人", lambda e: e.owner_name, 10),

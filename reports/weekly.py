@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from .digest import ProjectHealth, health_of
 from .docx_fonts import DEFAULT_FONTS, DocxFonts
 from .formatting import (
     fmt_date,
@@ -27,10 +28,12 @@ from .formatting import (
 )
 from .user_text import md_literal
 from .model import (
+    DeliverableCounts,
     DeliverableInfo,
     DeliverableStatus,
     PhaseInfo,
     ProjectReportData,
+    ProjectSummary,
     RegisterEntry,
     RegisterKind,
     WeeklyPeriod,
@@ -81,6 +84,8 @@ class WeeklyContent:
     client_items: tuple[RegisterEntry, ...]
     milestones: tuple[PhaseInfo, ...]
     deliverable_totals: Mapping[str, int]
+    counts: DeliverableCounts
+    health: ProjectHealth  # the leaders' digest's traffic light, by the same rule
     overdue: tuple[DeliverableInfo, ...]
     open_risks: tuple[RegisterEntry, ...]
     pending_approvals: tuple
@@ -108,7 +113,8 @@ def weekly_content(data: ProjectReportData) -> WeeklyContent:
             done.append(WorkItem("系统升级", f"系统升级{ver}：{e.title}", e.owner_name,
                                  as_date(e.closed_at or e.created_at), e.content))
     for d in data.deliverables:
-        if d.status == DeliverableStatus.SUBMITTED and week.contains(d.submitted_on):
+        # A recurring record (the 周报 itself, an upgrade's notice) is reported by what produced it, if at all.
+        if d.status == DeliverableStatus.SUBMITTED and week.contains(d.submitted_on) and not d.recurring:
             done.append(WorkItem("交付物提交", f"提交《{d.name}》", d.owner_name, d.submitted_on))
     done.sort(key=lambda w: (w.day or week.monday, w.source))
 
@@ -121,12 +127,11 @@ def weekly_content(data: ProjectReportData) -> WeeklyContent:
             plans.append(WorkItem("交付物", f"完成《{d.name}》", d.owner_name, d.due))
     plans.sort(key=lambda w: (w.day or nxt.sunday, w.source != "工作计划"))
 
+    # Only what waits on the client: the section is titled so, and the client reads it.
     client_kinds = {RegisterKind.ISSUE, RegisterKind.RISK, RegisterKind.REQUIREMENT, RegisterKind.CHANGE}
-    client_items = [e for e in data.registers if e.kind in client_kinds and e.is_open and
-                    (e.needs_client or e.kind == RegisterKind.ISSUE)]
-    # Items that wait on the client first, then by kind and number.
+    client_items = [e for e in data.registers if e.kind in client_kinds and e.is_open and e.needs_client]
     order = {RegisterKind.ISSUE: 0, RegisterKind.RISK: 1, RegisterKind.REQUIREMENT: 2, RegisterKind.CHANGE: 3}
-    client_items.sort(key=lambda e: (not e.needs_client, order.get(e.kind, 9), e.seq))
+    client_items.sort(key=lambda e: (order.get(e.kind, 9), e.seq))
 
     totals = Counter()
     for d in data.deliverables:
@@ -154,6 +159,8 @@ def weekly_content(data: ProjectReportData) -> WeeklyContent:
         client_items=tuple(client_items),
         milestones=tuple(p for p in data.phases),
         deliverable_totals=dict(totals),
+        counts=data.deliverable_counts,
+        health=health_of(data),
         overdue=tuple(overdue),
         open_risks=tuple(risks),
         pending_approvals=pending,
@@ -186,6 +193,17 @@ def _entry_label(e: RegisterEntry) -> str:
     return f"{e.kind}#{e.seq}"
 
 
+def pm_contact(p: ProjectSummary) -> str:
+    """``王建国（电话 13800000000）``: the client's contact person on our side."""
+    return or_blank(p.pm_name) + (f"（电话 {p.pm_phone}）" if p.pm_phone else "")
+
+
+def health_text(health: ProjectHealth, *, icon: bool = True) -> str:
+    """``🟢 正常`` for chat; ``● 正常`` (to be coloured) for documents."""
+    head = health.label if icon else f"● {health.status}"
+    return head + (f"（{'；'.join(health.reasons)}）" if health.reasons else "")
+
+
 def report_title(data: ProjectReportData, *, internal: bool = False) -> str:
     kind = INTERNAL_TITLE if internal else CLIENT_TITLE
     return f"{kind}｜{data.project.name}｜{data.week.label}"
@@ -204,9 +222,11 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
         f"{week.label}（{fmt_short_date(week.monday)} 至 {fmt_short_date(week.sunday)}）",
         "",
         f"- 客户：{md_literal(or_blank(p.customer))}",
-        f"- 项目经理：{md_literal(or_blank(p.pm_name))}",
+        *([f"- 实施方：{md_literal(data.company_name)}"] if data.company_name else []),
+        f"- 项目经理：{md_literal(pm_contact(p))}",
+        f"- 项目状态：{health_text(c.health)}",
         f"- 当前阶段：**{or_blank(p.phase)}**（{or_blank(p.status)}）",
-        f"- 总体进度：{progress_bar(p.progress)} {fmt_percent(p.progress)}",
+        f"- 总体进度：{progress_bar(p.progress)} {fmt_percent(p.progress)}（{c.counts.required_text}）",
         f"- 计划周期：{fmt_period(p.planned_start, p.planned_end)}",
         "",
         f"#### {SECTION_PROGRESS}",
@@ -219,7 +239,7 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
     lines += phase_lines or ["- 暂无阶段计划"]
     t = c.deliverable_totals
     if t.get("共计"):
-        lines.append(f"- 交付物：已完成 {t.get('已完成', 0)} / 共 {t['共计']} 项"
+        lines.append(f"- {c.counts.all_text}"
                      + (f"，逾期 {t['逾期']} 项" if t.get("逾期") else "")
                      + (f"，豁免 {t['已豁免']} 项" if t.get("已豁免") else ""))
     for key in ("phase_timeline", "deliverables_by_phase"):
@@ -236,11 +256,8 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
     lines += truncated(plans, limit) or ["- 暂无计划"]
 
     lines += ["", f"#### {SECTION_CLIENT}"]
-    items = []
-    for e in c.client_items:
-        flag = " **需贵方协助**" if e.needs_client else ""
-        items.append(f"- {_entry_label(e)} {md_literal(one_line(e.title, 40))}"
-                     f"（{or_blank(e.status)}，负责人 {md_literal(or_blank(e.owner_name))}）{flag}")
+    items = [f"- {_entry_label(e)} {md_literal(one_line(e.title, 40))}（{f'严重程度{e.priority}，' if e.priority else ''}"
+             f"{or_blank(e.status)}，负责人 {md_literal(or_blank(e.owner_name))}） **需贵方协助**" for e in c.client_items]
     lines += truncated(items, limit) or ["- 目前没有需要协调的问题"]
 
     lines += ["", f"#### {SECTION_MILESTONES}"]
@@ -310,15 +327,18 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
     c = weekly_content(data)
     p = data.project
     title = INTERNAL_TITLE if internal else CLIENT_TITLE
-    doc = dx.new_document(fonts=fonts, header_text=f"{p.name} · {title}")
+    company = data.company_name
+    doc = dx.new_document(fonts=fonts, header_text=" · ".join(x for x in (company, p.name, title) if x))
     dx.add_title(doc, title, f"{p.name}\n{c.period.label}（{fmt_date(c.period.monday)} 至 {fmt_date(c.period.sunday)}）")
     dx.add_form_table(doc, [
         ("项目编号", p.code), ("项目名称", p.name),
-        ("客户单位", p.customer), ("项目类型", p.template),
-        ("项目经理", p.pm_name), ("当前阶段", p.phase),
-        ("项目状态", p.status), ("总体进度", fmt_percent(p.progress)),
+        ("客户单位", p.customer), ("实施方", company),
+        ("项目经理", pm_contact(p)), ("项目类型", p.template),
+        ("当前阶段", p.phase), ("项目状态", p.status),
+        ("总体进度", f"{fmt_percent(p.progress)}（{c.counts.required_text}）"),
         ("计划周期", fmt_period(p.planned_start, p.planned_end)), ("报告日期", fmt_date(data.today)),
-    ])
+        ("健康状况", health_text(c.health, icon=False)),
+    ], wide_labels=("健康状况",), colours={"健康状况": c.health.colour})
 
     doc.add_heading(SECTION_PROGRESS, level=1)
     dx.add_table(doc, ["阶段", "计划开始", "计划完成", "实际开始", "实际完成", "状态"],
@@ -328,8 +348,9 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
     if charts.get("phase_timeline"):
         dx.add_picture(doc, charts["phase_timeline"], f"图 1　{CHART_TITLES['phase_timeline']}")
     t = c.deliverable_totals
-    dx.add_paragraph(doc, f"共 {t.get('共计', 0)} 项：已完成 {t.get('已完成', 0)} 项，待提交 {t.get('待提交', 0)} 项，"
-                          f"逾期 {t.get('逾期', 0)} 项，已豁免 {t.get('已豁免', 0)} 项。", bold_prefix="交付物：")
+    dx.add_paragraph(doc, f"{c.counts.all_text}，待提交 {t.get('待提交', 0)} 项，逾期 {t.get('逾期', 0)} 项，"
+                          f"已豁免 {t.get('已豁免', 0)} 项；{c.counts.required_text}（已提交或豁免，计入总体进度）。",
+                     bold_prefix="交付物：")
     if charts.get("deliverables_by_phase"):
         dx.add_picture(doc, charts["deliverables_by_phase"], f"图 2　{CHART_TITLES['deliverables_by_phase']}")
 
@@ -345,10 +366,10 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
                  widths_cm=[1.2, 8.0, 2.2, 1.9, 2.5], empty="暂无计划")
 
     doc.add_heading(SECTION_CLIENT, level=1)
-    dx.add_table(doc, ["编号", "内容", "状态", "负责人", "需客户协助"],
-                 [(_entry_label(e), e.title + (f"\n{e.content}" if e.content else ""), e.status, e.owner_name,
-                   "是" if e.needs_client else "否") for e in c.client_items],
-                 widths_cm=[1.8, 8.4, 1.9, 1.8, 1.9], empty="目前没有需要协调的问题")
+    dx.add_table(doc, ["编号", "内容", "严重程度", "状态", "负责人"],
+                 [(_entry_label(e), e.title + (f"\n{e.details}" if e.details else ""), e.priority or "—", e.status,
+                   e.owner_name) for e in c.client_items],
+                 widths_cm=[1.8, 8.4, 1.9, 1.9, 1.8], empty="目前没有需要协调的问题")
     if charts.get("issues_per_week"):
         dx.add_picture(doc, charts["issues_per_week"], f"图 3　{CHART_TITLES['issues_per_week']}")
 

@@ -28,8 +28,8 @@ File layout (every key is checked; unknown keys are refused)::
     register = "问题"                     # the register whose export satisfies it (see Register)
     notes = "需客户签字"
 
-    [[handover_package]]                 # 需要交接的项目资料 and what satisfies each item
-    item = "问题跟踪表"
+    [[handover_package]]                 # 需要交接的项目资料 and what provides each item (at least one of:
+    item = "问题跟踪表"                    # deliverables, registers, members = the roles of project members)
     deliverables = ["问题记录表"]
     registers = ["问题"]
 
@@ -285,15 +285,16 @@ class PhaseSpec(BaseModel):
 
 
 class HandoverItem(BaseModel):
-    """One item of the handover package (需要交接的项目资料) and the deliverables/registers that satisfy it.
-
-    An item with neither (e.g. 客户通讯录) is handed over as a separate file."""
+    """One item of the handover package (需要交接的项目资料) and what provides it: deliverables, registers, or the
+    project members of some roles (客户通讯录: the client contacts). An item must name at least one of them: the
+    handover checklist only asks for what a command can provide."""
 
     model_config = _MODEL_CONFIG
 
     item: str = _Name
     deliverables: tuple[str, ...] = ()
     registers: tuple[Register, ...] = ()
+    members: tuple[Role, ...] = ()
     notes: str = ""
 
     @field_validator("registers", mode="before")
@@ -302,6 +303,20 @@ class HandoverItem(BaseModel):
         if not isinstance(value, list | tuple):
             return value
         return tuple(_choice(v, Register, "登记簿") for v in value)
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _known_roles(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        return tuple(_choice(ROLE_SYNONYMS.get(v, v), Role, "角色") for v in value)
+
+    @model_validator(mode="after")
+    def _providable(self) -> HandoverItem:
+        if not (self.deliverables or self.registers or self.members):
+            _fail(f'handover_package({self.item}): 没有写明由哪些交付物 (deliverables)、登记簿 (registers) '
+                  "或成员角色 (members) 提供")
+        return self
 
 
 class ProcessTemplate(BaseModel):

@@ -43,6 +43,9 @@ class Approval(TableBase, table=True):
     requester_user_id: str = Field(max_length=USER_ID_LEN)
     form_values: dict[str, Any] | None = Field(default=None, sa_type=JsonText())
     remarks: str | None = Field(default=None, sa_type=LongText())
+    # Who acted on the instance, in order: [{"user": id, "action": 同意|拒绝|撤销, "remark": …, "at": ISO UTC}], from
+    # task events and the instance detail (the 审批记录 and the approved 立项申请表 print them).
+    steps: list[dict[str, Any]] | None = Field(default=None, sa_type=JsonText())
     # The key of the final state whose effects were applied (e.g. "COMPLETED:agree"); callbacks and the reconciler
     # both deliver final states, and a compare-and-set on this column applies each one exactly once.
     applied_event: str | None = Field(default=None, max_length=SHORT_LEN * 2)

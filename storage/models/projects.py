@@ -20,7 +20,7 @@ from storage.models.base import (
     utc_field,
 )
 from storage.models.enums import MemberRole, ProjectStatus
-from storage.models.types import EnumString
+from storage.models.types import EnumString, LongText
 
 
 class Project(TableBase, table=True):
@@ -54,6 +54,13 @@ class Project(TableBase, table=True):
     paused_at: datetime | None = utc_field()
     # Working days spent paused so far; deadlines shift by this much when the project resumes.
     paused_workdays: int = Field(default=0, nullable=False)
+    # 立项 facts the 项目立项申请表 and its approval form print (新建项目 / 项目 设置); the amount is a plain decimal
+    # in 元 ("1280000.00"), the rest free text.
+    contract_no: str | None = Field(default=None, max_length=SHORT_LEN * 2)
+    contract_amount: str | None = Field(default=None, max_length=SHORT_LEN)
+    background: str | None = Field(default=None, sa_type=LongText())
+    objectives: str | None = Field(default=None, sa_type=LongText())
+    scope: str | None = Field(default=None, sa_type=LongText())
     created_by: str | None = Field(default=None, max_length=USER_ID_LEN)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

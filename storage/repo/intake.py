@@ -58,22 +58,34 @@ async def consume_pending(*, session: AsyncSession, pending_id: int, now: dateti
 
 
 async def cancel_waiting(
-    *, session: AsyncSession, conversation_id: str, user_id: str, now: datetime | None = None
-) -> int:
-    """Drop this user's commands still waiting for a file in this chat (a newer command replaces them)."""
+    *,
+    session: AsyncSession,
+    now: datetime | None = None,
+    conversation_id: str | None = None,
+    user_id: str | None = None,
+    deliverable_id: int | None = None,
+) -> list[PendingFile]:
+    """End the commands still waiting for a file: this user's in this chat (a newer command of theirs answers or
+    replaces them), or anyone's for ``deliverable_id`` (it was submitted or waived some other way). Returns the rows
+    ended, so the answer can say which wait it ended."""
     T = PendingFile
-    result = await session.exec(
-        update(T)
-        .where(
-            T.conversation_id == conversation_id,
-            T.user_id == user_id,
-            T.consumed_at.is_(None),  # type: ignore[union-attr]
-            T.kind != PendingKind.FILE,
+    now = now or utcnow()
+    conditions = [T.consumed_at.is_(None), T.kind != PendingKind.FILE, T.expires_at > now]  # type: ignore[union-attr]
+    if conversation_id is not None:
+        conditions.append(T.conversation_id == conversation_id)
+    if user_id is not None:
+        conditions.append(T.user_id == user_id)
+    if deliverable_id is not None:
+        conditions.append(T.deliverable_id == deliverable_id)
+    if len(conditions) == 3:
+        raise ValueError("cancel_waiting needs a chat and user, or a deliverable")
+    rows = list((await session.exec(select(T).where(*conditions))).all())
+    if rows:
+        await session.exec(
+            update(T).where(T.id.in_([row.id for row in rows]), T.consumed_at.is_(None))  # type: ignore[union-attr]
+            .values(consumed_at=now).execution_options(synchronize_session=False)
         )
-        .values(consumed_at=now or utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)
+    return rows
 
 
 async def delete_expired_pending(

@@ -92,3 +92,15 @@ async def chat(tmp_path: Path, loop_watch) -> AsyncIterator[LifecycleChat]:
             yield LifecycleChat(sandbox, app, tmp_path / "files")
         finally:
             await asyncio.wait_for(app.stop(), 30)
+
+
+@pytest.fixture
+async def approving_chat(tmp_path: Path, loop_watch) -> AsyncIterator[LifecycleChat]:
+    """The same with OA approvals: both leaders (刘强, then 周敏) approve in the emulator; with the approval events,
+    weekly reports, documents and the registers' export."""
+    async with Sandbox(config=emulator_config(), seed=20240601) as sandbox:
+        app = await start_lifecycle_app(sandbox, tmp_path, approvals=True)
+        try:
+            yield LifecycleChat(sandbox, app, tmp_path / "files")
+        finally:
+            await asyncio.wait_for(app.stop(), 30)

@@ -27,7 +27,7 @@ from storage.models import Deliverable, DeliverableStatus, Phase, Project, Recur
 INTERNAL = "【智慧工厂MES项目】内部群"
 CLIENT = "【智慧工厂MES项目】客户沟通群"
 PM, ENGINEER, ENGINEER_2, SALES = "王建国", "李明", "赵磊", "陈静"
-LEADER, AFTER_SALES, ADMIN = "刘强", "吴涛", "孙丽"
+LEADER, VP, AFTER_SALES, ADMIN = "刘强", "周敏", "吴涛", "孙丽"
 LIFECYCLE_MODULES = ("handlers.projects", "handlers.members", "handlers.deliverables", "handlers.phases",
                      "handlers.registers", "handlers.closing", "handlers.help")
 # Monday 2 November 2026, 10:00 in Shanghai: no scheduled job is due, so only our commands speak.
@@ -40,13 +40,22 @@ def emulator_config() -> EmulatorConfig:
     return EmulatorConfig.for_tests(timeout_fault_max_hold=1.0, allow_group_files=True)
 
 
-async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, modules: Sequence[str] = LIFECYCLE_MODULES) -> App:
+# With OA approvals: 立项, 暂停 and 变更 go to the leaders in the emulator, who decide there; and the features those
+# need (the approval events, the weekly report, documents, the registers' export).
+APPROVING_MODULES = (*LIFECYCLE_MODULES, "handlers.approvals", "handlers.weekly_reports", "handlers.documents")
+
+
+async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, modules: Sequence[str] | None = None, *,
+                              approvals: bool = False) -> App:
     config = kernel_config(
         sandbox, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path / "files",
-        approvals={"mode": "off"},
-        organization={"leaders": ["liuqiang"], "project_admins": ["sunli"]},
+        approvals={"mode": "auto", "approvers": ["liuqiang", "zhoumin"]} if approvals else {"mode": "off"},
+        organization={"leaders": ["liuqiang", "zhoumin"] if approvals else ["liuqiang"], "project_admins": ["sunli"],
+                      "company_name": "示例数智科技有限公司"},
+        dingtalk={"corp_id": sandbox.world.corp_id},
     )
-    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=modules)
+    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz),
+              handler_modules=modules or (APPROVING_MODULES if approvals else LIFECYCLE_MODULES))
     await app.start()
     if app.stream is not None:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)
@@ -86,6 +95,23 @@ class LifecycleChat:
         await self.sandbox.send_file(user, conversation, data, name)
         return await self.answers(where, after, 1, name)
 
+    async def wait_for(self, where: str, text: str, *, after: int = 0, timeout: float = 15) -> Any:
+        """The first message in ``where`` (after seq ``after``) containing ``text``, waiting for it: what approvals
+        and jobs send arrives on their own time."""
+        cid = self.sandbox.conversation_id(where)
+
+        def found(em: Any) -> Any:
+            return next((m for m in em.recorder.sent(cid)
+                         if m.seq > after and (text in (m.text or "") or text in (m.title or ""))), None)
+
+        try:
+            message = await wait_emulator(self.sandbox, found, timeout=timeout)
+        except TimeoutError:
+            last = [(m.seq, (m.text or m.title or "")[:200]) for m in self.sandbox.sent(where)][-3:]
+            raise TimeoutError(f"no message with {text!r} in {where} after {after}; the last ones: {last}") from None
+        await self.app.relay.wait_idle(15)
+        return message
+
     def last_seq(self, where: str) -> int:
         sent = self.sandbox.sent(where)
         return sent[-1].seq if sent else 0
@@ -107,6 +133,15 @@ class LifecycleChat:
     async def project(self, code: str) -> Project:
         async with self.app.database.read() as session:
             return (await session.exec(select(Project).where(Project.code == code))).one()
+
+    async def required_pending(self, code: str) -> list[Deliverable]:
+        """The required one-off deliverables (and final registers) of the whole project still pending."""
+        project = await self.project(code)
+        async with self.app.database.read() as session:
+            rows = (await session.exec(
+                select(Deliverable).where(Deliverable.project_id == project.id).order_by(Deliverable.seq))).all()
+        return [d for d in rows if d.required and d.status == DeliverableStatus.PENDING
+                and d.recurrence in (Recurrence.NONE, Recurrence.CONTINUOUS)]
 
     async def gate_items(self, code: str) -> list[Deliverable]:
         """The required one-off deliverables of the current phase (and a phase beside it) still pending."""
@@ -182,6 +217,15 @@ async def close_project(chat: LifecycleChat, code: str, *, form_first: bool) -> 
     checklist, document = handed.messages
     assert f"接收人：{AFTER_SALES}（售后）" in (checklist.text or "") and document.msgtype == "file"
     assert document.file_name == f"项目交接清单_{code}.docx" and document.file_bytes.startswith(b"PK")
+    # 归档 first lists the required documents still missing, each with the command that provides it.
+    missing = [d.name for d in await chat.required_pending(code) if d.name != "电子资料存档"]
+    if missing:
+        refused = await chat.ask(ADMIN, INTERNAL, "归档")
+        assert refused.text.startswith("项目还不能归档") and "「归档 豁免 原因:…」" in refused.text, refused.text
+        assert re.findall(r"「提交 (\S+?)」", refused.text) == missing
+        for name in missing:
+            done = await chat.ask(PM, INTERNAL, f"提交 {name} https://space.dingtalk.com/s/closing")
+            assert f"已提交《{name}》" in done.text, done.text
     admin_chat = chat.last_seq(ADMIN)
     # Answered at once; the archive is built after the command and follows in the same chat.
     archived = await chat.ask(ADMIN, INTERNAL, "归档", replies=3)
@@ -197,3 +241,38 @@ async def close_project(chat: LifecycleChat, code: str, *, form_first: bool) -> 
     zips = list((chat.files_dir / "archives").rglob("*.zip"))
     assert len(zips) == 1
     return zips[0]
+
+
+async def introduce_leaders(chat: LifecycleChat, code: str) -> None:
+    """The leaders look at the project once, so the bot knows their names (until issue 12's directory does)."""
+    for leader in (LEADER, VP):
+        assert code in (await chat.ask(leader, None, f"项目 {code}")).text
+
+
+async def running_instance(chat: LifecycleChat) -> str:
+    [instance] = [i for i in await chat.sandbox.instance_ids()
+                  if (await chat.sandbox.instance(i))["status"] == "RUNNING"]
+    return instance
+
+
+async def approve(chat: LifecycleChat, what: str, remarks: tuple[str, str]) -> Any:
+    """Both leaders agree to the one running instance in the emulator; returns the announcement saying ``what``."""
+    after = chat.last_seq(INTERNAL)
+    instance = await running_instance(chat)
+    await chat.sandbox.approve(instance, LEADER, remarks[0])
+    await chat.wait_for(INTERNAL, f"{LEADER} 已同意", after=after)
+    await chat.sandbox.approve(instance, VP, remarks[1])
+    return await chat.wait_for(INTERNAL, what, after=after)
+
+
+async def approved_project(chat: LifecycleChat, *, facts: str | None = None) -> str:
+    """A 软件 project whose 立项 both leaders approved (its 立项 facts set first with ``facts``); returns its code."""
+    code = await create_project(chat, "软件", "智慧工厂MES")
+    await introduce_leaders(chat, code)
+    if facts:
+        assert "已设置项目" in (await chat.ask(PM, INTERNAL, facts)).text
+    submitted = await chat.ask(PM, INTERNAL, "立项 内部启动会已开", replies=2)
+    assert "已提交立项申请" in submitted.text and submitted.files[0].file_name == f"项目立项申请表_{code}.docx"
+    await approve(chat, "立项审批通过", ("同意立项", "预算内，同意"))
+    assert (await chat.project(code)).status == "已立项"
+    return code

@@ -217,19 +217,20 @@ class Chat:
         return await self.rows(OutboxMessage)
 
 
-def make_config(files_dir: Path, *, approvals: str = "off") -> Config:
+def make_config(files_dir: Path, *, approvals: str = "off", company_name: str = "") -> Config:
     raw = {
         "dingtalk": {"client_id": "ding-test", "client_secret": "test-secret-value"},
         "approvals": {"mode": approvals},
-        "organization": {"leaders": [PEOPLE["leader"].user_id], "project_admins": [PEOPLE["admin"].user_id]},
+        "organization": {"leaders": [PEOPLE["leader"].user_id], "project_admins": [PEOPLE["admin"].user_id],
+                         "company_name": company_name},
         "storage": {"files_dir": str(files_dir)},
     }
     return parse_config(raw, environ={}, require_real_secret=False)
 
 
-def build_chat(database: Database, tmp_path: Path, *, approvals: str = "off") -> Chat:
+def build_chat(database: Database, tmp_path: Path, *, approvals: str = "off", company_name: str = "") -> Chat:
     files_dir = tmp_path / "files"
-    config = make_config(files_dir, approvals=approvals)
+    config = make_config(files_dir, approvals=approvals, company_name=company_name)
     clock = FrozenClock(START, tz=config.tz)
     dingtalk = FakeDingTalk()
     # The relay is never started and has no worker name: messages the jobs queue stay in the outbox for the test.

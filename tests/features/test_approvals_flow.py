@@ -87,7 +87,9 @@ async def test_initiation_fills_the_form_answers_with_the_link_and_the_docx(worl
     assert values["项目经理"] == "王建国" and values["项目类型"] == "软件系统实施"
     assert values["计划开始"] == project.planned_start.isoformat() == PLANNED_START.isoformat()
     assert values["计划结束"] == project.planned_end.isoformat()
-    assert values["项目目标与范围"].startswith("建设MES系统") and values["主要风险"] == "暂未识别"
+    # 项目目标 and 项目范围 are fields of their own now; the 立项 note fills 项目目标 while the project has none.
+    assert values["项目目标"].startswith("建设MES系统") and values["立项说明"].startswith("建设MES系统")
+    assert values["主要风险"] == "暂未识别"
     assert all(isinstance(v, str) for v in values.values())
     assert detail["originatorUserId"] == "wangjianguo" and detail["approverUserIds"] == ["liuqiang"]
 

@@ -273,6 +273,8 @@ async def add_project(world: ApprovalWorld, *, status: ProjectStatus = ProjectSt
 async def make_world(sb: Sandbox, db: Database, http: aiohttp.ClientSession, tmp_path: Path,
                      config: Config | None = None, routers: Sequence[Router] = ()) -> ApprovalWorld:
     config = config or approvals_config(sb)
+    # Documents the approvals file (the approved 立项申请表) go under the test's directory.
+    config = config.model_copy(update={"storage": config.storage.model_copy(update={"files_dir": tmp_path / "files"})})
     clock = FrozenClock(datetime.now(UTC), tz=config.tz)
     client = DingTalkClient(config, session=http, retry_policy=RetryPolicy(max_attempts=2, base_delay=0.01,
                                                                            max_delay=0.05))

@@ -68,7 +68,9 @@ async def test_risks_and_changes(chat: Chat) -> None:
     change = await chat.say("engineer", "变更 申请 增加移动端审核功能 影响:工期延后10个工作日")
     assert change.outcome == "ok" and "已登记变更#1：增加移动端审核功能（待审批）" in change.text
     [entry] = await entries(chat, RegisterKind.CHANGE)
-    assert entry.status == "待审批" and entry.extra == {"影响": "工期延后10个工作日"}
+    # The 影响 states a 工期 in working days: it is read as the change's 工期 (dates move once it is approved).
+    assert entry.status == "待审批" and entry.extra == {"影响": "工期延后10个工作日", "工期": 10}
+    assert "批准后，未完成的截止日期自批准之日起顺延：工期延后 10 个工作日（按影响中的「工期延后 10 个工作日」）。" in change.text
     no_impact = await chat.say("engineer", "变更 申请 再加一个功能")
     assert no_impact.outcome == "usage_error" and "缺少必填参数「影响」" in no_impact.text
     assert "变更#1 增加移动端审核功能（待审批" in (await chat.say("pm", "变更 列表")).text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import io
+from dataclasses import replace
 
 import docx
 import pytest
@@ -35,7 +36,13 @@ def test_project_initiation_form(samples):
     assert "HIS厂商接口改造排期不确定" in text
     assert "同意立项" in text and "刘总" in text  # the DingTalk approval steps
     assert "周建国" not in text.split("一、项目团队")[1].split("二、")[0]  # the client is not on our team
-    assert "公司领导：" in text and "签字：" in text
+    # Approved in DingTalk: the steps are the signatures, so no blank lines to sign; before that there are.
+    assert "公司领导：" not in text and "签字：" not in text and "无需另行签字" in text
+    pending = replace(data, approvals=tuple(replace(a, status="审批中") for a in data.approvals))
+    _, pending_text = docx_text(documents.render_project_initiation(pending))
+    assert "公司领导：" in pending_text and "签字：" in pending_text
+    _, blank_text = docx_text(documents.render_project_initiation(replace(data, approvals=())))
+    assert "公司领导：" in blank_text and "签字：" in blank_text and "提交钉钉审批后由公司领导审批" in blank_text
 
 
 def test_kickoff_record_follows_the_meeting(samples):
@@ -77,17 +84,23 @@ def test_handover_list_marks_what_exists(samples):
         "培训照片": ["培训现场.zip"],  # not a standard item: still listed
     }
     _, text = docx_text(documents.render_handover_list(data, available, receiver="售后 黄工"))
-    doc = docx.Document(io.BytesIO(documents.render_handover_list(data, available)))
+    doc = docx.Document(io.BytesIO(documents.render_handover_list(data, available, how={"接口文档": "提交 接口说明文档"})))
     table = next(t for t in doc.tables if t.rows[0].cells[1].text == "资料名称")
     rows = {r.cells[1].text: (r.cells[2].text, r.cells[3].text) for r in table.rows[1:]}
-    assert list(rows)[: len(HANDOVER_ITEMS)] == list(HANDOVER_ITEMS)
+    # The project's checklist, in its order: only what it names (a template's package lists what can be provided).
+    assert list(rows) == list(available)
     assert rows["商务合同"] == ("✓", "商务合同_v1.pdf")
     assert rows["会议记录表"] == ("✓", "内部启动会.docx\n外部启动会.docx")
-    assert rows["接口文档"][0] == "✗" and rows["客户通讯录"][0] == "✗"
+    assert rows["接口文档"] == ("✗", "缺失，请补充：提交 接口说明文档")
     assert rows["培训照片"] == ("✓", "培训现场.zip")
-    assert "共 14 项，已具备 4 项，缺失 10 项。" in text
+    assert "共 5 项，已具备 4 项，缺失 1 项。" in text
     assert "售后 黄工" in text and "移交人（项目经理）" in text
     assert "周建国" in text and "020-8188 6001" in text  # 客户通讯录
+    # Without a checklist (the blank form of 「文档 项目交接清单」): the standard's items.
+    blank = docx.Document(io.BytesIO(documents.render_handover_list(data)))
+    table = next(t for t in blank.tables if t.rows[0].cells[1].text == "资料名称")
+    assert [r.cells[1].text for r in table.rows[1:]] == list(HANDOVER_ITEMS)
+    assert all(r.cells[2].text == "✗" for r in table.rows[1:])
 
 
 def test_upgrade_notice_and_confirmation_pick_the_right_record(samples):

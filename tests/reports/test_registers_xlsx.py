@@ -43,8 +43,10 @@ def test_issue_sheet_content_and_formatting(samples):
     wb = _load(render_registers_xlsx(data))
     ws = wb["问题记录表"]
     header, rows = _rows(ws)
-    assert header == ["序号", "问题描述", "详细说明", "提出人", "负责人", "优先级", "状态", "提出日期", "计划解决",
+    # An issue's 严重程度 (问题 新增 … 严重程度:高) in the column that was headed 优先级.
+    assert header == ["序号", "问题描述", "详细说明", "提出人", "负责人", "严重程度", "状态", "提出日期", "计划解决",
                       "解决日期", "解决方法", "需客户协助"]
+    assert rows[0]["严重程度"] == "高"
     first = rows[0]
     assert first["问题描述"] == "HIS接口返回的门诊结算数据缺少医保目录编码"
     assert first["负责人"] == "刘洋" and first["状态"] == "处理中" and first["需客户协助"] == "是"
