@@ -9,13 +9,13 @@ project the viewer's scope found (``storage.repo.dashboard.visible_project``); t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
 from handlers.report_data import (
     approval_info,
+    approval_step_users,
     audit_entry,
     deliverable_info,
     member_info,
@@ -156,14 +156,9 @@ async def register_view(*, session: Any, project: Project, kind: str, state: str
 async def approvals(*, session: Any, project: Project, tz: tzinfo) -> list[ApprovalInfo]:
     """The project's approvals, newest first, with their steps."""
     rows = await approvals_of(session=session, project_ids=[project.id])
-    names = await names_of(session=session, user_ids={a.requester_user_id for a in rows} | _step_people(rows))
+    people = {a.requester_user_id for a in rows} | {user for a in rows for user in approval_step_users(a)}
+    names = await names_of(session=session, user_ids=people)
     return [approval_info(a, names=names, tz=tz) for a in reversed(rows)]
-
-
-def _step_people(rows: Sequence[Any]) -> set[str]:
-    """Whoever acted on the approvals' steps (kept with each approval once approvals keep their steps)."""
-    return {str(step.get("user")) for a in rows for step in (getattr(a, "steps", None) or ())
-            if isinstance(step, dict) and step.get("user")}
 
 
 # ---- 周报与文档 ---------------------------------------------------------------------------------------------------
