@@ -23,6 +23,7 @@ from handlers.report_data import (
     register_entry_info,
     to_local,
 )
+from handlers.project_facts import FACTS, shown
 from reports.model import ApprovalInfo, AuditEntry, DeliverableInfo, MemberInfo, PhaseInfo, RegisterEntry
 from reports.registers_xlsx import SHEETS, Column
 from storage.models import DeliverableVersion, Project, RegisterKind, ReportVariant, WeeklyReport
@@ -87,6 +88,7 @@ class Overview:
     phases: tuple[PhaseInfo, ...]
     deliverables: tuple[tuple[str, tuple[DeliverableView, ...]], ...]  # by phase, in plan order
     members: tuple[MemberInfo, ...]
+    facts: tuple[tuple[str, str], ...]  # the 立项 facts given (合同编号 …), as the 立项申请表 prints them
 
 
 def _version_view(version: DeliverableVersion, names: dict[str, str], tz: tzinfo) -> VersionView:
@@ -120,6 +122,7 @@ async def overview(*, session: Any, project: Project, today: date, calendar: Any
         phases=tuple(phase_info(p) for p in phases),
         deliverables=tuple((name, tuple(items)) for name, items in grouped.items() if items),
         members=tuple(member_info(m, names=names, customer=project.customer) for m in members),
+        facts=tuple((fact.label, shown(project, fact)) for fact in FACTS if getattr(project, fact.attribute)),
     )
 
 

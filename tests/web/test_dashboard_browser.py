@@ -98,8 +98,13 @@ async def test_a_pm_sees_their_projects_approvals_and_reports(start_site, browse
     await shot(page, "dashboard-pm-portfolio-desktop")
 
     await page.goto(site.at(f"/p/{MES}/approvals"))
-    await expect(page.locator(".approval")).to_have_count(1)
-    await expect(page.locator(".approval")).to_contain_text("审批中")
+    approvals = page.locator(".approval")
+    await expect(approvals).to_have_count(2)
+    await expect(approvals.first).to_contain_text("审批中")  # the newest first
+    await expect(approvals.nth(1).locator(".steps li")).to_have_count(3)  # 发起, then each leader's 同意
+    await expect(approvals.nth(1).locator(".steps")).to_contain_text("刘强 同意")
+    await on_a_phone(page, "dashboard-pm-approvals-phone")
+    await page.set_viewport_size({"width": 1280, "height": 820})
     await page.get_by_role("link", name="周报与文档").click()
     await expect(page.locator("table.plain tbody tr")).to_have_count(2)  # both variants of week 45
     async with page.expect_download() as download_info:

@@ -179,6 +179,7 @@ async def test_pages_show_names_and_users_text_as_text(start_site):
     assert "负责人 李明" in page and "负责人 赵磊" in page and "liming" not in page  # names, not ids
     assert "逾期 16 个工作日" in page and "延期原因：交付物最长逾期 16 个工作日" in page
     assert f"/p/{MES}/files/" in page and KICKOFF_FILE[0] in page
+    assert "<dt>合同编号</dt><dd class=\"pre\">HT-2026-018</dd>" in page and "1,280,000.00 元" in page
     _, body = await get(client, site.at(f"/p/{MES}/registers"))
     page = text(body)
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page and SCRIPT not in page
@@ -186,6 +187,12 @@ async def test_pages_show_names_and_users_text_as_text(start_site):
     _, body = await get(client, site.at(f"/p/{MES}/registers?kind={quote('实施日志')}"))
     page = text(body)
     assert LINK in page and f'href="{LINK}' not in page  # a typed address is never made a link
+    _, body = await get(client, site.at(f"/p/{MES}/approvals"))
+    page = text(body)
+    steps = re.findall(r'<span class="s-who">(.+?)</span> <span class="s-action">(.+?)</span>', page)
+    # The running change request (only submitted), then the 立项 both leaders agreed to.
+    assert steps == [("王建国", "发起"), ("王建国", "发起"), ("刘强", "同意"), ("周敏", "同意")]
+    assert "同意立项，注意接口风险" in page and "2026-08-24 14:00" in page  # the leader's time, in Shanghai
     _, body = await get(client, site.at(f"/p/{MES}/audit"))
     assert "（3 条，最新在前）" in text(body) and text(body).count("王建国") >= 3
     _, body = await get(client, site.at(f"/p/{MES}/reports"))

@@ -17,8 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config, parse_config
-from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus, RegisterKind, RegisterStatus, \
-    ReportVariant
+from storage.models import (
+    Approval,
+    ApprovalKind,
+    ApprovalResult,
+    ApprovalStatus,
+    DeliverableStatus,
+    MemberRole,
+    Project,
+    ProjectStatus,
+    RegisterKind,
+    RegisterStatus,
+    ReportVariant,
+)
 from storage.repo import record_weekly_report, upsert_user, write_audit
 from tests.features.reports_world import DeliverableSpec, EntrySpec, ProjectSpec, add_project, utc
 
@@ -79,6 +90,15 @@ async def seed(database: Any, files_dir: Path) -> dict[str, Project]:
             ),
             running_approvals=1,
         ), files_dir=files_dir)
+        mes.contract_no, mes.contract_amount = "HT-2026-018", "1280000"  # 立项 facts, as 项目 设置 stores them
+        session.add(mes)
+        session.add(Approval(  # its 立项, decided by both leaders, with the steps the approval flow keeps
+            project_id=mes.id, kind=ApprovalKind.INITIATION, process_instance_id="proc-mes-initiation",
+            process_code="PROC-INIT", status=ApprovalStatus.COMPLETED, result=ApprovalResult.AGREE,
+            requester_user_id="wangjianguo", created_at=utc("2026-08-24T09:00"), decided_at=utc("2026-08-25T11:00"),
+            steps=[{"user": "wangjianguo", "action": "发起", "remark": "", "at": "2026-08-24T01:00:00"},
+                   {"user": "liuqiang", "action": "同意", "remark": "同意立项，注意接口风险", "at": "2026-08-24T06:00:00"},
+                   {"user": "zhoumin", "action": "同意", "remark": "", "at": "2026-08-25T03:00:00"}]))
         erp = await add_project(session, ProjectSpec(
             name="ERP升级", pm="chenjing", customer="某某物流", members=(("zhaolei", MemberRole.ENGINEER),),
             deliverables=(DeliverableSpec("需求调研报告", date(2026, 12, 20), owner="zhaolei", phase="规划"),),
