@@ -97,10 +97,13 @@ def build_entries(lines: Sequence[ProjectLine], dues: Sequence[OverdueDue], risk
     for project_id, code, template, status, phase, pm_user_id, planned_end, actual_end in lines:
         dates, oldest, oldest_required = (overdue.get(project_id, _NONE_OVERDUE) if status in _RUNNING
                                           else _NONE_OVERDUE)
-        for day in (oldest, oldest_required):  # working days late: once per date, not once per deliverable
-            if day not in lateness:
-                lateness[day] = overdue_working_days(calendar, day, today)
-        worst_required = lateness[oldest_required]
+        # Working days late: once per date, not once per project.
+        worst = lateness.get(oldest)
+        if worst is None:
+            worst = lateness[oldest] = overdue_working_days(calendar, oldest, today)
+        worst_required = lateness.get(oldest_required)
+        if worst_required is None:
+            worst_required = lateness[oldest_required] = overdue_working_days(calendar, oldest_required, today)
         risks_open = high_risks.get(project_id, 0)
         finished = status in FINISHED_PROJECT_STATUSES or actual_end is not None
         inputs = (planned_end if planned_end is not None and planned_end < today else None, finished,
@@ -112,7 +115,7 @@ def build_entries(lines: Sequence[ProjectLine], dues: Sequence[OverdueDue], risk
                 required_overdue_working_days=(worst_required,) if oldest_required else (),
                 overdue_count=len(dates), open_high_risks=risks_open)
         append(PortfolioEntry(project_id, code, template, status, phase or "", pm_user_id or "", planned_end,
-                              len(dates), lateness[oldest], pending.get(project_id, 0), risks_open, health, dates))
+                              len(dates), worst, pending.get(project_id, 0), risks_open, health, dates))
     return entries
 
 
@@ -311,44 +314,52 @@ def portfolio_view(entries: Sequence[PortfolioEntry], query: PortfolioQuery, *, 
     """The pure work of a portfolio page (filter, sort, count, chart), for a worker thread."""
     chosen = select_entries(entries, query)
     charts = chart_data(chosen, phase_order=phase_order, today=today)
+    overdue = approvals = 0
+    for entry in chosen:
+        overdue += entry.overdue
+        approvals += entry.pending_approvals
     return PortfolioView(
         total=len(entries), page=page_of(chosen, query.page, page_size), options=filter_options(entries),
-        health=charts["projects_by_health"], charts=charts, overdue=sum(e.overdue for e in chosen),
-        approvals=sum(e.pending_approvals for e in chosen))
+        health=charts["projects_by_health"], charts=charts, overdue=overdue, approvals=approvals)
 
 
 # ---- charts' data ---------------------------------------------------------------------------------------------------
 
 
 def chart_data(entries: Sequence[PortfolioEntry], *, phase_order: Sequence[str], today: date) -> dict[str, Any]:
-    """What each portfolio chart draws (``web.charts_store.PORTFOLIO_CHARTS``), from the projects the filters keep."""
+    """What each portfolio chart draws (``web.charts_store.PORTFOLIO_CHARTS``), from the projects the filters keep
+    (one pass over them)."""
+    healths: Counter[str] = Counter()
+    phases: Counter[str] = Counter()
+    due_days: Counter[date] = Counter()
+    for entry in entries:
+        healths[entry.health.status] += 1
+        phases[entry.phase] += 1
+        due_days.update(entry.overdue_dues)
     return {
-        "projects_by_health": health_counts(entries),
-        "projects_by_phase": phase_counts(entries, phase_order),
-        "overdue_by_week": overdue_week_counts(entries, today),
+        "projects_by_health": health_counts(healths),
+        "projects_by_phase": phase_counts(phases, phase_order),
+        "overdue_by_week": overdue_week_counts(due_days, today),
     }
 
 
-def health_counts(entries: Iterable[PortfolioEntry]) -> list[tuple[str, int]]:
-    counts = Counter(e.health.status for e in entries)
-    return [(str(status), counts[status]) for status in HEALTH_ORDER]
+def health_counts(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Projects per colour, worst first (every colour, none left out)."""
+    return [(str(status), counts.get(status, 0)) for status in HEALTH_ORDER]
 
 
-def phase_counts(entries: Iterable[PortfolioEntry], order: Sequence[str] = ()) -> list[tuple[str, int]]:
+def phase_counts(counts: Mapping[str, int], order: Sequence[str] = ()) -> list[tuple[str, int]]:
     """Projects per current phase; phases in ``order`` first (the templates' order), then by count."""
-    counts = Counter(e.phase for e in entries)
     known = [name for name in order if name in counts]
     rest = sorted((name for name in counts if name not in known), key=lambda name: (-counts[name], name))
     return [(name, counts[name]) for name in [*known, *rest]]
 
 
-def overdue_week_counts(entries: Iterable[PortfolioEntry], today: date,
+def overdue_week_counts(per_day: Mapping[date, int], today: date,
                         weeks: int = OVERDUE_CHART_WEEKS) -> list[tuple[str, int]]:
-    """Overdue deliverables by the week they were due: the last ``weeks`` weeks (labelled by their Monday), the
-    older ones in a first bar 更早."""
-    this_week = WeeklyPeriod.containing(today).monday
-    first = this_week - timedelta(weeks=weeks - 1)
-    per_day: Counter[date] = Counter(due for e in entries for due in e.overdue_dues)
+    """Overdue deliverables (counted by due date) by the week they were due: the last ``weeks`` weeks (labelled by
+    their Monday), the older ones in a first bar 更早."""
+    first = WeeklyPeriod.containing(today).monday - timedelta(weeks=weeks - 1)
     counts: Counter[date] = Counter()
     older = 0
     for due, n in per_day.items():  # a few hundred distinct dates, whatever the number of deliverables
