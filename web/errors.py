@@ -33,4 +33,14 @@ class Forbidden(PageError):
     title = "无法访问"
 
 
-__all__ = ["BadParameter", "Forbidden", "NotFound", "PageError"]
+class Failure(PageError):
+    """Something went wrong on our side: the page says so and gives the trace id the log has the details under."""
+
+    status = 500
+    title = "出错了"
+
+    def __init__(self) -> None:
+        super().__init__("看板出了点问题，请稍后再试；如果一直这样，请把错误编号告诉管理员。")
+
+
+__all__ = ["BadParameter", "Failure", "Forbidden", "NotFound", "PageError"]

@@ -20,7 +20,7 @@ from aiohttp import web
 from bot.config import Config
 from web import auth, downloads, pages
 from web.board import BOARD, SESSION, STATIC_DIR, VIEWER, Board
-from web.errors import Forbidden, NotFound, PageError
+from web.errors import Failure, Forbidden, NotFound, PageError
 
 log = logging.getLogger("dingpm.dashboard")
 
@@ -85,16 +85,14 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:  # redirects (the sandbox's ?user=) keep their cookies
             _security_headers(board, request, exc)
             raise
-        error = NotFound("没有这个页面。") if exc.status in (404, 405) else PageError(exc.reason)
+        error = NotFound("没有这个页面。") if exc.status in (404, 405) else PageError("这个请求无法处理。")
         response = await _error_page(board, request, error)
     except PageError as exc:
         response = await _error_page(board, request, exc)
     except Exception:
         trace = uuid.uuid4().hex[:8]
         log.exception("dashboard %s %s failed (trace %s)", request.method, request.path, trace)
-        failure = PageError("看板出了点问题，请稍后再试；如果一直这样，请把错误编号告诉管理员。")
-        failure.status, failure.title = 500, "出错了"
-        response = await _error_page(board, request, failure, trace=trace)
+        response = await _error_page(board, request, Failure(), trace=trace)
     _security_headers(board, request, response)
     return response
 
