@@ -143,6 +143,11 @@ async def test_an_engineer_cannot_reach_another_project_by_url(start_site):
         response, body = await get(liming, site.at(path))
         assert response.status == 404 and NOT_FOUND in text(body), path
 
+    # His export of the portfolio holds his projects only.
+    response, data = await get(liming, site.at("/portfolio.xlsx"))
+    exported = [row[0] for row in load_workbook(io.BytesIO(data))["项目组合"].iter_rows(min_row=2, values_only=True)]
+    assert sorted(exported) == [MES, "XM-2026-003"]
+
     # 陈静 (ERP's PM) cannot take MES's file or report by its id either.
     chenjing = await site.sign_in("陈静")
     for path in (f"/p/{MES}/files/{version.id}", f"/p/{MES}/weekly/{report.id}.docx", f"/p/{MES}"):
