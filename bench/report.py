@@ -77,6 +77,15 @@ async def server_version(url: str) -> str:
         await engine.dispose()
 
 
+async def database_servers(kinds: Sequence[str], workdir: Path) -> dict[str, str]:
+    """The versions of the database servers a run uses (``machine_info``'s extra facts)."""
+    from bench.seed import database_url
+
+    if "postgresql" not in kinds:
+        return {}
+    return {"postgresql": await server_version(database_url("postgresql", "postgres", workdir))}
+
+
 def machine_info(**extra: Any) -> dict[str, Any]:
     import aiohttp
     import sqlalchemy

@@ -143,11 +143,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     today = date.today()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    extra: dict[str, Any] = {}
-    if "postgresql" in kinds:
-        extra["postgresql"] = await report.server_version(database_url("postgresql", "postgres", workdir))
     results: dict[str, Any] = {"scenario": "dashboard", "today": today.isoformat(),
-                               "machine": report.machine_info(**extra), "runs": {}}
+                               "machine": report.machine_info(**await report.database_servers(kinds, workdir)),
+                               "runs": {}}
     for kind in kinds:
         for size in sizes:
             url = database_url(kind, f"dingpm_bench_dashboard_{size}", workdir)

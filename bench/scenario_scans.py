@@ -120,10 +120,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     today = date.today()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    machine_extra: dict[str, Any] = {}
-    if "postgresql" in kinds:
-        machine_extra["postgresql"] = await report.server_version(database_url("postgresql", "postgres", workdir))
-    machine = report.machine_info(**machine_extra)
+    machine = report.machine_info(**await report.database_servers(kinds, workdir))
     results: dict[str, Any] = {"scenario": "scans", "today": today.isoformat(), "machine": machine, "runs": {}}
     for kind in kinds:
         for size in sizes:

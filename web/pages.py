@@ -7,11 +7,15 @@ where there are many, and renders its template in a worker thread (``Board.page`
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from reports.documents import DOCUMENTS
+from storage.models import Project
+from storage.repo.dashboard import visible_weekly_report
+from storage.repo.report_queries import names_of
 from web import params
 from web.board import board_of, viewer_of
 from web.charts_store import PORTFOLIO_CHARTS
@@ -29,18 +33,9 @@ from web.project_view import (
     weekly_label,
     weekly_reports,
 )
-from storage.repo.dashboard import visible_weekly_report
-from storage.repo.report_queries import names_of
 
 REGISTER_PAGE = 50
 AUDIT_PAGE = 100
-
-
-async def _project(request: web.Request, session: Any) -> tuple[Any, Any]:
-    """The project of the URL, if the viewer may see it, with its portfolio line (``NotFound`` otherwise)."""
-    board = board_of(request)
-    return await project_and_entry(session=session, scope=viewer_of(request).scope, code=request.match_info["code"],
-                                   today=board.today(), calendar=board.calendar)
 
 
 async def portfolio(request: web.Request) -> web.Response:
@@ -65,15 +60,35 @@ async def portfolio(request: web.Request) -> web.Response:
 
 # ---- a project --------------------------------------------------------------------------------------------------
 
+TabLoader = Callable[[Any, Project], Awaitable[dict[str, Any]]]
+
+
+async def _project_tab(request: web.Request, template: str, tab: str, label: str, load: TabLoader) -> web.Response:
+    """A project's tab: the project (if the viewer may see it) and what ``load(session, project)`` reads for the tab,
+    in one read transaction, rendered with ``template``."""
+    board = board_of(request)
+    async with board.database.read() as session:
+        project, entry = await project_and_entry(session=session, scope=viewer_of(request).scope,
+                                                 code=request.match_info["code"], today=board.today(),
+                                                 calendar=board.calendar)
+        context = await load(session, project)
+    title = f"{project.name} · {label}" if label else project.name
+    return await board.page(template, request, title=title, project=project, entry=entry, tab=tab, **context)
+
+
+def _pages(total: int, size: int, asked: int) -> dict[str, int]:
+    count = max(1, -(-total // size))
+    return {"number": min(asked, count), "pages": count}
+
 
 async def project_overview(request: web.Request) -> web.Response:
     board = board_of(request)
-    async with board.database.read() as session:
-        project, entry = await _project(request, session)
-        view = await overview(session=session, project=project, today=board.today(), calendar=board.calendar,
-                              tz=board.tz)
-    return await board.page("project_overview.html", request, title=project.name, project=project,
-                            entry=entry, tab="overview", view=view)
+
+    async def load(session: Any, project: Project) -> dict[str, Any]:
+        return {"view": await overview(session=session, project=project, today=board.today(),
+                                       calendar=board.calendar, tz=board.tz)}
+
+    return await _project_tab(request, "project_overview.html", "overview", "", load)
 
 
 async def project_registers(request: web.Request) -> web.Response:
@@ -82,69 +97,60 @@ async def project_registers(request: web.Request) -> web.Response:
     state = params.choice(request.query, "state", "状态", REGISTER_STATES)
     text = params.text(request.query, "q", "搜索内容")
     number = params.page_number(request.query)
-    async with board.database.read() as session:
-        project, entry = await _project(request, session)
+
+    async def load(session: Any, project: Project) -> dict[str, Any]:
         view = await register_view(session=session, project=project, kind=kind, state=state, text=text,
                                    limit=REGISTER_PAGE, offset=(number - 1) * REGISTER_PAGE, tz=board.tz)
-    pages = max(1, -(-view.total // REGISTER_PAGE))
-    return await board.page("project_registers.html", request, title=f"{project.name} · 登记簿",
-                            project=project, entry=entry, tab="registers", view=view, kinds=REGISTER_KINDS,
-                            states=REGISTER_STATES, state=state, text=text, number=min(number, pages), pages=pages)
+        return {"view": view, "kinds": REGISTER_KINDS, "states": REGISTER_STATES, "state": state, "text": text,
+                **_pages(view.total, REGISTER_PAGE, number)}
+
+    return await _project_tab(request, "project_registers.html", "registers", "登记簿", load)
 
 
 async def project_approvals(request: web.Request) -> web.Response:
-    board = board_of(request)
-    async with board.database.read() as session:
-        project, entry = await _project(request, session)
-        items = await approvals(session=session, project=project, tz=board.tz)
-    return await board.page("project_approvals.html", request, title=f"{project.name} · 审批",
-                            project=project, entry=entry, tab="approvals", approvals=items)
+    tz = board_of(request).tz
+
+    async def load(session: Any, project: Project) -> dict[str, Any]:
+        return {"approvals": await approvals(session=session, project=project, tz=tz)}
+
+    return await _project_tab(request, "project_approvals.html", "approvals", "审批", load)
 
 
 async def project_reports(request: web.Request) -> web.Response:
-    board = board_of(request)
-    async with board.database.read() as session:
-        project, entry = await _project(request, session)
-        reports = await weekly_reports(session=session, project=project, tz=board.tz)
-    return await board.page("project_reports.html", request, title=f"{project.name} · 周报与文档",
-                            project=project, entry=entry, tab="reports", reports=reports,
-                            documents=list(DOCUMENTS.values()))
+    tz = board_of(request).tz
+
+    async def load(session: Any, project: Project) -> dict[str, Any]:
+        return {"reports": await weekly_reports(session=session, project=project, tz=tz),
+                "documents": list(DOCUMENTS.values())}
+
+    return await _project_tab(request, "project_reports.html", "reports", "周报与文档", load)
 
 
 async def weekly_report(request: web.Request) -> web.Response:
-    board, viewer = board_of(request), viewer_of(request)
-    report_id = _int(request.match_info["report"])
-    async with board.database.read() as session:
-        project, entry = await _project(request, session)
-        report = await visible_weekly_report(session=session, scope=viewer.scope, code=project.code,
-                                             report_id=report_id)
-    if report is None:
-        raise NotFound("没有这份周报。")
-    body = await asyncio.to_thread(markdown_html, report.content_md)
-    return await board.page("weekly_report.html", request, title=f"{project.name} · {weekly_label(report)}",
-                            project=project, entry=entry, tab="reports", report=report, label=weekly_label(report),
-                            body=body)
+    scope = viewer_of(request).scope
+    report_id = int(request.match_info["report"])  # digits only: the route says so
+
+    async def load(session: Any, project: Project) -> dict[str, Any]:
+        report = await visible_weekly_report(session=session, scope=scope, code=project.code, report_id=report_id)
+        if report is None:
+            raise NotFound("没有这份周报。")
+        return {"report": report, "label": weekly_label(report),
+                "body": await asyncio.to_thread(markdown_html, report.content_md)}
+
+    return await _project_tab(request, "weekly_report.html", "reports", "周报", load)
 
 
 async def project_audit(request: web.Request) -> web.Response:
-    board = board_of(request)
+    tz = board_of(request).tz
     number = params.page_number(request.query)
-    async with board.database.read() as session:
-        project, entry = await _project(request, session)
+
+    async def load(session: Any, project: Project) -> dict[str, Any]:
         items, total = await audit_trail(session=session, project=project, limit=AUDIT_PAGE,
-                                         offset=(number - 1) * AUDIT_PAGE, tz=board.tz)
-    pages = max(1, -(-total // AUDIT_PAGE))
-    return await board.page("project_audit.html", request, title=f"{project.name} · 操作记录",
-                            project=project, entry=entry, tab="audit", items=items, total=total,
-                            number=min(number, pages), pages=pages)
+                                         offset=(number - 1) * AUDIT_PAGE, tz=tz)
+        return {"items": items, "total": total, **_pages(total, AUDIT_PAGE, number)}
+
+    return await _project_tab(request, "project_audit.html", "audit", "操作记录", load)
 
 
-def _int(text: str) -> int:
-    if not text.isdigit() or len(text) > 12:
-        raise NotFound()
-    return int(text)
-
-
-__all__ = ["portfolio", "project_approvals", "project_audit", "project_overview",
-           "project_registers",
+__all__ = ["portfolio", "project_approvals", "project_audit", "project_overview", "project_registers",
            "project_reports", "weekly_report"]

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import Config
+from bot.http_site import LocalSite
 from web import auth, downloads, pages
 from web.board import BOARD, SESSION, STATIC_DIR, VIEWER, Board
 from web.errors import Failure, Forbidden, NotFound, PageError
@@ -129,7 +130,7 @@ class DashboardServer:
         self._config = config
         self._deps = {"database": database, "dingtalk": dingtalk, "calendar": calendar, "clock": clock,
                       "templates": templates}
-        self._runner: web.AppRunner | None = None
+        self._site = LocalSite()
         self.board: Board | None = None
         self.port: int | None = None
 
@@ -144,21 +145,14 @@ class DashboardServer:
 
     async def start(self) -> None:
         app = await asyncio.to_thread(self.build_app)  # reads the templates and static files: off the loop
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
         dashboard = self._config.dashboard
-        site = web.TCPSite(self._runner, dashboard.host, dashboard.port)
-        await site.start()
-        addresses = self._runner.addresses
-        self.port = int(addresses[0][1]) if addresses else dashboard.port
+        self.port = await self._site.start(app, dashboard.host, dashboard.port)
         assert self.board is not None
         self.board.public_url = dashboard.public_base_url.rstrip("/") or f"http://{dashboard.host}:{self.port}"
         log.info("dashboard listening on http://%s:%s (public %s)", dashboard.host, self.port, self.url)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._site.stop()
 
     @property
     def url(self) -> str:
