@@ -234,6 +234,11 @@ class PortfolioQuery:
     def filtered(self) -> bool:
         return any((self.template, self.phase, self.status, self.health, self.pm, self.q))
 
+    @property
+    def narrows(self) -> bool:
+        """Whether ``matches`` can leave a project out (the search is the database's)."""
+        return any((self.template, self.phase, self.status, self.health, self.pm))
+
     def params(self, **changes: Any) -> str:
         """This query as URL parameters (with ``changes``), defaults left out: for links to other pages and sorts."""
         values = {"template": self.template, "phase": self.phase, "status": self.status, "health": self.health,
@@ -249,7 +254,8 @@ class PortfolioQuery:
 def select_entries(entries: Iterable[PortfolioEntry], query: PortfolioQuery) -> list[PortfolioEntry]:
     """The entries the filters keep, in the requested order."""
     _, key, descending = SORTS[query.sort]
-    return sorted((e for e in entries if query.matches(e)), key=key, reverse=descending)
+    kept = (e for e in entries if query.matches(e)) if query.narrows else entries
+    return sorted(kept, key=key, reverse=descending)
 
 
 @dataclass(frozen=True, slots=True)
