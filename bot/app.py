@@ -52,6 +52,7 @@ from bot.inbox import InboxOptions, InboxPipeline, buffer_reply
 from bot.jobs import JobRegistry
 from bot.leader import LeaderElection
 from bot.lookups import find_user, resolve_project, role_lookup
+from bot.people import identify_people, in_client_conversation
 from bot.outbox import OutboxRelay, RelayOptions
 from bot.router import Router
 from bot.scheduler import Scheduler
@@ -218,10 +219,11 @@ class App:
                                  spool_dir=Path(config.storage.files_dir) / "outbox")
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
                                  templates=templates, calendar=calendar, files=None, outbox=self.relay)
+        # Who the sender and the people named are comes first: every other preparer and the command use it.
         self.dispatcher = Dispatcher(self.services, send=buffer_reply, roles_of=role_lookup(config),
                                      resolve_project=self._project_resolver, find_user=find_user,
-                                     on_handled=_ignore_handled, rewrites=self._rewrites,
-                                     preparers=self._preparers)
+                                     client_audience=in_client_conversation, on_handled=_ignore_handled,
+                                     rewrites=self._rewrites, preparers=[identify_people, *self._preparers])
         self.dispatcher.include_routers(*self._routers)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
                                    transactions=self.transactions, worker=self.worker,

@@ -48,6 +48,7 @@ from storage.models import (
     User,
     WeeklyReport,
 )
+from storage.repo.directory import display_names
 
 # Register statuses that leave nothing to do; an entry with closed_at set is closed whatever its status.
 CLOSED_REGISTER_STATUSES: tuple[RegisterStatus, ...] = (
@@ -471,15 +472,8 @@ async def audit_of(*, session: AsyncSession, project_ids: Sequence[int]) -> list
     return rows
 
 
-async def names_of(*, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, str]:
-    """Display names by user id (ids never seen are missing), in chunks of bound parameters."""
-    ids = sorted({u for u in user_ids if u})
-    names: dict[str, str] = {}
-    for start in range(0, len(ids), MAX_IDS_PER_QUERY):
-        chunk = ids[start:start + MAX_IDS_PER_QUERY]
-        query = select(User.user_id, User.name).where(User.user_id.in_(chunk))  # type: ignore[attr-defined]
-        names.update({user_id: name for user_id, name in (await session.exec(query)).all()})
-    return names
+# Display names come from the directory's one helper (chunked there).
+names_of = display_names
 
 
 async def weekly_reports_of(

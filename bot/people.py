@@ -1,0 +1,238 @@
+"""Who a message is from and whom it names, as the directory knows them.
+
+``identify_people`` is a preparer (``Dispatcher(preparers=…)``): before the command's transaction it resolves the
+sender and every @-mentioned person to their person key (``storage.models.people``), and learns from the message:
+an employee's name and ids, an external contact (someone of another organization: no staffId, a foreign corpId)
+on first sight, a group that has external members, and, in a project's bound client group, its external members as
+the project's 客户联系人 (unless the PM removed them). What it learns commits on its own, before the command, so a
+command that fails still leaves the sender known; it writes only when something is new (one read otherwise).
+
+``find_person`` is the argument parser's finder (``Dispatcher(find_user=…)``): a name, ``名字(部门)``, a mobile
+number or a userId typed in a command, looked up in the directory, with a specific Chinese answer when it names
+nobody, several people, or someone who left. ``in_client_conversation`` is the dispatcher's audience check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.args import User as ArgUser
+from bot.args import clip
+from bot.context import Services, current_unit_of_work
+from bot.errors import UsageError
+from bot.incoming import Incoming, Mention
+from storage.models import MemberRole, Project, User, external_key
+from storage.repo import add_member
+from storage.repo.directory import (
+    PersonCard,
+    find_external,
+    find_people,
+    get_person,
+    is_client_conversation,
+    is_excluded,
+    learn_employee,
+    learn_external,
+    normalize_mobile,
+    note_external_members,
+    person_cards,
+    store_organization,
+)
+from storage.repo.projects import member_roles
+from sqlmodel import select
+
+log = logging.getLogger("dingpm.people")
+
+MAX_LISTED_CANDIDATES = 8
+
+
+# ---- identifying the sender and the people mentioned -----------------------------------------------------------
+
+
+def is_external_sender(incoming: Incoming, our_corp_id: str | None) -> bool:
+    """Someone of another organization: no staffId (DingTalk leaves it empty for outsiders), or a corpId that is not
+    ours. Never decided on the staffId alone being present or not when the corpIds say otherwise."""
+    ours = our_corp_id or incoming.chatbot_corp_id
+    if incoming.sender_corp_id and ours and incoming.sender_corp_id != ours:
+        return True
+    return not incoming.sender_id and bool(incoming.sender_union_id or incoming.sender_dingtalk_id)
+
+
+@dataclass
+class _Learning:
+    """What one message teaches the directory; written in one short transaction when it is not empty."""
+
+    employee: dict[str, Any] | None = None
+    externals: list[dict[str, Any]] = field(default_factory=list)
+    external_conversation: bool = False
+    client_of: Project | None = None  # the project whose client group this is, for a new default 客户联系人
+
+    def __bool__(self) -> bool:
+        return bool(self.employee or self.externals or self.external_conversation or self.client_of)
+
+
+async def identify_people(incoming: Incoming, services: Services) -> Incoming:
+    """``incoming`` with ``sender_key`` and the mentions' keys resolved (see the module docstring)."""
+    our_corp = services.config.dingtalk.corp_id or incoming.chatbot_corp_id
+    external_sender = is_external_sender(incoming, our_corp)
+    mentioned = incoming.mentioned_people
+    if not external_sender and not any(not m.staff_id for m in mentioned) and not incoming.sender_id:
+        return incoming  # nobody to identify (an event-like message without a sender)
+    learning = _Learning()
+    keys: dict[int, str] = {}  # index in incoming.mentions -> key
+    async with services.database.read() as session:
+        sender_key = incoming.sender_id
+        if external_sender:
+            sender_key = await _external_key(session, learning, incoming.sender_union_id, incoming.sender_dingtalk_id,
+                                             incoming.sender_corp_id, incoming.sender_nick)
+        elif incoming.sender_id:
+            await _note_employee(session, learning, incoming)
+        external_mentions = False
+        for index, mention in enumerate(incoming.mentions):
+            if mention not in mentioned:
+                continue
+            if mention.staff_id:
+                keys[index] = mention.staff_id
+                continue
+            external_mentions = True
+            keys[index] = await _external_key(session, learning, mention.union_id, mention.dingtalk_id, None, None)
+        if incoming.is_group and incoming.conversation_id and (external_sender or external_mentions):
+            learning.external_conversation = True
+            if external_sender and sender_key:
+                learning.client_of = await _default_client_project(session, incoming.conversation_id, sender_key)
+    if learning:
+        sender_key = await _write(services, incoming, learning, sender_key, keys)
+    mentions = tuple(dataclasses.replace(m, key=keys[i]) if i in keys else m for i, m in enumerate(incoming.mentions))
+    return dataclasses.replace(incoming, sender_key=sender_key or "", mentions=mentions)
+
+
+async def _note_employee(session: Any, learning: _Learning, incoming: Incoming) -> None:
+    row = await get_person(session=session, user_id=incoming.sender_id)
+    wanted = {"union_id": incoming.sender_union_id, "corp_id": incoming.sender_corp_id,
+              "dingtalk_id": incoming.sender_dingtalk_id}
+    if row is not None and row.synced_at is None:
+        wanted["name"] = incoming.sender_nick or None
+    if row is None or not row.active or any(v is not None and getattr(row, k) != v for k, v in wanted.items()):
+        learning.employee = {"user_id": incoming.sender_id, "name": incoming.sender_nick or None,
+                             **{k: v for k, v in wanted.items() if k != "name"}}
+
+
+async def _external_key(session: Any, learning: _Learning, union_id: str | None, dingtalk_id: str | None,
+                        corp_id: str | None, name: str | None) -> str:
+    if not union_id and not dingtalk_id:
+        return ""
+    row = await find_external(session=session, union_id=union_id, dingtalk_id=dingtalk_id)
+    wanted = {"union_id": union_id, "dingtalk_id": dingtalk_id, "corp_id": corp_id, "name": name or None}
+    if row is None or any(v is not None and getattr(row, k) != v for k, v in wanted.items()):
+        learning.externals.append(wanted)
+    return row.user_id if row is not None else external_key(union_id=union_id, dingtalk_id=dingtalk_id)
+
+
+async def _default_client_project(session: Any, conversation_id: str, key: str) -> Project | None:
+    """The project whose bound client group this is, when ``key`` is not yet its 客户联系人 nor removed by the PM."""
+    project = (await session.exec(select(Project).where(Project.client_conversation_id == conversation_id))).first()
+    if project is None:
+        return None
+    if await member_roles(session=session, project_id=project.id, user_id=key):
+        return None
+    if await is_excluded(session=session, project_id=project.id, user_id=key):
+        return None
+    return project
+
+
+async def _write(services: Services, incoming: Incoming, learning: _Learning, sender_key: str,
+                 keys: dict[int, str]) -> str:
+    """Commit what the message taught; returns the sender's key as stored (a concurrent first sighting may have
+    stored the same person a moment earlier)."""
+    try:
+        async with services.outbox.unit_of_work() as work:
+            session = work.session
+            if learning.employee is not None:
+                await learn_employee(session=session, **learning.employee)
+            stored: dict[str, str] = {}
+            for values in learning.externals:
+                row = await learn_external(session=session, **values)
+                for id_ in (values["union_id"], values["dingtalk_id"]):
+                    if id_:
+                        stored[id_] = row.user_id
+            sender_key = stored.get(incoming.sender_union_id or "") or stored.get(
+                incoming.sender_dingtalk_id or "") or sender_key
+            for index, mention in enumerate(incoming.mentions):
+                if index in keys and not mention.staff_id:
+                    keys[index] = stored.get(mention.union_id or "") or stored.get(mention.dingtalk_id) or keys[index]
+            if learning.external_conversation:
+                await note_external_members(session=session, conversation_id=incoming.conversation_id,
+                                            title=incoming.conversation_title)
+            project = learning.client_of
+            if project is not None and sender_key:
+                await add_member(session=session, project_id=project.id, user_id=sender_key, role=MemberRole.CLIENT)
+                if incoming.sender_corp_id and project.customer:
+                    # The platform does not say an outsider's organization's name; the project's customer is it.
+                    await store_organization(session=session, corp_id=incoming.sender_corp_id, name=project.customer,
+                                             replace=False)
+    except Exception:  # noqa: BLE001 - the command still runs; the sender is learned from a later message
+        log.exception("learning from message_id=%s failed", incoming.message_id)
+    return sender_key
+
+
+# ---- the audience of a conversation -------------------------------------------------------------------------------
+
+
+async def in_client_conversation(incoming: Incoming) -> bool:
+    """Whether the message comes from a client conversation: any project's bound client group, or a group with
+    external members. Read in the command's own transaction, so a failure fails the command (never a leak)."""
+    if not incoming.is_group or not incoming.conversation_id:
+        return False
+    return await is_client_conversation(session=_session(), conversation_id=incoming.conversation_id)
+
+
+def _session() -> Any:
+    work = current_unit_of_work()
+    if work is None:
+        raise RuntimeError("a directory lookup outside a unit of work")
+    return work.session
+
+
+# ---- finding a person typed in a command --------------------------------------------------------------------------
+
+
+def describe_card(card: PersonCard) -> str:
+    """``王建国（交付中心·项目经理）``; ``黄蕾（华东某制造集团·客户方信息部主任）``."""
+    where = card.where
+    return f"{card.name}（{where}）" if where else card.name
+
+
+def _pick_hint(cards: list[PersonCard]) -> str:
+    first = cards[0]
+    hint = first.organization if first.external else (first.departments[0] if first.departments else first.title)
+    unique = hint and sum(1 for c in cards if hint in (*c.departments, c.title, c.organization)) == 1
+    example = f"{first.name}({hint})" if unique else f"{first.name} 的手机号"
+    return f"请写 名字(部门)，例如 {example}；或写手机号；在群里也可以直接 @ 选择此人"
+
+
+async def find_person(text: str) -> ArgUser | None:
+    """The one person ``text`` names (the ``find_user`` hook), or None when the directory knows nobody by it.
+
+    Raises ``UsageError`` with the candidates when it names several people, and for a mobile number of nobody."""
+    session = _session()
+    rows = await find_people(session=session, text=text)
+    mobile = normalize_mobile(text)
+    if not rows:
+        if mobile is not None:
+            raise UsageError(f"通讯录里没有手机号为 {mobile} 的人。请核对号码，或写姓名，或在群里 @ 选择此人")
+        return None
+    active = [r for r in rows if r.active]
+    chosen = active or rows
+    if len(chosen) > 1:
+        cards = await person_cards(session=session, users=chosen[:MAX_LISTED_CANDIDATES])
+        listed = "\n".join(f"{n}. {describe_card(c)}" for n, c in enumerate(cards, 1))
+        more = f"\n……共 {len(chosen)} 人" if len(chosen) > len(cards) else ""
+        raise UsageError(f"「{clip(text)}」对应 {len(chosen)} 个人，不知道你指的是哪一位：\n{listed}{more}\n"
+                         f"{_pick_hint(cards)}。")
+    person: User = chosen[0]
+    return ArgUser(person.user_id, person.name, left=not person.active)
+
+
+__all__ = ["describe_card", "find_person", "identify_people", "in_client_conversation", "is_external_sender"]
