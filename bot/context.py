@@ -84,6 +84,7 @@ class Services:
     # kernel: the outbox relay (bot.outbox.OutboxRelay); ``services.outbox.unit_of_work()`` opens a write transaction
     # whose outbox rows are sent right after it commits (scheduled jobs use it; commands already run inside one)
     outbox: Any = None
+    links: Any = None  # bot.downloads.DownloadLinks: signed download links to generated reports
 
 
 class NoUnitOfWork(RuntimeError):

@@ -116,8 +116,7 @@ async def _internal_audience(incoming: Incoming) -> bool:
 
 def client_conversation_refusal(command: Command) -> str:
     """What an internal command answers in a client conversation: that it is refused here, and where to ask."""
-    return (f"这里是客户群（或有外部成员的群），不能使用「{command.name}」：它会显示内部内容。"
-            "请在项目内部群或与我的单聊中发送。")
+    return (f"客户群里不显示内部内容（本群是客户群或有外部成员），「{command.name}」请在项目内部群或与我的单聊中发送。")
 
 
 Preparer = Callable[[Incoming, Services], Awaitable[Incoming]]
@@ -265,10 +264,6 @@ class Dispatcher:
         return None if progress.replies else Text(DONE)
 
     async def _context(self, incoming: Incoming, command: Command, rest: str, progress: _Progress) -> Context:
-        # First, before anything is looked up: an internal command has nothing to do in a client conversation.
-        client_conversation = await self._client_audience(incoming)
-        if client_conversation and not command.in_client_groups:
-            raise PermissionDenied(client_conversation_refusal(command))
         args = await parse_args(
             command.all_params,
             rest,
@@ -288,6 +283,10 @@ class Dispatcher:
         roles = await self._roles_of(incoming.sender_key, project)
         if not command.roles.allows(roles):
             raise PermissionDenied(command.roles.refusal(command.action, roles))
+        # Whoever asks, and for whichever project: an internal command answers nothing in a client conversation.
+        client_conversation = await self._client_audience(incoming)
+        if client_conversation and not command.in_client_groups:
+            raise PermissionDenied(client_conversation_refusal(command))
 
         async def reply(value: Reply) -> None:
             await self._deliver(incoming, value, progress)

@@ -19,29 +19,28 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmodel import select
+
 from bot.args import User as ArgUser
 from bot.args import clip
 from bot.context import Services, current_unit_of_work
 from bot.errors import UsageError
-from bot.incoming import Incoming, Mention
-from storage.models import MemberRole, Project, User, external_key
-from storage.repo import add_member
+from bot.incoming import Incoming
+from storage.models import Project, ProjectStatus, User, external_key
 from storage.repo.directory import (
     PersonCard,
+    ensure_client_contact,
     find_external,
     find_people,
     get_person,
     is_client_conversation,
-    is_excluded,
+    is_default_client_candidate,
     learn_employee,
     learn_external,
     normalize_mobile,
     note_external_members,
     person_cards,
-    store_organization,
 )
-from storage.repo.projects import member_roles
-from sqlmodel import select
 
 log = logging.getLogger("dingpm.people")
 
@@ -133,13 +132,9 @@ async def _external_key(session: Any, learning: _Learning, union_id: str | None,
 async def _default_client_project(session: Any, conversation_id: str, key: str) -> Project | None:
     """The project whose bound client group this is, when ``key`` is not yet its 客户联系人 nor removed by the PM."""
     project = (await session.exec(select(Project).where(Project.client_conversation_id == conversation_id))).first()
-    if project is None:
+    if project is None or project.status == ProjectStatus.CLOSED:
         return None
-    if await member_roles(session=session, project_id=project.id, user_id=key):
-        return None
-    if await is_excluded(session=session, project_id=project.id, user_id=key):
-        return None
-    return project
+    return project if await is_default_client_candidate(session=session, project_id=project.id, user_id=key) else None
 
 
 async def _write(services: Services, incoming: Incoming, learning: _Learning, sender_key: str,
@@ -165,13 +160,9 @@ async def _write(services: Services, incoming: Incoming, learning: _Learning, se
             if learning.external_conversation:
                 await note_external_members(session=session, conversation_id=incoming.conversation_id,
                                             title=incoming.conversation_title)
-            project = learning.client_of
-            if project is not None and sender_key:
-                await add_member(session=session, project_id=project.id, user_id=sender_key, role=MemberRole.CLIENT)
-                if incoming.sender_corp_id and project.customer:
-                    # The platform does not say an outsider's organization's name; the project's customer is it.
-                    await store_organization(session=session, corp_id=incoming.sender_corp_id, name=project.customer,
-                                             replace=False)
+            if learning.client_of is not None and sender_key:
+                await ensure_client_contact(session=session, project=learning.client_of, user_id=sender_key,
+                                            corp_id=incoming.sender_corp_id)
     except Exception:  # noqa: BLE001 - the command still runs; the sender is learned from a later message
         log.exception("learning from message_id=%s failed", incoming.message_id)
     return sender_key

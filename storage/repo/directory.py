@@ -20,6 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     ClientRobot,
+    MemberRole,
+    ProjectMember,
     Conversation,
     Department,
     Organization,
@@ -382,6 +384,29 @@ async def clear_exclusion(*, session: AsyncSession, project_id: int, user_id: st
     ).execution_options(synchronize_session=False))
 
 
+async def is_default_client_candidate(*, session: AsyncSession, project_id: int, user_id: str) -> bool:
+    """Someone of another organization in the project's client group who is not yet its 客户联系人 (nor anything
+    else in it) and whom the PM did not remove."""
+    held = select(ProjectMember.id).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
+    if (await session.exec(held)).first() is not None:
+        return False
+    return not await is_excluded(session=session, project_id=project_id, user_id=user_id)
+
+
+async def ensure_client_contact(*, session: AsyncSession, project: Project, user_id: str,
+                                corp_id: str | None) -> bool:
+    """Make an external member of the project's client group its 客户联系人 (the default), unless they already
+    have a role or the PM removed them; name their organization after the project's customer when the platform has
+    not named it (it never says an outsider's organization's name). True when they were added."""
+    if not await is_default_client_candidate(session=session, project_id=project.id, user_id=user_id):
+        return False
+    await insert_ignoring_duplicates(session, ProjectMember(project_id=project.id, user_id=user_id,
+                                                            role=MemberRole.CLIENT))
+    if corp_id and project.customer:
+        await store_organization(session=session, corp_id=corp_id, name=project.customer, replace=False)
+    return True
+
+
 # ---- walk checkpoints ---------------------------------------------------------------------------------------------
 
 
@@ -440,6 +465,8 @@ async def delete_client_robot(*, session: AsyncSession, project_id: int) -> bool
 __all__ = [
     "EXTERNAL_PLACEHOLDER_NAME",
     "EmployeeRecord",
+    "ensure_client_contact",
+    "is_default_client_candidate",
     "PersonCard",
     "clear_exclusion",
     "client_robot_projects",

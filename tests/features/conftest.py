@@ -20,12 +20,13 @@ from sqlmodel import select
 from bot.app import HANDLER_MODULES
 from bot.config import Config, parse_config
 from bot.context import FrozenClock, Services, UnitOfWork, bind_unit_of_work
-from bot.dingtalk.errors import FileTooLarge
+from bot.dingtalk.errors import FileTooLarge, InvalidRequest
 from bot.dispatcher import Dispatcher, Handled
 from bot.inbox import USER_ERROR_OUTCOMES, buffer_reply
 from bot.jobs import JobRegistry
 from bot.incoming import ReceivedFile
 from bot.lookups import find_user, role_lookup
+from bot.people import identify_people, in_client_conversation
 from bot.outbox import OutboxRelay
 from bot.replies import ActionCard, File, Markdown, Reply, Text
 from bot.router import Router
@@ -78,6 +79,10 @@ class FakeDingTalk:
         code = f"dl-{uuid.uuid4().hex[:10]}"
         self.files[code] = data
         return code
+
+    async def call_api(self, api: str, path: str, body: Any) -> Any:
+        # The group-member API a client-group binding asks for: this fake DingTalk serves no such group.
+        raise InvalidRequest("groupPermissionDenied", "not a scene group", api=api)
 
     async def save_file(self, download_code: str, path: Any, *, max_bytes: int) -> int:
         self.downloads += 1
@@ -156,7 +161,7 @@ class Chat:
         if files:
             received = tuple(ReceivedFile(self.dingtalk.offer(data), name) for name, data in files)
             incoming = dataclasses.replace(incoming, msgtype="file", files=received)
-        incoming = as_file_command(incoming)
+        incoming = as_file_command(await self.dispatcher.prepare(incoming))  # as the kernel: people identified first
         work = UnitOfWork(session=None, spool_dir=self.spool_dir)
         handled: Handled | None = None
 
@@ -238,7 +243,8 @@ def build_chat(database: Database, tmp_path: Path, *, approvals: str = "off") ->
     services = Services(config=config, clock=clock, database=database, dingtalk=dingtalk, templates=TEMPLATES,
                         calendar=CALENDAR, outbox=relay)
     dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config), resolve_project=resolve_project,
-                            find_user=find_user, on_handled=lambda handled: None)
+                            find_user=find_user, client_audience=in_client_conversation, preparers=[identify_people],
+                            on_handled=lambda handled: None)
     modules = [importlib.import_module(name) for name in HANDLER_MODULES]
     dispatcher.include_routers(*(m.router for m in modules if isinstance(getattr(m, "router", None), Router)))
     scheduler = Scheduler(services, [m.jobs for m in modules if isinstance(getattr(m, "jobs", None), JobRegistry)],
