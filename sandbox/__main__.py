@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # the real DingTalk (and EmulatorConfig's default) does not allow it.
     parser.add_argument("--allow-group-files", action=argparse.BooleanOptionalAction, default=True,
                         help="let users send files to the bot in groups (the real DingTalk does not; default: on)")
+    parser.add_argument("--app-robots-in-external-groups", action=argparse.BooleanOptionalAction, default=True,
+                        help="let the app's robot be in groups with external members (UNCONFIRMED upstream; "
+                             "--no-app-robots-in-external-groups refuses it there; default: allowed)")
     parser.add_argument("--web", action=argparse.BooleanOptionalAction, default=True,
                         help="serve the web chat page at /chat (default: on)")
     parser.add_argument("--seed", type=int, default=None)
@@ -48,6 +51,8 @@ def describe(emulator: Emulator, *, web: bool = False) -> str:
     lines.append("  Groups:")
     for group in emulator.world.groups.values():
         lines.append(f"    {group.title}: {group.conversation_id}")
+    if not emulator.config.app_robots_in_external_groups:
+        lines.append("  应用机器人不能在外部群中（--no-app-robots-in-external-groups）/ app robots refused in external groups")
     if web:
         files = "群内发文件：已允许" if emulator.config.allow_group_files else "群内发文件：不允许（同真实钉钉）"
         lines.append(f"  网页聊天 / Web chat page:    {page_url(emulator.base_url)}  ({files})")
@@ -58,7 +63,7 @@ async def serve(args: argparse.Namespace) -> None:
     config = EmulatorConfig.for_sandbox_mode(
         ping_interval=args.ping_interval, periodic_disconnect=args.periodic_disconnect,
         redelivery_timeout=args.redelivery_timeout, qps_limit=args.qps_limit,
-        allow_group_files=args.allow_group_files)
+        allow_group_files=args.allow_group_files, app_robots_in_external_groups=args.app_robots_in_external_groups)
     emulator = Emulator(args.world, config, seed=args.seed)
     await emulator.start(args.host, args.port, extensions=[setup_web] if args.web else [])
     print(describe(emulator, web=args.web), flush=True)

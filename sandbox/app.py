@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from aiohttp import web
 
-from . import gateway, openapi_auth, openapi_media, openapi_robot, openapi_webhook, openapi_workflow
+from . import (gateway, openapi_auth, openapi_contacts, openapi_groups, openapi_media, openapi_robot, openapi_webhook,
+               openapi_workflow)
 from .openapi_common import EMULATOR_KEY, json_response
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ ROUTES = (
     ("POST", "/v1.0/oauth2/accessToken", openapi_auth.new_access_token),
     ("GET", "/gettoken", openapi_auth.old_get_token),
     ("POST", "/robot/sendBySession", openapi_webhook.send_by_session),
+    ("POST", "/robot/send", openapi_webhook.custom_robot_send),
     ("POST", "/v1.0/robot/groupMessages/send", openapi_robot.group_messages_send),
     ("POST", "/v1.0/robot/oToMessages/batchSend", openapi_robot.oto_messages_batch_send),
     ("POST", "/v1.0/robot/messageFiles/download", openapi_robot.message_files_download),
@@ -43,6 +45,21 @@ ROUTES = (
     ("POST", "/v1.0/workflow/processInstances/terminate", openapi_workflow.terminate_instance),
     ("POST", "/v1.0/workflow/processInstances/execute", openapi_workflow.execute_task),
     ("POST", "/v1.0/workflow/processes/instanceIds/query", openapi_workflow.query_instance_ids),
+    ("POST", "/topapi/v2/user/get", openapi_contacts.user_get),
+    ("POST", "/topapi/user/getbyunionid", openapi_contacts.user_get_by_union_id),
+    ("POST", "/topapi/v2/user/getbymobile", openapi_contacts.user_get_by_mobile),
+    ("POST", "/topapi/v2/user/list", openapi_contacts.user_list),
+    ("POST", "/topapi/user/listid", openapi_contacts.user_list_id),
+    ("POST", "/topapi/v2/department/listsub", openapi_contacts.department_list_sub),
+    ("POST", "/topapi/v2/department/get", openapi_contacts.department_get),
+    ("POST", "/topapi/extcontact/list", openapi_contacts.ext_contact_list),
+    ("POST", "/topapi/extcontact/get", openapi_contacts.ext_contact_get),
+    ("POST", "/v1.0/contact/users/search", openapi_contacts.users_search),
+    ("POST", "/v1.0/im/sceneGroups/members/batchQuery", openapi_groups.scene_group_members),
+    ("POST", "/v1.0/im/innerGroups/members/query", openapi_groups.inner_group_members),
+    ("POST", "/v1.0/im/innerGroups/members/check", openapi_groups.inner_group_member_check),
+    ("POST", "/v1.0/im/innerGroups/memberLists/query", openapi_groups.inner_group_member_list),
+    ("POST", "/v1.0/robot/groups/query", openapi_robot.robot_groups_query),
 )
 
 

@@ -33,10 +33,29 @@ class EmulatorConfig:
     batch_send_max_users: int = 20
     qps_limit: int = 20                      # calls per second per app per API; 0 = off
     timeout_fault_max_hold: float = 30.0     # real seconds a "timeout" fault holds a request at most
+    # --- Contacts and groups (P2 §3) -------------------------------------------------
+    # Departments (with their sub-departments) the app's contact permission covers; None = the
+    # whole organization. Outside it the contact APIs answer 50004.
+    contact_scope: tuple[int, ...] | None = None
+    # UNCONFIRMED (P2 §3.5, §8 item 6): the scene-group member query is documented for scene and
+    # cool-app groups only. Default: it answers for every group the robot is in; False: ordinary
+    # groups answer 400 groupPermissionDenied.
+    scene_group_members_any_group: bool = True
+    group_members_max_results: int = 1000    # maxResults of the group member queries
     # --- Messaging ------------------------------------------------------------------
     # Users cannot send files to a bot in a group (§3.1). Our product asks people to
     # drop deliverables into the project group, so tests may allow it explicitly.
     allow_group_files: bool = False
+    # An @'d person's atUsers entry carries dingtalkId (+ staffId for insiders) only, as
+    # documented; True adds their unionId to every entry but the bot's (UNCONFIRMED, P1 §3.2).
+    at_users_union_id: bool = False
+    # --- External groups and custom robots (P1 §4, §10, §11.2; P2 §4) -----------------
+    # UNCONFIRMED whether an enterprise app robot can be in an external group (外部群). True: it
+    # can (so outsiders' messages are testable); False: it cannot: it hears nothing from a group
+    # with external members and its sends there fail like sends to a group it is not in.
+    app_robots_in_external_groups: bool = True
+    custom_robot_per_minute: int = 20        # messages a minute per custom robot ...
+    custom_robot_throttle: float = 600.0     # ... then refused (410100) for this long
     # --- Workflow -------------------------------------------------------------------
     terminate_min_age: float = 15.0          # an instance cannot be revoked within 15 s of its start
 

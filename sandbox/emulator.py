@@ -25,6 +25,7 @@ from aiohttp import web
 
 from .clock import Clock
 from .config import EmulatorConfig
+from .custom_robots import CustomRobot
 from .errors import SandboxError
 from .faults import Faults
 from .gateway import BOT_MESSAGE_TOPIC, StreamGateway
@@ -77,6 +78,7 @@ class Emulator:
         self.workflow = WorkflowEngine(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
                                        emit=self._emit_event)
         self.events: list[EmittedEvent] = []
+        self.custom_robots: dict[str, CustomRobot] = {}
         self.base_url: str | None = None
         self._runner: web.AppRunner | None = None
 
@@ -125,6 +127,16 @@ class Emulator:
             return key
         raise SandboxError(f"no conversation {key!r}")
 
+    def robot_in_group(self, app: App, group: Group) -> bool:
+        """Whether the app's robot is in the group (and so hears @'s there and may send there).
+
+        With `config.app_robots_in_external_groups` off, an app's robot cannot be in a
+        group that has external members (P2 §4: enterprise robots work in 内部群 only).
+        """
+        if app.client_id not in group.bot_client_ids:
+            return False
+        return self.config.app_robots_in_external_groups or not self.world.has_outsiders(group)
+
     def _group_app(self, group: Group, app: App | str | None) -> App:
         if app is not None:
             chosen = self.world.app(app)
@@ -150,6 +162,8 @@ class Emulator:
         bot never hears of it (§3.1) but the transcript still shows it.
         """
         sender = self.world.user(user)
+        if not sender.active:
+            raise SandboxError(f"{sender.name} ({sender.user_id}) has left the organization")
         group: Group | None = None
         private_owner = (self.world.private_conversation_owner(conversation)
                          if isinstance(conversation, str) else None)
@@ -177,7 +191,7 @@ class Emulator:
         at_users: list[User] = []
         if msgtype == "text":
             if group is not None:
-                members = [self.world.users[m] for m in group.member_ids]
+                members = self.world.present_members(group)
                 extra = [self.world.user(m) for m in mentions]
                 parsed = parse_mentions(text, chosen_app, members, extra)
                 body: dict[str, Any] = {"text": {"content": parsed.content}}
@@ -186,7 +200,8 @@ class Emulator:
                 body = {"text": {"content": text}}
         else:
             body = {"content": content or {}}
-        delivered = group is None or at_bot
+        bot_absent = group is not None and not self.robot_in_group(chosen_app, group)
+        delivered = (group is None or at_bot) and not bot_absent
         session = None
         if delivered:
             session = self.sessions.create(app_id=chosen_app.client_id, conversation_id=conversation_id,
@@ -196,9 +211,10 @@ class Emulator:
         payload = build_payload(app=chosen_app, sender=sender, group=group, conversation_id=conversation_id,
                                 msg_id=self.ids.msg_id(), created_at=now, session_url=session_url,
                                 session_expires_at=session.expires_at if session else 0, msgtype=msgtype,
-                                body=body, at_users=at_users)
+                                body=body, at_users=at_users, at_users_union_id=self.config.at_users_union_id)
         record = ReceivedMessage(conversation_id, "2" if group else "1", chosen_app.client_id, sender.user_id,
-                                 sender.name, msgtype, text or None, payload, now, delivered=delivered, media=media)
+                                 sender.name, msgtype, text or None, payload, now, delivered=delivered, media=media,
+                                 bot_absent=bot_absent)
         if delivered:
             frame = self.gateway.push_callback(chosen_app, BOT_MESSAGE_TOPIC, payload)
             record.message_id = frame.message_id
@@ -269,11 +285,55 @@ class Emulator:
         return self.user_message(user, conversation, msgtype="unknownMsgType",
                                  content={"unknownMsgType": UNKNOWN_MSG_TEXT}, app=app)
 
+    # ---- the directory ------------------------------------------------------------
+    def update_user(self, user: str | User, *, name: str | None = None, active: bool | None = None) -> User:
+        """An admin renames someone, or someone leaves (active=False) or comes back: what directory sync sees."""
+        current = self.world.user(user)
+        if active is not None and current.external:
+            raise SandboxError(f"{current.name} is not in the organization: only employees can leave it")
+        updated = self.world.update_user(current, name=name, active=active, now_ms=self.clock.now_ms())
+        self.signal.bump()
+        return updated
+
+    # ---- custom robots ------------------------------------------------------------
+    def add_custom_robot(self, conversation: str | Group, name: str) -> CustomRobot:
+        """An admin adds a custom robot (加签) to a group; its webhook and secret are shown once, to them."""
+        group = self.world.find_group(conversation) if isinstance(conversation, str) else conversation
+        if group is None:
+            raise SandboxError(f"no group {conversation!r}: custom robots post into groups only")
+        if not name.strip():
+            raise SandboxError("a custom robot needs a name")
+        if self.base_url is None:
+            raise SandboxError("start the emulator first: the webhook is a URL of it")
+        token = self.ids.custom_robot_token()
+        robot = CustomRobot(self.ids.custom_robot_id(), name.strip(), group.conversation_id, token,
+                            self.ids.custom_robot_secret(), f"{self.base_url}/robot/send?access_token={token}",
+                            self.clock.now_ms())
+        self.custom_robots[robot.robot_id] = robot
+        self.signal.bump()
+        return robot
+
+    def remove_custom_robot(self, robot_id: str) -> CustomRobot:
+        """The admin removes it: its webhook stops working; its messages stay in the transcript."""
+        robot = self.custom_robots.get(robot_id)
+        if robot is None or robot.removed:
+            raise SandboxError(f"no custom robot {robot_id!r}")
+        robot.removed = True
+        self.signal.bump()
+        return robot
+
+    def custom_robot_by_token(self, token: str | None) -> CustomRobot | None:
+        return next((r for r in self.custom_robots.values() if r.token == token and not r.removed), None)
+
+    def group_custom_robots(self, group: Group) -> list[CustomRobot]:
+        return [r for r in self.custom_robots.values() if r.conversation_id == group.conversation_id and not r.removed]
+
     # ---- bot output ---------------------------------------------------------------
-    def record_bot_message(self, *, conversation_id: str, app: App, via: str, api: str, normalized: Normalized,
-                           raw: dict[str, Any], msg_key: str | None = None, at_user_ids: Sequence[str] = (),
-                           at_mobiles: Sequence[str] = (), is_at_all: bool = False,
-                           to_user_id: str | None = None) -> SentMessage:
+    def record_bot_message(self, *, conversation_id: str, app: App | None, via: str, api: str,
+                           normalized: Normalized, raw: dict[str, Any], msg_key: str | None = None,
+                           at_user_ids: Sequence[str] = (), at_mobiles: Sequence[str] = (), is_at_all: bool = False,
+                           to_user_id: str | None = None, custom_robot: CustomRobot | None = None) -> SentMessage:
+        """What a robot posted: the app's bot (`app`), or a custom robot (`custom_robot`, no app)."""
         group = self.world.groups.get(conversation_id)
         if group is not None:
             # Only members of the group can be @'d; other ids are silently ignored.
@@ -284,11 +344,11 @@ class Emulator:
         else:
             at_user_ids, at_mobiles, is_at_all = (), (), False
         message = SentMessage(
-            conversation_id=conversation_id, conversation_type="2" if group else "1", app_id=app.client_id,
-            via=via, api=api, msgtype=normalized.msgtype, msg_key=msg_key, title=normalized.title,
+            conversation_id=conversation_id, conversation_type="2" if group else "1",
+            app_id=app.client_id if app else "", via=via, api=api, msgtype=normalized.msgtype, msg_key=msg_key, title=normalized.title,
             text=normalized.text, params=normalized.params, created_at=self.clock.now_ms(),
             at_user_ids=tuple(at_user_ids), at_mobiles=tuple(at_mobiles), is_at_all=is_at_all,
-            media=normalized.media, to_user_id=to_user_id, raw=raw)
+            media=normalized.media, to_user_id=to_user_id, raw=raw, custom_robot=custom_robot)
         self.recorder.record(message)
         return message
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 from .config import EmulatorConfig
+from .custom_robots import CustomRobot
 from .emulator import Emulator, EmittedEvent, Extension, SandboxError
 from .faults import Faults
 from .gateway import AckRecord, ConnectionInfo, PushedFrame
@@ -37,7 +38,7 @@ from .media import MediaFile
 from .recorder import ReceivedMessage, Record, SentMessage
 from .throttle import CallRecord
 from .web import page_url, setup_web
-from .world import App, FlowStep, World
+from .world import App, FlowStep, User, World
 
 T = TypeVar("T")
 
@@ -270,6 +271,29 @@ class Sandbox:
 
     def media(self, media_id: str) -> MediaFile | None:
         return self.emulator.media.by_media_id(media_id)
+
+    # ---- the directory ------------------------------------------------------------
+    async def update_user(self, user: str, *, name: str | None = None, active: bool | None = None) -> User:
+        """An admin renames someone, or someone leaves (active=False) or comes back; returns the new entry.
+
+        A name that two people share is refused (`AmbiguousName`): name them by userId.
+        """
+        return await self.call(self.emulator.update_user, user, name=name, active=active)
+
+    # ---- external groups and custom robots ----------------------------------------
+    async def add_custom_robot(self, conversation: str, name: str) -> CustomRobot:
+        """An admin adds a custom robot (加签) to a group: `.webhook` and `.secret` are what the bot is given.
+
+        Sign a send with `sandbox.custom_robots.signed_url(robot.webhook, robot.secret, sb.now_ms())`.
+        """
+        return await self.call(self.emulator.add_custom_robot, conversation, name)
+
+    async def remove_custom_robot(self, robot_id: str) -> CustomRobot:
+        return await self.call(self.emulator.remove_custom_robot, robot_id)
+
+    def refuse_app_robots_in_external_groups(self, refuse: bool = True) -> None:
+        """The UNCONFIRMED platform rule as a switch: the app's robot cannot be in a group with outsiders."""
+        self.config.app_robots_in_external_groups = not refuse
 
     # ---- approvals ----------------------------------------------------------------
     async def approve(self, instance_id: str, approver: str, remark: str = "") -> dict[str, Any]:

@@ -79,6 +79,16 @@ class IdFactory:
     def request_id(self) -> str:
         return self.uuid().upper()
 
+    # Custom robots ------------------------------------------------------------
+    def custom_robot_token(self) -> str:
+        return self._hex(64)
+
+    def custom_robot_secret(self) -> str:
+        return "SEC" + self._hex(64)
+
+    def custom_robot_id(self) -> str:
+        return "robot" + self._hex(12)
+
     # Workflow -----------------------------------------------------------------
     def process_code(self) -> str:
         return "PROC-" + "-".join(self._alnum(8).upper() for _ in range(3)) + "-" + self._alnum(1).upper()

@@ -57,6 +57,13 @@ def missing(field_name: str) -> NewApiError:
     return NewApiError(400, f"Missing{field_name}", f"{field_name} is mandatory for this action.")
 
 
+def require(body: dict[str, Any], *names: str) -> None:
+    for name in names:
+        value = body.get(name)
+        if value is None or value == "" or value == []:
+            raise missing(name)
+
+
 @dataclass
 class ApiContext:
     emulator: "Emulator"
@@ -184,14 +191,21 @@ async def _handle(ctx: ApiContext, handler: Handler, auth: str) -> web.StreamRes
         raise
     except Exception:
         log.exception("sandbox API %s failed", ctx.name)
-        if ctx.family == "new":
-            return ctx.new_error(500, "systemError", "系统错误")
-        return ctx.old_error(-1, "系统繁忙")
+        return _system_busy(ctx)
+
+
+def _system_busy(ctx: ApiContext) -> web.Response:
+    # What a failing backend answers: old APIs errcode -1 (retry, §3.2), new APIs a 500.
+    if ctx.family == "new":
+        return ctx.new_error(500, "systemError", "系统错误")
+    return ctx.old_error(-1, "系统繁忙")
 
 
 async def _inject(ctx: ApiContext, kind: str) -> web.StreamResponse:
     if kind == "throttle":
         return ctx.error_response(ctx.throttle_error())
+    if kind == "busy":
+        return _system_busy(ctx)
     if kind == "5xx":
         if ctx.family == "new":
             return ctx.new_error(503, "ServiceUnavailable", "服务暂时不可用，请稍后重试")

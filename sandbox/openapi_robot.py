@@ -7,14 +7,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .messages import validate_msg_param
-from .openapi_common import ApiContext, NewApiError, api, missing
-
-
-def _require(body: dict, *names: str) -> None:
-    for name in names:
-        value = body.get(name)
-        if value is None or value == "" or value == []:
-            raise missing(name)
+from .openapi_common import ApiContext, NewApiError, api, require
 
 
 def _check_robot_code(ctx: ApiContext, robot_code: str) -> None:
@@ -32,10 +25,10 @@ def _validate(ctx: ApiContext, body: dict):
 @api("robot.groupMessages.send", "new")
 async def group_messages_send(request: web.Request, ctx: ApiContext) -> web.Response:
     body = await ctx.json_body()
-    _require(body, "msgParam", "msgKey", "openConversationId", "robotCode")
+    require(body, "msgParam", "msgKey", "openConversationId", "robotCode")
     _check_robot_code(ctx, str(body["robotCode"]))
     group = ctx.emulator.world.groups.get(str(body["openConversationId"]))
-    if group is None or ctx.app.client_id not in group.bot_client_ids:
+    if group is None or not ctx.emulator.robot_in_group(ctx.app, group):
         raise NewApiError(400, "invalid.openConversationId", "openConversationId不合法或机器人不在该群中")
     normalized = _validate(ctx, body)
     ctx.emulator.record_bot_message(conversation_id=group.conversation_id, app=ctx.app, via="openapi",
@@ -47,7 +40,7 @@ async def group_messages_send(request: web.Request, ctx: ApiContext) -> web.Resp
 async def oto_messages_batch_send(request: web.Request, ctx: ApiContext) -> web.Response:
     emulator = ctx.emulator
     body = await ctx.json_body()
-    _require(body, "robotCode", "userIds", "msgKey", "msgParam")
+    require(body, "robotCode", "userIds", "msgKey", "msgParam")
     user_ids = body["userIds"]
     if not isinstance(user_ids, list):
         raise NewApiError(400, "invalidParameter.userIds.invalid", "userIds必须是数组")
@@ -69,10 +62,30 @@ async def oto_messages_batch_send(request: web.Request, ctx: ApiContext) -> web.
                    "flowControlledStaffIdList": []})
 
 
+ROBOT_GROUPS_MAX_PAGE_SIZE = 100      # UNCONFIRMED (P2 §3.5: SDK only, no doc page)
+
+
+@api("robot.groups.query", "new")
+async def robot_groups_query(request: web.Request, ctx: ApiContext) -> web.Response:
+    """The groups this robot is in, a page at a time (pageNumber from 1)."""
+    body = await ctx.json_body()
+    require(body, "robotCode", "pageNumber", "pageSize")
+    _check_robot_code(ctx, str(body["robotCode"]))
+    number, size = body["pageNumber"], body["pageSize"]
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise NewApiError(400, "invalidParameter.pageNumber", "pageNumber必须是正整数")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= ROBOT_GROUPS_MAX_PAGE_SIZE:
+        raise NewApiError(400, "invalidParameter.pageSize", f"pageSize必须是1–{ROBOT_GROUPS_MAX_PAGE_SIZE}的整数")
+    emulator = ctx.emulator
+    cids = [g.conversation_id for g in emulator.world.groups.values() if emulator.robot_in_group(ctx.app, g)]
+    start = (number - 1) * size
+    return ctx.ok({"openConversationIds": cids[start:start + size], "hasMore": start + size < len(cids)})
+
+
 @api("robot.messageFiles.download", "new")
 async def message_files_download(request: web.Request, ctx: ApiContext) -> web.Response:
     body = await ctx.json_body()
-    _require(body, "downloadCode", "robotCode")
+    require(body, "downloadCode", "robotCode")
     _check_robot_code(ctx, str(body["robotCode"]))
     media = ctx.emulator.media.by_download_code(str(body["downloadCode"]))
     if media is None:

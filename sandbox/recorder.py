@@ -18,18 +18,22 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
+from .custom_robots import CustomRobot
 from .media import MediaFile
 from .signals import ChangeSignal
 
 
 @dataclass
 class SentMessage:
-    """Something the bot posted. `msgtype` is the webhook msgtype, or the kind a msgKey maps to."""
+    """Something a robot posted. `msgtype` is the webhook msgtype, or the kind a msgKey maps to.
+
+    Usually the app's bot; a custom robot's message has `custom_robot` set and `app_id` "".
+    """
 
     conversation_id: str
     conversation_type: str      # "1" single chat, "2" group
-    app_id: str                 # AppKey (= robotCode) of the sending bot
-    via: str                    # "webhook" or "openapi"
+    app_id: str                 # AppKey (= robotCode) of the sending bot; "" for a custom robot
+    via: str                    # "webhook", "openapi" or "custom_robot"
     api: str                    # API name, e.g. "robot.groupMessages.send"
     msgtype: str                # text, markdown, actionCard, link, feedCard, image, file, audio, video
     msg_key: str | None         # OpenAPI msgKey (None for webhook replies)
@@ -43,6 +47,7 @@ class SentMessage:
     media: MediaFile | None = None
     to_user_id: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    custom_robot: CustomRobot | None = field(default=None, repr=False)
     seq: int = 0
     direction: str = "out"
 
@@ -71,8 +76,9 @@ class ReceivedMessage:
     payload: dict[str, Any]     # the callback `data` object (before JSON encoding)
     created_at: int
     message_id: str | None = None   # Stream headers.messageId of the push
-    delivered: bool = True          # False: a group message that did not @ the bot
+    delivered: bool = True          # False: a group message that did not @ the bot, or the bot is not there
     media: MediaFile | None = None
+    bot_absent: bool = False        # the app's robot may not be in this group (external groups refused)
     seq: int = 0
     direction: str = "in"
 

@@ -19,10 +19,10 @@ from aiohttp import web
 from .errors import SandboxError
 from .media import MEDIA_RULES, extension
 from .openapi_common import EMULATOR_KEY, json_response
-from .web_views import (approvals_fingerprint, approvals_for, conversations_for, instance_view, record_view,
-                        world_view)
+from .web_views import (approvals_fingerprint, approvals_for, conversations_for, custom_robot_view, instance_view,
+                        record_view, user_view, world_view)
 from .workflow import WorkflowError
-from .world import User
+from .world import AmbiguousName, User
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -79,19 +79,25 @@ async def _body(request: web.Request) -> dict[str, Any]:
 def _user(emulator: "Emulator", key: Any) -> User:
     if not key:
         raise WebError("请先选择身份（user）")
-    user = emulator.world.users.get(str(key)) or emulator.world.find_user(str(key))
+    try:
+        user = emulator.world.users.get(str(key)) or emulator.world.find_user(str(key))
+    except AmbiguousName as exc:
+        listed = "、".join(f"{u.user_id}（{d}）" for u, d in zip(exc.candidates, exc.descriptions))
+        raise WebError(f"有 {len(exc.candidates)} 人叫「{exc.name}」，请用 userId 指明：{listed}") from None
     if user is None:
         raise WebError(f"未知用户：{key}")
     return user
 
 
 def _conversations(emulator: "Emulator", user: User) -> list[dict[str, Any]]:
-    return conversations_for(emulator.world, user, allow_group_files=emulator.config.allow_group_files)
+    return conversations_for(emulator, user)
 
 
 def _conversation(emulator: "Emulator", user: User, cid: Any) -> dict[str, Any]:
     if not cid:
         raise WebError("请先选择会话（conversation）")
+    if not user.active:
+        raise WebError(f"{user.name}已离职，不能再使用本组织的会话")
     for conv in _conversations(emulator, user):
         if conv["id"] == cid:
             return conv
@@ -129,7 +135,7 @@ def _wait(value: Any) -> float:
 
 @endpoint
 async def get_world(request: web.Request, emulator: "Emulator") -> Any:
-    return world_view(emulator.world, allow_group_files=emulator.config.allow_group_files)
+    return world_view(emulator)
 
 
 @endpoint
@@ -277,6 +283,74 @@ async def get_media(request: web.Request, emulator: "Emulator") -> Any:
         "Cache-Control": "private, max-age=3600"})
 
 
+# ---- the directory ------------------------------------------------------------------
+
+MAX_NAME = 20                   # characters in a person's name
+
+
+@endpoint
+async def post_user_update(request: web.Request, emulator: "Emulator") -> Any:
+    """An admin renames someone, or someone leaves (active=false) or comes back (active=true)."""
+    body = await _body(request)
+    user = _user(emulator, body.get("user"))
+    name, active = body.get("name"), body.get("active")
+    if name is not None and (not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME):
+        raise WebError(f'name 必须是 1–{MAX_NAME} 个字的姓名，例如 {{"user": "liming", "name": "李明远"}}')
+    if active is not None and not isinstance(active, bool):
+        raise WebError('active 只能是 true（在职）或 false（离职），例如 {"user": "liming", "active": false}')
+    if name is None and active is None:
+        raise WebError('请给出 name 或 active，例如 {"user": "liming", "name": "李明远"}')
+    if active is not None and user.external:
+        raise WebError(f"{user.name}不是本组织成员，不能设置在职或离职")
+    updated = emulator.update_user(user, name=name.strip() if name else None, active=active)
+    return {"user": user_view(emulator.world, updated)}
+
+
+# ---- external groups and custom robots ----------------------------------------------
+
+@endpoint
+async def post_settings(request: web.Request, emulator: "Emulator") -> Any:
+    """Switch the emulator's UNCONFIRMED behaviour: may the app's robot be in an external group?"""
+    body = await _body(request)
+    allowed = body.get("appRobotsInExternalGroups")
+    if not isinstance(allowed, bool):
+        raise WebError('appRobotsInExternalGroups 只能是 true 或 false，例如 {"appRobotsInExternalGroups": false}')
+    emulator.config.app_robots_in_external_groups = allowed
+    emulator.signal.bump()
+    return {"settings": {"appRobotsInExternalGroups": allowed, "allowGroupFiles": emulator.config.allow_group_files}}
+
+
+@endpoint
+async def get_custom_robots(request: web.Request, emulator: "Emulator") -> Any:
+    return {"robots": [custom_robot_view(emulator.world, r) for r in emulator.custom_robots.values()
+                       if not r.removed]}
+
+
+@endpoint
+async def post_custom_robot(request: web.Request, emulator: "Emulator") -> Any:
+    """An admin adds a custom robot to a group: the only answer that shows its webhook and secret."""
+    body = await _body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME:
+        raise WebError(f'name 必须是 1–{MAX_NAME} 个字，例如 {{"conversation": "<群的 id 或名称>", "name": "周报推送"}}')
+    conversation = body.get("conversation")
+    group = emulator.world.find_group(str(conversation)) if conversation else None
+    if group is None:
+        raise WebError(f"自定义机器人只能添加到群里：没有群「{conversation}」")
+    robot = emulator.add_custom_robot(group, name)
+    return {"robot": custom_robot_view(emulator.world, robot), "webhook": robot.webhook, "secret": robot.secret}
+
+
+@endpoint
+async def post_custom_robot_remove(request: web.Request, emulator: "Emulator") -> Any:
+    body = await _body(request)
+    robot = emulator.custom_robots.get(str(body.get("id") or ""))
+    if robot is None or robot.removed:
+        raise WebError(f"没有这个自定义机器人：{body.get('id')}")
+    emulator.remove_custom_robot(robot.robot_id)
+    return {"robot": custom_robot_view(emulator.world, robot)}
+
+
 # ---- approvals ----------------------------------------------------------------------
 
 @endpoint
@@ -325,6 +399,11 @@ ROUTES = (
     ("GET", "/updates", get_updates),
     ("POST", "/files", post_file),
     ("GET", "/media", get_media),
+    ("POST", "/users/update", post_user_update),
+    ("POST", "/settings", post_settings),
+    ("GET", "/custom-robots", get_custom_robots),
+    ("POST", "/custom-robots", post_custom_robot),
+    ("POST", "/custom-robots/remove", post_custom_robot_remove),
     ("GET", "/approvals", get_approvals),
     ("POST", "/approvals/act", post_approval_action),
 )

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .custom_robots import CustomRobot
 from .media import MediaFile, extension
 from .recorder import ReceivedMessage, Record, SentMessage
 from .workflow import Instance, Task
 from .world import App, Group, User, World
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
 
 MEDIA_PATH = "/sandbox/api/media"
 
@@ -44,12 +48,20 @@ def role_of(user: User) -> str:
     return ROLE_LEADER if user.admin else ROLE_TEAM
 
 
+def org_label(world: World, user: User) -> str:
+    """What DingTalk shows beside a name: the outsider's organization, else the department."""
+    if user.external:
+        return user.corp_name or "个人用户"
+    dept = world.department_name(user.department_ids[0]) if user.department_ids else ""
+    return dept or world.corp_name
+
+
 def user_view(world: World, user: User) -> dict[str, Any]:
     role = role_of(user)
-    dept = world.department_name(user.department_ids[0]) if user.department_ids else ""
     return {"id": user.user_id, "name": user.name, "title": user.title, "role": role,
-            "roleLabel": ROLE_LABELS[role], "external": user.external,
-            "org": user.corp_name if user.external else (dept or world.corp_name), "initials": initials(user.name)}
+            "roleLabel": ROLE_LABELS[role], "external": user.external, "org": org_label(world, user),
+            "initials": initials(user.name), "unionId": user.union_id, "corpId": user.corp_id,
+            "personal": user.personal, "active": user.active, "description": world.describe(user)}
 
 
 def bot_view(app: App) -> dict[str, Any]:
@@ -58,10 +70,19 @@ def bot_view(app: App) -> dict[str, Any]:
 
 
 def group_kind(world: World, group: Group) -> str:
-    return "client" if any(world.users[m].external for m in group.member_ids) else "internal"
+    return "client" if world.has_outsiders(group) else "internal"
 
 
-def world_view(world: World, *, allow_group_files: bool) -> dict[str, Any]:
+def custom_robot_view(world: World, robot: CustomRobot) -> dict[str, Any]:
+    """A custom robot as anyone may see it: never its webhook token or secret."""
+    group = world.groups.get(robot.conversation_id)
+    return {"id": robot.robot_id, "name": robot.name, "conversationId": robot.conversation_id,
+            "conversationTitle": group.title if group else "", "createdAt": robot.created_at,
+            "throttledUntil": robot.throttled_until or None, "initials": initials(robot.name)}
+
+
+def world_view(emulator: "Emulator") -> dict[str, Any]:
+    world = emulator.world
     return {
         "sandboxOnly": True,
         "corp": {"id": world.corp_id, "name": world.corp_name},
@@ -69,14 +90,25 @@ def world_view(world: World, *, allow_group_files: bool) -> dict[str, Any]:
         "bots": [bot_view(a) for a in world.apps.values()],
         "roles": [{"id": r, "label": label} for r, label in ROLE_LABELS.items()],
         "users": [user_view(world, u) for u in world.users.values()],
+        "organizations": [{"corpId": corp_id, "name": name,
+                           "userIds": [u.user_id for u in world.users.values() if u.corp_id == corp_id]}
+                          for corp_id, name in world.organizations().items()],
         "groups": [{"id": g.conversation_id, "title": g.title, "kind": group_kind(world, g),
                     "memberIds": list(g.member_ids), "botIds": list(g.bot_client_ids)} for g in world.groups.values()],
-        "allowGroupFiles": allow_group_files,
+        "allowGroupFiles": emulator.config.allow_group_files,
+        "appRobotsInExternalGroups": emulator.config.app_robots_in_external_groups,
+        "customRobots": [custom_robot_view(world, r) for r in emulator.custom_robots.values() if not r.removed],
     }
 
 
-def conversations_for(world: World, user: User, *, allow_group_files: bool) -> list[dict[str, Any]]:
-    """What the user's DingTalk shows: the groups they are in, then their 1:1 chats with bots."""
+def conversations_for(emulator: "Emulator", user: User) -> list[dict[str, Any]]:
+    """What the user's DingTalk shows: the groups they are in, then their 1:1 chats with bots.
+
+    Someone who left the organization has none of its conversations any more.
+    """
+    if not user.active:
+        return []
+    world, allow_group_files = emulator.world, emulator.config.allow_group_files
     result = []
     for group in world.groups.values():
         if user.user_id not in group.member_ids or not group.bot_client_ids:
@@ -85,8 +117,11 @@ def conversations_for(world: World, user: User, *, allow_group_files: bool) -> l
         if world.default_app.client_id in group.bot_client_ids:
             bot = world.default_app
         kind = group_kind(world, group)
+        # botAvailable false: the app's robot may not be in this external group (the emulator's switch).
         result.append({"id": group.conversation_id, "type": "group", "kind": kind, "title": group.title,
-                       "memberIds": list(group.member_ids), "bot": bot_view(bot),
+                       "memberIds": [u.user_id for u in world.present_members(group)], "bot": bot_view(bot),
+                       "botAvailable": emulator.robot_in_group(bot, group),
+                       "customRobots": [custom_robot_view(world, r) for r in emulator.group_custom_robots(group)],
                        "canSendFile": allow_group_files, "canSendPicture": True})
     if not user.external:
         # External contacts cannot chat 1:1 with the organization's bots.
@@ -142,13 +177,19 @@ def _names(world: World, user_ids: tuple[str, ...] | list[str], mobiles: tuple[s
     return names
 
 
-def sent_view(world: World, message: SentMessage) -> dict[str, Any]:
+def _robot_sender(world: World, message: SentMessage) -> dict[str, Any]:
+    if message.custom_robot is not None:
+        robot = message.custom_robot
+        return {"type": "bot", "custom": True, "id": robot.robot_id, "name": robot.name, "initials": initials(robot.name)}
     app = world.apps.get(message.app_id)
+    return {"type": "bot", **(bot_view(app) if app else {"id": message.app_id, "name": "机器人", "initials": "机器"})}
+
+
+def sent_view(world: World, message: SentMessage) -> dict[str, Any]:
     view: dict[str, Any] = {
         "seq": message.seq, "conversationId": message.conversation_id, "direction": "out",
         "createdAt": message.created_at, "msgtype": message.msgtype, "via": message.via, "api": message.api,
-        "sender": {"type": "bot", **(bot_view(app) if app else {"id": message.app_id, "name": "机器人",
-                                                                "initials": "机器"})},
+        "sender": _robot_sender(world, message),
         "title": message.title, "text": message.text,
         "atNames": _names(world, message.at_user_ids, message.at_mobiles), "atAll": message.is_at_all,
     }
@@ -186,7 +227,7 @@ def received_view(world: World, message: ReceivedMessage) -> dict[str, Any]:
         "sender": {"type": "user", **(user_view(world, sender) if sender else
                                       {"id": message.sender_id, "name": message.sender_name,
                                        "initials": initials(message.sender_name)})},
-        "delivered": message.delivered, "atBot": group and message.delivered,
+        "delivered": message.delivered, "atBot": group and message.delivered, "botAbsent": message.bot_absent,
         "botName": app.robot_name if app else "", "atNames": _names(world, at_staff + at_external),
         "text": message.text,
     }

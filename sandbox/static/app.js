@@ -62,7 +62,8 @@ function mentionCandidates() {
   const conv = activeConversation();
   if (!conv || conv.type !== "group") return [];
   const people = conv.memberIds.filter((id) => id !== state.me).map((id) => ({ ...state.users.get(id), type: "user" }));
-  return [{ ...conv.bot, type: "bot", title: "机器人" }, ...people];
+  // The app's robot is offered only where it may be (an external group may refuse it).
+  return conv.botAvailable === false ? people : [{ ...conv.bot, type: "bot", title: "机器人" }, ...people];
 }
 
 function syncUrl() {
@@ -84,7 +85,9 @@ function fillUserSelect() {
     for (const user of state.world.users.filter((u) => u.role === role)) {
       const option = document.createElement("option");
       option.value = user.id;
-      option.textContent = `${user.name}（${user.title || user.roleLabel}）`;
+      // Outsiders with their organization, as DingTalk labels external members.
+      const about = user.external ? [user.org, user.title].filter(Boolean).join("·") : user.title || user.roleLabel;
+      option.textContent = `${user.name}（${about}）${user.active === false ? "（已离职）" : ""}`;
       group.appendChild(option);
     }
     if (group.children.length) select.appendChild(group);
@@ -200,18 +203,19 @@ function openConversation(id) {
   const conv = activeConversation();
   document.body.classList.add("show-chat");
   $("chat-title").textContent = conv.title;
-  $("chat-sub").textContent = conv.type === "group"
-    ? `${conv.memberIds.length} 人 · ${conv.kind === "client" ? "外部群（含客户）" : "内部群"} · 群机器人「${conv.bot.name}」`
-    : `与机器人「${conv.bot.name}」单聊`;
+  $("chat-sub").textContent = conv.type === "group" ? groupSubtitle(conv) : `与机器人「${conv.bot.name}」单聊`;
   const group = conv.type === "group";
+  const botHere = group && conv.botAvailable !== false;
   $("mention-btn").hidden = !group;
-  $("at-bot-wrap").hidden = !group;
+  $("at-bot-wrap").hidden = !botHere;
   $("at-bot").checked = true;
   $("at-bot-text").textContent = `@${conv.bot.name}`;
   $("file-input").disabled = !conv.canSendFile;
   $("file-label").classList.toggle("is-disabled", !conv.canSendFile);
   $("file-label").title = conv.canSendFile ? "发送文件" : "钉钉不允许在群里给机器人发文件（模拟器启动时可用 --allow-group-files 放开）";
-  $("composer-note").textContent = group && conv.canSendFile ? "本模拟器已允许群内发文件（真实钉钉不允许），用于提交交付物" : "";
+  $("composer-note").textContent = group && !botHere
+    ? "应用机器人不能在外部群中（模拟器开关），这里的消息它收不到"
+    : group && conv.canSendFile ? "本模拟器已允许群内发文件（真实钉钉不允许），用于提交交付物" : "";
   const ol = $("messages");
   ol.innerHTML = "";
   const list = state.messages.get(id) || [];
@@ -222,6 +226,13 @@ function openConversation(id) {
   syncUrl();
   state.stick = true;
   ol.scrollTop = ol.scrollHeight;
+}
+
+function groupSubtitle(conv) {
+  const parts = [`${conv.memberIds.length} 人`, conv.kind === "client" ? "外部群（含客户）" : "内部群"];
+  parts.push(conv.botAvailable === false ? `群机器人「${conv.bot.name}」不可用（外部群）` : `群机器人「${conv.bot.name}」`);
+  for (const robot of conv.customRobots || []) parts.push(`自定义机器人「${robot.name}」`);
+  return parts.join(" · ");
 }
 
 // Images load after they are laid out; keep the view pinned to the newest message
@@ -255,15 +266,24 @@ function appendMessage(view, atEnd) {
 
 // ---- sending ------------------------------------------------------------------------
 
-async function sendText(text) {
+// Who the text @'s: everyone picked from the list, and typed names only one member has.
+function mentionsOf(conv, text, picked) {
+  if (conv.type !== "group") return [];
+  const others = conv.memberIds.filter((id) => id !== state.me).map((id) => state.users.get(id));
+  const count = new Map();
+  for (const user of others) count.set(user.name, (count.get(user.name) || 0) + 1);
+  const typed = others.filter((u) => count.get(u.name) === 1 && text.includes(`@${u.name}`)).map((u) => u.id);
+  return [...new Set([...picked.filter((id) => conv.memberIds.includes(id)), ...typed])];
+}
+
+async function sendText(text, picked = []) {
   const conv = activeConversation();
   if (!conv) return false;
-  const mentions = conv.type === "group"
-    ? conv.memberIds.filter((id) => id !== state.me && text.includes(`@${state.users.get(id).name}`))
-    : [];
+  const group = conv.type === "group";
   try {
     const answer = await postJSON("/messages", {
-      user: state.me, conversation: conv.id, text, mentions, atBot: conv.type !== "group" || $("at-bot").checked,
+      user: state.me, conversation: conv.id, text, mentions: mentionsOf(conv, text, picked),
+      atBot: !group || (conv.botAvailable !== false && $("at-bot").checked),
     });
     store(answer.message, false);
     return true;

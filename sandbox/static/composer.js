@@ -1,11 +1,13 @@
 // The message box: Enter sends (not while an IME is composing Chinese), Shift+Enter
 // breaks the line, "@" opens a picker of group members, and the file buttons upload.
+// A pick is remembered by id, so two members with the same name are told apart.
 
 import { escapeHtml } from "./markdown.js";
 import { avatarHtml } from "./messages.js";
 
 export class Composer {
-  // hooks: {onSend(text), onFile(file, kind), candidates() -> [{id, name, title, initials, type}]}
+  // hooks: {onSend(text, pickedIds), onFile(file, kind),
+  //         candidates() -> [{id, name, title, description?, org?, external?, initials, type}]}
   constructor(hooks) {
     this.hooks = hooks;
     this.form = document.getElementById("composer");
@@ -14,6 +16,7 @@ export class Composer {
     this.items = [];
     this.active = 0;
     this.anchor = -1;   // index of the "@" the picker completes
+    this.picked = [];   // [{id, name}] chosen from the picker since the last send
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.send();
@@ -39,8 +42,13 @@ export class Composer {
     const text = this.input.value;
     if (!text.trim()) return;
     this.close();
-    const sent = await this.hooks.onSend(text);
-    if (sent) this.input.value = "";
+    // Only picks whose "@名字" is still in the text count.
+    const picked = this.picked.filter((p) => text.includes(`@${p.name}`)).map((p) => p.id);
+    const sent = await this.hooks.onSend(text, picked);
+    if (sent) {
+      this.input.value = "";
+      this.picked = [];
+    }
     this.input.focus();
   }
 
@@ -85,7 +93,8 @@ export class Composer {
     if (!match || !candidates.length) return this.close();
     const query = match[1].toLowerCase();
     this.anchor = caret - match[0].length;
-    this.items = candidates.filter((c) => c.name.toLowerCase().includes(query) || c.id.toLowerCase().includes(query));
+    this.items = candidates.filter((c) => c.name.toLowerCase().includes(query) || c.id.toLowerCase().includes(query)
+      || (c.org || "").toLowerCase().includes(query));
     if (!this.items.length) return this.close();
     this.active = 0;
     this.picker.hidden = false;
@@ -97,7 +106,8 @@ export class Composer {
       <li role="option" id="mention-${i}" class="mention-item${i === this.active ? " is-active" : ""}" data-index="${i}"
           aria-selected="${i === this.active}">
         ${avatarHtml(c, "avatar--xs")}<span class="mention-name">${escapeHtml(c.name)}</span>
-        <span class="mention-title">${escapeHtml(c.title || "")}</span></li>`).join("");
+        ${c.external ? `<span class="org-tag" title="外部联系人">${escapeHtml(c.org || "外部")}</span>` : ""}
+        <span class="mention-title">${escapeHtml((c.external ? c.title : c.description) || c.title || "")}</span></li>`).join("");
     this.input.setAttribute("aria-activedescendant", `mention-${this.active}`);
     for (const li of this.picker.querySelectorAll("li")) {
       // mousedown, not click: it fires before the textarea's blur closes the picker.
@@ -113,6 +123,7 @@ export class Composer {
     const caret = this.input.selectionStart;
     const value = this.input.value;
     const text = `@${candidate.name} `;
+    if (candidate.type === "user") this.picked.push({ id: candidate.id, name: candidate.name });
     this.input.value = value.slice(0, this.anchor) + text + value.slice(caret);
     this.input.selectionStart = this.input.selectionEnd = this.anchor + text.length;
     this.close();

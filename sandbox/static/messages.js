@@ -143,9 +143,11 @@ export function renderMessage(view, meId) {
     notes.push(`<span class="note-at">提醒了 ${escapeHtml(who)}</span>`);
   }
   if (view.direction === "in" && view.delivered === false) {
-    notes.push(`<span class="note-warn">未 @机器人，机器人收不到</span>`);
+    notes.push(`<span class="note-warn">${view.botAbsent ? "应用机器人不在此外部群，收不到" : "未 @机器人，机器人收不到"}</span>`);
   }
-  const name = mine ? "" : `<span class="msg-name">${escapeHtml(sender.name)}</span>${bot ? '<span class="bot-tag">机器人</span>' : ""}`;
+  const badge = bot ? `<span class="bot-tag"${sender.custom ? ' title="自定义机器人（Webhook）"' : ""}>机器人</span>` : "";
+  const org = sender.external ? `<span class="org-tag" title="外部联系人">${escapeHtml(sender.org || "外部")}</span>` : "";
+  const name = mine ? "" : `<span class="msg-name">${escapeHtml(sender.name)}</span>${badge}${org}`;
   li.innerHTML = `${avatarHtml(sender)}
     <div class="msg-main">
       <div class="msg-meta">${name}<time datetime="${new Date(view.createdAt).toISOString()}">${formatTime(view.createdAt)}</time></div>

@@ -32,7 +32,8 @@ def test_default_world():
     assert {"项目经理", "实施工程师", "销售经理", "售后工程师", "项目管理员", "客户方信息部主任"} <= titles
     assert sum(u.title == "实施工程师" for u in world.users.values()) == 2
     assert sum(u.admin for u in world.users.values()) == 2
-    assert [u.name for u in world.users.values() if u.external] == ["黄蕾"]
+    # The client group's outsiders: two people of the client's organization and a personal user (issue 12).
+    assert [u.name for u in world.users.values() if u.external] == ["黄蕾", "高翔", "许晴"]
     assert len(world.groups) == 2 and all(g.conversation_id.startswith("cid") for g in world.groups.values())
     assert world.default_app.client_id in world.group(INTERNAL_GROUP).bot_client_ids
     assert len(world.apps) >= 2

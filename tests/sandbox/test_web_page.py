@@ -12,13 +12,16 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sandbox_helpers import BOT_TOPIC, INTERNAL_GROUP, RawStreamClient, new_api, new_token, upload
+from sandbox_helpers import BOT_TOPIC, CLIENT_GROUP, INTERNAL_GROUP, RawStreamClient, new_api, new_token, upload
 
 from sandbox.config import EmulatorConfig
+from sandbox.custom_robots import signed_url
 from sandbox.harness import Sandbox
+from sandbox.world import World
 
 CHROMIUM = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -224,3 +227,99 @@ async def test_markdown_renderer_is_safe_and_complete(web_sandbox, page):
     # dtmd:// links turn into "send this text" actions instead of navigation.
     link = await page.evaluate(render, "[确认](dtmd://dingtalkclient/sendMessage?content=%E7%A1%AE%E8%AE%A4)")
     assert 'class="md-send" data-send="确认"' in link
+
+
+async def test_client_contact_mentions_with_the_picker_and_a_custom_robot_is_drawn(web_sandbox, page, http):
+    sb = web_sandbox
+    errors: list = []
+    page.on("pageerror", lambda error: errors.append(error))
+    async with Responder(sb, http) as bot:
+        await page.goto(sb.page_url)
+        # A client contact of the client's organization, labelled with it in the chooser.
+        chooser = page.get_by_label("我是")
+        await expect(chooser.locator("option[value=huanglei]")).to_have_text("黄蕾（华东某制造集团·客户方信息部主任）")
+        await expect(chooser.locator("option[value=xuqing]")).to_have_text("许晴（个人用户·监理顾问）")
+        await chooser.select_option("huanglei")
+        await expect(page.locator("#me-title")).to_have_text("华东某制造集团")
+        await expect(page.locator(".conv")).to_have_count(1)
+        await page.locator(".conv", has_text=CLIENT_GROUP).click()
+        await expect(page.locator("#chat-sub")).to_contain_text("7 人 · 外部群（含客户）")
+
+        # @ another outsider and an insider through the picker; the outsider shows her organization.
+        box = page.get_by_label("输入消息")
+        await box.press_sequentially("请 @高")
+        item = page.locator("#mention-picker .mention-item")
+        await expect(item).to_have_count(1)
+        await expect(item.locator(".org-tag")).to_have_text("华东某制造集团")
+        await shot(page, "client-picker")
+        await box.press("Enter")
+        await box.press_sequentially("和 @王")
+        await expect(item).to_have_count(1)
+        await item.first.dispatch_event("mousedown")
+        await box.press_sequentially("确认上线排期")
+        await expect(box).to_have_value("请 @高翔 和 @王建国 确认上线排期")
+        await box.press("Enter")
+
+        mine = page.locator(".msg--mine .bubble--text").last
+        await expect(mine).to_contain_text("@项目管家 请 @高翔 和 @王建国 确认上线排期")
+        await expect(mine.locator(".mention")).to_have_count(3)
+        await expect(page.locator(".msg--bot .bubble--markdown strong").last).to_have_text("已收到")
+        payload = bot.received[-1]
+        assert "senderStaffId" not in payload and payload["senderCorpId"] == "dingc1e2n7t0a9b8c3d4"
+        assert payload["senderUnionId"] == sb.world.user("黄蕾").union_id and payload["isAdmin"] is False
+        assert payload["atUsers"][1:] == [{"dingtalkId": sb.world.user("高翔").dingtalk_id},
+                                          {"dingtalkId": sb.world.user("王建国").dingtalk_id, "staffId": "wangjianguo"}]
+
+    # The app's robot refused in external groups; the weekly report comes through a custom robot.
+    sb.refuse_app_robots_in_external_groups()
+    robot = await sb.add_custom_robot(CLIENT_GROUP, "项目周报")
+    markdown = ("## 智慧工厂MES项目 第 12 周周报\n\n- 本周完成：上线试运行\n- 下周计划：验收准备\n\n"
+                "[下载周报（.docx）](https://bot.example/reports/w12.docx?sig=abc)")
+    answer = await (await http.post(signed_url(robot.webhook, robot.secret, sb.now_ms()), json={
+        "msgtype": "markdown", "markdown": {"title": "第 12 周周报", "text": markdown}})).json()
+    assert answer == {"errcode": 0, "errmsg": "ok"}
+    drawn = page.locator(".msg--bot", has=page.locator(".msg-name", has_text="项目周报"))
+    await expect(drawn.locator(".bot-tag")).to_have_text("机器人")
+    await expect(drawn.locator("h2")).to_have_text("智慧工厂MES项目 第 12 周周报")
+    await expect(drawn.get_by_role("link", name="下载周报（.docx）")).to_have_attribute(
+        "href", "https://bot.example/reports/w12.docx?sig=abc")
+    await shot(page, "client-group-custom-robot")
+
+    # Reopened as the other client contact: no @机器人 toggle, a note, and her message never reaches the bot.
+    await page.goto(f"{sb.page_url}?user=gaoxiang")
+    await expect(page.locator("#chat-sub")).to_contain_text("群机器人「项目管家」不可用（外部群）")
+    await expect(page.locator("#chat-sub")).to_contain_text("自定义机器人「项目周报」")
+    await expect(page.locator("#at-bot-wrap")).to_be_hidden()
+    await expect(page.locator("#composer-note")).to_have_text("应用机器人不能在外部群中（模拟器开关），这里的消息它收不到")
+    box = page.get_by_label("输入消息")
+    await box.press_sequentially("@")
+    await expect(page.locator("#mention-picker .mention-item")).to_have_count(6)      # members only, no robot
+    await box.press("Escape")
+    await box.fill("收到，谢谢")
+    await box.press("Enter")
+    await expect(page.locator(".msg--mine .note-warn").last).to_have_text("应用机器人不在此外部群，收不到")
+    assert sb.received(CLIENT_GROUP)[-1].delivered is False
+    await shot(page, "client-group-refused")
+    assert errors == []
+
+
+async def test_the_picker_tells_two_people_of_the_same_name_apart(page, http):
+    world = World.load()
+    group = world.group(INTERNAL_GROUP)
+    world.groups[group.conversation_id] = replace(group, member_ids=group.member_ids + ("zhangwei", "zhangwei.sales"))
+    async with Sandbox(world, seed=9, web=True) as sb:
+        await page.goto(f"{sb.page_url}?user=wangjianguo")
+        await page.locator(".conv", has_text=INTERNAL_GROUP).click()
+        box = page.get_by_label("输入消息")
+        await box.press_sequentially("@张伟")
+        items = page.locator("#mention-picker .mention-item")
+        await expect(items).to_have_count(2)
+        await expect(items.locator(".mention-title")).to_have_text(["测试组·测试工程师", "销售部·售前顾问"])
+        await shot(page, "picker-same-name-open")
+        await items.nth(1).dispatch_event("mousedown")
+        await box.press_sequentially("报价单请过目")
+        await box.press("Enter")
+        await expect(page.locator(".msg--mine .bubble--text").last).to_contain_text("@张伟 报价单请过目")
+        received = sb.received(INTERNAL_GROUP)[-1]
+        assert [a.get("staffId") for a in received.payload["atUsers"]] == [None, "zhangwei.sales"]
+        await shot(page, "picker-same-name")
