@@ -185,6 +185,12 @@ def _mention_name(raw: str) -> str:
     return raw.rstrip(_TRAILING_PUNCTUATION) or raw
 
 
+def mention_names(text: str) -> list[str]:
+    """The names after each ``@`` of a message, in order: DingTalk's ``atUsers`` list the same people in the same
+    order, so the n-th name is how the n-th mention was shown."""
+    return [_mention_name(match.group(1)) for match in _AT.finditer(normalize_text(text))]
+
+
 async def map_mentions(text: str, staff_ids: Sequence[str], find_user: UserFinder | None) -> dict[int, User]:
     """Which user each ``@…`` in ``text`` stands for, keyed by the offset of its ``@``.
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlmodel import select
 
 from bot.args import User as ArgUser
-from bot.args import clip
+from bot.args import clip, mention_names
 from bot.context import Services, current_unit_of_work
 from bot.errors import UsageError
 from bot.incoming import Incoming
@@ -30,13 +30,13 @@ from storage.models import Project, ProjectStatus, User, external_key
 from storage.repo.directory import (
     PersonCard,
     ensure_client_contact,
-    find_external,
     find_people,
     get_person,
     is_client_conversation,
     is_default_client_candidate,
     learn_employee,
     learn_external,
+    match_external,
     normalize_mobile,
     note_external_members,
     person_cards,
@@ -89,6 +89,9 @@ async def identify_people(incoming: Incoming, services: Services) -> Incoming:
         elif incoming.sender_id:
             await _note_employee(session, learning, incoming)
         external_mentions = False
+        # How each @ was shown: an outsider @'d before anyone learned their dingtalkId is matched by name.
+        names = mention_names(incoming.text)
+        shown = dict(zip([id(m) for m in mentioned], names)) if len(names) == len(mentioned) else {}
         for index, mention in enumerate(incoming.mentions):
             if mention not in mentioned:
                 continue
@@ -96,7 +99,8 @@ async def identify_people(incoming: Incoming, services: Services) -> Incoming:
                 keys[index] = mention.staff_id
                 continue
             external_mentions = True
-            keys[index] = await _external_key(session, learning, mention.union_id, mention.dingtalk_id, None, None)
+            keys[index] = await _external_key(session, learning, mention.union_id, mention.dingtalk_id, None,
+                                              shown.get(id(mention)), rename=False)
         if incoming.is_group and incoming.conversation_id and (external_sender or external_mentions):
             learning.external_conversation = True
             if external_sender and sender_key:
@@ -119,13 +123,14 @@ async def _note_employee(session: Any, learning: _Learning, incoming: Incoming) 
 
 
 async def _external_key(session: Any, learning: _Learning, union_id: str | None, dingtalk_id: str | None,
-                        corp_id: str | None, name: str | None) -> str:
+                        corp_id: str | None, name: str | None, *, rename: bool = True) -> str:
     if not union_id and not dingtalk_id:
         return ""
-    row = await find_external(session=session, union_id=union_id, dingtalk_id=dingtalk_id)
-    wanted = {"union_id": union_id, "dingtalk_id": dingtalk_id, "corp_id": corp_id, "name": name or None}
+    row = await match_external(session=session, union_id=union_id, dingtalk_id=dingtalk_id, name=name)
+    wanted = {"union_id": union_id, "dingtalk_id": dingtalk_id, "corp_id": corp_id,
+              "name": (name or None) if rename or row is None else None}
     if row is None or any(v is not None and getattr(row, k) != v for k, v in wanted.items()):
-        learning.externals.append(wanted)
+        learning.externals.append({**wanted, "name": name or None, "rename": rename})
     return row.user_id if row is not None else external_key(union_id=union_id, dingtalk_id=dingtalk_id)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.dingtalk.contacts import Contacts, GroupMembers
+from bot.dingtalk.contacts import Contacts, EmployeePage, GroupMembers, UnknownDepartment
 from bot.dingtalk.errors import InvalidRequest
 from bot.jobs import JobRegistry, JobRunContext, daily
 from storage.models import Project, ProjectStatus
@@ -123,7 +123,10 @@ class DirectoryWalk:
     async def _departments(self) -> None:
         while self.state["queue"]:
             parent = self.state["queue"][0]
-            children = await self.contacts.sub_departments(parent)
+            try:
+                children = await self.contacts.sub_departments(parent)
+            except UnknownDepartment:
+                children = []  # deleted since its parent listed it
             async with self.run.services.outbox.unit_of_work() as work:
                 await store_departments(session=work.session, synced_at=self._started,
                                         departments=[(d.dept_id, d.name, d.parent_id) for d in children])
@@ -136,7 +139,10 @@ class DirectoryWalk:
         departments: list[int] = self.state["departments"]
         corp_id = self.run.config.dingtalk.corp_id or None
         while self.state["index"] < len(departments):
-            page = await self.contacts.department_users(departments[self.state["index"]], self.state["cursor"])
+            try:
+                page = await self.contacts.department_users(departments[self.state["index"]], self.state["cursor"])
+            except UnknownDepartment:
+                page = EmployeePage((), None)  # deleted since the walk listed it: its people are elsewhere now
             records = [EmployeeRecord(e.user_id, e.name, e.union_id, e.title, e.mobile, e.dept_ids)
                        for e in page.employees]
             async with self.run.services.outbox.unit_of_work() as work:

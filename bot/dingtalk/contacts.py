@@ -3,7 +3,7 @@
 All reads, on the app's ``DingTalkClient`` (its one HTTP session, its per-API pacing below DingTalk's per-app limit,
 its retries of throttling and server errors). The platform's "not found" answers become typed errors the caller
 can act on: ``UnknownContact`` (33012 on ``user/get``, 60121 on ``getbyunionid`` / ``getbymobile``: the person left
-or never was), ``UnknownDepartment`` (60003), ``InvalidMobile`` (40104).
+or never was), ``UnknownDepartment`` (60003, 60019), ``InvalidMobile`` (40104).
 
 There is no "all users" API: the walk lists departments from the root (``listsub``, direct children only) and then
 each department's users a page at a time (``user/list``, cursor paging, at most 100 a page). Group members come from
@@ -27,14 +27,15 @@ class UnknownContact(InvalidRequest):
 
 
 class UnknownDepartment(InvalidRequest):
-    """No such department (60003)."""
+    """No such department (60003; 60019 from ``user/list``): deleted meanwhile."""
 
 
 class InvalidMobile(InvalidRequest):
     """Not a mobile number DingTalk accepts (40104)."""
 
 
-_NOT_FOUND = {"33012": UnknownContact, "60121": UnknownContact, "60003": UnknownDepartment, "40104": InvalidMobile}
+_NOT_FOUND = {"33012": UnknownContact, "60121": UnknownContact, "60003": UnknownDepartment,
+              "60019": UnknownDepartment, "40104": InvalidMobile}
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ MAX_IDS_PER_QUERY = 500  # bound parameters per IN (…): well below every backe
 MAX_CANDIDATES = 20
 EXTERNAL_PLACEHOLDER_NAME = "外部联系人"  # an external first seen in an @-mention, before their name is known
 
-_MOBILE = re.compile(r"^(?:\+?86[-\s]?)?(1\d{2})[-\s]?(\d{4})[-\s]?(\d{4})$")
+_MOBILE = re.compile(r"^(?:\+?86[-\s]?)?(1\d{2})[-\s]?(\d{4})[-\s]?(\d{4})$", re.ASCII)
 _NAME_WITH_DEPARTMENT = re.compile(r"^(?P<name>[^()（）]+)[(（](?P<hint>[^()（）]+)[)）]$")
 
 
@@ -214,20 +214,41 @@ async def find_external(*, session: AsyncSession, union_id: str | None = None,
     return None
 
 
+async def match_external(*, session: AsyncSession, union_id: str | None = None, dingtalk_id: str | None = None,
+                         name: str | None = None) -> User | None:
+    """The external contact these ids (or, failing them, this name) stand for.
+
+    An outsider is often known by one id only: by unionId from a group's member list, by dingtalkId from an @ (no
+    API accepts it). When the ids find nobody, the one outsider of that name still missing that kind of id is taken
+    to be them, so the two sightings make one person, not two."""
+    row = await find_external(session=session, union_id=union_id, dingtalk_id=dingtalk_id)
+    if row is not None or not name or name == EXTERNAL_PLACEHOLDER_NAME:
+        return row
+    query = select(User).where(User.external == True, User.name == name)  # noqa: E712
+    if union_id:
+        query = query.where(User.union_id.is_(None))  # type: ignore[union-attr]
+    if dingtalk_id:
+        query = query.where(User.dingtalk_id.is_(None))  # type: ignore[union-attr]
+    candidates = (await session.exec(query.limit(2))).all()
+    return candidates[0] if len(candidates) == 1 else None
+
+
 async def learn_external(
     *, session: AsyncSession, union_id: str | None = None, dingtalk_id: str | None = None,
-    corp_id: str | None = None, name: str | None = None, now: datetime | None = None,
+    corp_id: str | None = None, name: str | None = None, rename: bool = True, now: datetime | None = None,
 ) -> User:
-    """The external contact these ids stand for, created on first sight (key ``ext:…``), ids and name filled in."""
+    """The external contact these ids stand for, created on first sight (key ``ext:…``), ids and name filled in.
+    ``rename=False``: ``name`` is only a hint (how an @ showed them) and replaces no name already known."""
     now = now or utcnow()
-    row = await find_external(session=session, union_id=union_id, dingtalk_id=dingtalk_id)
+    row = await match_external(session=session, union_id=union_id, dingtalk_id=dingtalk_id, name=name)
     if row is None:
         return await _insert_person(session, User(
             user_id=external_key(union_id=union_id, dingtalk_id=dingtalk_id),
             name=name or EXTERNAL_PLACEHOLDER_NAME, external=True, union_id=union_id, dingtalk_id=dingtalk_id,
             corp_id=corp_id, created_at=now, updated_at=now))
+    renamed = name if rename or row.name == EXTERNAL_PLACEHOLDER_NAME else None
     await _update_person(session, row.user_id, _changes(row, {
-        "union_id": union_id, "dingtalk_id": dingtalk_id, "corp_id": corp_id, "name": name,
+        "union_id": union_id, "dingtalk_id": dingtalk_id, "corp_id": corp_id, "name": renamed,
     }), now)
     return row
 
@@ -484,6 +505,7 @@ __all__ = [
     "learn_employee",
     "learn_external",
     "load_checkpoint",
+    "match_external",
     "mark_departed",
     "mark_person_departed",
     "normalize_mobile",

@@ -94,6 +94,7 @@ class DeliverableDue(NamedTuple):
     pm_user_id: str | None
     pm_name: str | None
     internal_conversation_id: str | None
+    client_conversation_id: str | None  # where a reminder for a client contact goes: they get no 1:1 message
 
 
 def _pending_due_query(
@@ -121,7 +122,7 @@ def _pending_due_query(
             Deliverable.id, Deliverable.seq, Deliverable.name, Phase.name, Deliverable.due_date, Deliverable.required,
             Deliverable.owner_user_id, owner.name,
             Project.id, Project.code, Project.name, Project.customer, Project.current_phase, Project.pm_user_id,
-            pm.name, Project.internal_conversation_id,
+            pm.name, Project.internal_conversation_id, Project.client_conversation_id,
         )
         .join(Project, Project.id == Deliverable.project_id)  # type: ignore[arg-type]
         .outerjoin(Phase, Phase.id == Deliverable.phase_id)  # type: ignore[arg-type]
