@@ -181,7 +181,14 @@ UserFinder = Callable[[str], Awaitable[User | None]]
 _AT = re.compile(r"(?<![A-Za-z0-9._%+\-])@([^\s@]+)")
 
 
+_NON_BRACKET_TRAILING = "".join(ch for ch in _TRAILING_PUNCTUATION if ch not in ")）")
+_NAME_WITH_HINT = re.compile(r"[(（][^()（）]+[)）]$")
+
+
 def _mention_name(raw: str) -> str:
+    kept = raw.rstrip(_NON_BRACKET_TRAILING)
+    if _NAME_WITH_HINT.search(kept):
+        return kept  # 张伟(测试组): the closing bracket belongs to the name
     return raw.rstrip(_TRAILING_PUNCTUATION) or raw
 
 

@@ -80,7 +80,7 @@ class DirectoryWalk:
     """The walk of one day, driven by its checkpoint."""
 
     def __init__(self, run: JobRunContext) -> None:
-        self.run = run
+        self.job = run
         self.contacts = Contacts(run.services.dingtalk)
         self.name = f"{CHECKPOINT_PREFIX}{run.period_key}"
         self.state: dict[str, Any] = {}
@@ -89,7 +89,7 @@ class DirectoryWalk:
         await save_checkpoint(session=session, name=self.name, state=dict(self.state))
 
     async def run(self) -> None:
-        run = self.run
+        run = self.job
         async with run.database.read() as session:
             saved = await load_checkpoint(session=session, name=self.name)
         if saved is not None:
@@ -127,7 +127,7 @@ class DirectoryWalk:
                 children = await self.contacts.sub_departments(parent)
             except UnknownDepartment:
                 children = []  # deleted since its parent listed it
-            async with self.run.services.outbox.unit_of_work() as work:
+            async with self.job.services.outbox.unit_of_work() as work:
                 await store_departments(session=work.session, synced_at=self._started,
                                         departments=[(d.dept_id, d.name, d.parent_id) for d in children])
                 self.state["queue"] = self.state["queue"][1:] + [d.dept_id for d in children]
@@ -137,7 +137,7 @@ class DirectoryWalk:
 
     async def _users(self) -> None:
         departments: list[int] = self.state["departments"]
-        corp_id = self.run.config.dingtalk.corp_id or None
+        corp_id = self.job.config.dingtalk.corp_id or None
         while self.state["index"] < len(departments):
             try:
                 page = await self.contacts.department_users(departments[self.state["index"]], self.state["cursor"])
@@ -145,7 +145,7 @@ class DirectoryWalk:
                 page = EmployeePage((), None)  # deleted since the walk listed it: its people are elsewhere now
             records = [EmployeeRecord(e.user_id, e.name, e.union_id, e.title, e.mobile, e.dept_ids)
                        for e in page.employees]
-            async with self.run.services.outbox.unit_of_work() as work:
+            async with self.job.services.outbox.unit_of_work() as work:
                 await store_employees(session=work.session, records=records, corp_id=corp_id,
                                       synced_at=self._started)
                 self.state["people"] = self.state["people"] + len(records)
@@ -158,26 +158,26 @@ class DirectoryWalk:
 
     async def _groups(self) -> None:
         if self.state["groups"] is None:
-            async with self.run.database.read() as session:
+            async with self.job.database.read() as session:
                 projects = await list_projects(session=session, statuses=_WALKED_STATUSES)
             self.state["groups"] = [p.id for p in projects if p.client_conversation_id]
         while self.state["groups"]:
             project_id = self.state["groups"][0]
-            async with self.run.database.read() as session:
+            async with self.job.database.read() as session:
                 project = await session.get(Project, project_id)
             if project is not None and project.client_conversation_id:
-                await read_client_group(self.run, self.contacts, project)
-            async with self.run.services.outbox.unit_of_work() as work:
+                await read_client_group(self.job, self.contacts, project)
+            async with self.job.services.outbox.unit_of_work() as work:
                 self.state["groups"] = self.state["groups"][1:]
                 await self._save(work.session)
         self.state["phase"] = "finish"
 
     async def _finish(self) -> None:
-        async with self.run.services.outbox.unit_of_work() as work:
-            gone = await mark_departed(session=work.session, walk_started=self._started, now=self.run.now_utc)
+        async with self.job.services.outbox.unit_of_work() as work:
+            gone = await mark_departed(session=work.session, walk_started=self._started, now=self.job.now_utc)
             self.state["phase"] = "done"
             await self._save(work.session)
-        self.run.log.info("contacts walk done: %d departments, %d people listed, %d marked as having left",
+        self.job.log.info("contacts walk done: %d departments, %d people listed, %d marked as having left",
                           len(self.state["departments"]), self.state["people"], len(gone))
 
 

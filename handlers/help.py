@@ -35,7 +35,9 @@ def _heading(target: Target, table: CommandTable, shown: Shown, mark: Callable[[
     if isinstance(target, Group):
         if not children:
             return None
-        return f"- **{target.name}** {subs}" + (f"：{target.summary}" if target.summary else "")
+        # Some sub-commands only (a client's 问题 列表): their own summary, not the group's, which names the others.
+        summary = target.summary if len(children) == len(table.children(target.name)) else children[0].summary
+        return f"- **{target.name}** {subs}" + (f"：{summary}" if summary else "")
     if not shown(target):
         return None
     line = f"- **{target.name}**{mark(target)}：{target.summary}"

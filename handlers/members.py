@@ -74,9 +74,9 @@ async def show_members(incoming: Incoming, ctx: Context) -> Reply:
     lines = [f"#### {project.code} 项目成员"]
     lines += [f"- **{role}**：{'、'.join(by_role[role])}" for role in MemberRole if role in by_role]
     organization = ctx.config.organization
-    if organization.leaders or organization.project_admins:
-        lines.append("\n公司领导和项目管理员（见配置）在每个项目中都有项目经理的权限。")
     if not client_view(ctx):
+        if organization.leaders or organization.project_admins:
+            lines.append("\n公司领导和项目管理员（见配置）在每个项目中都有项目经理的权限。")
         lines.append("\n项目经理可以「成员 添加 @某人 实施工程师」或「成员 移除 @某人」；在单聊里可以直接写姓名，"
                      "如「成员 添加 李明 实施工程师」。客户群里的外部成员默认是客户联系人。")
     return Markdown(f"{project.code} 项目成员", "\n".join(lines))

@@ -73,6 +73,7 @@ from storage.repo.report_queries import (
     phases_of,
     register_entries_of,
 )
+from storage.templates import client_visible
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 ISSUE_CHART_WEEKS = 8  # weeks shown by the issues-per-week chart of the weekly report
@@ -193,6 +194,7 @@ def deliverable_info(
         latest_file_name=(version.original_name or version.link) if version is not None else None,
         latest_version=version.version if version is not None else None,
         submitted_on=local_date(submitted, tz) if deliverable.status == DeliverableStatus.SUBMITTED else None,
+        internal=not client_visible(deliverable.flags),
     )
 
 

@@ -123,6 +123,7 @@ class DeliverableInfo:
     latest_file_name: str | None = None
     latest_version: int | None = None
     submitted_on: date | None = None
+    internal: bool = False  # the company's own record: named in the internal report only
 
     @property
     def is_overdue(self) -> bool:
