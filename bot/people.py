@@ -39,7 +39,9 @@ from storage.repo.directory import (
     match_external,
     normalize_mobile,
     note_external_members,
+    organization_names,
     person_cards,
+    store_organization,
 )
 
 log = logging.getLogger("dingpm.people")
@@ -67,9 +69,11 @@ class _Learning:
     externals: list[dict[str, Any]] = field(default_factory=list)
     external_conversation: bool = False
     client_of: Project | None = None  # the project whose client group this is, for a new default 客户联系人
+    organization: tuple[str, str] | None = None  # (corpId, name): the sender's organization, not named yet
 
     def __bool__(self) -> bool:
-        return bool(self.employee or self.externals or self.external_conversation or self.client_of)
+        return bool(self.employee or self.externals or self.external_conversation or self.client_of
+                    or self.organization)
 
 
 async def identify_people(incoming: Incoming, services: Services) -> Incoming:
@@ -103,8 +107,14 @@ async def identify_people(incoming: Incoming, services: Services) -> Incoming:
                                               shown.get(id(mention)), rename=False)
         if incoming.is_group and incoming.conversation_id and (external_sender or external_mentions):
             learning.external_conversation = True
-            if external_sender and sender_key:
-                learning.client_of = await _default_client_project(session, incoming.conversation_id, sender_key)
+            project = await _client_project(session, incoming.conversation_id) if external_sender else None
+            if project is not None and sender_key:
+                if await is_default_client_candidate(session=session, project_id=project.id, user_id=sender_key):
+                    learning.client_of = project
+                corp = incoming.sender_corp_id
+                if corp and project.customer and not await organization_names(session=session, corp_ids=[corp]):
+                    # The platform never says an outsider's organization's name: the project's customer is it.
+                    learning.organization = (corp, project.customer)
     if learning:
         sender_key = await _write(services, incoming, learning, sender_key, keys)
     mentions = tuple(dataclasses.replace(m, key=keys[i]) if i in keys else m for i, m in enumerate(incoming.mentions))
@@ -134,12 +144,10 @@ async def _external_key(session: Any, learning: _Learning, union_id: str | None,
     return row.user_id if row is not None else external_key(union_id=union_id, dingtalk_id=dingtalk_id)
 
 
-async def _default_client_project(session: Any, conversation_id: str, key: str) -> Project | None:
-    """The project whose bound client group this is, when ``key`` is not yet its 客户联系人 nor removed by the PM."""
+async def _client_project(session: Any, conversation_id: str) -> Project | None:
+    """The (not closed) project whose bound client group this is."""
     project = (await session.exec(select(Project).where(Project.client_conversation_id == conversation_id))).first()
-    if project is None or project.status == ProjectStatus.CLOSED:
-        return None
-    return project if await is_default_client_candidate(session=session, project_id=project.id, user_id=key) else None
+    return project if project is not None and project.status != ProjectStatus.CLOSED else None
 
 
 async def _write(services: Services, incoming: Incoming, learning: _Learning, sender_key: str,
@@ -168,6 +176,9 @@ async def _write(services: Services, incoming: Incoming, learning: _Learning, se
             if learning.client_of is not None and sender_key:
                 await ensure_client_contact(session=session, project=learning.client_of, user_id=sender_key,
                                             corp_id=incoming.sender_corp_id)
+            if learning.organization is not None:
+                corp, name = learning.organization
+                await store_organization(session=session, corp_id=corp, name=name, replace=False)
     except Exception:  # noqa: BLE001 - the command still runs; the sender is learned from a later message
         log.exception("learning from message_id=%s failed", incoming.message_id)
     return sender_key
