@@ -387,7 +387,7 @@ class OutboxRelay:
     ) -> None:
         self._tx = transactions
         self._client = client
-        self._custom_robots = custom_robots
+        self.custom_robots = custom_robots
         self._find_custom_robot = find_custom_robot
         self._max_attempts = config.pacing.outbox_max_attempts
         self._batch = config.pacing.outbox_batch
@@ -722,14 +722,14 @@ class OutboxRelay:
         raise ValueError(f"unknown target kind {kind!r}")
 
     async def _send_custom_robot(self, project_code: str, params: dict[str, Any]) -> None:
-        if self._custom_robots is None or self._find_custom_robot is None:
+        if self.custom_robots is None or self._find_custom_robot is None:
             raise ValueError("this process sends no custom-robot messages")
         async with self._tx.read() as session:
             robot = await self._find_custom_robot(session, project_code)
         if robot is None:
             raise InvalidRequest("customRobot.missing", f"项目 {project_code} 的客户群自定义机器人已不再登记，消息无法送达",
                                  api="robot/send")
-        await self._custom_robots.send(robot, params["webhook"])
+        await self.custom_robots.send(robot, params["webhook"])
 
     async def _robot_message(self, row: OutboxMessage, params: dict[str, Any]) -> RobotMessage:
         media = params.get("media")
