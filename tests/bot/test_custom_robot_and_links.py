@@ -6,6 +6,7 @@ and the download links: valid as signed, refused when altered or expired, never 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -118,7 +119,6 @@ def test_links_are_signed_expire_and_stay_inside_the_reports(tmp_path: Path) -> 
     assert url.startswith("https://pm.example.com/files/reports/weekly/XM-2026-001/")
     path, query = url.removeprefix("https://pm.example.com/files/").split("?")
     fields = dict(part.split("=") for part in query.split("&"))
-    from urllib.parse import unquote
     path = unquote(path)
     assert fields["exp"] == str(1_000_000 + 24 * 3600)
     assert links.check(path, fields["exp"], fields["sig"]) == "ok"

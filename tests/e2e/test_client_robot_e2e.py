@@ -11,7 +11,7 @@ import importlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiohttp
 import pytest
@@ -108,8 +108,7 @@ async def test_the_weekly_report_reaches_the_client_group_through_its_custom_rob
             async with http.get(altered) as resp:
                 assert resp.status == 403 and "下载链接无效" in await resp.text()
         relative = parts.path.removeprefix("/files/")
-        expired = chat.app.links.url(Path(chat.files_dir) / __import__("urllib.parse").parse.unquote(relative),
-                                     expires=int(query["exp"]) - 10 ** 7)
+        expired = chat.app.links.url(chat.files_dir / unquote(relative), expires=int(query["exp"]) - 10 ** 7)
         async with http.get(expired) as resp:
             assert resp.status == 410 and "下载链接已过期" in await resp.text()
 

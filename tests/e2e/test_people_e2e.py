@@ -18,7 +18,7 @@ import io
 import re
 import zipfile
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
