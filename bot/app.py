@@ -5,7 +5,8 @@ Start order (each step needs the ones before it; frames are taken last, when eve
 1. the database schema: an empty or outdated SQLite database is upgraded in place; a server database that is not at
    the latest revision stops the start with a one-line "run ``dingpm db upgrade``";
 2. one ``Database`` (engine), one ``aiohttp.ClientSession``, one ``DingTalkClient`` on it, the process templates and
-   the work calendar (file reads, off the loop), ``Services``;
+   the work calendar (file reads, off the loop; then the official schedules imported into the database, kept up to
+   date by ``CalendarSync``), ``Services``;
 3. the dispatcher with every handler module's router (``HANDLER_MODULES``, plus a test's ``extra_routers``);
 4. the scheduler, built but not started (every process runs the on-demand jobs its commands request, right after
    they commit), the outbox relay (sends what a previous run left), the inbox pipeline (runs what a previous run
@@ -42,6 +43,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.calendar_sync import CalendarSync
 from bot.config import Config
 from bot.context import ApprovalEventHandler, Clock, ProjectResolver, Services, SystemClock
 from bot.dingtalk import DingTalkClient, RetryPolicy
@@ -156,6 +158,7 @@ class App:
         self.links: DownloadLinks | None = None
         self.dispatcher: Dispatcher | None = None
         self.relay: OutboxRelay | None = None
+        self.calendar_sync: CalendarSync | None = None
         self.inbox: InboxPipeline | None = None
         self.scheduler: Scheduler | None = None
         self.leader: LeaderElection | None = None
@@ -218,7 +221,7 @@ class App:
         self.dingtalk = DingTalkClient(config, session=self.http, retry_policy=self.options.retry)
         templates, calendar = await asyncio.gather(
             asyncio.to_thread(_load_templates, config.storage.templates_dir),
-            asyncio.to_thread(_load_calendar, config),
+            asyncio.to_thread(_load_calendar, config, self.clock.today().year),
         )
         self.relay = OutboxRelay(transactions=self.transactions, client=self.dingtalk, config=config,
                                  worker=self.worker, options=self.options.relay,
@@ -251,6 +254,9 @@ class App:
         scheduler = self.scheduler
         self.relay.on_commit(lambda work: scheduler.start_requested(work.requested_runs))
 
+        # The imported official schedules, before the first command plans a date; then kept up to date.
+        self.calendar_sync = CalendarSync(self.database, calendar, interval_seconds=config.calendar.refresh_seconds)
+        await self.calendar_sync.start()
         await self.relay.start()
         await self.inbox.start()
 
@@ -307,6 +313,8 @@ class App:
             await self.scheduler.stop()
         if self.relay is not None:
             await self.relay.stop()
+        if self.calendar_sync is not None:
+            await self.calendar_sync.stop()
         await self._close_resources()
         gc.unfreeze()  # what start froze is garbage now (a process may start another App: tests, the sandbox)
         self._stopped.set()
@@ -420,11 +428,13 @@ def _load_templates(templates_dir: Path | None) -> Any:
     return load_templates(templates_dir)
 
 
-def _load_calendar(config: Config) -> Any:
+def _load_calendar(config: Config, this_year: int) -> Any:
     from storage.workdays import WorkCalendar
 
     calendar = config.calendar
-    return WorkCalendar(calendar.extra_holidays, calendar.extra_workdays, calendar.data_file)
+    # The years plans reach, computed here in the start-up thread rather than by the first command on the loop.
+    return WorkCalendar(calendar.extra_holidays, calendar.extra_workdays, calendar.data_file).prepare(
+        range(this_year - 1, this_year + 6))
 
 
 def _log_stream_end(task: asyncio.Task[None]) -> None:

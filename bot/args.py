@@ -37,6 +37,8 @@ QUOTES: Mapping[str, frozenset[str]] = {
     "「": frozenset("」"),
     "『": frozenset("』"),
     "＂": frozenset("＂"),
+    "＇": frozenset("＇"),
+    "〝": frozenset("〞〟"),
 }
 _TRAILING_PUNCTUATION = "，。,.;；、:：!！?？)）」』”’\"'"
 

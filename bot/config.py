@@ -128,6 +128,8 @@ class CalendarConfig(_Section):
     extra_holidays: list[date] = Field(default_factory=list)  # company holidays (and beyond the package's data)
     extra_workdays: list[date] = Field(default_factory=list)  # company make-up workdays (调休)
     data_file: Path | None = None  # TOML with holidays = [...], workdays = [...]
+    # How often each process looks for a schedule imported with ``dingpm calendar import`` (kept in the database).
+    refresh_seconds: int = Field(default=300, ge=5, le=86400)
 
 
 class DatabaseConfig(_Section):

@@ -254,7 +254,10 @@ class CommandTable:
             end = found.end()
             if end < len(text) and key.ascii_end and text[end].isascii() and text[end].isalnum():
                 continue
-            return Match(key.target, text[end:].strip())
+            rest = text[end:]
+            # 「项目：XM-2026-001」「日志：…」: the command's name written as a label, the colon full-width or not,
+            # right after the name (with a space between, or as 「=」, it is the user's text: 「问题 新增 =1+1」).
+            return Match(key.target, (rest[1:] if rest[:1] in ":：" else rest).strip())
         return None
 
     def find(self, name: str) -> Target | None:

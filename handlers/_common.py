@@ -18,6 +18,7 @@ from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
 from bot.replies import Markdown, Reply
 from bot.roles import CLIENT
+from reports.user_text import md_literal
 from handlers.report_data import PROGRESS_RECURRENCES, progress_percent, overdue_working_days
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
@@ -45,6 +46,19 @@ def fmt_day(day: date | None, today: date | None = None) -> str:
         return "按需"
     text = f"{day.month}月{day.day}日" if today is None or day.year == today.year else f"{day.year}年{day.month}月{day.day}日"
     return f"{text}(周{WEEKDAYS[day.weekday()]})"
+
+
+def calendar_caveat(calendar: Any, first: date | None, last: date | None) -> str:
+    """The one sentence a plan or reply adds when its dates reach into a year whose official holiday schedule is not
+    known yet (storage/workdays.py, rule 4): those dates count the statutory holidays, but no 调休 workday."""
+    if first is None or last is None:
+        return ""
+    years = calendar.estimated_years(first, last)
+    if not years:
+        return ""
+    listed = "、".join(f"{year} 年" for year in years)
+    return (f"注意：{listed}的官方放假安排尚未导入，其中的日期按法定节日推算、未计调休上班日；"
+            "安排公布后请管理员用 dingpm calendar import 导入，再核对计划。")
 
 
 def project_label(project: Project) -> str:
@@ -139,7 +153,8 @@ async def record_change(
     group = project.internal_conversation_id
     if group and group != origin_conversation:
         by = f"{actor_name or actor}：" if (actor_name or actor) else ""
-        text = f"#### 【{project.code}】{clip(project.name, 40)}\n\n{by}{summary}"
+        # The summary is prose that quotes users (names, titles, reasons): all of it is shown literally.
+        text = f"#### 【{project.code}】{md_literal(clip(project.name, 40))}\n\n{md_literal(by + summary)}"
         await enqueue(session, key[:255], group_target(group), Markdown(f"【{project.code}】{clip(summary, 40)}", text))
 
 
@@ -199,7 +214,7 @@ def project_command(handler: ProjectHandler) -> ProjectHandler:
         if isinstance(result, str):
             return f"{note}\n{result}"
         if isinstance(result, Markdown):
-            return replace(result, text=f"{note}\n\n{result.text}")
+            return replace(result, text=f"{md_literal(note)}\n\n{result.text}")
         return result
 
     return wrapper
@@ -207,6 +222,7 @@ def project_command(handler: ProjectHandler) -> ProjectHandler:
 
 __all__ = [
     "GATED_RECURRENCES",
+    "calendar_caveat",
     "NOBODY",
     "STATUS_ICONS",
     "change_context",

@@ -22,6 +22,7 @@ from bot.context import Context
 from bot.dingtalk.errors import DingTalkError, FileTooLarge
 from bot.errors import UserError
 from bot.incoming import Incoming, ReceivedFile
+from handlers._file_kinds import HEAD_BYTES, content_refusal
 from reports.archive import base_name, safe_component
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # what DingTalk lets a user send to a bot
@@ -31,6 +32,7 @@ WAITING_TTL = timedelta(minutes=30)  # 「提交 <交付物>」 without a file w
 HASH_CHUNK = 1024 * 1024
 MAX_FILES_PER_MESSAGE = 5
 # Documents, spreadsheets, slides, drawings, scans and photos, archives, videos of a training: what projects hand in.
+# Each file's content must match its extension (handlers._file_kinds), and programs are refused whatever their name.
 ALLOWED_SUFFIXES = frozenset(
     {
         "doc", "docx", "xls", "xlsx", "ppt", "pptx", "pdf", "wps", "et", "dps", "ofd", "txt", "csv", "md", "rtf",
@@ -56,7 +58,7 @@ def files_root(ctx: Context) -> Path:
 def checked_file_name(name: str) -> str:
     """The file's name made safe for any disk (no path tricks, no reserved names); refuses forbidden kinds."""
     safe = base_name(name)
-    suffix = PurePath(safe).suffix.lower().lstrip(".")
+    suffix = _suffix(safe)
     if not suffix or suffix not in ALLOWED_SUFFIXES:
         kind = f"「.{suffix}」类型的" if suffix else "没有扩展名的"
         raise UserError(
@@ -64,6 +66,15 @@ def checked_file_name(name: str) -> str:
             "程序和脚本请打包为 zip 后再发送，例如：实施部署脚本.zip"
         )
     return safe
+
+
+def _suffix(name: str) -> str:
+    return PurePath(name).suffix.lower().lstrip(".")
+
+
+def _head_of(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(HEAD_BYTES)
 
 
 def _sha256_of(path: Path) -> str:
@@ -131,6 +142,10 @@ async def _download(services: Any, received: ReceivedFile) -> StagedFile:
     if size == 0:
         await asyncio.to_thread(unlink_quietly, target)
         raise UserError(f"文件「{name[:40]}」是空的（0 字节），请检查后重新发送。")
+    refusal = content_refusal(await asyncio.to_thread(_head_of, target), _suffix(name), name[:40])
+    if refusal is not None:
+        await asyncio.to_thread(unlink_quietly, target)
+        raise UserError(refusal)
     sha256 = await asyncio.to_thread(_sha256_of, target)
     return StagedFile(relative, name, size, sha256)
 

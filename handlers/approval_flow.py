@@ -28,7 +28,7 @@ from bot.dingtalk.errors import DingTalkError, InvalidRequest
 from bot.errors import Conflict, UserError
 from bot.outbox import enqueue, group_target, users_target
 from bot.replies import File, Markdown, Reply
-from handlers._common import lock_project, names_of, project_label, record_change
+from handlers._common import calendar_caveat, lock_project, names_of, project_label, record_change
 from handlers.approval_forms import (
     FORMS,
     ApprovalServiceUnavailable,
@@ -46,6 +46,7 @@ from handlers.report_data import gather_project_report
 from reports.documents import find_document
 from reports.model import RegisterKind as ReportRegisterKind
 from reports.pool import render_off_loop
+from reports.user_text import md_literal
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     Approval,
@@ -108,7 +109,7 @@ class ApprovalRequest:
 
     @property
     def approvers_text(self) -> str:
-        return " → ".join(self.approver_names) if self.approver_names else "按钉钉中该表单设置的审批流程"
+        return " → ".join(map(md_literal, self.approver_names)) if self.approver_names else "按钉钉中该表单设置的审批流程"
 
     def lines(self) -> list[str]:
         """Markdown list lines for the caller's answer."""
@@ -352,7 +353,7 @@ def announcement_target(project: Project | None, approval: Approval):  # -> bot.
 
 async def announce(session: Any, project: Project | None, approval: Approval, key: str, title: str,
                    body: str) -> bool:
-    head = f"#### 【{project.code}】{clip(project.name, 40)}\n\n" if project is not None else ""
+    head = f"#### 【{project.code}】{md_literal(clip(project.name, 40))}\n\n" if project is not None else ""
     label = f"【{project.code}】{title}" if project is not None else title
     return await enqueue(session, key[:255], announcement_target(project, approval), Markdown(label, head + body))
 
@@ -425,11 +426,13 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
                                                    actor=decision.decider, origin_conversation=quiet)
         await _file_initiation_form(session, services, project, approval)
         shift, plan = await replan_from(session, services.calendar, project, day)
-        body = (f"✅ 立项审批通过{_agreed_by(approval, decision, names)}，审批日期 {day.isoformat()}。\n\n"
+        body = (f"✅ 立项审批通过{md_literal(_agreed_by(approval, decision, names))}，审批日期 {day.isoformat()}。\n\n"
                 f"项目状态：{project.status}，可以正式开展实施。")
         if plan:
             body += (f"\n\n未完成的阶段与交付物已按审批日期顺延 {shift} 个工作日：\n\n" if shift else "\n\n计划保持不变：\n\n")
             body += "\n".join(f"- {p.name}：{p.planned_start} 至 {p.planned_end}" for p in plan)
+            if caveat := calendar_caveat(services.calendar, day, project.planned_end):
+                body += f"\n\n{caveat}"
         await announce(session, project, approval, key, "立项审批通过", body)
     elif decision.result == ApprovalResult.REFUSE:
         if project.status == ProjectStatus.PENDING_APPROVAL:
@@ -437,13 +440,13 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
                                                    actor=decision.decider, remark=decision.remark,
                                                    origin_conversation=quiet)
         what = _decided_line(decision, names)
-        body = (f"❌ 立项审批未通过：{what}。\n\n项目状态：{project.status}。"
+        body = (f"❌ 立项审批未通过：{md_literal(what)}。\n\n项目状态：{project.status}。"
                 "请项目经理按意见修改后重新发送「立项」提交，例如：立项 已补充项目范围与验收标准")
         await announce(session, project, approval, key, "立项审批被驳回", body)
         if project.internal_conversation_id:
             await enqueue(session, f"{key}:requester", users_target(approval.requester_user_id), Markdown(
                 "立项审批被驳回",
-                f"你提交的项目 {project_label(project)} 立项申请未通过：{what}。\n\n"
+                f"你提交的项目 {md_literal(project_label(project))} 立项申请未通过：{md_literal(what)}。\n\n"
                 "请按意见调整（如补充项目目标与范围、风险与计划）后，在项目群发送「立项」重新提交，"
                 "例如：立项 已补充项目范围与验收标准"))
     else:
@@ -530,13 +533,14 @@ async def _schedule_change_effect(services: Any, session: Any, approval: Approva
         state = ("项目已暂停：提醒与周报停止；问题解决后项目经理发送「恢复」，未完成交付物按暂停的工作日顺延。" if paused
                  else f"项目当前状态为「{project.status if project else '未知'}」，未做暂停。")
         await announce(session, project, approval, key, "进度变更单审批通过",
-                       f"⏸ 项目进度变更单审批通过{_agreed_by(approval, decision, names)}。{state}\n\n原因：{reason or '未填写'}")
+                       f"⏸ 项目进度变更单审批通过{md_literal(_agreed_by(approval, decision, names))}。{state}\n\n"
+                       f"原因：{md_literal(reason or '未填写')}")
     elif decision.result == ApprovalResult.REFUSE:
         if entry is not None:
             _decide_entry(entry, RegisterStatus.REJECTED, f"审批驳回：{_decided_line(decision, names)}", now)
             session.add(entry)
         await announce(session, project, approval, key, "进度变更单被驳回",
-                       f"❌ 项目进度变更单未通过：{_decided_line(decision, names)}。项目继续进行。")
+                       f"❌ 项目进度变更单未通过：{md_literal(_decided_line(decision, names))}。项目继续进行。")
     else:
         if entry is not None:
             _decide_entry(entry, RegisterStatus.CLOSED, "申请人撤销了审批", now)
@@ -558,18 +562,18 @@ async def _change_request_effect(services: Any, session: Any, approval: Approval
             _decide_entry(entry, RegisterStatus.APPROVED, resolution, None)
             session.add(entry)
         await announce(session, project, approval, key, "变更申请审批通过",
-                       f"✅ {label} 审批通过{_agreed_by(approval, decision, names)}，已记为「已批准」，可以实施。")
+                       f"✅ {md_literal(label)} 审批通过{md_literal(_agreed_by(approval, decision, names))}，已记为「已批准」，可以实施。")
     elif decision.result == ApprovalResult.REFUSE:
         if entry is not None:
             _decide_entry(entry, RegisterStatus.REJECTED, f"审批驳回：{_decided_line(decision, names)}", now)
             session.add(entry)
         await announce(session, project, approval, key, "变更申请被驳回",
-                       f"❌ {label} 未通过：{_decided_line(decision, names)}。已记为「已驳回」。")
+                       f"❌ {md_literal(label)} 未通过：{md_literal(_decided_line(decision, names))}。已记为「已驳回」。")
     else:
         if entry is not None:
             _decide_entry(entry, RegisterStatus.CLOSED, "申请人撤销了审批", now)
             session.add(entry)
-        await announce(session, project, approval, key, "变更申请已撤销", f"↩️ {label} 的审批已撤销。")
+        await announce(session, project, approval, key, "变更申请已撤销", f"↩️ {md_literal(label)} 的审批已撤销。")
 
 
 def _decide_entry(entry: RegisterEntry, status: RegisterStatus, resolution: str, closed_at: datetime | None) -> None:

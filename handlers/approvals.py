@@ -44,6 +44,7 @@ from handlers.approval_flow import (
     note_step,
 )
 from handlers.approval_forms import FORMS, approvals_enabled, provision_forms
+from reports.user_text import md_literal
 from storage.models import Approval, ApprovalKind, ApprovalResult, ApprovalStatus, Project
 from storage.repo import get_approval_by_instance, get_outbox_by_key, get_project
 from storage.repo.approval_trail import approvals_to_reconcile, project_approvals, touch_approval
@@ -196,9 +197,9 @@ async def _step_agreed(services: Any, session: Any, approval: Approval, event: A
     session.add(approval)
     project = await get_project(session=session, project_id=approval.project_id) if approval.project_id else None
     form = FORMS[ApprovalKind(approval.kind)].name
-    body = f"✅ {name} 已同意「{form}」" + (f"，意见：{event.remark}" if event.remark else "") + "。"
+    body = f"✅ {md_literal(name)} 已同意「{form}」" + (f"，意见：{md_literal(event.remark)}" if event.remark else "") + "。"
     if next_ids:
-        body += f"\n\n下一位审批人：{'、'.join(names[u] for u in next_ids)}"
+        body += f"\n\n下一位审批人：{'、'.join(md_literal(names[u]) for u in next_ids)}"
     await announce(session, project, approval, key, f"{form}：{name}已同意", body)
     return "step"
 
@@ -302,7 +303,7 @@ def _local(value: datetime | None, tz: Any, fmt: str = "%m-%d %H:%M") -> str:
 
 def _last_remark(approval: Approval) -> str:
     lines = (approval.remarks or "").splitlines()
-    return f" · {clip(lines[-1], 40)}" if lines and approval.status != ApprovalStatus.RUNNING else ""
+    return f" · {md_literal(clip(lines[-1], 40))}" if lines and approval.status != ApprovalStatus.RUNNING else ""
 
 
 @router.command(
@@ -332,7 +333,7 @@ async def show_approvals(incoming: Incoming, ctx: Context) -> Reply:
     tz = ctx.config.tz
     lines = [f"#### 项目 {project.code} 的审批", ""]
     for number, approval in enumerate(approvals, start=1):
-        lines.append(f"{number}. {approval.kind} · **{approval_state(approval)}** · {names[approval.requester_user_id]}"
+        lines.append(f"{number}. {approval.kind} · **{approval_state(approval)}** · {md_literal(names[approval.requester_user_id])}"
                      f" {_local(approval.created_at, tz)} 提交{_last_remark(approval)}")
     lines += ["", f"发送「审批 {len(approvals)}」查看进度与处理记录。"]
     return Markdown(f"项目 {project.code} 的审批", "\n".join(lines))
@@ -367,16 +368,16 @@ async def _approval_detail(ctx: Context, project: Project, approvals: list[Appro
     form = FORMS[ApprovalKind(approval.kind)].name
     lines = [f"#### 审批 {number} · {form}", "",
              f"- 状态：**{approval_state(approval)}**" + ("（已同步钉钉中的审批结果）" if synced else ""),
-             f"- 发起：{names[approval.requester_user_id]}，{_local(approval.created_at, tz, '%Y-%m-%d %H:%M')}"]
+             f"- 发起：{md_literal(names[approval.requester_user_id])}，{_local(approval.created_at, tz, '%Y-%m-%d %H:%M')}"]
     if running and approval.status == ApprovalStatus.RUNNING:
-        lines.append(f"- 当前审批人：{'、'.join(dict.fromkeys(names[str(t['userId'])] for t in running))}")
+        lines.append(f"- 当前审批人：{'、'.join(dict.fromkeys(md_literal(names[str(t['userId'])]) for t in running))}")
     if approval.decided_at:
         lines.append(f"- 结束：{_local(approval.decided_at, tz, '%Y-%m-%d %H:%M')}")
     lines += [f"- 钉钉编号：{approval.process_instance_id}",
               f"- {link_text(approval_link(ctx.config, approval.process_instance_id))}", ""]
     if detail is None:
         lines.append("暂时无法从钉钉获取处理记录，以下为机器人记录的审批意见：")
-        lines += [f"- {line}" for line in (approval.remarks or "（暂无）").splitlines()]
+        lines += [f"- {md_literal(line)}" for line in (approval.remarks or "（暂无）").splitlines()]
     else:
         lines.append("**处理记录**")
         for record in records:
@@ -387,7 +388,7 @@ async def _approval_detail(ctx: Context, project: Project, approvals: list[Appro
             else:
                 what = OPERATION_NAMES.get(kind, kind)
             remark = f"：{record['remark']}" if record.get("remark") else ""
-            lines.append(f"- {_local(api_time(record.get('date')), tz)} {user} {what}{remark}")
+            lines.append(f"- {_local(api_time(record.get('date')), tz)} {md_literal(user)} {what}{md_literal(remark)}")
         if not records:
             lines.append("- （暂无）")
     return Markdown(f"审批 {number} · {form}", "\n".join(lines))

@@ -39,6 +39,7 @@ from handlers.phases import sequential
 from handlers.report_data import gather_project_report
 from reports.documents import render_handover_list
 from reports.pool import render_off_loop
+from reports.user_text import md_literal
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     AuditLog,
@@ -249,9 +250,9 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
     data = await gather_project_report(session=ctx.session, project=project, today=today,
                                        calendar=ctx.services.calendar, tz=ctx.config.tz)
     docx = await render_off_loop(render_handover_list, data, available, receiver=receiver_name, handover_date=today)
-    lines = [f"#### {project.code} 项目交接清单", f"接收人：{receiver_name}（售后）　交接日期：{fmt_day(today)}", ""]
+    lines = [f"#### {project.code} 项目交接清单", f"接收人：{md_literal(receiver_name)}（售后）　交接日期：{fmt_day(today)}", ""]
     for item, files in available.items():
-        lines.append(f"- ✓ **{item}**：{'；'.join(files)}" if files else f"- ✗ **{item}**：缺失，请补充")
+        lines.append(f"- ✓ **{item}**：{'；'.join(map(md_literal, files))}" if files else f"- ✗ **{item}**：缺失，请补充")
     lines.append(f"\n共 {len(available)} 项，已具备 {len(available) - len(missing)} 项，缺失 {len(missing)} 项。")
     if missing:
         lines.append("缺失的资料请提交后再「交接」一次更新清单；电子资料会在「归档」时打包给项目管理员。")
@@ -374,12 +375,12 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
     if target is not None:
         lines = [
             f"#### 项目 {project.code} 已归档并关闭",
-            f"- 归档包：{result.path.name}（{len(result.entries)} 个文件，{human_size(size)}）",
-            f"- 保存位置：{relative}",
+            f"- 归档包：{md_literal(result.path.name)}（{len(result.entries)} 个文件，{human_size(size)}）",
+            f"- 保存位置：{md_literal(relative)}",
             f"- {_to_admins(admins)}",
         ]
         if built.missing:
-            lines.append(f"- ⚠️ {len(built.missing)} 个文件在服务器上找不到，未归档：{'、'.join(built.missing[:5])}")
+            lines.append(f"- ⚠️ {len(built.missing)} 个文件在服务器上找不到，未归档：{'、'.join(map(md_literal, built.missing[:5]))}")
         await enqueue(session, f"archive:{project.code}:summary", target,
                       Markdown(f"项目 {project.code} 已归档", "\n".join(lines)))
         await enqueue(session, f"archive:{project.code}:file", target, file_or_where)

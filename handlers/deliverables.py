@@ -22,6 +22,7 @@ from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from handlers._common import (
     STATUS_ICONS,
+    calendar_caveat,
     change_context,
     client_view,
     ensure_not_closed,
@@ -44,6 +45,7 @@ from handlers._files import (
     unlink_quietly,
 )
 from handlers._match import guess_by_file_name, match_deliverable
+from reports.user_text import md_literal
 from handlers._project import roles_in
 from handlers._submit import remember_file, submit_deliverable, submitted_text, take_pending_file, wait_for_file
 from storage.models import (
@@ -143,8 +145,8 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
             late_count += late > 0
             mark = f" ⚠️逾期{late}个工作日" if late else ""
             optional = "（可选）" if not d.required else ""
-            lines.append(f"- {STATUS_ICONS[d.status]} #{d.seq} {d.name}{optional}：{d.status}，"
-                         f"{who(names, d.owner_user_id)}，{fmt_day(d.due_date, today)}{mark}")
+            lines.append(f"- {STATUS_ICONS[d.status]} #{d.seq} {md_literal(d.name)}{optional}：{d.status}，"
+                         f"{md_literal(who(names, d.owner_user_id))}，{fmt_day(d.due_date, today)}{mark}")
     if late_count:
         lines.append(f"\n共 {late_count} 项逾期。")
     if not for_client:
@@ -288,7 +290,8 @@ async def replan(incoming: Incoming, ctx: Context) -> Reply:
         key=f"deliverable-replanned:{project.code}:{deliverable.id}:{ctx.trace_id}", entity="deliverable",
         entity_id=deliverable.id, before=before, after=after, **change_context(ctx),
     )
-    return "已" + summary[2:] + ("。" + "；".join(notes) if notes else "") + "。"
+    caveat = calendar_caveat(calendar, today, deliverable.due_date) if due is not None else ""
+    return "已" + summary[2:] + ("。" + "；".join(notes) if notes else "") + "。" + (f"\n{caveat}" if caveat else "")
 
 
 # ---- files sent to the bot --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from bot.router import Router
 from handlers.report_data import gather_project_report
 from reports.documents import DOCUMENTS, MissingDocumentData, find_document
 from reports.pool import render_off_loop
+from reports.user_text import md_literal
 
 router = Router("documents", title="文档")
 
@@ -20,7 +21,7 @@ router = Router("documents", title="文档")
 def document_list(unknown: str | None = None) -> Markdown:
     lines = []
     if unknown:
-        lines += [f"没有找到文档「{unknown[:30]}」。", ""]
+        lines += [f"没有找到文档「{md_literal(unknown[:30])}」。", ""]
     lines.append("#### 可生成的标准文档")
     for spec in DOCUMENTS.values():
         also = f"（也可写：{'、'.join(spec.aliases[:2])}）" if spec.aliases else ""

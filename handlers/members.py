@@ -23,6 +23,7 @@ from handlers._common import (
     project_command,
     record_change,
 )
+from reports.user_text import md_literal
 from storage.models import MemberRole, Project, is_external_key, parse_member_role
 from storage.repo import (
     add_member,
@@ -72,7 +73,7 @@ async def show_members(incoming: Incoming, ctx: Context) -> Reply:
     for member in members:
         by_role.setdefault(MemberRole(member.role), []).append(names[member.user_id])
     lines = [f"#### {project.code} 项目成员"]
-    lines += [f"- **{role}**：{'、'.join(by_role[role])}" for role in MemberRole if role in by_role]
+    lines += [f"- **{role}**：{'、'.join(map(md_literal, by_role[role]))}" for role in MemberRole if role in by_role]
     organization = ctx.config.organization
     if not client_view(ctx):
         if organization.leaders or organization.project_admins:

@@ -25,6 +25,7 @@ from bot.router import Router
 from handlers import approval_flow
 from handlers._common import (
     GATED_RECURRENCES,
+    calendar_caveat,
     change_context,
     ensure_not_closed,
     ensure_running,
@@ -318,8 +319,10 @@ async def resume(incoming: Incoming, ctx: Context) -> Reply:
         after={"status": str(project.status), "planned_end": str(project.planned_end), "shifted_days": days},
         **change_context(ctx),
     )
+    caveat = calendar_caveat(calendar, today, project.planned_end)
     return (f"项目 {project_label(project)} 已恢复（{project.status}）。暂停了 {days} 个工作日，"
-            f"{shifted} 项未完成交付物的截止日期已顺延；计划完成日期现为 {fmt_day(project.planned_end, today)}。")
+            f"{shifted} 项未完成交付物的截止日期已顺延；计划完成日期现为 {fmt_day(project.planned_end, today)}。"
+            + (f"\n{caveat}" if caveat else ""))
 
 
 __all__ = [

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from bot.args import Param, clip
+from bot.client_robots import CUSTOM_ROBOT, REACH_TEXT, client_reach
 from bot.context import Context
 from bot.errors import Conflict, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
 from bot.replies import Markdown, Reply
 from bot.roles import EVERYONE, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
+from bot.scheduler import request_job
 from handlers._common import (
     STATUS_ICONS,
+    calendar_caveat,
     change_context,
     client_view,
     counts_for_progress,
@@ -25,10 +28,9 @@ from handlers._common import (
     remember_sender_project,
     who,
 )
-from bot.client_robots import CUSTOM_ROBOT, REACH_TEXT, client_reach
-from bot.scheduler import request_job
 from handlers._project import project_named, resolve_project, roles_in
 from handlers.directory import GROUP_MEMBERS_JOB
+from reports.user_text import md_literal
 from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus, is_external_key
 from storage.repo import (
     create_project_from_plan,
@@ -116,16 +118,17 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
     )
     lines = [
         f"#### 已新建项目 {project.code}",
-        f"- 名称：{project.name}",
-        f"- 客户：{project.customer}",
+        f"- 名称：{md_literal(project.name)}",
+        f"- 客户：{md_literal(project.customer)}",
         f"- 类型：{template.name}（{len(plan.phases)} 个阶段，{len(plan.deliverables)} 项交付物）",
-        f"- 项目经理：{pm.display}",
+        f"- 项目经理：{md_literal(pm.display)}",
         f"- 计划：{fmt_day(plan.start)} 至 {fmt_day(plan.end, plan.start)}" + ("（已按结束日期缩放工期）" if plan.scaled else ""),
         "",
         # A list, not a markdown table: DingTalk's mobile client squeezes tables into unreadable columns.
         "**阶段计划**",
         *(f"- {p.name}：{fmt_day(p.start, plan.start)} 至 {fmt_day(p.end, plan.start)}"
           + (f"（与{p.parallel_with}并行）" if p.parallel_with else "") for p in plan.phases),
+        *(["", caveat] if (caveat := calendar_caveat(ctx.services.calendar, plan.start, plan.end)) else []),
         "",
         "**下一步**",
         f"1. 在项目内部群发送「绑定 {project.code} 内部群」，在客户群发送「绑定 {project.code} 客户群」",
@@ -141,8 +144,8 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
 def _project_line(project: Project, names: dict[str, str], roles: str = "") -> str:
     phase = f"·{project.current_phase}" if project.current_phase and project.status != ProjectStatus.CLOSED else ""
     extra = f"·我是{roles}" if roles else ""
-    return (f"- **{project.code}** {clip(project.name, 30)}（{clip(project.customer or '—', 20)}）"
-            f" {project.status}{phase}·经理 {who(names, project.pm_user_id)}{extra}")
+    return (f"- **{project.code}** {md_literal(clip(project.name, 30))}（{md_literal(clip(project.customer or '—', 20))}）"
+            f" {project.status}{phase}·经理 {md_literal(who(names, project.pm_user_id))}{extra}")
 
 
 @router.command(
@@ -207,7 +210,7 @@ async def my_projects(incoming: Incoming, ctx: Context) -> Reply:
     aliases=("概况", "project"),
     summary="项目概况：阶段、状态、进度、逾期和接下来的里程碑",
     examples=("项目", "项目 XM-2026-001"),
-    params=(Param.word("编号", positional=True, max_length=64, example="XM-2026-001",
+    params=(Param.word("编号", positional=True, max_length=64, example="XM-2026-001", aliases=("项目",),
                        help="项目编号；在已绑定项目的群里可省略"),),
     roles=EVERYONE,  # checked against the named project below; clients get the client view
     reads_only=True,
@@ -238,12 +241,12 @@ async def overview_markdown(ctx: Context, project: Project, *, for_client: bool 
     done = sum(1 for d in counted if d.status != DeliverableStatus.PENDING)
     current = next((p for p in phases if p.name == project.current_phase), None)
     lines = [
-        f"#### {project.code} {project.name}",
-        f"- 客户：{project.customer or '—'}　类型：{project.template}",
+        f"#### {project.code} {md_literal(project.name)}",
+        f"- 客户：{md_literal(project.customer or '—')}　类型：{project.template}",
         f"- 状态：**{project.status}**　当前阶段：**{project.current_phase or '—'}**"
         + (f"（计划 {fmt_day(current.planned_start, today)}–{fmt_day(current.planned_end, today)}）"
            if current and current.planned_start else ""),
-        f"- 项目经理：{who(names, project.pm_user_id)}　成员：{len({m.user_id for m in members})} 人",
+        f"- 项目经理：{md_literal(who(names, project.pm_user_id))}　成员：{len({m.user_id for m in members})} 人",
         f"- 进度：{gate_progress_percent(deliverables):g}%（必交交付物 {done}/{len(counted)}）",
         f"- 计划周期：{fmt_day(project.planned_start, today)} 至 {fmt_day(project.planned_end, today)}",
     ]
@@ -258,12 +261,12 @@ async def overview_markdown(ctx: Context, project: Project, *, for_client: bool 
         lines.append(f"- 群：内部群{'已绑定' if project.internal_conversation_id else '未绑定'}；{reach}")
     if overdue and not for_client:
         lines.append(f"\n**⚠️ 逾期 {len(overdue)} 项**")
-        lines += [f"- {d.name}（{phase_of.get(d.phase_id, '')}）{who(names, d.owner_user_id)}，"
+        lines += [f"- {md_literal(d.name)}（{phase_of.get(d.phase_id, '')}）{md_literal(who(names, d.owner_user_id))}，"
                   f"应于 {fmt_day(d.due_date, today)}，逾期 {overdue_days(d, today, calendar)} 个工作日"
                   for d in overdue[:5]]
     if upcoming:
         lines.append("\n**接下来**")
-        lines += [f"- {fmt_day(d.due_date, today)} {STATUS_ICONS[d.status]} {d.name}（{who(names, d.owner_user_id)}）"
+        lines += [f"- {fmt_day(d.due_date, today)} {STATUS_ICONS[d.status]} {md_literal(d.name)}（{md_literal(who(names, d.owner_user_id))}）"
                   for d in upcoming]
     lines.append("\n发送「交付物」查看本阶段交付物，「周报 预览」查看本周周报。" if for_client
                  else "\n发送「交付物」查看本阶段交付物，「推进」进入下一阶段。")

@@ -31,6 +31,7 @@ from handlers._common import (
 from handlers.report_data import gather_project_report, register_entry_info
 from reports.documents import find_document
 from reports.pool import render_off_loop
+from reports.user_text import md_literal
 from storage.models import ApprovalKind, Level, Project, RegisterEntry, RegisterKind, RegisterStatus, RiskResponse
 from storage.repo import add_register_entry, get_register_entry, list_register_entries, upsert_user
 
@@ -143,14 +144,14 @@ async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
     for entry in entries[-MAX_LISTED:]:
         detail = ""
         if kind == RegisterKind.RISK:
-            detail = f"，概率{entry.probability}/影响{entry.impact}，{entry.response}"
+            detail = f"，概率{entry.probability}/影响{entry.impact}，{md_literal(entry.response)}"
         elif kind == RegisterKind.CHANGE:
-            detail = f"，影响：{clip((entry.extra or {}).get('影响', ''), 40)}"
+            detail = f"，影响：{md_literal(clip((entry.extra or {}).get('影响', ''), 40))}"
         elif kind == RegisterKind.UPGRADE:
-            detail = f"，版本 {entry.version}"
+            detail = f"，版本 {md_literal(entry.version)}"
         due = f"，截止 {fmt_day(entry.due_date, today)}" if entry.due_date else ""
-        resolution = f"，{clip(entry.resolution, 40)}" if entry.resolution else ""
-        lines.append(f"- {kind}#{entry.seq} {entry.title}（{entry.status}，{who(names, entry.owner_user_id)}"
+        resolution = f"，{md_literal(clip(entry.resolution, 40))}" if entry.resolution else ""
+        lines.append(f"- {kind}#{entry.seq} {md_literal(entry.title)}（{entry.status}，{md_literal(who(names, entry.owner_user_id))}"
                      f"{due}{detail}{resolution}）")
     return Markdown(f"{project.code} {title}", "\n".join(lines))
 

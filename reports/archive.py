@@ -18,7 +18,6 @@ Windows refuses) and stored as UTF-8 with the zip's language-encoding flag, so W
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import os
@@ -33,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from .formatting import fmt_date
 from .model import ProjectReportData
+from .user_text import TextCsvWriter, md_literal
 
 CHUNK = 1024 * 1024
 UTF8_FLAG = 0x800
@@ -175,7 +175,7 @@ def _write_bytes(zf: zipfile.ZipFile, name: str, payload: bytes, when: datetime)
 def audit_csv(data: ProjectReportData) -> bytes:
     """The audit log as CSV with a BOM, which Excel needs to read UTF-8 Chinese correctly."""
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = TextCsvWriter(buf)
     writer.writerow(["时间", "操作人", "操作", "对象", "详情"])
     for a in sorted(data.audit, key=lambda a: a.at):
         writer.writerow([a.at.strftime("%Y-%m-%d %H:%M:%S"), a.actor_name, a.action, a.target, a.detail])
@@ -194,11 +194,11 @@ def index_markdown(data: ProjectReportData, entries: Iterable[IndexEntry]) -> st
     entries = list(entries)
     p = data.project
     lines = [
-        f"# {p.name} 项目资料归档索引",
+        f"# {md_literal(p.name)} 项目资料归档索引",
         "",
         f"- 项目编号：{p.code}",
-        f"- 客户单位：{p.customer}",
-        f"- 项目经理：{p.pm_name}",
+        f"- 客户单位：{md_literal(p.customer)}",
+        f"- 项目经理：{md_literal(p.pm_name)}",
         f"- 归档日期：{fmt_date(data.today)}",
         f"- 文件数量：{len(entries)}，合计 {_size(sum(e.size for e in entries))}",
         "",

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from .formatting import fmt_date, fmt_percent, fmt_short_date, one_line, or_blank
 from .model import ProjectReportData, RegisterKind
+from .user_text import md_literal
 
 
 class HealthStatus(StrEnum):
@@ -132,10 +133,10 @@ def digest_rows(projects: Iterable[ProjectReportData],
 
 def _block(row: DigestRow) -> list[str]:
     p = row.data.project
-    facts = [f"阶段：{or_blank(p.phase)}", f"进度 {fmt_percent(p.progress)}", f"项目经理 {or_blank(p.pm_name)}"]
+    facts = [f"阶段：{or_blank(p.phase)}", f"进度 {fmt_percent(p.progress)}", f"项目经理 {md_literal(or_blank(p.pm_name))}"]
     if p.planned_end:
         facts.append(f"计划完成 {fmt_short_date(p.planned_end)}")
-    lines = [f"#### {row.health.icon} {p.name}", f"- {'｜'.join(facts)}"]
+    lines = [f"#### {row.health.icon} {md_literal(p.name)}", f"- {'｜'.join(facts)}"]
     counts = [f"逾期交付物 {row.overdue} 项" + (f"（最长 {row.worst_overdue_days} 个工作日）" if row.overdue else ""),
               f"待审批 {row.pending_approvals} 项"]
     lines.append(f"- {'｜'.join(counts)}")
@@ -177,7 +178,7 @@ def render_leaders_digest(projects: Sequence[ProjectReportData], *, today: date,
             if not group:
                 continue
             if status in collapsed:
-                names = "、".join(one_line(r.data.project.name, 24) for r in group)
+                names = "、".join(md_literal(one_line(r.data.project.name, 24)) for r in group)
                 lines += ["", f"#### {HEALTH_ICONS[status]} {status}（{len(group)} 个）", names]
             else:
                 for r in group:

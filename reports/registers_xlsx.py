@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from .formatting import fmt_percent, fmt_period
 from .model import ProjectReportData, RegisterEntry, RegisterKind
+from .user_text import keep_as_text
 
 FONT_NAME = "微软雅黑"
 HEADER_FILL = "1F3A5F"
@@ -142,7 +143,7 @@ def _write_sheet(ws, columns: Sequence[Column], entries: Iterable[RegisterEntry]
     for row, entry in enumerate(entries, 2):
         for c, col in enumerate(columns, 1):
             value = _cell_value(col.value(entry))
-            cell = ws.cell(row=row, column=c, value=value)
+            cell = keep_as_text(ws.cell(row=row, column=c, value=value))
             cell.font, cell.border = st["body_font"], st["border"]
             cell.alignment = st["wrap"] if col.wrap else st["top"]
             if isinstance(value, datetime):
@@ -167,7 +168,7 @@ def _write_info(ws, data: ProjectReportData, st) -> None:
     ws.column_dimensions["B"].width = 60
     for r, (label, value) in enumerate(rows, 1):
         a = ws.cell(row=r, column=1, value=label)
-        b = ws.cell(row=r, column=2, value=_cell_value(value))
+        b = keep_as_text(ws.cell(row=r, column=2, value=_cell_value(value)))
         a.font, a.fill, a.border = st["header_font"], st["header_fill"], st["border"]
         b.font, b.border = st["body_font"], st["border"]
         if isinstance(value, date):

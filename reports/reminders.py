@@ -21,6 +21,7 @@ from datetime import date
 
 from .formatting import fmt_date, fmt_short_date, or_blank, truncated
 from .model import DeliverableInfo, ProjectSummary
+from .user_text import md_literal
 
 DEFAULT_SUBMIT_HINT = "请在项目群上传文件并提交，机器人会自动登记。"
 MAX_ITEMS = 15
@@ -41,19 +42,19 @@ def render_overdue_digest(project: ProjectSummary, deliverables: Sequence[Delive
     items = _by_lateness([d for d in deliverables if d.is_overdue])
     title = f"逾期提醒｜{project.name}"
     if not items:
-        return title, f"### 交付物逾期提醒\n**{project.name}**\n\n截至 {fmt_date(today)}，没有逾期的交付物，辛苦大家 👍"
+        return title, f"### 交付物逾期提醒\n**{md_literal(project.name)}**\n\n截至 {fmt_date(today)}，没有逾期的交付物，辛苦大家 👍"
     lines = [
         "### 交付物逾期提醒",
-        f"**{project.name}**（{project.code}）",
+        f"**{md_literal(project.name)}**（{project.code}）",
         "",
         f"截至 {fmt_date(today)}，共有 **{len(items)}** 项交付物已过截止日期：",
         "",
     ]
-    rows = [f"- 《{d.name}》｜{d.phase}｜{or_blank(d.owner_name, '未指定负责人')}｜截止 {fmt_short_date(d.due)}｜"
+    rows = [f"- 《{md_literal(d.name)}》｜{d.phase}｜{md_literal(or_blank(d.owner_name, '未指定负责人'))}｜截止 {fmt_short_date(d.due)}｜"
             f"**{_days(d)}**" for d in items]
     lines += truncated(rows, max_items)
     owners = sorted({d.owner_name for d in items if d.owner_name})
-    lines += ["", f"请{'、'.join(owners) or '相关负责人'}尽快提交；如有困难请及时告知项目经理{project.pm_name}。"]
+    lines += ["", f"请{'、'.join(map(md_literal, owners)) or '相关负责人'}尽快提交；如有困难请及时告知项目经理{md_literal(project.pm_name)}。"]
     return title, "\n".join(lines)
 
 
@@ -62,17 +63,17 @@ def render_owner_reminder(project: ProjectSummary, owner_name: str, deliverables
     """1:1 to an owner about their own overdue deliverables: friendly, specific, with what to do."""
     items = _by_lateness([d for d in deliverables if d.is_overdue])
     title = f"交付物逾期提醒｜{project.name}"
-    lines = [f"### {owner_name}，您好", ""]
+    lines = [f"### {md_literal(owner_name)}，您好", ""]
     if len(items) == 1:
         d = items[0]
-        lines.append(f"您负责的交付物《{d.name}》（{project.name}·{d.phase}阶段）截止日期是 {fmt_date(d.due)}，"
+        lines.append(f"您负责的交付物《{md_literal(d.name)}》（{md_literal(project.name)}·{d.phase}阶段）截止日期是 {fmt_date(d.due)}，"
                      f"目前还未提交，已**{_days(d)}**。")
     else:
-        lines.append(f"您在「{project.name}」负责的 **{len(items)}** 项交付物已过截止日期，尚未提交：")
+        lines.append(f"您在「{md_literal(project.name)}」负责的 **{len(items)}** 项交付物已过截止日期，尚未提交：")
         lines.append("")
-        lines += truncated([f"- 《{d.name}》（{d.phase}）截止 {fmt_short_date(d.due)}，{_days(d)}" for d in items], MAX_ITEMS)
+        lines += truncated([f"- 《{md_literal(d.name)}》（{d.phase}）截止 {fmt_short_date(d.due)}，{_days(d)}" for d in items], MAX_ITEMS)
     lines += ["", "麻烦抽空尽快处理，完成后" + submit_hint,
-              f"如果遇到阻碍或需要调整时间，请直接联系项目经理{project.pm_name}。谢谢！"]
+              f"如果遇到阻碍或需要调整时间，请直接联系项目经理{md_literal(project.pm_name)}。谢谢！"]
     return title, "\n".join(lines)
 
 
@@ -81,15 +82,15 @@ def render_due_soon_reminder(project: ProjectSummary, owner_name: str, deliverab
     """The heads-up on the working day before ``due``: gentle, no pressure."""
     items = sorted(deliverables, key=lambda d: d.name)
     title = f"交付物明日到期｜{project.name}"
-    lines = [f"### {owner_name}，您好", ""]
+    lines = [f"### {md_literal(owner_name)}，您好", ""]
     if len(items) == 1:
-        lines.append(f"温馨提醒：您负责的交付物《{items[0].name}》（{project.name}·{items[0].phase}阶段）"
+        lines.append(f"温馨提醒：您负责的交付物《{md_literal(items[0].name)}》（{md_literal(project.name)}·{items[0].phase}阶段）"
                      f"将于 **{fmt_date(due)}** 到期。")
     else:
-        lines.append(f"温馨提醒：您在「{project.name}」负责的以下交付物将于 **{fmt_date(due)}** 到期：")
+        lines.append(f"温馨提醒：您在「{md_literal(project.name)}」负责的以下交付物将于 **{fmt_date(due)}** 到期：")
         lines.append("")
-        lines += truncated([f"- 《{d.name}》（{d.phase}）" for d in items], MAX_ITEMS)
-    lines += ["", "如已完成，" + submit_hint, "如需延期，请提前与项目经理" + f"{project.pm_name}沟通。"]
+        lines += truncated([f"- 《{md_literal(d.name)}》（{d.phase}）" for d in items], MAX_ITEMS)
+    lines += ["", "如已完成，" + submit_hint, "如需延期，请提前与项目经理" + f"{md_literal(project.pm_name)}沟通。"]
     return title, "\n".join(lines)
 
 
@@ -99,12 +100,12 @@ def render_pm_escalation(project: ProjectSummary, deliverables: Sequence[Deliver
     items = _by_lateness([d for d in deliverables if d.is_overdue])
     title = f"逾期升级提醒｜{project.name}"
     lines = [
-        f"### {project.pm_name}，您好",
+        f"### {md_literal(project.pm_name)}，您好",
         "",
-        f"「{project.name}」有 **{len(items)}** 项交付物在提醒负责人后仍未提交（截至 {fmt_date(today)}）：",
+        f"「{md_literal(project.name)}」有 **{len(items)}** 项交付物在提醒负责人后仍未提交（截至 {fmt_date(today)}）：",
         "",
     ]
-    lines += truncated([f"- 《{d.name}》｜{d.phase}｜负责人 {or_blank(d.owner_name, '未指定')}｜截止 {fmt_short_date(d.due)}｜"
+    lines += truncated([f"- 《{md_literal(d.name)}》｜{d.phase}｜负责人 {md_literal(or_blank(d.owner_name, '未指定'))}｜截止 {fmt_short_date(d.due)}｜"
                         f"**{_days(d)}**" for d in items], MAX_ITEMS)
     lines += ["", "请跟进原因并协调资源；如确需调整计划，可发起项目进度变更或对交付物申请豁免。"]
     return title, "\n".join(lines)
@@ -140,9 +141,9 @@ def render_leader_escalation(projects: Sequence[tuple[ProjectSummary, Sequence[D
     budget = max_chars - len("\n".join(closing)) - 40  # room for the "另有 N 个项目" line
     length = len("\n".join(lines))
     for shown, (project, items) in enumerate(late):
-        block = ["", f"**{project.name}**（{project.code}）｜客户 {or_blank(project.customer)}｜"
-                     f"项目经理 {or_blank(project.pm_name)}｜当前阶段 {or_blank(project.phase)}",
-                 *truncated([f"- 《{d.name}》｜负责人 {or_blank(d.owner_name, '未指定')}｜**{_days(d)}**"
+        block = ["", f"**{md_literal(project.name)}**（{project.code}）｜客户 {md_literal(or_blank(project.customer))}｜"
+                     f"项目经理 {md_literal(or_blank(project.pm_name))}｜当前阶段 {or_blank(project.phase)}",
+                 *truncated([f"- 《{md_literal(d.name)}》｜负责人 {md_literal(or_blank(d.owner_name, '未指定'))}｜**{_days(d)}**"
                              for d in items], ITEMS_PER_PROJECT)]
         size = len("\n".join(block)) + 1
         if shown and length + size > budget:

@@ -25,6 +25,7 @@ from .formatting import (
     progress_bar,
     truncated,
 )
+from .user_text import md_literal
 from .model import (
     DeliverableInfo,
     DeliverableStatus,
@@ -200,12 +201,12 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
     week = c.period
     lines = [
         f"### {INTERNAL_TITLE if internal else CLIENT_TITLE}",
-        f"**{p.name}**",
+        f"**{md_literal(p.name)}**",
         "",
         f"{week.label}（{fmt_short_date(week.monday)} 至 {fmt_short_date(week.sunday)}）",
         "",
-        f"- 客户：{or_blank(p.customer)}",
-        f"- 项目经理：{or_blank(p.pm_name)}",
+        f"- 客户：{md_literal(or_blank(p.customer))}",
+        f"- 项目经理：{md_literal(or_blank(p.pm_name))}",
         f"- 当前阶段：**{or_blank(p.phase)}**（{or_blank(p.status)}）",
         f"- 总体进度：{progress_bar(p.progress)} {fmt_percent(p.progress)}",
         f"- 计划周期：{fmt_period(p.planned_start, p.planned_end)}",
@@ -228,20 +229,20 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
             lines += ["", f"![{_CHART_ALT[key]}]({chart_urls[key]})"]
 
     lines += ["", f"#### {SECTION_DONE}"]
-    done = [f"{i}. {one_line(w.text, 50)}（{or_blank(w.owner)}，{fmt_short_date(w.day)}）"
+    done = [f"{i}. {md_literal(one_line(w.text, 50))}（{md_literal(or_blank(w.owner))}，{fmt_short_date(w.day)}）"
             for i, w in enumerate(c.done, 1)]
     lines += truncated(done, limit) or ["- 本周暂无记录"]
 
     lines += ["", f"#### {SECTION_PLAN}"]
-    plans = [f"{i}. {one_line(w.text, 50)}（{or_blank(w.owner)}，{_plan_when(w, c)}）" for i, w in enumerate(c.plans, 1)]
+    plans = [f"{i}. {md_literal(one_line(w.text, 50))}（{md_literal(or_blank(w.owner))}，{_plan_when(w, c)}）" for i, w in enumerate(c.plans, 1)]
     lines += truncated(plans, limit) or ["- 暂无计划"]
 
     lines += ["", f"#### {SECTION_CLIENT}"]
     items = []
     for e in c.client_items:
         flag = " **需贵方协助**" if e.needs_client else ""
-        items.append(f"- {_entry_label(e)} {one_line(e.title, 40)}"
-                     f"（{or_blank(e.status)}，负责人 {or_blank(e.owner_name)}）{flag}")
+        items.append(f"- {_entry_label(e)} {md_literal(one_line(e.title, 40))}"
+                     f"（{or_blank(e.status)}，负责人 {md_literal(or_blank(e.owner_name))}）{flag}")
     lines += truncated(items, limit) or ["- 目前没有需要协调的问题"]
 
     lines += ["", f"#### {SECTION_MILESTONES}"]
@@ -251,23 +252,23 @@ def _md_lines(c: WeeklyContent, limit: int, *, internal: bool, chart_urls: Mappi
 
     if internal:
         lines += ["", f"#### {SECTION_INTERNAL}", f"**{SUB_OVERDUE}**"]
-        od = [f"- 《{d.name}》{d.phase}，{or_blank(d.owner_name)}，逾期 {d.overdue_working_days} 个工作日"
+        od = [f"- 《{md_literal(d.name)}》{d.phase}，{md_literal(or_blank(d.owner_name))}，逾期 {d.overdue_working_days} 个工作日"
               f"（截止 {fmt_short_date(d.due)}）" for d in c.overdue]
         lines += truncated(od, limit) or ["- 无"]
         lines += ["", f"**{SUB_RISKS}**"]
-        rk = [f"- 风险#{e.seq} {one_line(e.title, 36)}（概率{or_blank(e.probability)}/影响{or_blank(e.impact)}）："
-              f"{one_line(e.response, 40) or '待制定应对措施'}" for e in c.open_risks]
+        rk = [f"- 风险#{e.seq} {md_literal(one_line(e.title, 36))}（概率{or_blank(e.probability)}/影响{or_blank(e.impact)}）："
+              f"{md_literal(one_line(e.response, 40)) or '待制定应对措施'}" for e in c.open_risks]
         lines += truncated(rk, limit) or ["- 无"]
         lines += ["", f"**{SUB_APPROVALS}**"]
-        ap = [f"- {a.kind}：{one_line(a.title, 36)}（{or_blank(a.requester_name)} 于 {fmt_short_date(a.created_at)} 发起"
-              + (f"，当前审批人 {a.current_approver}" if a.current_approver else "") + "）" for a in c.pending_approvals]
+        ap = [f"- {a.kind}：{md_literal(one_line(a.title, 36))}（{md_literal(or_blank(a.requester_name))} 于 {fmt_short_date(a.created_at)} 发起"
+              + (f"，当前审批人 {md_literal(a.current_approver)}" if a.current_approver else "") + "）" for a in c.pending_approvals]
         lines += truncated(ap, limit) or ["- 无"]
         lines += ["", f"**{SUB_WORKLOAD}**"]
-        wl = [f"- {w.name}：日志 {w.logs} 条，在办问题 {w.open_issues} 个，待交付 {w.pending_deliverables} 项"
+        wl = [f"- {md_literal(w.name)}：日志 {w.logs} 条，在办问题 {w.open_issues} 个，待交付 {w.pending_deliverables} 项"
               + (f"（逾期 {w.overdue_deliverables}）" if w.overdue_deliverables else "") for w in c.workload]
         lines += truncated(wl, limit) or ["- 本周无日志"]
 
-    lines += ["", f"> {data.company_name or '项目组'} · {p.code} · {fmt_date(data.today)} 生成"]
+    lines += ["", f"> {md_literal(data.company_name or '项目组')} · {p.code} · {fmt_date(data.today)} 生成"]
     return lines
 
 

@@ -325,8 +325,10 @@ class Emulator:
     def custom_robot_by_token(self, token: str | None) -> CustomRobot | None:
         return next((r for r in self.custom_robots.values() if r.token == token and not r.removed), None)
 
-    def group_custom_robots(self, group: Group) -> list[CustomRobot]:
-        return [r for r in self.custom_robots.values() if r.conversation_id == group.conversation_id and not r.removed]
+    def live_custom_robots(self, group: Group | None = None) -> list[CustomRobot]:
+        """The custom robots not removed (of one group, or all)."""
+        return [r for r in self.custom_robots.values()
+                if not r.removed and group in (None, self.world.groups.get(r.conversation_id))]
 
     # ---- bot output ---------------------------------------------------------------
     def record_bot_message(self, *, conversation_id: str, app: App | None, via: str, api: str,
@@ -345,8 +347,8 @@ class Emulator:
             at_user_ids, at_mobiles, is_at_all = (), (), False
         message = SentMessage(
             conversation_id=conversation_id, conversation_type="2" if group else "1",
-            app_id=app.client_id if app else "", via=via, api=api, msgtype=normalized.msgtype, msg_key=msg_key, title=normalized.title,
-            text=normalized.text, params=normalized.params, created_at=self.clock.now_ms(),
+            app_id=app.client_id if app else "", via=via, api=api, msgtype=normalized.msgtype, msg_key=msg_key,
+            title=normalized.title, text=normalized.text, params=normalized.params, created_at=self.clock.now_ms(),
             at_user_ids=tuple(at_user_ids), at_mobiles=tuple(at_mobiles), is_at_all=is_at_all,
             media=normalized.media, to_user_id=to_user_id, raw=raw, custom_robot=custom_robot)
         self.recorder.record(message)

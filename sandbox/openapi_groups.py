@@ -64,6 +64,12 @@ def _page(members: list[User], offset: int, size: int) -> tuple[list[User], bool
     return members[offset:offset + size], offset + size < len(members)
 
 
+def _paged(ctx: ApiContext, answer: dict[str, Any], has_more: bool, next_offset: int) -> web.Response:
+    if has_more:
+        answer["nextToken"] = _token(next_offset)
+    return ctx.ok(answer)
+
+
 def _insiders(ctx: ApiContext, group: Group) -> list[User]:
     return [u for u in ctx.emulator.world.present_members(group) if not u.external]
 
@@ -87,15 +93,12 @@ async def scene_group_members(request: web.Request, ctx: ApiContext) -> web.Resp
     page, has_more = _page(ctx.emulator.world.present_members(group), offset, size)
     insiders = [u for u in page if not u.external]
     outsiders = [u for u in page if u.external]
-    answer: dict[str, Any] = {
+    return _paged(ctx, {
         "success": True, "memberUserIds": [u.user_id for u in insiders], "hasMore": has_more,
         "unionIdList": [u.union_id for u in outsiders],
         "staffIdNickMap": {u.user_id: u.name for u in insiders},
         "unionIdNickMap": {u.union_id: u.name for u in outsiders},
-    }
-    if has_more:
-        answer["nextToken"] = _token(offset + size)
-    return ctx.ok(answer)
+    }, has_more, offset + size)
 
 
 @api("im.innerGroups.members.query", "new")
@@ -107,10 +110,7 @@ async def inner_group_members(request: web.Request, ctx: ApiContext) -> web.Resp
     _operator(ctx, group, body["userId"])
     offset = _offset(body.get("nextToken"))
     page, has_more = _page(_insiders(ctx, group), offset, size)
-    answer: dict[str, Any] = {"userIds": [u.user_id for u in page], "hasMore": has_more}
-    if has_more:
-        answer["nextToken"] = _token(offset + size)
-    return ctx.ok(answer)
+    return _paged(ctx, {"userIds": [u.user_id for u in page], "hasMore": has_more}, has_more, offset + size)
 
 
 @api("im.innerGroups.members.check", "new")

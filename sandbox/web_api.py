@@ -322,8 +322,7 @@ async def post_settings(request: web.Request, emulator: "Emulator") -> Any:
 
 @endpoint
 async def get_custom_robots(request: web.Request, emulator: "Emulator") -> Any:
-    return {"robots": [custom_robot_view(emulator.world, r) for r in emulator.custom_robots.values()
-                       if not r.removed]}
+    return {"robots": [custom_robot_view(emulator.world, r) for r in emulator.live_custom_robots()]}
 
 
 @endpoint

@@ -97,7 +97,7 @@ def world_view(emulator: "Emulator") -> dict[str, Any]:
                     "memberIds": list(g.member_ids), "botIds": list(g.bot_client_ids)} for g in world.groups.values()],
         "allowGroupFiles": emulator.config.allow_group_files,
         "appRobotsInExternalGroups": emulator.config.app_robots_in_external_groups,
-        "customRobots": [custom_robot_view(world, r) for r in emulator.custom_robots.values() if not r.removed],
+        "customRobots": [custom_robot_view(world, r) for r in emulator.live_custom_robots()],
     }
 
 
@@ -121,7 +121,7 @@ def conversations_for(emulator: "Emulator", user: User) -> list[dict[str, Any]]:
         result.append({"id": group.conversation_id, "type": "group", "kind": kind, "title": group.title,
                        "memberIds": [u.user_id for u in world.present_members(group)], "bot": bot_view(bot),
                        "botAvailable": emulator.robot_in_group(bot, group),
-                       "customRobots": [custom_robot_view(world, r) for r in emulator.group_custom_robots(group)],
+                       "customRobots": [custom_robot_view(world, r) for r in emulator.live_custom_robots(group)],
                        "canSendFile": allow_group_files, "canSendPicture": True})
     if not user.external:
         # External contacts cannot chat 1:1 with the organization's bots.
@@ -180,7 +180,8 @@ def _names(world: World, user_ids: tuple[str, ...] | list[str], mobiles: tuple[s
 def _robot_sender(world: World, message: SentMessage) -> dict[str, Any]:
     if message.custom_robot is not None:
         robot = message.custom_robot
-        return {"type": "bot", "custom": True, "id": robot.robot_id, "name": robot.name, "initials": initials(robot.name)}
+        return {"type": "bot", "custom": True, "id": robot.robot_id, "name": robot.name,
+                "initials": initials(robot.name)}
     app = world.apps.get(message.app_id)
     return {"type": "bot", **(bot_view(app) if app else {"id": message.app_id, "name": "机器人", "initials": "机器"})}
 

@@ -89,7 +89,6 @@ class User:
         return self.external and not self.corp_id
 
 
-
 @dataclass(frozen=True)
 class ExtContact:
     """An entry of the organization's external-contact book (外部联系人, P2 §4)."""
@@ -190,7 +189,6 @@ class World:
         if not departments:
             departments = {1: Department(1, corp.get("name", "示例公司"))}
         users: dict[str, User] = {}
-        org_names: dict[str, str] = {corp_id: corp.get("name", "")}
         for u in raw.get("users", []):
             user = _load_user(u, corp_id)
             if user.user_id in users:
@@ -198,11 +196,6 @@ class World:
             for dept in user.department_ids + user.leader_in:
                 if dept not in departments:
                     raise WorldError(f"user {user.user_id}: unknown department {dept}")
-            if user.external and user.corp_id:
-                # One organization, one name: the page and the APIs show it the same everywhere.
-                known = org_names.setdefault(user.corp_id, user.corp_name)
-                if known != user.corp_name:
-                    raise WorldError(f"user {user.user_id}: corp {user.corp_id} is {known!r}, not {user.corp_name!r}")
             users[user.user_id] = user
         apps: dict[str, App] = {}
         for a in raw.get("apps", []):
@@ -316,10 +309,6 @@ class World:
     def organizations(self) -> dict[str, str]:
         """corpId -> name of every organization with external members here (not our own)."""
         return {u.corp_id: u.corp_name for u in self.users.values() if u.external and u.corp_id}
-
-    def ext_contact_of(self, user: User) -> ExtContact | None:
-        """The external-contact book entry that describes this external member, if any."""
-        return next((c for c in self.ext_contacts.values() if c.member == user.user_id), None)
 
     def group(self, key: str | Group) -> Group:
         """A group by conversation id or title."""

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any, Mapping, Sequence
 
 from bot.dingtalk.errors import InvalidRequest
+from reports.user_text import text_literal
 
 MSG_PARAM_MAX_BYTES = 15_000  # groupMessages/send msgParam limit (§5.1)
 WEBHOOK_BODY_MAX_BYTES = 20_000  # "body 大小不合法" above this (§4)
@@ -158,7 +159,8 @@ def robot_message_for_reply(reply: Any, *, media_id: str | None = None) -> Robot
 
     reply = replies.as_reply(reply)
     if isinstance(reply, replies.Text):
-        return robot_text(reply.text)
+        # Text replies quote users (names, titles, links they typed) and carry no link of the bot's own.
+        return robot_text(text_literal(reply.text))
     if isinstance(reply, replies.Markdown):
         return robot_markdown(reply.title, reply.text)
     if isinstance(reply, replies.ActionCard):

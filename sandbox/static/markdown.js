@@ -37,6 +37,7 @@ export function safeUrl(raw) {
     }
   }
   if (/^(https?:\/\/|mailto:|\/sandbox\/api\/media\?)/i.test(url)) return { href: url };
+  if (/^www\./i.test(url)) return { href: `http://${url}` };
   return null;
 }
 
@@ -59,8 +60,11 @@ const INLINE = [
   ["font", /<font\s+color\s*=\s*["']?(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20})["']?\s*>([\s\S]*?)<\/font>/i],
   ["strong", /\*\*(?=\S)([\s\S]*?\S)\*\*|__(?=\S)([\s\S]*?\S)__/],
   ["strike", /~~(?=\S)([\s\S]*?\S)~~/],
-  ["em", /\*(?=[^\s*])([^*\n]*?[^\s*])\*|(?<![\p{L}\p{N}])_(?=[^\s_])([^_\n]*?[^\s_])_(?![\p{L}\p{N}])/u],
-  ["autolink", /https?:\/\/[^\s<>"'）)，。；！？、]+/],
+  // "_" emphasis as CommonMark has it: it opens after a space or punctuation and closes before one (so a_b_c and
+  // text the bot disarmed with zero-width spaces stay literal).
+  ["em", /\*(?=[^\s*])([^*\n]*?[^\s*])\*|(?<=^|[\s\p{P}\p{S}])_(?=[^\s_])([^_\n]*?[^\s_])_(?=$|[\s\p{P}\p{S}])/u],
+  // Like the DingTalk clients, bare addresses become links: with a scheme, or starting with www. and ASCII labels.
+  ["autolink", /https?:\/\/[^\s<>"'）)，。；！？、]+|www\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[^\s<>"'）)，。；！？、]*/],
 ];
 
 export function renderInline(text, options = {}) {

@@ -6,6 +6,7 @@ value in short VARCHARs; JSON columns are text. See ``storage.models.types`` for
 
 from storage.models.approvals import Approval
 from storage.models.base import MYSQL_TABLE_OPTIONS, NAMING_CONVENTION, TableBase, metadata
+from storage.models.calendar import CalendarDay
 from storage.models.deliverables import Deliverable, DeliverableVersion
 from storage.models.enums import (
     ACTIVE_PROJECT_STATUSES,
@@ -70,6 +71,7 @@ __all__ = [
     "ApprovalResult",
     "ApprovalStatus",
     "AuditLog",
+    "CalendarDay",
     "Deliverable",
     "DeliverableStatus",
     "DeliverableVersion",

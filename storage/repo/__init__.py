@@ -7,6 +7,7 @@ claims, job-run claims, numbered inserts) are written so, per backend; see ``_sq
 
 from storage.repo.approvals import get_approval_by_instance, mark_approval_applied, running_approvals
 from storage.repo.audit import list_audit, write_audit
+from storage.repo.calendar import calendar_revision, official_days, replace_official_years
 from storage.repo.deliverables import (
     add_deliverable_version,
     assign_unowned_deliverables,
@@ -77,6 +78,9 @@ from storage.repo.reports import (
 from storage.repo.users import get_user, last_project_id, remember_project, upsert_user, user_names
 
 __all__ = [
+    "calendar_revision",
+    "official_days",
+    "replace_official_years",
     "add_deliverable_version",
     "add_member",
     "add_pending",

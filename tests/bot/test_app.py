@@ -177,3 +177,30 @@ def test_secrets_never_reach_a_log_line(tmp_path):
     text = record.getMessage()
     for secret in ("tok-999", "abc123", "db-pass-42", "s3cret-value-123"):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check-config"], ["run"], ["db", "upgrade"], ["outbox"], ["outbox", "list"], ["outbox", "replay", "--all"],
+        ["archive", "XM-2026-001"], ["setup-approvals"], ["calendar", "show", "2027"], ["calendar", "import", "a.csv"],
+    ],
+)
+def test_the_config_option_goes_before_or_after_any_sub_command(argv: list[str]) -> None:
+    from bot.cli import _parser
+
+    parser = _parser()
+    assert parser.parse_args(["-c", "before.toml", *argv]).config == Path("before.toml")
+    assert parser.parse_args([*argv, "-c", "after.toml"]).config == Path("after.toml")
+    assert parser.parse_args([*argv, "--config", "after.toml"]).config == Path("after.toml")
+    assert parser.parse_args(argv).config == Path("config.toml")
+
+
+def test_check_config_with_the_option_after_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    config = tmp_path / "prod.toml"
+    example = (Path(__file__).parents[2] / "config.example.toml").read_text(encoding="utf-8")
+    config.write_text(example, encoding="utf-8")
+    assert main(["check-config", "-c", str(config)]) == 2  # the example's placeholder secret is refused...
+    assert f"配置错误（{config}）" in capsys.readouterr().err  # ...naming the file given after the sub-command

@@ -40,13 +40,13 @@ def emulator_config() -> EmulatorConfig:
     return EmulatorConfig.for_tests(timeout_fault_max_hold=1.0, allow_group_files=True)
 
 
-async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path) -> App:
+async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, modules: Sequence[str] = LIFECYCLE_MODULES) -> App:
     config = kernel_config(
         sandbox, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path / "files",
         approvals={"mode": "off"},
         organization={"leaders": ["liuqiang"], "project_admins": ["sunli"]},
     )
-    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=LIFECYCLE_MODULES)
+    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=modules)
     await app.start()
     if app.stream is not None:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)

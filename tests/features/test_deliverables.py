@@ -114,6 +114,16 @@ async def test_links_and_notes(chat: Chat) -> None:
         ("deploy.sh", b"#!/bin/sh", "程序和脚本请打包为 zip 后再发送"),
         ("README", b"text", "不能接收没有扩展名的文件"),
         ("空文件.docx", b"", "是空的（0 字节）"),
+        # The content must match the name: a program is refused whatever it is called, and nothing is kept.
+        ("商务合同-盖章版.pdf", b"MZ\x90\x00\x03" + b"\x00" * 64 + b"This program cannot be run in DOS mode",
+         "实际上是Windows 程序，为安全起见不能接收，也没有保存"),
+        ("现场照片.jpg", b"\x7fELF\x02\x01\x01", "实际上是Linux 程序"),
+        ("部署说明.txt", b"#!/bin/bash\nrm -rf /\n", "实际上是脚本程序"),
+        ("资料.zip", b"\xcf\xfa\xed\xfe\x07\x00", "实际上是macOS 程序"),
+        ("需求说明书.docx", b"%PDF-1.7 a pdf renamed", "内容不是Word 文档（扩展名是 .docx，内容与扩展名不符）"),
+        ("验收单.pdf", b"\x89PNG\r\n\x1a\n", "内容不是PDF 文件"),
+        ("签到表.xlsx", b"\x00\x01binary", "内容不是Excel 表格"),
+        ("会议纪要.txt", b"\x00\x00\x00binary", "内容不是文本文件"),
     ],
 )
 async def test_files_that_cannot_be_taken(chat: Chat, name: str, data: bytes, answer: str) -> None:
@@ -123,6 +133,30 @@ async def test_files_that_cannot_be_taken(chat: Chat, name: str, data: bytes, an
     assert await chat.rows(PendingFile) == []
     staging = chat.files_dir / ".incoming"
     assert not staging.exists() or not any(staging.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("旧版合同.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 ole"), ("新版合同.docx", b"PK\x03\x04 ooxml"),
+        ("WPS文档.wps", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), ("扫描件.pdf", b"\r\n%PDF-1.4 junk first"),
+        ("照片.jpeg", b"\xff\xd8\xff\xe0"), ("截图.png", b"\x89PNG\r\n\x1a\n"), ("图纸.dwg", b"AC1032"),
+        ("录音.amr", b"#!AMR\n"), ("视频.mp4", b"\x00\x00\x00\x18ftypmp42"), ("备份.7z", b"7z\xbc\xaf\x27\x1c"),
+        ("说明.txt", "中文说明".encode("gb18030")), ("数据.csv", "编号,名称\n1,服务器".encode()),
+    ],
+)
+async def test_files_whose_content_matches_their_name_are_taken(chat: Chat, name: str, data: bytes) -> None:
+    await new_project(chat)
+    said = await chat.send_file("engineer", name, data)
+    assert said.outcome == "ok" and f"收到文件「{name}」" in said.text
+    assert len(await chat.rows(PendingFile)) == 1
+
+
+def test_every_accepted_extension_has_a_content_check() -> None:
+    from handlers._file_kinds import KINDS
+    from handlers._files import ALLOWED_SUFFIXES
+
+    assert ALLOWED_SUFFIXES <= KINDS.keys()
 
 
 async def test_forbidden_kinds_are_refused_before_downloading(chat: Chat) -> None:

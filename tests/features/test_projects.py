@@ -168,3 +168,43 @@ async def test_projects_by_name_and_ambiguous_names(chat: Chat) -> None:
     assert "「智慧工厂」对应多个项目：XM-2026-001「智慧工厂MES」、XM-2026-002「智慧工厂WMS」" in ambiguous.text
     unknown = await chat.say("pm", "交付物 项目:不存在的项目", group=None)
     assert unknown.outcome == "not_found" and "未找到项目「不存在的项目」" in unknown.text
+
+
+async def test_a_plan_reaching_into_2027_avoids_its_holidays_and_says_they_are_estimated(chat: Chat) -> None:
+    """Started on 2026-12-07 (a Monday): the first due dates fall in January 2027, and the plan runs through 春节."""
+    said = await chat.say("pm", "新建项目 智慧工厂MES 客户:某某制造 类型:软件 经理:@张经理 开始:2026-12-07", mentions=["pm"])
+    assert said.outcome == "ok"
+    caveat = "注意：2027 年的官方放假安排尚未导入，其中的日期按法定节日推算、未计调休上班日"
+    assert said.text.count(caveat) == 1 and "dingpm calendar import" in said.text
+    dues = [d.due_date for d in await chat.rows(Deliverable) if d.due_date is not None]
+    assert dues and max(dues) > date(2027, 2, 11)
+    spring_festival = {date(2027, 1, 1), *(date(2027, 2, d) for d in range(5, 11))}
+    assert not spring_festival & set(dues)
+    assert all(due.weekday() < 5 for due in dues)
+    await chat.say("pm", f"绑定 {said.text.split('已新建项目 ')[1].split()[0]} 内部群")
+    moved = await chat.say("pm", "计划 商务合同 截止:2027-02-08")
+    assert "2027年2月8日(周一) 不是工作日，已顺延到 2027年2月11日(周四)" in moved.text
+    assert moved.text.count(caveat) == 1
+    within_2026 = await chat.say("pm", "计划 商务合同 截止:2026-12-10")
+    assert within_2026.outcome == "ok" and "注意" not in within_2026.text
+
+
+async def test_full_width_colons_and_quotes_wherever_a_colon_is_accepted(chat: Chat) -> None:
+    code = await new_project(chat)
+    for typed in (f"项目：{code}", f"项目:{code}", f"项目 项目：{code}", f"项目 项目: {code}", f"概况：{code}"):
+        said = await chat.say("engineer", typed, group=None)
+        assert said.outcome == "ok" and said.text.startswith(f"#### {code} 智慧工厂MES"), typed
+    for typed in (f"交付物 项目：{code}", f"交付物 项目：“{code}”", f"交付物 项目：「{code}」", f"交付物 项目＇{code}＇"):
+        said = await chat.say("engineer", typed.replace("项目＇", "项目：＇"), group=None)
+        assert said.outcome == "ok" and f"{code} 交付物" in said.text, typed
+    logged = await chat.say("engineer", "日志：完成3号楼AP安装调试")
+    formula = await chat.say("engineer", "问题 新增 =1+1")
+    assert formula.outcome == "ok" and "问题#1：=1+1" in formula.text  # after a space the text is the user's
+    assert logged.outcome == "ok"
+    quoted = await chat.say("engineer", "日志 ＇客户说：下周验收＇ 已记录")
+    assert quoted.outcome == "ok"
+    from storage.models import RegisterEntry, RegisterKind
+    logs = await chat.rows(RegisterEntry, RegisterEntry.kind == RegisterKind.LOG)
+    assert [e.title for e in logs] == ["完成3号楼AP安装调试", "客户说：下周验收 已记录"]
+    risk = await chat.say("pm", "风险 新增 到货晚 概率：高 影响：中 应对：减轻 负责人：@王工", mentions=["engineer"])
+    assert risk.outcome == "ok" and "概率高、影响中，应对：减轻" in risk.text

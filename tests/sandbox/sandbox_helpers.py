@@ -7,8 +7,12 @@ frames exactly as they travel and decide when (and whether) to ACK.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from typing import Any, Callable
+import os
+import signal
+import sys
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import quote_plus
 
 import aiohttp
@@ -130,3 +134,19 @@ async def upload(http: aiohttp.ClientSession, sb: Sandbox, token: str, kind: str
     async with http.post(f"{sb.base_url}/media/upload", params=params, data=form) as r:
         assert r.status == 200
         return await r.json(content_type=None)
+
+
+@contextlib.asynccontextmanager
+async def sandbox_process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m sandbox --port 0 --ping-interval 0 <args>`, its stdout piped; Ctrl-C at the end must exit 0."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "sandbox", "--port", "0", "--ping-interval", "0",
+                                                *args, stdout=asyncio.subprocess.PIPE,
+                                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield proc
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -77,7 +77,8 @@ async def test_get_by_union_id(sandbox, http, token):
     assert (await by_union(world.user("李明").union_id))["result"] == {"contact_type": 0, "userid": "liming"}
     # 黄蕾 is in the external-contact book: her unionId maps to the book's userid.
     assert (await by_union(world.user("黄蕾").union_id))["result"] == {"contact_type": 1, "userid": "ext0001"}
-    assert (await by_union(world.ext_contacts["ext0002"].union_id))["result"] == {"contact_type": 1, "userid": "ext0002"}
+    answer = await by_union(world.ext_contacts["ext0002"].union_id)
+    assert answer["result"] == {"contact_type": 1, "userid": "ext0002"}
     for unknown in (world.user("高翔").union_id, world.user("许晴").union_id, "nobodyiE"):
         answer = await by_union(unknown)
         assert (answer["errcode"], answer["errmsg"]) == (60121, "找不到该用户")

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from urllib.parse import quote_plus
 
 import aiohttp
 import pytest
-from sandbox_helpers import BOT_TOPIC, CLIENT_GROUP, INTERNAL_GROUP, RawStreamClient, new_api, new_token
+from sandbox_helpers import (BOT_TOPIC, CLIENT_GROUP, INTERNAL_GROUP, RawStreamClient, new_api, new_token,
+                             sandbox_process)
 
 from sandbox.config import EmulatorConfig
 from sandbox.custom_robots import sign, signed_url
@@ -100,10 +98,7 @@ async def test_the_switch_on_the_page_api(web, http):
 
 
 async def test_python_dash_m_sandbox_refuses_app_robots_in_external_groups():
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sandbox", "--port", "0", "--ping-interval", "0", "--no-app-robots-in-external-groups",
-        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
+    async with sandbox_process("--no-app-robots-in-external-groups") as proc:
         lines = []
         while not any("/chat" in line for line in lines):
             lines.append((await asyncio.wait_for(proc.stdout.readline(), 20)).decode())
@@ -112,12 +107,6 @@ async def test_python_dash_m_sandbox_refuses_app_robots_in_external_groups():
         url = lines[-1].split("page:", 1)[1].split()[0].replace("/chat", "/sandbox/api/world")
         async with aiohttp.ClientSession() as http, http.get(url) as r:
             assert (await r.json())["appRobotsInExternalGroups"] is False
-        proc.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 # ---- custom robots ------------------------------------------------------------------------------
@@ -151,6 +140,7 @@ async def test_signature_accepted_wrong_missing_and_expired(sandbox, http):
     robot = await sandbox.add_custom_robot(INTERNAL_GROUP, "告警")
     await sandbox.freeze_clock()
     now = sandbox.now_ms()
+    stale = {"errcode": 310000, "errmsg": "invalid timestamp"}
     mismatch = {"errcode": 310000, "errmsg": "description:机器人发送签名不匹配;solution:请确认签名和生成签名的时间戳"
                                               "必须都放在调用的网址中，请确认机器人的密钥加密和填写正确;"}
     cases = [
@@ -160,9 +150,9 @@ async def test_signature_accepted_wrong_missing_and_expired(sandbox, http):
         (f"{robot.webhook}&timestamp={now}&sign={quote_plus(sign(robot.secret, now - 1))}", mismatch),
         (f"{robot.webhook}&timestamp={now}", mismatch),                              # no sign
         (robot.webhook, mismatch),                                                    # neither
-        (signed_url(robot.webhook, robot.secret, now - HOUR_MS - 1000), {"errcode": 310000, "errmsg": "invalid timestamp"}),
-        (signed_url(robot.webhook, robot.secret, now + HOUR_MS + 1000), {"errcode": 310000, "errmsg": "invalid timestamp"}),
-        (f"{robot.webhook}&timestamp=yesterday&sign=x", {"errcode": 310000, "errmsg": "invalid timestamp"}),
+        (signed_url(robot.webhook, robot.secret, now - HOUR_MS - 1000), stale),
+        (signed_url(robot.webhook, robot.secret, now + HOUR_MS + 1000), stale),
+        (f"{robot.webhook}&timestamp=yesterday&sign=x", stale),
     ]
     for url, expected in cases:
         answer = await push(http, url, text("签名测试"))
@@ -247,7 +237,8 @@ async def test_custom_robots_page_api(web, http):
         created = await r.json()
     robot = created["robot"]
     assert (robot["name"], robot["conversationId"], robot["conversationTitle"]) == ("项目周报", cid, CLIENT_GROUP)
-    assert created["webhook"].startswith(f"{web.base_url}/robot/send?access_token=") and created["secret"].startswith("SEC")
+    assert created["webhook"].startswith(f"{web.base_url}/robot/send?access_token=")
+    assert created["secret"].startswith("SEC")
     answer = await push(http, signed_url(created["webhook"], created["secret"], web.now_ms()),
                         {"msgtype": "markdown", "markdown": {"title": "周报", "text": "**第 12 周**"}})
     assert answer["errcode"] == 0

@@ -150,7 +150,8 @@ async def test_robot_groups_query(sandbox, http, token):
         "robotCode": sandbox.robot_code, "pageNumber": 2, "pageSize": 1})
     assert body == {"openConversationIds": [sandbox.conversation_id(CLIENT_GROUP)], "hasMore": False}
     for bad, code in [({"robotCode": "dingother"}, "invalidParameter.robotCode.auth"),
-                      ({"pageSize": 101}, "invalidParameter.pageSize"), ({"pageNumber": 0}, "invalidParameter.pageNumber")]:
+                      ({"pageSize": 101}, "invalidParameter.pageSize"),
+                      ({"pageNumber": 0}, "invalidParameter.pageNumber")]:
         status, body = await new_api(http, sandbox, "POST", GROUPS, token, json_body={
             "robotCode": sandbox.robot_code, "pageNumber": 1, "pageSize": 10, **bad})
         assert (status, body["code"]) == (400, code)

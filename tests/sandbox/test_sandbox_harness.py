@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import textwrap
 
 import pytest
-from sandbox_helpers import CLIENT_GROUP, INTERNAL_GROUP, new_api, new_token
+from sandbox_helpers import CLIENT_GROUP, INTERNAL_GROUP, new_api, new_token, sandbox_process
 
 from sandbox.config import EmulatorConfig
 from sandbox.emulator import SandboxError
@@ -163,10 +160,7 @@ async def test_sync_start_for_code_without_a_loop():
 
 
 async def test_python_dash_m_sandbox(tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "sandbox", "--port", "0", "--ping-interval", "0",
-                                                stdout=asyncio.subprocess.PIPE, env=env)
-    try:
+    async with sandbox_process() as proc:
         first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert "http://127.0.0.1:" in first
         base_url = first.rsplit(" ", 1)[-1].strip()
@@ -179,9 +173,3 @@ async def test_python_dash_m_sandbox(tmp_path):
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base_url}/gettoken", params={"appkey": "x", "appsecret": "y"}) as r:
                 assert (await r.json())["errcode"] == 40096
-        proc.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.workdays import CalendarError, WorkCalendar
+from storage.workdays import CalendarError, OfficialDay, WorkCalendar, read_official_schedule
 
 NATIONAL_DAY_2026 = [date(2026, 10, d) for d in range(1, 8)]
 MAKEUP_SATURDAY = date(2026, 10, 10)
@@ -73,14 +74,67 @@ def test_datetimes_are_treated_as_their_day(calendar: WorkCalendar) -> None:
 # -- beyond the package's data ---------------------------------------------------------------------------------------
 
 
-def test_years_without_package_data_fall_back_to_weekends(calendar: WorkCalendar) -> None:
+def test_years_without_package_data_use_the_statutory_holidays_without_makeup_days(calendar: WorkCalendar) -> None:
     assert calendar.has_statutory_data(2026)
     assert not calendar.has_statutory_data(2027)
-    assert calendar.is_workday(date(2027, 1, 1))  # a Friday; no statutory data, no override
+    # chinesecalendar 1.11 stops at 2026; the holidays package knows 元旦 2027 (a Friday) and 春节 2027.
+    assert calendar.is_holiday(date(2027, 1, 1))
     assert calendar.is_holiday(date(2027, 1, 2))
-    assert calendar.add_workdays(date(2026, 12, 31), 1) == date(2027, 1, 1)
+    assert calendar.add_workdays(date(2026, 12, 31), 1) == date(2027, 1, 4)
+    assert all(calendar.is_holiday(date(2027, 2, d)) for d in range(5, 11))  # 除夕 to the days in lieu
+    assert calendar.is_holiday(date(2027, 2, 20))  # no 调休 Saturday without the official schedule
     assert calendar.add_workdays(date(2030, 6, 7), 1) == date(2030, 6, 10)
-    assert calendar.workdays_between(date(2026, 12, 31), date(2028, 1, 1)) > 250
+    assert calendar.workdays_between(date(2026, 12, 31), date(2028, 1, 1)) > 240
+    assert calendar.estimated_years(date(2026, 12, 7), date(2027, 6, 30)) == [2027]
+    assert calendar.estimated_years(date(2026, 3, 1), date(2026, 12, 31)) == []
+    assert "不含调休" in calendar.source(2027) and "chinesecalendar" in calendar.source(2026)
+
+
+OFFICIAL_2027 = """日期,类型,名称
+2027-01-01,休,元旦
+2027-02-05..2027-02-11,休,春节
+2027-02-20,班,春节调休上班
+"""
+
+
+def test_an_imported_official_schedule_rules_its_year(tmp_path: Path) -> None:
+    """2027: 元旦 and 春节 are not working days, and the imported 调休 Saturday is one."""
+    schedule = tmp_path / "2027.csv"
+    schedule.write_bytes(OFFICIAL_2027.encode("utf-8-sig"))  # as Excel saves a CSV
+    days = read_official_schedule(schedule)
+    assert len(days) == 9 and days[-1] == OfficialDay(date(2027, 2, 20), True, "春节调休上班", "2027.csv")
+    calendar = WorkCalendar(extra_holidays=[date(2027, 4, 30)])
+    assert calendar.is_holiday(date(2027, 2, 20)) and not calendar.is_official(2027)
+    calendar.set_official(days)
+    assert calendar.is_official(2027) and "2027.csv" in calendar.source(2027)
+    assert calendar.is_holiday(date(2027, 1, 1))
+    assert all(calendar.is_holiday(date(2027, 2, d)) for d in range(5, 12))
+    assert date(2027, 2, 20).weekday() == 5 and calendar.is_workday(date(2027, 2, 20))
+    assert calendar.next_workday(date(2027, 2, 4)) == date(2027, 2, 12)
+    assert calendar.add_workdays(date(2027, 2, 19), 1) == date(2027, 2, 20)
+    assert calendar.is_holiday(date(2027, 4, 30))  # a company override still wins
+    assert calendar.estimated_years(date(2026, 12, 7), date(2027, 6, 30)) == []
+    assert (date(2027, 2, 20), True, "春节调休上班", "导入") in calendar.known_days(2027)
+    calendar.set_official([])  # withdrawn: the year is an estimate again
+    assert calendar.is_holiday(date(2027, 2, 20)) and not calendar.is_official(2027)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("date,kind\n2027-01-01,休\n", "第一行应为表头「日期,类型,名称」"),
+        ("日期,类型,名称\n2027-01-01,放羊,元旦\n", "第 2 行：类型应为「休」或「班」"),
+        ("日期,类型,名称\n2027-02-30,休,春节\n", "第 2 行: 无法识别的日期"),
+        ("日期,类型,名称\n2027-02-20,班,调休\n", "只有上班日、没有节假日"),
+        ("日期,类型,名称\n2027-01-01,休,元旦\n2027-01-01,班,元旦\n", "既是休息日又是上班日"),
+        ("日期,类型,名称\n", "没有日期"),
+    ],
+)
+def test_bad_official_schedules_are_refused_with_the_row(tmp_path: Path, text: str, fragment: str) -> None:
+    schedule = tmp_path / "bad.csv"
+    schedule.write_text(text, encoding="utf-8")
+    with pytest.raises(CalendarError, match=re.escape(fragment)):
+        read_official_schedule(schedule)
 
 
 def test_company_overrides_apply_beyond_and_within_the_package_range() -> None:
