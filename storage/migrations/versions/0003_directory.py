@@ -1,8 +1,8 @@
 """the directory: people as DingTalk knows them (employees and external contacts), departments, organizations,
 conversations with external members, client-contact exclusions, walk checkpoints and client-group custom robots
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_directory
+Revises: 0002_calendar_days
 Create Date: 2026-11-02
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
+revision: str = "0003_directory"
+down_revision: str | Sequence[str] | None = "0002_calendar_days"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
