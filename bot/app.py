@@ -58,7 +58,7 @@ from bot.inbox import InboxOptions, InboxPipeline, buffer_reply
 from bot.jobs import JobRegistry
 from bot.leader import LeaderElection
 from bot.lookups import find_user, resolve_project, role_lookup
-from bot.people import identify_people, in_client_conversation
+from bot.people import in_client_conversation, people_identifier
 from bot.outbox import OutboxRelay, RelayOptions
 from bot.router import Router
 from bot.scheduler import Scheduler
@@ -236,7 +236,8 @@ class App:
         self.dispatcher = Dispatcher(self.services, send=buffer_reply, roles_of=role_lookup(config),
                                      resolve_project=self._project_resolver, find_user=find_user,
                                      client_audience=in_client_conversation, on_handled=_ignore_handled,
-                                     rewrites=self._rewrites, preparers=[identify_people, *self._preparers])
+                                     rewrites=self._rewrites,
+                                     preparers=[people_identifier(), *self._preparers])
         self.dispatcher.include_routers(*self._routers)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
                                    transactions=self.transactions, worker=self.worker,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,13 +77,48 @@ class _Learning:
                     or self.organization)
 
 
-async def identify_people(incoming: Incoming, services: Services) -> Incoming:
+class KnownSenders:
+    """Employees whose last message taught the directory nothing new, with what it said about them: their next
+    messages saying the same skip the directory's read (the busiest path: colleagues chatting in their groups).
+    Bounded in size; an entry expires after ``ttl`` seconds, so a change made elsewhere (another process, the
+    contacts walk) is learned again soon. One per app."""
+
+    def __init__(self, *, ttl: float = 600.0, size: int = 10_000, clock: Any = time.monotonic) -> None:
+        self._ttl, self._size, self._clock = ttl, size, clock
+        self._seen: dict[str, tuple[tuple[Any, ...], float]] = {}
+
+    @staticmethod
+    def _said(incoming: Incoming) -> tuple[Any, ...]:
+        return (incoming.sender_nick, incoming.sender_union_id, incoming.sender_corp_id, incoming.sender_dingtalk_id)
+
+    def knows(self, incoming: Incoming) -> bool:
+        entry = self._seen.get(incoming.sender_id)
+        return entry is not None and entry[0] == self._said(incoming) and self._clock() < entry[1]
+
+    def remember(self, incoming: Incoming) -> None:
+        if len(self._seen) >= self._size:
+            self._seen.clear()  # rare and cheap to rebuild: one read per sender
+        self._seen[incoming.sender_id] = (self._said(incoming), self._clock() + self._ttl)
+
+
+def people_identifier(known: KnownSenders | None = None) -> Any:
+    """The preparer the app registers: ``identify_people`` with the app's ``KnownSenders``."""
+    known = known or KnownSenders()
+
+    async def identify(incoming: Incoming, services: Services) -> Incoming:
+        return await identify_people(incoming, services, known=known)
+
+    return identify
+
+
+async def identify_people(incoming: Incoming, services: Services, *, known: KnownSenders | None = None) -> Incoming:
     """``incoming`` with ``sender_key`` and the mentions' keys resolved (see the module docstring)."""
     our_corp = services.config.dingtalk.corp_id or incoming.chatbot_corp_id
     external_sender = is_external_sender(incoming, our_corp)
     mentioned = incoming.mentioned_people
-    if not external_sender and not any(not m.staff_id for m in mentioned) and not incoming.sender_id:
-        return incoming  # nobody to identify (an event-like message without a sender)
+    only_staff = not external_sender and all(m.staff_id for m in mentioned)
+    if only_staff and (not incoming.sender_id or (known is not None and known.knows(incoming))):
+        return incoming  # nobody new: the keys are the staffIds themselves
     learning = _Learning()
     keys: dict[int, str] = {}  # index in incoming.mentions -> key
     async with services.database.read() as session:
@@ -117,6 +153,8 @@ async def identify_people(incoming: Incoming, services: Services) -> Incoming:
                     learning.organization = (corp, project.customer)
     if learning:
         sender_key = await _write(services, incoming, learning, sender_key, keys)
+    if known is not None and only_staff:
+        known.remember(incoming)
     mentions = tuple(dataclasses.replace(m, key=keys[i]) if i in keys else m for i, m in enumerate(incoming.mentions))
     return dataclasses.replace(incoming, sender_key=sender_key or "", mentions=mentions)
 
@@ -242,4 +280,5 @@ async def find_person(text: str) -> ArgUser | None:
     return ArgUser(person.user_id, person.name, left=not person.active)
 
 
-__all__ = ["describe_card", "find_person", "identify_people", "in_client_conversation", "is_external_sender"]
+__all__ = ["KnownSenders", "describe_card", "find_person", "identify_people", "in_client_conversation",
+           "is_external_sender", "people_identifier"]

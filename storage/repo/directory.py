@@ -378,12 +378,11 @@ async def is_client_conversation(*, session: AsyncSession, conversation_id: str)
     content, whichever project a command names."""
     if not conversation_id:
         return False
-    bound = select(Project.id).where(Project.client_conversation_id == conversation_id).limit(1)
-    if (await session.exec(bound)).first() is not None:
-        return True
+    bound = select(Project.id).where(Project.client_conversation_id == conversation_id)
     external = select(Conversation.id).where(Conversation.conversation_id == conversation_id,
                                              Conversation.external_members == True)  # noqa: E712
-    return (await session.exec(external)).first() is not None
+    # One statement on every group command: two indexed lookups under one EXISTS each.
+    return bool((await session.exec(select(or_(bound.exists(), external.exists())))).one())
 
 
 # ---- client contacts of a project ---------------------------------------------------------------------------------
