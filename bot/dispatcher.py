@@ -116,7 +116,7 @@ async def _internal_audience(incoming: Incoming) -> bool:
 
 def client_conversation_refusal(command: Command) -> str:
     """What an internal command answers in a client conversation: that it is refused here, and where to ask."""
-    return (f"客户群里不显示内部内容（本群是客户群或有外部成员），「{command.name}」请在项目内部群或与我的单聊中发送。")
+    return f"客户群里不显示内部内容（本群是客户群或有外部成员），「{command.name}」请在项目内部群或与我的单聊中发送。"
 
 
 Preparer = Callable[[Incoming, Services], Awaitable[Incoming]]

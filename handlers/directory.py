@@ -30,7 +30,6 @@ from bot.jobs import JobRegistry, JobRunContext, daily
 from storage.models import Project, ProjectStatus
 from storage.repo import list_projects
 from storage.repo.directory import (
-    EmployeeRecord,
     delete_checkpoints_except,
     ensure_client_contact,
     learn_external,
@@ -143,12 +142,10 @@ class DirectoryWalk:
                 page = await self.contacts.department_users(departments[self.state["index"]], self.state["cursor"])
             except UnknownDepartment:
                 page = EmployeePage((), None)  # deleted since the walk listed it: its people are elsewhere now
-            records = [EmployeeRecord(e.user_id, e.name, e.union_id, e.title, e.mobile, e.dept_ids)
-                       for e in page.employees]
             async with self.job.services.outbox.unit_of_work() as work:
-                await store_employees(session=work.session, records=records, corp_id=corp_id,
+                await store_employees(session=work.session, records=page.employees, corp_id=corp_id,
                                       synced_at=self._started)
-                self.state["people"] = self.state["people"] + len(records)
+                self.state["people"] = self.state["people"] + len(page.employees)
                 if page.next_cursor is None:
                     self.state["index"], self.state["cursor"] = self.state["index"] + 1, 0
                 else:

@@ -1,9 +1,9 @@
 """Contacts, departments and group members (reference part 2 §3): what the directory is filled from.
 
 All reads, on the app's ``DingTalkClient`` (its one HTTP session, its per-API pacing below DingTalk's per-app limit,
-its retries of throttling and server errors). The platform's "not found" answers become typed errors the caller
-can act on: ``UnknownContact`` (33012 on ``user/get``, 60121 on ``getbyunionid`` / ``getbymobile``: the person left
-or never was), ``UnknownDepartment`` (60003, 60019), ``InvalidMobile`` (40104).
+its retries of throttling and server errors). A department deleted while the walk goes answers a typed
+``UnknownDepartment`` (60003 from ``listsub``, 60019 from ``user/list``) the walk steps over; other errors are the
+client's typed errors (``Throttled``, ``ServerError``, ``InvalidRequest`` …).
 
 There is no "all users" API: the walk lists departments from the root (``listsub``, direct children only) and then
 each department's users a page at a time (``user/list``, cursor paging, at most 100 a page). Group members come from
@@ -17,25 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.dingtalk.errors import InvalidRequest
+from storage.repo.directory import EmployeeRecord
 
 PAGE_SIZE = 100  # user/list: the documented maximum is not stated; 100 is listsimple's and the emulator's
 GROUP_PAGE_SIZE = 1000  # batchQuery: groups up to 1000 members come back in one page
-
-
-class UnknownContact(InvalidRequest):
-    """No such user in the organization (33012 / 60121): left, or never existed."""
 
 
 class UnknownDepartment(InvalidRequest):
     """No such department (60003; 60019 from ``user/list``): deleted meanwhile."""
 
 
-class InvalidMobile(InvalidRequest):
-    """Not a mobile number DingTalk accepts (40104)."""
-
-
-_NOT_FOUND = {"33012": UnknownContact, "60121": UnknownContact, "60003": UnknownDepartment,
-              "60019": UnknownDepartment, "40104": InvalidMobile}
+_NOT_FOUND = {"60003": UnknownDepartment, "60019": UnknownDepartment}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,37 +38,28 @@ class Department:
 
 
 @dataclass(frozen=True, slots=True)
-class Employee:
-    user_id: str
-    name: str
-    union_id: str | None = None
-    title: str | None = None
-    mobile: str | None = None
-    dept_ids: tuple[int, ...] = ()
-    active: bool = True
-
-
-@dataclass(frozen=True, slots=True)
 class EmployeePage:
-    employees: tuple[Employee, ...]
+    employees: tuple[EmployeeRecord, ...]  # as the directory stores them
     next_cursor: int | None  # None: the department's last page
 
 
 @dataclass(frozen=True, slots=True)
 class GroupMembers:
-    """A group's members: employees by userId, people of other organizations by unionId, with their nicknames."""
+    """One page of a group's members of other organizations (by unionId, with their nicknames); the employees in it
+    the directory knows from the contacts walk already."""
 
-    user_ids: tuple[str, ...]
     outsider_union_ids: tuple[str, ...]
-    names: dict[str, str]  # userId or unionId -> nickname
+    names: dict[str, str]  # unionId -> nickname
     next_token: str | None
 
 
-def _employee(raw: dict[str, Any]) -> Employee:
-    return Employee(
+def _employee(raw: dict[str, Any]) -> EmployeeRecord:
+    # ``active`` is not read: it says whether the person activated DingTalk, not whether they still work here
+    # (people who left are simply no longer listed).
+    return EmployeeRecord(
         user_id=str(raw.get("userid") or ""), name=str(raw.get("name") or raw.get("userid") or ""),
         union_id=raw.get("unionid") or None, title=raw.get("title") or None, mobile=raw.get("mobile") or None,
-        dept_ids=tuple(int(d) for d in raw.get("dept_id_list") or ()), active=bool(raw.get("active", True)),
+        dept_ids=tuple(int(d) for d in raw.get("dept_id_list") or ()),
     )
 
 
@@ -113,19 +96,6 @@ class Contacts:
         more = bool(result.get("has_more"))
         return EmployeePage(employees, int(result.get("next_cursor") or 0) if more else None)
 
-    async def user(self, user_id: str) -> Employee:
-        """One employee's details; ``UnknownContact`` when the userId is gone."""
-        return _employee(await self._oapi("user/get", "/topapi/v2/user/get", {"userid": user_id}) or {})
-
-    async def user_id_by_union_id(self, union_id: str) -> tuple[str, bool]:
-        """(userId, is an external contact of the org's 外部联系人 book) for a unionId."""
-        result = await self._oapi("user/getbyunionid", "/topapi/user/getbyunionid", {"unionid": union_id}) or {}
-        return str(result.get("userid") or ""), int(result.get("contact_type") or 0) == 1
-
-    async def user_id_by_mobile(self, mobile: str) -> str:
-        result = await self._oapi("user/getbymobile", "/topapi/v2/user/getbymobile", {"mobile": mobile}) or {}
-        return str(result.get("userid") or "")
-
     async def group_members(self, conversation_id: str, next_token: str | None = None) -> GroupMembers:
         """One page of a group's members (``sceneGroups/members/batchQuery``)."""
         body: dict[str, Any] = {"openConversationId": conversation_id, "maxResults": GROUP_PAGE_SIZE}
@@ -133,13 +103,10 @@ class Contacts:
             body["nextToken"] = next_token
         payload = await self._client.call_api("im/sceneGroups/members/batchQuery",
                                               "/v1.0/im/sceneGroups/members/batchQuery", body)
-        names = {str(k): str(v) for k, v in (payload.get("staffIdNickMap") or {}).items()}
-        names.update({str(k): str(v) for k, v in (payload.get("unionIdNickMap") or {}).items()})
+        names = {str(k): str(v) for k, v in (payload.get("unionIdNickMap") or {}).items()}
         token = payload.get("nextToken") if payload.get("hasMore") else None
-        return GroupMembers(tuple(str(u) for u in payload.get("memberUserIds") or ()),
-                            tuple(str(u) for u in payload.get("unionIdList") or ()), names,
+        return GroupMembers(tuple(str(u) for u in payload.get("unionIdList") or ()), names,
                             str(token) if token else None)
 
 
-__all__ = ["Contacts", "Department", "Employee", "EmployeePage", "GroupMembers", "InvalidMobile", "PAGE_SIZE",
-           "UnknownContact", "UnknownDepartment"]
+__all__ = ["Contacts", "Department", "EmployeePage", "GroupMembers", "PAGE_SIZE", "UnknownDepartment"]

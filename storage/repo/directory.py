@@ -253,14 +253,6 @@ async def learn_external(
     return row
 
 
-async def remember_external_name(*, session: AsyncSession, user_id: str, name: str,
-                                 now: datetime | None = None) -> None:
-    """Name an external contact known so far only by an @-mention (their name as the @ showed it)."""
-    await session.exec(update(core_table(User)).where(
-        core_table(User).c.user_id == user_id, core_table(User).c.name == EXTERNAL_PLACEHOLDER_NAME,
-    ).values(name=name, updated_at=now or utcnow()))
-
-
 # ---- the contacts walk --------------------------------------------------------------------------------------------
 
 
@@ -328,14 +320,6 @@ async def mark_departed(*, session: AsyncSession, walk_started: datetime, now: d
         await session.exec(update(core_table(User)).where(*condition)
                            .values(active=False, left_at=now or utcnow(), updated_at=now or utcnow()))
     return gone
-
-
-async def mark_person_departed(*, session: AsyncSession, user_id: str, now: datetime | None = None) -> None:
-    """``user/get`` answered that the userId is gone (33012)."""
-    now = now or utcnow()
-    await session.exec(update(core_table(User)).where(core_table(User).c.user_id == user_id,
-                                                      core_table(User).c.active == True)  # noqa: E712
-                       .values(active=False, left_at=now, updated_at=now))
 
 
 async def store_organization(*, session: AsyncSession, corp_id: str, name: str, replace: bool = True) -> None:
@@ -506,13 +490,11 @@ __all__ = [
     "load_checkpoint",
     "match_external",
     "mark_departed",
-    "mark_person_departed",
     "normalize_mobile",
     "note_external_members",
     "organization_names",
     "people_by_key",
     "person_cards",
-    "remember_external_name",
     "save_checkpoint",
     "set_client_robot",
     "store_departments",
