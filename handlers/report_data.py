@@ -157,6 +157,13 @@ def _name(names: Mapping[str, str], user_id: str | None) -> str:
     return names.get(user_id, user_id) if user_id else ""
 
 
+def _name_and_id(names: Mapping[str, str], user_id: str | None) -> str:
+    """``王建国（wangjianguo）``: the audit log names people and keeps the id an auditor can match (a name may be shared,
+    and change)."""
+    name = _name(names, user_id)
+    return f"{name}（{user_id}）" if user_id and name != user_id else name
+
+
 def phase_info(phase: Phase) -> PhaseInfo:
     return PhaseInfo(
         name=phase.name,
@@ -259,7 +266,7 @@ def audit_entry(record: AuditLog, *, names: Mapping[str, str], tz: tzinfo = DEFA
         detail = "；".join(f"{k}={v}" for k, v in record.after.items())[:500]
     return AuditEntry(
         at=to_local(record.at, tz) or record.at,
-        actor_name=_name(names, record.actor_user_id) or "机器人",
+        actor_name=_name_and_id(names, record.actor_user_id) or "机器人",
         action=record.action,
         target=target,
         detail=detail,

@@ -170,4 +170,5 @@ async def test_approvals_documents_and_the_archive_show_names(chat: LifecycleCha
         [log_name] = [n for n in archive.namelist() if n.endswith(".csv")]
         rows = list(csv.reader(io.StringIO(archive.read(log_name).decode("utf-8-sig"))))
     actors = {row[1] for row in rows[1:]}
-    assert "王建国" in actors and not actors & {"wangjianguo", "liuqiang", "zhoumin"}, actors
+    # Names, with the id beside them for the auditor; never a bare id.
+    assert "王建国（wangjianguo）" in actors and not actors & {"wangjianguo", "liuqiang", "zhoumin"}, actors
