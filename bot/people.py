@@ -27,12 +27,15 @@ from bot.args import clip, mention_names
 from bot.context import Services, current_unit_of_work
 from bot.errors import UsageError
 from bot.incoming import Incoming
+from bot.outbox import enqueue, group_target
+from bot.replies import Text
 from storage.models import Project, ProjectStatus, User, external_key
 from storage.repo.directory import (
     PersonCard,
     ensure_client_contact,
     find_people,
     get_person,
+    has_external_members,
     is_client_conversation,
     is_default_client_candidate,
     learn_employee,
@@ -43,6 +46,7 @@ from storage.repo.directory import (
     organization_names,
     person_cards,
     store_organization,
+    unbind_internal_group,
 )
 
 log = logging.getLogger("dingpm.people")
@@ -142,7 +146,8 @@ async def identify_people(incoming: Incoming, services: Services, *, known: Know
             keys[index] = await _external_key(session, learning, mention.union_id, mention.dingtalk_id, None,
                                               shown.get(id(mention)), rename=False)
         if incoming.is_group and incoming.conversation_id and (external_sender or external_mentions):
-            learning.external_conversation = True
+            learning.external_conversation = not await has_external_members(
+                session=session, conversation_id=incoming.conversation_id)
             project = await _client_project(session, incoming.conversation_id) if external_sender else None
             if project is not None and sender_key:
                 if await is_default_client_candidate(session=session, project_id=project.id, user_id=sender_key):
@@ -211,6 +216,7 @@ async def _write(services: Services, incoming: Incoming, learning: _Learning, se
             if learning.external_conversation:
                 await note_external_members(session=session, conversation_id=incoming.conversation_id,
                                             title=incoming.conversation_title)
+                await leave_internal_group(session, incoming.conversation_id)
             if learning.client_of is not None and sender_key:
                 await ensure_client_contact(session=session, project=learning.client_of, user_id=sender_key,
                                             corp_id=incoming.sender_corp_id)
@@ -220,6 +226,15 @@ async def _write(services: Services, incoming: Incoming, learning: _Learning, se
     except Exception:  # noqa: BLE001 - the command still runs; the sender is learned from a later message
         log.exception("learning from message_id=%s failed", incoming.message_id)
     return sender_key
+
+
+async def leave_internal_group(session: Any, conversation_id: str) -> None:
+    """A group with outsiders is nobody's internal group: unbind it and say so there, in the caller's transaction."""
+    for project in await unbind_internal_group(session=session, conversation_id=conversation_id):
+        await enqueue(session, f"internal-group-left:{project.code}:{conversation_id}"[:255],
+                      group_target(conversation_id),
+                      Text(f"本群有其他单位的成员，已不再是项目 {project.code} 的内部群：内部事项不会再发到这里。"
+                           f"项目经理可以在只有公司同事的群里发送「绑定 {project.code} 内部群」。"))
 
 
 # ---- the audience of a conversation -------------------------------------------------------------------------------
@@ -281,4 +296,4 @@ async def find_person(text: str) -> ArgUser | None:
 
 
 __all__ = ["KnownSenders", "describe_card", "find_person", "identify_people", "in_client_conversation",
-           "is_external_sender", "people_identifier"]
+           "is_external_sender", "leave_internal_group", "people_identifier"]

@@ -16,7 +16,8 @@ phase, the client groups left) are stored in one transaction, so a fault mid-wal
 the client's retries, a restart) fails the run and the run taken over later (the scheduler's bounded attempts)
 resumes at the page it stopped at, never starting over and never marking people as departed from half a walk.
 
-``绑定 … 客户群`` requests ``client_group_members`` for its project: step 3 for that one group, right away.
+``绑定`` requests ``group_members`` for the group it binds: step 3 for that one group, right away (an internal group
+found to hold outsiders is then treated as the client conversation it is).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from bot.dingtalk.contacts import Contacts, EmployeePage, GroupMembers, UnknownDepartment
 from bot.dingtalk.errors import InvalidRequest
 from bot.jobs import JobRegistry, JobRunContext, daily
+from bot.people import leave_internal_group
 from storage.models import Project, ProjectStatus
 from storage.repo import list_projects
 from storage.repo.directory import (
@@ -44,7 +46,7 @@ from storage.repo.directory import (
 jobs = JobRegistry()
 
 SYNC_JOB = "directory_sync"
-GROUP_MEMBERS_JOB = "client_group_members"
+GROUP_MEMBERS_JOB = "group_members"
 CHECKPOINT_PREFIX = "directory:"
 ROOT_DEPARTMENT = 1
 # Projects whose client groups are walked: every one not closed (a paused project's client still talks to us).
@@ -65,14 +67,16 @@ async def directory_sync_job(run: JobRunContext) -> None:
     await walk.run()
 
 
-@jobs.on_demand(GROUP_MEMBERS_JOB, timeout=300, doing="读取客户群成员")
-async def client_group_members_job(run: JobRunContext) -> None:
-    """The members of one project's client group, as ``绑定 … 客户群`` asked (``run.params['project_id']``)."""
-    async with run.database.read() as session:
-        project = await session.get(Project, run.params["project_id"])
-    if project is None or not project.client_conversation_id:
-        return
-    await read_client_group(run, Contacts(run.services.dingtalk), project)
+@jobs.on_demand(GROUP_MEMBERS_JOB, timeout=300, doing="读取群成员")
+async def group_members_job(run: JobRunContext) -> None:
+    """The members of a group just bound (``run.params``: ``conversation_id``, and ``project_id`` for a client group):
+    outsiders in a client group become its project's 客户联系人 at once; outsiders in a group bound as an internal
+    group make it a conversation with external members, where nothing internal is answered."""
+    project = None
+    if run.params.get("project_id") is not None:
+        async with run.database.read() as session:
+            project = await session.get(Project, run.params["project_id"])
+    await read_group_members(run, Contacts(run.services.dingtalk), run.params["conversation_id"], project)
 
 
 class DirectoryWalk:
@@ -163,7 +167,7 @@ class DirectoryWalk:
             async with self.job.database.read() as session:
                 project = await session.get(Project, project_id)
             if project is not None and project.client_conversation_id:
-                await read_client_group(self.job, self.contacts, project)
+                await read_group_members(self.job, self.contacts, project.client_conversation_id, project)
             async with self.job.services.outbox.unit_of_work() as work:
                 self.state["groups"] = self.state["groups"][1:]
                 await self._save(work.session)
@@ -178,12 +182,11 @@ class DirectoryWalk:
                           len(self.state["departments"]), self.state["people"], len(gone))
 
 
-async def read_client_group(run: JobRunContext, contacts: Contacts, project: Project) -> int:
-    """Learn the people of other organizations in the project's client group; returns how many there are. A group
-    the member API does not serve (an ordinary group: ``groupPermissionDenied``…) leaves the members to be learned
-    from messages."""
-    conversation = project.client_conversation_id
-    assert conversation is not None
+async def read_group_members(run: JobRunContext, contacts: Contacts, conversation: str,
+                             client_of: Project | None = None) -> int:
+    """Learn the people of other organizations in a group, and that it has them; in ``client_of``'s client group
+    they become its 客户联系人. Returns how many there are. A group the member API does not serve (an ordinary
+    group: ``groupPermissionDenied``…) leaves them to be learned from messages."""
     outsiders: dict[str, str] = {}
     token: str | None = None
     try:
@@ -194,8 +197,8 @@ async def read_client_group(run: JobRunContext, contacts: Contacts, project: Pro
             if token is None:
                 break
     except InvalidRequest as exc:
-        run.log.info("members of the client group of %s are not listed by DingTalk (%s): learned from messages",
-                     project.code, exc.code)
+        run.log.info("members of group %s are not listed by DingTalk (%s): learned from messages", conversation,
+                     exc.code)
         return 0
     if not outsiders:
         return 0
@@ -203,12 +206,13 @@ async def read_client_group(run: JobRunContext, contacts: Contacts, project: Pro
         session = work.session
         for union_id, name in outsiders.items():
             person = await learn_external(session=session, union_id=union_id, name=name or None, now=run.now_utc)
-            if project.status != ProjectStatus.CLOSED:
-                await ensure_client_contact(session=session, project=project, user_id=person.user_id,
+            if client_of is not None and client_of.status != ProjectStatus.CLOSED:
+                await ensure_client_contact(session=session, project=client_of, user_id=person.user_id,
                                             corp_id=person.corp_id)
         await note_external_members(session=session, conversation_id=conversation, synced=True, now=run.now_utc)
+        await leave_internal_group(session, conversation)
     return len(outsiders)
 
 
-__all__ = ["CHECKPOINT_PREFIX", "DirectoryWalk", "GROUP_MEMBERS_JOB", "SYNC_JOB", "client_group_members_job",
-           "directory_sync_job", "jobs", "read_client_group"]
+__all__ = ["CHECKPOINT_PREFIX", "DirectoryWalk", "GROUP_MEMBERS_JOB", "SYNC_JOB", "directory_sync_job",
+           "group_members_job", "jobs", "read_group_members"]

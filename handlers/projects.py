@@ -305,6 +305,8 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
     if getattr(project, other) == conversation:
         other_kind = CLIENT_GROUP if kind == INTERNAL_GROUP else INTERNAL_GROUP
         raise Conflict(f"本群已是项目 {project.code} 的{other_kind}，内部群和客户群不能是同一个群。")
+    if kind == INTERNAL_GROUP and ctx.client_conversation:
+        raise Conflict("本群是客户群或有其他单位的成员，不能作为内部群（内部群会收到内部事项）。请在只有公司同事的群里绑定内部群。")
     previous = getattr(project, field)
     if previous == conversation:
         return f"本群已是项目 {project_label(project)} 的{kind}，无需重复绑定。"
@@ -319,12 +321,14 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
         before={field: previous}, after={field: conversation}, **change_context(ctx),
     )
     replaced = "（原来绑定的群已解除）" if previous else ""
+    # Who is in the group, read at once: outsiders in a client group become the project's 客户联系人 now, not at
+    # their first message; outsiders in an internal group make it a conversation that answers nothing internal.
+    await request_job(ctx.session, GROUP_MEMBERS_JOB, f"{project.code}:{conversation}",
+                      {"conversation_id": conversation,
+                       "project_id": project.id if kind == CLIENT_GROUP else None}, now=ctx.clock.now())
     if kind == INTERNAL_GROUP:
         return (f"已把本群绑定为项目 {project_label(project)} 的{kind}{replaced}，以后的提醒和状态变更会发到这里。"
                 "在本群发送命令时默认就是这个项目。")
-    # Its people of other organizations become the project's 客户联系人 now, not at their first message.
-    await request_job(ctx.session, GROUP_MEMBERS_JOB, f"{project.code}:{conversation}", {"project_id": project.id},
-                      now=ctx.clock.now())
     reach = await client_reach(ctx.session, ctx.config, project)
     how = ("每周的客户项目周报由登记的自定义机器人推送到客户群（消息加 Word 下载链接）" if reach == CUSTOM_ROBOT
            else "每周的客户项目周报会由我发到这里")

@@ -33,6 +33,7 @@ from storage.models import (
     utcnow,
 )
 from storage.repo._sql import core_table, insert_ignoring_duplicates
+from storage.repo.audit import write_audit
 
 MAX_IDS_PER_QUERY = 500  # bound parameters per IN (…): well below every backend's limit
 MAX_CANDIDATES = 20
@@ -364,6 +365,26 @@ async def note_external_members(*, session: AsyncSession, conversation_id: str, 
                            .values(**values, updated_at=now))
 
 
+async def has_external_members(*, session: AsyncSession, conversation_id: str) -> bool:
+    query = select(Conversation.id).where(Conversation.conversation_id == conversation_id,
+                                          Conversation.external_members == True)  # noqa: E712
+    return (await session.exec(query)).first() is not None
+
+
+async def unbind_internal_group(*, session: AsyncSession, conversation_id: str) -> list[Project]:
+    """A group bound as a project's internal group turned out to hold people of other organizations: it stops being
+    the internal group (nothing internal is pushed there any more). Returns the projects it served, audited."""
+    projects = list((await session.exec(select(Project).where(
+        Project.internal_conversation_id == conversation_id).with_for_update())).all())
+    for project in projects:
+        project.internal_conversation_id = None
+        session.add(project)
+        await write_audit(session=session, action="project.unbind", project_id=project.id, entity="project",
+                          entity_id=project.id, before={"internal_conversation_id": conversation_id},
+                          after={"internal_conversation_id": None, "reason": "external members"})
+    return projects
+
+
 async def is_client_conversation(*, session: AsyncSession, conversation_id: str) -> bool:
     """A group that is the client group of any project, or that has external members: it never gets internal
     content, whichever project a command names."""
@@ -371,7 +392,7 @@ async def is_client_conversation(*, session: AsyncSession, conversation_id: str)
         return False
     bound = select(Project.id).where(Project.client_conversation_id == conversation_id)
     external = select(Conversation.id).where(Conversation.conversation_id == conversation_id,
-                                             Conversation.external_members == True)  # noqa: E712
+                                             Conversation.external_members == True)  # noqa: E712 (as above)
     # One statement on every group command: two indexed lookups under one EXISTS each.
     return bool((await session.exec(select(or_(bound.exists(), external.exists())))).one())
 
@@ -490,6 +511,7 @@ __all__ = [
     "find_people",
     "get_client_robot",
     "get_person",
+    "has_external_members",
     "is_client_conversation",
     "is_excluded",
     "learn_employee",
@@ -507,4 +529,5 @@ __all__ = [
     "store_departments",
     "store_employees",
     "store_organization",
+    "unbind_internal_group",
 ]

@@ -172,3 +172,22 @@ async def test_approvals_documents_and_the_archive_show_names(chat: LifecycleCha
     actors = {row[1] for row in rows[1:]}
     # Names, with the id beside them for the auditor; never a bare id.
     assert "王建国（wangjianguo）" in actors and not actors & {"wangjianguo", "liuqiang", "zhoumin"}, actors
+
+
+async def test_a_group_with_outsiders_bound_as_internal_answers_nothing_internal(chat: LifecycleChat, loop_watch) -> None:
+    answer = await chat.ask(PM, INTERNAL, f"新建项目 智慧工厂MES 客户:华东某制造集团 类型:软件 经理:@{PM}")
+    code = CODE.search(answer.text).group(1)  # type: ignore[union-attr]
+    # Nobody of the client has spoken in the client group yet: binding it as the internal group goes through, and
+    # the member list read right after shows who else is in it.
+    bound = await chat.ask(PM, CLIENT, f"绑定 {code} 内部群")
+    assert "已把本群绑定为项目" in bound.text
+    await asyncio.wait_for(chat.app.scheduler.wait_idle(), 30)
+    await chat.app.relay.wait_idle(15)
+    notice = chat.sandbox.sent(CLIENT)[-1]
+    assert f"本群有其他单位的成员，已不再是项目 {code} 的内部群" in (notice.text or "")
+    assert (await chat.project(code)).internal_conversation_id is None  # nothing internal is pushed there
+    refused = await chat.ask(PM, CLIENT, f"风险 列表 项目:{code}")
+    assert "客户群里不显示内部内容" in refused.text
+    again = await chat.ask(PM, CLIENT, f"绑定 {code} 内部群")
+    assert "不能作为内部群" in again.text
+    assert "群：内部群" not in (await chat.ask(PM, CLIENT, f"项目 {code}")).text  # the client's view there

@@ -155,3 +155,17 @@ async def test_help_depends_on_who_asks_and_where(chat: Chat) -> None:
     assert "**立项**" not in in_client_group.text
     detail = await chat.say("huang", "帮助 推进", group=CLIENT_GROUP)
     assert "「推进」不在这里可用的命令里" in detail.text
+
+
+async def test_an_outsider_in_the_internal_group_ends_its_binding(chat: Chat) -> None:
+    code = await new_project(chat)
+    await chat.say("huang", "你好", group=INTERNAL)  # someone of the client's organization is in it after all
+    assert (await chat.project(code)).internal_conversation_id is None
+    [notice] = [r for r in await chat.outbox() if r.idempotency_key.startswith("internal-group-left:")]
+    assert notice.target_ids == [INTERNAL] and "已不再是项目" in notice.params["msgParam"]["content"]
+    refused = await chat.say("pm", f"风险 列表 项目:{code}")
+    assert refused.outcome == "denied" and "客户群里不显示内部内容" in refused.text
+    # Announcements no longer go there: a change is recorded, and no message is queued for the group.
+    before = len(await chat.outbox())
+    assert (await chat.say("pm", f"风险 新增 新风险 概率:低 影响:低 应对:接受 项目:{code}", group=None)).outcome == "ok"
+    assert [r.target_ids for r in (await chat.outbox())[before:]] == []
