@@ -31,6 +31,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "--no-app-robots-in-external-groups refuses it there; default: allowed)")
     parser.add_argument("--web", action=argparse.BooleanOptionalAction, default=True,
                         help="serve the web chat page at /chat (default: on)")
+    cards = parser.add_argument_group("interactive cards (互动卡片)")
+    cards.add_argument("--card-templates", default=None, metavar="DIR",
+                       help="directory of card definitions (*.json); unknown template ids are then refused")
+    cards.add_argument("--card-template-env", default="sandbox", metavar="NAME",
+                       help="which templateIds entry of the definitions to register (default: sandbox)")
+    cards.add_argument("--pin-in-ordinary-groups", action=argparse.BooleanOptionalAction, default=True,
+                       help="allow pinned cards (ONE_BOX) in ordinary groups (UNCONFIRMED; default: on)")
+    cards.add_argument("--cross-org-card-callbacks", action=argparse.BooleanOptionalAction, default=True,
+                       help="card presses by users of another organization reach the bot (UNCONFIRMED; default: on)")
+    cards.add_argument("--card-callback-redelivery", action=argparse.BooleanOptionalAction, default=False,
+                       help="redeliver unACKed card callbacks like bot messages (default: off)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
@@ -53,18 +64,28 @@ def describe(emulator: Emulator, *, web: bool = False) -> str:
         lines.append(f"    {group.title}: {group.conversation_id}")
     if not emulator.config.app_robots_in_external_groups:
         lines.append("  应用机器人不能在外部群中（--no-app-robots-in-external-groups）/ app robots refused in external groups")
+    catalog = emulator.cards.catalog
+    if catalog.directory is not None:
+        names = ", ".join(f"{t.name}={tid}" for tid, t in catalog.by_id.items()) or "none"
+        lines.append(f"  Card templates ({catalog.environment}): {names}")
     if web:
         files = "群内发文件：已允许" if emulator.config.allow_group_files else "群内发文件：不允许（同真实钉钉）"
         lines.append(f"  网页聊天 / Web chat page:    {page_url(emulator.base_url)}  ({files})")
     return "\n".join(lines)
 
 
-async def serve(args: argparse.Namespace) -> None:
-    config = EmulatorConfig.for_sandbox_mode(
+def config_from(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig.for_sandbox_mode(
         ping_interval=args.ping_interval, periodic_disconnect=args.periodic_disconnect,
         redelivery_timeout=args.redelivery_timeout, qps_limit=args.qps_limit,
-        allow_group_files=args.allow_group_files, app_robots_in_external_groups=args.app_robots_in_external_groups)
-    emulator = Emulator(args.world, config, seed=args.seed)
+        allow_group_files=args.allow_group_files, app_robots_in_external_groups=args.app_robots_in_external_groups,
+        card_templates_dir=args.card_templates, card_template_env=args.card_template_env,
+        pin_in_ordinary_groups=args.pin_in_ordinary_groups, cross_org_card_callbacks=args.cross_org_card_callbacks,
+        card_callback_redelivery=args.card_callback_redelivery)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    emulator = Emulator(args.world, config_from(args), seed=args.seed)
     await emulator.start(args.host, args.port, extensions=[setup_web] if args.web else [])
     print(describe(emulator, web=args.web), flush=True)
     stop = asyncio.Event()

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from aiohttp import web
 
-from . import (gateway, openapi_auth, openapi_contacts, openapi_groups, openapi_media, openapi_robot, openapi_webhook,
-               openapi_workflow)
+from . import (gateway, openapi_auth, openapi_cards, openapi_contacts, openapi_groups, openapi_h5, openapi_media,
+               openapi_robot, openapi_todo, openapi_webhook, openapi_worknotice, openapi_workflow)
 from .openapi_common import EMULATOR_KEY, json_response
 
 if TYPE_CHECKING:
@@ -60,6 +60,10 @@ ROUTES = (
     ("POST", "/v1.0/im/innerGroups/members/check", openapi_groups.inner_group_member_check),
     ("POST", "/v1.0/im/innerGroups/memberLists/query", openapi_groups.inner_group_member_list),
     ("POST", "/v1.0/robot/groups/query", openapi_robot.robot_groups_query),
+    *openapi_todo.ROUTES,
+    *openapi_h5.ROUTES,
+    *openapi_worknotice.ROUTES,
+    *openapi_cards.ROUTES,
 )
 
 

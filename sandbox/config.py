@@ -10,6 +10,7 @@ The object is mutable on purpose: tests may change a value while the emulator ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 
 @dataclass
@@ -58,6 +59,25 @@ class EmulatorConfig:
     custom_robot_throttle: float = 600.0     # ... then refused (410100) for this long
     # --- Workflow -------------------------------------------------------------------
     terminate_min_age: float = 15.0          # an instance cannot be revoked within 15 s of its start
+    # --- 待办 and H5 免登 (P2 §2, §5, §7.2; see todo.py and h5.py) ----------------------
+    todo_page_size: int = 50                 # org/user todo lists per page (UNCONFIRMED)
+    todo_events_on_api_changes: bool = False  # todo_task_* events also for the app's own API calls (UNCONFIRMED)
+    todo_deleted_keeps_source_id: bool = False  # a deleted todo still blocks its sourceId (UNCONFIRMED)
+    todo_flow_limit_per_executor: int = 0    # creates per executor per minute, then flowControlError; 0 = off
+    todo_flow_limit_per_org: int = 0         # creates per org per minute, then flowControlError; 0 = off
+    auth_code_ttl: float = 300.0             # 免登 codes: 5 minutes, single use
+    h5_homepages: dict = field(default_factory=dict)  # app client_id or name -> homepage URL ($CORPID$ allowed)
+    work_notice_daily_cap: int = 500         # 工作通知 per person per app per day (P2 §6), then silently dropped
+    # --- Cards (P2 §1, §7.2) ----------------------------------------------------------
+    card_templates_dir: str | Path | None = None   # card definitions (*.json), read at start; None: any id accepted
+    card_template_env: str = "sandbox"       # the `templateIds` entry the emulator registers
+    card_callback_timeout: float = 2.0       # an ACK later than this fails the press (emulator clock)
+    card_callback_redelivery: bool = False   # True: unACKed card callbacks are redelivered like bot messages
+    pin_in_ordinary_groups: bool = True      # UNCONFIRMED (§1.7): False refuses ONE_BOX in ordinary groups
+    cross_org_card_callbacks: bool = True    # UNCONFIRMED (§1.8): False drops presses by other orgs' users
+    card_max_data_bytes: int = 64 * 1024     # keys + values of a card's public and private data
+    # --- Permissions ----------------------------------------------------------------
+    missing_scopes: tuple[str, ...] = ()     # e.g. ("Card.Instance.Write",): those APIs answer 403
 
     extra: dict = field(default_factory=dict)
 

@@ -10,6 +10,9 @@ State a web page (or any add-on) can use:
   emulator.recorder   transcript per conversation; `subscribe()`, `wait_for()`, `history()`
   emulator.gateway    stream connections; `add_listener()`, `wait_until()`
   emulator.workflow   forms and approval instances
+  emulator.todos      待办 tasks; emulator.h5   workbench homepages and 免登 codes
+  emulator.work_notices   工作通知 sent by apps
+  emulator.cards      interactive cards (instances, pins, presses, warnings)
   emulator.user_message(...) / approve(...)   act as a user
 """
 
@@ -23,12 +26,15 @@ from typing import Any, Callable, Iterable, Sequence
 
 from aiohttp import web
 
+from .card_templates import CardCatalog
+from .cards import CardPlatform
 from .clock import Clock
 from .config import EmulatorConfig
 from .custom_robots import CustomRobot
 from .errors import SandboxError
 from .faults import Faults
 from .gateway import BOT_MESSAGE_TOPIC, StreamGateway
+from .h5 import H5Apps
 from .ids import IdFactory
 from .inbound import UNKNOWN_MSG_TEXT, build_payload, parse_mentions
 from .media import MediaFile, MediaStore
@@ -37,6 +43,8 @@ from .recorder import ReceivedMessage, Recorder, SentMessage
 from .sessions import SessionStore
 from .signals import ChangeSignal
 from .throttle import CallCounters, Throttle
+from .todo import TodoStore
+from .worknotice import WorkNotices
 from .tokens import TokenStore
 from .workflow import WorkflowEngine
 from .world import App, Group, User, World
@@ -77,6 +85,14 @@ class Emulator:
                                      faults=self.faults, rng=self.rng, signal=self.signal)
         self.workflow = WorkflowEngine(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
                                        emit=self._emit_event)
+        self.todos = TodoStore(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
+                               signal=self.signal, emit=self._emit_event)
+        self.h5 = H5Apps(world=self.world, clock=self.clock, ids=self.ids, config=self.config)
+        self.work_notices = WorkNotices(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
+                                        signal=self.signal)
+        self.cards = CardPlatform(world=self.world, clock=self.clock, ids=self.ids, config=self.config,
+                                  gateway=self.gateway, signal=self.signal, record_message=self.record_bot_message,
+                                  catalog=CardCatalog.load(self.config.card_templates_dir, self.config.card_template_env))
         self.events: list[EmittedEvent] = []
         self.custom_robots: dict[str, CustomRobot] = {}
         self.base_url: str | None = None
@@ -354,16 +370,17 @@ class Emulator:
         self.recorder.record(message)
         return message
 
-    # ---- approvals ----------------------------------------------------------------
-    def _emit_event(self, event_type: str, data: dict[str, Any]) -> None:
+    # ---- events -------------------------------------------------------------------
+    def _emit_event(self, event_type: str, data: dict[str, Any], app: App | None = None) -> None:
+        """Push an event to every app subscribed to its type (approvals), or only to `app` (its own todos)."""
         if self.faults.take_skipped_event(event_type):
             self.events.append(EmittedEvent(event_type, data, skipped=True))
             self.signal.bump()
             return
         emitted = EmittedEvent(event_type, data, skipped=False)
-        for app in self.world.apps.values():
-            if event_type in app.events:
-                frame = self.gateway.push_event(app, event_type, data)
+        for target in (app,) if app is not None else self.world.apps.values():
+            if event_type in target.events:
+                frame = self.gateway.push_event(target, event_type, data)
                 emitted.message_ids.append(frame.message_id)
         self.events.append(emitted)
         self.signal.bump()

@@ -10,7 +10,8 @@ Kinds of injected HTTP errors:
   "timeout"  the request hangs until the client gives up (bounded by
              `timeout_fault_max_hold`, then 504 / errcode 15)
   "throttle" the real QPS error of that API family (403 QpsLimit… / errcode 90018)
-  "busy"     a backend failure: old APIs HTTP 200 errcode -1 系统繁忙, new APIs 500 systemError
+  "busy"     a backend failure: old APIs HTTP 200 errcode -1 系统繁忙, new APIs 500 with
+             the API's systemError code (`systemError`, `todo.taskCreate.systemError`, …)
   "reset"    the TCP connection is aborted without any response
 
 Stream faults are budgets consumed by the gateway and the workflow engine:

@@ -112,6 +112,9 @@ class PushedFrame:
     acks: list[AckRecord] = field(default_factory=list)
     timer: TimerHandle | None = field(default=None, repr=False)
     queued_at: float | None = None
+    # False: pushed once to a live connection or dropped; never queued, never redelivered
+    # (card callbacks, P2 §7.2).
+    reliable: bool = True
 
     @property
     def acked(self) -> bool:
@@ -317,12 +320,12 @@ class StreamGateway:
             conn.outbox.put_nowait(text)
 
     # ---- pushes -------------------------------------------------------------------
-    def push_callback(self, app: App, topic: str, data: dict[str, Any]) -> PushedFrame:
+    def push_callback(self, app: App, topic: str, data: dict[str, Any], *, reliable: bool = True) -> PushedFrame:
         now = self.clock.now_ms()
         headers = {"appId": app.unified_app_id, "contentType": "application/json",
                    "messageId": self.ids.frame_message_id(now), "time": str(now), "topic": topic}
         frame = PushedFrame(headers["messageId"], app.client_id, "CALLBACK", topic, headers,
-                            json.dumps(data, ensure_ascii=False), now)
+                            json.dumps(data, ensure_ascii=False), now, reliable=reliable)
         return self._push(frame)
 
     def push_event(self, app: App, event_type: str, data: dict[str, Any], *, born_at: int | None = None) -> PushedFrame:
@@ -346,8 +349,9 @@ class StreamGateway:
     def _deliver(self, frame: PushedFrame) -> None:
         candidates = self._dispatchable(frame)
         if not candidates:
-            if self.live(frame.app_id) and not any(c.accepts(frame) for c in self.live(frame.app_id)):
-                # Connected, but nobody subscribed to this topic: the server does not push it.
+            if not frame.reliable or (self.live(frame.app_id) and
+                                      not any(c.accepts(frame) for c in self.live(frame.app_id))):
+                # Not kept for later, or connected but nobody subscribed to this topic.
                 frame.state = "dropped"
                 return
             self._enqueue(frame)
@@ -360,7 +364,8 @@ class StreamGateway:
         self._send(conn, frame.render(conn.id))
         if frame.timer is not None:
             frame.timer.cancel()
-        frame.timer = self.clock.call_later(self.config.redelivery_timeout, self._ack_timeout, frame.message_id)
+        if frame.reliable:
+            frame.timer = self.clock.call_later(self.config.redelivery_timeout, self._ack_timeout, frame.message_id)
 
     def _enqueue(self, frame: PushedFrame) -> None:
         frame.state = "queued"

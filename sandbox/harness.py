@@ -29,11 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
+from .cards import CardPress, CardSnapshot, CardWarning
 from .config import EmulatorConfig
 from .custom_robots import CustomRobot
 from .emulator import Emulator, EmittedEvent, Extension, SandboxError
 from .faults import Faults
 from .gateway import AckRecord, ConnectionInfo, PushedFrame
+from .harness_h5 import H5Helpers
+from .harness_notices import NoticeHelpers
+from .harness_todo import TodoHelpers
 from .media import MediaFile
 from .recorder import ReceivedMessage, Record, SentMessage
 from .throttle import CallRecord
@@ -65,7 +69,7 @@ class FrameInfo:
                    list(frame.deliveries), frame.redeliveries, list(frame.acks))
 
 
-class Sandbox:
+class Sandbox(TodoHelpers, H5Helpers, NoticeHelpers):
     def __init__(self, world: World | str | Path | None = None, config: EmulatorConfig | None = None, *,
                  seed: int | None = None, host: str = "127.0.0.1", port: int = 0, frozen_clock: bool = False,
                  extensions: Sequence[Extension] = (), web: bool = False):
@@ -338,6 +342,67 @@ class Sandbox:
 
     def events(self, event_type: str | None = None) -> list[EmittedEvent]:
         return [e for e in list(self.emulator.events) if event_type in (None, e.event_type)]
+
+    # ---- cards --------------------------------------------------------------------
+    async def press(self, user: str, out_track_id: str, action: str, params: dict[str, Any] | None = None, *,
+                    conversation: str | None = None, pinned: bool | None = None, raw: bool = False) -> CardPress:
+        """`user` presses button `action` (typing `params` into the card's inputs); returns what they saw.
+
+        Waits for the bot's ACK (at most `card_callback_timeout` on the emulator clock).
+        `raw=True` sends `params` as the callback params, bypassing the card's definition.
+        """
+        cid = self.conversation_id(conversation) if conversation is not None else None
+        return await self.run(lambda em: em.cards.press(user, out_track_id, action, params, conversation=cid,
+                                                        pinned=pinned, raw=raw))
+
+    async def card(self, out_track_id: str) -> CardSnapshot:
+        cards = self.emulator.cards
+        return await self.call(lambda: cards.snapshot(cards.card(out_track_id)))
+
+    async def cards(self, conversation: str | None = None) -> list[CardSnapshot]:
+        """Every card (or those posted or pinned in a conversation), oldest first."""
+        cards = self.emulator.cards
+        cid = self.conversation_id(conversation) if conversation is not None else None
+        return await self.call(lambda: [cards.snapshot(c) for c in
+                                        (cards.in_conversation(cid) if cid else cards.cards.values())])
+
+    async def top_card(self, conversation: str, user: str | None = None) -> CardSnapshot | None:
+        """The card pinned at the top of the conversation now (as `user` sees it, if given), or None."""
+        cards = self.emulator.cards
+        cid = self.conversation_id(conversation)
+        viewer = self.world.user(user) if user else None
+
+        def top() -> CardSnapshot | None:
+            card = cards.top_card(cid, viewer)
+            return cards.snapshot(card) if card else None
+
+        return await self.call(top)
+
+    async def card_view(self, out_track_id: str, user: str, conversation: str | None = None) -> dict[str, Any]:
+        """The card drawn for `user` (title, fields, buttons … with their private data), as the page shows it."""
+        cards = self.emulator.cards
+        viewer = self.world.user(user)
+        cid = self.conversation_id(conversation) if conversation is not None else None
+        return await self.call(lambda: cards.view(cards.card(out_track_id), viewer, conversation_id=cid))
+
+    async def wait_for_card(self, out_track_id: str, predicate: Callable[[CardSnapshot], Any] | None = None,
+                            timeout: float = 5.0) -> CardSnapshot:
+        """Wait until the card exists (and `predicate(snapshot)` holds); no polling."""
+        cards = self.emulator.cards
+
+        def ready() -> CardSnapshot | None:
+            card = cards.cards.get(out_track_id)
+            snap = cards.snapshot(card) if card else None
+            return snap if snap and (predicate is None or predicate(snap)) else None
+
+        return await self.run(lambda em: em.wait_until(ready, timeout))
+
+    def card_presses(self) -> list[CardPress]:
+        return list(self.emulator.cards.presses)
+
+    def card_warnings(self) -> list[CardWarning]:
+        """Data that a real client would silently ignore (undeclared keys, non-strings, wrong types)."""
+        return list(self.emulator.cards.warnings)
 
     # ---- clock --------------------------------------------------------------------
     async def advance(self, seconds: float) -> None:

@@ -99,6 +99,17 @@ class IdFactory:
     def task_id(self) -> int:
         return int(self.numeric(11))
 
+    # 待办 and 免登 ----------------------------------------------------------------
+    def todo_task_id(self) -> str:
+        # P2 §2.4 sample: "task15cbab1097xxxxxxxxd45".
+        return "task" + self._hex(28)
+
+    def auth_code(self) -> str:
+        return self._hex(32)
+
+    def device_id(self) -> str:
+        return self._hex(32)
+
 
 def stable_digest(*parts: str, length: int = 16) -> bytes:
     """Deterministic bytes for ids derived from world data (same world ⇒ same ids)."""

@@ -73,6 +73,7 @@ class ApiContext:
     request_id: str
     app: "App | None" = None
     error: str | None = None    # for the call log
+    system_error: str = "systemError"   # the new-API code of this API's internal errors
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- responses ----------------------------------------------------------------
@@ -142,12 +143,14 @@ class ApiContext:
 Handler = Callable[[web.Request, ApiContext], Awaitable[web.StreamResponse]]
 
 
-def api(name: str, family: str, *, auth: str = "token") -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+def api(name: str, family: str, *, auth: str = "token", system_error: str = "systemError"
+        ) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     """Wrap a route handler with counting, faults, auth and throttling.
 
     auth="token": the wrapper authenticates the access token and throttles; "none":
     the handler identifies the app itself (token APIs, connections/open, webhooks)
-    and calls `ctx.throttle(app)` when the API is throttled.
+    and calls `ctx.throttle(app)` when the API is throttled. `system_error`: the code
+    of the API's HTTP 500 (an unexpected failure, or the "busy" fault).
     """
     assert family in ("new", "old") and auth in ("token", "none")
 
@@ -155,7 +158,7 @@ def api(name: str, family: str, *, auth: str = "token") -> Callable[[Handler], C
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
             emulator = request.app[EMULATOR_KEY]
-            ctx = ApiContext(emulator, name, family, request, emulator.ids.request_id())
+            ctx = ApiContext(emulator, name, family, request, emulator.ids.request_id(), system_error=system_error)
             status = 0
             try:
                 response = await _handle(ctx, handler, auth)
@@ -168,6 +171,23 @@ def api(name: str, family: str, *, auth: str = "token") -> Callable[[Handler], C
 
         wrapped.api_name = name  # type: ignore[attr-defined]
         return wrapped
+
+    return decorate
+
+
+def refusing(refusal: type[Exception], to_api_error: Callable[[Any, ApiContext], NewApiError | OldApiError]
+             ) -> Callable[[Handler], Handler]:
+    """Turn a state module's refusal (e.g. `TodoError`) into the API's error body; use inside `api()`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def refused_as_api_errors(request: web.Request, ctx: ApiContext) -> web.StreamResponse:
+            try:
+                return await handler(request, ctx)
+            except refusal as exc:
+                raise to_api_error(exc, ctx) from None
+
+        return refused_as_api_errors
 
     return decorate
 
@@ -195,9 +215,9 @@ async def _handle(ctx: ApiContext, handler: Handler, auth: str) -> web.StreamRes
 
 
 def _system_busy(ctx: ApiContext) -> web.Response:
-    # What a failing backend answers: old APIs errcode -1 (retry, §3.2), new APIs a 500.
+    # What a failing backend answers: old APIs errcode -1 (retry, §3.2), new APIs a 500 with the API's own code.
     if ctx.family == "new":
-        return ctx.new_error(500, "systemError", "系统错误")
+        return ctx.new_error(500, ctx.system_error, "系统错误")
     return ctx.old_error(-1, "系统繁忙")
 
 

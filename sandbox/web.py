@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import web_api
+from . import web_api, web_cards, web_notices, web_todos, web_workbench
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -53,6 +53,7 @@ def setup_web(app: web.Application, emulator: "Emulator") -> None:
     app.router.add_get("/", _page)
     app.router.add_get(PAGE_PATH, _page)
     app.router.add_get(STATIC_PREFIX + "/{name}", _static)
-    for method, path, handler in web_api.ROUTES:
+    for method, path, handler in (*web_api.ROUTES, *web_cards.ROUTES, *web_todos.ROUTES, *web_workbench.ROUTES,
+                                  *web_notices.ROUTES):
         app.router.add_route(method, API_PREFIX + path, handler)
     app.router.add_route("*", API_PREFIX + "/{tail:.*}", web_api.api_not_found)

@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from .card_views import message_views, top_card_view
 from .errors import SandboxError
 from .media import MEDIA_RULES, extension
 from .openapi_common import EMULATOR_KEY, json_response
@@ -141,7 +142,8 @@ async def get_world(request: web.Request, emulator: "Emulator") -> Any:
 @endpoint
 async def get_conversations(request: web.Request, emulator: "Emulator") -> Any:
     user = _user(emulator, request.query.get("user"))
-    return {"conversations": _conversations(emulator, user)}
+    return {"conversations": [{**conv, "topCard": top_card_view(emulator, conv["id"], user)}
+                              for conv in _conversations(emulator, user)]}
 
 
 @endpoint
@@ -152,30 +154,32 @@ async def get_messages(request: web.Request, emulator: "Emulator") -> Any:
     after = _int(request.query.get("after"), "after")
     last = emulator.recorder.last_seq
     records = emulator.recorder.history(conv["id"], after_seq=after)
-    return {"messages": [record_view(emulator.world, r) for r in records], "last": max(after, last)}
+    return {"messages": message_views(emulator, records, user), "last": max(after, last)}
 
 
 @endpoint
 async def get_updates(request: web.Request, emulator: "Emulator") -> Any:
-    """Long-poll: new messages in any of the user's conversations, or a change in their approvals.
+    """Long-poll: new messages in any of the user's conversations, or a change in their approvals or cards.
 
-    Returns at once if something is new after `after` (or the approvals fingerprint
-    differs from `approvals`), else waits up to `wait` seconds on the emulator's change
-    signal; `last` is the seq to pass next time.
+    Returns at once if something is new after `after` (or the approvals / cards
+    fingerprint differs from `approvals` / `cards`), else waits up to `wait` seconds on
+    the emulator's change signal; `last` is the seq to pass next time.
     """
     user = _user(emulator, request.query.get("user"))
     after = _int(request.query.get("after"), "after")
     wait = _wait(request.query.get("wait"))
     known = request.query.get("approvals")
+    known_cards = request.query.get("cards")
     visible = {c["id"] for c in _conversations(emulator, user)}
-    world = emulator.world
 
-    def check(final: bool = False) -> tuple[list, str, int] | None:
+    def check(final: bool = False) -> tuple[list, str, str, int] | None:
         last = emulator.recorder.last_seq
         new = [r for r in emulator.recorder.history(None, after_seq=after) if r.conversation_id in visible]
         fingerprint = approvals_fingerprint(list(emulator.workflow.instances.values()), user)
-        if new or final or (known is not None and fingerprint != known):
-            return new, fingerprint, max(after, last)
+        cards = emulator.cards.fingerprint(visible)
+        if new or final or (known is not None and fingerprint != known) or \
+                (known_cards is not None and cards != known_cards):
+            return new, fingerprint, cards, max(after, last)
         return None
 
     found = check()
@@ -184,8 +188,8 @@ async def get_updates(request: web.Request, emulator: "Emulator") -> Any:
             found = await emulator.wait_until(check, wait)
         except TimeoutError:
             found = None
-    new, fingerprint, last = found or check(final=True)
-    return {"messages": [record_view(world, r) for r in new], "last": last, "approvals": fingerprint}
+    new, fingerprint, cards, last = found or check(final=True)
+    return {"messages": message_views(emulator, new, user), "last": last, "approvals": fingerprint, "cards": cards}
 
 
 @endpoint

@@ -124,6 +124,7 @@ class App:
     robot_name: str = ""
     events: tuple[str, ...] = ()
     default: bool = False
+    homepage: str = ""          # H5 micro-app homepage (工作台), `$CORPID$` allowed (P2 §5.1)
 
     @property
     def robot_code(self) -> str:
@@ -203,7 +204,7 @@ class World:
                 name=a["name"], client_id=a["client_id"], client_secret=a["client_secret"],
                 corp_id=corp_id, agent_id=int(a.get("agent_id", 0)),
                 robot_name=a.get("robot_name", a["name"]), events=tuple(a.get("events", ())),
-                default=bool(a.get("default", False)),
+                default=bool(a.get("default", False)), homepage=a.get("homepage", ""),
             )
             apps[app.client_id] = app
         if not apps:

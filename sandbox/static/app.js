@@ -3,12 +3,17 @@
 
 import { getJSON, postForm, postJSON } from "./api.js";
 import { Approvals } from "./approvals.js";
+import { Cards } from "./cards.js";
 import { Composer } from "./composer.js";
 import { escapeHtml } from "./markdown.js";
 import { avatarHtml, formatTime, previewOf, registerPeople, renderMessage } from "./messages.js";
+import { Notices } from "./notices.js";
+import { Todos } from "./todos.js";
+import { Workbench } from "./workbench.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLE_ORDER = ["team", "leader", "client"];
+const VIEWS = ["chat", "approvals", "todos", "notices", "workbench"];
 
 const state = {
   world: null,
@@ -41,6 +46,13 @@ const approvals = new Approvals({
   toast,
   onCount: (n) => setBadge("approval-badge", n),
 });
+
+const todos = new Todos({ user: () => state.me, toast, onCount: (n) => setBadge("todo-badge", n) });
+const notices = new Notices({
+  user: () => state.me, visible: () => state.view === "notices", toast, onCount: (n) => setBadge("notice-badge", n),
+});
+const workbench = new Workbench({ user: () => state.me, toast });
+const cards = new Cards({ user: () => state.me, conversation: activeConversation, toast });
 
 const composer = new Composer({
   onSend: sendText,
@@ -103,6 +115,10 @@ async function switchUser(userId, preferred = null) {
   state.seen = new Set();
   state.unread = new Map();
   approvals.reset();
+  todos.start(userId);
+  notices.start(userId);
+  if (state.view === "workbench") workbench.load();
+  cards.reset();
   const me = state.users.get(userId);
   $("user-select").value = userId;
   $("me-avatar").outerHTML = avatarHtml({ ...me, type: "user" }, "avatar--sm").replace("<span ", '<span id="me-avatar" ');
@@ -116,6 +132,7 @@ async function switchUser(userId, preferred = null) {
     if (generation !== state.generation) return;
     state.conversations = conversations;
     state.last = first.last;
+    cards.fingerprint = first.cards;
     for (const view of first.messages) store(view, false);
     const target = conversations.find((c) => c.id === preferred) || conversations[0];
     drawConversations();
@@ -135,12 +152,17 @@ async function live(generation) {
     try {
       const answer = await getJSON("/updates", {
         user: state.me, after: state.last, wait: 25, approvals: approvals.fingerprint ?? "",
+        cards: cards.fingerprint ?? "",
       }, state.abort.signal);
       if (generation !== state.generation) return;
       failures = 0;
       state.last = answer.last;
       for (const view of answer.messages) store(view, true);
       if (answer.approvals !== approvals.fingerprint) await approvals.load();
+      if (answer.cards !== cards.fingerprint) {
+        cards.fingerprint = answer.cards;
+        await cards.load();
+      }
     } catch (error) {
       if (error.name === "AbortError" || generation !== state.generation) return;
       failures += 1;
@@ -221,6 +243,7 @@ function openConversation(id) {
   const list = state.messages.get(id) || [];
   for (const view of list) ol.appendChild(renderMessage(view, state.me));
   keepPinned(ol);
+  cards.show(conv);
   $("empty-hint").hidden = list.length > 0;
   drawConversations();
   syncUrl();
@@ -316,9 +339,14 @@ function showView(view) {
   $("chat-sidebar").hidden = view !== "chat";
   $("chat-view").hidden = view !== "chat";
   $("approvals-view").hidden = view !== "approvals";
+  $("todos-view").hidden = view !== "todos";
+  $("notices-view").hidden = view !== "notices";
+  $("workbench-view").hidden = view !== "workbench";
   document.body.dataset.view = view;
   if (view === "chat" && state.active) openConversation(state.active);
   if (view === "approvals") approvals.load().catch((error) => toast(error.message, true));
+  if (view === "workbench") workbench.load();
+  if (view === "notices") notices.read();
   syncUrl();
 }
 
@@ -358,7 +386,7 @@ async function main() {
   const params = new URLSearchParams(location.search);
   const first = state.users.has(params.get("user")) ? params.get("user") : state.world.users[0].id;
   await switchUser(first, params.get("c"));
-  showView(params.get("view") === "approvals" ? "approvals" : "chat");
+  showView(VIEWS.includes(params.get("view")) ? params.get("view") : "chat");
   document.body.classList.add("is-ready");
 }
 

@@ -1,6 +1,7 @@
 // One message view (from /sandbox/api) -> one <li>, drawn the way DingTalk shows it.
 // All text goes through escapeHtml / renderMarkdown / renderText.
 
+import { cardHtml } from "./cards.js";
 import { escapeHtml, renderMarkdown, renderText, safeUrl } from "./markdown.js";
 
 const PALETTE = ["#1677ff", "#13c2c2", "#52c41a", "#fa8c16", "#eb2f96", "#722ed1", "#2f54eb", "#faad14"];
@@ -96,6 +97,8 @@ function bubbleHtml(view) {
         <div class="md">${renderMarkdown(view.text)}</div>
         <div class="card-btns card-btns--${orient}">${buttons.map(buttonHtml).join("")}</div></div>`;
     }
+    case "interactiveCard":
+      return view.card ? cardHtml(view.card) : `<div class="bubble bubble--text bubble--muted">[卡片]</div>`;
     case "link": {
       const target = safeUrl(view.url);
       const pic = view.picUrl ? `<img src="${escapeHtml(view.picUrl)}" alt="" loading="lazy">` : "";

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from sandbox_helpers import new_token
 
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
@@ -27,6 +28,12 @@ def sandbox_config() -> EmulatorConfig:
 async def sandbox(sandbox_config: EmulatorConfig):
     async with Sandbox(config=sandbox_config, seed=20240601) as sb:
         yield sb
+
+
+@pytest.fixture
+async def token(sandbox, http) -> str:
+    """An access token of the default app (new API)."""
+    return await new_token(http, sandbox)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import quote_plus
 
@@ -106,6 +107,35 @@ class RawStreamClient:
             await asyncio.wait_for(self.closed.wait(), 5)
 
 
+class StandInBot:
+    """A raw Stream client that answers every CALLBACK frame with `handle(frame)`, in the background."""
+
+    def __init__(self, sb: Sandbox, http: aiohttp.ClientSession, topics: list[str]):
+        self.http = http
+        self.client = RawStreamClient(sb, http, subscriptions=[{"type": "CALLBACK", "topic": t} for t in topics])
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self):
+        await self.client.connect()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.client.close()
+
+    async def _run(self) -> None:
+        while True:
+            frame = await self.client.frames.get()
+            if frame["type"] == "CALLBACK":
+                await self.handle(frame)
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
 async def new_token(http: aiohttp.ClientSession, sb: Sandbox, app_key: str | None = None,
                     app_secret: str | None = None) -> str:
     async with http.post(f"{sb.base_url}/v1.0/oauth2/accessToken",
@@ -150,3 +180,43 @@ async def sandbox_process(*args: str) -> AsyncIterator[asyncio.subprocess.Proces
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+class SdkBot:
+    """The real SDK in a subprocess (a script under tests/sandbox) printing one JSON object per line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path):
+        self.proc = proc
+        self.log_path = log_path
+        self.lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            self.lines.put_nowait(json.loads(line))
+
+    @classmethod
+    async def start(cls, sb: Sandbox, script: Path, log_path: Path, *args: str) -> "SdkBot":
+        env = {**os.environ, **sb.env(), "PYTHONUNBUFFERED": "1"}
+        with log_path.open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(sys.executable, str(script), sb.client_id, sb.client_secret,
+                                                        *args, stdout=asyncio.subprocess.PIPE, stderr=log, env=env)
+        return cls(proc, log_path)
+
+    async def next(self, kind: str, timeout: float = 10.0,
+                   where: Callable[[dict[str, Any]], bool] = lambda line: True) -> dict[str, Any]:
+        async def find() -> dict[str, Any]:
+            while True:
+                line = await self.lines.get()
+                if line["kind"] == kind and where(line):
+                    return line
+
+        try:
+            return await asyncio.wait_for(find(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"SDK printed no {kind!r}; its log:\n{self.log_path.read_text()[-3000:]}") from None
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()
+        self._reader.cancel()

@@ -6,61 +6,19 @@ The SDK blocks its own event loop with `requests` calls, so it runs in a subproc
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
-from sandbox_helpers import INTERNAL_GROUP, new_api, new_token
+from sandbox_helpers import INTERNAL_GROUP, SdkBot, new_api, new_token
 
 
 SCRIPT = Path(__file__).with_name("sdk_stream_client.py")
 
 
-class SdkBot:
-    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path):
-        self.proc = proc
-        self.log_path = log_path
-        self.lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            self.lines.put_nowait(json.loads(line))
-
-    async def next(self, kind: str, timeout: float = 10.0,
-                   where: Callable[[dict[str, Any]], bool] = lambda line: True) -> dict[str, Any]:
-        async def find() -> dict[str, Any]:
-            while True:
-                line = await self.lines.get()
-                if line["kind"] == kind and where(line):
-                    return line
-
-        try:
-            return await asyncio.wait_for(find(), timeout)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"SDK printed no {kind!r}; its log:\n{self.log_path.read_text()[-3000:]}") from None
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-        await self.proc.wait()
-        self._reader.cancel()
-
-
 @pytest.fixture
 async def sdk_bot(sandbox, tmp_path):
-    log_path = tmp_path / "sdk.log"
-    env = {**os.environ, **sandbox.env(), "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(sys.executable, str(SCRIPT), sandbox.client_id,
-                                                    sandbox.client_secret, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=log, env=env)
-    bot = SdkBot(proc, log_path)
+    bot = await SdkBot.start(sandbox, SCRIPT, tmp_path / "sdk.log")
     try:
         ready = await bot.next("ready", timeout=20)
         assert ready["endpoint"] == f"{sandbox.base_url}/v1.0/gateway/connections/open"

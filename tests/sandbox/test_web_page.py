@@ -7,7 +7,6 @@ session webhook with markdown. Set SANDBOX_WEB_SCREENSHOTS=<dir> to keep screens
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sandbox_helpers import BOT_TOPIC, CLIENT_GROUP, INTERNAL_GROUP, RawStreamClient, new_api, new_token, upload
+from sandbox_helpers import BOT_TOPIC, CLIENT_GROUP, INTERNAL_GROUP, RawStreamClient, StandInBot, new_api, new_token, upload
 
 from sandbox.config import EmulatorConfig
 from sandbox.custom_robots import signed_url
@@ -60,38 +59,22 @@ async def page():
                 await context.close()
 
 
-class Responder:
+class Responder(StandInBot):
     """A stand-in bot: ACK every callback, answer in markdown through the session webhook."""
 
     def __init__(self, sb: Sandbox, http):
-        self.http = http
-        self.client = RawStreamClient(sb, http, subscriptions=[{"type": "CALLBACK", "topic": BOT_TOPIC}])
+        super().__init__(sb, http, [BOT_TOPIC])
         self.received: list[dict] = []
-        self.task: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "Responder":
-        await self.client.connect()
-        self.task = asyncio.get_running_loop().create_task(self.run())
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.client.close()
-
-    async def run(self) -> None:
-        while True:
-            frame = await self.client.frames.get()
-            if frame["type"] != "CALLBACK":
-                continue
-            await self.client.ack(frame)
-            data = json.loads(frame["data"])
-            self.received.append(data)
-            asked = (data.get("text") or {}).get("content", "").strip() or data.get("msgtype")
-            body = {"msgtype": "markdown", "markdown": {
-                "title": "收到", "text": f"**已收到**：{asked}\n\n- 第一项\n- 第二项 `code`"}}
-            async with self.http.post(data["sessionWebhook"], json=body) as resp:
-                assert (await resp.json())["errcode"] == 0
+    async def handle(self, frame: dict) -> None:
+        await self.client.ack(frame)
+        data = json.loads(frame["data"])
+        self.received.append(data)
+        asked = (data.get("text") or {}).get("content", "").strip() or data.get("msgtype")
+        body = {"msgtype": "markdown", "markdown": {
+            "title": "收到", "text": f"**已收到**：{asked}\n\n- 第一项\n- 第二项 `code`"}}
+        async with self.http.post(data["sessionWebhook"], json=body) as resp:
+            assert (await resp.json())["errcode"] == 0
 
 
 async def shot(page, name: str) -> None:
