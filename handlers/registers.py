@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.args import Param, clip
 from bot.context import Context
-from bot.errors import Conflict, NotFound, UsageError, UserError
+from bot.errors import Conflict, NotFound, UsageError
 from bot.incoming import Incoming
 from bot.replies import File, Markdown, Reply
 from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, only
@@ -496,8 +496,6 @@ async def list_upgrades(incoming: Incoming, ctx: Context) -> Reply:
 @project_command
 async def export_registers(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
-    if incoming.conversation_id and incoming.conversation_id == project.client_conversation_id:
-        raise UserError("项目登记表含风险、变更等内部记录，不能在客户群导出。请在项目内部群或与我的单聊中发送「导出」。")
     data = await gather_project_report(session=ctx.session, project=project, today=ctx.today(),
                                        calendar=ctx.services.calendar, tz=ctx.config.tz,
                                        company_name=ctx.config.organization.company_name)
