@@ -12,7 +12,8 @@ Start order (each step needs the ones before it; frames are taken last, when eve
    they commit), the outbox relay (sends what a previous run left), the inbox pipeline (runs what a previous run
    left);
 5. leader election, which starts the scheduler's triggers and sweep (one process of several runs the schedule);
-6. the /healthz server, and the 看板 (``web``) when ``dashboard.enabled``;
+6. the HTTP server: /healthz and the signed download links (``bot.downloads``); the 看板 (``web``) on its own host and
+   port when ``dashboard.enabled``;
 7. the Stream connection.
 
 Shutdown (SIGTERM/SIGINT, or ``stop()``) goes the other way: stop taking frames, let in-flight commands finish
@@ -48,13 +49,18 @@ from bot.calendar_sync import CalendarSync
 from bot.config import Config
 from bot.context import ApprovalEventHandler, Clock, ProjectResolver, Services, SystemClock
 from bot.dingtalk import DingTalkClient, RetryPolicy
+from bot.client_robots import client_robot_by_code
+from bot.dingtalk.custom_robot import CustomRobotSender
 from bot.dispatcher import Dispatcher, Handled, Preparer
+from bot.downloads import ROUTE as DOWNLOAD_ROUTE
+from bot.downloads import DownloadLinks
 from bot.incoming import Incoming
 from bot.health import HealthServer, database_report
 from bot.inbox import InboxOptions, InboxPipeline, buffer_reply
 from bot.jobs import JobRegistry
 from bot.leader import LeaderElection
 from bot.lookups import find_user, resolve_project, role_lookup
+from bot.people import in_client_conversation, people_identifier
 from bot.outbox import OutboxRelay, RelayOptions
 from bot.router import Router
 from bot.scheduler import Scheduler
@@ -78,6 +84,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "handlers.weekly_reports",
     "handlers.reminders",
     "handlers.digest",
+    "handlers.directory",
     "handlers.documents",
     "handlers.help",
 )
@@ -151,6 +158,7 @@ class App:
         self.http: aiohttp.ClientSession | None = None
         self.dingtalk: DingTalkClient | None = None
         self.services: Services | None = None
+        self.links: DownloadLinks | None = None
         self.dispatcher: Dispatcher | None = None
         self.relay: OutboxRelay | None = None
         self.calendar_sync: CalendarSync | None = None
@@ -221,13 +229,19 @@ class App:
         )
         self.relay = OutboxRelay(transactions=self.transactions, client=self.dingtalk, config=config,
                                  worker=self.worker, options=self.options.relay,
-                                 spool_dir=Path(config.storage.files_dir) / "outbox")
+                                 spool_dir=Path(config.storage.files_dir) / "outbox",
+                                 custom_robots=CustomRobotSender(self.dingtalk),
+                                 find_custom_robot=lambda session, code: client_robot_by_code(session, config, code))
+        self.links = DownloadLinks(config)
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
-                                 templates=templates, calendar=calendar, files=None, outbox=self.relay)
+                                 templates=templates, calendar=calendar, files=None, outbox=self.relay,
+                                 links=self.links)
+        # Who the sender and the people named are comes first: every other preparer and the command use it.
         self.dispatcher = Dispatcher(self.services, send=buffer_reply, roles_of=role_lookup(config),
                                      resolve_project=self._project_resolver, find_user=find_user,
-                                     on_handled=_ignore_handled, rewrites=self._rewrites,
-                                     preparers=self._preparers)
+                                     client_audience=in_client_conversation, on_handled=_ignore_handled,
+                                     rewrites=self._rewrites,
+                                     preparers=[people_identifier(), *self._preparers])
         self.dispatcher.include_routers(*self._routers)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
                                    transactions=self.transactions, worker=self.worker,
@@ -257,9 +271,11 @@ class App:
         await self.leader.start()
 
         if self.options.serve_health:
-            self.health_server = HealthServer(config.server.health_host, config.server.health_port, self.health)
+            self.health_server = HealthServer(config.server.health_host, config.server.health_port, self.health,
+                                              routes=[(DOWNLOAD_ROUTE, self.links.handle)])
             try:
                 await self.health_server.start()
+                self.links.use_base(self.health_server.base_url)
             except OSError as exc:
                 self.health_server = None
                 raise StartupError(

@@ -166,22 +166,38 @@ def _joined(tokens: Sequence[Token]) -> Token:
 
 @dataclass(frozen=True, slots=True)
 class User:
-    user_id: str  # DingTalk userId (staffId)
+    user_id: str  # the person key: an employee's userId (staffId), ``ext:…`` for an external contact
     name: str | None = None
+    left: bool = False  # the directory marks them as having left the organization
 
     @property
     def display(self) -> str:
         return self.name or self.user_id
 
 
-UserFinder = Callable[[str], Awaitable[User | None]]  # a raw userId -> the user, when it is a known one
+# A typed name, ``名字(部门)``, mobile number or userId -> the one person it names, None when it names nobody; raises
+# ``UsageError`` (the candidates) when it names several.
+UserFinder = Callable[[str], Awaitable[User | None]]
 
 # An @ that starts a mention: not inside an e-mail address or a word.
 _AT = re.compile(r"(?<![A-Za-z0-9._%+\-])@([^\s@]+)")
 
 
+_NON_BRACKET_TRAILING = "".join(ch for ch in _TRAILING_PUNCTUATION if ch not in ")）")
+_NAME_WITH_HINT = re.compile(r"[(（][^()（）]+[)）]$")
+
+
 def _mention_name(raw: str) -> str:
+    kept = raw.rstrip(_NON_BRACKET_TRAILING)
+    if _NAME_WITH_HINT.search(kept):
+        return kept  # 张伟(测试组): the closing bracket belongs to the name
     return raw.rstrip(_TRAILING_PUNCTUATION) or raw
+
+
+def mention_names(text: str) -> list[str]:
+    """The names after each ``@`` of a message, in order: DingTalk's ``atUsers`` list the same people in the same
+    order, so the n-th name is how the n-th mention was shown."""
+    return [_mention_name(match.group(1)) for match in _AT.finditer(normalize_text(text))]
 
 
 async def map_mentions(text: str, staff_ids: Sequence[str], find_user: UserFinder | None) -> dict[int, User]:
@@ -284,6 +300,7 @@ class Param:
     max_value: int | None = None
     aliases: tuple[str, ...] = ()  # other keys for the same parameter, e.g. English ``owner``
     many: bool = False  # a positional ``user`` parameter taking every remaining @-mention
+    former: bool = False  # a ``user`` parameter that may name someone who left (成员 移除)
     help: str = ""
     example: str = ""  # what a value looks like in usage lines, when the kind's word (文字, 数字) says too little
 
@@ -358,7 +375,7 @@ class Param:
             "text": "文字",
             "int": "整数",
             "date": f"日期，如 {DATE_FORMS}",
-            "user": "在钉钉里 @ 选择的人" + ("，可多个" if self.many else ""),
+            "user": "在钉钉里 @ 选择的人，或写姓名、名字(部门)、手机号" + ("，可多个" if self.many else ""),
             "choice": "｜".join(self.choices),
         }[self.kind]
         if self.length_limit is not None:
@@ -489,7 +506,8 @@ def _collect(params: Sequence[Param], tokens: Sequence[Token]) -> tuple[dict[str
     return given, loose
 
 
-def _assign_positionals(params: Sequence[Param], given: dict[str, list[Token]], loose: list[Token]) -> None:
+def _assign_positionals(params: Sequence[Param], given: dict[str, list[Token]], loose: list[Token], *,
+                        named_users: bool = False) -> None:
     user_slots = [p for p in params if p.positional and p.kind == "user" and p.name not in given]
     word_slots = [p for p in params if p.positional and p.kind != "user" and p.name not in given]
 
@@ -498,6 +516,12 @@ def _assign_positionals(params: Sequence[Param], given: dict[str, list[Token]], 
 
     mentions = [t for t in loose if mention_like(t)]
     words = [t for t in loose if not mention_like(t)]
+    if named_users and not mentions and user_slots and user_slots[0].required:
+        # No @ at all (a 1:1 chat): the people are named by name, in front of the words the command needs after
+        # them (``成员 添加 黄蕾 李明 实施工程师``: the last word is the role).
+        needed = sum(1 for p in word_slots if p.required)
+        take = max(0, len(words) - needed) if user_slots[0].many else min(1, max(0, len(words) - needed))
+        mentions, words = words[:take], words[take:]
     for param in word_slots:
         if not words:
             break
@@ -550,17 +574,23 @@ def _convert(param: Param, value: str, today: date) -> Any:
 
 async def _to_user(param: Param, token: Token, mentions: _MentionLookup, find_user: UserFinder | None) -> User:
     value = token.value
+    user: User | None = None
     if value.startswith("@") and not token.quoted:
         user = await mentions.at(token.start)
-        if user is not None:
-            return user
         value = value[1:]
-    value = _mention_name(value.strip())
-    user = await find_user(value) if find_user is not None and value else None
+    if user is None:
+        value = _mention_name(value.strip())
+        try:
+            user = await find_user(value) if find_user is not None and value else None
+        except UsageError as exc:
+            raise UsageError(f"「{param.name}」：{exc.problem}") from None
     if user is None:
         raise UsageError(
-            f"无法识别「{param.name}」里的用户「{clip(token.value)}」：请在钉钉里用 @ 选择此人，例如 {param.name}:@张三"
+            f"找不到「{param.name}」里的「{clip(token.value)}」：通讯录里没有这个人。请写全名、名字(部门)或手机号，"
+            f"或在群里 @ 选择此人，例如 {param.name}:张三 或 {param.name}:@张三"
         )
+    if user.left and not param.former:
+        raise UsageError(f"{user.display} 已离职，不能指定为「{param.name}」。请换一位在职的同事，例如 {param.name}:张三")
     return user
 
 
@@ -574,12 +604,13 @@ async def parse_args(
 ) -> Args:
     """Parse ``text`` (what follows the command name) by ``params``.
 
-    ``mentions`` are the staff ids DingTalk listed as @-mentioned (``Incoming.mentioned_staff_ids``), in order;
-    ``find_user`` recognises a hand-typed ``@userId``; ``today`` anchors 今天/明天/下周一.
+    ``mentions`` are the person keys of the people DingTalk listed as @-mentioned (``Incoming.mentioned_keys``), in
+    order; ``find_user`` looks up a person typed by hand (a name, a mobile, a hand-typed ``@userId``); ``today``
+    anchors 今天/明天/下周一.
     """
     text = normalize_text(text)
     given, loose = _collect(params, tokenize(text))
-    _assign_positionals(params, given, loose)
+    _assign_positionals(params, given, loose, named_users=not mentions and find_user is not None)
     lookup = _MentionLookup(text, mentions, find_user)
     values: dict[str, Any] = {}
     for param in params:

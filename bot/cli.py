@@ -207,6 +207,41 @@ def cmd_calendar_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_client_robot(args: argparse.Namespace) -> int:
+    """``dingpm client-robot set|remove 〈项目编号〉``: a client group's custom robot, never given in a chat. The secret
+    comes from the environment or a hidden prompt, never from the command line (it would stay in the shell's
+    history and the process list)."""
+    import asyncio
+    import getpass
+    import os
+
+    from bot.client_robots import ClientRobotError, register_client_robot, remove_client_robot
+
+    if args.action == "set":
+        webhook = (args.webhook or os.environ.get("DINGPM_CLIENT_ROBOT_WEBHOOK")
+                   or getpass.getpass("自定义机器人的 webhook 地址（输入不显示）："))
+        secret = os.environ.get("DINGPM_CLIENT_ROBOT_SECRET") or getpass.getpass("加签密钥（SEC 开头，输入不显示）：")
+
+    async def apply() -> str:
+        database = _database(args)
+        try:
+            if args.action == "set":
+                return await register_client_robot(database, args.project.upper(), webhook, secret)
+            return await remove_client_robot(database, args.project.upper())
+        finally:
+            await database.close()
+
+    try:
+        print(asyncio.run(apply()))
+    except ClientRobotError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one line for the operator
+        print(f"无法写入数据库（{type(exc).__name__}: {str(exc)[:200]}），请检查 database.url", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _database(args: argparse.Namespace):  # -> storage.db.Database
     from storage.db import Database
 
@@ -263,6 +298,16 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_argument("project", metavar="项目编号", help="例如 XM-2026-001")
     archive.add_argument("-o", "--out", type=Path, help="输出文件（默认 <storage.files_dir>/archives/<编号>/…zip）")
     archive.set_defaults(handler=cmd_archive)
+
+    robot = sub.add_parser("client-robot", parents=config,
+                           help="登记或删除客户群的自定义机器人（应用机器人进不了外部群时，用它推送周报）")
+    robot.add_argument("action", choices=("set", "remove"), help="set 登记或更新；remove 删除")
+    robot.add_argument("project", metavar="项目编号", help="例如 XM-2026-001")
+    robot.add_argument("--webhook", help="自定义机器人的 webhook 地址（含 access_token，也是凭据：建议改用环境变量 "
+                                         "DINGPM_CLIENT_ROBOT_WEBHOOK）；加签密钥从环境变量 DINGPM_CLIENT_ROBOT_SECRET "
+                                         "读取。都没有时提示输入（不回显）")
+    robot.add_argument("--url", help="数据库 URL（默认取配置文件中的 database.url）")
+    robot.set_defaults(handler=cmd_client_robot)
 
     approvals = sub.add_parser("setup-approvals", parents=config, help="检查或创建钉钉审批表单（立项、进度变更、变更申请）并打印 processCode")
     approvals.set_defaults(handler=cmd_setup_approvals)

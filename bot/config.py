@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "your-app-secret", "xxx", "secret"})
-SECRET_FIELDS = frozenset({"client_secret", "session_secret"})
+SECRET_FIELDS = frozenset({"client_secret", "secret", "webhook", "session_secret"})
 ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "DINGPM_CLIENT_ID": ("dingtalk", "client_id"),
     "DINGPM_CLIENT_SECRET": ("dingtalk", "client_secret"),
@@ -167,6 +167,51 @@ class PacingConfig(_Section):
 class ServerConfig(_Section):
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=8089, ge=0, le=65535)  # 0 = chosen by the OS
+    # Where people reach this server from outside (a reverse proxy in front of health_host:health_port): the base of
+    # the signed download links a client group's custom robot posts. Empty: http://health_host:health_port.
+    public_base_url: str = ""
+    download_link_hours: int = Field(default=7 * 24, ge=1, le=90 * 24)  # how long such a link works
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"应为 http(s):// 开头的地址，实际为 {value!r}")
+        return value.rstrip("/")
+
+
+class DirectoryConfig(_Section):
+    # The contacts walk (departments, employees, members of client groups) runs every day at this time, and at start
+    # when today's has not run yet; only the scheduler's leader runs it.
+    sync: bool = True
+    sync_time: time = time(3, 0)
+
+    @field_validator("sync_time", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError(f"应为 HH:MM 格式（如 03:00），实际为 {value!r}")
+        return value
+
+
+class ClientRobotConfig(_Section):
+    """A client group's custom robot, given in the config (``dingpm client-robot`` stores one in the database)."""
+
+    project: str = Field(min_length=1)  # the project's code, XM-2026-001
+    webhook: str = Field(min_length=1, repr=False)  # carries the robot's access token: never printed
+    secret: str = Field(min_length=1, repr=False)  # SEC…: signs every send
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+/\S*access_token=", value):
+            raise ValueError("应为自定义机器人的 webhook 地址（含 access_token=）")
+        return value
+
+    @field_validator("project")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return value.strip().upper()
 
 
 class DashboardConfig(_Section):
@@ -217,6 +262,11 @@ class Config(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    client_robots: list[ClientRobotConfig] = Field(default_factory=list)
+
+    def client_robot(self, project_code: str) -> ClientRobotConfig | None:
+        return next((r for r in self.client_robots if r.project == project_code.upper()), None)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -311,14 +361,16 @@ def effective_config_text(config: Config) -> str:
     """The effective configuration as TOML-like text with every secret masked (``dingpm check-config``)."""
     lines: list[str] = []
     for section_name, section in config.model_dump(mode="json").items():
-        lines.append(f"[{section_name}]")
-        for key, value in section.items():
-            if key in SECRET_FIELDS:
-                value = mask_secret(value)
-            elif section_name == "database" and key == "url":
-                value = _masked_url(value)
-            lines.append(f"{key} = {_toml_value(value)}")
-        lines.append("")
+        tables = section if isinstance(section, list) else [section]
+        for table in tables:
+            lines.append(f"[[{section_name}]]" if isinstance(section, list) else f"[{section_name}]")
+            for key, value in table.items():
+                if key in SECRET_FIELDS:
+                    value = mask_secret(value)
+                elif section_name == "database" and key == "url":
+                    value = _masked_url(value)
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -84,6 +84,7 @@ class Services:
     # kernel: the outbox relay (bot.outbox.OutboxRelay); ``services.outbox.unit_of_work()`` opens a write transaction
     # whose outbox rows are sent right after it commits (scheduled jobs use it; commands already run inside one)
     outbox: Any = None
+    links: Any = None  # bot.downloads.DownloadLinks: signed download links to generated reports
 
 
 class NoUnitOfWork(RuntimeError):
@@ -154,6 +155,7 @@ def _require_work() -> UnitOfWork:
 ReplySender = Callable[[Incoming, Reply], Awaitable[None]]  # session webhook fast path, OpenAPI fallback
 RoleLookup = Callable[[str, Any], Awaitable[frozenset[str]]]  # (sender userId, project or None) -> roles
 ProjectResolver = Callable[[Incoming, "str | None"], Awaitable[Any]]  # (message, code given or None) -> project
+AudienceCheck = Callable[[Incoming], Awaitable[bool]]  # (message) -> it comes from a client conversation
 
 
 @dataclass(slots=True)
@@ -168,6 +170,9 @@ class Context:
     trace_id: str
     project: Any = None  # the bound project, or the one named by 项目:编号
     roles: frozenset[str] = frozenset()  # the sender's roles in that project, plus organisation roles
+    # The message comes from a client conversation (any project's bound client group, or a group with external
+    # members): nothing internal may be answered here, whatever the project.
+    client_conversation: bool = False
     _send: Callable[[Reply], Awaitable[None]] | None = field(default=None, repr=False)
 
     @property

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.args import UserFinder, clip, normalize_text, parse_args
-from bot.context import Context, ProjectResolver, ReplySender, RoleLookup, Services
+from bot.context import AudienceCheck, Context, ProjectResolver, ReplySender, RoleLookup, Services
 from bot.errors import NotFound, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
 from bot.replies import Reply, Text, as_reply
@@ -110,6 +110,15 @@ async def _no_roles(user_id: str, project: object) -> frozenset[str]:
     return frozenset()
 
 
+async def _internal_audience(incoming: Incoming) -> bool:
+    return False
+
+
+def client_conversation_refusal(command: Command) -> str:
+    """What an internal command answers in a client conversation: that it is refused here, and where to ask."""
+    return f"客户群里不显示内部内容（本群是客户群或有外部成员），「{command.name}」请在项目内部群或与我的单聊中发送。"
+
+
 Preparer = Callable[[Incoming, Services], Awaitable[Incoming]]
 
 
@@ -123,7 +132,8 @@ class Dispatcher:
             send=reply_sender,                 # async (incoming, reply): session webhook, else OpenAPI
             roles_of=role_lookup,              # async (user_id, project | None) -> frozenset of role names
             resolve_project=project_resolver,  # async (incoming, code | None) -> project | None
-            find_user=user_finder,             # async (user_id) -> User | None, for a hand-typed @userId
+            find_user=user_finder,             # async (text) -> User | None: a name, mobile or userId typed
+            client_audience=audience_check,    # async (incoming) -> bool: a client conversation (client view)
         )
         dispatcher.include_routers(projects.router, registers.router, help.router)
         handled = await dispatcher.handle(incoming)  # never raises; handled.outcome for the inbox
@@ -137,6 +147,7 @@ class Dispatcher:
         roles_of: RoleLookup = _no_roles,
         resolve_project: ProjectResolver = _no_project,
         find_user: UserFinder | None = None,
+        client_audience: AudienceCheck = _internal_audience,
         on_handled: Callable[[Handled], None] = log_handled,
         max_chars: int = MAX_MESSAGE_CHARS,
         rewrites: Sequence[Callable[[Incoming], Incoming]] = (),
@@ -148,6 +159,7 @@ class Dispatcher:
         self._roles_of = roles_of
         self._resolve_project = resolve_project
         self._find_user = find_user
+        self._client_audience = client_audience
         self._on_handled = on_handled
         self._max_chars = max_chars
         # Feature modules may turn a message into a command before matching (e.g. a bare file -> 「暂存文件」).
@@ -213,7 +225,7 @@ class Dispatcher:
         handled = Handled(
             message_id=incoming.message_id,
             trace_id=progress.trace_id,
-            sender_id=incoming.sender_id,
+            sender_id=incoming.sender_key,
             command=progress.command_name,
             outcome=progress.outcome,
             duration_ms=(time.perf_counter() - started) * 1000,
@@ -256,7 +268,7 @@ class Dispatcher:
             command.all_params,
             rest,
             today=self.services.clock.today(),
-            mentions=incoming.mentioned_staff_ids,
+            mentions=incoming.mentioned_keys,
             find_user=self._find_user,
         )
         code = args.text(PROJECT_PARAM.name) if command.needs_project else None
@@ -268,9 +280,13 @@ class Dispatcher:
                 f"「{command.name}」需要先指定项目：请在已绑定项目的群里发送，"
                 f"或加上项目编号，例如：{command.examples[0]} 项目:编号"
             )
-        roles = await self._roles_of(incoming.sender_id, project)
+        roles = await self._roles_of(incoming.sender_key, project)
         if not command.roles.allows(roles):
             raise PermissionDenied(command.roles.refusal(command.action, roles))
+        # Whoever asks, and for whichever project: an internal command answers nothing in a client conversation.
+        client_conversation = await self._client_audience(incoming)
+        if client_conversation and not command.in_client_groups:
+            raise PermissionDenied(client_conversation_refusal(command))
 
         async def reply(value: Reply) -> None:
             await self._deliver(incoming, value, progress)
@@ -284,6 +300,7 @@ class Dispatcher:
             trace_id=progress.trace_id,
             project=project,
             roles=roles,
+            client_conversation=client_conversation,
             _send=reply,
         )
 

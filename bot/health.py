@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -43,19 +43,27 @@ async def database_report(database: Any) -> Report:
             "outbox": outbox}
 
 
-class HealthServer:
-    """A tiny aiohttp server on ``server.health_host:health_port`` (port 0: the OS picks; see ``port``)."""
+Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]  # (path pattern, GET handler)
 
-    def __init__(self, host: str, port: int, report: Callable[[], Awaitable[tuple[bool, Report]]]) -> None:
+
+class HealthServer:
+    """A tiny aiohttp server on ``server.health_host:health_port`` (port 0: the OS picks; see ``port``). Besides
+    /healthz it serves the ``routes`` it is given (the signed download links, ``bot.downloads``)."""
+
+    def __init__(self, host: str, port: int, report: Callable[[], Awaitable[tuple[bool, Report]]],
+                 routes: Sequence[Route] = ()) -> None:
         self._host = host
         self._port = port
         self._report = report
+        self._routes = tuple(routes)
         self._site = LocalSite()
         self.port: int | None = None
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        for path, handler in self._routes:
+            app.router.add_get(path, handler)
         self.port = await self._site.start(app, self._host, self._port)
         log.info("health endpoint listening on http://%s:%s/healthz", self._host, self.port)
 
@@ -63,8 +71,12 @@ class HealthServer:
         await self._site.stop()
 
     @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://{self._host}:{self.port}/healthz"
+        return f"{self.base_url}/healthz"
 
     async def _healthz(self, request: web.Request) -> web.Response:
         healthy, report = await self._report()

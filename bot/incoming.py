@@ -20,10 +20,16 @@ ConversationType = Literal["1", "2"]
 
 @dataclass(frozen=True, slots=True)
 class Mention:
-    """A user @-mentioned in a bot message. The bot itself carries only ``dingtalk_id``."""
+    """A user @-mentioned in a bot message. The bot itself carries only ``dingtalk_id``; so does a person of another
+    organization (no staffId), perhaps with a ``union_id``.
+
+    ``key`` is the person key the directory resolved (``bot.lookups.identify``): the staffId of an employee,
+    ``ext:…`` for an external contact; None for the bot itself and before resolution."""
 
     dingtalk_id: str
     staff_id: str | None = None
+    union_id: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +58,7 @@ class Incoming:
     msgtype: str
     conversation_id: str
     conversation_type: ConversationType
-    sender_id: str  # senderStaffId (the userId); empty for external users
+    sender_id: str  # senderStaffId (the userId); empty for external users: never key a person on it alone
     sender_nick: str
     text: str = ""  # stripped; the bot's own @mention already removed by DingTalk
     conversation_title: str | None = None
@@ -63,6 +69,18 @@ class Incoming:
     robot_code: str | None = None
     created_at: datetime | None = None  # UTC
     is_admin: bool = False
+    sender_union_id: str | None = None
+    sender_dingtalk_id: str | None = None  # senderId: encrypted, but present for everyone
+    sender_corp_id: str | None = None  # the sender's own organization
+    chatbot_corp_id: str | None = None  # the bot's organization: ours
+    chatbot_user_id: str | None = None  # the bot's own dingtalkId (its entry in atUsers)
+    # The sender's person key (``storage.models.people``): the staffId, or ``ext:…`` for someone of another
+    # organization once the directory resolved them (``bot.lookups.identify``). Defaults to ``sender_id``.
+    sender_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.sender_key and self.sender_id:
+            object.__setattr__(self, "sender_key", self.sender_id)
 
     @property
     def is_group(self) -> bool:
@@ -72,6 +90,18 @@ class Incoming:
     def mentioned_staff_ids(self) -> tuple[str, ...]:
         """Staff ids of the other users mentioned (the bot's own entry has no staff id)."""
         return tuple(m.staff_id for m in self.mentions if m.staff_id)
+
+    @property
+    def mentioned_keys(self) -> tuple[str, ...]:
+        """Person keys of the other users mentioned, in order: employees and (once resolved) external contacts."""
+        return tuple(key for m in self.mentions if (key := m.key or m.staff_id))
+
+    @property
+    def mentioned_people(self) -> tuple[Mention, ...]:
+        """The mentions that are people, not the bot itself: a staffId, a unionId, or a dingtalkId other than the
+        bot's (when the payload says which one is the bot's)."""
+        return tuple(m for m in self.mentions if m.staff_id or m.union_id or (
+            self.chatbot_user_id and m.dingtalk_id and m.dingtalk_id != self.chatbot_user_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +181,17 @@ def _text_of(msgtype: str, data: dict[str, Any]) -> str:
     return ""
 
 
+def _text_or_none(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
 def parse_bot_message(headers: dict[str, Any], data: Any) -> Incoming:
     """Build an ``Incoming`` from a CALLBACK frame's headers and ``data``."""
     body = _load_data(data)
     msgtype = str(body.get("msgtype") or "unknownMsgType")
     mentions = tuple(
-        Mention(dingtalk_id=str(u.get("dingtalkId", "")), staff_id=u.get("staffId") or None)
+        Mention(dingtalk_id=str(u.get("dingtalkId", "")), staff_id=u.get("staffId") or None,
+                union_id=u.get("unionId") or None)
         for u in body.get("atUsers") or ()
         if isinstance(u, dict)
     )
@@ -179,6 +214,11 @@ def parse_bot_message(headers: dict[str, Any], data: Any) -> Incoming:
         robot_code=body.get("robotCode"),
         created_at=_ms_to_utc(body.get("createAt")),
         is_admin=bool(body.get("isAdmin")),
+        sender_union_id=_text_or_none(body.get("senderUnionId")),
+        sender_dingtalk_id=_text_or_none(body.get("senderId")),
+        sender_corp_id=_text_or_none(body.get("senderCorpId")),
+        chatbot_corp_id=_text_or_none(body.get("chatbotCorpId")),
+        chatbot_user_id=_text_or_none(body.get("chatbotUserId")),
     )
 
 

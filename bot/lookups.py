@@ -1,4 +1,4 @@
-"""The dispatcher's database lookups: the bound project, the sender's roles, a hand-typed userId.
+"""The dispatcher's database lookups: the bound project, the sender's roles, a person typed in a command.
 
 They read through the current unit of work's session, so what a command sees and what it changes belong to the same
 transaction. Organisation roles (领导, 项目管理员) come from the config, project roles from the members table.
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.args import User as ArgUser
 from bot.config import Config
 from bot.context import current_unit_of_work
 from bot.incoming import Incoming
 from bot.roles import LEADER, PROJECT_ADMIN
-from storage.repo import get_project_by_code, get_project_by_conversation, get_user, member_roles
+from bot.people import find_person
+from storage.repo import get_project_by_code, get_project_by_conversation, member_roles
 
 
 def _session() -> Any:
@@ -51,6 +51,5 @@ def role_lookup(config: Config):  # -> RoleLookup
     return roles_of
 
 
-async def find_user(user_id: str) -> ArgUser | None:
-    user = await get_user(session=_session(), user_id=user_id)
-    return ArgUser(user.user_id, user.name) if user is not None else None
+# A person typed in a command: looked up in the directory (bot.people).
+find_user = find_person

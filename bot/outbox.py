@@ -41,7 +41,8 @@ from typing import Any
 
 from bot.config import Config
 from bot.context import UnitOfWork, bind_unit_of_work, current_unit_of_work
-from bot.dingtalk.errors import DingTalkError, SessionWebhookExpired, Throttled
+from bot.dingtalk.custom_robot import PACED_HERE, CustomRobot, CustomRobotSender
+from bot.dingtalk.errors import DingTalkError, InvalidRequest, SessionWebhookExpired, Throttled
 from bot.dingtalk.messages import (
     RobotMessage,
     check_webhook_body_size,
@@ -56,7 +57,7 @@ from bot.group_commit import GroupCommit
 from bot.incoming import Incoming
 from bot.replies import File, Image, Reply, Text
 from bot.transactions import Transactions
-from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, utcnow
+from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, is_external_key, utcnow
 from storage.models.base import KEY_LEN
 from storage.repo import claim_due_outbox, mark_dead, mark_retry
 from storage.repo.outbox import mark_sent_many
@@ -105,9 +106,19 @@ def group_target(conversation_id: str) -> Target:
 
 
 def users_target(user_ids: Sequence[str] | str) -> Target:
-    """1:1 chats with these users (``oToMessages/batchSend``, 20 per call)."""
+    """1:1 chats with these users (``oToMessages/batchSend``, 20 per call). External contacts (``ext:…`` keys) are
+    left out: DingTalk sends no 1:1 robot message to someone of another organization (reference part 2 §4); what is
+    meant for them goes to their project's client group."""
     ids = (user_ids,) if isinstance(user_ids, str) else tuple(dict.fromkeys(user_ids))
-    return Target(OutboxTargetKind.USER, ids)
+    internal = tuple(i for i in ids if not is_external_key(i))
+    if len(internal) < len(ids):
+        log.warning("outbox: %d external contacts left out of a 1:1 message", len(ids) - len(internal))
+    return Target(OutboxTargetKind.USER, internal)
+
+
+def custom_robot_target(project_code: str) -> Target:
+    """The project's client group through its custom robot (``bot.client_robots``): text and markdown only."""
+    return Target(OutboxTargetKind.CUSTOM_ROBOT, (project_code,))
 
 
 def conversation_target(incoming: Incoming) -> Target | None:
@@ -261,6 +272,8 @@ async def enqueue(
             target = target.fallback  # images and files cannot go through a sessionWebhook
         else:
             raise ValueError("an image or file answer needs a conversation to send to; the webhook cannot carry it")
+    if target.kind == OutboxTargetKind.CUSTOM_ROBOT and "webhook" not in params:
+        raise ValueError("a custom robot sends text, markdown, links and action cards only, not images or files")
     path = encoded.path
     if encoded.data is not None:
         directory = spool_dir or (work.spool_dir if in_work and work is not None else None)
@@ -369,9 +382,13 @@ class OutboxRelay:
         options: RelayOptions | None = None,
         spool_dir: Path | None = None,
         rng: random.Random | None = None,
+        custom_robots: CustomRobotSender | None = None,
+        find_custom_robot: Callable[[Any, str], Awaitable[CustomRobot | None]] | None = None,  # (session, code)
     ) -> None:
         self._tx = transactions
         self._client = client
+        self.custom_robots = custom_robots
+        self._find_custom_robot = find_custom_robot
         self._max_attempts = config.pacing.outbox_max_attempts
         self._batch = config.pacing.outbox_batch
         self.worker = worker
@@ -596,11 +613,13 @@ class OutboxRelay:
             delay = max(delay, exc.retry_after)
         if isinstance(exc, DingTalkError) and exc.maybe_sent:
             self.stats.maybe_sent += 1
+        # Our own pacing said "later" (a custom robot's minute is full): nothing was tried, no attempt is spent.
+        paced_here = isinstance(exc, Throttled) and exc.code == PACED_HERE
         self.stats.retried += 1
         next_at = utcnow() + timedelta(seconds=delay)
         log.warning("outbox: message %s (%s) attempt %d failed (%s); retry in %.1fs",
                     row.id, row.idempotency_key, row.attempts, error, delay)
-        await self._settle(mark_retry, row, error=error, next_at=next_at)
+        await self._settle(mark_retry, row, error=error, next_at=next_at, refund=paced_here)
         self._wake_at(delay)
         return next_at
 
@@ -685,6 +704,9 @@ class OutboxRelay:
                 self.stats.fallbacks += 1
                 kind = OutboxTargetKind(fallback["kind"])
                 ids = [str(i) for i in fallback["ids"]]
+        if kind == OutboxTargetKind.CUSTOM_ROBOT:
+            await self._send_custom_robot(ids[0], params)
+            return
         message = await self._robot_message(row, params)
         if kind == OutboxTargetKind.GROUP:
             await self._client.send_group(ids[0], message)
@@ -698,6 +720,16 @@ class OutboxRelay:
                 raise _PartialDelivery(remaining, result.failed[0][1] if result.failed else None)
             return
         raise ValueError(f"unknown target kind {kind!r}")
+
+    async def _send_custom_robot(self, project_code: str, params: dict[str, Any]) -> None:
+        if self.custom_robots is None or self._find_custom_robot is None:
+            raise ValueError("this process sends no custom-robot messages")
+        async with self._tx.read() as session:
+            robot = await self._find_custom_robot(session, project_code)
+        if robot is None:
+            raise InvalidRequest("customRobot.missing", f"项目 {project_code} 的客户群自定义机器人已不再登记，消息无法送达",
+                                 api="robot/send")
+        await self.custom_robots.send(robot, params["webhook"])
 
     async def _robot_message(self, row: OutboxMessage, params: dict[str, Any]) -> RobotMessage:
         media = params.get("media")
@@ -734,6 +766,7 @@ __all__ = [
     "RelayStats",
     "Target",
     "conversation_target",
+    "custom_robot_target",
     "enqueue",
     "group_target",
     "reply_target",

@@ -26,7 +26,9 @@ class RolePolicy:
     kind: Literal["anyone", "members", "roles"]
     roles: tuple[str, ...] = ()  # for kind "roles": the roles named in the refusal
     also: tuple[str, ...] = ()  # for kind "roles": roles allowed too, shown in brackets
-    clients: bool = False  # for kind "members": client contacts may use it (read-only commands)
+    # Client contacts may use it (read-only commands): for kind "members" it widens who is allowed, for "anyone" it
+    # says the command is part of the client's view (offered in their 帮助, allowed in client groups).
+    clients: bool = False
 
     def allows(self, user_roles: frozenset[str]) -> bool:
         if self.kind == "anyone":
@@ -52,6 +54,7 @@ class RolePolicy:
 
 
 ANYONE = RolePolicy("anyone")
+EVERYONE = RolePolicy("anyone", clients=True)  # anyone, and offered to client contacts too (项目, 帮助)
 MEMBERS = RolePolicy("members")
 MEMBERS_AND_CLIENTS = RolePolicy("members", clients=True)  # read-only commands a client contact may use too
 

@@ -55,8 +55,17 @@ class Command:
     # Only reads: runs in a read transaction, outside the write lock (SQLite has one writer); its answer and the
     # sender's last project are written after it, in a short write transaction. Writing anything else fails loudly.
     reads_only: bool = False
+    # May be used in a client conversation (a bound client group, a group with external members) though clients
+    # may not use it: it shows nothing internal (成员 添加 of the client's people, 绑定 … 客户群). Commands clients
+    # may use (``RolePolicy.clients``) are allowed there anyway; every other command is refused there.
+    client_group: bool = False
     router: str = ""
     section: str = ""  # the router's title, the heading in the help list
+
+    @property
+    def in_client_groups(self) -> bool:
+        """Whether it may run in a client conversation (it shows the client view there, if it has another)."""
+        return self.roles.clients or self.client_group
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -149,9 +158,10 @@ class Router:
         action: str | None = None,
         usage: str | None = None,
         reads_only: bool = False,
+        client_group: bool = False,
     ) -> Callable[[H], H]:
-        """Declare a command; the usage line is generated from ``params`` unless given. ``reads_only``: see
-        ``Command.reads_only``."""
+        """Declare a command; the usage line is generated from ``params`` unless given. ``reads_only`` and
+        ``client_group``: see ``Command``."""
         if not summary.strip():
             raise RegistrationError(f"command {name!r}: a one-line summary is required")
         if not examples:
@@ -181,6 +191,7 @@ class Router:
                     needs_project=needs_project,
                     action=action or f"使用「{name}」",
                     reads_only=reads_only,
+                    client_group=client_group,
                     router=self.name,
                     section=self.title,
                 )

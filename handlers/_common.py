@@ -17,6 +17,7 @@ from bot.errors import Conflict
 from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
 from bot.replies import Markdown, Reply
+from bot.roles import CLIENT
 from handlers.report_data import (
     PROGRESS_RECURRENCES,
     counts_toward_progress,
@@ -170,6 +171,13 @@ def change_context(ctx: Context) -> dict[str, Any]:
 # ---- the project a command works on ---------------------------------------------------------------------------
 
 
+def client_view(ctx: Context, roles: frozenset[str] | None = None) -> bool:
+    """Answer as to the client: in a client conversation (whoever asks), or to someone who is only a client contact.
+    ``roles``: the sender's roles in the project the answer is about, when it is not ``ctx.project``."""
+    roles = ctx.roles if roles is None else roles
+    return ctx.client_conversation or (CLIENT in roles and not roles - {CLIENT})
+
+
 def implicit_project_note(ctx: Context) -> str:
     """In a 1:1 chat a command without 项目:编号 works on the user's last project: say which one."""
     if ctx.project is None or ctx.incoming.is_group or ctx.args.get("项目"):
@@ -219,6 +227,7 @@ __all__ = [
     "NOBODY",
     "STATUS_ICONS",
     "change_context",
+    "client_view",
     "counts_toward_progress",
     "ensure_not_closed",
     "ensure_running",

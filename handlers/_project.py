@@ -111,7 +111,7 @@ async def resolve_project(incoming: Incoming, code: str | None) -> Project | Non
 async def roles_in(ctx: Context, project: Project | None) -> frozenset[str]:
     """The sender's roles in ``project`` plus organisation roles, as the dispatcher computes them, for commands
     that name their project positionally (``项目 XM-2026-001``, ``绑定 XM-2026-001 内部群``)."""
-    user_id = ctx.incoming.sender_id
+    user_id = ctx.incoming.sender_key
     roles: set[str] = set()
     organization = ctx.config.organization
     if user_id and user_id in organization.leaders:

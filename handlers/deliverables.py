@@ -24,6 +24,7 @@ from handlers._common import (
     STATUS_ICONS,
     calendar_caveat,
     change_context,
+    client_view,
     ensure_not_closed,
     fmt_day,
     lock_project,
@@ -75,6 +76,7 @@ from storage.repo import (
     projects_of_user,
     upsert_user,
 )
+from storage.templates import client_visible
 
 router = Router("deliverables", title="交付物")
 
@@ -136,6 +138,9 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
     chosen = _pick_phases(phases, project, ctx.args.text("阶段"))
     deliverables = await list_deliverables(session=ctx.session, project_id=project.id,
                                            phase_ids=[p.id for p in chosen])
+    for_client = client_view(ctx)
+    if for_client:  # the client sees the documents that concern them, not the company's internal records
+        deliverables = [d for d in deliverables if client_visible(d.flags)]
     names = await names_of(ctx.session, [d.owner_user_id for d in deliverables])
     today, calendar = ctx.today(), ctx.services.calendar
     running = project.status in (ProjectStatus.APPROVED, ProjectStatus.IN_PROGRESS)
@@ -156,7 +161,7 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
         lines.append(f"\n共 {late_count} 项逾期。")
     if project.status == ProjectStatus.CLOSED:
         lines.append("\n项目已归档关闭，交付物只能查看。")
-    else:
+    elif not for_client:
         lines.append("\n发送文件后回复「提交 交付物名称」即可提交，例如：提交 #"
                      + str(deliverables[0].seq if deliverables else 1))
     return Markdown(f"{project.code} 交付物", "\n".join(lines))

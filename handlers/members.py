@@ -14,9 +14,17 @@ from bot.incoming import Incoming
 from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
+from handlers._common import (
+    change_context,
+    client_view,
+    ensure_not_closed,
+    lock_project,
+    names_of,
+    project_command,
+    record_change,
+)
 from reports.user_text import md_literal
-from handlers._common import change_context, ensure_not_closed, lock_project, names_of, project_command, record_change
-from storage.models import MemberRole, Project, parse_member_role
+from storage.models import MemberRole, Project, is_external_key, parse_member_role
 from storage.repo import (
     add_member,
     assign_unowned_deliverables,
@@ -25,6 +33,7 @@ from storage.repo import (
     remove_member,
     upsert_user,
 )
+from storage.repo.directory import clear_exclusion, exclude_member, people_by_key, person_cards
 
 router = Router("members", title="成员与角色")
 
@@ -59,17 +68,36 @@ async def show_members(incoming: Incoming, ctx: Context) -> Reply:
                          examples=("成员 添加 @王五 实施工程师",))
     project: Project = ctx.project
     members = await list_members(session=ctx.session, project_id=project.id)
-    names = await names_of(ctx.session, [m.user_id for m in members])
+    names = await member_labels(ctx.session, [m.user_id for m in members])
     by_role: dict[MemberRole, list[str]] = {}
     for member in members:
         by_role.setdefault(MemberRole(member.role), []).append(names[member.user_id])
     lines = [f"#### {project.code} 项目成员"]
     lines += [f"- **{role}**：{'、'.join(map(md_literal, by_role[role]))}" for role in MemberRole if role in by_role]
     organization = ctx.config.organization
-    if organization.leaders or organization.project_admins:
-        lines.append("\n公司领导和项目管理员（见配置）在每个项目中都有项目经理的权限。")
-    lines.append("\n项目经理可以「成员 添加 @某人 实施工程师」或「成员 移除 @某人」。")
+    if not client_view(ctx):
+        if organization.leaders or organization.project_admins:
+            lines.append("\n公司领导和项目管理员（见配置）在每个项目中都有项目经理的权限。")
+        lines.append("\n项目经理可以「成员 添加 @某人 实施工程师」或「成员 移除 @某人」；在单聊里可以直接写姓名，"
+                     "如「成员 添加 李明 实施工程师」。客户群里的外部成员默认是客户联系人。")
     return Markdown(f"{project.code} 项目成员", "\n".join(lines))
+
+
+async def member_labels(session: object, user_ids: list[str]) -> dict[str, str]:
+    """``李明``; ``黄蕾（华东某制造集团）`` for an external contact; ``赵磊（已离职）`` for someone who left."""
+    people = await people_by_key(session=session, user_ids=user_ids)  # type: ignore[arg-type]
+    cards = {c.user_id: c for c in await person_cards(session=session, users=list(people.values()))}  # type: ignore
+    labels = {}
+    for user_id in user_ids:
+        card = cards.get(user_id)
+        if card is None:
+            labels[user_id] = user_id
+            continue
+        notes = [card.organization or "外部联系人"] if card.external else []
+        if not card.active:
+            notes.append("已离职")
+        labels[user_id] = f"{card.name}（{'，'.join(notes)}）" if notes else card.name
+    return labels
 
 
 @router.command(
@@ -78,12 +106,13 @@ async def show_members(incoming: Incoming, ctx: Context) -> Reply:
     summary="把人加入项目并指定角色；该角色尚无负责人的交付物交给他",
     examples=("成员 添加 @王五 实施工程师", "成员 添加 @赵六 @钱七 拓展"),
     params=(
-        Param.user("成员", positional=True, required=True, many=True, help="在钉钉里 @ 选择，可以多个"),
+        Param.user("成员", positional=True, required=True, many=True, help="在钉钉里 @ 选择（单聊里写姓名），可以多个"),
         Param.word("角色", positional=True, required=True, max_length=16, help=ROLE_PARAM_HELP),
     ),
     roles=only(PROJECT_MANAGER),
     needs_project=True,
     action="管理项目成员",
+    client_group=True,  # the PM adds the client's people by @ where they are: in the client group
 )
 @project_command
 async def add_members(incoming: Incoming, ctx: Context) -> Reply:
@@ -91,10 +120,16 @@ async def add_members(incoming: Incoming, ctx: Context) -> Reply:
     ensure_not_closed(project)
     role = parse_role(ctx.args.text("角色"), example="成员 添加 @王五 实施工程师")
     users: tuple[User, ...] = ctx.args.users("成员")
+    outsiders = [u for u in users if is_external_key(u.user_id)]
+    if outsiders and role != MemberRole.CLIENT:
+        who = "、".join(u.display for u in outsiders)
+        raise UsageError(f"{who} 是其他单位的人（外部联系人），只能是{MemberRole.CLIENT}联系人，不能担任{role}。"
+                         f"例如：成员 添加 @{outsiders[0].display} 客户联系人")
     added, already, handed = [], [], 0
     for user in users:
         if user.name:
             await upsert_user(session=ctx.session, user_id=user.user_id, name=user.name)
+        await clear_exclusion(session=ctx.session, project_id=project.id, user_id=user.user_id)
         if await add_member(session=ctx.session, project_id=project.id, user_id=user.user_id, role=role):
             added.append(user)
             handed += await assign_unowned_deliverables(
@@ -125,12 +160,13 @@ async def add_members(incoming: Incoming, ctx: Context) -> Reply:
     summary="把人移出项目（或只去掉一个角色）；他未完成的交付物转给同角色的其他成员",
     examples=("成员 移除 @王五", "成员 移除 @王五 实施工程师"),
     params=(
-        Param.user("成员", positional=True, required=True, help="在钉钉里 @ 选择"),
+        Param.user("成员", positional=True, required=True, former=True, help="在钉钉里 @ 选择，或写姓名；已离职的人也可以"),
         Param.word("角色", positional=True, max_length=16, help="只去掉这个角色；不写则移出项目"),
     ),
     roles=only(PROJECT_MANAGER),
     needs_project=True,
     action="管理项目成员",
+    client_group=True,
 )
 @project_command
 async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
@@ -151,6 +187,9 @@ async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
     if MemberRole.PM in held and managers == {user.user_id}:
         raise Conflict("不能移除项目唯一的项目经理。请先「成员 添加 @新经理 项目经理」，再移除。")
     await remove_member(session=ctx.session, project_id=project.id, user_id=user.user_id, role=role)
+    if is_external_key(user.user_id):
+        # External members of the client group are 客户联系人 by default: remember that the PM took this one away.
+        await exclude_member(session=ctx.session, project_id=project.id, user_id=user.user_id)
     handed_to: list[str] = []
     for held_role in held:
         successor = next((m.user_id for m in members if m.role == held_role and m.user_id != user.user_id), None)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from bot.args import Param, clip
+from bot.client_robots import CUSTOM_ROBOT, REACH_TEXT, client_reach
 from bot.context import Context
 from bot.errors import Conflict, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
 from bot.replies import Markdown, Reply
-from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
+from bot.roles import EVERYONE, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
+from bot.scheduler import request_job
 from handlers._common import (
     STATUS_ICONS,
     calendar_caveat,
     change_context,
+    client_view,
     counts_toward_progress,
     ensure_not_closed,
     fmt_day,
@@ -27,6 +30,7 @@ from handlers._common import (
     who,
 )
 from handlers._project import project_named, resolve_project, roles_in
+from handlers.directory import GROUP_MEMBERS_JOB
 from handlers.project_facts import (
     FACT_LABELS,
     FACT_PARAMS,
@@ -40,7 +44,7 @@ from handlers.project_facts import (
 from reports.formatting import fmt_percent
 from reports.model import DeliverableCounts
 from reports.user_text import md_literal
-from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus
+from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus, is_external_key
 from storage.repo import (
     create_project_from_plan,
     get_project_by_conversation,
@@ -51,7 +55,7 @@ from storage.repo import (
     projects_of_user,
     upsert_user,
 )
-from storage.templates import PlanError, UnknownTemplateError, plan_project
+from storage.templates import PlanError, UnknownTemplateError, client_visible, plan_project
 
 router = Router("projects", title="项目")
 
@@ -106,6 +110,8 @@ async def create_project(incoming: Incoming, ctx: Context) -> Reply:
         raise UsageError(str(exc)) from None
     pm = args.user("经理")
     assert pm is not None
+    if is_external_key(pm.user_id):
+        raise UsageError(f"{pm.display} 是其他单位的人（外部联系人），不能担任项目经理。请指定公司同事，例如 经理:张三")
     facts = read_facts(args)
     name = " ".join((args.text("名称") or "").split())
     if pm.name:
@@ -218,15 +224,11 @@ def _project_line(project: Project, names: dict[str, str], roles: str = "") -> s
 )
 async def list_all_projects(incoming: Incoming, ctx: Context) -> Reply:
     session = ctx.session
-    if incoming.is_group:
-        bound = await get_project_by_conversation(session=session, conversation_id=incoming.conversation_id)
-        if bound is not None and bound.client_conversation_id == incoming.conversation_id:
-            raise PermissionDenied("客户群里不显示公司的项目列表。请在内部群或与我的单聊中发送「项目列表」。")
     statuses = None if ctx.args.text("范围") == "全部" else [s for s in ProjectStatus if s != ProjectStatus.CLOSED]
     projects = await list_projects(session=session, statuses=statuses)
-    if incoming.sender_id:
+    if incoming.sender_key:
         # Someone who is only a client contact (in every project they are in) sees only their own projects.
-        mine = await projects_of_user(session=session, user_id=incoming.sender_id)
+        mine = await projects_of_user(session=session, user_id=incoming.sender_key)
         if mine and all([await _only_client(ctx, p) for p in mine]):
             projects = [p for p in projects if p.id in {m.id for m in mine}]
     if not projects:
@@ -276,15 +278,18 @@ async def my_projects(incoming: Incoming, ctx: Context) -> Reply:
     examples=("项目", "项目 XM-2026-001"),
     params=(Param.word("编号", positional=True, max_length=64, example="XM-2026-001", aliases=("项目",),
                        help="项目编号；在已绑定项目的群里可省略"),),
+    roles=EVERYONE,  # checked against the named project below; clients get the client view
     reads_only=True,
 )
 async def project_overview(incoming: Incoming, ctx: Context) -> Reply:
-    project, _ = await project_named(ctx, ctx.args.text("编号"), MEMBERS_AND_CLIENTS, "查看项目概况")
+    project, roles = await project_named(ctx, ctx.args.text("编号"), MEMBERS_AND_CLIENTS, "查看项目概况")
     await remember_sender_project(ctx, project)
-    return await overview_markdown(ctx, project)
+    return await overview_markdown(ctx, project, for_client=client_view(ctx, roles))
 
 
-async def overview_markdown(ctx: Context, project: Project) -> Markdown:
+async def overview_markdown(ctx: Context, project: Project, *, for_client: bool = False) -> Markdown:
+    """The overview; ``for_client``: the client's view of it (what the client weekly report shows too): no overdue
+    details with their owners, no internal documents, no internal group."""
     session, today, calendar = ctx.session, ctx.today(), ctx.services.calendar
     deliverables = await list_deliverables(session=session, project_id=project.id)
     phases = await list_phases(session=session, project_id=project.id)
@@ -295,7 +300,7 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
     overdue = [d for d in deliverables if running and overdue_days(d, today, calendar) > 0]
     upcoming = sorted(
         (d for d in deliverables if d.status == DeliverableStatus.PENDING and d.due_date and d.due_date >= today
-         and counts_toward_progress(d)),
+         and counts_toward_progress(d) and (not for_client or client_visible(d.flags))),
         key=lambda d: (d.due_date, d.seq),
     )[:MILESTONES_SHOWN]
     counts = DeliverableCounts.of((counts_toward_progress(d), d.status) for d in deliverables)
@@ -314,10 +319,15 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
         f"- 计划周期：{fmt_day(project.planned_start, today)} 至 {fmt_day(project.planned_end, today)}",
     ]
     if project.status == ProjectStatus.PAUSED and project.paused_at:
-        lines.append("- ⏸ 项目已暂停，提醒与周报停止；项目经理发送「恢复」后继续")
-    lines.append(f"- 群：内部群{'已绑定' if project.internal_conversation_id else '未绑定'}，"
-                 f"客户群{'已绑定' if project.client_conversation_id else '未绑定'}")
-    if overdue:
+        lines.append("- ⏸ 项目已暂停，周报暂停" if for_client else "- ⏸ 项目已暂停，提醒与周报停止；项目经理发送「恢复」后继续")
+    reach = REACH_TEXT[await client_reach(session, ctx.config, project)]
+    if for_client:
+        if overdue:
+            lines.append(f"- 逾期交付物：{len(overdue)} 项")
+        lines.append(f"- {reach}")
+    else:
+        lines.append(f"- 群：内部群{'已绑定' if project.internal_conversation_id else '未绑定'}；{reach}")
+    if overdue and not for_client:
         lines.append(f"\n**⚠️ 逾期 {len(overdue)} 项**")
         lines += [f"- {md_literal(d.name)}（{phase_of.get(d.phase_id, '')}）{md_literal(who(names, d.owner_user_id))}，"
                   f"应于 {fmt_day(d.due_date, today)}，逾期 {overdue_days(d, today, calendar)} 个工作日"
@@ -326,8 +336,15 @@ async def overview_markdown(ctx: Context, project: Project) -> Markdown:
         lines.append("\n**接下来**")
         lines += [f"- {fmt_day(d.due_date, today)} {STATUS_ICONS[d.status]} {md_literal(d.name)}（{md_literal(who(names, d.owner_user_id))}）"
                   for d in upcoming]
-    lines.append(f"\n{next_steps(project)}")
+    lines.append("\n" + (client_next_steps(project) if for_client else next_steps(project)))
     return Markdown(f"{project.code} 概况", "\n".join(lines))
+
+
+def client_next_steps(project: Project) -> str:
+    """What a client contact can look at next; a closed project only looks back."""
+    if project.status == ProjectStatus.CLOSED:
+        return "项目已归档关闭。发送「交付物」查看交付物。"
+    return "发送「交付物」查看本阶段交付物，「周报 预览」查看本周周报。"
 
 
 def next_steps(project: Project) -> str:
@@ -360,6 +377,7 @@ def next_steps(project: Project) -> str:
                      help="内部群：提醒与状态变更；客户群：每周的客户项目周报"),
     ),
     action="绑定项目群",
+    client_group=True,
 )
 async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
     if not incoming.is_group or not incoming.conversation_id:
@@ -377,6 +395,8 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
     if getattr(project, other) == conversation:
         other_kind = CLIENT_GROUP if kind == INTERNAL_GROUP else INTERNAL_GROUP
         raise Conflict(f"本群已是项目 {project.code} 的{other_kind}，内部群和客户群不能是同一个群。")
+    if kind == INTERNAL_GROUP and ctx.client_conversation:
+        raise Conflict("本群是客户群或有其他单位的成员，不能作为内部群（内部群会收到内部事项）。请在只有公司同事的群里绑定内部群。")
     previous = getattr(project, field)
     if previous == conversation:
         return f"本群已是项目 {project_label(project)} 的{kind}，无需重复绑定。"
@@ -390,10 +410,20 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
         key=f"project-bound:{project.code}:{field}:{conversation}", entity="project", entity_id=project.id,
         before={field: previous}, after={field: conversation}, **change_context(ctx),
     )
-    purpose = ("以后的提醒和状态变更会发到这里" if kind == INTERNAL_GROUP
-               else "每周的客户项目周报会发到这里；客户联系人可以查看项目概况")
     replaced = "（原来绑定的群已解除）" if previous else ""
-    return f"已把本群绑定为项目 {project_label(project)} 的{kind}{replaced}，{purpose}。在本群发送命令时默认就是这个项目。"
+    # Who is in the group, read at once: outsiders in a client group become the project's 客户联系人 now, not at
+    # their first message; outsiders in an internal group make it a conversation that answers nothing internal.
+    await request_job(ctx.session, GROUP_MEMBERS_JOB, f"{project.code}:{conversation}",
+                      {"conversation_id": conversation,
+                       "project_id": project.id if kind == CLIENT_GROUP else None}, now=ctx.clock.now())
+    if kind == INTERNAL_GROUP:
+        return (f"已把本群绑定为项目 {project_label(project)} 的{kind}{replaced}，以后的提醒和状态变更会发到这里。"
+                "在本群发送命令时默认就是这个项目。")
+    reach = await client_reach(ctx.session, ctx.config, project)
+    how = ("每周的客户项目周报由登记的自定义机器人推送到客户群（消息加 Word 下载链接）" if reach == CUSTOM_ROBOT
+           else "每周的客户项目周报会由我发到这里")
+    return (f"已把本群绑定为项目 {project_label(project)} 的{kind}{replaced}。{how}；群里其他单位的成员默认是客户联系人，"
+            "可以查看项目概况、交付物和客户版周报（项目经理可用「成员 移除」取消）。本群不显示内部内容。")
 
 
 __all__ = ["bind_group", "create_project", "list_all_projects", "my_projects", "next_steps", "overview_markdown",

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.args import Param, clip
 from bot.context import Context
-from bot.errors import Conflict, NotFound, UsageError, UserError
+from bot.errors import Conflict, NotFound, UsageError
 from bot.incoming import Incoming
 from bot.replies import File, Markdown, Reply
 from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, only
@@ -65,6 +65,9 @@ from storage.repo import (
 )
 
 router = Router("registers", title="登记簿（问题、需求、风险、变更、升级、日志、会议）")
+# Issues, requirements, logs, plans and meeting notes may be written in the client group too (``client_group=True``):
+# things said with the client, whose answers only repeat what was typed there. Risks, changes and upgrades, and
+# every list but the client's, stay out of it.
 router.group("问题", summary="问题记录表：登记、关闭（写明解决方法）、列表", aliases=("issue", "issues"))
 router.group("需求", summary="需求跟踪表：登记、完成、列表", aliases=("requirement", "requirements"))
 router.group("风险", summary="风险登记：概率、影响、应对（规避/转移/减轻/接受）", aliases=("risk", "risks"))
@@ -202,7 +205,8 @@ async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
                 params=(Param.text("描述", required=True, help="问题描述"), OWNER, DUE,
                         Param.choice("严重程度", LEVELS, help="高、中、低"),
                         Param.choice("需客户协助", YES_NO, help="是：列入客户项目周报「需客户协助的问题与风险」")),
-                roles=MEMBERS, needs_project=True, action="登记问题")
+                roles=MEMBERS, needs_project=True, action="登记问题",
+                client_group=True)
 @project_command
 async def add_issue(incoming: Incoming, ctx: Context) -> Reply:
     severity, needs_client = ctx.args.text("严重程度"), ctx.args.text("需客户协助") == YES
@@ -221,7 +225,8 @@ async def add_issue(incoming: Incoming, ctx: Context) -> Reply:
                 examples=("问题 关闭 3 已升级浏览器兼容补丁",),
                 params=(Param.word("编号", positional=True, required=True, max_length=12, example="3"),
                         Param.text("解决方法", required=True, aliases=("解决",), help="问题是怎么解决的")),
-                roles=MEMBERS, needs_project=True, action="关闭问题")
+                roles=MEMBERS, needs_project=True, action="关闭问题",
+                client_group=True)
 @project_command
 async def close_issue(incoming: Incoming, ctx: Context) -> Reply:
     return await _close(ctx, RegisterKind.ISSUE, ctx.args.text("编号"), ctx.args.text("解决方法"),
@@ -242,7 +247,8 @@ async def list_issues(incoming: Incoming, ctx: Context) -> Reply:
 @router.command("需求 新增", aliases=("新需求",), summary="登记客户提出的需求（需求跟踪表）",
                 examples=("需求 新增 报表增加按科室导出 截止:2026-05-30",),
                 params=(Param.text("描述", required=True, help="需求内容"), OWNER, DUE),
-                roles=MEMBERS, needs_project=True, action="登记需求")
+                roles=MEMBERS, needs_project=True, action="登记需求",
+                client_group=True)
 @project_command
 async def add_requirement(incoming: Incoming, ctx: Context) -> Reply:
     _, entry = await _add(ctx, RegisterKind.REQUIREMENT, ctx.args.text("描述") or "", due_date=ctx.args.date("截止"))
@@ -253,7 +259,8 @@ async def add_requirement(incoming: Incoming, ctx: Context) -> Reply:
                 examples=("需求 完成 2 已在 v2.3 上线",),
                 params=(Param.word("编号", positional=True, required=True, max_length=12, example="2"),
                         Param.text("说明", help="完成情况")),
-                roles=MEMBERS, needs_project=True, action="完成需求")
+                roles=MEMBERS, needs_project=True, action="完成需求",
+                client_group=True)
 @project_command
 async def complete_requirement(incoming: Incoming, ctx: Context) -> Reply:
     return await _close(ctx, RegisterKind.REQUIREMENT, ctx.args.text("编号"), ctx.args.text("说明"),
@@ -489,8 +496,6 @@ async def list_upgrades(incoming: Incoming, ctx: Context) -> Reply:
 @project_command
 async def export_registers(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
-    if incoming.conversation_id and incoming.conversation_id == project.client_conversation_id:
-        raise UserError("项目登记表含风险、变更等内部记录，不能在客户群导出。请在项目内部群或与我的单聊中发送「导出」。")
     data = await gather_project_report(session=ctx.session, project=project, today=ctx.today(),
                                        calendar=ctx.services.calendar, tz=ctx.config.tz,
                                        company_name=ctx.config.organization.company_name)
@@ -506,7 +511,8 @@ async def export_registers(incoming: Incoming, ctx: Context) -> Reply:
 @router.command("日志", aliases=("实施日志", "log"), summary="记实施日志：今天完成的工作（进入周报的「本周完成」）",
                 examples=("日志 完成3号楼AP安装调试，培训操作员12人",),
                 params=(Param.text("内容", required=True, help="今天完成的工作"),),
-                roles=MEMBERS, needs_project=True, action="记实施日志")
+                roles=MEMBERS, needs_project=True, action="记实施日志",
+                client_group=True)
 @project_command
 async def write_log(incoming: Incoming, ctx: Context) -> Reply:
     _, entry = await _add(ctx, RegisterKind.LOG, ctx.args.text("内容") or "", due_date=ctx.today())
@@ -516,7 +522,8 @@ async def write_log(incoming: Incoming, ctx: Context) -> Reply:
 @router.command("下周计划", aliases=("plan", "周计划"), summary="写下周工作计划（进入周报的「下周工作计划」）",
                 examples=("下周计划 完成数据接口联调，组织操作员培训",),
                 params=(Param.text("内容", required=True, help="下周要做的工作"),),
-                roles=MEMBERS, needs_project=True, action="写下周计划")
+                roles=MEMBERS, needs_project=True, action="写下周计划",
+                client_group=True)
 @project_command
 async def write_plan(incoming: Incoming, ctx: Context) -> Reply:
     today = ctx.today()
@@ -531,7 +538,8 @@ async def write_plan(incoming: Incoming, ctx: Context) -> Reply:
                 params=(Param.word("类型", positional=True, required=True, max_length=16,
                                    help="会议类型：" + "、".join(MEETING_TYPES)),
                         Param.text("纪要", required=True, help="会议内容和决议")),
-                roles=MEMBERS, needs_project=True, action="记会议纪要")
+                roles=MEMBERS, needs_project=True, action="记会议纪要",
+                client_group=True)
 @project_command
 async def record_meeting(incoming: Incoming, ctx: Context) -> Reply:
     meeting_type = (ctx.args.text("类型") or "").strip()

@@ -47,6 +47,7 @@ from reports.reminders import (
     render_owner_reminder,
     render_pm_escalation,
 )
+from storage.models import is_external_key
 from storage.repo.report_queries import SCAN_CHUNK_ROWS, DeliverableDue, pending_deliverables_due_chunks
 
 jobs = JobRegistry()
@@ -105,7 +106,10 @@ def _plan_projects(
     lateness: dict[date, int] = {}
     targets: dict[str, Target] = {}
 
-    def to_user(user_id: str) -> Target:
+    def to_user(user_id: str, row: DeliverableDue) -> Target | None:
+        # A client contact gets no 1:1 message from the platform: theirs goes to the project's client group.
+        if is_external_key(user_id):
+            return group_target(row.client_conversation_id) if row.client_conversation_id else None
         target = targets.get(user_id)
         if target is None:
             target = targets[user_id] = users_target(user_id)
@@ -135,9 +139,10 @@ def _plan_projects(
             if owner:
                 heads_up[(owner, row.due)].append((row, info))
         for (owner, due), items in heads_up.items():
+            if (target := to_user(owner, first)) is None:
+                continue
             title, text = render_due_soon_reminder(project, _owner_name(items, owner), [i for _, i in items], due=due)
-            plan.append(Reminder(f"duesoon:{code}:{owner}:{due.isoformat()}", to_user(owner), title, text,
-                                 "duesoon", code))
+            plan.append(Reminder(f"duesoon:{code}:{owner}:{due.isoformat()}", target, title, text, "duesoon", code))
         if not overdue:
             continue
         infos = [i for _, i in overdue]
@@ -154,14 +159,16 @@ def _plan_projects(
             if owner:
                 by_owner[owner].append((row, info))
         for owner, items in by_owner.items():
+            if (target := to_user(owner, first)) is None:
+                continue
             title, text = render_owner_reminder(project, _owner_name(items, owner), [i for _, i in items], today=today)
-            plan.append(Reminder(f"overdue:{code}:{owner}:{day}", to_user(owner), title, text, "overdue", code))
+            plan.append(Reminder(f"overdue:{code}:{owner}:{day}", target, title, text, "overdue", code))
 
         # 3. escalation to the PM (4., the leaders', is one message for all projects: _with_leader_escalation)
         to_pm = [i for i in infos if i.overdue_working_days >= pm_after_days]
         if to_pm and first.pm_user_id:
             title, text = render_pm_escalation(project, to_pm, today=today)
-            plan.append(Reminder(f"escalate-pm:{code}:{day}", to_user(first.pm_user_id), title, text,
+            plan.append(Reminder(f"escalate-pm:{code}:{day}", users_target(first.pm_user_id), title, text,
                                  "escalate-pm", code))
     return _ProjectsPlan(plan, overdue_by_project)
 

@@ -77,6 +77,7 @@ from storage.repo.report_queries import (
     phases_of,
     register_entries_of,
 )
+from storage.templates import client_visible
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 ISSUE_CHART_WEEKS = 8  # weeks shown by the issues-per-week chart of the weekly report
@@ -164,6 +165,13 @@ def _name(names: Mapping[str, str], user_id: str | None) -> str:
     return names.get(user_id, user_id) if user_id else ""
 
 
+def _name_and_id(names: Mapping[str, str], user_id: str | None) -> str:
+    """``王建国（wangjianguo）``: the audit log names people and keeps the id an auditor can match (a name may be shared,
+    and change)."""
+    name = _name(names, user_id)
+    return f"{name}（{user_id}）" if user_id and name != user_id else name
+
+
 def phase_info(phase: Phase) -> PhaseInfo:
     return PhaseInfo(
         name=phase.name,
@@ -203,6 +211,7 @@ def deliverable_info(
         submitted_on=local_date(submitted, tz) if deliverable.status == DeliverableStatus.SUBMITTED else None,
         counted=counts_toward_progress(deliverable),
         recurring=deliverable.recurrence not in PROGRESS_RECURRENCES,
+        internal=not client_visible(deliverable.flags),
     )
 
 
@@ -301,7 +310,7 @@ def audit_entry(record: AuditLog, *, names: Mapping[str, str], tz: tzinfo = DEFA
         detail = "；".join(f"{k}={v}" for k, v in record.after.items())[:500]
     return AuditEntry(
         at=to_local(record.at, tz) or record.at,
-        actor_name=_name(names, record.actor_user_id) or "机器人",
+        actor_name=_name_and_id(names, record.actor_user_id) or "机器人",
         action=action_label(record.action),
         target=target,
         detail=detail,

@@ -39,15 +39,16 @@ from typing import Any
 
 from bot.args import Param
 from bot.context import Context
-from bot.errors import Conflict, UserError
+from bot.client_robots import CUSTOM_ROBOT, UNREACHED, client_reach, client_robot, with_client_robots
+from bot.errors import Conflict, PermissionDenied
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, weekly
-from bot.outbox import conversation_target, enqueue, group_target, target_params
+from bot.outbox import conversation_target, custom_robot_target, enqueue, group_target, target_params
 from bot.replies import File, Image, Markdown, Reply
-from bot.roles import MEMBERS, PROJECT_MANAGER, only
+from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import ensure_not_closed
+from handlers._common import client_view, ensure_not_closed
 from handlers._submit import file_generated, flagged_deliverable
 from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
 from handlers.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
@@ -111,14 +112,18 @@ def _relative(path: Path | None, root: Path) -> str | None:
 
 async def store_and_queue_weekly_report(
     session: Any, *, config: Any, project: Project, bundle: WeeklyBundle, period: WeeklyPeriod, now_utc: datetime,
-    actor_user_id: str | None = None,
+    actor_user_id: str | None = None, links: Any = None,
 ) -> bool:
     """Write the .docx files under ``storage.files_dir``, record both variants as sent and queue the messages, in the
-    caller's transaction. Returns whether anything new was queued (False: the outbox keys were already there)."""
+    caller's transaction. Returns whether anything new was queued (False: the outbox keys were already there).
+
+    A client group with a custom robot (``bot.client_robots``) gets the markdown with a signed download link to the
+    .docx (``links``: ``bot.downloads.DownloadLinks``), since a custom robot can send no file."""
     root = Path(config.storage.files_dir)
     folder = root / REPORTS_FOLDER / safe_component(project.code)
     client_path, internal_path = await asyncio.to_thread(_write_files, folder, bundle)
-    to_client = bool(project.client_conversation_id)
+    robot = await client_robot(session, config, project) if links is not None else None
+    to_client = bool(project.client_conversation_id) or robot is not None
     to_internal = bool(project.internal_conversation_id)
     await record_weekly_report(
         session=session, project_id=project.id, iso_year=period.iso_year, iso_week=period.iso_week,
@@ -132,7 +137,14 @@ async def store_and_queue_weekly_report(
             file_path=_relative(internal_path, root), sent_at=now_utc if to_internal else None, now=now_utc,
         )
     queued = False
-    if to_client:
+    if robot is not None:
+        link = links.url(client_path)
+        days = config.server.download_link_hours // 24
+        valid = f"{days} 天" if days else f"{config.server.download_link_hours} 小时"
+        text = f"{bundle.markdown}\n\n[下载 Word 版周报]({link})（{valid}内有效）"
+        queued |= await enqueue(session, outbox_key(project.code, period, "msg"), custom_robot_target(project.code),
+                                Markdown(bundle.title, text))
+    elif to_client:
         target = group_target(project.client_conversation_id)
         queued |= await enqueue(session, outbox_key(project.code, period, "msg"), target,
                                 Markdown(bundle.title, bundle.markdown))
@@ -175,11 +187,12 @@ SEND_JOB = "weekly_report_send"
 PRERENDER_JOB = "weekly_report_prerender"
 
 
-def _due_projects(projects: Sequence[Project], sent: dict[int, datetime], scheduled_utc: datetime) -> list[Project]:
+def _due_projects(projects: Sequence[Project], sent: dict[int, datetime], scheduled_utc: datetime,
+                  robots: set[int] = frozenset()) -> list[Project]:  # type: ignore[assignment]
     return [
         p for p in projects
         if p.id not in sent
-        and (p.client_conversation_id or p.internal_conversation_id)
+        and (p.client_conversation_id or p.internal_conversation_id or p.id in robots)
         # A project created after the fire time (a late catch-up) has no week to report yet.
         and (p.created_at is None or p.created_at <= scheduled_utc)
     ]
@@ -203,7 +216,8 @@ async def _list_due(run: JobRunContext, period: WeeklyPeriod, push_at: datetime)
     async with run.database.read() as session:
         projects = await list_projects(session=session, statuses=ACTIVE_PROJECT_STATUSES)
         sent = await sent_weekly_reports(session=session, iso_year=period.iso_year, iso_week=period.iso_week)
-    due = _due_projects(projects, sent, push_at.astimezone(UTC).replace(tzinfo=None))
+        robots = await with_client_robots(session, run.config, [p for p in projects if p.id not in sent])
+    due = _due_projects(projects, sent, push_at.astimezone(UTC).replace(tzinfo=None), robots)
     run.log.info("%d running projects, %d already sent, %d due", len(projects), len(sent), len(due))
     return due
 
@@ -321,7 +335,8 @@ async def _queue_if_still_due(run: JobRunContext, project: Project, bundle: Week
         if not await _still_due(work.session, project.id, period):
             return False
         return await store_and_queue_weekly_report(work.session, config=run.config, project=project, bundle=bundle,
-                                                   period=period, now_utc=run.now_utc, actor_user_id=actor_user_id)
+                                                   period=period, now_utc=run.now_utc, actor_user_id=actor_user_id,
+                                                   links=run.services.links)
 
 
 @jobs.on_demand(SEND_JOB, timeout=600, doing="生成并发送本周周报")
@@ -363,14 +378,16 @@ def _this_week(ctx: Context) -> tuple[WeeklyPeriod, date]:
     summary="在聊天中预览本周的客户项目周报（含阶段进度图），不会发送给客户",
     examples=("周报 预览", "周报 预览 内部"),
     params=(VERSION_PARAM,),
-    roles=MEMBERS,
+    roles=MEMBERS_AND_CLIENTS,  # clients: the client version only
     needs_project=True,
 )
 async def preview_weekly_report(incoming: Incoming, ctx: Context) -> Reply:
     internal = ctx.args.text("版本") == INTERNAL_VERSION
     project = ctx.project
-    if internal and incoming.conversation_id and incoming.conversation_id == project.client_conversation_id:
-        raise UserError("内部版周报含内部事项，不能在客户群预览。请在项目内部群或单聊中发送「周报 预览 内部」。")
+    if internal and (ctx.client_conversation or incoming.conversation_id == project.client_conversation_id):
+        raise PermissionDenied("内部版周报含内部事项，不能在客户群预览。请在项目内部群或单聊中发送「周报 预览 内部」。")
+    if internal and client_view(ctx):
+        raise PermissionDenied("内部版周报只给项目组看。客户联系人可以发送「周报 预览」查看客户版周报。")
     period, today = _this_week(ctx)
     data = await gather_project_report(session=ctx.session, project=project, today=today,
                                        calendar=ctx.services.calendar, tz=ctx.config.tz, period=period, weekly=True,
@@ -387,6 +404,7 @@ async def preview_weekly_report(incoming: Incoming, ctx: Context) -> Reply:
     roles=only(PROJECT_MANAGER),
     needs_project=True,
     action="发送周报",
+    client_group=True,  # its answer says only when the report goes out
 )
 async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
     project: Project = ctx.project
@@ -394,14 +412,17 @@ async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
     ensure_not_closed(project)
     if project.status not in ACTIVE_PROJECT_STATUSES:
         raise Conflict(f"项目当前状态为「{project.status}」，只有已立项或进行中的项目发送周报。")
-    if not project.client_conversation_id:
-        raise Conflict("本项目还没有绑定客户群，无法发送客户项目周报。请先在客户群里绑定项目。")
+    reach = await client_reach(ctx.session, ctx.config, project)
+    if reach == UNREACHED:
+        raise Conflict("本项目还没有绑定客户群，无法发送客户项目周报。请先在客户群里绑定项目"
+                       "（或由管理员用 dingpm client-robot 登记客户群的自定义机器人）。")
     sent = await sent_weekly_reports(session=ctx.session, iso_year=period.iso_year, iso_week=period.iso_week,
                                      project_ids=[project.id])
     if project.id in sent:
         return (f"本周（{period.label}）周报已于 {_fmt_sent(sent[project.id], ctx.config.tz)} 发送，"
                 "每周只发送一次。可用「周报 预览」查看内容。")
-    where = "客户群" + ("，内部版发到内部群" if project.internal_conversation_id else "")
+    where = ("客户群（由自定义机器人推送，附 Word 下载链接）" if reach == CUSTOM_ROBOT else "客户群") + (
+        "，内部版发到内部群" if project.internal_conversation_id else "")
     requested = await request_job(ctx.session, SEND_JOB, f"{project.code}:{period.key}", {
         "project_id": project.id, "monday": period.monday.isoformat(), "requested_by": incoming.sender_id or None,
         "target": target_params(conversation_target(incoming)),  # told there if the run fails

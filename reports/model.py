@@ -126,6 +126,7 @@ class DeliverableInfo:
     submitted_on: date | None = None
     counted: bool = True  # counts toward progress: required, and a one-off document or a final register
     recurring: bool = False  # produced again and again (周报, 日志, per event): not "work done" of a week by itself
+    internal: bool = False  # the company's own record: named in the internal report only
 
     @property
     def is_overdue(self) -> bool:

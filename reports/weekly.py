@@ -92,8 +92,9 @@ class WeeklyContent:
     workload: tuple[Workload, ...]
 
 
-def weekly_content(data: ProjectReportData) -> WeeklyContent:
-    """Choose what the week's report says. Pure: everything is derived from ``data``."""
+def weekly_content(data: ProjectReportData, *, internal: bool = True) -> WeeklyContent:
+    """Choose what the week's report says. Pure: everything is derived from ``data``. The client's report
+    (``internal=False``) names no internal document in its work done and planned (the counts include them)."""
     week = data.week
     nxt = week.next()
 
@@ -112,7 +113,8 @@ def weekly_content(data: ProjectReportData) -> WeeklyContent:
             ver = f" {e.version}" if e.version else ""
             done.append(WorkItem("系统升级", f"系统升级{ver}：{e.title}", e.owner_name,
                                  as_date(e.closed_at or e.created_at), e.content))
-    for d in data.deliverables:
+    named = [d for d in data.deliverables if internal or not d.internal]
+    for d in named:
         # A recurring record (the 周报 itself, an upgrade's notice) is reported by what produced it, if at all.
         if d.status == DeliverableStatus.SUBMITTED and week.contains(d.submitted_on) and not d.recurring:
             done.append(WorkItem("交付物提交", f"提交《{d.name}》", d.owner_name, d.submitted_on))
@@ -122,7 +124,7 @@ def weekly_content(data: ProjectReportData) -> WeeklyContent:
     for e in data.entries(RegisterKind.PLAN):
         if week.contains(e.created_at) or nxt.contains(e.due):
             plans.append(WorkItem("工作计划", e.title, e.owner_name, e.due))
-    for d in data.deliverables:
+    for d in named:
         if d.status == DeliverableStatus.PENDING and d.due is not None and d.due <= nxt.sunday:
             plans.append(WorkItem("交付物", f"完成《{d.name}》", d.owner_name, d.due))
     plans.sort(key=lambda w: (w.day or nxt.sunday, w.source != "工作计划"))
@@ -298,7 +300,7 @@ def render_weekly_markdown(data: ProjectReportData, *, internal: bool = False, m
     ``chart_urls`` optionally maps chart keys (``charts.CHART_TITLES``) to image URLs, e.g. the media_id
     of the uploaded PNG, which DingTalk accepts as an image URL in markdown; they go under section 一.
     """
-    content = weekly_content(data)
+    content = weekly_content(data, internal=internal)
     title = report_title(data, internal=internal)
     text = ""
     for limit in (8, 6, 4, 3, 2, 1, 0):
@@ -324,7 +326,7 @@ def render_weekly_docx(data: ProjectReportData, charts: Mapping[str, bytes] | No
 
     if charts is None:
         charts = render_charts(data)
-    c = weekly_content(data)
+    c = weekly_content(data, internal=internal)
     p = data.project
     title = INTERNAL_TITLE if internal else CLIENT_TITLE
     company = data.company_name

@@ -84,6 +84,7 @@ __all__ = [
     "TemplateRegistry",
     "UnknownTemplateError",
     "builtin_templates_dir",
+    "client_visible",
     "load_template_file",
     "load_templates",
     "plan_project",
@@ -134,6 +135,17 @@ class DeliverableFlag(StrEnum):
     CLIENT_SIGNATURE = "client_signature"  # 需客户签字
     LEADER_APPROVAL = "leader_approval"  # 需领导审批
     ARCHIVE = "archive"  # handing documents to the project administrator (项目管理员) for archiving
+    INTERNAL = "internal"  # the company's own record (内部启动会, 审核报告, 复盘 …): never shown to the client
+
+
+# Flags that make a deliverable internal by what it is: approvals to leaders, pause requests, the archive.
+INTERNAL_FLAGS = frozenset({DeliverableFlag.INTERNAL, DeliverableFlag.PROJECT_APPROVAL,
+                            DeliverableFlag.LEADER_APPROVAL, DeliverableFlag.PAUSE_REQUEST, DeliverableFlag.ARCHIVE})
+
+
+def client_visible(flags: Sequence[str] | None) -> bool:
+    """Whether a deliverable with these flags may be shown to the client (交付物 and 项目 in a client group)."""
+    return not any(str(flag) in INTERNAL_FLAGS for flag in flags or ())
 
 
 # At most one deliverable per template may carry these: features ask for "the" approval form, "the" acceptance form.

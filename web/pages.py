@@ -15,7 +15,7 @@ from aiohttp import web
 from reports.documents import DOCUMENTS
 from storage.models import Project
 from storage.repo.dashboard import visible_weekly_report
-from storage.repo.report_queries import names_of
+from storage.repo.directory import display_names
 from web import params
 from web.board import board_of, viewer_of
 from web.charts_store import PORTFOLIO_CHARTS
@@ -48,7 +48,7 @@ async def portfolio(request: web.Request) -> web.Response:
             reads.entries(today=today, calendar=board.calendar), query, today=today,
             page_size=board.config.dashboard.page_size, phase_order=board.phase_order))
         shown = await complete(session=session, entries=view.page.items)
-        pm_names = await names_of(session=session, user_ids=view.options.pm_ids)
+        pm_names = await display_names(session=session, user_ids=view.options.pm_ids)
     pms = sorted(((user_id, pm_names.get(user_id, user_id)) for user_id in view.options.pm_ids),
                  key=lambda pm: (pm[1], pm[0]))
     charts = {kind: board.chart_store.offer(viewer.scope, kind, data) for kind, data in view.charts.items()}

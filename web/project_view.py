@@ -37,7 +37,8 @@ from storage.repo.dashboard import (
     visible_project,
     weekly_reports_of_project,
 )
-from storage.repo.report_queries import approvals_of, deliverables_of, members_of, names_of, phases_of
+from storage.repo.directory import display_names
+from storage.repo.report_queries import approvals_of, deliverables_of, members_of, phases_of
 from web.errors import NotFound
 from web.portfolio import PortfolioEntry, complete, gather_portfolio
 
@@ -107,7 +108,7 @@ async def overview(*, session: Any, project: Project, today: date, calendar: Any
     versions = await versions_of_project(session=session, project_id=project.id)
     members = await members_of(session=session, project_ids=ids)
     people = {d.owner_user_id for d, _ in deliverables} | {v.submitted_by for v in versions}
-    names = await names_of(session=session, user_ids={*people, *(m.user_id for m in members)} - {None})
+    names = await display_names(session=session, user_ids={*people, *(m.user_id for m in members)} - {None})
     phase_names = {p.id: p.name for p in phases}
     versions_by: dict[int, list[VersionView]] = defaultdict(list)
     for version in versions:
@@ -146,7 +147,8 @@ async def register_view(*, session: Any, project: Project, kind: str, state: str
     rows, total = await register_entries_page(
         session=session, project_id=project.id, limit=limit, offset=offset,
         wanted=RegisterFilter(kind=RegisterKind(kind), state=state, text=text))
-    names = await names_of(session=session, user_ids={u for e in rows for u in (e.owner_user_id, e.created_by) if u})
+    people = {user for entry in rows for user in (entry.owner_user_id, entry.created_by) if user}
+    names = await display_names(session=session, user_ids=people)
     title, columns = SHEETS[kind]
     counts = await register_counts(session=session, project_id=project.id)
     return RegisterView(kind, title, columns, tuple(register_entry_info(e, names=names, tz=tz) for e in rows), total,
@@ -160,7 +162,7 @@ async def approvals(*, session: Any, project: Project, tz: tzinfo) -> list[Appro
     """The project's approvals, newest first, with their steps."""
     rows = await approvals_of(session=session, project_ids=[project.id])
     people = {a.requester_user_id for a in rows} | {user for a in rows for user in approval_step_users(a)}
-    names = await names_of(session=session, user_ids=people)
+    names = await display_names(session=session, user_ids=people)
     return [approval_info(a, names=names, tz=tz) for a in reversed(rows)]
 
 
@@ -197,7 +199,7 @@ def report_file_name(project: Project, report: WeeklyReport) -> str:
 async def audit_trail(*, session: Any, project: Project, limit: int, offset: int,
                       tz: tzinfo) -> tuple[list[AuditEntry], int]:
     rows, total = await audit_page(session=session, project_id=project.id, limit=limit, offset=offset)
-    names = await names_of(session=session, user_ids={r.actor_user_id for r in rows if r.actor_user_id})
+    names = await display_names(session=session, user_ids={r.actor_user_id for r in rows if r.actor_user_id})
     return [audit_entry(r, names=names, tz=tz) for r in rows], total
 
 

@@ -368,16 +368,24 @@ class DingTalkClient:
                                      f"{type(body).__name__} cannot go through a sessionWebhook; use the OpenAPI",
                                      api="robot/sendBySession")
             body = converted
-        raw = check_webhook_body_size(body)
-        await self._call("robot/sendBySession", "POST", url, style="old", auth=None, raw_json=raw, idempotent=False)
+        await self.post_webhook("robot/sendBySession", url, check_webhook_body_size(body))
 
-    # ---- other APIs (who is signing in to the 看板: bot.dingtalk.identity) -----------------------------------
+    async def post_webhook(self, api: str, url: str, raw: bytes) -> dict[str, Any]:
+        """POST a serialized webhook body to a robot webhook (no token; the URL carries its own credential and is
+        never logged); the ``errcode`` is checked like any old-API answer. Not resent after a possible delivery."""
+        return await self._call(api, "POST", url, style="old", auth=None, raw_json=raw, idempotent=False)
+
+    # ---- other APIs (contacts, group members: bot.dingtalk.contacts) -----------------------------------------
 
     async def call_oapi(self, api: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """An old-API read (``POST {oapi}{path}?access_token=…`` with a JSON body): paced per ``api``, retried, typed
         errors from the ``errcode``."""
         return await self._call(api, "POST", f"{self._oapi}{path}", style="old", auth="query",
                                 json_body=dict(body), idempotent=True)
+
+    async def call_api(self, api: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A new-API read (``POST {api}{path}`` with the token header)."""
+        return await self._call(api, "POST", f"{self._api}{path}", json_body=dict(body), idempotent=True)
 
     # ---- robot messages --------------------------------------------------------------------------------------
 

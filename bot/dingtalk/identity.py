@@ -3,8 +3,8 @@
 Inside DingTalk the page asks the JSAPI for a temporary auth code; the server exchanges it here with
 ``/topapi/v2/user/getuserinfo`` (single use, valid 5 minutes). Both calls go through the app's ``DingTalkClient``: its
 one HTTP session, its token, its pacing and retries. The platform's refusals become typed errors the web layer turns
-into a Chinese page: ``AuthCodeRejected`` (40078: unknown, used or expired code), ``NotAnEmployee`` (33012: the
-userId is not a current member of the organization: an outsider, someone who left).
+into a Chinese answer: ``AuthCodeRejected`` (40078: an unknown, used or expired code), ``NotAnEmployee`` (33012, or no
+userId at all: not a current member of our organization: an outsider, someone who left).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.dingtalk.contacts import oapi_result
 from bot.dingtalk.errors import InvalidRequest
 
 
@@ -30,39 +31,24 @@ _REFUSALS: dict[str, type[InvalidRequest]] = {"40078": AuthCodeRejected, "33012"
 class Employee:
     user_id: str
     name: str
-    union_id: str = ""
 
 
-async def _oapi(client: Any, api: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    try:
-        payload = await client.call_oapi(api, path, body)
-    except InvalidRequest as exc:
-        refusal = _REFUSALS.get(exc.code)
-        if refusal is None:
-            raise
-        raise refusal(exc.code, exc.message, api=api, http_status=exc.http_status,
-                      request_id=exc.request_id) from None
-    result = payload.get("result")
-    return result if isinstance(result, dict) else {}
-
-
-def _employee(result: dict[str, Any], api: str) -> Employee:
-    user_id = str(result.get("userid") or "")
-    if not user_id:  # only members of the organization have a userId; anyone else cannot use its apps
+async def _employee(client: Any, api: str, path: str, body: dict[str, Any]) -> Employee:
+    result = await oapi_result(client, api, path, body, _REFUSALS)
+    user_id = str(result.get("userid") or "") if isinstance(result, dict) else ""
+    if not user_id:  # only members of the organization have a userId; nobody else may use its apps
         raise NotAnEmployee("userid.missing", "no userid in the answer", api=api)
-    return Employee(user_id=user_id, name=str(result.get("name") or user_id), union_id=str(result.get("unionid") or ""))
+    return Employee(user_id=user_id, name=str(result.get("name") or user_id))
 
 
 async def employee_by_auth_code(client: Any, code: str) -> Employee:
     """The employee a 免登 code was issued to (``getuserinfo``); the code is used up by this call."""
-    api = "user/getuserinfo"
-    return _employee(await _oapi(client, api, "/topapi/v2/user/getuserinfo", {"code": code}), api)
+    return await _employee(client, "user/getuserinfo", "/topapi/v2/user/getuserinfo", {"code": code})
 
 
 async def employee_by_user_id(client: Any, user_id: str) -> Employee:
     """A current employee by userId (``user/get``); ``NotAnEmployee`` for outsiders and people who left."""
-    api = "user/get"
-    return _employee(await _oapi(client, api, "/topapi/v2/user/get", {"userid": user_id}), api)
+    return await _employee(client, "user/get", "/topapi/v2/user/get", {"userid": user_id})
 
 
 __all__ = ["AuthCodeRejected", "Employee", "NotAnEmployee", "employee_by_auth_code", "employee_by_user_id"]

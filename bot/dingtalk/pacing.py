@@ -44,6 +44,12 @@ class TokenBucket:
     def interval(self) -> float:
         return 1.0 / self.rate
 
+    def peek(self) -> float:
+        """How long a call reserving now would wait, without reserving."""
+        now = self.clock()
+        tat = now if self._tat is None else max(self._tat, now)
+        return max(0.0, tat - (self.burst - 1) * self.interval - now)
+
     def reserve(self) -> float:
         """Reserve the next slot; return how long the caller must wait before using it."""
         now = self.clock()

@@ -34,7 +34,18 @@ from storage.models.enums import (
 from storage.models.intake import PendingFile
 from storage.models.messaging import InboxMessage, OutboxMessage
 from storage.models.operations import AuditLog, JobRun
-from storage.models.people import User
+from storage.models.people import (
+    EXTERNAL_KEY_PREFIX,
+    ClientRobot,
+    Conversation,
+    Department,
+    Organization,
+    ProjectMemberExclusion,
+    SyncCheckpoint,
+    User,
+    external_key,
+    is_external_key,
+)
 from storage.models.phases import Activity, Phase
 from storage.models.projects import Project, ProjectMember
 from storage.models.registers import RegisterEntry
@@ -43,6 +54,15 @@ from storage.models.types import EnumString, JsonText, LongText, UtcDateTime, to
 
 __all__ = [
     "ACTIVE_PROJECT_STATUSES",
+    "EXTERNAL_KEY_PREFIX",
+    "ClientRobot",
+    "Conversation",
+    "Department",
+    "Organization",
+    "ProjectMemberExclusion",
+    "SyncCheckpoint",
+    "external_key",
+    "is_external_key",
     "MYSQL_TABLE_OPTIONS",
     "NAMING_CONVENTION",
     "Activity",

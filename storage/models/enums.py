@@ -176,6 +176,7 @@ class OutboxTargetKind(StrEnum):
     GROUP = "group"
     USER = "user"
     WEBHOOK = "webhook"
+    CUSTOM_ROBOT = "custom_robot"  # a client group's custom robot (自定义机器人), by the project's code
 
 
 class OutboxMessageKind(StrEnum):

@@ -48,6 +48,7 @@ from storage.models import (
     User,
     WeeklyReport,
 )
+from storage.repo.directory import display_names
 
 # Register statuses that leave nothing to do; an entry with closed_at set is closed whatever its status.
 CLOSED_REGISTER_STATUSES: tuple[RegisterStatus, ...] = (
@@ -93,6 +94,7 @@ class DeliverableDue(NamedTuple):
     pm_user_id: str | None
     pm_name: str | None
     internal_conversation_id: str | None
+    client_conversation_id: str | None  # where a reminder for a client contact goes: they get no 1:1 message
 
 
 def _pending_due_query(
@@ -120,7 +122,7 @@ def _pending_due_query(
             Deliverable.id, Deliverable.seq, Deliverable.name, Phase.name, Deliverable.due_date, Deliverable.required,
             Deliverable.owner_user_id, owner.name,
             Project.id, Project.code, Project.name, Project.customer, Project.current_phase, Project.pm_user_id,
-            pm.name, Project.internal_conversation_id,
+            pm.name, Project.internal_conversation_id, Project.client_conversation_id,
         )
         .join(Project, Project.id == Deliverable.project_id)  # type: ignore[arg-type]
         .outerjoin(Phase, Phase.id == Deliverable.phase_id)  # type: ignore[arg-type]
@@ -471,15 +473,8 @@ async def audit_of(*, session: AsyncSession, project_ids: Sequence[int]) -> list
     return rows
 
 
-async def names_of(*, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, str]:
-    """Display names by user id (ids never seen are missing), in chunks of bound parameters."""
-    ids = sorted({u for u in user_ids if u})
-    names: dict[str, str] = {}
-    for start in range(0, len(ids), MAX_IDS_PER_QUERY):
-        chunk = ids[start:start + MAX_IDS_PER_QUERY]
-        query = select(User.user_id, User.name).where(User.user_id.in_(chunk))  # type: ignore[attr-defined]
-        names.update({user_id: name for user_id, name in (await session.exec(query)).all()})
-    return names
+# Display names come from the directory's one helper (chunked there).
+names_of = display_names
 
 
 async def weekly_reports_of(

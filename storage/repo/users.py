@@ -1,8 +1,8 @@
-"""The name directory of DingTalk users."""
+"""People's own bookkeeping (their last project) and naming someone a command mentions; the directory itself
+(lookups, learning, the contacts walk, display names) is ``storage.repo.directory``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import update
@@ -11,10 +11,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Project, User, utcnow
 from storage.repo._sql import insert_ignoring_duplicates
+from storage.repo.directory import display_names
 
 
 async def upsert_user(*, session: AsyncSession, user_id: str, name: str, now: datetime | None = None) -> User:
-    """Create the user or refresh their display name (people get renamed); safe when two messages race."""
+    """Create the user or refresh their display name (people get renamed); safe when two messages race.
+
+    A name the contacts walk stored is kept: the one given here comes from a chat (an @-mention shows the group
+    nickname), the walk's from the organization's directory."""
     now = now or utcnow()
     # The row is taken for update *before* any insert: on MySQL an INSERT IGNORE that meets an existing row leaves a
     # shared lock, and two commands of one person upgrading their shared locks to write the name deadlocked.
@@ -24,7 +28,8 @@ async def upsert_user(*, session: AsyncSession, user_id: str, name: str, now: da
         if await insert_ignoring_duplicates(session, new_user) is None:
             await session.exec(locked)  # someone created it meanwhile: wait for their commit, then update below
     await session.exec(
-        update(User).where(User.user_id == user_id, User.name != name).values(name=name, updated_at=now)
+        update(User).where(User.user_id == user_id, User.name != name, User.synced_at.is_(None))  # type: ignore
+        .values(name=name, updated_at=now)
     )
     query = select(User).where(User.user_id == user_id).execution_options(populate_existing=True)
     return (await session.exec(query)).one()
@@ -34,22 +39,16 @@ async def get_user(*, session: AsyncSession, user_id: str) -> User | None:
     return (await session.exec(select(User).where(User.user_id == user_id))).first()
 
 
-async def user_names(*, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, str]:
-    """Display names by user id; ids never seen are simply missing from the result."""
-    ids = sorted(set(user_ids))
-    if not ids:
-        return {}
-    query = select(User.user_id, User.name).where(User.user_id.in_(ids))  # type: ignore[attr-defined]
-    rows = (await session.exec(query)).all()
-    return {user_id: name for user_id, name in rows}
+# Every display of a person goes through the directory's one helper.
+user_names = display_names
 
 
 async def remember_project(
     *, session: AsyncSession, user_id: str, name: str, project_id: int, now: datetime | None = None
 ) -> None:
     """Note the project ``user_id`` just worked on (creating the user's row if needed)."""
-    known = (await session.exec(select(User.name, User.last_project_id).where(User.user_id == user_id))).first()
-    if known is not None and known[1] == project_id and (not name or known[0] == name):
+    known = (await session.exec(select(User.id, User.last_project_id).where(User.user_id == user_id))).first()
+    if known is not None and known[1] == project_id:
         return  # the usual case, someone working on the same project again: one read, no write, no locks
     # Lock order: the project row (shared) before the user's row. Writing last_project_id makes the database check
     # the foreign key, which takes a shared lock on the project *after* the user's row; a command holding the
@@ -58,11 +57,8 @@ async def remember_project(
     now = now or utcnow()
     if known is None:
         await upsert_user(session=session, user_id=user_id, name=name or user_id, now=now)
-    # Without a display name, keep the one we know rather than overwrite it with the id.
-    values: dict[str, object] = {"last_project_id": project_id, "updated_at": now}
-    if name:
-        values["name"] = name
-    await session.exec(update(User).where(User.user_id == user_id).values(**values))
+    # Only the project: names are the directory's (learned from every message, ``directory.learn_employee``).
+    await session.exec(update(User).where(User.user_id == user_id).values(last_project_id=project_id, updated_at=now))
 
 
 async def last_project_id(*, session: AsyncSession, user_id: str) -> int | None:

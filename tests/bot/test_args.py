@@ -284,7 +284,8 @@ async def test_email_addresses_are_not_mentions() -> None:
 
 async def test_unknown_user_is_refused_with_an_example() -> None:
     problem = await refusal("x 概率:高 负责人:@没人", find_user=find_user)
-    assert "无法识别「负责人」里的用户「@没人」" in problem and "负责人:@张三" in problem
+    # Issue 12 rewords it: the directory is searched, so the answer names what it tried and the other ways to say it.
+    assert "找不到「负责人」里的「@没人」" in problem and "负责人:@张三" in problem and "手机号" in problem
 
 
 async def test_positional_users_and_words_in_any_order() -> None:

@@ -20,12 +20,13 @@ from sqlmodel import select
 from bot.app import HANDLER_MODULES
 from bot.config import Config, parse_config
 from bot.context import FrozenClock, Services, UnitOfWork, bind_unit_of_work
-from bot.dingtalk.errors import FileTooLarge
+from bot.dingtalk.errors import FileTooLarge, InvalidRequest
 from bot.dispatcher import Dispatcher, Handled
 from bot.inbox import USER_ERROR_OUTCOMES, buffer_reply
 from bot.jobs import JobRegistry
-from bot.incoming import ReceivedFile
+from bot.incoming import Mention, ReceivedFile
 from bot.lookups import find_user, role_lookup
+from bot.people import identify_people, in_client_conversation
 from bot.outbox import OutboxRelay
 from bot.replies import ActionCard, File, Markdown, Reply, Text
 from bot.router import Router
@@ -52,6 +53,12 @@ START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 class Person:
     user_id: str
     nick: str
+    union_id: str | None = None  # people of another organization: no userId, a unionId, their own corp
+    corp_id: str | None = None
+
+    @property
+    def dingtalk_id(self) -> str:
+        return f"$:LWCP_v1:${self.union_id or self.user_id}"
 
 
 PEOPLE = {
@@ -65,6 +72,18 @@ PEOPLE = {
     "qa": Person("qa01", "吴质控"),
     "stranger": Person("stranger01", "路人甲"),
 }
+OUR_CORP = "ding-our-corp"
+CLIENT_CORP = "ding-client-corp"
+# The client's own people: members of another organization, in the client group (not in PEOPLE: other tests
+# iterate over the staff).
+OUTSIDERS = {
+    "huang": Person("", "黄蕾", union_id="union-huang", corp_id=CLIENT_CORP),
+    "gao": Person("", "高翔", union_id="union-gao", corp_id=CLIENT_CORP),
+}
+
+
+def person(key: str) -> Person:
+    return PEOPLE.get(key) or OUTSIDERS[key]
 
 
 class FakeDingTalk:
@@ -78,6 +97,10 @@ class FakeDingTalk:
         code = f"dl-{uuid.uuid4().hex[:10]}"
         self.files[code] = data
         return code
+
+    async def call_api(self, api: str, path: str, body: Any) -> Any:
+        # The group-member API a client-group binding asks for: this fake DingTalk serves no such group.
+        raise InvalidRequest("groupPermissionDenied", "not a scene group", api=api)
 
     async def save_file(self, download_code: str, path: Any, *, max_bytes: int) -> int:
         self.downloads += 1
@@ -144,19 +167,25 @@ class Chat:
     ) -> Said:
         """``who`` (a key of PEOPLE) sends ``text`` in ``group`` (None: a 1:1 chat); ``mentions`` are keys of PEOPLE
         @-mentioned in that order (the text carries their ``@nick``)."""
-        person = PEOPLE[who]
+        sender = person(who)
         incoming = make_incoming(
             text,
-            sender_id=person.user_id,
-            sender_nick=person.nick,
-            conversation_id=group or f"cid-single-{person.user_id}",
+            sender_id=sender.user_id,
+            sender_nick=sender.nick,
+            conversation_id=group or f"cid-single-{sender.user_id}",
             group=group is not None,
-            mentions=[PEOPLE[m].user_id for m in mentions],
+            mentions=[PEOPLE[m].user_id for m in mentions if m in PEOPLE],
         )
+        # As DingTalk sends them: every sender's corpId and ids; an outsider @'d has only a dingtalkId (P2 §4).
+        outsiders = tuple(Mention(OUTSIDERS[m].dingtalk_id) for m in mentions if m in OUTSIDERS)
+        incoming = dataclasses.replace(
+            incoming, mentions=incoming.mentions + outsiders, chatbot_user_id="$:bot", chatbot_corp_id=OUR_CORP,
+            sender_corp_id=sender.corp_id or OUR_CORP, sender_union_id=sender.union_id,
+            sender_dingtalk_id=sender.dingtalk_id)
         if files:
             received = tuple(ReceivedFile(self.dingtalk.offer(data), name) for name, data in files)
             incoming = dataclasses.replace(incoming, msgtype="file", files=received)
-        incoming = as_file_command(incoming)
+        incoming = as_file_command(await self.dispatcher.prepare(incoming))  # as the kernel: people identified first
         work = UnitOfWork(session=None, spool_dir=self.spool_dir)
         handled: Handled | None = None
 
@@ -239,7 +268,8 @@ def build_chat(database: Database, tmp_path: Path, *, approvals: str = "off", co
     services = Services(config=config, clock=clock, database=database, dingtalk=dingtalk, templates=TEMPLATES,
                         calendar=CALENDAR, outbox=relay)
     dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config), resolve_project=resolve_project,
-                            find_user=find_user, on_handled=lambda handled: None)
+                            find_user=find_user, client_audience=in_client_conversation, preparers=[identify_people],
+                            on_handled=lambda handled: None)
     modules = [importlib.import_module(name) for name in HANDLER_MODULES]
     dispatcher.include_routers(*(m.router for m in modules if isinstance(getattr(m, "router", None), Router)))
     scheduler = Scheduler(services, [m.jobs for m in modules if isinstance(getattr(m, "jobs", None), JobRegistry)],

@@ -18,6 +18,7 @@ from bot.config import Config, parse_config
 from bot.context import FrozenClock, Services
 from bot.dispatcher import Dispatcher
 from bot.lookups import find_user, resolve_project, role_lookup
+from bot.people import in_client_conversation
 from bot.outbox import OutboxRelay
 from bot.scheduler import JobRunResult, Scheduler
 from bot.testing import ReplyRecorder, make_incoming
@@ -211,7 +212,8 @@ class ChatHarness:
         self.services = services
         self.recorder = ReplyRecorder()
         self.dispatcher = Dispatcher(services, send=self.recorder, roles_of=role_lookup(services.config),
-                                     resolve_project=resolve_project, find_user=find_user)
+                                     resolve_project=resolve_project, find_user=find_user,
+                                     client_audience=in_client_conversation)
         self.dispatcher.include_routers(*routers)
         # Runs the on-demand jobs a command requests, as the app does right after the commit (awaited here, so a
         # test reads their outcome in ``followups`` when ``say`` returns).

@@ -227,11 +227,18 @@ async def test_listing_marks_overdue_and_clients_may_look(chat: Chat) -> None:
     await new_project(chat)
     await chat.say("pm", "立项")
     chat.clock.advance(timedelta(days=2))  # Wednesday 4 March
-    said = await chat.say("client", "交付物", group=CLIENT_GROUP)
+    said = await chat.say("pm", "交付物")
     assert said.outcome == "ok"
     assert "⬜ #1 商务合同：待提交，李拓展，3月2日(周一) ⚠️逾期2个工作日" in said.text
     assert "#3 项目立项申请表：待提交，张经理，3月4日(周三)\n" in said.text  # due today: not late yet
     assert "共 2 项逾期。" in said.text
+    # Issue 12: the client sees the documents that concern them, not the company's internal records (商务合同,
+    # the internal kick-off, the 立项 application to leaders), in the client group whoever asks.
+    for who in ("client", "pm"):
+        seen = await chat.say(who, "交付物", group=CLIENT_GROUP)
+        assert seen.outcome == "ok" and "#4 会议记录表：待提交，张经理" in seen.text
+        assert "商务合同" not in seen.text and "项目启动会记录表" not in seen.text and "立项申请表" not in seen.text
+        assert "逾期" not in seen.text and "提交 交付物名称" not in seen.text
     phase = await chat.say("engineer", "交付物 监控")
     assert "#27 问题记录表" in phase.text and "#31 项目进度变更单（可选）：待提交，张经理，按需" in phase.text
     wrong = await chat.say("engineer", "交付物 设计")

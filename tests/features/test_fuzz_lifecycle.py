@@ -65,16 +65,19 @@ SNAPSHOT = text(
     "SELECT (SELECT count(*) FROM audit_log), (SELECT count(*) FROM outbox), (SELECT count(*) FROM projects),"
     " (SELECT count(*) FROM project_members), (SELECT count(*) FROM register_entries),"
     " (SELECT count(*) FROM deliverable_versions), (SELECT count(*) FROM pending_files),"
-    " (SELECT count(*) FROM users),"
     " (SELECT coalesce(max(updated_at), '') FROM deliverables), (SELECT coalesce(max(updated_at), '') FROM projects)"
 )
+# The directory learns every sender from every message (issue 12), so users are compared apart: a refused message
+# may add its sender, and nobody else.
+USERS = text("SELECT user_id, last_project_id FROM users")
 
 
-async def snapshot(chat: Chat) -> tuple[tuple[object, ...], frozenset[Path]]:
+async def snapshot(chat: Chat) -> tuple[tuple[object, ...], frozenset[Path], frozenset[tuple[object, ...]]]:
     async with chat.db.read() as session:
         counts = tuple((await session.exec(SNAPSHOT)).one())
+        users = frozenset(tuple(row) for row in (await session.exec(USERS)).all())
     files = frozenset(p for p in chat.files_dir.rglob("*") if p.is_file()) if chat.files_dir.exists() else frozenset()
-    return counts, files
+    return counts, files, users
 
 
 class World:
@@ -104,8 +107,12 @@ async def test_random_and_hostile_messages(sqlite_db, tmp_path_factory, batch) -
         after = await snapshot(chat)
         if said.outcome in ("usage_error", "denied", "not_found", "conflict", "user_error", "unknown_command",
                             "group_help", "greeting"):
-            # Users may be remembered (names, last project) only by commands that went through.
-            assert after == before, (command, args, said.text)
+            # Users may be remembered (their last project) only by commands that went through; a refused message
+            # still teaches the directory its sender.
+            assert after[:2] == before[:2], (command, args, said.text)
+            learned = after[2] - before[2]
+            assert {user_id for user_id, last in learned} <= {PEOPLE[sender].user_id}, (command, args, said.text)
+            assert all(last is None for _, last in learned), (command, args, said.text)
         else:
             counts_before, counts_after = before[0], after[0]
             changed = counts_after[2:6] != counts_before[2:6]  # projects, members, registers, versions

@@ -63,4 +63,6 @@ async def test_export_sends_every_register_as_one_workbook(chat: Chat) -> None:
     refused = await chat.say("client", "导出", group=CLIENT_GROUP)
     assert refused.outcome in ("denied", "user_error") and not refused.files
     in_client_group = await chat.say("pm", "导出", group=CLIENT_GROUP)
-    assert in_client_group.outcome == "user_error" and "不能在客户群导出" in in_client_group.text
+    # Every internal command is refused in a client group by the one guard (issue 12), whoever asks.
+    assert in_client_group.outcome == "denied" and not in_client_group.files
+    assert "客户群里不显示内部内容" in in_client_group.text and "「导出」请在项目内部群" in in_client_group.text

@@ -18,7 +18,7 @@ from storage.models import (
     RegisterEntry,
 )
 
-from .conftest import CLIENT_GROUP, INTERNAL, Chat, complete_current_phase, new_project
+from .conftest import CLIENT_GROUP, INTERNAL, PEOPLE, Chat, complete_current_phase, new_project
 
 
 async def test_a_whole_project_on_every_backend(chat_on_every_db: Chat) -> None:
@@ -44,10 +44,13 @@ async def test_a_whole_project_on_every_backend(chat_on_every_db: Chat) -> None:
     await chat.say("pm", "复盘 设备到货风险应更早转移给供应商")
     handed = await chat.say("pm", "交接 @孙售后", mentions=["after_sales"])
     assert handed.outcome == "ok" and len(handed.files) == 1
-    archived = await chat.say("pm", "归档", group=CLIENT_GROUP)
+    # Issue 12: the archive (registers, audit log) is internal, so the client group refuses it; asked 1:1 it follows
+    # in the chat that asked.
+    assert (await chat.say("pm", "归档", group=CLIENT_GROUP)).outcome == "denied"
+    archived = await chat.say("pm", "归档", group=None)
     assert archived.outcome == "ok" and "正在生成归档包" in archived.text
     [bundle] = await chat.rows(OutboxMessage, OutboxMessage.idempotency_key == f"archive:{code}:file")
-    assert bundle.target_ids == [CLIENT_GROUP]  # the archive follows in the chat that asked
+    assert bundle.target_ids == [PEOPLE["pm"].user_id]  # the archive follows in the chat that asked
     zip_path = Path(bundle.attachment_path)
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
@@ -72,7 +75,7 @@ async def test_a_whole_project_on_every_backend(chat_on_every_db: Chat) -> None:
     outbox = await chat.rows(OutboxMessage)
     keys = [row.idempotency_key for row in outbox]
     assert len(keys) == len(set(keys))
-    # Announced in the internal group: what was done elsewhere (a private chat, the client group).
+    # Announced in the internal group: what was done elsewhere (a private chat).
     assert f"project-paused:{code}:1" in keys and f"project-archived:{code}" in keys
     assert all(row.target_ids == [INTERNAL] for row in outbox if not row.idempotency_key.startswith("archive:"))
 

@@ -83,13 +83,20 @@ async def test_overview_shows_phase_progress_overdue_and_next_milestones(chat: C
     code = await new_project(chat)
     await chat.say("pm", "立项")
     chat.clock.advance(timedelta(days=8))  # Tuesday 10 March: the first documents are late
-    said = await chat.say("client", "项目", group=CLIENT_GROUP)
+    said = await chat.say("pm", "项目")
     assert said.outcome == "ok"
     text = said.text
     assert f"#### {code} 智慧工厂MES" in text and "状态：**已立项**" in text and "当前阶段：**启动**" in text
     assert "进度：0%（必交交付物 0/34）" in text
     assert "⚠️ 逾期 4 项" in text and "商务合同（启动）李拓展，应于 3月2日(周一)，逾期 6 个工作日" in text
     assert "接下来" in text and "需求调研报告" in text
+    # Issue 12: the client group gets the client's view: the same progress, how many are late, but not the internal
+    # details (which internal document, whose), whoever asks there.
+    for who in ("client", "pm"):
+        client = (await chat.say(who, "项目", group=CLIENT_GROUP)).text
+        assert f"#### {code} 智慧工厂MES" in client and "进度：0%（必交交付物 0/34）" in client
+        assert "逾期交付物：4 项" in client and "商务合同" not in client and "李拓展" not in client
+        assert "接下来" in client and "需求调研报告" in client and "内部群" not in client
 
 
 async def test_overview_by_code_checks_the_named_project(chat: Chat) -> None:

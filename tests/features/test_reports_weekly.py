@@ -202,8 +202,11 @@ async def test_preview_answers_with_the_report_and_the_phase_timeline(sqlite_db,
     assert "内部事项" in internal.text and "项目实施计划" in internal.text
     [refused] = await chat.say("周报 预览 内部", sender="liming", conversation="cid-client")
     assert isinstance(refused, Text) and "不能在客户群预览" in refused.text
-    [client_only] = await chat.say("周报 预览", sender="huanglei", conversation="cid-client")
-    assert "只有项目组成员（不含客户）" in client_only.text  # clients do not use the preview
+    # Issue 12: client contacts see the client version (they used to be refused), never the internal one.
+    client_markdown, _ = await chat.say("周报 预览", sender="huanglei", conversation="cid-client")
+    assert "本周完成的主要工作" in client_markdown.text and "内部事项" not in client_markdown.text
+    [client_internal] = await chat.say("周报 预览 内部", sender="huanglei", conversation="cid-client")
+    assert "不能在客户群预览" in client_internal.text
 
 
 async def test_send_now_is_for_the_pm_and_once_a_week(sqlite_db, config) -> None:

@@ -1,7 +1,7 @@
 """dashboard indexes: the 看板 reads every project's overdue deliverables and open risks from indexes alone
 
-Revision ID: 0004_dashboard_indexes
-Revises: 0003_project_charter
+Revision ID: 0005_dashboard_indexes
+Revises: 0004_directory
 Create Date: 2026-12-07
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_dashboard_indexes"
-down_revision: str | Sequence[str] | None = "0003_project_charter"
+revision: str = "0005_dashboard_indexes"
+down_revision: str | Sequence[str] | None = "0004_directory"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
