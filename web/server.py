@@ -131,6 +131,7 @@ class DashboardServer:
         self._deps = {"database": database, "dingtalk": dingtalk, "calendar": calendar, "clock": clock,
                       "templates": templates}
         self._site = LocalSite()
+        self._warm_up: asyncio.Future[None] | None = None
         self.board: Board | None = None
         self.port: int | None = None
 
@@ -150,14 +151,26 @@ class DashboardServer:
         assert self.board is not None
         self.board.public_url = dashboard.public_base_url.rstrip("/") or f"http://{dashboard.host}:{self.port}"
         log.info("dashboard listening on http://%s:%s (public %s)", dashboard.host, self.port, self.url)
+        # matplotlib and the CJK font take a second to load: in a thread now, not in the first visitor's chart.
+        self._warm_up = asyncio.get_running_loop().run_in_executor(None, _load_chart_renderer)
 
     async def stop(self) -> None:
         await self._site.stop()
+        if self._warm_up is not None:
+            await asyncio.gather(self._warm_up, return_exceptions=True)
 
     @property
     def url(self) -> str:
         """The portfolio's public address (what the workbench opens and the banner prints)."""
         return (self.board.public_url if self.board is not None else "") + "/"
+
+
+def _load_chart_renderer() -> None:
+    from matplotlib.backends import backend_agg  # noqa: F401 - what reports.charts draws with
+
+    from reports.fonts import ensure_cjk_font
+
+    ensure_cjk_font()
 
 
 __all__ = ["DashboardServer", "guard"]

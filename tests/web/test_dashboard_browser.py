@@ -168,6 +168,8 @@ async def test_the_chat_pages_workbench_opens_the_dashboard_as_the_chosen_person
             await expect(board.locator(".who-name")).to_have_text("刘强")
             await expect(board.locator("table.projects")).to_contain_text(code)
             assert board.url.startswith(app.dashboard.url)
+            for chart in await board.locator(".charts img").all():
+                await expect(chart).to_have_js_property("complete", True)
             await shot(board, "dashboard-from-workbench-leader")
 
             # Another person chosen on the chat page: the workbench opens the 看板 as them, not as the last one.
