@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.config import Config
 from storage.repo.dashboard import Scope
 from web.charts_store import ChartStore
+from web.portfolio import HEALTH_CSS
 from web.sessions import Session, Signer, derive_secret
 
 HERE = Path(__file__).resolve().parent
@@ -87,6 +88,7 @@ class Board:
             lstrip_blocks=True,
         )
         jinja.globals.update(page_href=page_href, href=href)
+        jinja.filters["health_css"] = HEALTH_CSS.__getitem__  # a colour's name -> its CSS class suffix
         order: list[str] = []
         for template in templates or ():  # storage.templates.TemplateRegistry: every process template
             order += [phase.name for phase in template.phases if phase.name not in order]

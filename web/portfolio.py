@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from handlers.report_data import overdue_working_days, progress_percent
 from reports.digest import HealthStatus, ProjectHealth, project_health, worst_first
-from reports.model import FINISHED_PROJECT_STATUSES, WeeklyPeriod, project_finished
+from reports.model import WeeklyPeriod, project_finished
 from storage.models import ACTIVE_PROJECT_STATUSES, ProjectStatus
 from storage.repo.dashboard import (
     OverdueDue,
@@ -37,7 +37,7 @@ from storage.repo.dashboard import (
 from web import params
 
 HEALTH_ORDER = (HealthStatus.LATE, HealthStatus.AT_RISK, HealthStatus.ON_TRACK)
-HEALTH_CSS = {HealthStatus.LATE: "late", HealthStatus.AT_RISK: "risk", HealthStatus.ON_TRACK: "ok"}
+HEALTH_CSS = {HealthStatus.LATE: "late", HealthStatus.AT_RISK: "risk", HealthStatus.ON_TRACK: "ok"}  # the pages' class
 OVERDUE_CHART_WEEKS = 12  # the chart's weeks, the older ones summed in one bar
 _RUNNING = frozenset(str(s) for s in ACTIVE_PROJECT_STATUSES)
 
@@ -65,10 +65,6 @@ class PortfolioEntry(NamedTuple):
     customer: str = ""
     pm_name: str = ""
     planned_start: date | None = None
-
-    @property
-    def health_css(self) -> str:
-        return HEALTH_CSS[self.health.status]
 
 
 def build_entries(lines: Sequence[ProjectLine], dues: Sequence[OverdueDue], risks: Iterable[int],
@@ -105,13 +101,13 @@ def build_entries(lines: Sequence[ProjectLine], dues: Sequence[OverdueDue], risk
         if worst_required is None:
             worst_required = lateness[oldest_required] = overdue_working_days(calendar, oldest_required, today)
         risks_open = high_risks.get(project_id, 0)
-        finished = status in FINISHED_PROJECT_STATUSES or actual_end is not None
+        finished = project_finished(status, actual_end)
         inputs = (planned_end if planned_end is not None and planned_end < today else None, finished,
                   worst_required, len(dates), risks_open)
         health = colours.get(inputs)
         if health is None:
             health = colours[inputs] = project_health(
-                today=today, planned_end=planned_end, finished=project_finished(status, actual_end),
+                today=today, planned_end=planned_end, finished=finished,
                 required_overdue_working_days=(worst_required,) if oldest_required else (),
                 overdue_count=len(dates), open_high_risks=risks_open)
         append(PortfolioEntry(project_id, code, template, status, phase or "", pm_user_id or "", planned_end,
@@ -140,15 +136,13 @@ async def read_portfolio(*, session: Any, scope: Scope, today: date, project_ids
     """The four reads of every project ``scope`` may see (or of those of ``project_ids`` among them, or of those
     ``search`` finds)."""
     lines = await visible_projects(session=session, scope=scope, project_ids=project_ids, search=search)
-    if search:  # the rest only for the projects found
-        project_ids = [line.id for line in lines]
     if not lines:
         return PortfolioReads([], [], [], [])
     return PortfolioReads(
         lines,
-        await overdue_dues(session=session, scope=scope, today=today, project_ids=project_ids),
-        await high_risk_project_ids(session=session, scope=scope, project_ids=project_ids),
-        await running_approval_project_ids(session=session, scope=scope, project_ids=project_ids),
+        await overdue_dues(session=session, scope=scope, today=today, project_ids=project_ids, search=search),
+        await high_risk_project_ids(session=session, scope=scope, project_ids=project_ids, search=search),
+        await running_approval_project_ids(session=session, scope=scope, project_ids=project_ids, search=search),
     )
 
 
@@ -379,6 +373,7 @@ def overdue_week_counts(per_day: Mapping[date, int], today: date,
 
 __all__ = [
     "FilterOptions",
+    "HEALTH_CSS",
     "HEALTH_ORDER",
     "PM_CHOICES_MAX",
     "Page",

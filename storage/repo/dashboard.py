@@ -62,15 +62,26 @@ def visible(scope: Scope) -> Any:
     return or_(Project.pm_user_id == scope.user_id, Project.id.in_(memberships))  # type: ignore[union-attr]
 
 
-def _visible_ids(scope: Scope) -> Any:
-    return select(Project.id).where(visible(scope))
+def _like(text: str) -> str:
+    """A LIKE pattern finding ``text`` anywhere, its own % and _ taken literally (escape character \\)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _scoped(column: Any, scope: Scope, project_ids: Sequence[int] | None) -> list[Any]:
-    """Conditions limiting a child table's ``project_id`` column to the scope (and to ``project_ids`` if given)."""
+def _matching(search: str) -> Any:
+    """The projects whose code, name, customer or PM's name contains ``search`` (in any case)."""
+    pattern = _like(search)
+    pms = select(User.user_id).where(User.name.ilike(pattern, escape="\\"))  # type: ignore[attr-defined]
+    return or_(*(column.ilike(pattern, escape="\\") for column in (Project.code, Project.name, Project.customer)),
+               Project.pm_user_id.in_(pms))  # type: ignore[union-attr]
+
+
+def _scoped(column: Any, scope: Scope, project_ids: Sequence[int] | None, search: str = "") -> list[Any]:
+    """Conditions limiting a child table's ``project_id`` column to the scope (and to ``project_ids`` if given, and to
+    the projects ``search`` finds)."""
     conditions = []
-    if not scope.every_project:
-        conditions.append(column.in_(_visible_ids(scope)))
+    if search or not scope.every_project:
+        found = [_matching(search)] if search else []
+        conditions.append(column.in_(select(Project.id).where(visible(scope), *found)))
     if project_ids is not None:
         conditions.append(column.in_(list(project_ids)))
     return conditions
@@ -117,11 +128,6 @@ class OverdueDue(NamedTuple):
     required: bool
 
 
-def _like(text: str) -> str:
-    """A LIKE pattern finding ``text`` anywhere, its own % and _ taken literally (escape character \\)."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 async def visible_projects(*, session: AsyncSession, scope: Scope, project_ids: Sequence[int] | None = None,
                            search: str = "") -> list[ProjectLine]:
     """Every project ``scope`` may see (or those of ``project_ids`` among them; or those whose code, name, customer or
@@ -134,11 +140,7 @@ async def visible_projects(*, session: AsyncSession, scope: Scope, project_ids: 
     if project_ids is not None:
         query = query.where(Project.id.in_(list(project_ids)))  # type: ignore[union-attr]
     if search:
-        pm = aliased(User)
-        pattern = _like(search)
-        query = query.outerjoin(pm, pm.user_id == Project.pm_user_id).where(or_(  # type: ignore[arg-type]
-            *(column.ilike(pattern, escape="\\") for column in (Project.code, Project.name, Project.customer,
-                                                                 pm.name))))
+        query = query.where(_matching(search))
     return list(await _rows(session, query))  # rows named as ProjectLine's fields: no copy of thousands
 
 
@@ -163,32 +165,32 @@ async def project_details(*, session: AsyncSession, project_ids: Sequence[int]) 
     return details
 
 
-async def overdue_dues(*, session: AsyncSession, scope: Scope, today: date,
-                       project_ids: Sequence[int] | None = None) -> list[OverdueDue]:
+async def overdue_dues(*, session: AsyncSession, scope: Scope, today: date, project_ids: Sequence[int] | None = None,
+                       search: str = "") -> list[OverdueDue]:
     """Every pending deliverable due before ``today`` in the scope: its project, due date and whether it is required
     (tens of thousands at 10,000 projects: one range of ``ix_deliverables_status_due_date``, which holds all three).
     The caller decides which projects' deadlines run (a paused project's do not)."""
     query = select(Deliverable.project_id, Deliverable.due_date, Deliverable.required).where(
         Deliverable.status == DeliverableStatus.PENDING, Deliverable.due_date < today,  # type: ignore[operator]
-        *_scoped(Deliverable.project_id, scope, project_ids))
+        *_scoped(Deliverable.project_id, scope, project_ids, search))
     return list(await _rows(session, query))  # rows named as OverdueDue's fields
 
 
-async def high_risk_project_ids(*, session: AsyncSession, scope: Scope,
-                                project_ids: Sequence[int] | None = None) -> list[int]:
+async def high_risk_project_ids(*, session: AsyncSession, scope: Scope, project_ids: Sequence[int] | None = None,
+                                search: str = "") -> list[int]:
     """The project of each open high risk in the scope (a project appears once per such risk): the digest's rule."""
     R = RegisterEntry
     query = select(R.project_id).where(R.kind == RegisterKind.RISK, _open_entry(), HIGH_RISK,
-                                       *_scoped(R.project_id, scope, project_ids))
+                                       *_scoped(R.project_id, scope, project_ids, search))
     return [row[0] for row in await _rows(session, query)]
 
 
 async def running_approval_project_ids(*, session: AsyncSession, scope: Scope,
-                                       project_ids: Sequence[int] | None = None) -> list[int]:
+                                       project_ids: Sequence[int] | None = None, search: str = "") -> list[int]:
     """The project of each approval still 审批中 in the scope (once per approval)."""
     query = select(Approval.project_id).where(
         Approval.status == ApprovalStatus.RUNNING, Approval.project_id.is_not(None),  # type: ignore[union-attr]
-        *_scoped(Approval.project_id, scope, project_ids))
+        *_scoped(Approval.project_id, scope, project_ids, search))
     return [row[0] for row in await _rows(session, query)]
 
 

@@ -127,3 +127,23 @@ async def test_audit_trail_pages_newest_first(db, world):
         rest, _ = await audit_page(session=session, project_id=world[MES].id, limit=2, offset=2)
     assert total == 3
     assert [r.entity_id for r in first] == ["3", "2"] and [r.entity_id for r in rest] == ["1"]
+
+
+@pytest.mark.parametrize(("search", "codes"), [
+    ("erp", {ERP}),                      # a name, in any case
+    ("xm-2026-00", {MES, ERP, WAREHOUSE, LEGACY}),
+    ("某某物流", {ERP}),                  # the customer
+    ("陈静", {ERP}),                      # the PM's name
+    ("%", set()), ("_", set()),          # LIKE's wildcards are characters here
+])
+async def test_a_search_finds_projects_and_narrows_every_read(db, world, search, codes):
+    async with db.read() as session:
+        entries = await gather_portfolio(session=session, scope=EVERYONE, today=TODAY, calendar=CALENDAR,
+                                         search=search)
+        mine = await gather_portfolio(session=session, scope=Scope("liming"), today=TODAY, calendar=CALENDAR,
+                                      search=search)
+    assert {e.code for e in entries} == codes
+    assert {e.code for e in mine} == codes & {MES, WAREHOUSE}  # never past the viewer's scope
+    if MES in codes:  # the counts are the search's projects' own
+        [mes] = [e for e in entries if e.code == MES]
+        assert (mes.overdue, mes.high_risks, mes.pending_approvals) == (2, 1, 1)
