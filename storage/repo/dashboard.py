@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, and_, case, func, or_, type_coerce
+from sqlalchemy import String, and_, case, func, or_, type_coerce, union
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -57,9 +57,14 @@ def visible(scope: Scope) -> Any:
     """The condition on ``projects`` rows that ``scope`` may see."""
     if scope.every_project:
         return Project.id.is_not(None)  # type: ignore[union-attr]
-    memberships = select(ProjectMember.project_id).where(
-        ProjectMember.user_id == scope.user_id, ProjectMember.role != MemberRole.CLIENT)
-    return or_(Project.pm_user_id == scope.user_id, Project.id.in_(memberships))  # type: ignore[union-attr]
+    # A union, not an OR of the two: each half starts from its own index (members by user, projects by PM), where an
+    # OR makes PostgreSQL read every project.
+    mine = union(
+        select(ProjectMember.project_id).where(ProjectMember.user_id == scope.user_id,
+                                               ProjectMember.role != MemberRole.CLIENT),
+        select(Project.id).where(Project.pm_user_id == scope.user_id),
+    )
+    return Project.id.in_(mine)  # type: ignore[union-attr]
 
 
 def _like(text: str) -> str:
