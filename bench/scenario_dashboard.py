@@ -49,12 +49,8 @@ PAGES: tuple[tuple[str, str, str, float | None], ...] = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", default="1000,10000", help="project counts (comma-separated)")
-    parser.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
-    parser.add_argument("--runs", type=int, default=15, help="timed requests per page (median and p90 reported)")
-    parser.add_argument("--workdir", default="/tmp/dingpm-bench", help="SQLite files go here")
-    parser.add_argument("--name", default="dashboard", help="result file name under bench/results/")
-    parser.add_argument("--keep", action="store_true", help="keep the seeded databases")
+    report.add_size_options(parser, sizes="1000,10000", runs=15, name="dashboard",
+                            runs_help="timed requests per page (median and p90 reported)")
 
 
 def _config(url: str) -> Any:
