@@ -19,6 +19,7 @@ SCENARIOS = {
     "weekly": "bench.scenario_weekly",
     "scans": "bench.scenario_scans",
     "memory": "bench.scenario_memory",
+    "dashboard": "bench.scenario_dashboard",
 }
 
 

@@ -77,6 +77,25 @@ async def server_version(url: str) -> str:
         await engine.dispose()
 
 
+def add_size_options(parser: Any, *, sizes: str, runs: int, runs_help: str, name: str) -> None:
+    """The options of a scenario run on seeded databases of several sizes (``scans``, ``dashboard``)."""
+    parser.add_argument("--sizes", default=sizes, help="project counts (comma-separated)")
+    parser.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
+    parser.add_argument("--runs", type=int, default=runs, help=runs_help)
+    parser.add_argument("--workdir", default="/tmp/dingpm-bench", help="SQLite files go here")
+    parser.add_argument("--name", default=name, help="result file name under bench/results/")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded databases")
+
+
+async def database_servers(kinds: Sequence[str], workdir: Path) -> dict[str, str]:
+    """The versions of the database servers a run uses (``machine_info``'s extra facts)."""
+    from bench.seed import database_url
+
+    if "postgresql" not in kinds:
+        return {}
+    return {"postgresql": await server_version(database_url("postgresql", "postgres", workdir))}
+
+
 def machine_info(**extra: Any) -> dict[str, Any]:
     import aiohttp
     import sqlalchemy

@@ -216,9 +216,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     levels = [lv for lv in args.levels.split(",") if lv]
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    extra: dict[str, Any] = {}
-    if "postgresql" in dbs:
-        extra["postgresql"] = await report.server_version(database_url("postgresql", "postgres", workdir))
+    extra = await report.database_servers(dbs, workdir)
     world = build_world(args.projects, internal_groups=True)
     from datetime import date
 

@@ -38,12 +38,8 @@ GATED = ("overdue scan", "digest data")  # what the jobs wait for: the targets a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", default="1000,3000,10000", help="project counts (comma-separated)")
-    parser.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
-    parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median reported)")
-    parser.add_argument("--workdir", default="/tmp/dingpm-bench", help="SQLite files go here")
-    parser.add_argument("--name", default="scans", help="result file name under bench/results/")
-    parser.add_argument("--keep", action="store_true", help="keep the seeded databases")
+    report.add_size_options(parser, sizes="1000,3000,10000", runs=7, name="scans",
+                            runs_help="timed runs per measurement (median reported)")
 
 
 async def _median(fn: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, list[float], Any]:
@@ -120,10 +116,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     today = date.today()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    machine_extra: dict[str, Any] = {}
-    if "postgresql" in kinds:
-        machine_extra["postgresql"] = await report.server_version(database_url("postgresql", "postgres", workdir))
-    machine = report.machine_info(**machine_extra)
+    machine = report.machine_info(**await report.database_servers(kinds, workdir))
     results: dict[str, Any] = {"scenario": "scans", "today": today.isoformat(), "machine": machine, "runs": {}}
     for kind in kinds:
         for size in sizes:

@@ -12,11 +12,13 @@ Start order (each step needs the ones before it; frames are taken last, when eve
    they commit), the outbox relay (sends what a previous run left), the inbox pipeline (runs what a previous run
    left);
 5. leader election, which starts the scheduler's triggers and sweep (one process of several runs the schedule);
-6. the HTTP server: /healthz and the signed download links (``bot.downloads``);
+6. the HTTP server: /healthz and the signed download links (``bot.downloads``); the 看板 (``web``) on its own host and
+   port when ``dashboard.enabled``;
 7. the Stream connection.
 
-Shutdown (SIGTERM/SIGINT, or ``stop()``) goes the other way: stop taking frames, let in-flight commands finish (bounded),
-stop the scheduler and the relay (bounded), close the health server, the HTTP session and the engine.
+Shutdown (SIGTERM/SIGINT, or ``stop()``) goes the other way: stop taking frames, let in-flight commands finish
+(bounded), stop the scheduler and the relay (bounded), close the health server and the 看板, the HTTP session and
+the engine.
 
 ``bot/app.py`` is the only module that knows every handler module. To add a feature, write ``handlers/<name>.py``
 with any of ``router`` (a ``bot.router.Router``), ``jobs`` (a ``bot.jobs.JobRegistry``) and ``setup(app)`` (for
@@ -65,6 +67,7 @@ from bot.scheduler import Scheduler
 from bot.stream import DingTalkStream, StreamOptions
 from bot.transactions import Transactions
 from storage.db import Database, url_family
+from web.server import DashboardServer
 
 log = logging.getLogger("dingpm.app")
 
@@ -163,6 +166,7 @@ class App:
         self.scheduler: Scheduler | None = None
         self.leader: LeaderElection | None = None
         self.health_server: HealthServer | None = None
+        self.dashboard: DashboardServer | None = None
         self.stream: DingTalkStream | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self._started = False
@@ -279,13 +283,26 @@ class App:
                     "请修改 server.health_port"
                 ) from None
 
+        if config.dashboard.enabled:
+            self.dashboard = DashboardServer(config, database=self.database, dingtalk=self.dingtalk,
+                                             calendar=calendar, clock=self.clock, templates=templates)
+            try:
+                await self.dashboard.start()
+            except OSError as exc:
+                self.dashboard = None
+                raise StartupError(
+                    f"无法在 {config.dashboard.host}:{config.dashboard.port} 提供项目看板（{exc.strerror or exc}），"
+                    "请修改 dashboard.port"
+                ) from None
+
         if self.options.connect_stream:
             self.stream = DingTalkStream(config, self.inbox.on_frame, session=self.http, options=self.options.stream)
             self._stream_task = asyncio.create_task(self.stream.start(), name="dingtalk-stream")
             self._stream_task.add_done_callback(_log_stream_end)
-        log.info("dingpm started worker=%s database=%r commands=%d jobs=%s health=%s", self.worker, self.database,
-                 len(self.dispatcher.commands.commands), self.scheduler.job_names or "none",
-                 self.health_server.url if self.health_server else "off")
+        log.info("dingpm started worker=%s database=%r commands=%d jobs=%s health=%s dashboard=%s", self.worker,
+                 self.database, len(self.dispatcher.commands.commands), self.scheduler.job_names or "none",
+                 self.health_server.url if self.health_server else "off",
+                 self.dashboard.url if self.dashboard else "off")
         # What start built lives as long as the process: take it out of the cyclic GC's generations, so that a full
         # collection (several per 10,000-project scan) no longer traverses the whole app (BENCHMARKS.md, "Scans").
         gc.freeze()
@@ -323,10 +340,14 @@ class App:
             log.info("dingpm stopped worker=%s", self.worker)
 
     async def _close_resources(self) -> None:
-        """Close what was opened (the health server, the HTTP session, the engine), whatever state start reached."""
+        """Close what was opened (the health server, the 看板, the HTTP session, the engine), whatever state start
+        reached."""
         if self.health_server is not None:
             with contextlib.suppress(Exception):
                 await self.health_server.stop()
+        if self.dashboard is not None:
+            with contextlib.suppress(Exception):
+                await self.dashboard.stop()
         if self.http is not None and not self.http.closed:
             await self.http.close()
         if self.database is not None:

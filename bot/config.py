@@ -20,11 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "your-app-secret", "xxx", "secret"})
-SECRET_FIELDS = frozenset({"client_secret", "secret", "webhook"})
+SECRET_FIELDS = frozenset({"client_secret", "secret", "webhook", "session_secret"})
 ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "DINGPM_CLIENT_ID": ("dingtalk", "client_id"),
     "DINGPM_CLIENT_SECRET": ("dingtalk", "client_secret"),
     "DINGPM_DATABASE_URL": ("database", "url"),
+    "DINGPM_DASHBOARD_SECRET": ("dashboard", "session_secret"),
 }
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -213,6 +214,38 @@ class ClientRobotConfig(_Section):
         return value.strip().upper()
 
 
+class DashboardConfig(_Section):
+    """项目看板: the H5 workbench app served by the bot process, behind the company's HTTPS reverse proxy."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)  # 0 = chosen by the OS
+    # What browsers see (https://pm.example.com/board); its path prefixes every route. Empty: http://host:port.
+    public_base_url: str = ""
+    cookie_secure: bool = True  # the session cookie is sent over HTTPS only (the proxy terminates TLS)
+    session_hours: float = Field(default=8, gt=0, le=24 * 30)
+    session_secret: str = ""  # signs the session cookie; empty: derived from dingtalk.client_secret
+    # DingTalk's JSAPI (dingtalk.open.js), the one script not shipped with dingpm; the sandbox points at its stand-in.
+    jsapi_url: str = Field(default="https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk.open.js",
+                           min_length=1)
+    page_size: int = Field(default=50, ge=10, le=200)  # projects per portfolio page
+    # Only ``dingpm sandbox`` sets it: ?user=<userId> picks who is looking, without 免登. Never in production.
+    sandbox_identity: bool = False
+
+    @field_validator("public_base_url", "jsapi_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"应为 http(s):// 开头的完整地址，实际为 {value!r}")
+        return value
+
+    @property
+    def base_path(self) -> str:
+        """The path every route lives under ("" or "/board"), from ``public_base_url``."""
+        path = self.public_base_url.split("://", 1)[-1].partition("/")[2].split("?")[0].strip("/")
+        return f"/{path}" if path else ""
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -227,6 +260,7 @@ class Config(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     pacing: PacingConfig = Field(default_factory=PacingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
     client_robots: list[ClientRobotConfig] = Field(default_factory=list)

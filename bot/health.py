@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.http_site import LocalSite
 from storage.repo.kernel import inbox_counts, outbox_counts
 
 log = logging.getLogger("dingpm.health")
@@ -55,7 +56,7 @@ class HealthServer:
         self._port = port
         self._report = report
         self._routes = tuple(routes)
-        self._runner: web.AppRunner | None = None
+        self._site = LocalSite()
         self.port: int | None = None
 
     async def start(self) -> None:
@@ -63,18 +64,11 @@ class HealthServer:
         app.router.add_get("/healthz", self._healthz)
         for path, handler in self._routes:
             app.router.add_get(path, handler)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        addresses = self._runner.addresses  # the real port when 0 was asked for
-        self.port = int(addresses[0][1]) if addresses else self._port
+        self.port = await self._site.start(app, self._host, self._port)
         log.info("health endpoint listening on http://%s:%s/healthz", self._host, self.port)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._site.stop()
 
     @property
     def base_url(self) -> str:

@@ -39,25 +39,54 @@ def sandbox_config(sb: Any, data_dir: Path) -> Config:
         "database": {"url": f"sqlite+aiosqlite:///{(data_dir / 'dingpm.db').resolve()}"},
         "storage": {"files_dir": str((data_dir / "files").resolve())},
         "server": {"health_host": "127.0.0.1", "health_port": 0},  # 0: never clash with a real bot on 8089
+        # The 看板 on a free port, over plain http, signing in through the emulator's JSAPI stand-in; only here may
+        # ?user=<userId> pick who is looking.
+        "dashboard": {"enabled": True, "host": "127.0.0.1", "port": 0, "cookie_secure": False,
+                      "jsapi_url": sb.jsapi_url, "sandbox_identity": True},
     }
     return parse_config(raw, source="dingpm sandbox", environ={}, require_real_secret=False)
 
 
-def banner(page_url: str, data_dir: Path, health_url: str | None) -> str:
+def banner(page_url: str, data_dir: Path, health_url: str | None, dashboard_url: str | None = None) -> str:
     rule = "=" * 64
     lines = [
         rule,
         "  dingpm 沙箱已启动（本地钉钉模拟器 + 机器人，无需钉钉账号）",
         "",
         f"  聊天页面：{page_url}",
+    ]
+    if dashboard_url:
+        lines.append(f"  项目看板：{dashboard_url}")
+    lines += [
         "",
         "  用浏览器打开上面的地址，选择一个身份，在群里 @机器人 或单聊发送「帮助」。",
         f"  数据保存在 {data_dir}（删除该目录即可从头开始）。",
     ]
+    if dashboard_url:
+        lines.append(f"  看板在聊天页面的「工作台」里以所选身份免登打开；直接打开时在地址后加 ?user=<userId>，"
+                     f"如 {dashboard_url}?user=liuqiang。")
     if health_url:
         lines.append(f"  健康检查：{health_url}")
     lines += ["  按 Ctrl-C 停止。", rule]
     return "\n".join(lines)
+
+
+async def start_sandbox_app(sb: Any, data_dir: Path) -> App:
+    """The bot against a started sandbox, as ``dingpm sandbox`` runs it: connected, and its 看板 registered as the
+    org's H5 app homepage, so that the chat page's 工作台 opens it as the chosen person (DingTalk's workbench opens the
+    homepage configured in the developer console the same way)."""
+    app = App(sandbox_config(sb, data_dir))
+    await app.start()
+    try:
+        if app.stream is not None:
+            with contextlib.suppress(TimeoutError):
+                await app.stream.wait_for_status(lambda s: s.connected, timeout=CONNECT_TIMEOUT_SECONDS)
+        if app.dashboard is not None:
+            await sb.set_homepage(None, f"{app.dashboard.url}?corpid=$CORPID$")
+    except BaseException:
+        await app.stop()
+        raise
+    return app
 
 
 async def serve_sandbox(*, port: int, data_dir: Path, stop: asyncio.Event | None = None) -> None:
@@ -78,13 +107,10 @@ async def serve_sandbox(*, port: int, data_dir: Path, stop: asyncio.Event | None
     await sb.start()
     app: App | None = None
     try:
-        app = App(sandbox_config(sb, data_dir))
-        await app.start()
-        if app.stream is not None:
-            with contextlib.suppress(TimeoutError):
-                await app.stream.wait_for_status(lambda s: s.connected, timeout=CONNECT_TIMEOUT_SECONDS)
+        app = await start_sandbox_app(sb, data_dir)
         health = app.health_server.url if app.health_server is not None else None
-        print(banner(sb.page_url, data_dir, health), flush=True)
+        dashboard = app.dashboard.url if app.dashboard is not None else None
+        print(banner(sb.page_url, data_dir, health, dashboard), flush=True)
         await stop.wait()
         print("正在停止……", flush=True)
     finally:

@@ -1,4 +1,5 @@
-"""Report charts as PNG bytes: phase timeline, deliverables per phase, issues per week.
+"""Report charts as PNG bytes: phase timeline, deliverables per phase, issues per week; and the portfolio's
+projects by phase, projects by status colour and overdue deliverables by the week they fell due (the 看板).
 
 Drawn through matplotlib's object API (``Figure`` + Agg canvas), never pyplot: pyplot keeps global
 figure state, which leaks memory in a long-running bot and is unsafe across threads. For the same
@@ -20,6 +21,11 @@ CHART_TITLES = {
     "deliverables_by_phase": "各阶段交付物完成情况",
     "issues_per_week": "每周问题新增与关闭",
 }
+PORTFOLIO_CHART_TITLES = {
+    "projects_by_health": "项目状态",
+    "projects_by_phase": "项目所处阶段",
+    "overdue_by_week": "逾期交付物（按应交周）",
+}
 
 # A restrained palette that survives grey-scale printing: distinct lightness for each series.
 PLANNED = "#C9D6E3"
@@ -29,6 +35,7 @@ LATE = "#D64541"
 WAIVED = "#A6A6A6"
 PENDING = "#7FA7D9"
 TODAY = "#D64541"
+AT_RISK = "#E8A33D"
 TEXT = "#333333"
 GRID = "#E6E6E6"
 
@@ -75,8 +82,8 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _empty_chart(title: str, message: str = "暂无数据") -> bytes:
-    fig = _new_figure(8, 2.2)
+def _empty_chart(title: str, message: str = "暂无数据", width: float = 8) -> bytes:
+    fig = _new_figure(width, 2.2)
     ax = fig.add_subplot()
     _style_axes(ax, title=title)
     ax.set_axis_off()
@@ -256,6 +263,71 @@ def issues_per_week_png(counts: Sequence[WeeklyIssueCount], *, title: str = CHAR
     ax.grid(axis="y", color=GRID, zorder=0)
     ax.legend(prop=_font(8), loc="upper left", ncols=3, frameon=False)
     return _png(fig)
+
+
+# Shown three abreast on a desktop and full width on a phone: narrower than the reports' 8 in, so that the text stays
+# readable when the browser scales the picture down.
+PORTFOLIO_CHART_WIDTH = 5.0
+
+
+def _count_bars(title: str, labels: Sequence[str], values: Sequence[int], colours: Sequence[str], *,
+                horizontal: bool, empty: str) -> bytes:
+    """One bar per label with its count written on it: the portfolio's charts (counts of projects or deliverables)."""
+    if not labels or not any(values):
+        return _empty_chart(title, empty, PORTFOLIO_CHART_WIDTH)
+    if horizontal:  # long Chinese labels (phase names) read better on the side
+        fig = _new_figure(PORTFOLIO_CHART_WIDTH, 1.3 + 0.4 * len(labels))
+        ax = fig.add_subplot()
+        ys = [len(labels) - 1 - i for i in range(len(labels))]
+        bars = ax.barh(ys, values, height=0.6, color=list(colours), zorder=2)
+        ax.set_yticks(ys, [_wrap(label, 10) for label in labels])
+        ax.set_xlim(0, max(values) * 1.15 + 1)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(axis="x", color=GRID, zorder=0)
+        for bar, value in zip(bars, values):
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {value}", va="center", ha="left",
+                    fontproperties=_font(8), color=TEXT)
+    else:
+        fig = _new_figure(PORTFOLIO_CHART_WIDTH, 3.2)
+        ax = fig.add_subplot()
+        xs = list(range(len(labels)))
+        bars = ax.bar(xs, values, width=0.62, color=list(colours), zorder=2)
+        step = 1 if len(xs) <= 8 else 2  # at most ~8 labels stay readable at this width
+        ax.set_xticks(xs[::step], list(labels)[::step])
+        ax.set_ylim(0, max(values) * 1.2 + 1)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.grid(axis="y", color=GRID, zorder=0)
+        for bar, value in zip(bars, values):
+            if value:
+                ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), str(value), ha="center", va="bottom",
+                        fontproperties=_font(8), color=TEXT)
+    _style_axes(ax, title=title)
+    return _png(fig)
+
+
+def projects_by_phase_png(counts: Sequence[tuple[str, int]], *,
+                          title: str = PORTFOLIO_CHART_TITLES["projects_by_phase"]) -> bytes:
+    """How many projects are in each phase (``(phase, count)`` in the order to draw, first on top)."""
+    return _count_bars(title, [label or "未开始" for label, _ in counts], [n for _, n in counts],
+                       [ACTUAL_RUNNING] * len(counts), horizontal=True, empty="暂无项目")
+
+
+HEALTH_COLOURS = {"延期": LATE, "有风险": AT_RISK, "正常": ACTUAL_DONE}
+
+
+def projects_by_health_png(counts: Sequence[tuple[str, int]], *,
+                           title: str = PORTFOLIO_CHART_TITLES["projects_by_health"]) -> bytes:
+    """How many projects are 延期 / 有风险 / 正常 (the digest's traffic light, in its colours)."""
+    return _count_bars(title, [label for label, _ in counts], [n for _, n in counts],
+                       [HEALTH_COLOURS.get(label, PENDING) for label, _ in counts], horizontal=False,
+                       empty="暂无项目")
+
+
+def overdue_by_week_png(counts: Sequence[tuple[str, int]], *,
+                        title: str = PORTFOLIO_CHART_TITLES["overdue_by_week"]) -> bytes:
+    """Deliverables still pending, by the week they were due (``(week label, count)``, oldest first)."""
+    return _count_bars(title, [label for label, _ in counts], [n for _, n in counts], [LATE] * len(counts),
+                       horizontal=False, empty="没有逾期交付物")
 
 
 def render_charts(data: ProjectReportData) -> dict[str, bytes]:

@@ -133,8 +133,14 @@ def digest_rows(projects: Iterable[ProjectReportData],
             worst_overdue_days=max((d.overdue_working_days for d in overdue), default=0),
             pending_approvals=sum(1 for a in data.approvals if a.is_pending),
         ))
-    rows.sort(key=lambda r: (_SEVERITY[r.health.status], -r.overdue, -r.worst_overdue_days, r.data.project.code))
+    rows.sort(key=lambda r: worst_first(r.health.status, r.overdue, r.worst_overdue_days, r.data.project.code))
     return rows
+
+
+def worst_first(status: HealthStatus, overdue: int, worst_overdue_days: int, code: str) -> tuple[int, int, int, str]:
+    """The digest's order as a sort key: 延期, then 有风险, then 正常; within each, more overdue deliverables first,
+    then the longest overdue, then by code."""
+    return _SEVERITY[status], -overdue, -worst_overdue_days, code
 
 
 def _block(row: DigestRow) -> list[str]:

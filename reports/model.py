@@ -89,7 +89,7 @@ class ProjectSummary:
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {"已完成", "已关闭", "已验收"} or self.actual_end is not None
+        return project_finished(self.status, self.actual_end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +349,14 @@ class ProjectReportData:
             if d.phase not in names:
                 names.append(d.phase)
         return tuple(names)
+
+
+FINISHED_PROJECT_STATUSES = frozenset({"已完成", "已关闭", "已验收"})
+
+
+def project_finished(status: str, actual_end: date | None) -> bool:
+    """A project whose work is over (accepted, closed, or with an actual end date): always 正常 in the digest."""
+    return status in FINISHED_PROJECT_STATUSES or actual_end is not None
 
 
 def as_date(value: date | datetime | None) -> date | None:

@@ -103,7 +103,7 @@ def sheet_title(kind: str) -> str:
     return SHEETS[kind][0]
 
 
-def _styles():
+def sheet_styles():
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
     thin = Side(style="thin", color="BFBFBF")
@@ -130,7 +130,8 @@ def _cell_value(value: object) -> object:
     return str(value)
 
 
-def _write_sheet(ws, columns: Sequence[Column], entries: Iterable[RegisterEntry], st) -> None:
+def write_sheet(ws, columns: Sequence[Column], entries: Iterable[object], st) -> None:
+    """A table: a frozen, filterable header row, then one row per entry (users' text kept as text)."""
     from openpyxl.utils import get_column_letter
 
     for c, col in enumerate(columns, 1):
@@ -185,7 +186,7 @@ def render_registers_xlsx(data: ProjectReportData, kinds: Sequence[str] | None =
     """
     from openpyxl import Workbook
 
-    st = _styles()
+    st = sheet_styles()
     wb = Workbook()
     first = wb.active
     if include_info:
@@ -195,7 +196,7 @@ def render_registers_xlsx(data: ProjectReportData, kinds: Sequence[str] | None =
         title, columns = SHEETS[kind]
         ws = first if (i == 0 and not include_info) else wb.create_sheet()
         ws.title = title
-        _write_sheet(ws, columns, data.entries(kind), st)
+        write_sheet(ws, columns, data.entries(kind), st)
     wb.properties.title = f"{data.project.name} 项目登记表"
     wb.properties.creator = "dingpm"
     buf = io.BytesIO()

@@ -63,6 +63,10 @@ def test_placeholder_secret_is_refused_naming_the_key():
         ("schedule", "weekly_report_prerender_minutes", 2000, "schedule.weekly_report_prerender_minutes"),
         ("calendar", "extra_holidays", ["2027-13-01"], "calendar.extra_holidays.0"),
         ("schedule", "typo_key", 1, "schedule.typo_key"),
+        ("dashboard", "public_base_url", "pm.example.com/board", "dashboard.public_base_url"),
+        ("dashboard", "jsapi_url", "", "dashboard.jsapi_url"),
+        ("dashboard", "port", 70000, "dashboard.port"),
+        ("dashboard", "page_size", 5, "dashboard.page_size"),
     ],
 )
 def test_a_wrong_key_stops_with_one_line_naming_it(section, key, value, expected):
@@ -115,6 +119,20 @@ def test_effective_config_masks_every_secret():
     assert "client_secret = \"s3******\"" in text
     assert 'weekly_report_time = "17:00"' in text
     assert "postgresql+asyncpg://bot:******@db/dingpm" in text
+
+
+def test_the_dashboard_is_off_until_enabled_and_lives_under_its_public_path():
+    config = load_config(EXAMPLE, environ={"DINGPM_CLIENT_SECRET": SECRET})
+    dashboard = config.dashboard
+    assert not dashboard.enabled and dashboard.cookie_secure and not dashboard.sandbox_identity
+    assert dashboard.base_path == ""
+    raw = example_raw()
+    raw["dashboard"].update(enabled=True, public_base_url="https://pm.example.com/board/")
+    env = {"DINGPM_CLIENT_SECRET": SECRET, "DINGPM_DASHBOARD_SECRET": "board-signing-key-42"}
+    config = parse_config(raw, environ=env)
+    assert config.dashboard.base_path == "/board" and config.dashboard.session_secret == "board-signing-key-42"
+    text = effective_config_text(config)
+    assert "board-signing-key-42" not in text and 'session_secret = "bo******"' in text
 
 
 def _dingpm(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ nicknames); a group it does not serve answers an ``InvalidRequest`` the caller t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,19 @@ def _employee(raw: dict[str, Any]) -> EmployeeRecord:
     )
 
 
+async def oapi_result(client: Any, api: str, path: str, body: dict[str, Any],
+                      refusals: Mapping[str, type[InvalidRequest]]) -> Any:
+    """The ``result`` of an old-API read on ``client``; an errcode listed in ``refusals`` raises its typed error."""
+    try:
+        payload = await client.call_oapi(api, path, body)
+    except InvalidRequest as exc:
+        kind = refusals.get(exc.code)
+        if kind is None:
+            raise
+        raise kind(exc.code, exc.message, api=api, http_status=exc.http_status, request_id=exc.request_id) from None
+    return payload.get("result")
+
+
 class Contacts:
     """The contacts APIs on one ``DingTalkClient``."""
 
@@ -70,15 +84,7 @@ class Contacts:
         self._client = client
 
     async def _oapi(self, api: str, path: str, body: dict[str, Any]) -> Any:
-        try:
-            payload = await self._client.call_oapi(api, path, body)
-        except InvalidRequest as exc:
-            kind = _NOT_FOUND.get(exc.code)
-            if kind is None:
-                raise
-            raise kind(exc.code, exc.message, api=api, http_status=exc.http_status,
-                       request_id=exc.request_id) from None
-        return payload.get("result")
+        return await oapi_result(self._client, api, path, body, _NOT_FOUND)
 
     async def sub_departments(self, dept_id: int) -> list[Department]:
         """The direct children of a department (1 = the root)."""
@@ -109,4 +115,4 @@ class Contacts:
                             str(token) if token else None)
 
 
-__all__ = ["Contacts", "Department", "EmployeePage", "GroupMembers", "PAGE_SIZE", "UnknownDepartment"]
+__all__ = ["Contacts", "Department", "EmployeePage", "GroupMembers", "PAGE_SIZE", "UnknownDepartment", "oapi_result"]

@@ -28,8 +28,9 @@ from storage.models.types import EnumString, JsonText, LongText
 class Deliverable(TableBase, table=True):
     __tablename__ = "deliverables"
     __table_args__ = table_args(
-        # The overdue reminder job: status = 待提交 AND due_date < today.
-        Index("ix_deliverables_status_due_date", "status", "due_date"),
+        # The overdue reminder job: status = 待提交 AND due_date < today. Project and required ride along, so that the
+        # 看板 reads every overdue deliverable of every project from the index alone.
+        Index("ix_deliverables_status_due_date", "status", "due_date", "project_id", "required"),
         Index("ix_deliverables_project_id", "project_id"),
         Index("ix_deliverables_phase_id", "phase_id"),
         Index("ix_deliverables_activity_id", "activity_id"),

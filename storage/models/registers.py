@@ -33,6 +33,9 @@ class RegisterEntry(TableBase, table=True):
         UniqueConstraint("project_id", "kind", "seq"),
         # Listing open entries of one register of one project.
         Index("ix_register_entries_project_kind_status", "project_id", "kind", "status"),
+        # One register across all projects (the 看板 counts every project's open high risks): the risk columns ride
+        # along, so that the count needs the index alone.
+        Index("ix_register_entries_kind_status", "kind", "status", "project_id", "probability", "impact", "closed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -271,7 +271,7 @@ OPEN_REGISTER_STATUSES: tuple[RegisterStatus, ...] = tuple(s for s in RegisterSt
                                                            if s not in CLOSED_REGISTER_STATUSES)
 # A high risk is 高 in one dimension and at least 中 in the other (``reports.model.RegisterEntry.is_high_risk``,
 # score >= 6 on the 1-3 x 1-3 matrix); spelled out here so the database counts them instead of shipping every risk.
-_HIGH_RISK = or_(
+HIGH_RISK = or_(
     and_(RegisterEntry.probability == Level.HIGH, RegisterEntry.impact.in_((Level.HIGH, Level.MEDIUM))),  # type: ignore[union-attr]
     and_(RegisterEntry.impact == Level.HIGH, RegisterEntry.probability.in_((Level.HIGH, Level.MEDIUM))),  # type: ignore[union-attr]
 )
@@ -332,7 +332,7 @@ def _digest_query(
     high_risks = (
         select(func.count())
         .where(R.project_id == Project.id, R.kind == RegisterKind.RISK,
-               R.status.in_(OPEN_REGISTER_STATUSES), R.closed_at.is_(None), _HIGH_RISK)  # type: ignore[union-attr,attr-defined]
+               R.status.in_(OPEN_REGISTER_STATUSES), R.closed_at.is_(None), HIGH_RISK)  # type: ignore[union-attr,attr-defined]
         .correlate(Project)
         .scalar_subquery()
     )
@@ -521,6 +521,7 @@ __all__ = [
     "CLOSED_REGISTER_STATUSES",
     "DeliverableDue",
     "DigestRow",
+    "HIGH_RISK",
     "OPEN_REGISTER_STATUSES",
     "SCAN_CHUNK_ROWS",
     "approvals_of",

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from bench import report, scenario_scans
+from bench import report, scenario_dashboard, scenario_scans
 from bench.__main__ import SCENARIOS, main
 from bench.load import MIX, percentile, summarize, Sample
 from bench.seed import build_world
@@ -54,6 +54,19 @@ def test_scans_scenario_runs_at_toy_size(tmp_path, monkeypatch: pytest.MonkeyPat
     assert set(data["runs"]["sqlite:6"]["timings"]) == set(scenario_scans.TIMED)
     assert date.fromisoformat(data["today"])
     assert "Scenario 3" in (tmp_path / "results" / "scans-toy.md").read_text(encoding="utf-8")
+
+
+def test_dashboard_scenario_runs_at_toy_size(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page of scenario 5 answers 200 for its viewer (the scenario asserts it), charts included."""
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path / "results")
+    assert main(["dashboard", "--sizes", "6", "--db", "sqlite", "--runs", "1", "--workdir", str(tmp_path),
+                 "--name", "dashboard-toy"]) == 0
+    timings = json.loads((tmp_path / "results" / "dashboard-toy.json").read_text(encoding="utf-8"))["runs"][
+        "sqlite:6"]["timings"]
+    assert set(timings) == {name for name, *_ in scenario_dashboard.PAGES} | {
+        "chart: projects by status", "chart: Gantt of a project"}
+    assert all(t["statements"] >= 1 for name, t in timings.items() if not name.startswith("chart: projects"))
+    assert "Scenario 5" in (tmp_path / "results" / "dashboard-toy.md").read_text(encoding="utf-8")
 
 
 def test_weekly_scenario_runs_both_variants_at_toy_size(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

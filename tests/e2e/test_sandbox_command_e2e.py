@@ -1,5 +1,5 @@
-"""``dingpm sandbox`` on a fresh data directory: starts, prints the chat page's URL, answers 帮助 sent through the
-page's own API, and stops cleanly on Ctrl-C (SIGINT)."""
+"""``dingpm sandbox`` on a fresh data directory: starts, prints the chat page's URL and the 看板's, answers 帮助 sent
+through the page's own API, has the 看板 as the workbench's app, and stops cleanly on Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.timeout(90)]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 PAGE_LINE = re.compile(r"聊天页面：(http://\S+/chat)")
+DASHBOARD_LINE = re.compile(r"项目看板：(http://\S+/)")
 
 
 async def read_until(stream: asyncio.StreamReader, pattern: re.Pattern[str], timeout: float) -> tuple[re.Match, str]:
@@ -44,6 +45,7 @@ async def test_dingpm_sandbox_starts_on_a_fresh_data_dir_and_answers_help(tmp_pa
     try:
         matched, banner = await read_until(process.stdout, PAGE_LINE, timeout=30)
         page = matched.group(1)
+        dashboard = (await read_until(process.stdout, DASHBOARD_LINE, timeout=5))[0].group(1)
         api = page.removesuffix("/chat") + "/sandbox/api"
         assert (data_dir / "dingpm.db").exists()  # the bot created and migrated its SQLite database itself
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
@@ -68,6 +70,16 @@ async def test_dingpm_sandbox_starts_on_a_fresh_data_dir_and_answers_help(tmp_pa
                     answer = next((m for m in update["messages"] if m["direction"] == "out"), None)
         assert answer["msgtype"] == "markdown" and "命令一览" in answer["text"]
         assert answer["conversationId"] == group["id"]
+
+        # The 看板 is the organization's workbench app, opened for the chosen person; ?user= works only here.
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20),
+                                         cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(f"{api}/apps", params={"user": "liuqiang"}) as resp:
+                apps = (await resp.json())["apps"]
+            assert any((app["launchUrl"] or "").startswith(dashboard + "?corpid=ding") for app in apps), apps
+            async with http.get(dashboard, params={"user": "liuqiang"}) as resp:
+                board = await resp.text()
+            assert resp.status == 200 and "项目组合" in board and "刘强" in board
     except BaseException:
         print((tmp_path / "stderr.log").read_text(errors="replace")[-3000:])
         raise

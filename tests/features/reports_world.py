@@ -133,6 +133,7 @@ class ProjectSpec:
     members: Sequence[tuple[str, MemberRole]] = (("liming", MemberRole.ENGINEER), ("zhaolei", MemberRole.ENGINEER),
                                                  ("huanglei", MemberRole.CLIENT))
     extra: dict[str, Any] = field(default_factory=dict)
+    pm: str = "wangjianguo"
 
 
 async def add_people(session: Any) -> None:
@@ -141,16 +142,16 @@ async def add_people(session: Any) -> None:
 
 
 async def add_project(session: Any, spec: ProjectSpec, *, files_dir: Path | None = None) -> Project:
-    """Insert a project as the lifecycle commands would leave it; the PM is wangjianguo."""
+    """Insert a project as the lifecycle commands would leave it (its PM: ``spec.pm``, wangjianguo by default)."""
     project = await create_project(
-        session=session, name=spec.name, template="软件系统实施", year=2026, created_by="wangjianguo",
-        customer=spec.customer, pm_user_id="wangjianguo", status=spec.status, current_phase=spec.current_phase,
+        session=session, name=spec.name, template="软件系统实施", year=2026, created_by=spec.pm,
+        customer=spec.customer, pm_user_id=spec.pm, status=spec.status, current_phase=spec.current_phase,
         planned_start=spec.planned_start, planned_end=spec.planned_end, actual_start=spec.planned_start,
         internal_conversation_id=spec.internal, client_conversation_id=spec.client,
         created_at=spec.created_at, updated_at=spec.created_at,
     )
     assert project.id is not None
-    await add_member(session=session, project_id=project.id, user_id="wangjianguo", role=MemberRole.PM)
+    await add_member(session=session, project_id=project.id, user_id=spec.pm, role=MemberRole.PM)
     for user_id, role in spec.members:
         await add_member(session=session, project_id=project.id, user_id=user_id, role=role)
     phases: dict[str, Phase] = {}
