@@ -246,6 +246,22 @@ class DashboardConfig(_Section):
         return f"/{path}" if path else ""
 
 
+class CardsConfig(_Section):
+    """互动卡片 (interactive cards): the templates built in DingTalk's card builder, by the names of the shipped
+    definitions (``bot/cards/*.json``). Off, or a card without a template id: the markdown / actionCard messages."""
+
+    enabled: bool = False
+    # The environment whose ``templateIds`` entry of each definition is used; ``template_ids`` overrides per card.
+    template_env: str = "production"
+    template_ids: dict[str, str] = Field(default_factory=dict)  # card name -> template id (xxx.schema)
+    definitions_dir: Path | None = None  # None: the definitions shipped in bot/cards
+    pin_days: int = Field(default=30, ge=1, le=365)  # a pinned status card's expiry, renewed by every re-pin
+    # A burst of changes within this window makes one status-card update.
+    coalesce_seconds: float = Field(default=1.0, ge=0, le=60)
+    # The client has not acknowledged a weekly report after this many working days: the PM is reminded.
+    ack_remind_after_days: int = Field(default=2, ge=1, le=20)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -262,6 +278,7 @@ class Config(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    cards: CardsConfig = Field(default_factory=CardsConfig)
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
     client_robots: list[ClientRobotConfig] = Field(default_factory=list)
 

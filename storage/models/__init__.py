@@ -7,6 +7,7 @@ value in short VARCHARs; JSON columns are text. See ``storage.models.types`` for
 from storage.models.approvals import Approval
 from storage.models.base import MYSQL_TABLE_OPTIONS, NAMING_CONVENTION, TableBase, metadata
 from storage.models.calendar import CalendarDay
+from storage.models.cards import ReportAck, StatusCard
 from storage.models.deliverables import Deliverable, DeliverableVersion
 from storage.models.enums import (
     ACTIVE_PROJECT_STATUSES,
@@ -56,6 +57,8 @@ __all__ = [
     "ACTIVE_PROJECT_STATUSES",
     "EXTERNAL_KEY_PREFIX",
     "ClientRobot",
+    "ReportAck",
+    "StatusCard",
     "Conversation",
     "Department",
     "Organization",

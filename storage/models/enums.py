@@ -163,6 +163,7 @@ class ReportVariant(StrEnum):
 class InboxKind(StrEnum):
     MESSAGE = "message"
     EVENT = "event"
+    CARD = "card"  # a press on an interactive card (its CALLBACK frame)
 
 
 class InboxState(StrEnum):
@@ -188,6 +189,7 @@ class OutboxMessageKind(StrEnum):
     LINK = "link"
     IMAGE = "image"
     FILE = "file"
+    CARD = "card"  # an interactive card written through the card APIs (create, update, close)
 
 
 class OutboxState(StrEnum):
