@@ -41,6 +41,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.context import UnitOfWork, bind_unit_of_work, current_unit_of_work
+from bot.dingtalk.cards import CardsApi, CardWrite
 from bot.dingtalk.custom_robot import PACED_HERE, CustomRobot, CustomRobotSender
 from bot.dingtalk.errors import DingTalkError, InvalidRequest, SessionWebhookExpired, Throttled
 from bot.dingtalk.messages import (
@@ -60,6 +61,7 @@ from bot.transactions import Transactions
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, is_external_key, utcnow
 from storage.models.base import KEY_LEN
 from storage.repo import claim_due_outbox, mark_dead, mark_retry
+from storage.repo.cards import record_status_card_pinned
 from storage.repo.outbox import mark_sent_many
 from storage.repo.kernel import (
     insert_outbox_row,
@@ -70,7 +72,7 @@ from storage.repo.kernel import (
 
 log = logging.getLogger("dingpm.outbox")
 
-Message = Reply | RobotMessage | str
+Message = Reply | RobotMessage | CardWrite | str
 
 
 # ---- targets ------------------------------------------------------------------------------------------------
@@ -193,6 +195,8 @@ def _encode(message: Message) -> _Encoded:
     """The row form of a message. Fails here (in the handler) rather than at send time for what can never be sent."""
     if isinstance(message, str):
         message = Text(message)
+    if isinstance(message, CardWrite):
+        return _Encoded(OutboxMessageKind.CARD, message.as_params())
     if isinstance(message, RobotMessage):
         message.msg_param()  # raises when over DingTalk's size limit
         params: dict[str, Any] = {"msgKey": message.msg_key, "msgParam": dict(message.params)}
@@ -262,6 +266,8 @@ async def enqueue(
     in_work = work is not None and work.session is session
     encoded = _encode(message)
     params = dict(encoded.params)
+    if encoded.kind == OutboxMessageKind.CARD and target.kind not in (OutboxTargetKind.GROUP, OutboxTargetKind.USER):
+        raise ValueError("a card write names its group or users (the target orders it with their messages)")
     if target.kind == OutboxTargetKind.WEBHOOK:
         if "webhook" in params:
             if target.fallback is not None:
@@ -387,6 +393,7 @@ class OutboxRelay:
     ) -> None:
         self._tx = transactions
         self._client = client
+        self._cards = CardsApi(client, config.dingtalk.effective_robot_code)
         self.custom_robots = custom_robots
         self._find_custom_robot = find_custom_robot
         self._max_attempts = config.pacing.outbox_max_attempts
@@ -690,6 +697,9 @@ class OutboxRelay:
 
     async def _send(self, row: OutboxMessage) -> None:
         params = dict(row.params or {})
+        if row.msg_kind == OutboxMessageKind.CARD:
+            await self._send_card(CardWrite.from_params(params))
+            return
         kind = OutboxTargetKind(row.target_kind)
         ids = [str(i) for i in row.target_ids]
         if kind == OutboxTargetKind.WEBHOOK:
@@ -720,6 +730,14 @@ class OutboxRelay:
                 raise _PartialDelivery(remaining, result.failed[0][1] if result.failed else None)
             return
         raise ValueError(f"unknown target kind {kind!r}")
+
+    async def _send_card(self, write: CardWrite) -> None:
+        delivery = await self._cards.send(write)
+        if write.status_card and delivery.pinned is not None:
+            # Whether the group took the pin decides how the card stays in sight (re-posted when it is not).
+            async with self._tx.write() as session:
+                await record_status_card_pinned(session=session, out_track_id=write.out_track_id,
+                                                pinned=delivery.pinned)
 
     async def _send_custom_robot(self, project_code: str, params: dict[str, Any]) -> None:
         if self.custom_robots is None or self._find_custom_robot is None:
