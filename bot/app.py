@@ -46,6 +46,8 @@ from typing import Any
 import aiohttp
 
 from bot.calendar_sync import CalendarSync
+from bot.card_catalog import CardCatalog
+from bot.card_refresher import CardRefresher, Refresh
 from bot.config import Config
 from bot.context import ApprovalEventHandler, Clock, ProjectResolver, Services, SystemClock
 from bot.dingtalk import DingTalkClient, RetryPolicy
@@ -86,6 +88,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "handlers.digest",
     "handlers.directory",
     "handlers.documents",
+    "handlers.status_card",
     "handlers.help",
 )
 
@@ -153,6 +156,8 @@ class App:
         self._rewrites: list[Callable[[Incoming], Incoming]] = []
         self._preparers: list[Preparer] = []
         self._project_resolver: ProjectResolver = resolve_project
+        self._card_refresh: Refresh | None = None
+        self.card_refresher: CardRefresher | None = None
         self.database: Database | None = None
         self.transactions: Transactions | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -203,6 +208,11 @@ class App:
         """Replace the kernel's project resolver (bound group / ``项目:编号``) with a feature module's richer one."""
         self._project_resolver = resolver
 
+    def refresh_cards_with(self, refresh: Refresh) -> None:
+        """Register ``async (session, services) -> int``, run shortly after commits to bring live cards up to date
+        (``bot.card_refresher``); only when cards are enabled and have templates."""
+        self._card_refresh = refresh
+
     # ---- lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -223,9 +233,10 @@ class App:
         self.transactions = Transactions(self.database)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.pacing.http_timeout_seconds))
         self.dingtalk = DingTalkClient(config, session=self.http, retry_policy=self.options.retry)
-        templates, calendar = await asyncio.gather(
+        templates, calendar, cards = await asyncio.gather(
             asyncio.to_thread(_load_templates, config.storage.templates_dir),
             asyncio.to_thread(_load_calendar, config, self.clock.today().year),
+            asyncio.to_thread(CardCatalog.load, config.cards),
         )
         self.relay = OutboxRelay(transactions=self.transactions, client=self.dingtalk, config=config,
                                  worker=self.worker, options=self.options.relay,
@@ -235,7 +246,7 @@ class App:
         self.links = DownloadLinks(config)
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
                                  templates=templates, calendar=calendar, files=None, outbox=self.relay,
-                                 links=self.links)
+                                 links=self.links, cards=cards)
         # Who the sender and the people named are comes first: every other preparer and the command use it.
         self.dispatcher = Dispatcher(self.services, send=buffer_reply, roles_of=role_lookup(config),
                                      resolve_project=self._project_resolver, find_user=find_user,
@@ -263,6 +274,11 @@ class App:
         self.calendar_sync = CalendarSync(self.database, calendar, interval_seconds=config.calendar.refresh_seconds)
         await self.calendar_sync.start()
         await self.relay.start()
+        if self._card_refresh is not None and cards:
+            self.card_refresher = CardRefresher(self.services, self._card_refresh,
+                                                coalesce_seconds=config.cards.coalesce_seconds)
+            self.relay.on_commit(self.card_refresher.poke)
+            await self.card_refresher.start()
         await self.inbox.start()
 
         self.leader = LeaderElection(self.database, on_elected=self.scheduler.start, on_lost=self.scheduler.stop,
@@ -329,6 +345,8 @@ class App:
             await self.leader.stop()  # steps down: stops the scheduler, frees the lock for a follower at once
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.card_refresher is not None:
+            await self.card_refresher.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.calendar_sync is not None:

@@ -85,6 +85,7 @@ class Services:
     # whose outbox rows are sent right after it commits (scheduled jobs use it; commands already run inside one)
     outbox: Any = None
     links: Any = None  # bot.downloads.DownloadLinks: signed download links to generated reports
+    cards: Any = None  # bot.card_catalog.CardCatalog: the interactive cards this deployment can send
 
 
 class NoUnitOfWork(RuntimeError):

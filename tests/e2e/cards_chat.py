@@ -1,0 +1,48 @@
+"""The lifecycle conversation with interactive cards on: the emulator loads the bot's own card definitions
+(``bot/cards``) and the bot sends them under their sandbox template ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bot.app import App
+from bot.card_catalog import SHIPPED
+from bot.context import FrozenClock
+from e2e_support import FAST, kernel_config
+from lifecycle_chat import APPROVING_MODULES, LIFECYCLE_MODULES, MONDAY
+from sandbox.config import EmulatorConfig
+from sandbox.harness import Sandbox
+
+CARD_MODULES = (*LIFECYCLE_MODULES, "handlers.status_card", "handlers.weekly_reports", "handlers.documents")
+CARDS_ON = {"enabled": True, "template_env": "sandbox", "coalesce_seconds": 0.2}
+
+
+def cards_emulator_config(**switches: Any) -> EmulatorConfig:
+    return EmulatorConfig.for_tests(timeout_fault_max_hold=1.0, allow_group_files=True, card_templates_dir=SHIPPED,
+                                    **switches)
+
+
+async def start_cards_app(sandbox: Sandbox, tmp_path: Path, *, cards: dict[str, Any] | None = None,
+                          approvals: bool = False) -> App:
+    config = kernel_config(
+        sandbox, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path / "files",
+        approvals={"mode": "auto", "approvers": ["liuqiang", "zhoumin"]} if approvals else {"mode": "off"},
+        organization={"leaders": ["liuqiang", "zhoumin"] if approvals else ["liuqiang"], "project_admins": ["sunli"],
+                      "company_name": "示例数智科技有限公司"},
+        dingtalk={"corp_id": sandbox.world.corp_id},
+        cards=CARDS_ON if cards is None else cards,
+    )
+    modules = (*APPROVING_MODULES, "handlers.status_card") if approvals else CARD_MODULES
+    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=modules)
+    await app.start()
+    if app.stream is not None:
+        await app.stream.wait_for_status(lambda s: s.connected, timeout=10)
+    return app
+
+
+async def settled(app: App) -> None:
+    """The refresher has run for every commit so far and the outbox has sent what it queued."""
+    if app.card_refresher is not None:
+        await app.card_refresher.wait_idle(15)
+    await app.relay.wait_idle(15)
