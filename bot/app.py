@@ -157,6 +157,7 @@ class App:
         self._preparers: list[Preparer] = []
         self._project_resolver: ProjectResolver = resolve_project
         self._card_refresh: Refresh | None = None
+        self._card_actions: list[tuple[str, Any]] = []
         self.card_refresher: CardRefresher | None = None
         self.database: Database | None = None
         self.transactions: Transactions | None = None
@@ -207,6 +208,11 @@ class App:
     def resolve_projects_with(self, resolver: ProjectResolver) -> None:
         """Replace the kernel's project resolver (bound group / ``项目:编号``) with a feature module's richer one."""
         self._project_resolver = resolver
+
+    def on_card_action(self, action: str, to_text: Any) -> None:
+        """A card button's ``action`` stands for the command ``to_text`` (a text, or ``press -> text``): a press runs
+        it as the presser, with the same roles and unit of work (``bot.card_press``)."""
+        self._card_actions.append((action, to_text))
 
     def refresh_cards_with(self, refresh: Refresh) -> None:
         """Register ``async (session, services) -> int``, run shortly after commits to bring live cards up to date
@@ -259,6 +265,8 @@ class App:
                                    max_concurrent=config.pacing.max_concurrent_messages, options=self.options.inbox)
         for handler in self._approval_handlers:
             self.inbox.register(handler)
+        for action, to_text in self._card_actions:
+            self.inbox.card_actions.add(action, to_text)
 
         # Built before the inbox runs a command: a command may request an on-demand job, started on its commit.
         self.scheduler = Scheduler(
@@ -312,7 +320,8 @@ class App:
                 ) from None
 
         if self.options.connect_stream:
-            self.stream = DingTalkStream(config, self.inbox.on_frame, session=self.http, options=self.options.stream)
+            self.stream = DingTalkStream(config, self.inbox.on_frame, session=self.http, options=self.options.stream,
+                                         on_card_press=self.inbox.on_card_press if cards else None)
             self._stream_task = asyncio.create_task(self.stream.start(), name="dingtalk-stream")
             self._stream_task.add_done_callback(_log_stream_end)
         log.info("dingpm started worker=%s database=%r commands=%d jobs=%s health=%s dashboard=%s", self.worker,

@@ -115,6 +115,9 @@ class UnitOfWork:
     # still make (``write_after``) run in the write transaction that queues its answer.
     read_only: bool = False
     deferred_writes: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+    # A press on an interactive card: what the command changes on that card (bot.card_press.CardAnswer), answered
+    # in the callback's ACK.
+    card_answer: Any = None
 
     async def write_after(self, write: Callable[[Any], Awaitable[None]]) -> None:
         """Run ``await write(session)`` in this unit of work's write transaction: now, or for a read-only command

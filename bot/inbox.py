@@ -18,7 +18,9 @@
    A crash anywhere before the commit leaves the row claimed; its lease runs out and it is run again (by this
    process after a restart, or by another one).
 
-Approval events take the same path and are handed to the handlers registered with ``register(fn)``.
+Approval events take the same path and are handed to the handlers registered with ``register(fn)``. Card presses
+(``bot.card_press``) take the message's path as the command their button stands for; ``on_card_press`` waits
+briefly for the run so that the card's change rides on the callback's ACK.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.card_press import CARD_ANSWER_BUDGET_SECONDS, CardAnswer, CardPress, PressActions, press_incoming
 from bot.context import (
     ApprovalEventHandler,
     EventContext,
@@ -77,8 +80,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def encode_item(item: Incoming | ApprovalEvent) -> str:
-    kind = "message" if isinstance(item, Incoming) else "event"
+Item = Incoming | ApprovalEvent | CardPress
+
+
+def encode_item(item: Item) -> str:
+    kind = "message" if isinstance(item, Incoming) else "card" if isinstance(item, CardPress) else "event"
     return json.dumps({"v": PAYLOAD_VERSION, "type": kind, "item": _jsonable(item)}, ensure_ascii=False,
                       separators=(",", ":"))
 
@@ -87,9 +93,12 @@ def _datetime(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def decode_item(payload: str) -> Incoming | ApprovalEvent:
+def decode_item(payload: str) -> Item:
     document = json.loads(payload)
     fields = dict(document["item"])
+    if document["type"] == "card":
+        fields["received_at"] = _datetime(fields.get("received_at"))
+        return CardPress(**fields)
     if document["type"] == "message":
         fields["mentions"] = tuple(Mention(**m) for m in fields.get("mentions") or ())
         fields["files"] = tuple(ReceivedFile(**f) for f in fields.get("files") or ())
@@ -126,7 +135,7 @@ class InboxStats:
 
 @dataclass(frozen=True, slots=True)
 class _Frame:
-    item: Incoming | ApprovalEvent
+    item: Item
     kind: InboxKind
     msg_id: str | None
     at_once: bool  # store it claimed by this worker and run it at once
@@ -175,6 +184,8 @@ class InboxPipeline:
         # empty claim transaction.
         self._waiting_mark = 0
         self._claimed_mark = 0
+        self.card_actions = PressActions()
+        self._card_answers: dict[str, asyncio.Future[dict[str, Any]]] = {}  # messageId -> the ACK's response
 
     # ---- wiring ----------------------------------------------------------------------------------------------
 
@@ -197,9 +208,25 @@ class InboxPipeline:
 
     # ---- 1. frame -> inbox (before the ack) ------------------------------------------------------------------
 
-    async def on_frame(self, item: Incoming | ApprovalEvent) -> None:
+    async def on_card_press(self, press: CardPress) -> dict[str, Any] | None:
+        """Persist a card press, then give its run a moment to finish: the card's change goes into the ACK's
+        response (None: ACK without a change; the run finishes on its own and updates the card through the
+        outbox). Raising leaves the frame unacked."""
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._card_answers[press.message_id] = answer
+        try:
+            await self.on_frame(press)
+            return await asyncio.wait_for(asyncio.shield(answer), CARD_ANSWER_BUDGET_SECONDS)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self._card_answers.pop(press.message_id, None)
+
+    async def on_frame(self, item: Item) -> None:
         """Persist the frame; return (-> ack) only once it is stored. Raising leaves it unacked (redelivered)."""
-        if isinstance(item, Incoming):
+        if isinstance(item, CardPress):
+            kind, msg_id = InboxKind.CARD, f"card:{item.message_id}"
+        elif isinstance(item, Incoming):
             kind, msg_id = InboxKind.MESSAGE, item.msg_id or None
         else:
             # A redelivered event keeps its messageId; the eventId also catches the same event in a new frame.
@@ -298,7 +325,7 @@ class InboxPipeline:
             return await claim_pending_inbox(session=session, limit=limit, worker=self.worker,
                                              lease_seconds=self.options.lease_seconds)
 
-    def _spawn(self, inbox_id: int, item: Incoming | ApprovalEvent | str) -> None:
+    def _spawn(self, inbox_id: int, item: Item | str) -> None:
         task = asyncio.create_task(self._process(inbox_id, item), name=f"inbox-{inbox_id}")
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -314,7 +341,7 @@ class InboxPipeline:
 
     # ---- 3. one row, one unit of work ------------------------------------------------------------------------
 
-    async def _process(self, inbox_id: int, item: Incoming | ApprovalEvent | str) -> None:
+    async def _process(self, inbox_id: int, item: Item | str) -> None:
         """Run one claimed row: ``item`` is the typed item (stored just now) or the row's payload (claimed)."""
         if isinstance(item, str):
             try:
@@ -325,7 +352,9 @@ class InboxPipeline:
                 return
         started = time.perf_counter()
         try:
-            if isinstance(item, Incoming):
+            if isinstance(item, CardPress):
+                await self._run_press(inbox_id, item, started)
+            elif isinstance(item, Incoming):
                 await self._run_command(inbox_id, item, started)
             else:
                 await self._run_event(inbox_id, item, started)
@@ -338,7 +367,41 @@ class InboxPipeline:
             log.exception("inbox: row %s (message_id=%s) could not be committed; it runs again after its lease",
                           inbox_id, item.message_id)
 
-    async def _run_command(self, inbox_id: int, incoming: Incoming, started: float) -> None:
+    async def _run_press(self, inbox_id: int, press: CardPress, started: float) -> None:
+        """The press runs as the command its button stands for; its answer is settled on the card."""
+        answer = CardAnswer(press.out_track_id, private={"notice": ""})  # a refusal shown before is cleared
+        text = self.card_actions.text_of(press)
+        if text is None:
+            answer.private["notice"] = "此按钮已失效，请发送「帮助」查看可用的命令。"
+            log.warning("card press %s: unknown action %r", press.message_id, press.action)
+            async with self._relay.unit_of_work() as work:
+                if await self._hold(work.session, inbox_id):
+                    await mark_inbox_done(session=work.session, inbox_id=inbox_id)
+        else:
+            corp_id = self._services.config.dingtalk.corp_id
+            incoming = press_incoming(press, text, corp_id=corp_id, is_group=True)
+            await self._run_command(inbox_id, incoming, started, card_answer=answer)
+        await self._settle_press(press, answer)
+
+    async def _settle_press(self, press: CardPress, answer: CardAnswer) -> None:
+        waiting = self._card_answers.get(press.message_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(answer.response())
+            return
+        if not answer.public and not (answer.private and press.user_id_type == 1):
+            return
+        # The ACK went out without the answer (slow run, or a row re-run after a restart): update the card.
+        from bot.dingtalk.cards import CardWrite
+        from bot.outbox import group_target
+
+        private = {press.user_id: answer.private} if answer.private and press.user_id_type == 1 else {}
+        async with self._relay.unit_of_work() as work:
+            await enqueue(work.session, f"card:{press.out_track_id}:press:{press.message_id}",
+                          group_target(press.conversation_id),
+                          CardWrite("update", press.out_track_id, data=answer.public, private=private, by_key=True))
+
+    async def _run_command(self, inbox_id: int, incoming: Incoming, started: float, *,
+                           card_answer: CardAnswer | None = None) -> None:
         handled: Handled | None = None
         incoming = await self._dispatcher.prepare(incoming)  # downloads and the like: not inside the write lock
         try:
@@ -346,6 +409,7 @@ class InboxPipeline:
                 # Run it in a read transaction, outside the write lock; then, briefly, write its answer.
                 try:
                     async with self._reading() as reading:
+                        reading.card_answer = card_answer
                         handled = await self._dispatcher.handle(incoming)
                 except WriteInReadTransaction as exc:  # it changed a loaded object: a bug, answered like any other
                     log.exception("inbox: the read-only command of message_id=%s wrote", incoming.message_id)
@@ -362,6 +426,7 @@ class InboxPipeline:
                 async with self._relay.unit_of_work() as work:
                     if not await self._hold(work.session, inbox_id):
                         return
+                    work.card_answer = card_answer
                     handled = await self._dispatcher.handle(incoming)
                     handled = await self._complete(work, inbox_id, incoming, handled, work)
             outcome = handled.outcome
@@ -369,8 +434,13 @@ class InboxPipeline:
             async with self._relay.unit_of_work() as work:
                 if not await self._hold(work.session, inbox_id):
                     return
-                await self._queue_replies(work.session, inbox_id, incoming,
-                                          [discard.reply] if discard.reply is not None else [])
+                if card_answer is not None:
+                    # A refused press: the presser alone reads why, on the card; the chat stays quiet.
+                    card_answer.public.clear()
+                    card_answer.private["notice"] = _plain(discard.reply)
+                else:
+                    await self._queue_replies(work.session, inbox_id, incoming,
+                                              [discard.reply] if discard.reply is not None else [])
                 if discard.error is not None:
                     await mark_inbox_failed(session=work.session, inbox_id=inbox_id,
                                             error=f"{discard.error} (trace_id={handled.trace_id if handled else '?'})")
@@ -460,6 +530,11 @@ class InboxPipeline:
         async with self._relay.unit_of_work() as work:
             if await self._hold(work.session, inbox_id):
                 await mark_inbox_failed(session=work.session, inbox_id=inbox_id, error=error)
+
+
+def _plain(reply: Reply | None) -> str:
+    text = getattr(reply, "text", None) or getattr(reply, "title", None) or ""
+    return str(text)[:500]
 
 
 def _discard_unless_ok(handled: Handled, ran: UnitOfWork) -> None:

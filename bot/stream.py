@@ -40,6 +40,7 @@ from dingtalk_stream.version import VERSION_STRING
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bot.card_press import CARD_CALLBACK_TOPIC, CardPress, parse_card_callback
 from bot.config import Config
 from bot.dingtalk.errors import DingTalkError, NetworkError, ServerError, Timeout, classify_new_api
 from bot.incoming import APPROVAL_EVENT_TYPES, BOT_MESSAGE_TOPIC, ApprovalEvent, Incoming, parse_approval_event, \
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 Frame = Union[Incoming, ApprovalEvent]
 OnFrame = Callable[[Frame], Awaitable[None]]
+OnCardPress = Callable[[CardPress], Awaitable[Union[dict[str, Any], None]]]  # persist; -> the ACK's response
 
 OPEN_CONNECTION_PATH = "/v1.0/gateway/connections/open"
 USER_AGENT = f"dingpm DingTalkStream/1.0 SDK/{VERSION_STRING}"
@@ -151,10 +153,12 @@ class DingTalkStream(DingTalkStreamClient):
         session: aiohttp.ClientSession,
         options: StreamOptions | None = None,
         rng: random.Random | None = None,
+        on_card_press: OnCardPress | None = None,
     ) -> None:
         super().__init__(Credential(config.dingtalk.client_id, config.dingtalk.client_secret), logger=log)
         self._config = config
         self._on_frame = on_frame
+        self._on_card_press = on_card_press
         self._session = session
         self.options = options or StreamOptions()
         self._open_url = config.dingtalk.api_base_url.rstrip("/") + OPEN_CONNECTION_PATH
@@ -207,6 +211,8 @@ class DingTalkStream(DingTalkStreamClient):
 
     def subscriptions(self) -> list[dict[str, str]]:
         topics = [{"type": "CALLBACK", "topic": BOT_MESSAGE_TOPIC}]
+        if self._on_card_press is not None:
+            topics.append({"type": "CALLBACK", "topic": CARD_CALLBACK_TOPIC})
         if self.options.subscribe_events:
             topics.insert(0, {"type": "EVENT", "topic": "*"})
         return topics
@@ -459,7 +465,9 @@ class DingTalkStream(DingTalkStreamClient):
         headers = frame.get("headers") or {}
         kind = frame.get("type")
         message_id = headers.get("messageId")
-        if kind == "CALLBACK":
+        if kind == "CALLBACK" and headers.get("topic") == CARD_CALLBACK_TOPIC and self._on_card_press is not None:
+            await self._handle_card_press(conn, headers, frame.get("data"))
+        elif kind == "CALLBACK":
             if headers.get("topic") != BOT_MESSAGE_TOPIC:
                 await self._ack(conn, headers, 404, "not implement", json.dumps({"response": None}))
                 return
@@ -483,6 +491,20 @@ class DingTalkStream(DingTalkStreamClient):
             await self._ack(conn, headers, 200, "OK", json.dumps({"status": "SUCCESS", "message": "OK"}))
         else:
             log.warning("dingtalk stream: unknown frame type %r (messageId=%s) ignored", kind, message_id)
+
+    async def _handle_card_press(self, conn: _Connection, headers: dict[str, Any], data: Any) -> None:
+        assert self._on_card_press is not None
+        try:
+            press = parse_card_callback(headers, data)
+            response = await self._on_card_press(press)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - not persisted: no ACK, the press fails visibly and can be repeated
+            self._status.frames_failed += 1
+            self._notify()
+            log.exception("dingtalk stream: card press messageId=%s not persisted", headers.get("messageId"))
+            return
+        await self._ack(conn, headers, 200, "OK", json.dumps({"response": response}, ensure_ascii=False))
 
     async def _deliver(self, item: Frame, message_id: str | None) -> bool:
         try:

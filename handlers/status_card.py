@@ -192,3 +192,7 @@ async def status_cards_daily_job(run: JobRunContext) -> None:
 
 def setup(app: Any) -> None:
     app.refresh_cards_with(refresh_status_cards)
+    # The card's buttons are the typed commands, pressed: 项目:编号 names the card's project wherever it is pressed.
+    app.on_card_action("deliverables", lambda press: f"交付物 项目:{press.params.get('projectId', '')}")
+    app.on_card_action("report_preview", lambda press: f"周报 预览 项目:{press.params.get('projectId', '')}")
+    app.on_card_action("advance", lambda press: f"推进 项目:{press.params.get('projectId', '')}")

@@ -56,6 +56,7 @@ class CardWrite:
     preview: str = ""  # the conversation list's preview line (lastMessageI18n)
     by_key: bool = False  # update: merge these keys (True) or replace the whole map (False)
     status_card: bool = False  # the project's status card: the relay records whether it got pinned
+    user_id_type: int = 1  # 2: user ids (and the callbacks' userId) are unionIds: cards outsiders press
 
     def __post_init__(self) -> None:
         if not self.out_track_id or len(self.out_track_id) > 64:
@@ -67,7 +68,8 @@ class CardWrite:
         return {"card": {"op": self.op, "outTrackId": self.out_track_id, "templateId": self.template_id,
                          "data": self.data, "private": self.private, "group": self.group, "pin": self.pin,
                          "users": list(self.users), "pinExpiresMs": self.pin_expires_ms, "preview": self.preview,
-                         "byKey": self.by_key, "statusCard": self.status_card}}
+                         "byKey": self.by_key, "statusCard": self.status_card,
+                         "userIdType": self.user_id_type}}
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CardWrite:
@@ -76,7 +78,8 @@ class CardWrite:
                    data=dict(raw.get("data") or {}), private={k: dict(v) for k, v in (raw.get("private") or {}).items()},
                    group=raw.get("group") or "", pin=raw.get("pin") or "", users=tuple(raw.get("users") or ()),
                    pin_expires_ms=int(raw.get("pinExpiresMs") or 0), preview=raw.get("preview") or "",
-                   by_key=bool(raw.get("byKey")), status_card=bool(raw.get("statusCard")))
+                   by_key=bool(raw.get("byKey")), status_card=bool(raw.get("statusCard")),
+                   user_id_type=int(raw.get("userIdType") or 1))
 
     @property
     def conversation(self) -> str:
@@ -113,7 +116,7 @@ class CardsApi:
             "outTrackId": write.out_track_id,
             "callbackType": "STREAM",
             "cardData": {"cardParamMap": write.data},
-            "userIdType": 1,
+            "userIdType": write.user_id_type,
             **self._space_models(write),
             **self._deliver_models(write, pinned=True),
         }
@@ -149,7 +152,8 @@ class CardsApi:
         return CardDelivery(pinned=pinned)
 
     async def _deliver(self, write: CardWrite, *, pinned: bool) -> list[Mapping[str, Any]]:
-        body = {"outTrackId": write.out_track_id, "openSpaceId": self._spaces(write, pinned=pinned), "userIdType": 1,
+        body = {"outTrackId": write.out_track_id, "openSpaceId": self._spaces(write, pinned=pinned),
+                "userIdType": write.user_id_type,
                 **self._deliver_models(write, pinned=pinned)}
         payload = await self._client.call_api_method("card.instances.deliver", "POST", "/v1.0/card/instances/deliver",
                                                      body)

@@ -72,3 +72,50 @@ async def test_a_burst_of_changes_makes_one_update(card_chat: LifecycleChat) -> 
     card = await chat.sandbox.card(out_track_id)
     assert len(card.versions) == before + 1, [v.source for v in card.versions]
 
+
+
+async def test_the_buttons_run_the_commands_as_the_presser(card_chat: LifecycleChat) -> None:
+    chat = card_chat
+    code = await create_project(chat, "软件", "智慧工厂MES")
+    await settled(chat.app)
+    card = f"dpm-status-{code}-1"
+
+    # 交付物, pressed by an engineer: the list, answered in the chat like the typed command.
+    after = chat.last_seq(INTERNAL)
+    pressed = await chat.sandbox.press(ENGINEER, card, "deliverables", pinned=True)
+    assert pressed.outcome == "ok", pressed
+    listed = await chat.answers(INTERNAL, after, 1, "交付物 button")
+    assert "交付物" in listed.text and code in listed.text
+
+    # 推进, pressed by an engineer: refused, on the card and to the presser alone; the chat stays quiet.
+    after = chat.last_seq(INTERNAL)
+    refused = await chat.sandbox.press(ENGINEER, card, "advance", pinned=True)
+    assert refused.outcome == "ok"
+    await settled(chat.app)
+    assert chat.since(INTERNAL, after) == []
+    snapshot = await chat.sandbox.card(card)
+    notice = snapshot.private.get("liming", {}).get("notice", "")
+    assert "项目经理" in notice, snapshot.private
+    assert "notice" not in snapshot.private.get("wangjianguo", {}) or not snapshot.private["wangjianguo"]["notice"]
+
+    # 推进, pressed by the PM before 立项: refused with the reason, to the PM alone.
+    refused = await chat.sandbox.press(PM, card, "advance", pinned=True)
+    snapshot = await chat.sandbox.card(card)
+    assert "尚未立项" in snapshot.private["wangjianguo"]["notice"]
+    assert chat.since(INTERNAL, after) == []
+
+    # 立项 (approvals off: at once) and everything of the phase submitted, the PM presses 推进: the phase moves
+    # and the pinned card follows.
+    assert "立项" in (await chat.ask(PM, INTERNAL, "立项 内部启动会已开")).text
+    for item in await chat.gate_items(code):
+        await chat.ask(PM, INTERNAL, f"提交 #{item.seq} https://space.dingtalk.com/s/{item.seq}")
+    after = chat.last_seq(INTERNAL)
+    moved = await chat.sandbox.press(PM, card, "advance", pinned=True)
+    assert moved.outcome == "ok"
+    answer = await chat.answers(INTERNAL, after, 1, "推进 button")
+    assert "阶段完成，已进入" in answer.text
+    await settled(chat.app)
+    snapshot = await chat.sandbox.card(card)
+    assert snapshot.data["phase"] == (await chat.project(code)).current_phase != "启动"
+    assert snapshot.private["wangjianguo"]["notice"] == ""  # the earlier refusal is gone
+    assert chat.sandbox.card_warnings() == []
