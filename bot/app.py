@@ -84,6 +84,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "handlers.closing",
     "handlers.approvals",
     "handlers.weekly_reports",
+    "handlers.report_acks",
     "handlers.reminders",
     "handlers.digest",
     "handlers.directory",

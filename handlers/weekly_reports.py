@@ -50,6 +50,7 @@ from bot.router import Router
 from bot.scheduler import request_job
 from handlers._common import client_view, ensure_not_closed
 from handlers._submit import file_generated, flagged_deliverable
+from handlers.report_acks import weekly_report_card
 from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
 from handlers.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
 from reports.archive import safe_component
@@ -112,7 +113,7 @@ def _relative(path: Path | None, root: Path) -> str | None:
 
 async def store_and_queue_weekly_report(
     session: Any, *, config: Any, project: Project, bundle: WeeklyBundle, period: WeeklyPeriod, now_utc: datetime,
-    actor_user_id: str | None = None, links: Any = None,
+    actor_user_id: str | None = None, links: Any = None, cards: Any = None,
 ) -> bool:
     """Write the .docx files under ``storage.files_dir``, record both variants as sent and queue the messages, in the
     caller's transaction. Returns whether anything new was queued (False: the outbox keys were already there).
@@ -146,8 +147,10 @@ async def store_and_queue_weekly_report(
                                 Markdown(bundle.title, text))
     elif to_client:
         target = group_target(project.client_conversation_id)
-        queued |= await enqueue(session, outbox_key(project.code, period, "msg"), target,
-                                Markdown(bundle.title, bundle.markdown))
+        # With cards on, the report is a card the client confirms on (handlers.report_acks); the .docx beside it.
+        card = weekly_report_card(cards, project, period.key, bundle.markdown, bundle.docx_name)
+        queued |= await enqueue(session, outbox_key(project.code, period, "card" if card else "msg"), target,
+                                card or Markdown(bundle.title, bundle.markdown))
         queued |= await enqueue(session, outbox_key(project.code, period, "docx"), target,
                                 File(bundle.docx_name, path=client_path))
     if to_internal:
@@ -334,7 +337,8 @@ async def _queue_if_still_due(run: JobRunContext, project: Project, bundle: Week
         # Rendering took a while: the report may have gone out (the other path) or the project been paused meanwhile.
         if not await _still_due(work.session, project.id, period):
             return False
-        return await store_and_queue_weekly_report(work.session, config=run.config, project=project, bundle=bundle,
+        return await store_and_queue_weekly_report(work.session, config=run.config, cards=run.services.cards,
+                                                   project=project, bundle=bundle,
                                                    period=period, now_utc=run.now_utc, actor_user_id=actor_user_id,
                                                    links=run.services.links)
 

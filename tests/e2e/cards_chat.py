@@ -14,7 +14,8 @@ from lifecycle_chat import APPROVING_MODULES, LIFECYCLE_MODULES, MONDAY
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 
-CARD_MODULES = (*LIFECYCLE_MODULES, "handlers.status_card", "handlers.weekly_reports", "handlers.documents")
+CARD_MODULES = (*LIFECYCLE_MODULES, "handlers.status_card", "handlers.weekly_reports", "handlers.report_acks",
+                "handlers.documents")
 CARDS_ON = {"enabled": True, "template_env": "sandbox", "coalesce_seconds": 0.2}
 
 
@@ -33,7 +34,7 @@ async def start_cards_app(sandbox: Sandbox, tmp_path: Path, *, cards: dict[str, 
         dingtalk={"corp_id": sandbox.world.corp_id},
         cards=CARDS_ON if cards is None else cards,
     )
-    modules = (*APPROVING_MODULES, "handlers.status_card") if approvals else CARD_MODULES
+    modules = (*APPROVING_MODULES, "handlers.status_card", "handlers.report_acks") if approvals else CARD_MODULES
     app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=modules)
     await app.start()
     if app.stream is not None:
