@@ -64,7 +64,7 @@ def weekly_report_card(cards: Any, project: Project, week: str, markdown: str, d
     data = card_values({
         "reportId": f"{project.code}:{week}", "project": text_literal(project.name), "week": week,
         "summary": _summary(markdown),  # the client markdown, its users' text already made literal
-        "docName": text_literal(doc_name), "ackStatus": "", "ackLabel": "待确认", "ackColor": "orange", "ackBy": "",
+        "docName": doc_name, "ackStatus": "", "ackLabel": "待确认", "ackColor": "orange", "ackBy": "",
         "question": "", "hint": HINT,
     })
     # userIdType 2: the client's people press it, and only a unionId names them across organizations.

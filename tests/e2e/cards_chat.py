@@ -15,6 +15,7 @@ from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 
 CARD_MODULES = (*LIFECYCLE_MODULES, "handlers.status_card", "handlers.weekly_reports", "handlers.report_acks",
+                "handlers.directory",
                 "handlers.documents")
 CARDS_ON = {"enabled": True, "template_env": "sandbox", "coalesce_seconds": 0.2}
 
