@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from sandbox.harness import Sandbox
 CARD_MODULES = (*LIFECYCLE_MODULES, "handlers.status_card", "handlers.weekly_reports", "handlers.report_acks",
                 "handlers.directory",
                 "handlers.documents")
+# Imported with the test module, not by App() inside a test's watched event loop (an import is CPU work).
+for _module in (*CARD_MODULES, *APPROVING_MODULES, "handlers.status_card", "handlers.report_acks"):
+    importlib.import_module(_module)
+
 CARDS_ON = {"enabled": True, "template_env": "sandbox", "coalesce_seconds": 0.2}
 
 
