@@ -90,6 +90,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "handlers.directory",
     "handlers.documents",
     "handlers.status_card",
+    "handlers.approval_cards",
     "handlers.help",
 )
 
@@ -157,7 +158,7 @@ class App:
         self._rewrites: list[Callable[[Incoming], Incoming]] = []
         self._preparers: list[Preparer] = []
         self._project_resolver: ProjectResolver = resolve_project
-        self._card_refresh: Refresh | None = None
+        self._card_refreshes: list[Refresh] = []
         self._card_actions: list[tuple[str, Any]] = []
         self.card_refresher: CardRefresher | None = None
         self.database: Database | None = None
@@ -218,7 +219,7 @@ class App:
     def refresh_cards_with(self, refresh: Refresh) -> None:
         """Register ``async (session, services) -> int``, run shortly after commits to bring live cards up to date
         (``bot.card_refresher``); only when cards are enabled and have templates."""
-        self._card_refresh = refresh
+        self._card_refreshes.append(refresh)
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
 
@@ -283,8 +284,8 @@ class App:
         self.calendar_sync = CalendarSync(self.database, calendar, interval_seconds=config.calendar.refresh_seconds)
         await self.calendar_sync.start()
         await self.relay.start()
-        if self._card_refresh is not None and cards:
-            self.card_refresher = CardRefresher(self.services, self._card_refresh,
+        if self._card_refreshes and cards:
+            self.card_refresher = CardRefresher(self.services, self._card_refreshes,
                                                 coalesce_seconds=config.cards.coalesce_seconds)
             self.relay.on_commit(self.card_refresher.poke)
             await self.card_refresher.start()

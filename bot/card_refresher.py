@@ -2,7 +2,7 @@
 
 A command that changes what a status card shows audits the change in its own transaction; the refresher is poked
 after every commit, waits ``cards.coalesce_seconds`` for the burst to settle, and runs the registered refresh
-(``handlers.status_card.refresh_status_cards``) once, in a unit of work whose card writes the outbox sends right
+(``handlers.status_card``, ``handlers.approval_cards``) once, in a unit of work whose card writes the outbox sends right
 after it commits. Pokes that arrive while it runs make one more run afterwards, never one per poke; its own commit
 does not poke it. Several processes may refresh at once: the status cards are row-locked and every write has a
 business key (``card:<outTrackId>:v<n>``), so an update is queued once.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bot.context import Services, UnitOfWork
@@ -24,9 +24,9 @@ Refresh = Callable[[Any, Services], Awaitable[int]]  # (session, services) -> ca
 
 
 class CardRefresher:
-    def __init__(self, services: Services, refresh: Refresh, *, coalesce_seconds: float) -> None:
+    def __init__(self, services: Services, refreshes: Sequence[Refresh], *, coalesce_seconds: float) -> None:
         self._services = services
-        self._refresh = refresh
+        self._refreshes = tuple(refreshes)
         self._coalesce = coalesce_seconds
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -66,7 +66,9 @@ class CardRefresher:
             self._dirty.clear()
             try:
                 async with self._services.outbox.unit_of_work() as work:
-                    queued = await self._refresh(work.session, self._services)
+                    queued = 0
+                    for refresh in self._refreshes:
+                        queued += await refresh(work.session, self._services)
                 self.runs += 1
                 self.queued += queued
             except asyncio.CancelledError:

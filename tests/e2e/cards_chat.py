@@ -19,7 +19,7 @@ CARD_MODULES = (*LIFECYCLE_MODULES, "handlers.status_card", "handlers.weekly_rep
                 "handlers.directory",
                 "handlers.documents")
 # Imported with the test module, not by App() inside a test's watched event loop (an import is CPU work).
-for _module in (*CARD_MODULES, *APPROVING_MODULES, "handlers.status_card", "handlers.report_acks"):
+for _module in (*CARD_MODULES, *APPROVING_MODULES, "handlers.approval_cards"):
     importlib.import_module(_module)
 
 CARDS_ON = {"enabled": True, "template_env": "sandbox", "coalesce_seconds": 0.2}
@@ -40,7 +40,8 @@ async def start_cards_app(sandbox: Sandbox, tmp_path: Path, *, cards: dict[str, 
         dingtalk={"corp_id": sandbox.world.corp_id},
         cards=CARDS_ON if cards is None else cards,
     )
-    modules = (*APPROVING_MODULES, "handlers.status_card", "handlers.report_acks") if approvals else CARD_MODULES
+    modules = (*APPROVING_MODULES, "handlers.status_card", "handlers.approval_cards", "handlers.report_acks",
+               "handlers.directory") if approvals else CARD_MODULES
     app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=modules)
     await app.start()
     if app.stream is not None:
