@@ -56,7 +56,7 @@ from bot.dingtalk.messages import (
 from bot.drain import drain
 from bot.group_commit import GroupCommit
 from bot.incoming import Incoming
-from bot.replies import File, Image, Reply, Text
+from bot.replies import Card, File, Image, Reply, Text
 from bot.transactions import Transactions
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, is_external_key, utcnow
 from storage.models.base import KEY_LEN
@@ -225,6 +225,18 @@ def _encode(message: Message) -> _Encoded:
     return _Encoded(_kind_of(robot.msg_key), params)
 
 
+def _card_answer(card: Card, target: Target, key: str) -> CardWrite:
+    """A card answer as the write that creates it where the answer goes (a group, or 1:1 chats); its outTrackId is
+    derived from the answer's own outbox key, so a re-run names the same card."""
+    where = target.fallback if target.kind == OutboxTargetKind.WEBHOOK and target.fallback else target
+    out_track_id = "dpm-" + uuid.uuid5(uuid.NAMESPACE_URL, key).hex
+    if where.kind == OutboxTargetKind.GROUP:
+        return CardWrite("create", out_track_id, template_id=card.template_id, data=card.data, group=where.ids[0],
+                         preview=card.preview)
+    return CardWrite("create", out_track_id, template_id=card.template_id, data=card.data, users=where.ids,
+                     preview=card.preview)
+
+
 _SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 
 
@@ -264,8 +276,12 @@ async def enqueue(
         raise ValueError(f"an outbox key is 1..{KEY_LEN} characters: {key[:40]!r}…")
     work = current_unit_of_work()
     in_work = work is not None and work.session is session
+    if isinstance(message, Card):
+        message = _card_answer(message, target, key)
     encoded = _encode(message)
     params = dict(encoded.params)
+    if target.kind == OutboxTargetKind.WEBHOOK and encoded.kind == OutboxMessageKind.CARD and target.fallback:
+        target = target.fallback  # a card goes through the card APIs, never a sessionWebhook
     if encoded.kind == OutboxMessageKind.CARD and target.kind not in (OutboxTargetKind.GROUP, OutboxTargetKind.USER):
         raise ValueError("a card write names its group or users (the target orders it with their messages)")
     if target.kind == OutboxTargetKind.WEBHOOK:

@@ -75,8 +75,18 @@ class File:
         return Path(self.name).suffix.lstrip(".").lower()
 
 
-Reply = Text | Markdown | ActionCard | Image | File
-REPLY_TYPES = (Text, Markdown, ActionCard, Image, File)
+@dataclass(frozen=True, slots=True)
+class Card:
+    """An interactive card as an answer (``bot.card_catalog``: only when the template exists; the sender falls back
+    to a message otherwise). It goes to the conversation through the card APIs, never through a sessionWebhook."""
+
+    template_id: str
+    data: dict[str, str]
+    preview: str  # the conversation list's line
+
+
+Reply = Text | Markdown | ActionCard | Image | File | Card
+REPLY_TYPES = (Text, Markdown, ActionCard, Image, File, Card)
 
 
 def as_reply(value: Reply | str) -> Reply:

@@ -8,12 +8,16 @@ the role they need (``（仅项目经理）``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from bot.args import Param
 from bot.context import Context
 from bot.dispatcher import command_text
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply, Text
+from bot.card_press import answer_on_card
+from bot.dingtalk.cards import card_values
+from bot.outbox import conversation_target
+from bot.replies import Card, Markdown, Reply, Text
 from bot.roles import CLIENT, EVERYONE
 from bot.router import Command, CommandTable, Group, Router, Target, unknown_command_text
 from handlers._common import client_view
@@ -115,11 +119,15 @@ def _audience(ctx: Context) -> tuple[Shown, Callable[[Command], str], str, str]:
     roles=EVERYONE,
     reads_only=True,
 )
-async def show_help(incoming: Incoming, ctx: Context) -> Reply:
+async def show_help(incoming: Incoming, ctx: Context) -> Reply | None:
     shown, mark, heading, note = _audience(ctx)
     topic = ctx.args.text("命令")
+    category = topic and topic.removeprefix(CATEGORY_PREFIX) if topic and topic.startswith(CATEGORY_PREFIX) else None
+    if category is not None:
+        return await _fill_examples(ctx, category, shown)
     if not topic:
-        return command_list(ctx.commands, shown=shown, mark=mark, heading=heading, note=note)
+        card = _help_card(ctx, heading, note, shown)
+        return card or command_list(ctx.commands, shown=shown, mark=mark, heading=heading, note=note)
     found = ctx.commands.match(command_text(topic))
     if found is None:
         return Text(unknown_command_text(topic, ctx.commands.suggest(topic)))
@@ -128,3 +136,55 @@ async def show_help(incoming: Incoming, ctx: Context) -> Reply:
     if not shown(found.target):
         return Text(f"「{found.target.name}」不在这里可用的命令里。发送「帮助」查看可用的命令。")
     return command_detail(found.target, ctx.commands)
+
+
+# ---- 帮助 as a card -------------------------------------------------------------------------------------------------
+
+CARD_TEMPLATE = "help"
+CATEGORY_PREFIX = "分类 "  # the text a category button stands for: 帮助 分类 交付物
+# The card's category buttons (bot/cards/help.json) -> the sections (routers' titles) each one gathers.
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "项目": ("项目", "成员与角色"),
+    "交付物": ("交付物", "文档"),
+    "阶段与审批": ("阶段与状态", "审批", "收尾（验收、复盘、交接、归档）"),
+    "登记": ("登记簿（问题、需求、风险、变更、升级、日志、会议）",),
+    "周报": ("周报", "周报确认"),
+}
+
+
+def _help_card(ctx: Context, heading: str, note: str, shown: Shown) -> Card | None:
+    template = ctx.services.cards.get(CARD_TEMPLATE) if ctx.services.cards else None
+    if template is None:
+        return None
+    sections = dict(ctx.commands.sections())
+    categories = [{"name": name, "summary": "、".join(t.name for title in titles for t in sections.get(title, ())
+                                                      if not isinstance(t, Command) or shown(t))[:60]}
+                  for name, titles in CATEGORIES.items()]
+    intro = f"#### {heading}\n\n" + (note + "\n\n" if note else "") + "点下面的分类，卡片上会列出该类命令的示例。"
+    return Card(template.template_id, card_values({"intro": intro, "categories": categories, "examples": "",
+                                                   "chosen": ""}), "dingpm 使用帮助")
+
+
+def _examples(ctx: Context, category: str, shown: Shown) -> str:
+    sections = dict(ctx.commands.sections())
+    lines: list[str] = []
+    for title in CATEGORIES.get(category, ()):
+        for target in sections.get(title, ()):
+            commands = ctx.commands.children(target.name) if isinstance(target, Group) else (target,)
+            lines += [f"- {c.examples[0]}：{c.summary}" for c in commands if shown(c)]
+    return "\n".join(lines[:12]) or "这里没有可用的命令。"
+
+
+async def _fill_examples(ctx: Context, category: str, shown: Shown) -> Reply | None:
+    """A category button: its examples filled into the card pressed (typed, the same list as a message)."""
+    examples = _examples(ctx, category, shown)
+    answer = ctx.work.card_answer
+    if answer is not None:
+        await answer_on_card(ctx.session, answer.out_track_id, conversation_target(ctx.incoming),
+                             {"chosen": category, "examples": examples}, key=f"help:{answer.out_track_id}")
+        return None
+    return Markdown(f"帮助：{category}", f"#### {category}\n\n{examples}")
+
+
+def setup(app: Any) -> None:
+    app.on_card_action("help", lambda press: f"帮助 {CATEGORY_PREFIX}{press.params.get('category', '')}")
