@@ -86,6 +86,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "handlers.weekly_reports",
     "handlers.report_acks",
     "handlers.reminders",
+    "handlers.overdue_cards",
     "handlers.digest",
     "handlers.directory",
     "handlers.documents",
@@ -159,7 +160,7 @@ class App:
         self._preparers: list[Preparer] = []
         self._project_resolver: ProjectResolver = resolve_project
         self._card_refreshes: list[Refresh] = []
-        self._card_actions: list[tuple[str, Any]] = []
+        self._card_actions: list[tuple[str, Any, dict[str, Any] | None]] = []
         self.card_refresher: CardRefresher | None = None
         self.database: Database | None = None
         self.transactions: Transactions | None = None
@@ -211,10 +212,11 @@ class App:
         """Replace the kernel's project resolver (bound group / ``项目:编号``) with a feature module's richer one."""
         self._project_resolver = resolver
 
-    def on_card_action(self, action: str, to_text: Any) -> None:
+    def on_card_action(self, action: str, to_text: Any, on_ok: dict[str, Any] | None = None) -> None:
         """A card button's ``action`` stands for the command ``to_text`` (a text, or ``press -> text``): a press runs
-        it as the presser, with the same roles and unit of work (``bot.card_press``)."""
-        self._card_actions.append((action, to_text))
+        it as the presser, with the same roles and unit of work (``bot.card_press``); ``on_ok``: what the card shows
+        once the command succeeded."""
+        self._card_actions.append((action, to_text, on_ok))
 
     def refresh_cards_with(self, refresh: Refresh) -> None:
         """Register ``async (session, services) -> int``, run shortly after commits to bring live cards up to date
@@ -267,8 +269,8 @@ class App:
                                    max_concurrent=config.pacing.max_concurrent_messages, options=self.options.inbox)
         for handler in self._approval_handlers:
             self.inbox.register(handler)
-        for action, to_text in self._card_actions:
-            self.inbox.card_actions.add(action, to_text)
+        for action, to_text, on_ok in self._card_actions:
+            self.inbox.card_actions.add(action, to_text, on_ok)
 
         # Built before the inbox runs a command: a command may request an on-demand job, started on its commit.
         self.scheduler = Scheduler(

@@ -72,19 +72,25 @@ ToText = Callable[[CardPress], str]
 
 
 class PressActions:
-    """Action name -> the command text a press stands for. Features declare theirs (``actions.add``)."""
+    """Action name -> the command text a press stands for, and what the card shows once that command succeeded
+    (``on_ok``: public values by key). Features declare theirs (``App.on_card_action``)."""
 
     def __init__(self) -> None:
-        self._by_action: dict[str, ToText] = {}
+        self._by_action: dict[str, tuple[ToText, dict[str, str]]] = {}
 
-    def add(self, action: str, to_text: ToText | str) -> None:
+    def add(self, action: str, to_text: ToText | str, on_ok: Mapping[str, Any] | None = None) -> None:
         if action in self._by_action:
             raise ValueError(f"card action {action!r} declared twice")
-        self._by_action[action] = to_text if callable(to_text) else (lambda _press, text=to_text: text)
+        text = to_text if callable(to_text) else (lambda _press, fixed=to_text: fixed)
+        self._by_action[action] = (text, card_values(on_ok or {}))
 
     def text_of(self, press: CardPress) -> str | None:
-        to_text = self._by_action.get(press.action)
-        return to_text(press) if to_text is not None else None
+        found = self._by_action.get(press.action)
+        return found[0](press) if found is not None else None
+
+    def on_ok(self, press: CardPress) -> dict[str, str]:
+        found = self._by_action.get(press.action)
+        return dict(found[1]) if found is not None else {}
 
 
 def press_incoming(press: CardPress, text: str, *, corp_id: str, is_group: bool) -> Incoming:

@@ -381,6 +381,8 @@ class InboxPipeline:
             corp_id = self._services.config.dingtalk.corp_id
             incoming = press_incoming(press, text, corp_id=corp_id, is_group=True)
             await self._run_command(inbox_id, incoming, started, card_answer=answer)
+            if not answer.private.get("notice"):  # not refused
+                answer.public.update(self.card_actions.on_ok(press))
         await self._settle_press(press, answer)
 
     async def _settle_press(self, press: CardPress, answer: CardAnswer) -> None:

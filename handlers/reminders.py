@@ -52,7 +52,8 @@ from storage.repo.report_queries import SCAN_CHUNK_ROWS, DeliverableDue, pending
 
 jobs = JobRegistry()
 
-MESSAGES_PER_TRANSACTION = 200  # short write transactions: the relay starts sending while the rest is queued
+MESSAGES_PER_TRANSACTION = 200
+OVERDUE_CARD = "overdue_reminder"  # the card template that replaces the group digest when it exists  # short write transactions: the relay starts sending while the rest is queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,9 @@ async def overdue_reminders_job(run: JobRunContext) -> None:
         return
     async with services.database.read() as session:
         plan = await scan_reminders(session, today=today, calendar=services.calendar, config=run.config)
+    if services.cards and services.cards.get(OVERDUE_CARD):
+        # The group sees each overdue deliverable as a card with its buttons (handlers.overdue_cards) instead.
+        plan = [reminder for reminder in plan if not reminder.key.startswith("overdue-digest:")]
     queued = 0
     for start in range(0, len(plan), MESSAGES_PER_TRANSACTION):
         async with services.outbox.unit_of_work() as work:

@@ -16,6 +16,7 @@ from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 
 CARD_MODULES = (*LIFECYCLE_MODULES, "handlers.status_card", "handlers.weekly_reports", "handlers.report_acks",
+                "handlers.overdue_cards",
                 "handlers.directory",
                 "handlers.documents")
 # Imported with the test module, not by App() inside a test's watched event loop (an import is CPU work).
