@@ -43,6 +43,8 @@ def sandbox_config(sb: Any, data_dir: Path) -> Config:
         # ?user=<userId> pick who is looking.
         "dashboard": {"enabled": True, "host": "127.0.0.1", "port": 0, "cookie_secure": False,
                       "jsapi_url": sb.jsapi_url, "sandbox_identity": True},
+        # The cards the emulator loaded from the bot's own definitions (bot/cards), under their sandbox ids.
+        "cards": {"enabled": True, "template_env": "sandbox"},
     }
     return parse_config(raw, source="dingpm sandbox", environ={}, require_real_secret=False)
 
@@ -90,6 +92,7 @@ async def start_sandbox_app(sb: Any, data_dir: Path) -> App:
 
 
 async def serve_sandbox(*, port: int, data_dir: Path, stop: asyncio.Event | None = None) -> None:
+    from bot.card_catalog import SHIPPED
     from sandbox.config import EmulatorConfig
     from sandbox.harness import Sandbox
 
@@ -103,7 +106,8 @@ async def serve_sandbox(*, port: int, data_dir: Path, stop: asyncio.Event | None
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     # Real DingTalk pushes files to a bot only from 1:1 chats; the sandbox lets people drop deliverables in the
     # project group too (the page says so), which is how the 提交 flow is meant to be tried.
-    sb = Sandbox(config=EmulatorConfig.for_sandbox_mode(allow_group_files=True), port=port, web=True)
+    sb = Sandbox(config=EmulatorConfig.for_sandbox_mode(allow_group_files=True, card_templates_dir=SHIPPED),
+                 port=port, web=True)
     await sb.start()
     app: App | None = None
     try:

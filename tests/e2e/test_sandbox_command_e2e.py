@@ -68,7 +68,8 @@ async def test_dingpm_sandbox_starts_on_a_fresh_data_dir_and_answers_help(tmp_pa
                         update = await resp.json()
                     after = update["last"]
                     answer = next((m for m in update["messages"] if m["direction"] == "out"), None)
-        assert answer["msgtype"] == "markdown" and "命令一览" in answer["text"]
+        # With the bot's cards loaded, 帮助 answers as the help card (its categories fill in examples).
+        assert answer["msgtype"] == "interactiveCard" and "命令一览" in answer["card"]["data"]["intro"]
         assert answer["conversationId"] == group["id"]
 
         # The 看板 is the organization's workbench app, opened for the chosen person; ?user= works only here.
