@@ -20,6 +20,7 @@ SCENARIOS = {
     "scans": "bench.scenario_scans",
     "memory": "bench.scenario_memory",
     "dashboard": "bench.scenario_dashboard",
+    "cards": "bench.scenario_cards",
 }
 
 

@@ -107,7 +107,12 @@ async def refresh_status_cards(session: Any, services: Services, *, everything: 
     newest = await last_audit_id(session=session)
     changed = await projects_changed_since(session=session, audit_id=seen) if newest > seen else {}
     cards = {c.project_id: c for c in await status_cards(session=session, lock=True)}
-    wanted = set(changed) | (set(cards) if everything else set())
+    wanted = set(changed)
+    if everything:
+        # Every card, and every bound group still without one (cards switched on for projects bound before).
+        bound = await session.exec(select(Project.id).where(col(Project.internal_conversation_id).is_not(None),
+                                                            Project.status != ProjectStatus.CLOSED))
+        wanted |= set(cards) | {int(i) for i in bound.all()}
     if newest > seen:
         await save_checkpoint(session=session, name=CHECKPOINT, state={"audit_id": newest})
     if not wanted:
