@@ -214,7 +214,7 @@ async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
     handed = f"他负责的未完成交付物已转给 {'、'.join(successors.values())}。" if successors else ""
     if orphaned:
         handed += (f"他负责的 {orphaned} 项未完成交付物暂无负责人（本项目没有同角色的其他成员），"
-                   "请用「计划」指定，例如：计划 接口说明文档 负责人:@李明")
+                   "请用「计划」指定，例如：计划 接口说明文档 负责人:@王五")
     return f"已移除 {name} 的角色：{roles_text}。{handed}"
 
 
