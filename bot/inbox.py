@@ -50,7 +50,8 @@ from bot.dispatcher import APOLOGY, Dispatcher, Handled, log_handled, new_trace_
 from bot.drain import drain
 from bot.group_commit import GroupCommit
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
-from bot.outbox import OutboxRelay, enqueue, reply_target
+from bot.dingtalk.cards import CardWrite
+from bot.outbox import OutboxRelay, enqueue, group_target, reply_target
 from bot.replies import Reply, Text
 from bot.transactions import Transactions
 from storage.db import WriteInReadTransaction, writes_forbidden
@@ -242,6 +243,9 @@ class InboxPipeline:
         if new_id is None:
             self.stats.duplicates += 1
             log.info("frame dropped as a duplicate message_id=%s", item.message_id)
+            waiting = self._card_answers.get(item.message_id) if isinstance(item, CardPress) else None
+            if waiting is not None and not waiting.done():
+                waiting.set_result({})  # applied once already: the repeat is acknowledged without a change
             return
         self.stats.stored += 1
         if at_once:
@@ -393,9 +397,6 @@ class InboxPipeline:
         if not answer.public and not (answer.private and press.user_id_type == 1):
             return
         # The ACK went out without the answer (slow run, or a row re-run after a restart): update the card.
-        from bot.dingtalk.cards import CardWrite
-        from bot.outbox import group_target
-
         private = {press.user_id: answer.private} if answer.private and press.user_id_type == 1 else {}
         async with self._relay.unit_of_work() as work:
             await enqueue(work.session, f"card:{press.out_track_id}:press:{press.message_id}",

@@ -45,7 +45,8 @@ TEMPLATE = "project_status"
 CHECKPOINT = "status_cards:audit"
 DUE_ITEMS_SHOWN = 3
 WARN_WITHIN_DAYS = 3  # a due date this close makes the card 预警
-UNCHANGING = ("updatedAt",)  # shown on the card but not a reason to update it
+UNCHANGING = ("updatedAt",)
+PROJECTS_PER_TRANSACTION = 50  # the daily scan's write transactions  # shown on the card but not a reason to update it
 
 
 def status_out_track_id(project: Project, serial: int) -> str:
@@ -95,29 +96,34 @@ def _digest(data: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(shown, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-async def refresh_status_cards(session: Any, services: Services, *, everything: bool = False) -> int:
-    """Bring the status cards up to date in this write transaction (the outbox rows go out after its commit);
-    ``everything``: every card (the daily scan: due dates move into 逾期 without any command), else those of the
-    projects audited since the last refresh. Returns the number of card writes queued."""
-    template = services.cards.get(TEMPLATE) if services.cards else None
-    if template is None:
+async def refresh_status_cards(session: Any, services: Services) -> int:
+    """After commits: the cards of the projects audited since the last refresh, in this write transaction (the
+    outbox rows go out after its commit). Returns the number of card writes queued."""
+    if not (services.cards and services.cards.get(TEMPLATE)):
         return 0
     checkpoint = await load_checkpoint(session=session, name=CHECKPOINT) or {}
     seen = int(checkpoint.get("audit_id") or 0)
     newest = await last_audit_id(session=session)
-    changed = await projects_changed_since(session=session, audit_id=seen) if newest > seen else {}
-    cards = {c.project_id: c for c in await status_cards(session=session, lock=True)}
-    wanted = set(changed)
-    if everything:
-        # Every card, and every bound group still without one (cards switched on for projects bound before).
-        bound = await session.exec(select(Project.id).where(col(Project.internal_conversation_id).is_not(None),
-                                                            Project.status != ProjectStatus.CLOSED))
-        wanted |= set(cards) | {int(i) for i in bound.all()}
-    if newest > seen:
-        await save_checkpoint(session=session, name=CHECKPOINT, state={"audit_id": newest})
-    if not wanted:
+    if newest <= seen:
         return 0
-    projects = (await session.exec(select(Project).where(col(Project.id).in_(sorted(wanted))))).all()
+    changed = await projects_changed_since(session=session, audit_id=seen)
+    await save_checkpoint(session=session, name=CHECKPOINT, state={"audit_id": newest})
+    return await refresh_projects(session, services, changed, daily=False)
+
+
+async def refresh_projects(session: Any, services: Services, audited: dict[int, int] | list[int], *,
+                           daily: bool) -> int:
+    """Bring these projects' status cards up to date (``audited``: project id -> its newest audit row, or just the
+    ids): each card rendered once, an update queued only when its data differ; ``daily``: also re-post the cards a
+    group would not pin once they are a day old."""
+    template = services.cards.get(TEMPLATE) if services.cards else None
+    if template is None or not audited:
+        return 0
+    changed = audited if isinstance(audited, dict) else {}
+    ids = sorted(audited)
+    cards = {c.project_id: c for c in await status_cards(session=session, project_ids=ids, lock=True)}
+    projects = (await session.exec(select(Project).where(col(Project.id).in_(ids)))).all()
+    newest = max(changed.values(), default=0)
     today = services.clock.today()
     now_local = services.clock.now().astimezone(services.config.tz)
     queued = 0
@@ -137,7 +143,7 @@ async def refresh_status_cards(session: Any, services: Services, *, everything: 
         if card is None:
             queued += await _post(session, services, template.template_id, project, group, data, digest, serial=1,
                                   audit_id=changed.get(project.id, newest))
-        elif card.pinned is False and card.posted_on < today and everything:
+        elif card.pinned is False and card.posted_on < today and daily:
             # Not pinned: yesterday's card has scrolled away; post today's at the bottom of the chat.
             await session.delete(card)
             await session.flush()
@@ -190,9 +196,22 @@ jobs = JobRegistry()
 async def status_cards_daily_job(run: JobRunContext) -> None:
     """The day's scan: every card rendered once (dates moved items into 逾期), changed ones updated, cards the group
     would not pin re-posted."""
-    async with run.services.outbox.unit_of_work() as work:
-        queued = await refresh_status_cards(work.session, run.services, everything=True)
-    run.log.info("status cards: %d card writes queued", queued)
+    services = run.services
+    if not (services.cards and services.cards.get(TEMPLATE)):
+        return
+    async with services.database.read() as session:
+        # Every card, and every bound group still without one (cards switched on for projects bound before).
+        ids = set((await session.exec(select(StatusCard.project_id))).all())
+        ids |= set((await session.exec(select(Project.id).where(col(Project.internal_conversation_id).is_not(None),
+                                                                Project.status != ProjectStatus.CLOSED))).all())
+    queued = 0
+    ordered = sorted(int(i) for i in ids)
+    for start in range(0, len(ordered), PROJECTS_PER_TRANSACTION):
+        # Short write transactions: commands go on meanwhile, and the relay sends while the rest is rendered.
+        async with services.outbox.unit_of_work() as work:
+            queued += await refresh_projects(work.session, services, ordered[start:start + PROJECTS_PER_TRANSACTION],
+                                             daily=True)
+    run.log.info("status cards: %d projects, %d card writes queued", len(ordered), queued)
 
 
 def setup(app: Any) -> None:

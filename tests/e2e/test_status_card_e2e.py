@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cards_chat import cards_emulator_config, settled, start_cards_app
+from cards_chat import CARDS_ON, cards_emulator_config, settled, start_cards_app
 from lifecycle_chat import ENGINEER, INTERNAL, PM, LifecycleChat, create_project
 from sandbox.harness import Sandbox
 
@@ -55,8 +55,17 @@ async def test_the_status_card_is_pinned_and_follows_the_project(card_chat: Life
     assert (await chat.sandbox.top_card(INTERNAL)).out_track_id == top.out_track_id  # still the one card
 
 
-async def test_a_burst_of_changes_makes_one_update(card_chat: LifecycleChat) -> None:
-    chat = card_chat
+async def test_a_burst_of_changes_makes_one_update(tmp_path: Path, loop_watch) -> None:
+    # A coalescing window wide enough for three commands on a loaded machine.
+    async with Sandbox(config=cards_emulator_config(), seed=20240601) as sandbox:
+        app = await start_cards_app(sandbox, tmp_path, cards={**CARDS_ON, "coalesce_seconds": 3.0})
+        try:
+            await _burst(LifecycleChat(sandbox, app, tmp_path / "files"))
+        finally:
+            await asyncio.wait_for(app.stop(), 30)
+
+
+async def _burst(chat: LifecycleChat) -> None:
     code = await create_project(chat, "软件", "智慧工厂MES")
     await settled(chat.app)
     out_track_id = f"dpm-status-{code}-1"
