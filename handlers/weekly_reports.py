@@ -50,7 +50,7 @@ from bot.router import Router
 from bot.scheduler import request_job
 from handlers._common import client_view, ensure_not_closed
 from handlers._submit import file_generated, flagged_deliverable
-from handlers.report_acks import weekly_report_card
+from handlers.report_acks import acknowledgement_lines, weekly_report_card
 from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
 from handlers.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
 from reports.archive import safe_component
@@ -155,8 +155,12 @@ async def store_and_queue_weekly_report(
                                 File(bundle.docx_name, path=client_path))
     if to_internal:
         target = group_target(project.internal_conversation_id)
+        # What the client answered on last week's report (handlers.report_acks): the evidence, where the team reads.
+        last_week = WeeklyPeriod.containing(period.monday - timedelta(days=7)).key
+        answers = await acknowledgement_lines(session, project.id, last_week)
+        feedback = f"\n\n**{last_week} 周报客户反馈**\n\n" + "\n".join(answers) if answers else ""
         queued |= await enqueue(session, outbox_key(project.code, period, "msg", internal=True), target,
-                                Markdown(bundle.internal_title, bundle.internal_markdown))
+                                Markdown(bundle.internal_title, bundle.internal_markdown + feedback))
         if internal_path is not None:
             queued |= await enqueue(session, outbox_key(project.code, period, "docx", internal=True), target,
                                     File(bundle.internal_docx_name, path=internal_path))

@@ -5,6 +5,7 @@ shown on the card and in the internal group, once per person; internal content n
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -76,5 +77,14 @@ async def test_the_client_acknowledges_the_weekly_report(tmp_path: Path, loop_wa
             assert "](http" not in told.text and "测试计划" in told.text
             assert sorted(a.status for a in await _acks(chat)) == ["acked", "question"]
             assert sandbox.card_warnings() == []
+
+            # The next week's internal report lists what the client answered on this one.
+            app.clock.advance(timedelta(days=7))
+            after = chat.last_seq(INTERNAL)
+            await sandbox.say(PM, INTERNAL, "周报 发送")
+            await asyncio.wait_for(app.scheduler.wait_idle(), 60)
+            report = await chat.wait_for(INTERNAL, "周报客户反馈", after=after)
+            assert f"{CLIENT_PERSON}：已确认" in report.text and f"{CLIENT_PM}：有疑问" in report.text
+            assert "](http" not in report.text
         finally:
             await asyncio.wait_for(app.stop(), 30)
