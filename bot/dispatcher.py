@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.args import UserFinder, clip, normalize_text, parse_args
-from bot.context import AudienceCheck, Context, ProjectResolver, ReplySender, RoleLookup, Services
+from bot.context import (AudienceCheck, Context, ProjectResolver, ReplySender, RoleLookup, Services,
+                         current_unit_of_work)
 from bot.errors import NotFound, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
 from bot.replies import Reply, Text, as_reply
@@ -260,8 +261,11 @@ class Dispatcher:
         result = await command.handler(incoming, ctx)
         if result is not None:
             return as_reply(result)
-        # Every message gets an answer: a handler that replied nothing still tells the user it is done.
-        return None if progress.replies else Text(DONE)
+        # Every message gets an answer: a handler that replied nothing still tells the user it is done. A card press
+        # is answered on its card (the ACK's toast and data), not with a 已完成 in the chat.
+        work = current_unit_of_work()
+        pressed = work is not None and work.card_answer is not None
+        return None if progress.replies or pressed else Text(DONE)
 
     async def _context(self, incoming: Incoming, command: Command, rest: str, progress: _Progress) -> Context:
         args = await parse_args(

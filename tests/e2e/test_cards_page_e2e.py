@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cards_chat import cards_emulator_config, settled, start_cards_app
-from lifecycle_chat import INTERNAL, LifecycleChat, create_project
+from lifecycle_chat import CLIENT, INTERNAL, PM, LifecycleChat, create_project
 from sandbox.harness import Sandbox
 from tests.browser import browser_marks, chromium_context, shot
 
@@ -48,5 +48,36 @@ async def test_the_page_draws_the_pinned_card_and_its_buttons_work(tmp_path: Pat
                 await expect(top.locator(".icard-fields")).to_contain_text("项目经理")
                 await shot(page, "status-card-advance-refused")
                 assert errors == []
+        finally:
+            await asyncio.wait_for(app.stop(), 30)
+
+
+async def test_the_client_confirms_the_weekly_report_on_the_page(tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    async with Sandbox(config=cards_emulator_config(), seed=20240601, web=True) as sandbox:
+        app = await start_cards_app(sandbox, tmp_path)
+        try:
+            chat = LifecycleChat(sandbox, app, tmp_path / "files")
+            await create_project(chat, "软件", "智慧工厂MES")
+            assert "已立项" in (await chat.ask(PM, INTERNAL, "立项")).text
+            await chat.ask(PM, INTERNAL, "周报 发送", replies=3)
+            await asyncio.wait_for(app.scheduler.wait_idle(), 60)
+            await settled(app)
+            async with chromium_context() as context:
+                page = await context.new_page()
+                await page.goto(sandbox.page_url + "?user=huanglei")  # 黄蕾, the client
+                await page.locator(".conv", has_text=CLIENT).click()
+                card = page.locator(".bubble--icard", has_text="周报").last
+                await expect(card.locator(".icard-status")).to_have_text("待确认")
+                await shot(page, "weekly-report-card")
+                await card.get_by_role("button", name="确认已阅").click()
+                await expect(page.locator("#toast")).to_have_text("已确认，谢谢")
+                await expect(card.locator(".icard-status")).to_have_text("已确认")
+                await expect(card.locator(".icard-fields")).to_contain_text("黄蕾")
+                await shot(page, "weekly-report-card-confirmed")
+            await settled(app)
+            # Answered on the card alone: nothing said in the client group after the card and its file.
+            assert [m.msgtype for m in sandbox.sent(CLIENT)][-2:] == ["interactiveCard", "file"]
         finally:
             await asyncio.wait_for(app.stop(), 30)
