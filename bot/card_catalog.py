@@ -3,8 +3,8 @@
 
 A card is sent only when cards are enabled and its template has an id (``cards.template_ids`` first, then the
 definition's ``templateIds[cards.template_env]``); otherwise the feature sends its markdown or actionCard message,
-as before cards existed. The card's data is built from the definition's variables only: a key the template does not
-declare would be silently ignored by DingTalk, so ``check`` refuses it here.
+as before cards existed. Each card's data carries the definition's variables only (a key the template does not
+declare is silently ignored by DingTalk; the emulator warns of one, and the end-to-end tests assert none).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bot.config import CardsConfig
 
@@ -26,14 +25,6 @@ class CardTemplate:
     template_id: str
     variables: frozenset[str]
     private: frozenset[str]
-
-    def check(self, data: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
-        allowed = self.private if private else self.variables - self.private
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(f"card {self.name}: {sorted(unknown)} are not {'private ' if private else ''}variables "
-                             "of its template")
-        return data
 
 
 class CardCatalog:
