@@ -11,7 +11,6 @@ business key (``card:<outTrackId>:v<n>``), so an update is queued once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any

@@ -53,8 +53,8 @@ async def approval_card_data(session: Any, services: Services, project: Project,
 
     steps = [s for s in approval.steps or () if s.get("action") in ("同意", "拒绝", "撤销")]
     chain = approver_chain(services.config)
-    waiting = [u for u in chain if u not in {s.get("user") for s in steps}] if approval.status == ApprovalStatus.RUNNING \
-        else []
+    acted = {s.get("user") for s in steps}
+    waiting = [u for u in chain if u not in acted] if approval.status == ApprovalStatus.RUNNING else []
     names = await names_of(session, [*(s.get("user") for s in steps), *waiting, approval.requester_user_id])
     rows = [{"name": text_literal(names.get(s.get("user") or "", s.get("user") or "审批人")),
              "result": s.get("action") or "", "remark": text_literal(s.get("remark") or "")} for s in steps]

@@ -124,9 +124,10 @@ async def request_extension(incoming: Incoming, ctx: Context) -> Reply | None:
         raise Conflict(f"《{deliverable.name}》已{deliverable.status}，无需延期。")
     if deliverable.owner_user_id not in (ctx.incoming.sender_key, None) and PROJECT_MANAGER not in ctx.roles:
         raise PermissionDenied(f"只有《{deliverable.name}》的负责人或项目经理可以为它申请延期。")
-    if new_date is None or new_date <= (deliverable.due_date or ctx.today()) or new_date < ctx.today():
-        raise UsageError(f"新日期应晚于原计划（{fmt_day(deliverable.due_date, ctx.today())}）和今天，例如 日期:"
-                         f"{ctx.services.calendar.next_workday(max(ctx.today(), deliverable.due_date or ctx.today())).isoformat()}")
+    earliest = max(ctx.today(), deliverable.due_date or ctx.today())
+    if new_date is None or new_date <= earliest:
+        example = ctx.services.calendar.next_workday(earliest).isoformat()
+        raise UsageError(f"新日期应晚于原计划（{fmt_day(deliverable.due_date, ctx.today())}）和今天，例如 日期:{example}")
     await record_change(
         ctx.session, project, action="deliverable.extension_request",
         summary=f"申请《{deliverable.name}》延期到 {new_date.isoformat()}：{reason}",

@@ -10,7 +10,6 @@ the internal group is told, and the next internal weekly report lists it. A repo
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
@@ -26,6 +25,7 @@ from bot.outbox import enqueue, group_target, users_target
 from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS
 from bot.router import Router
+from handlers._common import names_of
 from reports.user_text import md_literal, text_literal
 from storage.models import Project, ProjectStatus, ReportAck, ReportVariant, WeeklyReport, utcnow
 from storage.repo.cards import record_report_ack, report_acks
@@ -128,8 +128,6 @@ async def _acknowledge(ctx: Context, status: str, question: str | None) -> Reply
 
 
 async def _name_of(ctx: Context, key: str) -> str:
-    from handlers._common import names_of  # a feature helper: kept out of this module's import-time graph
-
     return (await names_of(ctx.session, [key])).get(key, "客户")
 
 

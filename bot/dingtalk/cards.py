@@ -75,7 +75,8 @@ class CardWrite:
     def from_params(cls, params: Mapping[str, Any]) -> CardWrite:
         raw = params["card"]
         return cls(op=raw["op"], out_track_id=raw["outTrackId"], template_id=raw.get("templateId") or "",
-                   data=dict(raw.get("data") or {}), private={k: dict(v) for k, v in (raw.get("private") or {}).items()},
+                   data=dict(raw.get("data") or {}),
+                   private={k: dict(v) for k, v in (raw.get("private") or {}).items()},
                    group=raw.get("group") or "", pin=raw.get("pin") or "", users=tuple(raw.get("users") or ()),
                    pin_expires_ms=int(raw.get("pinExpiresMs") or 0), preview=raw.get("preview") or "",
                    by_key=bool(raw.get("byKey")), status_card=bool(raw.get("statusCard")),

@@ -13,8 +13,8 @@ from storage.repo._sql import insert_ignoring_duplicates
 
 
 async def record_status_card_pinned(*, session: AsyncSession, out_track_id: str, pinned: bool) -> None:
-    await session.exec(update(StatusCard).where(col(StatusCard.out_track_id) == out_track_id)  # type: ignore[call-overload]
-                       .values(pinned=pinned))
+    statement = update(StatusCard).where(col(StatusCard.out_track_id) == out_track_id).values(pinned=pinned)
+    await session.exec(statement)  # type: ignore[call-overload]
 
 
 async def status_cards(*, session: AsyncSession, project_ids: Sequence[int] | None = None,
