@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,14 @@ async def test_a_group_that_refuses_pinning_gets_the_card_in_the_chat(tmp_path: 
         assert items[0].name not in updated.data["dueItems"]
         # Updated in place: no second card message.
         assert [m for m in chat.sandbox.sent(INTERNAL) if m.msgtype == "interactiveCard"] == cards_posted
+
+        # The next day's scan posts it again at the bottom of the chat, so that it stays in sight.
+        chat.app.clock.advance(timedelta(days=1))
+        await chat.app.scheduler.run_due(chat.app.clock.now(), jobs=["status_cards_daily"])
+        await settled(chat.app)
+        again = await chat.sandbox.card(f"dpm-status-{code}-2")
+        assert again.placements and again.data["phase"] == updated.data["phase"]
+        assert len([m for m in chat.sandbox.sent(INTERNAL) if m.msgtype == "interactiveCard"]) == len(cards_posted) + 1
 
 
 async def test_with_cards_off_the_messages_of_before(tmp_path: Path, loop_watch) -> None:
