@@ -127,8 +127,10 @@ async def refresh_projects(session: Any, services: Services, audited: dict[int, 
     today = services.clock.today()
     now_local = services.clock.now().astimezone(services.config.tz)
     queued = 0
+    renew_after = services.config.cards.pin_days - 1
     for project in projects:
         card = cards.get(project.id)
+        serial = card.serial + 1 if card is not None else 1  # a new instance is a new card: a new outTrackId
         group = project.internal_conversation_id if project.status != ProjectStatus.CLOSED else None
         if card is not None and card.conversation_id != group:
             queued += await _retire(session, card)
@@ -141,14 +143,16 @@ async def refresh_projects(session: Any, services: Services, audited: dict[int, 
                                       now_local=now_local)
         digest = _digest(data)
         if card is None:
-            queued += await _post(session, services, template.template_id, project, group, data, digest, serial=1,
-                                  audit_id=changed.get(project.id, newest))
-        elif card.pinned is False and card.posted_on < today and daily:
-            # Not pinned: yesterday's card has scrolled away; post today's at the bottom of the chat.
+            queued += await _post(session, services, template.template_id, project, group, data, digest,
+                                  serial=serial, audit_id=changed.get(project.id, newest))
+        elif daily and ((card.pinned is False and card.posted_on < today)
+                        or (card.pinned and (today - card.posted_on).days >= renew_after)):
+            # Not pinned: yesterday's card has scrolled away, post today's at the bottom of the chat. Pinned: its
+            # pin expires tomorrow, pin a fresh one (the old one expires by itself).
             await session.delete(card)
             await session.flush()
             queued += await _post(session, services, template.template_id, project, group, data, digest,
-                                  serial=card.serial + 1, audit_id=max(card.audit_id, changed.get(project.id, 0)))
+                                  serial=serial, audit_id=max(card.audit_id, changed.get(project.id, 0)))
         elif digest != card.data_hash:
             card.version += 1
             card.data_hash = digest
