@@ -26,7 +26,8 @@ from bot.outbox import enqueue, group_target
 from bot.replies import Reply
 from bot.roles import MEMBERS, PROJECT_MANAGER, only
 from bot.router import Router
-from handlers._common import change_context, fmt_day, lock_project, names_of, overdue_days, record_change, who
+from handlers._common import (change_context, ensure_not_closed, fmt_day, lock_project, names_of, overdue_days,
+                              record_change, who)
 from handlers._match import match_deliverable
 from reports.user_text import text_literal
 from storage.models import ACTIVE_PROJECT_STATUSES, Deliverable, DeliverableStatus, Project
@@ -117,6 +118,7 @@ async def _card(session: Any, template_id: str, project: Project, deliverable: D
 )
 async def request_extension(incoming: Incoming, ctx: Context) -> Reply | None:
     project = await lock_project(ctx.session, ctx.project.id)
+    ensure_not_closed(project)
     deliverable = match_deliverable(await list_deliverables(session=ctx.session, project_id=project.id),
                                     ctx.args.text("交付物") or "", example="申请延期 #3 日期:2026-11-20 原因:…")
     new_date, reason = ctx.args.date("日期"), (ctx.args.text("原因") or "").strip()
@@ -168,6 +170,7 @@ async def request_extension(incoming: Incoming, ctx: Context) -> Reply | None:
 )
 async def refuse_extension(incoming: Incoming, ctx: Context) -> Reply:
     project = ctx.project
+    ensure_not_closed(project)
     deliverable = match_deliverable(await list_deliverables(session=ctx.session, project_id=project.id),
                                     ctx.args.text("交付物") or "", example="拒绝延期 #3")
     await record_change(

@@ -25,7 +25,7 @@ from bot.outbox import enqueue, group_target, users_target
 from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS
 from bot.router import Router
-from handlers._common import names_of
+from handlers._common import ensure_not_closed, names_of
 from reports.user_text import md_literal, text_literal
 from storage.models import Project, ProjectStatus, ReportAck, ReportVariant, WeeklyReport, utcnow
 from storage.repo.cards import record_report_ack, report_acks
@@ -93,6 +93,7 @@ async def acknowledgement_lines(session: Any, project_id: int, week: str) -> lis
 
 async def _acknowledge(ctx: Context, status: str, question: str | None) -> Reply | None:
     project = ctx.project
+    ensure_not_closed(project)
     report = await latest_client_report(ctx.session, project.id)
     if report is None:
         raise NotFound("本项目还没有发给客户的周报。")
