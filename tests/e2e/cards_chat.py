@@ -11,7 +11,8 @@ from bot.app import App
 from bot.card_catalog import SHIPPED
 from bot.context import FrozenClock
 from e2e_support import FAST, kernel_config
-from lifecycle_chat import APPROVING_MODULES, LIFECYCLE_MODULES, MONDAY
+from e2e_support import wait_emulator
+from lifecycle_chat import APPROVING_MODULES, LIFECYCLE_MODULES, MONDAY, Answer, LifecycleChat
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 
@@ -55,3 +56,20 @@ async def settled(app: App) -> None:
     if app.card_refresher is not None:
         await app.card_refresher.wait_idle(15)
     await app.relay.wait_idle(15)
+
+
+class CardsChat(LifecycleChat):
+    """A command's answers, without the cards the bot posts on its own time meanwhile (a status card that a group
+    would not pin arrives in the chat whenever the refresher runs): the tests look at those through the emulator."""
+
+    def since(self, where: str, after: int) -> list:
+        return [m for m in super().since(where, after) if m.msgtype != "interactiveCard"]
+
+    async def answers(self, where: str, after: int, count: int, what: str) -> Answer:
+        cid = self.sandbox.conversation_id(where)
+        await wait_emulator(self.sandbox, lambda em: len([m for m in em.recorder.sent(cid) if m.seq > after
+                                                          and m.msgtype != "interactiveCard"]) >= count, timeout=15)
+        await self.app.relay.wait_idle(15)
+        messages = self.since(where, after)
+        assert len(messages) == count, f"{what!r}: expected {count} answers, got {[m.text for m in messages]}"
+        return Answer(messages)

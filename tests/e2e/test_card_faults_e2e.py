@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.card_press import CARD_CALLBACK_TOPIC
-from cards_chat import cards_emulator_config, settled, start_cards_app
+from cards_chat import CardsChat, cards_emulator_config, settled, start_cards_app
 from lifecycle_chat import CLIENT, ENGINEER, INTERNAL, PM, LifecycleChat, create_project
 from sandbox.harness import Sandbox
 
@@ -24,7 +24,7 @@ async def _chat(tmp_path: Path, **switches) -> AsyncIterator[LifecycleChat]:
     async with Sandbox(config=cards_emulator_config(**switches), seed=20240601) as sandbox:
         app = await start_cards_app(sandbox, tmp_path, cards=cards)
         try:
-            yield LifecycleChat(sandbox, app, tmp_path / "files")
+            yield CardsChat(sandbox, app, tmp_path / "files")
         finally:
             await asyncio.wait_for(app.stop(), 30)
 
