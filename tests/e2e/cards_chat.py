@@ -10,8 +10,7 @@ from typing import Any
 from bot.app import App
 from bot.card_catalog import SHIPPED
 from bot.context import FrozenClock
-from e2e_support import FAST, kernel_config
-from e2e_support import wait_emulator
+from e2e_support import FAST, kernel_config, wait_emulator
 from lifecycle_chat import APPROVING_MODULES, LIFECYCLE_MODULES, MONDAY, Answer, LifecycleChat
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
