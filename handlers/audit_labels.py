@@ -27,6 +27,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "deliverable.generated": "机器人生成交付物",
     "deliverable.waive": "豁免交付物",
     "deliverable.replan": "调整交付物计划",
+    "deliverable.extension_request": "申请交付物延期",
+    "deliverable.extension_refuse": "拒绝交付物延期",
     "register.add": "新增登记",
     "register.close": "关闭登记",
     "register.decide": "登记变更审批结果",
