@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from bot.args import Args
 from bot.config import Config
 from bot.incoming import ApprovalEvent, Incoming
-from bot.replies import Reply, as_reply
+from domain.replies import Reply, as_reply
 
 if TYPE_CHECKING:
     from bot.router import Command, CommandTable

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from bot.args import UserFinder, clip, normalize_text, parse_args
+from bot.args import UserFinder, normalize_text, parse_args
+from reports.user_text import clip
 from bot.context import AudienceCheck, Context, ProjectResolver, ReplySender, RoleLookup, Services
-from bot.errors import NotFound, PermissionDenied, UsageError, UserError
+from domain.errors import NotFound, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
-from bot.replies import Reply, Text, as_reply
+from domain.replies import Reply, Text, as_reply
 from bot.router import (
     PROJECT_PARAM,
     Command,

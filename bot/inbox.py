@@ -48,7 +48,7 @@ from bot.drain import drain
 from bot.group_commit import GroupCommit
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
 from bot.outbox import OutboxRelay, enqueue, reply_target
-from bot.replies import Reply, Text
+from domain.replies import Reply, Text
 from bot.transactions import Transactions
 from storage.db import WriteInReadTransaction, writes_forbidden
 from storage.models import InboxKind, InboxMessage

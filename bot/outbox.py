@@ -55,7 +55,7 @@ from bot.dingtalk.messages import (
 from bot.drain import drain
 from bot.group_commit import GroupCommit
 from bot.incoming import Incoming
-from bot.replies import File, Image, Reply, Text
+from domain.replies import File, Image, Reply, Text
 from bot.transactions import Transactions
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, is_external_key, utcnow
 from storage.models.base import KEY_LEN

@@ -23,12 +23,13 @@ from typing import Any
 from sqlmodel import select
 
 from bot.args import User as ArgUser
-from bot.args import clip, mention_names
+from bot.args import mention_names
+from reports.user_text import clip
 from bot.context import Services, current_unit_of_work
-from bot.errors import UsageError
+from domain.errors import UsageError
 from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
-from bot.replies import Text
+from domain.replies import Text
 from storage.models import Project, ProjectStatus, User, external_key
 from storage.repo.directory import (
     PersonCard,

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 
 from bot.incoming import Incoming, Mention
-from bot.replies import Reply
+from domain.replies import Reply
 
 
 def make_incoming(

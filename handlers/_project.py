@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.args import clip
+from reports.user_text import clip
 from bot.context import Context, current_unit_of_work
-from bot.errors import NotFound, PermissionDenied, UserError
+from domain.errors import NotFound, PermissionDenied, UserError
 from bot.incoming import Incoming
 from bot.roles import LEADER, PROJECT_ADMIN, RolePolicy
 from storage.models import Project, ProjectStatus

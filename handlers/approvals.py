@@ -9,7 +9,7 @@ Events (``bpms_task_change`` / ``bpms_instance_change``) come through the inbox,
 
 Events of instances we did not start (other forms, hand-started ones) are ignored. A final state is applied once,
 whichever of the event, a duplicate of it, the reconciler or ``审批 <编号>`` brings it first
-(``handlers.approval_flow.apply_decision``).
+(``domain.approval_flow.apply_decision``).
 
 The reconciler (every 10 minutes, on the scheduler's leader) polls the instances nobody has heard of for
 ``approvals.reconcile_after_minutes`` and applies their final state if the event was missed.
@@ -24,17 +24,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bot.args import Param, clip
+from bot.args import Param
+from reports.user_text import clip
 from bot.context import Context, EventContext
 from bot.dingtalk.errors import DingTalkError
-from bot.errors import NotFound
+from domain.errors import NotFound
 from bot.incoming import APPROVAL_EVENT_TYPES, ApprovalEvent, Incoming
 from bot.jobs import JobRegistry, JobRunContext, every
-from bot.replies import Markdown, Reply
+from domain.replies import Markdown, Reply
 from bot.roles import MEMBERS
 from bot.router import Router
-from handlers._common import names_of, project_command, project_label
-from handlers.approval_flow import (
+from handlers._common import project_command
+from domain.labels import names_of, project_label
+from domain.approval_flow import (
     Decision,
     Step,
     announce,
@@ -44,7 +46,7 @@ from handlers.approval_flow import (
     link_text,
     note_step,
 )
-from handlers.approval_forms import FORMS, approvals_enabled, provision_forms
+from domain.approval_forms import FORMS, approvals_enabled, provision_forms
 from reports.user_text import md_literal
 from storage.models import Approval, ApprovalKind, ApprovalResult, ApprovalStatus, Project
 from storage.repo import get_approval_by_instance, get_outbox_by_key, get_project

@@ -14,27 +14,19 @@ from sqlmodel import select
 
 from bot.args import Param
 from bot.context import Context
-from bot.errors import Conflict, UsageError
+from domain.errors import Conflict, UsageError
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext
 from bot.outbox import conversation_target, enqueue, target_from_params, target_params, users_target
-from bot.replies import File, Markdown, Reply
+from domain.replies import File, Markdown, Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import (
-    change_context,
-    counts_toward_progress,
-    ensure_not_closed,
-    fmt_day,
-    lock_project,
-    names_of,
-    project_command,
-    project_label,
-    record_change,
-)
-from handlers._files import MAX_FILE_BYTES, StagedFile, human_size
-from handlers._submit import (
+from handlers._common import counts_toward_progress, project_command
+from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from domain.labels import fmt_day, names_of, project_label
+from domain.file_store import MAX_FILE_BYTES, StagedFile, human_size
+from domain.submissions import (
     end_waits,
     file_generated,
     file_made_document,
@@ -42,13 +34,13 @@ from handlers._submit import (
     mark_waived,
     submit_deliverable,
     submitted_text,
-    take_pending_file,
     wait_for_file,
 )
-from handlers.archive_service import ProjectArchive, gather_project_archive, write_project_archive
-from handlers.handover import handover_checklist
-from handlers.phases import sequential
-from handlers.report_data import gather_project_report
+from handlers._files import take_pending_file
+from domain.archive_service import ProjectArchive, gather_project_archive, write_project_archive
+from domain.handover import handover_checklist
+from domain.lifecycle import ACCEPTANCE, ARCHIVE, accept_with_file, ensure_acceptable, ensure_accepted, sequential
+from domain.report_data import gather_project_report
 from reports.documents import render_handover_list
 from reports.pool import render_off_loop
 from reports.user_text import md_literal
@@ -77,37 +69,7 @@ from storage.templates import DeliverableFlag
 router = Router("closing", title="收尾（验收、复盘、交接、归档）")
 jobs = JobRegistry()
 
-ACCEPTANCE, ARCHIVE = "acceptance", "archive"
 HANDOVER_ACTION = "project.handover"
-
-
-async def _flagged(ctx: Context, project: Project, flag: str) -> list[Deliverable]:
-    return [d for d in await list_deliverables(session=ctx.session, project_id=project.id) if d.has_flag(flag)]
-
-
-async def _ensure_in_last_phase(ctx: Context, project: Project, doing: str) -> None:
-    phases = sequential(await list_phases(session=ctx.session, project_id=project.id))
-    last = phases[-1].name
-    if project.current_phase != last:
-        raise Conflict(f"项目当前在「{project.current_phase}」阶段，{doing}要在「{last}」阶段进行：请先「推进」到{last}阶段。")
-
-
-async def _ensure_acceptable(ctx: Context, project: Project) -> None:
-    ensure_not_closed(project)
-    if project.status == ProjectStatus.ACCEPTED:
-        raise Conflict(f"项目 {project_label(project)} 已经验收了。接下来：「复盘 总结」「交接 @售后」「归档」。")
-    if project.status == ProjectStatus.PAUSED:
-        raise Conflict(f"项目 {project_label(project)} 已暂停，请先「恢复」再验收。")
-    if project.status not in ACTIVE_PROJECT_STATUSES:
-        raise Conflict(f"项目 {project_label(project)} 尚未立项（{project.status}），不能验收。")
-    await _ensure_in_last_phase(ctx, project, "验收")
-
-
-def _ensure_accepted(project: Project, doing: str) -> None:
-    ensure_not_closed(project)
-    if project.status != ProjectStatus.ACCEPTED:
-        raise Conflict(f"项目 {project_label(project)} 还没有验收（{project.status}），{doing}要在验收之后："
-                       "请先发送客户签字盖章的《项目验收确认单》，再发送「验收」。")
 
 
 # ---- 验收 -------------------------------------------------------------------------------------------------------
@@ -126,7 +88,7 @@ def _ensure_accepted(project: Project, doing: str) -> None:
 @project_command
 async def accept(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
-    await _ensure_acceptable(ctx, project)
+    await ensure_acceptable(ctx, project)
     deliverables = await list_deliverables(session=ctx.session, project_id=project.id)
     forms = [d for d in deliverables if d.has_flag(ACCEPTANCE)]
     staged = await take_pending_file(ctx, forms[0] if forms else None, deliverables)
@@ -136,29 +98,6 @@ async def accept(incoming: Incoming, ctx: Context) -> Reply:
         return (f"请在 30 分钟内在这里发送客户签字盖章的《{forms[0].name}》（扫描件或照片，{until}有效），"
                 "收到后项目即转为已验收。")
     return await accept_with_file(ctx, project, staged, note=note)
-
-
-async def accept_with_file(ctx: Context, project: Project, staged: StagedFile | None, *, note: str | None = None) -> str:
-    """Make the project 已验收, storing ``staged`` as the signed acceptance form (also reached from the file intake
-    when 「验收」 came first)."""
-    await _ensure_acceptable(ctx, project)
-    forms = await _flagged(ctx, project, ACCEPTANCE)
-    submitted = ""
-    if forms and staged is not None:
-        version = await submit_deliverable(ctx, project, forms[0], staged=staged, note=note)
-        submitted = submitted_text(forms[0], version)
-    today = ctx.today()
-    before = {"status": str(project.status)}
-    project.status = ProjectStatus.ACCEPTED
-    project.actual_end = today
-    ctx.session.add(project)
-    await record_change(
-        ctx.session, project, action="project.accept", summary="项目通过验收，正式结束实施",
-        key=f"project-accepted:{project.code}", entity="project", entity_id=project.id, before=before,
-        after={"status": str(project.status), "actual_end": today.isoformat()}, **change_context(ctx),
-    )
-    return (f"{submitted}项目 {project_label(project)} 已验收（{fmt_day(today)}）。"
-            "接下来：「复盘 总结」、「交接 @售后」、「归档」。")
 
 
 # ---- 复盘 -------------------------------------------------------------------------------------------------------
@@ -177,7 +116,7 @@ async def accept_with_file(ctx: Context, project: Project, staged: StagedFile | 
 @project_command
 async def review(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
-    _ensure_accepted(project, "复盘")
+    ensure_accepted(project, "复盘")
     summary = ctx.args.text("总结") or ""
     entry = await add_register_entry(
         session=ctx.session, project_id=project.id, kind=RegisterKind.MEETING, title=f"项目复盘：{summary}"[:120],
@@ -214,7 +153,7 @@ async def review(incoming: Incoming, ctx: Context) -> Reply:
 @project_command
 async def handover(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
-    _ensure_accepted(project, "交接")
+    ensure_accepted(project, "交接")
     receiver = ctx.args.user("售后")
     assert receiver is not None
     if receiver.name:
@@ -336,7 +275,7 @@ async def archive(incoming: Incoming, ctx: Context) -> Reply:
     if waive != bool(reason):
         raise UsageError("一并豁免须同时写「豁免」和原因，例如：归档 豁免 原因:客户不要求纸质资料封存")
     project = await lock_project(ctx.session, ctx.project.id)
-    _ensure_accepted(project, "归档")
+    ensure_accepted(project, "归档")
     if not await _handed_over(ctx, project):
         raise Conflict("项目还没有交接给售后：请先「交接 @售后」，再归档。")
     gaps = await archive_gaps(ctx, project)
@@ -429,7 +368,6 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
 __all__ = [
     "ARCHIVE_JOB",
     "accept",
-    "accept_with_file",
     "archive",
     "handover",
     "jobs",

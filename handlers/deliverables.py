@@ -13,51 +13,33 @@ import dataclasses
 import re
 from typing import Any
 
-from bot.args import Param, clip
+from bot.args import Param
+from reports.user_text import clip
 from bot.context import Context
-from bot.errors import NotFound, PermissionDenied, UsageError, UserError
+from domain.errors import NotFound, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply
+from domain.replies import Markdown, Reply
 from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from handlers._common import (
-    STATUS_ICONS,
-    calendar_caveat,
-    change_context,
-    client_view,
-    ensure_not_closed,
-    fmt_day,
-    lock_project,
-    names_of,
-    overdue_days,
-    project_command,
-    project_label,
-    record_change,
-    who,
-)
-from handlers._files import (
-    MAX_FILES_PER_MESSAGE,
-    StagedFile,
-    fetch_to_staging,
-    files_root,
-    human_size,
-    stage_files,
-    unlink_quietly,
-)
-from handlers._match import guess_by_file_name, match_deliverable
+from handlers._common import STATUS_ICONS, client_view, overdue_days, project_command
+from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
+from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from handlers._files import MAX_FILES_PER_MESSAGE, fetch_to_staging, stage_files
+from domain.file_store import StagedFile, files_root, human_size, unlink_quietly
+from domain.matching import guess_by_file_name, match_deliverable
 from reports.user_text import md_literal
 from handlers._project import roles_in
-from handlers._submit import (
+from domain.submissions import (
     end_waits,
     mark_waived,
     names_another,
     remember_file,
     submit_deliverable,
     submitted_text,
-    take_pending_file,
     until_text,
     wait_for_file,
 )
+from handlers._files import take_pending_file
 from storage.models import (
     Deliverable,
     DeliverableStatus,

@@ -13,7 +13,7 @@ from bot.args import Param
 from bot.context import Context
 from bot.dispatcher import command_text
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply, Text
+from domain.replies import Markdown, Reply, Text
 from bot.roles import CLIENT, EVERYONE
 from bot.router import Command, CommandTable, Group, Router, Target, unknown_command_text
 from handlers._common import client_view

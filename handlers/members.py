@@ -7,22 +7,17 @@ hands their open deliverables to another member with the same role, if there is 
 
 from __future__ import annotations
 
-from bot.args import Param, User, clip
+from bot.args import Param, User
+from reports.user_text import clip
 from bot.context import Context
-from bot.errors import Conflict, NotFound, UsageError
+from domain.errors import Conflict, NotFound, UsageError
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply
+from domain.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from handlers._common import (
-    change_context,
-    client_view,
-    ensure_not_closed,
-    lock_project,
-    names_of,
-    project_command,
-    record_change,
-)
+from handlers._common import client_view, project_command
+from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from domain.labels import names_of
 from reports.user_text import md_literal
 from storage.models import MemberRole, Project, is_external_key, parse_member_role
 from storage.repo import (

@@ -5,9 +5,9 @@ alongside it, like 监控 beside 执行) is submitted or waived; recurring recor
 documents) never hold a gate. Leaving the first phase (启动) also needs the 立项: status 已立项 or 进行中.
 
 Approvals (OA): with ``[approvals] mode = "off"`` 立项 and 暂停 take effect at once. Otherwise the command starts the
-approval through ``handlers.approval_flow`` (项目立项申请, 项目进度变更单 for the 变更 entry it records) and the project
-waits; on the final approval event the approvals feature calls ``apply_initiation_decision`` or ``apply_pause`` here,
-in the event's unit of work. Both are plain functions of the session, so the event handler needs no message context.
+approval through ``domain.approval_flow`` (项目立项申请, 项目进度变更单 for the 变更 entry it records) and the project
+waits; on the final approval event ``domain.approval_flow`` calls ``apply_initiation_decision`` or ``apply_pause``
+(``domain.lifecycle``), in the event's unit of work.
 """
 
 from __future__ import annotations
@@ -17,29 +17,18 @@ from typing import Any
 
 from bot.args import Param
 from bot.context import Context
-from bot.errors import Conflict
+from domain.errors import Conflict
 from bot.incoming import Incoming
-from bot.replies import Reply
+from domain.replies import Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
-from handlers import approval_flow
-from handlers._common import (
-    GATED_RECURRENCES,
-    calendar_caveat,
-    change_context,
-    ensure_not_closed,
-    ensure_running,
-    fmt_day,
-    lock_project,
-    names_of,
-    project_command,
-    project_label,
-    record_change,
-    who,
-)
-from handlers._submit import file_generated, flagged_deliverable
-from handlers.report_data import local_date
-from handlers.schedule_moves import move_remaining
+from domain import approval_flow
+from handlers._common import GATED_RECURRENCES, project_command
+from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
+from domain.changes import change_context, ensure_not_closed, ensure_running, lock_project, record_change
+from domain.report_data import local_date
+from domain.lifecycle import PAUSE_KIND, apply_initiation_decision, apply_pause, sequential, status_after_resume
+from domain.schedule_moves import move_remaining
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     ApprovalKind,
@@ -56,45 +45,7 @@ from storage.templates import DeliverableFlag
 
 router = Router("phases", title="阶段与状态")
 
-PAUSE_KIND = "暂停"  # RegisterEntry.extra["类型"] of the 项目进度变更单 entries
-
-
-def sequential(phases: list[Phase]) -> list[Phase]:
-    return [p for p in phases if p.parallel_with is None]
-
-
-def status_after_resume(project: Project, phases: list[Phase]) -> ProjectStatus:
-    """进行中 once the first phase is behind; in the first phase the project is 已立项 (pausing needs that)."""
-    first = sequential(phases)[0]
-    return ProjectStatus.APPROVED if project.current_phase == first.name else ProjectStatus.IN_PROGRESS
-
-
 # ---- 立项 -------------------------------------------------------------------------------------------------------
-
-
-async def apply_initiation_decision(
-    session: Any, project: Project, *, approved: bool, today: date, actor: str | None = None,
-    actor_name: str | None = None, origin_conversation: str | None = None, remark: str | None = None,
-) -> None:
-    """The effect of the 立项 decision: 已立项 (work may start) or 已驳回. Called by 立项 itself when approvals are
-    off, and by the approvals feature when the 项目立项申请 instance completes."""
-    before = {"status": str(project.status)}
-    project.status = ProjectStatus.APPROVED if approved else ProjectStatus.REJECTED
-    if approved:
-        project.actual_start = project.actual_start or today
-        phases = await list_phases(session=session, project_id=project.id)
-        first = sequential(phases)[0]
-        if first.actual_start is None:
-            first.actual_start = today
-            session.add(first)
-    session.add(project)
-    summary = "项目已立项，可以正式开展实施" if approved else "项目立项未通过" + (f"：{remark}" if remark else "")
-    await record_change(
-        session, project, action="project.initiation_approved" if approved else "project.initiation_rejected",
-        summary=summary, key=f"project-initiation:{project.code}:{'approved' if approved else 'rejected'}",
-        entity="project", entity_id=project.id, before=before, after={"status": str(project.status)},
-        actor=actor, actor_name=actor_name, origin_conversation=origin_conversation,
-    )
 
 
 @router.command(
@@ -201,32 +152,6 @@ async def advance_phase(incoming: Incoming, ctx: Context) -> Reply:
 # ---- 暂停 / 恢复 ---------------------------------------------------------------------------------------------------
 
 
-async def apply_pause(
-    session: Any, project: Project, entry: RegisterEntry, *, now: datetime, actor: str | None = None,
-    actor_name: str | None = None, origin_conversation: str | None = None, link: str | None = None,
-) -> None:
-    """Pause the project (the effect of an approved 项目进度变更单 ``entry``): its clock stops, so reminders and
-    weekly reports stop (they only run for 已立项/进行中 projects) until 恢复. The approved request is the
-    项目进度变更单 deliverable's next version (``link``: its approval in DingTalk, when it went through one)."""
-    before = {"status": str(project.status)}
-    project.status = ProjectStatus.PAUSED
-    project.paused_at = now
-    session.add(project)
-    entry.status = RegisterStatus.APPROVED
-    session.add(entry)
-    form = await flagged_deliverable(session, project, DeliverableFlag.PAUSE_REQUEST)
-    if form is not None:
-        await file_generated(session, files_dir=None, project=project, deliverable=form,
-                             submitted_by=entry.created_by, now=now, link=link,
-                             note=f"变更#{entry.seq} 项目暂停：{entry.content or entry.title}")
-    await record_change(
-        session, project, action="project.pause", summary=f"项目暂停：{entry.content or entry.title}",
-        key=f"project-paused:{project.code}:{entry.seq}", entity="project", entity_id=project.id, before=before,
-        after={"status": str(project.status), "change": entry.seq}, actor=actor, actor_name=actor_name,
-        origin_conversation=origin_conversation,
-    )
-
-
 @router.command(
     "暂停",
     aliases=("pause",),
@@ -317,11 +242,8 @@ async def resume(incoming: Incoming, ctx: Context) -> Reply:
 
 __all__ = [
     "advance_phase",
-    "apply_initiation_decision",
-    "apply_pause",
     "initiate",
     "pause",
     "resume",
     "router",
-    "status_after_resume",
 ]

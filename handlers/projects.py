@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-from bot.args import Param, clip
+from bot.args import Param
+from reports.user_text import clip
 from bot.client_robots import CUSTOM_ROBOT, REACH_TEXT, client_reach
 from bot.context import Context
-from bot.errors import Conflict, PermissionDenied, UsageError, UserError
+from domain.errors import Conflict, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply
+from domain.replies import Markdown, Reply
 from bot.roles import EVERYONE, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
 from handlers._common import (
     STATUS_ICONS,
-    calendar_caveat,
-    change_context,
     client_view,
     counts_toward_progress,
-    ensure_not_closed,
-    fmt_day,
-    lock_project,
-    names_of,
     overdue_days,
     gate_progress_percent,
     project_command,
-    project_label,
-    record_change,
     remember_sender_project,
-    who,
 )
+from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
+from domain.changes import change_context, ensure_not_closed, lock_project, record_change
 from handlers._project import project_named, resolve_project, roles_in
 from handlers.directory import GROUP_MEMBERS_JOB
-from handlers.project_facts import (
+from domain.project_facts import (
     FACT_LABELS,
     FACT_PARAMS,
     FACTS,
@@ -55,7 +49,8 @@ from storage.repo import (
     projects_of_user,
     upsert_user,
 )
-from storage.templates import PlanError, UnknownTemplateError, client_visible, plan_project
+from domain.planner import PlanError, plan_project
+from storage.templates import UnknownTemplateError, client_visible
 
 router = Router("projects", title="项目")
 

@@ -11,27 +11,21 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from bot.args import Param, clip
+from bot.args import Param
+from reports.user_text import clip
 from bot.context import Context
-from bot.errors import Conflict, NotFound, UsageError
+from domain.errors import Conflict, NotFound, UsageError
 from bot.incoming import Incoming
-from bot.replies import File, Markdown, Reply
+from domain.replies import File, Markdown, Reply
 from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, only
 from bot.router import Router
-from handlers import approval_flow, approval_forms
-from handlers._common import (
-    change_context,
-    ensure_not_closed,
-    fmt_day,
-    lock_project,
-    names_of,
-    project_command,
-    record_change,
-    who,
-)
-from handlers._submit import file_made_document
-from handlers.report_data import gather_project_report, register_entry_info
-from handlers.schedule_moves import (
+from domain import approval_flow, approval_forms
+from handlers._common import project_command
+from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from domain.labels import fmt_day, names_of, who
+from domain.submissions import file_made_document
+from domain.report_data import gather_project_report, register_entry_info
+from domain.schedule_moves import (
     DAYS_EXAMPLE,
     DAYS_KEY,
     apply_change_schedule,
@@ -85,7 +79,7 @@ OPEN_STATUSES = {
 LEVELS = tuple(level.value for level in Level)
 YES, NO = "是", "否"
 YES_NO = (YES, NO)
-# RegisterEntry.extra keys read by handlers.report_data (an issue's 严重程度 prints as the register's priority).
+# RegisterEntry.extra keys read by domain.report_data (an issue's 严重程度 prints as the register's priority).
 SEVERITY_KEY, NEEDS_CLIENT_KEY = "priority", "needs_client"
 RESPONSES = tuple(response.value for response in RiskResponse)
 MEETING_TYPES = ("内部启动会", "外部启动会", "周会", "验收会", "交接会", "技术交底", "方案评审", "临时会议", "复盘会")

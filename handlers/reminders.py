@@ -32,8 +32,8 @@ from typing import Any
 
 from bot.jobs import JobRegistry, JobRunContext, daily
 from bot.outbox import Target, enqueue, group_target, users_target
-from bot.replies import Markdown
-from handlers.report_data import (
+from domain.replies import Markdown
+from domain.report_data import (
     due_deliverable_info,
     due_project_summary,
     map_chunks_off_loop,

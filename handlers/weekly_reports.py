@@ -19,7 +19,7 @@ down when it ends, so the app never keeps idle worker processes between Fridays)
 Rendering (~0.25 s of CPU a project) would make the push slower than the rate limit allows (2 group messages a
 project at 20/s), so the job ``weekly_report_prerender`` renders every due project
 ``schedule.weekly_report_prerender_minutes`` (60) before the push, in one low-priority worker process, and keeps each
-bundle with the fingerprint of its data (``handlers.weekly_render``). The push and ``周报 发送`` gather the data again
+bundle with the fingerprint of its data (``domain.weekly_render``). The push and ``周报 发送`` gather the data again
 and reuse a kept bundle only when the fingerprint is unchanged: a project that got a log or an issue after the
 pre-render is rendered again, so what goes out is always current. The pre-render never queues anything: the three
 guarantees above stay with the push and ``周报 发送``, whether the pre-render ran, overlapped them, or was missed
@@ -40,18 +40,19 @@ from typing import Any
 from bot.args import Param
 from bot.context import Context
 from bot.client_robots import CUSTOM_ROBOT, UNREACHED, client_reach, client_robot, with_client_robots
-from bot.errors import Conflict, PermissionDenied
+from domain.errors import Conflict, PermissionDenied
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, weekly
 from bot.outbox import conversation_target, custom_robot_target, enqueue, group_target, target_params
-from bot.replies import File, Image, Markdown, Reply
+from domain.replies import File, Image, Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import client_view, ensure_not_closed
-from handlers._submit import file_generated, flagged_deliverable
-from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
-from handlers.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
+from handlers._common import client_view
+from domain.changes import ensure_not_closed
+from domain.submissions import file_generated, flagged_deliverable
+from domain.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
+from domain.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
 from reports.archive import safe_component
 from reports.model import ProjectReportData, WeeklyPeriod
 from reports.pool import WeeklyBundle, bundle_fingerprint, render_off_loop, render_weekly_bundle

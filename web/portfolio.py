@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
-from handlers.report_data import overdue_working_days, progress_percent
+from domain.report_data import overdue_working_days, progress_percent
 from reports.digest import HealthStatus, ProjectHealth, project_health, worst_first
 from reports.model import WeeklyPeriod, project_finished
 from storage.models import ACTIVE_PROJECT_STATUSES, ProjectStatus

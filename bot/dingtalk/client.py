@@ -360,7 +360,7 @@ class DingTalkClient:
                 raise SessionWebhookExpired("300001", "sessionWebhook expired (by its expiry time)",
                                             api="robot/sendBySession")
         if not isinstance(body, Mapping):
-            # A RobotMessage, or a reply value from bot.replies (a str counts as Text).
+            # A RobotMessage, or a reply value from domain.replies (a str counts as Text).
             converted = (webhook_body(body, at_user_ids=at_user_ids) if isinstance(body, RobotMessage)
                          else webhook_body_for_reply(body))
             if converted is None:
@@ -509,8 +509,8 @@ class DingTalkClient:
         return str(media_id)
 
     async def robot_message_for(self, reply: Any) -> RobotMessage:
-        """The OpenAPI message for a reply value (``bot.replies``), uploading an Image's PNG or a File first."""
-        from bot import replies
+        """The OpenAPI message for a reply value (``domain.replies``), uploading an Image's PNG or a File first."""
+        from domain import replies
 
         reply = replies.as_reply(reply)
         if isinstance(reply, replies.Image) and reply.png is not None:

@@ -155,7 +155,7 @@ def check_webhook_body_size(body: Mapping[str, Any]) -> bytes:
 def robot_message_for_reply(reply: Any, *, media_id: str | None = None) -> RobotMessage:
     """The OpenAPI message for a handler's reply value. ``Image``/``File`` need the uploaded ``media_id`` (or the
     Image's own), see ``DingTalkClient.robot_message_for``."""
-    from bot import replies  # local import: replies is the handlers' vocabulary, the transport only reads it
+    from domain import replies  # local import: replies is the handlers' vocabulary, the transport only reads it
 
     reply = replies.as_reply(reply)
     if isinstance(reply, replies.Text):
@@ -187,7 +187,7 @@ def robot_message_for_reply(reply: Any, *, media_id: str | None = None) -> Robot
 
 def webhook_body_for_reply(reply: Any) -> dict[str, Any] | None:
     """The sessionWebhook body for a reply value (with its @-mentions), or ``None`` for images and files."""
-    from bot import replies
+    from domain import replies
 
     reply = replies.as_reply(reply)
     if isinstance(reply, (replies.Image, replies.File)):

@@ -200,7 +200,7 @@ async def running_approval_project_ids(*, session: AsyncSession, scope: Scope,
 
 
 class DeliverableState(NamedTuple):
-    """What ``handlers.report_data.progress_percent`` reads of a deliverable (its enums as their text, which compares
+    """What ``domain.report_data.progress_percent`` reads of a deliverable (its enums as their text, which compares
     equal to them: thousands of rows need no enum objects)."""
 
     project_id: int

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot import replies
+from domain import replies
 from bot.dingtalk import (
     AuthError,
     DingTalkClient,

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 from bot.args import Param
 from bot.context import Context
-from bot.errors import Conflict
+from domain.errors import Conflict
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, every
 from bot.outbox import enqueue, group_target, users_target
-from bot.replies import File
+from domain.replies import File
 from bot.router import Router
 from storage.repo import write_audit
 

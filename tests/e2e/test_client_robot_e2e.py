@@ -23,7 +23,7 @@ from bot.context import FrozenClock
 from bot.dingtalk.custom_robot import CustomRobotSender
 from bot.dingtalk.pacing import Pacer
 from bot.outbox import custom_robot_target, enqueue
-from bot.replies import Markdown
+from domain.replies import Markdown
 from e2e_support import FAST, kernel_config, wait_emulator
 from lifecycle_chat import CLIENT, INTERNAL, MONDAY, PM, LifecycleChat
 from sandbox.config import EmulatorConfig

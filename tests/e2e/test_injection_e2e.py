@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from handlers.archive_service import archive_command
+from domain.archive_service import archive_command
 from lifecycle_chat import CLIENT, ENGINEER, INTERNAL, LIFECYCLE_MODULES, PM, LifecycleChat, emulator_config, \
     start_lifecycle_app
 from sandbox.harness import Sandbox

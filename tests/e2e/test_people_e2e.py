@@ -28,7 +28,7 @@ from sqlmodel import select
 from bot.app import HANDLER_MODULES, App
 from bot.context import FrozenClock
 from e2e_support import FAST, kernel_config, wait_emulator
-from handlers.archive_service import archive_command
+from domain.archive_service import archive_command
 from lifecycle_chat import CLIENT, INTERNAL, MONDAY, PM, LifecycleChat
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox

@@ -28,7 +28,7 @@ from bot.incoming import Mention, ReceivedFile
 from bot.lookups import find_user, role_lookup
 from bot.people import identify_people, in_client_conversation
 from bot.outbox import OutboxRelay
-from bot.replies import ActionCard, File, Markdown, Reply, Text
+from domain.replies import ActionCard, File, Markdown, Reply, Text
 from bot.router import Router
 from bot.scheduler import JobRunResult, Scheduler
 from bot.testing import make_incoming

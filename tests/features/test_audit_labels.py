@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from handlers.audit_labels import AUDIT_ACTIONS, AUDIT_ENTITIES, action_label, entity_label
+from domain.audit_labels import AUDIT_ACTIONS, AUDIT_ENTITIES, action_label, entity_label
 
 ROOT = Path(__file__).resolve().parents[2]
 # action="deliverable.submit", HANDOVER_ACTION = "project.handover", "a.b" if … else "a.c"

@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.scheduler import RunOutcome, Scheduler
 from handlers import digest
 from reports.digest import HealthStatus, health_of
-from handlers.report_data import gather_digest_data
+from domain.report_data import gather_digest_data
 from storage.models import OutboxTargetKind, ProjectStatus, RegisterKind
 from storage.workdays import WorkCalendar
 

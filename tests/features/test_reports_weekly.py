@@ -18,10 +18,10 @@ import pytest
 from sqlmodel import select
 
 from bot.jobs import JobRunContext
-from bot.replies import Image, Markdown, Text
+from domain.replies import Image, Markdown, Text
 from bot.scheduler import RunOutcome, Scheduler
 from handlers import weekly_render, weekly_reports
-from handlers.weekly_render import PRERENDER_FOLDER
+from domain.weekly_render import PRERENDER_FOLDER
 from handlers.weekly_reports import weekly_report_job
 from storage.models import (
     DeliverableStatus,

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bot.args import Args, Param, clip
-from bot.errors import UsageError
+from bot.args import Args, Param
+from reports.user_text import clip
+from domain.errors import UsageError
 from storage.models import Project
 
 _AMOUNT = re.compile(r"^(\d+(?:\.\d{1,2})?)(万)?$")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from handlers._common import names_of, who
+from domain.labels import names_of, who
 from reports.user_text import md_literal
 from storage.models import DeliverableStatus, MemberRole, Project, RegisterKind
 from storage.repo import latest_versions, list_deliverables, list_members, list_register_entries

@@ -30,8 +30,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from handlers.audit_labels import action_label, entity_label
-from handlers.project_facts import money_text
+from domain.audit_labels import action_label, entity_label
+from domain.project_facts import money_text
 from reports.model import (
     ApprovalInfo,
     ApprovalStep,

@@ -9,8 +9,8 @@ Deciding (``apply_decision``): a final state (agreed, refused, withdrawn) arrive
 reconciler's poll. ``mark_approval_applied`` (a compare-and-set on the row, in the same transaction as the effects)
 lets exactly one of them apply it; each announcement is an outbox row whose key names the instance and the state.
 
-The lifecycle module (``handlers.phases``) owns what 立项 and 暂停 mean for a project (``apply_initiation_decision``,
-``apply_pause``); it calls into this module to start approvals, so it is imported where needed, not at the top.
+What 立项 and 暂停 mean for a project (``apply_initiation_decision``, ``apply_pause``) is ``domain.lifecycle``'s;
+this module decides when they happen.
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
-from bot.args import clip
+from reports.user_text import clip
 from bot.dingtalk.errors import DingTalkError, InvalidRequest
-from bot.errors import Conflict, UserError
+from domain.errors import Conflict, UserError
 from bot.outbox import enqueue, group_target, users_target
-from bot.replies import File, Markdown, Reply
-from handlers._common import calendar_caveat, lock_project, names_of, project_label, record_change
-from handlers._submit import file_generated, flagged_deliverable
-from handlers.project_facts import SET_EXAMPLE, missing_facts
-from handlers.schedule_moves import apply_change_schedule, change_schedule_text
-from handlers.approval_forms import (
+from domain.replies import File, Markdown, Reply
+from domain.labels import calendar_caveat, names_of, project_label
+from domain.changes import lock_project, record_change
+from domain.submissions import file_generated, flagged_deliverable
+from domain.project_facts import SET_EXAMPLE, missing_facts
+from domain.schedule_moves import apply_change_schedule, change_schedule_text
+from domain.approval_forms import (
     FORMS,
     ApprovalServiceUnavailable,
     ApprovalsNotConfigured,
@@ -43,7 +44,7 @@ from handlers.approval_forms import (
     resolve_process_code,
     unavailable_text,
 )
-from handlers.report_data import gather_project_report
+from domain.report_data import gather_project_report
 from reports.documents import find_document
 from reports.model import RegisterKind as ReportRegisterKind
 from reports.pool import render_off_loop
@@ -137,7 +138,7 @@ async def request_approval(
     """Start the OA approval of ``kind`` for ``project`` in the command's transaction (``ctx``: the handler's
     ``Context``); ``None`` when approvals are off (``mode = "off"``), so the caller applies the change directly.
 
-    ``form_values``: ``{label: value}`` of the form (``handlers.approval_forms.FORMS[kind]``); 项目名称 and 项目编号
+    ``form_values``: ``{label: value}`` of the form (``domain.approval_forms.FORMS[kind]``); 项目名称 and 项目编号
     are added; dates may be ``date`` objects; empty values are left out. ``entry``: the 变更 register entry the
     approval decides (the 项目进度变更单 of 暂停, or a 变更申请); it becomes 待审批 and is decided with the approval.
 
@@ -432,7 +433,6 @@ def _agreed_by(approval: Approval, decision: Decision, names: Mapping[str, str])
 
 async def _initiation_effect(services: Any, session: Any, approval: Approval, project: Project | None,
                              decision: Decision, names: Mapping[str, str]) -> None:
-    from handlers import phases  # phases starts approvals through this module: imported late to avoid a cycle
 
     instance = approval.process_instance_id
     key = f"approval:{instance}:{decision.key}"
@@ -444,7 +444,7 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
     if decision.agreed_by_all:
         day = local_day(approval.decided_at, services.config.tz) or services.clock.today()
         if project.status in (ProjectStatus.PENDING_APPROVAL, ProjectStatus.DRAFT, ProjectStatus.REJECTED):
-            await phases.apply_initiation_decision(session, project, approved=True, today=day,
+            await apply_initiation_decision(session, project, approved=True, today=day,
                                                    actor=decision.decider, origin_conversation=quiet)
         await _file_initiation_form(session, services, project, approval)
         shift, plan = await replan_from(session, services.calendar, project, day)
@@ -458,7 +458,7 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
         await announce(session, project, approval, key, "立项审批通过", body)
     elif decision.result == ApprovalResult.REFUSE:
         if project.status == ProjectStatus.PENDING_APPROVAL:
-            await phases.apply_initiation_decision(session, project, approved=False, today=services.clock.today(),
+            await apply_initiation_decision(session, project, approved=False, today=services.clock.today(),
                                                    actor=decision.decider, remark=decision.remark,
                                                    origin_conversation=quiet)
         what = _decided_line(decision, names)
@@ -540,7 +540,6 @@ async def replan_from(session: Any, calendar: Any, project: Project, start_day: 
 
 async def _schedule_change_effect(services: Any, session: Any, approval: Approval, project: Project | None,
                                   decision: Decision, names: Mapping[str, str]) -> None:
-    from handlers import phases  # see _initiation_effect
 
     key = f"approval:{approval.process_instance_id}:{decision.key}"
     entry = await approval_entry(session=session, approval=approval)
@@ -551,7 +550,7 @@ async def _schedule_change_effect(services: Any, session: Any, approval: Approva
         if project is not None and project.status in ACTIVE_PROJECT_STATUSES:
             at = approval.decided_at or now
             if entry is not None:
-                await phases.apply_pause(session, project, entry, now=at, actor=decision.decider,
+                await apply_pause(session, project, entry, now=at, actor=decision.decider,
                                          origin_conversation=project.internal_conversation_id,
                                          link=approval_link(services.config, approval.process_instance_id))
             else:

@@ -28,7 +28,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.dingtalk.errors import DingTalkError, InvalidRequest
-from bot.errors import UserError
+from domain.errors import UserError
 from storage.models import ApprovalKind
 
 log = logging.getLogger("dingpm.approvals")

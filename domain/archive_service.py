@@ -17,8 +17,8 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
-from handlers.handover import handover_checklist
-from handlers.report_data import DEFAULT_TZ, gather_project_report, to_local
+from domain.handover import handover_checklist
+from domain.report_data import DEFAULT_TZ, gather_project_report, to_local
 from reports.archive import (
     INTERNAL_WEEKLY_FOLDER,
     WEEKLY_FOLDER,
