@@ -26,9 +26,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.config import Config
 from bot.dingtalk.errors import DingTalkError, InvalidRequest
 from domain.errors import UserError
+from domain.ports import Settings
 from storage.models import ApprovalKind
 
 log = logging.getLogger("dingpm.approvals")
@@ -168,7 +168,7 @@ def _codes_example(kind: ApprovalKind) -> str:
     return f'process_codes = {{ "{kind.value}" = "PROC-XXXX" }}'
 
 
-def not_configured_text(kind: ApprovalKind, config: Config) -> str:
+def not_configured_text(kind: ApprovalKind, config: Settings) -> str:
     """What to configure, for a kind whose form the bot may not look for or create."""
     spec = FORMS[kind]
     head = f"尚未配置{kind.value}审批表单"
@@ -220,12 +220,12 @@ def form_codes(client: Any) -> FormCodes:
     return codes
 
 
-def approvals_enabled(config: Config) -> bool:
+def approvals_enabled(config: Settings) -> bool:
     """False with ``mode = "off"``: 立项, 暂停 and 变更 take effect directly (the caller applies them)."""
     return config.approvals.mode != "off"
 
 
-async def resolve_process_code(config: Config, client: Any, kind: ApprovalKind) -> str:
+async def resolve_process_code(config: Settings, client: Any, kind: ApprovalKind) -> str:
     """The processCode to start ``kind`` with; raises ``ApprovalsNotConfigured`` (saying what to configure) or
     ``ApprovalServiceUnavailable``."""
     kind = ApprovalKind(kind)
@@ -314,7 +314,7 @@ class FormStatus:
         return f"{self.kind.value}：{self.name} → 不可用（{self.problem}）"
 
 
-async def provision_forms(config: Config, client: Any) -> list[FormStatus]:
+async def provision_forms(config: Settings, client: Any) -> list[FormStatus]:
     """Make sure every form exists (``mode = "auto"``) or is configured; never raises for one form's failure."""
     result: list[FormStatus] = []
     for kind, spec in FORMS.items():

@@ -29,8 +29,12 @@ from reports.archive import (
     build_archive,
     safe_component,
 )
+from storage.db import Database
 from storage.models import Project, ReportVariant
+from storage.repo import get_project_by_code
 from storage.repo.report_queries import deliverables_of, names_of, phases_of, weekly_reports_of
+from storage.templates import load_templates
+from storage.workdays import WorkCalendar
 
 ARCHIVES_FOLDER = "archives"
 Progress = Callable[[int, int, str], None]
@@ -211,11 +215,6 @@ def _size(n: int) -> str:
 async def archive_command(config: Any, project_code: str, out: Path | None = None, *,
                           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """The CLI sub-command: exit code 0 with the zip's path on stdout, 1 when the project does not exist."""
-    from storage.db import Database
-    from storage.repo import get_project_by_code
-    from storage.templates import load_templates
-    from storage.workdays import WorkCalendar
-
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     cal = config.calendar

@@ -9,7 +9,7 @@ satisfies `WorkflowClient`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any, Protocol
 
 from domain.replies import Reply
@@ -23,6 +23,25 @@ class Clock(Protocol):
     def today(self) -> date:
         """Today in the configured timezone."""
         ...
+
+
+class Settings(Protocol):
+    """The sections of ``bot.config.Config`` the services read."""
+
+    @property
+    def approvals(self) -> Any: ...  # mode, approvers, process codes
+
+    @property
+    def organization(self) -> Any: ...  # company name, leaders
+
+    @property
+    def storage(self) -> Any: ...  # files_dir, templates_dir
+
+    @property
+    def dingtalk(self) -> Any: ...  # corp_id, agent_id (links into DingTalk)
+
+    @property
+    def tz(self) -> tzinfo: ...
 
 
 class MessageOrigin(Protocol):
@@ -44,6 +63,12 @@ class MessageOrigin(Protocol):
     def files(self) -> Sequence[Any]: ...
 
 
+class CommandArgs(Protocol):
+    """A command's parsed arguments, by parameter name (``bot.args.Args``)."""
+
+    def text(self, name: str) -> str | None: ...
+
+
 class CommandScope(Protocol):
     """One command's unit of work as the services see it: its session, clock, config and sender, and a way to
     answer before the command ends (progress, a second message)."""
@@ -55,7 +80,7 @@ class CommandScope(Protocol):
     def services(self) -> Any: ...  # bot.context.Services: config, clock, templates, calendar, dingtalk, files
 
     @property
-    def config(self) -> Any: ...  # bot.config.Config
+    def config(self) -> Settings: ...
 
     @property
     def clock(self) -> Clock: ...

@@ -26,6 +26,7 @@ from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
 from domain.changes import change_context, ensure_not_closed, lock_project, record_change
 from handlers._files import MAX_FILES_PER_MESSAGE, fetch_to_staging, stage_files
 from domain.file_store import StagedFile, files_root, human_size, unlink_quietly
+from domain.lifecycle import accept_with_file
 from domain.matching import guess_by_file_name, match_deliverable
 from reports.user_text import md_literal
 from handlers._project import roles_in
@@ -331,8 +332,6 @@ async def _team_projects(ctx: Context) -> list[Project]:
 
 
 async def receive_files(incoming: Incoming, ctx: Context) -> Reply:
-    from handlers.closing import accept_with_file  # closing builds on deliverables; imported late to avoid a cycle
-
     answers: list[str] = []
     for received in incoming.files[:MAX_FILES_PER_MESSAGE]:
         staged = await fetch_to_staging(ctx, received)

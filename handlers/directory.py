@@ -29,6 +29,7 @@ from bot.dingtalk.contacts import Contacts, EmployeePage, GroupMembers, UnknownD
 from bot.dingtalk.errors import InvalidRequest
 from bot.jobs import JobRegistry, JobRunContext, daily
 from bot.people import leave_internal_group
+from domain.job_names import GROUP_MEMBERS_JOB
 from storage.models import Project, ProjectStatus
 from storage.repo import list_projects
 from storage.repo.directory import (
@@ -46,7 +47,6 @@ from storage.repo.directory import (
 jobs = JobRegistry()
 
 SYNC_JOB = "directory_sync"
-GROUP_MEMBERS_JOB = "group_members"
 CHECKPOINT_PREFIX = "directory:"
 ROOT_DEPARTMENT = 1
 # Projects whose client groups are walked: every one not closed (a paused project's client still talks to us).

@@ -24,10 +24,9 @@ from handlers._common import (
 from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
 from domain.changes import change_context, ensure_not_closed, lock_project, record_change
 from handlers._project import project_named, resolve_project, roles_in
-from handlers.directory import GROUP_MEMBERS_JOB
+from domain.job_names import GROUP_MEMBERS_JOB
 from domain.project_facts import (
     FACT_LABELS,
-    FACT_PARAMS,
     FACTS,
     SET_EXAMPLE,
     apply_facts,
@@ -51,6 +50,8 @@ from storage.repo import (
 )
 from domain.planner import PlanError, plan_project
 from storage.templates import UnknownTemplateError, client_visible
+
+FACT_PARAMS = tuple(Param.word(f.label, max_length=f.max_length, help=f.help) for f in FACTS)
 
 router = Router("projects", title="项目")
 

@@ -54,7 +54,9 @@ from domain.submissions import file_generated, flagged_deliverable
 from domain.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
 from domain.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
 from reports.archive import safe_component
+from reports.charts import phase_timeline_png
 from reports.model import ProjectReportData, WeeklyPeriod
+from reports.weekly import render_weekly_markdown
 from reports.pool import WeeklyBundle, bundle_fingerprint, render_off_loop, render_weekly_bundle
 from storage.models import ACTIVE_PROJECT_STATUSES, Project, ReportVariant, WeeklyReportRender
 from storage.repo import list_projects, record_weekly_report, weekly_renders, write_audit
@@ -175,9 +177,6 @@ async def store_and_queue_weekly_report(
 
 def render_preview(data: ProjectReportData, internal: bool) -> tuple[str, str, bytes]:
     """Markdown and the phase timeline of a project's week: the chat preview (no .docx, so it stays quick)."""
-    from reports.charts import phase_timeline_png
-    from reports.weekly import render_weekly_markdown
-
     title, markdown = render_weekly_markdown(data, internal=internal)
     return title, markdown, phase_timeline_png(data.phases, data.today)
 

@@ -49,6 +49,7 @@ from bot.dingtalk.messages import (
 )
 from bot.dingtalk.pacing import Pacer
 from bot.dingtalk.retry import RetryPolicy
+from domain import replies
 
 log = logging.getLogger(__name__)
 
@@ -510,8 +511,6 @@ class DingTalkClient:
 
     async def robot_message_for(self, reply: Any) -> RobotMessage:
         """The OpenAPI message for a reply value (``domain.replies``), uploading an Image's PNG or a File first."""
-        from domain import replies
-
         reply = replies.as_reply(reply)
         if isinstance(reply, replies.Image) and reply.png is not None:
             media_id = await self.upload_media("image", "image.png", data=reply.png)

@@ -20,7 +20,8 @@ from sqlmodel import select
 from bot.jobs import JobRunContext
 from domain.replies import Image, Markdown, Text
 from bot.scheduler import RunOutcome, Scheduler
-from handlers import weekly_render, weekly_reports
+from domain import weekly_render
+from handlers import weekly_reports
 from domain.weekly_render import PRERENDER_FOLDER
 from handlers.weekly_reports import weekly_report_job
 from storage.models import (
