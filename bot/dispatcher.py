@@ -17,11 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.args import UserFinder, normalize_text, parse_args
-from reports.user_text import clip
 from bot.context import AudienceCheck, Context, ProjectResolver, ReplySender, RoleLookup, Services
-from domain.errors import NotFound, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
-from domain.replies import Reply, Text, as_reply
 from bot.router import (
     PROJECT_PARAM,
     Command,
@@ -32,6 +29,9 @@ from bot.router import (
     group_text,
     unknown_command_text,
 )
+from domain.errors import NotFound, PermissionDenied, UsageError, UserError
+from domain.replies import Reply, Text, as_reply
+from reports.user_text import clip
 
 logger = logging.getLogger("dingpm.dispatch")
 

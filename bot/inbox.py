@@ -48,8 +48,8 @@ from bot.drain import drain
 from bot.group_commit import GroupCommit
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
 from bot.outbox import OutboxRelay, enqueue, reply_target
-from domain.replies import Reply, Text
 from bot.transactions import Transactions
+from domain.replies import Reply, Text
 from storage.db import WriteInReadTransaction, writes_forbidden
 from storage.models import InboxKind, InboxMessage
 from storage.repo import claim_pending_inbox, insert_inbox, mark_inbox_done, mark_inbox_failed

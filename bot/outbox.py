@@ -55,18 +55,18 @@ from bot.dingtalk.messages import (
 from bot.drain import drain
 from bot.group_commit import GroupCommit
 from bot.incoming import Incoming
-from domain.replies import File, Image, Reply, Text
 from bot.transactions import Transactions
+from domain.replies import File, Image, Reply, Text
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, is_external_key, utcnow
 from storage.models.base import KEY_LEN
 from storage.repo import claim_due_outbox, mark_dead, mark_retry
-from storage.repo.outbox import mark_sent_many
 from storage.repo.kernel import (
     insert_outbox_row,
     refund_outbox_attempt,
     update_outbox_params,
     update_outbox_targets,
 )
+from storage.repo.outbox import mark_sent_many
 
 log = logging.getLogger("dingpm.outbox")
 

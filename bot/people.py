@@ -24,12 +24,12 @@ from sqlmodel import select
 
 from bot.args import User as ArgUser
 from bot.args import mention_names
-from reports.user_text import clip
 from bot.context import Services, current_unit_of_work
-from domain.errors import UsageError
 from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
+from domain.errors import UsageError
 from domain.replies import Text
+from reports.user_text import clip
 from storage.models import Project, ProjectStatus, User, external_key
 from storage.repo.directory import (
     PersonCard,

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.args import KEY_SEPARATORS, QUOTES, Param, check_params, render_usage
-from reports.user_text import clip
 from bot.roles import ANYONE, RolePolicy
+from reports.user_text import clip
 
 if TYPE_CHECKING:
     from bot.context import Context

@@ -21,16 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
-from reports.user_text import clip
 from bot.dingtalk.errors import DingTalkError, InvalidRequest
-from domain.errors import Conflict, UserError
 from bot.outbox import enqueue, group_target, users_target
-from domain.replies import File, Markdown, Reply
-from domain.labels import calendar_caveat, names_of, project_label
-from domain.changes import lock_project, record_change
-from domain.submissions import file_generated, flagged_deliverable
-from domain.project_facts import SET_EXAMPLE, missing_facts
-from domain.schedule_moves import apply_change_schedule, change_schedule_text
 from domain.approval_forms import (
     FORMS,
     ApprovalServiceUnavailable,
@@ -44,10 +36,19 @@ from domain.approval_forms import (
     resolve_process_code,
     unavailable_text,
 )
+from domain.changes import lock_project, record_change
+from domain.errors import Conflict, UserError
+from domain.labels import calendar_caveat, names_of, project_label
+from domain.lifecycle import apply_initiation_decision, apply_pause
+from domain.project_facts import SET_EXAMPLE, missing_facts
+from domain.replies import File, Markdown, Reply
 from domain.report_data import gather_project_report
+from domain.schedule_moves import apply_change_schedule, change_schedule_text
+from domain.submissions import file_generated, flagged_deliverable
 from reports.documents import find_document
 from reports.model import RegisterKind as ReportRegisterKind
 from reports.pool import render_off_loop
+from reports.user_text import clip
 from reports.user_text import md_literal
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,

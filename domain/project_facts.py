@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from reports.user_text import clip
 from domain.errors import UsageError
 from domain.ports import CommandArgs
+from reports.user_text import clip
 from storage.models import Project
 
 _AMOUNT = re.compile(r"^(\d+(?:\.\d{1,2})?)(万)?$")

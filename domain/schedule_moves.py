@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from reports.user_text import clip
 from domain.errors import NotFound, UsageError
 from domain.labels import fmt_day
 from domain.matching import match_deliverable
+from reports.user_text import clip
 from storage.models import Deliverable, DeliverableStatus, Phase, Project, RegisterEntry, utcnow
 from storage.repo import list_deliverables, list_phases, write_audit
 

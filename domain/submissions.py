@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from domain.ports import CommandScope
 from domain.changes import change_context, record_change
 from domain.file_store import (
     PENDING_FILE_TTL,
@@ -25,16 +24,9 @@ from domain.file_store import (
     write_generated,
 )
 from domain.matching import named_in_file
+from domain.ports import CommandScope
 from storage.models import Deliverable, DeliverableStatus, DeliverableVersion, PendingFile, PendingKind, Phase, Project
-from storage.repo import (
-    add_deliverable_version,
-    add_pending,
-    cancel_waiting,
-    consume_pending,
-    list_deliverables,
-    open_pending,
-    write_audit,
-)
+from storage.repo import add_deliverable_version, add_pending, cancel_waiting, list_deliverables, write_audit
 from storage.templates import DeliverableFlag
 
 
@@ -237,7 +229,6 @@ __all__ = [
     "staged_from",
     "submit_deliverable",
     "submitted_text",
-    "take_pending_file",
     "until_text",
     "wait_for_file",
 ]

@@ -11,15 +11,15 @@ from typing import Any
 
 from bot.context import Context
 from bot.incoming import Incoming
-from domain.replies import Markdown, Reply
 from bot.roles import CLIENT
+from domain.labels import project_label
+from domain.replies import Markdown, Reply
 from domain.report_data import (
     PROGRESS_RECURRENCES,
     counts_toward_progress,
     overdue_working_days,
     progress_percent,
 )
-from domain.labels import project_label
 from reports.user_text import md_literal
 from storage.models import Deliverable, DeliverableStatus, Project
 from storage.repo import remember_project

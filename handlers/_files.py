@@ -19,10 +19,10 @@ from bot.dingtalk.errors import DingTalkError, FileTooLarge
 from bot.incoming import Incoming, ReceivedFile
 from domain.errors import UserError
 from domain.file_kinds import HEAD_BYTES, content_refusal
+from domain.file_store import MAX_FILE_BYTES, STAGING_DIR, StagedFile, checked_file_name, file_suffix, unlink_quietly
 from domain.submissions import names_another, staged_from
 from storage.models import Deliverable, PendingKind
 from storage.repo import consume_pending, open_pending
-from domain.file_store import MAX_FILE_BYTES, STAGING_DIR, StagedFile, checked_file_name, file_suffix, unlink_quietly
 
 HASH_CHUNK = 1024 * 1024
 MAX_FILES_PER_MESSAGE = 5

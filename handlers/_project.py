@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import select
 
-from reports.user_text import clip
 from bot.context import Context, current_unit_of_work
-from domain.errors import NotFound, PermissionDenied, UserError
 from bot.incoming import Incoming
 from bot.roles import LEADER, PROJECT_ADMIN, RolePolicy
+from domain.errors import NotFound, PermissionDenied, UserError
+from reports.user_text import clip
 from storage.models import Project, ProjectStatus
 from storage.repo import (
     get_project,

@@ -25,17 +25,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bot.args import Param
-from reports.user_text import clip
 from bot.context import Context, EventContext
 from bot.dingtalk.errors import DingTalkError
-from domain.errors import NotFound
 from bot.incoming import APPROVAL_EVENT_TYPES, ApprovalEvent, Incoming
 from bot.jobs import JobRegistry, JobRunContext, every
-from domain.replies import Markdown, Reply
 from bot.roles import MEMBERS
 from bot.router import Router
-from handlers._common import project_command
-from domain.labels import names_of, project_label
 from domain.approval_flow import (
     Decision,
     Step,
@@ -47,6 +42,11 @@ from domain.approval_flow import (
     note_step,
 )
 from domain.approval_forms import FORMS, approvals_enabled, provision_forms
+from domain.errors import NotFound
+from domain.labels import names_of, project_label
+from domain.replies import Markdown, Reply
+from handlers._common import project_command
+from reports.user_text import clip
 from reports.user_text import md_literal
 from storage.models import Approval, ApprovalKind, ApprovalResult, ApprovalStatus, Project
 from storage.repo import get_approval_by_instance, get_outbox_by_key, get_project

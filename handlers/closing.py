@@ -14,18 +14,21 @@ from sqlmodel import select
 
 from bot.args import Param
 from bot.context import Context
-from domain.errors import Conflict, UsageError
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext
 from bot.outbox import conversation_target, enqueue, target_from_params, target_params, users_target
-from domain.replies import File, Markdown, Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import counts_toward_progress, project_command
-from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from domain.archive_service import ProjectArchive, gather_project_archive, write_project_archive
+from domain.changes import change_context, lock_project, record_change
+from domain.errors import Conflict, UsageError
+from domain.file_store import MAX_FILE_BYTES, human_size
+from domain.handover import handover_checklist
 from domain.labels import fmt_day, names_of, project_label
-from domain.file_store import MAX_FILE_BYTES, StagedFile, human_size
+from domain.lifecycle import ACCEPTANCE, ARCHIVE, accept_with_file, ensure_acceptable, ensure_accepted
+from domain.replies import File, Markdown, Reply
+from domain.report_data import gather_project_report
 from domain.submissions import (
     end_waits,
     file_generated,
@@ -33,19 +36,14 @@ from domain.submissions import (
     flagged_deliverable,
     mark_waived,
     submit_deliverable,
-    submitted_text,
     wait_for_file,
 )
+from handlers._common import counts_toward_progress, project_command
 from handlers._files import take_pending_file
-from domain.archive_service import ProjectArchive, gather_project_archive, write_project_archive
-from domain.handover import handover_checklist
-from domain.lifecycle import ACCEPTANCE, ARCHIVE, accept_with_file, ensure_acceptable, ensure_accepted, sequential
-from domain.report_data import gather_project_report
 from reports.documents import render_handover_list
 from reports.pool import render_off_loop
 from reports.user_text import md_literal
 from storage.models import (
-    ACTIVE_PROJECT_STATUSES,
     AuditLog,
     Deliverable,
     DeliverableStatus,

@@ -14,22 +14,17 @@ import re
 from typing import Any
 
 from bot.args import Param
-from reports.user_text import clip
 from bot.context import Context
-from domain.errors import NotFound, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
-from domain.replies import Markdown, Reply
 from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from handlers._common import STATUS_ICONS, client_view, overdue_days, project_command
-from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
 from domain.changes import change_context, ensure_not_closed, lock_project, record_change
-from handlers._files import MAX_FILES_PER_MESSAGE, fetch_to_staging, stage_files
+from domain.errors import NotFound, PermissionDenied, UsageError, UserError
 from domain.file_store import StagedFile, files_root, human_size, unlink_quietly
+from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
 from domain.lifecycle import accept_with_file
 from domain.matching import guess_by_file_name, match_deliverable
-from reports.user_text import md_literal
-from handlers._project import roles_in
+from domain.replies import Markdown, Reply
 from domain.submissions import (
     end_waits,
     mark_waived,
@@ -40,7 +35,12 @@ from domain.submissions import (
     until_text,
     wait_for_file,
 )
+from handlers._common import STATUS_ICONS, client_view, overdue_days, project_command
+from handlers._files import MAX_FILES_PER_MESSAGE, fetch_to_staging, stage_files
 from handlers._files import take_pending_file
+from handlers._project import roles_in
+from reports.user_text import clip
+from reports.user_text import md_literal
 from storage.models import (
     Deliverable,
     DeliverableStatus,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from bot.args import Param
 from bot.context import Context
-from domain.errors import UserError
 from bot.incoming import Incoming
-from domain.replies import File, Markdown, Reply
 from bot.roles import MEMBERS
 from bot.router import Router
+from domain.errors import UserError
+from domain.replies import File, Markdown, Reply
 from domain.report_data import gather_project_report
 from reports.documents import DOCUMENTS, MissingDocumentData, find_document
 from reports.pool import render_off_loop

@@ -13,9 +13,9 @@ from bot.args import Param
 from bot.context import Context
 from bot.dispatcher import command_text
 from bot.incoming import Incoming
-from domain.replies import Markdown, Reply, Text
 from bot.roles import CLIENT, EVERYONE
 from bot.router import Command, CommandTable, Group, Router, Target, unknown_command_text
+from domain.replies import Markdown, Reply, Text
 from handlers._common import client_view
 
 router = Router("help", title="帮助")

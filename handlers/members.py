@@ -8,16 +8,16 @@ hands their open deliverables to another member with the same role, if there is 
 from __future__ import annotations
 
 from bot.args import Param, User
-from reports.user_text import clip
 from bot.context import Context
-from domain.errors import Conflict, NotFound, UsageError
 from bot.incoming import Incoming
-from domain.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from handlers._common import client_view, project_command
 from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from domain.errors import Conflict, NotFound, UsageError
 from domain.labels import names_of
+from domain.replies import Markdown, Reply
+from handlers._common import client_view, project_command
+from reports.user_text import clip
 from reports.user_text import md_literal
 from storage.models import MemberRole, Project, is_external_key, parse_member_role
 from storage.repo import (

@@ -12,36 +12,31 @@ waits; on the final approval event ``domain.approval_flow`` calls ``apply_initia
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
 
 from bot.args import Param
 from bot.context import Context
-from domain.errors import Conflict
 from bot.incoming import Incoming
-from domain.replies import Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
 from domain import approval_flow
-from handlers._common import GATED_RECURRENCES, project_command
-from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
 from domain.changes import change_context, ensure_not_closed, ensure_running, lock_project, record_change
-from domain.report_data import local_date
+from domain.errors import Conflict
+from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
 from domain.lifecycle import PAUSE_KIND, apply_initiation_decision, apply_pause, sequential, status_after_resume
+from domain.replies import Reply
+from domain.report_data import local_date
 from domain.schedule_moves import move_remaining
+from handlers._common import GATED_RECURRENCES, project_command
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     ApprovalKind,
     DeliverableStatus,
-    Phase,
     Project,
     ProjectStatus,
-    RegisterEntry,
     RegisterKind,
     RegisterStatus,
 )
 from storage.repo import add_register_entry, list_deliverables, list_phases, list_register_entries
-from storage.templates import DeliverableFlag
 
 router = Router("phases", title="阶段与状态")
 

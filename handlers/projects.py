@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 from bot.args import Param
-from reports.user_text import clip
 from bot.client_robots import CUSTOM_ROBOT, REACH_TEXT, client_reach
 from bot.context import Context
-from domain.errors import Conflict, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
-from domain.replies import Markdown, Reply
 from bot.roles import EVERYONE, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import (
-    STATUS_ICONS,
-    client_view,
-    counts_toward_progress,
-    overdue_days,
-    gate_progress_percent,
-    project_command,
-    remember_sender_project,
-)
-from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
 from domain.changes import change_context, ensure_not_closed, lock_project, record_change
-from handlers._project import project_named, resolve_project, roles_in
+from domain.errors import Conflict, PermissionDenied, UsageError, UserError
 from domain.job_names import GROUP_MEMBERS_JOB
+from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
+from domain.planner import PlanError, plan_project
 from domain.project_facts import (
     FACT_LABELS,
     FACTS,
@@ -34,8 +23,20 @@ from domain.project_facts import (
     read_facts,
     shown,
 )
+from domain.replies import Markdown, Reply
+from handlers._common import (
+    STATUS_ICONS,
+    client_view,
+    counts_toward_progress,
+    overdue_days,
+    gate_progress_percent,
+    project_command,
+    remember_sender_project,
+)
+from handlers._project import project_named, resolve_project, roles_in
 from reports.formatting import fmt_percent
 from reports.model import DeliverableCounts
+from reports.user_text import clip
 from reports.user_text import md_literal
 from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus, is_external_key
 from storage.repo import (
@@ -48,7 +49,6 @@ from storage.repo import (
     projects_of_user,
     upsert_user,
 )
-from domain.planner import PlanError, plan_project
 from storage.templates import UnknownTemplateError, client_visible
 
 FACT_PARAMS = tuple(Param.word(f.label, max_length=f.max_length, help=f.help) for f in FACTS)

@@ -12,18 +12,15 @@ from datetime import timedelta
 from typing import Any
 
 from bot.args import Param
-from reports.user_text import clip
 from bot.context import Context
-from domain.errors import Conflict, NotFound, UsageError
 from bot.incoming import Incoming
-from domain.replies import File, Markdown, Reply
 from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, only
 from bot.router import Router
 from domain import approval_flow, approval_forms
-from handlers._common import project_command
 from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from domain.errors import Conflict, NotFound, UsageError
 from domain.labels import fmt_day, names_of, who
-from domain.submissions import file_made_document
+from domain.replies import File, Markdown, Reply
 from domain.report_data import gather_project_report, register_entry_info
 from domain.schedule_moves import (
     DAYS_EXAMPLE,
@@ -36,9 +33,12 @@ from domain.schedule_moves import (
     parse_days,
     resolve_from,
 )
+from domain.submissions import file_made_document
+from handlers._common import project_command
 from reports.documents import find_document
 from reports.pool import render_off_loop
 from reports.registers_xlsx import REGISTER_KINDS, render_registers_xlsx, sheet_title
+from reports.user_text import clip
 from reports.user_text import md_literal
 from storage.models import (
     ApprovalKind,

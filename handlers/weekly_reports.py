@@ -38,26 +38,26 @@ from pathlib import Path
 from typing import Any
 
 from bot.args import Param
-from bot.context import Context
 from bot.client_robots import CUSTOM_ROBOT, UNREACHED, client_reach, client_robot, with_client_robots
-from domain.errors import Conflict, PermissionDenied
+from bot.context import Context
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, weekly
 from bot.outbox import conversation_target, custom_robot_target, enqueue, group_target, target_params
-from domain.replies import File, Image, Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import client_view
 from domain.changes import ensure_not_closed
-from domain.submissions import file_generated, flagged_deliverable
+from domain.errors import Conflict, PermissionDenied
+from domain.replies import File, Image, Markdown, Reply
 from domain.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
+from domain.submissions import file_generated, flagged_deliverable
 from domain.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
+from handlers._common import client_view
 from reports.archive import safe_component
 from reports.charts import phase_timeline_png
 from reports.model import ProjectReportData, WeeklyPeriod
-from reports.weekly import render_weekly_markdown
 from reports.pool import WeeklyBundle, bundle_fingerprint, render_off_loop, render_weekly_bundle
+from reports.weekly import render_weekly_markdown
 from storage.models import ACTIVE_PROJECT_STATUSES, Project, ReportVariant, WeeklyReportRender
 from storage.repo import list_projects, record_weekly_report, weekly_renders, write_audit
 from storage.repo.report_queries import sent_weekly_reports

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from domain.project_facts import FACTS, shown
 from domain.report_data import (
     approval_info,
     approval_step_users,
@@ -23,7 +24,6 @@ from domain.report_data import (
     register_entry_info,
     to_local,
 )
-from domain.project_facts import FACTS, shown
 from reports.model import ApprovalInfo, AuditEntry, DeliverableInfo, MemberInfo, PhaseInfo, RegisterEntry
 from reports.registers_xlsx import SHEETS, Column
 from storage.models import DeliverableVersion, Project, RegisterKind, ReportVariant, WeeklyReport

@@ -13,12 +13,12 @@ from bot.args import Param, User
 from bot.config import parse_config
 from bot.context import Context, FrozenClock, Services
 from bot.dispatcher import APOLOGY, DONE, GREETING, Dispatcher, Handled, log_handled
-from domain.errors import Conflict, NotFound, PermissionDenied, UsageError, UserError
 from bot.incoming import Incoming
-from domain.replies import Markdown, Text
 from bot.roles import CLIENT, ENGINEER, LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.testing import ReplyRecorder, make_incoming
+from domain.errors import Conflict, NotFound, PermissionDenied, UsageError, UserError
+from domain.replies import Markdown, Text
 
 
 @dataclass(frozen=True)

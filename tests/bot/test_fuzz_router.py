@@ -15,12 +15,12 @@ from bot.args import Param, User, parse_args
 from bot.config import parse_config
 from bot.context import Context, FrozenClock, Services
 from bot.dispatcher import Dispatcher, Handled
-from domain.errors import UsageError
 from bot.incoming import Incoming
-from domain.replies import REPLY_TYPES
 from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.testing import ReplyRecorder, make_incoming
+from domain.errors import UsageError
+from domain.replies import REPLY_TYPES
 from handlers import help as help_module
 
 FUZZ = settings(

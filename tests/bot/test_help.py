@@ -11,10 +11,10 @@ from bot.config import parse_config
 from bot.context import Context, FrozenClock, Services
 from bot.dispatcher import Dispatcher
 from bot.incoming import Incoming
-from domain.replies import Markdown, Text
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.testing import ReplyRecorder, make_incoming
+from domain.replies import Markdown, Text
 from handlers import help as help_module
 
 

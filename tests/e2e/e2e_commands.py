@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from bot.args import Param
 from bot.context import Context
-from domain.errors import Conflict
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, every
 from bot.outbox import enqueue, group_target, users_target
-from domain.replies import File
 from bot.router import Router
+from domain.errors import Conflict
+from domain.replies import File
 from storage.repo import write_audit
 
 RECORD_ACTION = "e2e.record"

@@ -20,15 +20,15 @@ from bot.app import App
 from bot.args import Param
 from bot.context import Context
 from bot.incoming import Incoming
-from domain.replies import Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
+from domain.replies import Reply
 from e2e_support import FAST, GROUP, kernel_config, wait_emulator, wait_sent
-from domain.changes import lock_project
 from domain.approval_flow import submit_initiation
+from domain.changes import lock_project
+from domain.planner import plan_project
 from storage.models import Approval, InboxKind, InboxMessage, InboxState, MemberRole, Project, ProjectStatus
 from storage.repo import add_member, create_project_from_plan, pending_inbox_count, upsert_user
-from domain.planner import plan_project
 from storage.templates import load_templates
 from storage.workdays import WorkCalendar
 

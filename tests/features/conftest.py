@@ -23,16 +23,16 @@ from bot.context import FrozenClock, Services, UnitOfWork, bind_unit_of_work
 from bot.dingtalk.errors import FileTooLarge, InvalidRequest
 from bot.dispatcher import Dispatcher, Handled
 from bot.inbox import USER_ERROR_OUTCOMES, buffer_reply
-from bot.jobs import JobRegistry
 from bot.incoming import Mention, ReceivedFile
+from bot.jobs import JobRegistry
 from bot.lookups import find_user, role_lookup
-from bot.people import identify_people, in_client_conversation
 from bot.outbox import OutboxRelay
-from domain.replies import ActionCard, File, Markdown, Reply, Text
+from bot.people import identify_people, in_client_conversation
 from bot.router import Router
 from bot.scheduler import JobRunResult, Scheduler
 from bot.testing import make_incoming
 from bot.transactions import Transactions
+from domain.replies import ActionCard, File, Markdown, Reply, Text
 from handlers._project import resolve_project
 from handlers.deliverables import as_file_command
 from storage.db import Database, writes_forbidden

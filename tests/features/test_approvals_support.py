@@ -25,17 +25,18 @@ from bot.config import Config, parse_config
 from bot.context import Context, FrozenClock, Services, UnitOfWork, bind_unit_of_work
 from bot.dingtalk import DingTalkClient, RetryPolicy
 from bot.dispatcher import Dispatcher, Handled
-from domain.errors import Conflict
 from bot.inbox import USER_ERROR_OUTCOMES, buffer_reply
 from bot.incoming import Incoming, parse_approval_event
 from bot.lookups import find_user, resolve_project, role_lookup
-from domain.replies import ActionCard, File, Markdown, Reply, Text
 from bot.roles import MEMBERS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.testing import make_incoming
-from handlers import approvals
-from domain.changes import lock_project
 from domain.approval_flow import request_approval, submit_initiation
+from domain.changes import lock_project
+from domain.errors import Conflict
+from domain.planner import plan_project
+from domain.replies import ActionCard, File, Markdown, Reply, Text
+from handlers import approvals
 from sandbox.harness import Sandbox
 from storage.db import Database
 from storage.models import (
@@ -49,7 +50,6 @@ from storage.models import (
     RegisterStatus,
 )
 from storage.repo import add_member, add_register_entry, create_project_from_plan, upsert_user
-from domain.planner import plan_project
 from storage.templates import load_templates
 from storage.workdays import WorkCalendar
 

@@ -8,9 +8,9 @@ from datetime import date
 from pathlib import Path
 
 from bot.cli import main as cli_main
+from domain.archive_service import archive_command, build_project_archive, default_archive_path
 from domain.replies import File, Markdown, Text
 from handlers import documents
-from domain.archive_service import archive_command, build_project_archive, default_archive_path
 from handlers.weekly_reports import REPORTS_FOLDER
 from storage.models import DeliverableStatus, ReportVariant
 from storage.repo import record_weekly_report

@@ -18,11 +18,11 @@ import pytest
 from sqlmodel import select
 
 from bot.jobs import JobRunContext
-from domain.replies import Image, Markdown, Text
 from bot.scheduler import RunOutcome, Scheduler
 from domain import weekly_render
-from handlers import weekly_reports
+from domain.replies import Image, Markdown, Text
 from domain.weekly_render import PRERENDER_FOLDER
+from handlers import weekly_reports
 from handlers.weekly_reports import weekly_report_job
 from storage.models import (
     DeliverableStatus,
