@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.claim_loop import ClaimLoop
 from bot.context import (
     ApprovalEventHandler,
     EventContext,
@@ -162,19 +163,14 @@ class InboxPipeline:
         self.options = options or InboxOptions()
         self._event_handlers: list[ApprovalEventHandler] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._wake = asyncio.Event()
-        self._pump_task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.stats = InboxStats()
-        self.last_poll_error: str | None = None
         self._changed = asyncio.Event()  # replaced after each finished row: wakes wait_for()
         self._reserved = 0  # slots promised to frames being stored already claimed
         self._frames: GroupCommit[_Frame, int | None] = GroupCommit(self._store_frames, name="inbox-frames")
-        # Rows may be waiting in the table (stored pending, or an explicit wake) since the mark a claim came back
-        # short at: only then does a freed slot make the pump claim; otherwise every finished command would cost an
-        # empty claim transaction.
-        self._waiting_mark = 0
-        self._claimed_mark = 0
+        self._pump: ClaimLoop[InboxMessage] = ClaimLoop(
+            name="inbox-pump", claim=self._claim, room=self._free_slots, hand_over=self._take_claimed,
+            poll_seconds=lambda: self.options.poll_seconds, log=log,
+        )
 
     # ---- wiring ----------------------------------------------------------------------------------------------
 
@@ -193,7 +189,11 @@ class InboxPipeline:
 
     @property
     def running(self) -> bool:
-        return self._pump_task is not None and not self._pump_task.done()
+        return self._pump.running
+
+    @property
+    def last_poll_error(self) -> str | None:
+        return self._pump.last_poll_error
 
     # ---- 1. frame -> inbox (before the ack) ------------------------------------------------------------------
 
@@ -233,31 +233,26 @@ class InboxPipeline:
 
     def _has_free_slot(self) -> bool:
         # Older rows waiting in the table go first: a new frame queues behind them.
-        return (self.running and not self._stopping and self._waiting_mark == self._claimed_mark
-                and len(self._tasks) + self._reserved < self._max_concurrent)
+        return self.running and not self._pump.stopping and not self._pump.rows_waiting and self._free_slots() > 0
+
+    def _free_slots(self) -> int:
+        return self._max_concurrent - len(self._tasks) - self._reserved
 
     # ---- 2. the pump -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start processing: rows a crash left behind are claimed at once (leases permitting)."""
-        if self._pump_task is None:
-            self._stopping = False
-            self._pump_task = asyncio.create_task(self._pump(), name="inbox-pump")
+        self._pump.start()
 
     async def stop(self) -> None:
         """Stop claiming; let commands in flight finish within the grace; cancel the rest (rolled back, re-run)."""
-        self._stopping = True
-        self._wake.set()
-        if self._pump_task is not None:
-            await asyncio.gather(self._pump_task, return_exceptions=True)
-            self._pump_task = None
+        await self._pump.stop()
         if cut := await drain(self._tasks, self.options.stop_grace_seconds):
             log.warning("inbox: %d commands cut short by shutdown; rolled back, they run again after restart", cut)
 
     def wake(self) -> None:
         """Rows may be waiting in the table: claim them as soon as a slot is free."""
-        self._waiting_mark += 1
-        self._wake.set()
+        self._pump.wake()
 
     async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
         """Wait until ``await predicate()`` holds, re-checked each time a row is finished (tests, tools)."""
@@ -268,35 +263,15 @@ class InboxPipeline:
                     return
                 await changed.wait()
 
-    async def _pump(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            free = self._max_concurrent - len(self._tasks) - self._reserved
-            if free > 0:
-                rows: list[InboxMessage] = []
-                mark = self._waiting_mark
-                try:
-                    rows = await self._claim(free)
-                    self.last_poll_error = None
-                    if len(rows) < free:
-                        self._claimed_mark = mark  # everything stored up to the mark was seen by this claim
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the database may be briefly away: the next poll tries again
-                    self.last_poll_error = f"{type(exc).__name__}: {exc}"[:500]
-                    log.warning("inbox: claiming rows failed: %s", self.last_poll_error)
-                for row in rows:
-                    assert row.id is not None
-                    self._spawn(row.id, row.payload)
-                if rows and len(rows) == free:
-                    continue  # all slots taken: the next loop waits for one to free up
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.options.poll_seconds)
-
     async def _claim(self, limit: int) -> list[InboxMessage]:
         async with self._tx.write() as session:
             return await claim_pending_inbox(session=session, limit=limit, worker=self.worker,
                                              lease_seconds=self.options.lease_seconds)
+
+    def _take_claimed(self, rows: Sequence[InboxMessage]) -> None:
+        for row in rows:
+            assert row.id is not None
+            self._spawn(row.id, row.payload)
 
     def _spawn(self, inbox_id: int, item: Incoming | ApprovalEvent | str) -> None:
         task = asyncio.create_task(self._process(inbox_id, item), name=f"inbox-{inbox_id}")
@@ -309,8 +284,7 @@ class InboxPipeline:
         self._changed = asyncio.Event()
         if not task.cancelled() and task.exception() is not None:
             log.error("inbox: processing task crashed", exc_info=task.exception())
-        if self._waiting_mark != self._claimed_mark:
-            self._wake.set()  # a slot is free and rows are waiting for one
+        self._pump.room_freed()
 
     # ---- 3. one row, one unit of work ------------------------------------------------------------------------
 

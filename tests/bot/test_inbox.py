@@ -72,7 +72,7 @@ class NullClient:
         return None
 
     async def send_to_users(self, *args, **kwargs):
-        from bot.dingtalk.client import BatchSendResult
+        from bot.dingtalk.robot import BatchSendResult
 
         return BatchSendResult()
 

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from bot.config import parse_config
 from bot.dingtalk import InvalidRequest, ServerError, SessionWebhookExpired, Throttled, Timeout
-from bot.dingtalk.client import BatchSendResult, SendResult
+from bot.dingtalk.robot import BatchSendResult, SendResult
 from bot.outbox import OutboxRelay, RelayOptions, enqueue, group_target, reply_target, users_target
 from bot.testing import make_incoming
 from bot.transactions import Transactions
