@@ -59,7 +59,7 @@ def _violations(package: str, forbidden: tuple[str, ...], allowed: frozenset[str
     bad = []
     for path in _modules(package):
         for line, module, _ in _imports(path):
-            if module.split(".")[0] in forbidden and module not in allowed:
+            if module.split(".")[0] in forbidden and not any(module == a or module.startswith(f"{a}.") for a in allowed):
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     return bad
 
