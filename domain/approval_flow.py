@@ -40,6 +40,7 @@ from domain.changes import lock_project, record_change
 from domain.errors import Conflict, UserError
 from domain.labels import calendar_caveat, names_of, project_label
 from domain.lifecycle import apply_initiation_decision, apply_pause
+from domain.ports import Settings, WorkflowClient
 from domain.project_facts import SET_EXAMPLE, missing_facts
 from domain.replies import File, Markdown, Reply
 from domain.report_data import gather_project_report
@@ -202,7 +203,7 @@ async def approval_number(session: Any, approval: Approval) -> int:
     return ids.index(approval.id) + 1 if approval.id in ids else len(ids)
 
 
-async def _start_instance(client: Any, config: Any, kind: ApprovalKind, code: str, requester: str,
+async def _start_instance(client: WorkflowClient, config: Settings, kind: ApprovalKind, code: str, requester: str,
                           values: Mapping[str, str], chain: Sequence[str]) -> str:
     spec = FORMS[kind]
     agent_id = config.dingtalk.agent_id or None

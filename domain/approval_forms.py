@@ -28,7 +28,7 @@ from typing import Any
 
 from bot.dingtalk.errors import DingTalkError, InvalidRequest
 from domain.errors import UserError
-from domain.ports import Settings
+from domain.ports import Settings, WorkflowClient
 from storage.models import ApprovalKind
 
 log = logging.getLogger("dingpm.approvals")
@@ -213,7 +213,7 @@ class FormCodes:
 _BY_CLIENT: weakref.WeakKeyDictionary[Any, FormCodes] = weakref.WeakKeyDictionary()
 
 
-def form_codes(client: Any) -> FormCodes:
+def form_codes(client: WorkflowClient) -> FormCodes:
     codes = _BY_CLIENT.get(client)
     if codes is None:
         codes = _BY_CLIENT[client] = FormCodes()
@@ -225,7 +225,7 @@ def approvals_enabled(config: Settings) -> bool:
     return config.approvals.mode != "off"
 
 
-async def resolve_process_code(config: Settings, client: Any, kind: ApprovalKind) -> str:
+async def resolve_process_code(config: Settings, client: WorkflowClient, kind: ApprovalKind) -> str:
     """The processCode to start ``kind`` with; raises ``ApprovalsNotConfigured`` (saying what to configure) or
     ``ApprovalServiceUnavailable``."""
     kind = ApprovalKind(kind)
@@ -246,7 +246,7 @@ async def resolve_process_code(config: Settings, client: Any, kind: ApprovalKind
         return cache.codes[kind]
 
 
-async def _find_or_create(client: Any, kind: ApprovalKind) -> str:
+async def _find_or_create(client: WorkflowClient, kind: ApprovalKind) -> str:
     spec = FORMS[kind]
     try:
         code = await client.process_code_by_name(spec.name)
@@ -270,7 +270,7 @@ async def _find_or_create(client: Any, kind: ApprovalKind) -> str:
         raise ApprovalServiceUnavailable(unavailable_text(exc)) from None
 
 
-async def form_labels(client: Any, process_code: str) -> frozenset[str] | None:
+async def form_labels(client: WorkflowClient, process_code: str) -> frozenset[str] | None:
     """The labels of the form behind ``process_code`` (cached), or None when the schema cannot be read."""
     cache = form_codes(client)
     if process_code in cache.labels:
@@ -314,7 +314,7 @@ class FormStatus:
         return f"{self.kind.value}：{self.name} → 不可用（{self.problem}）"
 
 
-async def provision_forms(config: Settings, client: Any) -> list[FormStatus]:
+async def provision_forms(config: Settings, client: WorkflowClient) -> list[FormStatus]:
     """Make sure every form exists (``mode = "auto"``) or is configured; never raises for one form's failure."""
     result: list[FormStatus] = []
     for kind, spec in FORMS.items():

@@ -1,7 +1,8 @@
-"""Typed errors a handler raises for mistakes the user can fix.
+"""Typed errors a service or a handler raises for mistakes the user can fix.
 
-The dispatcher is the one error boundary: it turns each of these into a friendly Chinese reply and anything else
-into an apology with a trace id. Messages are Chinese and, where input was wrong, show the right usage.
+They are the domain's vocabulary, so services raise them without knowing the chat; the kernel's dispatcher is the
+one error boundary: it turns each of these into a friendly Chinese reply and anything else into an apology with a
+trace id. Messages are Chinese and, where input was wrong, show the right usage.
 """
 
 from __future__ import annotations
