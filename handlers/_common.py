@@ -15,7 +15,6 @@ from bot.roles import CLIENT
 from domain.labels import project_label
 from domain.replies import Markdown, Reply
 from domain.report_data import (
-    PROGRESS_RECURRENCES,
     counts_toward_progress,
     overdue_working_days,
     progress_percent,
@@ -24,8 +23,6 @@ from reports.user_text import md_literal
 from storage.models import Deliverable, DeliverableStatus, Project
 from storage.repo import remember_project
 
-# A phase gate counts exactly what the progress figure counts (one definition, in report_data).
-GATED_RECURRENCES = PROGRESS_RECURRENCES
 STATUS_ICONS = {DeliverableStatus.PENDING: "⬜", DeliverableStatus.SUBMITTED: "✅", DeliverableStatus.WAIVED: "➖"}
 
 
@@ -97,7 +94,6 @@ def project_command(handler: ProjectHandler) -> ProjectHandler:
 
 
 __all__ = [
-    "GATED_RECURRENCES",
     "STATUS_ICONS",
     "client_view",
     "counts_toward_progress",

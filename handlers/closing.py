@@ -22,43 +22,40 @@ from bot.router import Router
 from bot.scheduler import request_job
 from domain.archive_service import ProjectArchive, gather_project_archive, write_project_archive
 from domain.changes import change_context, lock_project, record_change
-from domain.errors import Conflict, UsageError
+from domain.errors import UsageError
 from domain.file_store import MAX_FILE_BYTES, human_size
 from domain.handover import handover_checklist
 from domain.labels import fmt_day, names_of, project_label
-from domain.lifecycle import ACCEPTANCE, ARCHIVE, accept_with_file, ensure_acceptable, ensure_accepted
+from domain.lifecycle import (
+    ACCEPTANCE,
+    HANDOVER_ACTION,
+    accept_with_file,
+    built_by_archive,
+    close_project,
+    ensure_acceptable,
+    ensure_accepted,
+    waived_note,
+)
 from domain.replies import File, Markdown, Reply
 from domain.report_data import gather_project_report
 from domain.submissions import (
-    end_waits,
     file_generated,
     file_made_document,
     flagged_deliverable,
-    mark_waived,
     submit_deliverable,
     wait_for_file,
 )
-from handlers._common import counts_toward_progress, project_command
+from handlers._common import project_command
 from handlers._files import take_pending_file
 from reports.documents import render_handover_list
 from reports.pool import render_off_loop
 from reports.user_text import md_literal
-from storage.models import (
-    AuditLog,
-    Deliverable,
-    DeliverableStatus,
-    MemberRole,
-    PendingKind,
-    Project,
-    ProjectStatus,
-    RegisterKind,
-)
+from storage.models import AuditLog, DeliverableStatus, MemberRole, PendingKind, Project, RegisterKind
 from storage.repo import (
     add_member,
     add_register_entry,
     get_project_by_code,
     list_deliverables,
-    list_phases,
     upsert_user,
     write_audit,
 )
@@ -67,7 +64,6 @@ from storage.templates import DeliverableFlag
 router = Router("closing", title="收尾（验收、复盘、交接、归档）")
 jobs = JobRegistry()
 
-HANDOVER_ACTION = "project.handover"
 
 
 # ---- 验收 -------------------------------------------------------------------------------------------------------
@@ -204,12 +200,6 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
 ARCHIVE_JOB = "project_archive"
 ARCHIVE_BUILT = "project.archive_built"
 WAIVE_WORD = "豁免"
-MAX_GAPS_LISTED = 15
-
-
-async def _handed_over(ctx: Context, project: Project) -> bool:
-    query = select(AuditLog.id).where(AuditLog.project_id == project.id, AuditLog.action == HANDOVER_ACTION).limit(1)
-    return (await ctx.session.exec(query)).first() is not None
 
 
 async def _archive_recorded(session: Any, project_id: int) -> bool:
@@ -219,38 +209,6 @@ async def _archive_recorded(session: Any, project_id: int) -> bool:
 
 def _to_admins(admins: list[str]) -> str:
     return f"已发送给项目管理员（{len(admins)} 人）" if admins else "未配置项目管理员（organization.project_admins），请自行转交"
-
-
-def built_by_archive(deliverable: Deliverable) -> bool:
-    """The 电子资料存档: the archive zip itself is its submission (``_record_archive``)."""
-    return deliverable.has_flag(ARCHIVE) and "电子" in deliverable.name
-
-
-async def archive_gaps(ctx: Context, project: Project) -> list[Deliverable]:
-    """The required deliverables (one-off documents and final registers) neither submitted nor waived, except the
-    one the archive itself provides."""
-    return [d for d in await list_deliverables(session=ctx.session, project_id=project.id)
-            if counts_toward_progress(d) and d.status == DeliverableStatus.PENDING and not built_by_archive(d)]
-
-
-async def _refuse_gaps(ctx: Context, gaps: list[Deliverable]) -> None:
-    phases = {p.id: p.name for p in await list_phases(session=ctx.session, project_id=ctx.project.id)}
-    lines = [f"项目还不能归档：有 {len(gaps)} 项必交交付物既未提交也未豁免："]
-    lines += [f"- #{d.seq} {d.name}（{phases.get(d.phase_id, '')}）：「提交 {d.name}」" for d in gaps[:MAX_GAPS_LISTED]]
-    if len(gaps) > MAX_GAPS_LISTED:
-        lines.append(f"……另有 {len(gaps) - MAX_GAPS_LISTED} 项，发送「交付物 全部」查看。")
-    lines.append("提交它们，或逐项「豁免 名称 原因:…」；确认都不再需要时，发送「归档 豁免 原因:…」把它们一并豁免并归档。")
-    raise Conflict("\n".join(lines))
-
-
-async def _waive_gaps(ctx: Context, project: Project, gaps: list[Deliverable], reason: str) -> None:
-    for deliverable in gaps:
-        await end_waits(ctx, deliverable=deliverable)
-        mark_waived(ctx.session, deliverable, f"归档时豁免：{reason}", ctx.incoming.sender_id or None)
-        await write_audit(session=ctx.session, action="deliverable.waive", actor_user_id=ctx.incoming.sender_id or None,
-                          project_id=project.id, entity="deliverable", entity_id=deliverable.id, at=ctx.clock.now(),
-                          before={"status": str(DeliverableStatus.PENDING)},
-                          after={"status": str(DeliverableStatus.WAIVED), "reason": deliverable.waiver_reason})
 
 
 @router.command(
@@ -273,30 +231,14 @@ async def archive(incoming: Incoming, ctx: Context) -> Reply:
     if waive != bool(reason):
         raise UsageError("一并豁免须同时写「豁免」和原因，例如：归档 豁免 原因:客户不要求纸质资料封存")
     project = await lock_project(ctx.session, ctx.project.id)
-    ensure_accepted(project, "归档")
-    if not await _handed_over(ctx, project):
-        raise Conflict("项目还没有交接给售后：请先「交接 @售后」，再归档。")
-    gaps = await archive_gaps(ctx, project)
-    if gaps and not waive:
-        await _refuse_gaps(ctx, gaps)
-    await _waive_gaps(ctx, project, gaps, reason)
-    before = {"status": str(project.status)}
-    project.status = ProjectStatus.CLOSED
-    ctx.session.add(project)
-    waived = f"（归档时豁免 {len(gaps)} 项：{'、'.join(d.name for d in gaps)}；原因：{reason}）" if gaps else ""
-    await record_change(
-        ctx.session, project, action="project.archive", summary=f"项目已归档并关闭{waived}，正在生成归档包",
-        key=f"project-archived:{project.code}", entity="project", entity_id=project.id, before=before,
-        after={"status": str(project.status), "waived": [d.name for d in gaps], "reason": reason or None},
-        **change_context(ctx),
-    )
+    waived = await close_project(ctx, project, waive_reason=reason or None)
     await request_job(ctx.session, ARCHIVE_JOB, project.code, {
         "target": target_params(conversation_target(incoming)),
         "requested_by": incoming.sender_id or None,
     }, now=ctx.clock.now())
     admins = list(ctx.config.organization.project_admins)
     then = "完成后发到这里" + ("，并发送给项目管理员" if admins else "")
-    return (f"项目 {project_label(project)} 已归档并关闭{waived}，不能再修改。正在生成归档包"
+    return (f"项目 {project_label(project)} 已归档并关闭{waived_note(waived, reason)}，不能再修改。正在生成归档包"
             f"（全部交付物最新版、生成的文档、周报、登记表、审批与操作记录），{then}。")
 
 
