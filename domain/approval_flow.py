@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
-from bot.dingtalk.errors import DingTalkError, InvalidRequest
 from bot.outbox import enqueue, group_target, users_target
 from domain.approval_forms import (
     FORMS,
@@ -37,7 +36,7 @@ from domain.approval_forms import (
     unavailable_text,
 )
 from domain.changes import lock_project, record_change
-from domain.errors import Conflict, UserError
+from domain.errors import Conflict, RemoteError, RemoteRefusal, UserError
 from domain.labels import calendar_caveat, names_of, project_label
 from domain.lifecycle import apply_initiation_decision, apply_pause
 from domain.ports import Settings, WorkflowClient
@@ -210,7 +209,7 @@ async def _start_instance(client: WorkflowClient, config: Settings, kind: Approv
     try:
         return await client.create_process_instance(code, requester, dict(values), approvers=list(chain) or None,
                                                     microapp_agent_id=agent_id)
-    except InvalidRequest as exc:
+    except RemoteRefusal as exc:
         log.warning("approval %s not started: %s", kind.value, exc)
         if exc.code in ("processCodeError", "processcode.error"):
             form_codes(client).forget(code)
@@ -227,7 +226,7 @@ async def _start_instance(client: WorkflowClient, config: Settings, kind: Approv
                 f"{'、'.join(spec.labels)}。") from None
         raise UserError(f"钉钉拒绝了审批申请（{exc.code}：{exc.message}）。请检查发起人与审批人（config.toml 的 "
                         "[approvals] approvers / [organization] leaders）都是本企业成员。") from None
-    except DingTalkError as exc:
+    except RemoteError as exc:
         raise ApprovalServiceUnavailable(unavailable_text(exc)) from None
 
 

@@ -26,8 +26,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.dingtalk.errors import DingTalkError, InvalidRequest
-from domain.errors import UserError
+from domain.errors import RemoteError, RemoteRefusal, UserError
 from domain.ports import Settings, WorkflowClient
 from storage.models import ApprovalKind
 
@@ -180,14 +179,14 @@ def not_configured_text(kind: ApprovalKind, config: Settings) -> str:
             "或设置 mode = \"auto\" 让机器人自动创建表单。")
 
 
-def creation_refused_text(kind: ApprovalKind, exc: DingTalkError) -> str:
+def creation_refused_text(kind: ApprovalKind, exc: RemoteError) -> str:
     spec = FORMS[kind]
     return (f"尚未配置{kind.value}审批表单：机器人无法自动创建表单「{spec.name}」（钉钉返回 {exc.code}：{exc.message}）。"
             f"请在钉钉 OA 审批后台创建该表单，并把它的 processCode 填入 config.toml 的 [approvals] process_codes"
             f"（例如 {_codes_example(kind)}），或为应用开通审批表单的管理权限后重试。")
 
 
-def unavailable_text(exc: DingTalkError) -> str:
+def unavailable_text(exc: RemoteError) -> str:
     return f"暂时无法连接钉钉审批服务（{exc.code}），没有提交任何审批，请稍后重试。"
 
 
@@ -256,7 +255,7 @@ async def _find_or_create(client: WorkflowClient, kind: ApprovalKind) -> str:
             code = await client.create_form(spec.name, spec.components(), description=spec.description)
             log.info("approval form %s created processCode=%s", spec.name, code)
             return code
-        except InvalidRequest as exc:
+        except RemoteRefusal as exc:
             if exc.code == "formName.error":
                 # Another process created it a moment ago.
                 code = await client.process_code_by_name(spec.name)
@@ -264,9 +263,9 @@ async def _find_or_create(client: WorkflowClient, kind: ApprovalKind) -> str:
                     return code
             log.warning("approval form %s could not be created: %s", spec.name, exc)
             raise ApprovalsNotConfigured(creation_refused_text(kind, exc)) from None
-    except InvalidRequest as exc:
+    except RemoteRefusal as exc:
         raise ApprovalsNotConfigured(creation_refused_text(kind, exc)) from None
-    except DingTalkError as exc:
+    except RemoteError as exc:
         raise ApprovalServiceUnavailable(unavailable_text(exc)) from None
 
 
@@ -277,7 +276,7 @@ async def form_labels(client: WorkflowClient, process_code: str) -> frozenset[st
         return cache.labels[process_code]
     try:
         schema = await client.get_form_schema(process_code)
-    except DingTalkError as exc:
+    except RemoteError as exc:
         log.info("form schema of %s unavailable (%s): sending every value", process_code, exc.code)
         return None
     items = ((schema.get("schemaContent") or {}).get("items")) or []
@@ -328,7 +327,7 @@ async def provision_forms(config: Settings, client: WorkflowClient) -> list[Form
             # An administrator's code: check that it is real, so a typo shows at start and not at the first 立项.
             try:
                 await client.get_form_schema(code)
-            except DingTalkError as exc:
+            except RemoteError as exc:
                 result.append(FormStatus(kind, spec.name, None, "失败", f"配置的 processCode {code} 无效：{exc.code}"))
                 continue
         result.append(FormStatus(kind, spec.name, code, "配置" if configured else "钉钉已有或已创建"))

@@ -65,3 +65,18 @@ class Conflict(UserError):
     """The request clashes with the current state (already bound, already closed, phase not finished)."""
 
     outcome = "conflict"
+
+
+class RemoteError(Exception):
+    """A call to another system (DingTalk) failed; ``code`` and ``message`` are what it answered.
+
+    The transport's errors (``bot.dingtalk.errors``) are these, so a service answers about a failure (not configured,
+    refused, unavailable) without knowing the transport, and a test double raises the same types.
+    """
+
+    code: str
+    message: str
+
+
+class RemoteRefusal(RemoteError):
+    """The other system refused the request itself (a wrong parameter, an unknown id): sending it again cannot help."""

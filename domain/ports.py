@@ -97,7 +97,8 @@ class CommandScope(Protocol):
 
 
 class WorkflowClient(Protocol):
-    """DingTalk's OA approval (workflow) API, as the approval services use it (reference part 1 §8)."""
+    """DingTalk's OA approval (workflow) API, as the approval services use it (reference part 1 §8). Failures are
+    ``domain.errors.RemoteError`` (``RemoteRefusal`` when the request itself was refused)."""
 
     async def process_code_by_name(self, name: str) -> str | None: ...
 

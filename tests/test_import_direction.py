@@ -18,9 +18,8 @@ PROJECT_PACKAGES = ("bot", "domain", "handlers", "reports", "sandbox", "storage"
 SHARED_HANDLER_HELPERS = frozenset({"handlers._common", "handlers._project", "handlers._files"})
 
 # What the domain still takes from the kernel, named so it can only shrink: the outbox's write side (``enqueue`` and
-# its targets run in the caller's unit of work and encode DingTalk messages) and the DingTalk error types that the
-# approval services turn into Chinese answers.
-DOMAIN_KERNEL_IMPORTS = frozenset({"bot.outbox", "bot.dingtalk.errors"})
+# its targets run in the caller's unit of work and encode DingTalk messages).
+DOMAIN_KERNEL_IMPORTS = frozenset({"bot.outbox"})
 
 
 def _modules(package: str) -> list[Path]:
