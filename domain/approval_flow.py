@@ -40,7 +40,7 @@ from domain.errors import Conflict, RemoteError, RemoteRefusal, UserError
 from domain.labels import calendar_caveat, names_of, project_label
 from domain.lifecycle import apply_initiation_decision, apply_pause
 from domain.ports import Settings, WorkflowClient
-from domain.project_facts import SET_EXAMPLE, missing_facts
+from domain.project_facts import missing_facts, set_example
 from domain.replies import File, Markdown, Reply
 from domain.report_data import gather_project_report
 from domain.schedule_moves import apply_change_schedule, change_schedule_text
@@ -247,7 +247,7 @@ async def submit_initiation(ctx: Any, project: Project, *, note: str | None = No
     if not approvals_enabled(services.config):
         raise ApprovalsNotConfigured(not_configured_text(ApprovalKind.INITIATION, services.config))
     if project.status == ProjectStatus.PENDING_APPROVAL:
-        raise Conflict(f"项目 {project_label(project)} 的立项正在审批中，请等待审批结果；如需修改，请先在钉钉中撤销该审批。")
+        raise Conflict(f"项目 {project_label(project)}的立项正在审批中，请等待审批结果；如需修改，请先在钉钉中撤销该审批。")
     if project.status not in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
         raise Conflict(f"项目 {project_label(project)} 已经立项（当前状态：{project.status}），无需再次提交。")
     if project.planned_start is None or project.planned_end is None:
@@ -291,7 +291,7 @@ async def submit_initiation(ctx: Any, project: Project, *, note: str | None = No
         origin_conversation=ctx.incoming.conversation_id,
     )
     missing = missing_facts(project)
-    blank = (f"立项申请表中尚未填写：{'、'.join(missing)}。可用「项目 设置」补充（例如 {SET_EXAMPLE}），"
+    blank = (f"立项申请表中尚未填写：{'、'.join(missing)}。可用「项目 设置」补充（例如 {set_example(missing)}），"
              "审批通过后生成的立项申请表会用上。") if missing else ""
     answer = request.reply(
         f"已提交立项申请：{project.code}",
