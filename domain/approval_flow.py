@@ -39,7 +39,7 @@ from domain.changes import lock_project, record_change
 from domain.errors import Conflict, RemoteError, RemoteRefusal, UserError
 from domain.labels import calendar_caveat, names_of, project_label
 from domain.lifecycle import apply_initiation_decision, apply_pause
-from domain.ports import Settings, WorkflowClient
+from domain.ports import CommandScope, ServiceSet, Settings, WorkflowClient
 from domain.project_facts import missing_facts, set_example
 from domain.replies import File, Markdown, Reply
 from domain.report_data import gather_project_report
@@ -74,14 +74,14 @@ VERDICTS = {"agree": "同意", "refuse": "拒绝"}
 # ---- who approves, where to look ------------------------------------------------------------------------------------
 
 
-def approver_chain(config: Any) -> tuple[str, ...]:
+def approver_chain(config: Settings) -> tuple[str, ...]:
     """``[approvals] approvers``, else ``[organization] leaders``, each a step of its own, in order. Empty: the form's
     own flow as an administrator set it up in DingTalk."""
     people = config.approvals.approvers or config.organization.leaders
     return tuple(dict.fromkeys(p for p in people if p))
 
 
-def approval_link(config: Any, instance_id: str) -> str | None:
+def approval_link(config: Settings, instance_id: str) -> str | None:
     """The approval's page in DingTalk (needs ``dingtalk.corp_id``, as config.example.toml says)."""
     corp_id = config.dingtalk.corp_id
     if not corp_id:
@@ -128,7 +128,7 @@ class ApprovalRequest:
 
 
 async def request_approval(
-    ctx: Any,
+    ctx: CommandScope,
     project: Project,
     *,
     kind: ApprovalKind | str,
@@ -236,7 +236,7 @@ async def _start_instance(client: WorkflowClient, config: Settings, kind: Approv
 INITIATION_DOCUMENT = "项目立项申请表"
 
 
-async def submit_initiation(ctx: Any, project: Project, *, note: str | None = None) -> Reply:
+async def submit_initiation(ctx: CommandScope, project: Project, *, note: str | None = None) -> Reply:
     """立项 with approvals on: render the 项目立项申请表, start the 项目立项申请 approval filled from the project,
     record it, and set the project to 待立项审批. Answers the state and the approval's link (``ctx.reply``) and
     returns the .docx as the command's last answer.
@@ -385,7 +385,7 @@ def local_day(value: datetime | None, tz: Any) -> date | None:
     return value.replace(tzinfo=timezone.utc).astimezone(tz).date()
 
 
-async def apply_decision(services: Any, session: Any, approval: Approval, decision: Decision, *,
+async def apply_decision(services: ServiceSet, session: Any, approval: Approval, decision: Decision, *,
                          source: str = "event") -> bool:
     """Apply ``decision`` to ``approval`` and its project, once: False if this final state was applied before
     (a duplicate event, or the event and the reconciler's poll both delivering it)."""
@@ -432,7 +432,7 @@ def _agreed_by(approval: Approval, decision: Decision, names: Mapping[str, str])
     return f"（审批人：{'、'.join(dict.fromkeys(people))}）" if people else ""
 
 
-async def _initiation_effect(services: Any, session: Any, approval: Approval, project: Project | None,
+async def _initiation_effect(services: ServiceSet, session: Any, approval: Approval, project: Project | None,
                              decision: Decision, names: Mapping[str, str]) -> None:
 
     instance = approval.process_instance_id
@@ -484,7 +484,7 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
                        f"↩️ 立项审批已撤销，项目状态：{project.status}。修改后可重新发送「立项」。")
 
 
-async def _file_initiation_form(session: Any, services: Any, project: Project, approval: Approval) -> None:
+async def _file_initiation_form(session: Any, services: ServiceSet, project: Project, approval: Approval) -> None:
     """The approved approval is the 立项申请表 deliverable's submission (项目立项: approved in DingTalk): the form as
     approved, with the approvers, their results, remarks and times, kept as its next version with the link."""
     form = await flagged_deliverable(session, project, DeliverableFlag.PROJECT_APPROVAL)
@@ -539,7 +539,7 @@ async def replan_from(session: Any, calendar: Any, project: Project, start_day: 
     return shift, open_phases
 
 
-async def _schedule_change_effect(services: Any, session: Any, approval: Approval, project: Project | None,
+async def _schedule_change_effect(services: ServiceSet, session: Any, approval: Approval, project: Project | None,
                                   decision: Decision, names: Mapping[str, str]) -> None:
 
     key = f"approval:{approval.process_instance_id}:{decision.key}"
@@ -579,7 +579,7 @@ async def _schedule_change_effect(services: Any, session: Any, approval: Approva
         await announce(session, project, approval, key, "进度变更单已撤销", "↩️ 项目进度变更单已撤销，项目继续进行。")
 
 
-async def _change_request_effect(services: Any, session: Any, approval: Approval, project: Project | None,
+async def _change_request_effect(services: ServiceSet, session: Any, approval: Approval, project: Project | None,
                                  decision: Decision, names: Mapping[str, str]) -> None:
     key = f"approval:{approval.process_instance_id}:{decision.key}"
     entry = await approval_entry(session=session, approval=approval)

@@ -43,7 +43,6 @@ from storage.repo import list_deliverables, list_phases, list_register_entries, 
 from storage.templates import DeliverableFlag
 
 PAUSE_KIND = "暂停"  # RegisterEntry.extra["类型"] of the 项目进度变更单 entries
-ACCEPTANCE, ARCHIVE = "acceptance", "archive"  # DeliverableFlag values: the signed acceptance form, what the archive holds
 HANDOVER_ACTION = "project.handover"
 MAX_GAPS_LISTED = 15
 
@@ -262,7 +261,7 @@ async def accept_with_file(ctx: CommandScope, project: Project, staged: StagedFi
     """Make the project 已验收, storing ``staged`` as the signed acceptance form (also reached from the file intake
     when 「验收」 came first)."""
     await ensure_acceptable(ctx, project)
-    forms = await flagged_deliverables(ctx, project, ACCEPTANCE)
+    forms = await flagged_deliverables(ctx, project, DeliverableFlag.ACCEPTANCE)
     submitted = ""
     if forms and staged is not None:
         version = await submit_deliverable(ctx, project, forms[0], staged=staged, note=note)
@@ -291,7 +290,7 @@ async def handed_over(ctx: CommandScope, project: Project) -> bool:
 
 def built_by_archive(deliverable: Deliverable) -> bool:
     """The 电子资料存档: the archive zip itself is its submission (``_record_archive``)."""
-    return deliverable.has_flag(ARCHIVE) and "电子" in deliverable.name
+    return deliverable.has_flag(DeliverableFlag.ARCHIVE) and "电子" in deliverable.name
 
 
 async def archive_gaps(ctx: CommandScope, project: Project) -> list[Deliverable]:

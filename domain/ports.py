@@ -44,6 +44,25 @@ class Settings(Protocol):
     def tz(self) -> tzinfo: ...
 
 
+class ServiceSet(Protocol):
+    """What the process built once at start, as the services read it (``bot.context.Services``)."""
+
+    @property
+    def config(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def calendar(self) -> Any: ...  # storage.workdays.WorkCalendar
+
+    @property
+    def templates(self) -> Any: ...  # storage.templates.TemplateRegistry
+
+    @property
+    def dingtalk(self) -> Any: ...  # the DingTalk client: a WorkflowClient for the approval services
+
+
 class MessageOrigin(Protocol):
     """Who asked, and where: what a change records as its actor and where it is not announced again."""
 
@@ -77,7 +96,7 @@ class CommandScope(Protocol):
     def session(self) -> Any: ...  # the unit of work's AsyncSession
 
     @property
-    def services(self) -> Any: ...  # bot.context.Services: config, clock, templates, calendar, dingtalk, files
+    def services(self) -> ServiceSet: ...
 
     @property
     def config(self) -> Settings: ...

@@ -14,11 +14,7 @@ from bot.incoming import Incoming
 from bot.roles import CLIENT
 from domain.labels import project_label
 from domain.replies import Markdown, Reply
-from domain.report_data import (
-    counts_toward_progress,
-    overdue_working_days,
-    progress_percent,
-)
+from domain.report_data import counts_toward_progress, overdue_working_days, progress_percent
 from reports.user_text import md_literal
 from storage.models import Deliverable, DeliverableStatus, Project
 from storage.repo import remember_project

@@ -27,7 +27,6 @@ from domain.file_store import MAX_FILE_BYTES, human_size
 from domain.handover import handover_checklist
 from domain.labels import fmt_day, names_of, project_label
 from domain.lifecycle import (
-    ACCEPTANCE,
     HANDOVER_ACTION,
     accept_with_file,
     built_by_archive,
@@ -84,7 +83,7 @@ async def accept(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     await ensure_acceptable(ctx, project)
     deliverables = await list_deliverables(session=ctx.session, project_id=project.id)
-    forms = [d for d in deliverables if d.has_flag(ACCEPTANCE)]
+    forms = [d for d in deliverables if d.has_flag(DeliverableFlag.ACCEPTANCE)]
     staged = await take_pending_file(ctx, forms[0] if forms else None, deliverables)
     note = ctx.args.text("说明")
     if forms and staged is None:

@@ -13,10 +13,10 @@ import pytest
 
 from bot.args import Args
 from bot.config import Config
-from bot.context import Context
+from bot.context import Context, Services
 from bot.dingtalk import DingTalkClient
 from bot.incoming import Incoming
-from domain.ports import CommandArgs, CommandScope, MessageOrigin, Settings, WorkflowClient
+from domain.ports import CommandArgs, CommandScope, MessageOrigin, ServiceSet, Settings, WorkflowClient
 
 
 def _members(protocol: type) -> dict[str, Any]:
@@ -47,6 +47,7 @@ def _accepts(implementation: Any, declared: Any) -> bool:
 @pytest.mark.parametrize(("implementation", "protocol"), [
     (DingTalkClient, WorkflowClient),
     (Context, CommandScope),
+    (Services, ServiceSet),
     (Config, Settings),
     (Incoming, MessageOrigin),
     (Args, CommandArgs),
