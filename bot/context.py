@@ -19,6 +19,8 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.args import Args
 from bot.config import Config
 from bot.incoming import ApprovalEvent, Incoming
@@ -26,6 +28,7 @@ from bot.replies import Reply, as_reply
 
 if TYPE_CHECKING:
     from bot.router import Command, CommandTable
+    from storage.models import Project
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -87,6 +90,9 @@ class Services:
     links: Any = None  # bot.downloads.DownloadLinks: signed download links to generated reports
 
 
+DeferredWrite = Callable[[AsyncSession], Awaitable[None]]
+
+
 class NoUnitOfWork(RuntimeError):
     """Database access was attempted outside a unit of work (a command, an event, or ``outbox.unit_of_work()``)."""
 
@@ -102,7 +108,7 @@ class UnitOfWork:
     message in it.
     """
 
-    session: Any  # sqlmodel AsyncSession inside the write transaction
+    session: AsyncSession  # inside the write transaction (a read one for a read-only command)
     worker: str = ""  # this process's claim owner name; empty: outbox rows are left to the relay's poll
     outbox_lease_seconds: float = 120.0
     spool_dir: Any = None  # Path where in-memory attachments (File.data, Image.png) are written before queuing
@@ -113,9 +119,9 @@ class UnitOfWork:
     # A read-only command's work (``Command.reads_only``): ``session`` is a read session, and the writes it may
     # still make (``write_after``) run in the write transaction that queues its answer.
     read_only: bool = False
-    deferred_writes: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+    deferred_writes: list[DeferredWrite] = field(default_factory=list)
 
-    async def write_after(self, write: Callable[[Any], Awaitable[None]]) -> None:
+    async def write_after(self, write: DeferredWrite) -> None:
         """Run ``await write(session)`` in this unit of work's write transaction: now, or for a read-only command
         in the one that queues its answer (bookkeeping such as the sender's last project, not the command's own
         changes)."""
@@ -123,7 +129,6 @@ class UnitOfWork:
             self.deferred_writes.append(write)
         else:
             await write(self.session)
-    handled: Any = None  # the dispatcher's Handled for the message, for the one log line
 
 
 _current_work: ContextVar[UnitOfWork | None] = ContextVar("dingpm_unit_of_work", default=None)
@@ -152,9 +157,7 @@ def _require_work() -> UnitOfWork:
 
 
 # The app wires these from the storage and transport layers.
-ReplySender = Callable[[Incoming, Reply], Awaitable[None]]  # session webhook fast path, OpenAPI fallback
-RoleLookup = Callable[[str, Any], Awaitable[frozenset[str]]]  # (sender userId, project or None) -> roles
-ProjectResolver = Callable[[Incoming, "str | None"], Awaitable[Any]]  # (message, code given or None) -> project
+RoleLookup = Callable[[str, "Project | None"], Awaitable[frozenset[str]]]  # (sender key, project or None) -> roles
 AudienceCheck = Callable[[Incoming], Awaitable[bool]]  # (message) -> it comes from a client conversation
 
 
@@ -168,12 +171,15 @@ class Context:
     args: Args
     commands: CommandTable  # every registered command, for help
     trace_id: str
-    project: Any = None  # the bound project, or the one named by 项目:编号
+    work: UnitOfWork  # the command's unit of work (its write transaction, or a read one for a reads_only command)
+    # The project the message is about (the bound group's, the one named by 项目:编号, in a 1:1 chat the sender's
+    # last one), set by the project middleware of handlers/ (``handlers._project``); None when there is none.
+    project: Project | None = None
     roles: frozenset[str] = frozenset()  # the sender's roles in that project, plus organisation roles
     # The message comes from a client conversation (any project's bound client group, or a group with external
     # members): nothing internal may be answered here, whatever the project.
     client_conversation: bool = False
-    _send: Callable[[Reply], Awaitable[None]] | None = field(default=None, repr=False)
+    replies: list[Reply] = field(default_factory=list, repr=False)  # the answers so far, in order
 
     @property
     def config(self) -> Config:
@@ -187,15 +193,10 @@ class Context:
         return self.services.clock.today()
 
     @property
-    def work(self) -> UnitOfWork:
-        """The command's unit of work (its write transaction); raises ``NoUnitOfWork`` outside the kernel."""
-        return _require_work()
-
-    @property
-    def session(self) -> Any:
+    def session(self) -> AsyncSession:
         """The command's database session, inside its one write transaction (a read transaction for a
         ``reads_only`` command): never commit it yourself."""
-        return _require_work().session
+        return self.work.session
 
     async def reply(self, reply: Reply | str) -> None:
         """Answer (progress, or several messages); a handler may instead just return its reply.
@@ -203,9 +204,7 @@ class Context:
         Replies are queued in the command's transaction and sent right after it commits, in order: a command that
         fails sends only its error message, and a crash or a redelivered frame never loses or repeats an answer.
         """
-        if self._send is None:
-            raise RuntimeError("this context has no reply channel")
-        await self._send(as_reply(reply))
+        self.replies.append(as_reply(reply))
 
 
 ApprovalEventHandler = Callable[[ApprovalEvent, "EventContext"], Awaitable[None]]
@@ -232,5 +231,5 @@ class EventContext:
         return _require_work()
 
     @property
-    def session(self) -> Any:
+    def session(self) -> AsyncSession:
         return _require_work().session

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -14,9 +12,8 @@ from sqlmodel import select
 from bot.args import clip
 from bot.context import Context
 from bot.errors import Conflict
-from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
-from bot.replies import Markdown, Reply
+from bot.replies import Markdown
 from bot.roles import CLIENT
 from handlers.report_data import (
     PROGRESS_RECURRENCES,
@@ -194,33 +191,6 @@ async def remember_sender_project(ctx: Context, project: Project) -> None:
             session=session, user_id=user_id, name=name, project_id=project_id))
 
 
-ProjectHandler = Callable[[Incoming, Context], Awaitable["Reply | str | None"]]
-
-
-def project_command(handler: ProjectHandler) -> ProjectHandler:
-    """For commands declared with ``needs_project=True``: remember the project as the sender's last one, and
-    prefix the answer with the note when the project was picked implicitly."""
-
-    @functools.wraps(handler)
-    async def wrapper(incoming: Incoming, ctx: Context) -> Reply | str | None:
-        project = ctx.project
-        result = await handler(incoming, ctx)
-        # After the handler, not before: writing users.last_project_id takes a key-share lock on the project row
-        # (foreign key), and taken before the handler's lock_project it made two commands on one project deadlock.
-        if project is not None:
-            await remember_sender_project(ctx, project)
-        note = implicit_project_note(ctx)
-        if not note:
-            return result
-        if isinstance(result, str):
-            return f"{note}\n{result}"
-        if isinstance(result, Markdown):
-            return replace(result, text=f"{md_literal(note)}\n\n{result.text}")
-        return result
-
-    return wrapper
-
-
 __all__ = [
     "GATED_RECURRENCES",
     "calendar_caveat",
@@ -237,7 +207,6 @@ __all__ = [
     "names_of",
     "overdue_days",
     "gate_progress_percent",
-    "project_command",
     "remember_sender_project",
     "project_label",
     "record_change",

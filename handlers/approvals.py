@@ -28,12 +28,14 @@ from bot.args import Param, clip
 from bot.context import Context, EventContext
 from bot.dingtalk.errors import DingTalkError
 from bot.errors import NotFound
+from bot.feature import Feature
 from bot.incoming import APPROVAL_EVENT_TYPES, ApprovalEvent, Incoming
 from bot.jobs import JobRegistry, JobRunContext, every
 from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS
 from bot.router import Router
-from handlers._common import names_of, project_command, project_label
+from handlers._common import names_of, project_label
+from handlers._project import project_middleware
 from handlers.approval_flow import (
     Decision,
     Step,
@@ -218,10 +220,6 @@ async def on_approval_event(event: ApprovalEvent, ctx: EventContext) -> None:
              event.process_instance_id, outcome, ctx.trace_id)
 
 
-def setup(app: Any) -> None:
-    app.on_approval_event(on_approval_event)
-
-
 # ---- reconciliation -----------------------------------------------------------------------------------------------
 
 
@@ -325,7 +323,6 @@ def _last_remark(approval: Approval) -> str:
     action="查看审批",
     reads_only=True,
 )
-@project_command
 async def show_approvals(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
     approvals = await project_approvals(session=ctx.session, project_id=project.id)
@@ -401,8 +398,12 @@ async def _approval_detail(ctx: Context, project: Project, approvals: list[Appro
     return Markdown(f"审批 {number} · {form}", "\n".join(lines))
 
 
+feature = Feature("approvals", router=router, middleware=(project_middleware,), jobs=jobs,
+                  on_event=(on_approval_event,))
+
 __all__ = [
     "ReconcileResult",
+    "feature",
     "apply_approval_event",
     "approval_forms_job",
     "approval_reconcile_job",

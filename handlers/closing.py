@@ -15,6 +15,7 @@ from sqlmodel import select
 from bot.args import Param
 from bot.context import Context
 from bot.errors import Conflict, UsageError
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext
 from bot.outbox import conversation_target, enqueue, target_from_params, target_params, users_target
@@ -29,11 +30,11 @@ from handlers._common import (
     fmt_day,
     lock_project,
     names_of,
-    project_command,
     project_label,
     record_change,
 )
 from handlers._files import MAX_FILE_BYTES, StagedFile, human_size
+from handlers._project import project_middleware
 from handlers._submit import (
     end_waits,
     file_generated,
@@ -123,7 +124,6 @@ def _ensure_accepted(project: Project, doing: str) -> None:
     needs_project=True,
     action="确认项目验收",
 )
-@project_command
 async def accept(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     await _ensure_acceptable(ctx, project)
@@ -174,7 +174,6 @@ async def accept_with_file(ctx: Context, project: Project, staged: StagedFile | 
     needs_project=True,
     action="记录项目复盘",
 )
-@project_command
 async def review(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     _ensure_accepted(project, "复盘")
@@ -211,7 +210,6 @@ async def review(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="交接项目",
 )
-@project_command
 async def handover(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     _ensure_accepted(project, "交接")
@@ -330,7 +328,6 @@ async def _waive_gaps(ctx: Context, project: Project, gaps: list[Deliverable], r
     needs_project=True,
     action="归档并关闭项目",
 )
-@project_command
 async def archive(incoming: Incoming, ctx: Context) -> Reply:
     waive, reason = ctx.args.text("豁免") == WAIVE_WORD, (ctx.args.text("原因") or "").strip()
     if waive != bool(reason):
@@ -426,7 +423,10 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
         await enqueue(session, f"archive:{project.code}:file", target, file_or_where)
 
 
+feature = Feature("closing", router=router, middleware=(project_middleware,), jobs=jobs)
+
 __all__ = [
+    "feature",
     "ARCHIVE_JOB",
     "accept",
     "accept_with_file",

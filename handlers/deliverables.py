@@ -16,6 +16,7 @@ from typing import Any
 from bot.args import Param, clip
 from bot.context import Context
 from bot.errors import NotFound, PermissionDenied, UsageError, UserError
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
@@ -30,7 +31,6 @@ from handlers._common import (
     lock_project,
     names_of,
     overdue_days,
-    project_command,
     project_label,
     record_change,
     who,
@@ -46,7 +46,7 @@ from handlers._files import (
 )
 from handlers._match import guess_by_file_name, match_deliverable
 from reports.user_text import md_literal
-from handlers._project import roles_in
+from handlers._project import project_middleware, roles_in
 from handlers._submit import (
     end_waits,
     mark_waived,
@@ -80,11 +80,6 @@ from storage.templates import client_visible
 
 router = Router("deliverables", title="交付物")
 
-
-def setup(app: Any) -> None:
-    # A file arrives as its own message without text; it becomes 「暂存文件」 before command matching.
-    app.rewrite_incoming(as_file_command)
-    app.prepare_incoming(stage_files)
 
 FILE_COMMAND = "暂存文件"
 ALL = "全部"
@@ -131,7 +126,6 @@ def _pick_phases(phases: list[Phase], project: Project, wanted: str | None) -> l
     needs_project=True,
     reads_only=True,
 )
-@project_command
 async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
     phases = await list_phases(session=ctx.session, project_id=project.id)
@@ -186,7 +180,6 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="提交交付物",
 )
-@project_command
 async def submit(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -233,7 +226,6 @@ def _ended_waits(rows: list[Any], deliverables: list[Deliverable], current: Deli
     needs_project=True,
     action="豁免交付物",
 )
-@project_command
 async def waive(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -272,7 +264,6 @@ async def waive(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="调整计划",
 )
-@project_command
 async def replan(incoming: Incoming, ctx: Context) -> Reply:
     due, owner = ctx.args.date("截止"), ctx.args.user("负责人")
     if due is None and owner is None:
@@ -419,7 +410,12 @@ async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
     return "\n".join(lines)
 
 
+# A file arrives as its own message without text; it becomes 「暂存文件」 before command matching.
+feature = Feature("deliverables", router=router, middleware=(project_middleware,), rewrites=(as_file_command,),
+                  preparers=(stage_files,))
+
 __all__ = [
+    "feature",
     "FILE_COMMAND",
     "as_file_command",
     "pending_files",

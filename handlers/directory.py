@@ -27,6 +27,7 @@ from typing import Any
 
 from bot.dingtalk.contacts import Contacts, EmployeePage, GroupMembers, UnknownDepartment
 from bot.dingtalk.errors import InvalidRequest
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, daily
 from bot.people import leave_internal_group
 from storage.models import Project, ProjectStatus
@@ -214,5 +215,7 @@ async def read_group_members(run: JobRunContext, contacts: Contacts, conversatio
     return len(outsiders)
 
 
-__all__ = ["CHECKPOINT_PREFIX", "DirectoryWalk", "GROUP_MEMBERS_JOB", "SYNC_JOB", "directory_sync_job",
+feature = Feature("directory", jobs=jobs)
+
+__all__ = ["feature", "CHECKPOINT_PREFIX", "DirectoryWalk", "GROUP_MEMBERS_JOB", "SYNC_JOB", "directory_sync_job",
            "group_members_job", "jobs", "read_group_members"]

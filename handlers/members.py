@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.args import Param, User, clip
 from bot.context import Context
 from bot.errors import Conflict, NotFound, UsageError
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
@@ -20,9 +21,9 @@ from handlers._common import (
     ensure_not_closed,
     lock_project,
     names_of,
-    project_command,
     record_change,
 )
+from handlers._project import project_middleware
 from reports.user_text import md_literal
 from storage.models import MemberRole, Project, is_external_key, parse_member_role
 from storage.repo import (
@@ -58,7 +59,6 @@ def parse_role(text: str | None, *, example: str) -> MemberRole:
     needs_project=True,
     reads_only=True,
 )
-@project_command
 async def show_members(incoming: Incoming, ctx: Context) -> Reply:
     typed = ctx.args.text("子命令")
     if typed:
@@ -114,7 +114,6 @@ async def member_labels(session: object, user_ids: list[str]) -> dict[str, str]:
     action="管理项目成员",
     client_group=True,  # the PM adds the client's people by @ where they are: in the client group
 )
-@project_command
 async def add_members(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -168,7 +167,6 @@ async def add_members(incoming: Incoming, ctx: Context) -> Reply:
     action="管理项目成员",
     client_group=True,
 )
-@project_command
 async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -211,4 +209,6 @@ async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
     return f"已移除 {name} 的角色：{roles_text}。{handed}"
 
 
-__all__ = ["add_members", "parse_role", "remove_members", "router", "show_members"]
+feature = Feature("members", router=router, middleware=(project_middleware,))
+
+__all__ = ["feature", "add_members", "parse_role", "remove_members", "router", "show_members"]

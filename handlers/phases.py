@@ -18,6 +18,7 @@ from typing import Any
 from bot.args import Param
 from bot.context import Context
 from bot.errors import Conflict
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.replies import Reply
 from bot.roles import PROJECT_MANAGER, only
@@ -32,11 +33,11 @@ from handlers._common import (
     fmt_day,
     lock_project,
     names_of,
-    project_command,
     project_label,
     record_change,
     who,
 )
+from handlers._project import project_middleware
 from handlers._submit import file_generated, flagged_deliverable
 from handlers.report_data import local_date
 from handlers.schedule_moves import move_remaining
@@ -107,7 +108,6 @@ async def apply_initiation_decision(
     needs_project=True,
     action="申请立项",
 )
-@project_command
 async def initiate(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -144,7 +144,6 @@ def _first_phase_gate(project: Project) -> None:
     needs_project=True,
     action="推进阶段",
 )
-@project_command
 async def advance_phase(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -237,7 +236,6 @@ async def apply_pause(
     needs_project=True,
     action="暂停项目",
 )
-@project_command
 async def pause(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     if project.status == ProjectStatus.PAUSED:
@@ -275,7 +273,6 @@ async def pause(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="恢复项目",
 )
-@project_command
 async def resume(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -315,7 +312,10 @@ async def resume(incoming: Incoming, ctx: Context) -> Reply:
             + (f"\n{caveat}" if caveat else ""))
 
 
+feature = Feature("phases", router=router, middleware=(project_middleware,))
+
 __all__ = [
+    "feature",
     "advance_phase",
     "apply_initiation_decision",
     "apply_pause",

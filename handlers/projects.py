@@ -6,6 +6,7 @@ from bot.args import Param, clip
 from bot.client_robots import CUSTOM_ROBOT, REACH_TEXT, client_reach
 from bot.context import Context
 from bot.errors import Conflict, PermissionDenied, UsageError, UserError
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.replies import Markdown, Reply
 from bot.roles import EVERYONE, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
@@ -23,13 +24,12 @@ from handlers._common import (
     names_of,
     overdue_days,
     gate_progress_percent,
-    project_command,
     project_label,
     record_change,
     remember_sender_project,
     who,
 )
-from handlers._project import project_named, resolve_project, roles_in
+from handlers._project import project_middleware, project_named, roles_in
 from handlers.directory import GROUP_MEMBERS_JOB
 from handlers.project_facts import (
     FACT_LABELS,
@@ -59,10 +59,6 @@ from storage.templates import PlanError, UnknownTemplateError, client_visible, p
 
 router = Router("projects", title="项目")
 
-
-def setup(app: object) -> None:
-    # In a 1:1 chat a command without 项目:编号 falls back to the user's last project (and says so).
-    app.resolve_projects_with(resolve_project)  # type: ignore[attr-defined]
 
 MAX_LISTED = 30
 MILESTONES_SHOWN = 3
@@ -177,7 +173,6 @@ def _facts_step(project: Project) -> list[str]:
     needs_project=True,
     action="设置立项信息",
 )
-@project_command
 async def set_project_facts(incoming: Incoming, ctx: Context) -> Reply:
     given = read_facts(ctx.args)
     if not given:
@@ -426,6 +421,8 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
             "可以查看项目概况、交付物和客户版周报（项目经理可用「成员 移除」取消）。本群不显示内部内容。")
 
 
-__all__ = ["bind_group", "create_project", "list_all_projects", "my_projects", "next_steps", "overview_markdown",
+feature = Feature("projects", router=router, middleware=(project_middleware,))
+
+__all__ = ["feature", "bind_group", "create_project", "list_all_projects", "my_projects", "next_steps", "overview_markdown",
            "project_overview", "router", "set_project_facts"]
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, daily
 from bot.outbox import Target, enqueue, group_target, users_target
 from bot.replies import Markdown
@@ -232,4 +233,6 @@ async def overdue_reminders_job(run: JobRunContext) -> None:
     run.log.info("%d reminders planned, %d queued", len(plan), queued)
 
 
-__all__ = ["Reminder", "jobs", "overdue_reminders_job", "plan_reminders", "scan_reminders"]
+feature = Feature("reminders", jobs=jobs)
+
+__all__ = ["feature", "Reminder", "jobs", "overdue_reminders_job", "plan_reminders", "scan_reminders"]

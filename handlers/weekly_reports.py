@@ -41,6 +41,7 @@ from bot.args import Param
 from bot.context import Context
 from bot.client_robots import CUSTOM_ROBOT, UNREACHED, client_reach, client_robot, with_client_robots
 from bot.errors import Conflict, PermissionDenied
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, weekly
 from bot.outbox import conversation_target, custom_robot_target, enqueue, group_target, target_params
@@ -49,6 +50,7 @@ from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
 from handlers._common import client_view, ensure_not_closed
+from handlers._project import project_middleware
 from handlers._submit import file_generated, flagged_deliverable
 from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
 from handlers.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
@@ -433,7 +435,10 @@ async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
             "本周的定时周报将不再重复发送。")
 
 
+feature = Feature("weekly_reports", router=router, middleware=(project_middleware,), jobs=jobs)
+
 __all__ = [
+    "feature",
     "jobs",
     "outbox_key",
     "render_preview",
