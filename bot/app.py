@@ -120,10 +120,6 @@ class App:
             features = FEATURES
         self.features: tuple[Feature, ...] = tuple(features)
         self._approval_handlers: list[ApprovalEventHandler] = [h for f in self.features for h in f.on_event]
-        # A middleware several features declare (project resolution) runs once, where it first appears.
-        self._middleware: list[Middleware] = []
-        for feature in self.features:
-            self._middleware.extend(m for m in feature.middleware if m not in self._middleware)
         self.database: Database | None = None
         self.transactions: Transactions | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -185,12 +181,7 @@ class App:
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
                                  templates=templates, calendar=calendar, files=None, outbox=self.relay,
                                  links=self.links)
-        # Who the sender and the people named are comes first: every other preparer and the command use it.
-        self.dispatcher = Dispatcher(self.services, roles_of=role_lookup(config), find_user=find_user,
-                                     client_audience=in_client_conversation, middleware=self._middleware,
-                                     rewrites=[r for f in self.features for r in f.rewrites],
-                                     preparers=[people_identifier(), *(p for f in self.features for p in f.preparers)])
-        self.dispatcher.include_routers(*(f.router for f in self.features if f.router is not None))
+        self.dispatcher = build_dispatcher(self.services, self.features)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
                                    transactions=self.transactions, worker=self.worker,
                                    max_concurrent=config.pacing.max_concurrent_messages, options=self.options.inbox)
@@ -371,6 +362,22 @@ class App:
         return healthy, report
 
 
+def build_dispatcher(services: Services, features: Sequence[Feature], *, identify_people: bool = True) -> Dispatcher:
+    """The dispatcher of ``features``, as every process (and the tests that run messages) builds it."""
+    # A middleware several features declare (project resolution) runs once, where it first appears.
+    middleware: list[Middleware] = []
+    for feature in features:
+        middleware.extend(m for m in feature.middleware if m not in middleware)
+    # Who the sender and the people named are comes first: every other preparer and the command use it.
+    preparers = [people_identifier()] if identify_people else []
+    preparers += [p for f in features for p in f.preparers]
+    dispatcher = Dispatcher(services, roles_of=role_lookup(services.config), find_user=find_user,
+                            client_audience=in_client_conversation, middleware=middleware,
+                            rewrites=[r for f in features for r in f.rewrites], preparers=preparers)
+    dispatcher.include_routers(*(f.router for f in features if f.router is not None))
+    return dispatcher
+
+
 async def ensure_database_ready(url: str) -> None:
     """SQLite: create or upgrade the schema in place. Server databases: refuse to start unless at the head."""
     from storage.migrations import SchemaError, current_revision, ensure_schema, head_revision
@@ -424,5 +431,5 @@ def run_app(config: Config, **app_options: Any) -> None:
     asyncio.run(app.run())
 
 
-__all__ = ["App", "KernelOptions", "StartupError", "ensure_database_ready", "new_worker_id",
+__all__ = ["App", "KernelOptions", "build_dispatcher", "StartupError", "ensure_database_ready", "new_worker_id",
            "run_app"]

@@ -321,7 +321,7 @@ def _last_remark(approval: Approval) -> str:
     roles=MEMBERS,
     needs_project=True,
     action="查看审批",
-    reads_only=True,
+    # Not reads_only: 「审批 2」 asks DingTalk for the instance and applies a decision the events missed.
 )
 async def show_approvals(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
