@@ -24,6 +24,9 @@ from bot.replies import Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
 from e2e_support import FAST, GROUP, kernel_config, wait_emulator, wait_sent
+from bot.feature import Feature
+from handlers.approvals import feature as approvals_feature
+from handlers.help import feature as help_feature
 from handlers._common import lock_project
 from handlers.approval_flow import submit_initiation
 from storage.models import Approval, InboxKind, InboxMessage, InboxState, MemberRole, Project, ProjectStatus
@@ -60,8 +63,7 @@ async def start(sandbox, tmp_path, database_file, loop_watch):
             approvals={"mode": "auto", "approvers": list(approvers), "reconcile_after_minutes": 30},
             organization={"leaders": list(leaders)},
         )
-        app = App(config, options=FAST, handler_modules=("handlers.approvals", "handlers.help"),
-                  extra_routers=[WIRING])
+        app = App(config, options=FAST, features=(approvals_feature, help_feature, Feature("wiring", router=WIRING)))
         apps.append(app)
         await app.start()
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)
