@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from bot.errors import Conflict, NotFound, UsageError
 from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.replies import File, Markdown, Reply
-from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, only
+from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, RolePolicy, only
 from bot.router import Router
 from handlers import approval_flow, approval_forms
 from handlers._common import (
@@ -197,6 +198,98 @@ async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
     return Markdown(f"{project.code} {title}", "\n".join(lines))
 
 
+# ---- closing and listing, one spec per register kind -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Closing:
+    """How entries of a register are closed: 「问题 关闭 3 已修复」."""
+
+    name: str
+    alias: str
+    summary: str
+    example: str
+    note: Param  # what the closer writes: the resolution, or a remark
+    status: RegisterStatus
+    verb: str  # 关闭 / 完成
+    action: str
+    client_group: bool = False
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a register is listed: 「问题 列表 全部」."""
+
+    name: str
+    alias: str
+    summary: str
+    title: str  # 问题记录 -> 「XM-2026-001 问题记录（未关闭 3 条）」
+    examples: tuple[str, ...]
+    roles: RolePolicy = MEMBERS
+
+
+@dataclass(frozen=True)
+class RegisterSpec:
+    kind: RegisterKind
+    listing: Listing
+    closing: Closing | None = None
+    number_example: str = "3"
+
+
+def declare_register(spec: RegisterSpec) -> None:
+    """Declare the register's close command (if it has one) and its list command, in help order."""
+    kind, closing, listing = spec.kind, spec.closing, spec.listing
+    if closing is not None:
+        number = Param.word("编号", positional=True, required=True, max_length=12, example=spec.number_example)
+
+        async def close(incoming: Incoming, ctx: Context) -> Reply:
+            return await _close(ctx, kind, ctx.args.text("编号"), ctx.args.text(closing.note.name), closing.status,
+                                closing.verb, closing.example)
+
+        router.command(closing.name, aliases=(closing.alias,) if closing.alias else (), summary=closing.summary, examples=(closing.example,),
+                       params=(number, closing.note), roles=MEMBERS, needs_project=True, action=closing.action,
+                       client_group=closing.client_group)(close)
+
+    async def show(incoming: Incoming, ctx: Context) -> Reply:
+        return await _list(ctx, kind, listing.title)
+
+    router.command(listing.name, aliases=(listing.alias,), summary=listing.summary, examples=listing.examples,
+                   params=(SCOPE,), roles=listing.roles, needs_project=True, reads_only=True)(show)
+
+
+REMARK = Param.text("说明", help="完成情况")
+ISSUES = RegisterSpec(
+    RegisterKind.ISSUE,
+    Listing("问题 列表", "问题记录表", "列出未关闭的问题（写「全部」包括已关闭的）", "问题记录", ("问题 列表", "问题 列表 全部"),
+            roles=MEMBERS_AND_CLIENTS),
+    Closing("问题 关闭", "关闭问题", "关闭问题并写明解决方法", "问题 关闭 3 已升级浏览器兼容补丁",
+            Param.text("解决方法", required=True, aliases=("解决",), help="问题是怎么解决的"), RegisterStatus.CLOSED,
+            "关闭", "关闭问题", client_group=True),
+)
+REQUIREMENTS = RegisterSpec(
+    RegisterKind.REQUIREMENT,
+    Listing("需求 列表", "需求跟踪表", "列出未完成的需求（写「全部」包括已完成的）", "需求跟踪", ("需求 列表", "需求 列表 全部"),
+            roles=MEMBERS_AND_CLIENTS),
+    Closing("需求 完成", "完成需求", "标记需求已完成", "需求 完成 2 已在 v2.3 上线", REMARK, RegisterStatus.DONE, "完成",
+            "完成需求", client_group=True),
+    number_example="2",
+)
+RISKS = RegisterSpec(
+    RegisterKind.RISK,
+    Listing("风险 列表", "风险登记表", "列出未关闭的风险", "风险登记", ("风险 列表",)),
+    Closing("风险 关闭", "关闭风险", "关闭风险（已消除或已发生并处理）", "风险 关闭 1 客户已提供接口文档",
+            Param.text("说明", help="风险如何消除"), RegisterStatus.CLOSED, "关闭", "关闭风险"),
+    number_example="1",
+)
+CHANGES = RegisterSpec(
+    RegisterKind.CHANGE,
+    Listing("变更 列表", "变更记录", "列出未结束的变更", "变更", ("变更 列表",)),
+    Closing("变更 完成", "", "标记审批通过的变更已执行完成", "变更 完成 3 移动端审核功能已上线",
+            Param.text("说明", help="执行情况"), RegisterStatus.DONE, "完成", "完成变更"),
+)
+UPGRADES = RegisterSpec(RegisterKind.UPGRADE, Listing("升级 列表", "升级记录表", "列出升级记录", "升级记录", ("升级 列表",)))
+
+
 # ---- 问题 (问题记录表) -------------------------------------------------------------------------------------------------
 
 
@@ -221,22 +314,7 @@ async def add_issue(incoming: Incoming, ctx: Context) -> Reply:
     return f"已登记问题#{entry.seq}：{entry.title}{facts}。解决后发送「问题 关闭 {entry.seq} 解决方法」。"
 
 
-@router.command("问题 关闭", aliases=("关闭问题",), summary="关闭问题并写明解决方法",
-                examples=("问题 关闭 3 已升级浏览器兼容补丁",),
-                params=(Param.word("编号", positional=True, required=True, max_length=12, example="3"),
-                        Param.text("解决方法", required=True, aliases=("解决",), help="问题是怎么解决的")),
-                roles=MEMBERS, needs_project=True, action="关闭问题",
-                client_group=True)
-async def close_issue(incoming: Incoming, ctx: Context) -> Reply:
-    return await _close(ctx, RegisterKind.ISSUE, ctx.args.text("编号"), ctx.args.text("解决方法"),
-                        RegisterStatus.CLOSED, "关闭", "问题 关闭 3 已升级浏览器兼容补丁")
-
-
-@router.command("问题 列表", aliases=("问题记录表",), summary="列出未关闭的问题（写「全部」包括已关闭的）",
-                examples=("问题 列表", "问题 列表 全部"), params=(SCOPE,),
-                roles=MEMBERS_AND_CLIENTS, needs_project=True, reads_only=True)
-async def list_issues(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.ISSUE, "问题记录")
+declare_register(ISSUES)
 
 
 # ---- 需求 (需求跟踪表) -------------------------------------------------------------------------------------------------
@@ -252,22 +330,7 @@ async def add_requirement(incoming: Incoming, ctx: Context) -> Reply:
     return f"已登记需求#{entry.seq}：{entry.title}。完成后发送「需求 完成 {entry.seq}」。"
 
 
-@router.command("需求 完成", aliases=("完成需求",), summary="标记需求已完成",
-                examples=("需求 完成 2 已在 v2.3 上线",),
-                params=(Param.word("编号", positional=True, required=True, max_length=12, example="2"),
-                        Param.text("说明", help="完成情况")),
-                roles=MEMBERS, needs_project=True, action="完成需求",
-                client_group=True)
-async def complete_requirement(incoming: Incoming, ctx: Context) -> Reply:
-    return await _close(ctx, RegisterKind.REQUIREMENT, ctx.args.text("编号"), ctx.args.text("说明"),
-                        RegisterStatus.DONE, "完成", "需求 完成 2 已在 v2.3 上线")
-
-
-@router.command("需求 列表", aliases=("需求跟踪表",), summary="列出未完成的需求（写「全部」包括已完成的）",
-                examples=("需求 列表", "需求 列表 全部"), params=(SCOPE,),
-                roles=MEMBERS_AND_CLIENTS, needs_project=True, reads_only=True)
-async def list_requirements(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.REQUIREMENT, "需求跟踪")
+declare_register(REQUIREMENTS)
 
 
 # ---- 风险 -------------------------------------------------------------------------------------------------------
@@ -292,20 +355,7 @@ async def add_risk(incoming: Incoming, ctx: Context) -> Reply:
     return f"已登记风险#{entry.seq}：{entry.title}，概率{entry.probability}、影响{entry.impact}，应对：{entry.response}{high}。"
 
 
-@router.command("风险 关闭", aliases=("关闭风险",), summary="关闭风险（已消除或已发生并处理）",
-                examples=("风险 关闭 1 客户已提供接口文档",),
-                params=(Param.word("编号", positional=True, required=True, max_length=12, example="1"),
-                        Param.text("说明", help="风险如何消除")),
-                roles=MEMBERS, needs_project=True, action="关闭风险")
-async def close_risk(incoming: Incoming, ctx: Context) -> Reply:
-    return await _close(ctx, RegisterKind.RISK, ctx.args.text("编号"), ctx.args.text("说明"),
-                        RegisterStatus.CLOSED, "关闭", "风险 关闭 1 客户已提供接口文档")
-
-
-@router.command("风险 列表", aliases=("风险登记表",), summary="列出未关闭的风险", examples=("风险 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
-async def list_risks(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.RISK, "风险登记")
+declare_register(RISKS)
 
 
 # ---- 变更 -------------------------------------------------------------------------------------------------------
@@ -408,19 +458,7 @@ async def reject_change(incoming: Incoming, ctx: Context) -> str:
     return await _decide_change_offline(ctx, False, ctx.args.text("原因"), "变更 驳回 3 原因:费用超出合同范围")
 
 
-@router.command("变更 完成", summary="标记审批通过的变更已执行完成",
-                examples=("变更 完成 3 移动端审核功能已上线",),
-                params=(CHANGE_NUMBER, Param.text("说明", help="执行情况")),
-                roles=MEMBERS, needs_project=True, action="完成变更")
-async def complete_change(incoming: Incoming, ctx: Context) -> Reply:
-    return await _close(ctx, RegisterKind.CHANGE, ctx.args.text("编号"), ctx.args.text("说明"),
-                        RegisterStatus.DONE, "完成", "变更 完成 3 移动端审核功能已上线")
-
-
-@router.command("变更 列表", aliases=("变更记录",), summary="列出未结束的变更", examples=("变更 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
-async def list_changes(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.CHANGE, "变更")
+declare_register(CHANGES)
 
 
 # ---- 升级 (升级记录表 + 系统升级通知单/确认单) ---------------------------------------------------------------------------
@@ -466,10 +504,7 @@ async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
     return File(file_name, data=docx)
 
 
-@router.command("升级 列表", aliases=("升级记录表",), summary="列出升级记录", examples=("升级 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
-async def list_upgrades(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.UPGRADE, "升级记录")
+declare_register(UPGRADES)
 
 
 # ---- 导出 (项目登记表.xlsx) -------------------------------------------------------------------------------------------
