@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -28,7 +29,7 @@ from bot.context import Context
 from bot.dispatcher import Answer
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.incoming import Incoming
-from bot.replies import Markdown
+from bot.replies import Markdown, Text
 from bot.router import PROJECT_PARAM
 from handlers._common import implicit_project_note, lock_project, remember_sender_project
 from reports.user_text import md_literal
@@ -185,15 +186,26 @@ async def project_middleware(incoming: Incoming, ctx: Context, call_next: Callab
     # After the handler, not before: writing users.last_project_id takes a key-share lock on the project row
     # (foreign key); taken before the handler's own locks it made two commands on one project deadlock.
     await remember_sender_project(ctx, found.project)
-    return with_note(result, implicit_project_note(ctx)) if found.implicit else result
+    note = implicit_project_note(ctx) if found.implicit else ""
+    if not note or result is None or isinstance(result, (str, Markdown, Text)):
+        return with_note(result, note)
+    # A file or an image: the note goes in front of the first text sent before it, else on its own.
+    for number, sent in enumerate(ctx.replies):
+        if isinstance(sent, (Markdown, Text)):
+            ctx.replies[number] = with_note(sent, note)
+            return result
+    await ctx.reply(Text(note))
+    return result
 
 
-def with_note(result: Answer, note: str) -> Answer:
-    """The answer with ``note`` in front of its text (a file or an image is left as it is)."""
+def with_note(result: Any, note: str) -> Any:
+    """A text answer with ``note`` in front of it; anything else as it is."""
     if not note:
         return result
     if isinstance(result, str):
         return f"{note}\n{result}"
+    if isinstance(result, Text):
+        return replace(result, text=f"{note}\n{result.text}")
     if isinstance(result, Markdown):
         return replace(result, text=f"{md_literal(note)}\n\n{result.text}")
     return result
