@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -65,6 +65,10 @@ from bot.stream import DingTalkStream, StreamOptions
 from bot.transactions import Transactions
 from storage.db import Database, url_family
 from web.server import DashboardServer
+
+if TYPE_CHECKING:
+    from storage.templates import TemplateRegistry
+    from storage.workdays import WorkCalendar
 
 log = logging.getLogger("dingpm.app")
 
@@ -179,7 +183,7 @@ class App:
                                  find_custom_robot=lambda session, code: client_robot_by_code(session, config, code))
         self.links = DownloadLinks(config)
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
-                                 templates=templates, calendar=calendar, files=None, outbox=self.relay,
+                                 templates=templates, calendar=calendar, outbox=self.relay,
                                  links=self.links)
         self.dispatcher = build_dispatcher(self.services, self.features)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
@@ -399,13 +403,13 @@ async def ensure_database_ready(url: str) -> None:
         )
 
 
-def _load_templates(templates_dir: Path | None) -> Any:
+def _load_templates(templates_dir: Path | None) -> TemplateRegistry:
     from storage.templates import load_templates
 
     return load_templates(templates_dir)
 
 
-def _load_calendar(config: Config, this_year: int) -> Any:
+def _load_calendar(config: Config, this_year: int) -> WorkCalendar:
     from storage.workdays import WorkCalendar
 
     calendar = config.calendar

@@ -1,12 +1,12 @@
 """What a handler is given besides the message: ``(incoming, ctx)``.
 
 ``Services`` is built once in the app lifecycle (config, database, DingTalk client, clock, templates, work calendar,
-file store, outbox relay). ``Context`` belongs to one message: the command, its parsed arguments, the bound project,
-the sender's roles in it, ``reply(...)``, a trace id, and ``session``: the message's ``UnitOfWork``, the one write
-transaction in which the command's changes, audit rows, outbox rows and the inbox done-mark commit together.
-The callbacks the dispatcher needs from the storage and transport layers are plain async callables, so the
-dispatcher can be tested with fakes and never imports a database; the unit of work reaches the handler through a
-context variable bound by the kernel (``bind_unit_of_work``), which handler tests can bind themselves.
+outbox relay, download links). ``Context`` belongs to one message: the command, its parsed arguments, the project
+(set by the project middleware), the sender's roles in it, ``reply(...)`` (answers are collected in ``replies``,
+the kernel queues them), a trace id, and ``work``: the message's ``UnitOfWork``, the one write transaction in which
+the command's changes, audit rows, outbox rows and the inbox done-mark commit together. The dispatcher is handed the
+unit of work explicitly (``run_message(route, work)``); it is also bound to the running task
+(``bind_unit_of_work``), so the outbox and the lookups reach the same transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,8 +28,14 @@ from bot.incoming import ApprovalEvent, Incoming
 from bot.replies import Reply, as_reply
 
 if TYPE_CHECKING:
+    from bot.dingtalk import DingTalkClient
+    from bot.downloads import DownloadLinks
+    from bot.outbox import OutboxRelay
     from bot.router import Command, CommandTable
-    from storage.models import Project
+    from storage.db import Database
+    from storage.models import OutboxMessage, Project
+    from storage.templates import TemplateRegistry
+    from storage.workdays import WorkCalendar
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -75,19 +82,19 @@ class FrozenClock:
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Built once at start and shared by every message. The ``Any`` ones are typed by the layers that own them."""
+    """Built once at start and shared by every message. Tests give only what the code under test uses."""
 
     config: Config
     clock: Clock
-    database: Any = None  # storage: the Database (engine + session factory)
-    dingtalk: Any = None  # transport: the DingTalkClient (OpenAPI on the shared aiohttp session)
-    templates: Any = None  # storage: process templates by project type
-    calendar: Any = None  # the work calendar (statutory holidays and 调休 make-up workdays)
-    files: Any = None  # the file store for submitted deliverables and generated reports
-    # kernel: the outbox relay (bot.outbox.OutboxRelay); ``services.outbox.unit_of_work()`` opens a write transaction
-    # whose outbox rows are sent right after it commits (scheduled jobs use it; commands already run inside one)
-    outbox: Any = None
-    links: Any = None  # bot.downloads.DownloadLinks: signed download links to generated reports
+    database: Database | None = None  # storage: the engine and its session factories
+    # transport: OpenAPI on the shared aiohttp session; tests pass a fake with the few calls they exercise
+    dingtalk: DingTalkClient | None = None
+    templates: TemplateRegistry | None = None  # process templates by project type
+    calendar: WorkCalendar | None = None  # statutory holidays and 调休 make-up workdays
+    # the outbox relay: ``services.outbox.unit_of_work()`` opens a write transaction whose outbox rows are sent right
+    # after it commits (scheduled jobs use it; commands already run inside one)
+    outbox: OutboxRelay | None = None
+    links: DownloadLinks | None = None  # signed download links to generated reports
 
 
 DeferredWrite = Callable[[AsyncSession], Awaitable[None]]
@@ -111,8 +118,8 @@ class UnitOfWork:
     session: AsyncSession  # inside the write transaction (a read one for a read-only command)
     worker: str = ""  # this process's claim owner name; empty: outbox rows are left to the relay's poll
     outbox_lease_seconds: float = 120.0
-    spool_dir: Any = None  # Path where in-memory attachments (File.data, Image.png) are written before queuing
-    claimed_outbox: list[Any] = field(default_factory=list)  # rows this worker sends right after the commit
+    spool_dir: Path | None = None  # where in-memory attachments (File.data, Image.png) are written before queuing
+    claimed_outbox: list[OutboxMessage] = field(default_factory=list)  # rows this worker sends right after the commit
     queued_outbox: int = 0  # rows left to the relay (a later not_before): wake it after the commit
     requested_runs: list[tuple[str, str]] = field(default_factory=list)  # on-demand (job, key): run after the commit
     replies: list[Reply] = field(default_factory=list)  # the command's answers, queued when it commits

@@ -7,16 +7,18 @@
    stored already claimed by this worker and runs at once as a tracked task: no claim round trip per message.
    Otherwise it is stored pending, and the pump claims pending rows (and rows whose processor's lease ran out, e.g.
    after a crash, or other processes' leftovers) oldest first as slots free up, and at least every ``poll_seconds``.
-3. Each message runs in **one write transaction** (a ``UnitOfWork``): first it re-asserts this worker's claim on
-   the row (which on PostgreSQL/MySQL also row-locks it, so no other process can take it), then the dispatcher runs
-   the command with ``ctx.session``, then the command's replies become outbox rows and the row is marked done -- all
-   committed together. After the commit the replies go out through the relay's fast path. A command declared
-   ``reads_only`` (a list, an overview, help) runs in a read transaction instead, outside the write lock (SQLite's
-   only writer), and a short write transaction then holds the claim, queues its answer and marks the row done.
+3. Each message is routed once (``Dispatcher.route``) and run through the kernel's one door,
+   ``bot.kernel.answer``, with this row's units of work (``_InboxUnits``): every write transaction first re-asserts
+   this worker's claim on the row (which on PostgreSQL/MySQL also row-locks it, so no other process can take it);
+   the command runs with ``ctx.session``; its replies become outbox rows keyed by the row and the row is marked
+   done -- all committed together. After the commit the replies go out through the relay's fast path. A command
+   declared ``reads_only`` (a list, an overview, help) runs in a read transaction instead, outside the write lock
+   (SQLite's only writer), and a short write transaction then holds the claim, queues its answer and marks the row
+   done.
 4. A user mistake (usage, permission, not found, conflict) commits nothing but its reply and the done-mark; an
-   unexpected error rolls everything back, then records the failure and the apology in a second transaction.
-   A crash anywhere before the commit leaves the row claimed; its lease runs out and it is run again (by this
-   process after a restart, or by another one).
+   unexpected error rolls everything back, then records the failure and the apology in a second transaction (the
+   rule lives in ``bot.kernel``). A crash anywhere before the commit leaves the row claimed; its lease runs out and
+   it is run again (by this process after a restart, or by another one).
 
 Approval events take the same path and are handed to the handlers registered with ``register(fn)``.
 """
@@ -34,6 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.context import ApprovalEventHandler, EventContext, Services, UnitOfWork, bind_unit_of_work
 from bot.dingtalk.errors import InvalidRequest
 from bot.dispatcher import Dispatcher, Handled, new_trace_id
@@ -44,8 +48,6 @@ from bot.kernel import Superseded, Undeliverable, answer
 from bot.outbox import OutboxRelay, enqueue, reply_target
 from bot.replies import Reply
 from bot.transactions import Transactions
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from storage.db import writes_forbidden
 from storage.models import InboxKind, InboxMessage
 from storage.repo import claim_pending_inbox, insert_inbox, mark_inbox_done, mark_inbox_failed

@@ -7,27 +7,28 @@ project a message is about is the project middleware's business (``handlers._pro
 
 from __future__ import annotations
 
-from typing import Any
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Config
-from bot.context import current_unit_of_work
+from bot.context import RoleLookup, current_unit_of_work
 from bot.roles import LEADER, PROJECT_ADMIN
 from bot.people import find_person
+from storage.models import Project
 from storage.repo import member_roles
 
 
-def _session() -> Any:
+def _session() -> AsyncSession:
     work = current_unit_of_work()
     if work is None:
         raise RuntimeError("a dispatcher lookup outside a unit of work")
     return work.session
 
 
-def role_lookup(config: Config):  # -> RoleLookup
+def role_lookup(config: Config) -> RoleLookup:
     leaders = frozenset(config.organization.leaders)
     admins = frozenset(config.organization.project_admins)
 
-    async def roles_of(user_id: str, project: Any) -> frozenset[str]:
+    async def roles_of(user_id: str, project: Project | None) -> frozenset[str]:
         roles: set[str] = set()
         if user_id in leaders:
             roles.add(LEADER)

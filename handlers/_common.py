@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.args import clip
 from bot.context import Context
@@ -31,6 +32,7 @@ from storage.models import (
     utcnow,
 )
 from storage.repo import remember_project, user_names, write_audit
+from storage.workdays import WorkCalendar
 
 WEEKDAYS = "一二三四五六日"
 # A phase gate counts exactly what the progress figure counts (one definition, in report_data).
@@ -50,7 +52,7 @@ def fmt_day(day: date | None, today: date | None = None) -> str:
     return f"{text}(周{WEEKDAYS[day.weekday()]})"
 
 
-def calendar_caveat(calendar: Any, first: date | None, last: date | None) -> str:
+def calendar_caveat(calendar: WorkCalendar, first: date | None, last: date | None) -> str:
     """The one sentence a plan or reply adds when its dates reach into a year whose official holiday schedule is not
     known yet (storage/workdays.py, rule 4): those dates count the statutory holidays, but no 调休 workday."""
     if first is None or last is None:
@@ -67,7 +69,7 @@ def project_label(project: Project) -> str:
     return f"{project.code}「{project.name}」"
 
 
-async def names_of(session: Any, user_ids: Iterable[str | None]) -> dict[str, str]:
+async def names_of(session: AsyncSession, user_ids: Iterable[str | None]) -> dict[str, str]:
     """Display names by user id; an id never seen shows as itself."""
     ids = {uid for uid in user_ids if uid}
     known = await user_names(session=session, user_ids=ids)
@@ -81,7 +83,7 @@ def who(names: dict[str, str], user_id: str | None) -> str:
 gate_progress_percent = progress_percent  # the overview and the weekly report must show the same figure
 
 
-def overdue_days(deliverable: Deliverable, today: date, calendar: Any) -> int:
+def overdue_days(deliverable: Deliverable, today: date, calendar: WorkCalendar) -> int:
     """Working days a pending deliverable is late (0 if not late, submitted, waived or without a date), counted as
     the weekly report and the reminders count them."""
     if deliverable.status != DeliverableStatus.PENDING:
@@ -110,7 +112,7 @@ def ensure_running(project: Project, doing: str) -> None:
         raise Conflict(f"项目 {project_label(project)} 当前状态为「{project.status}」，不能{doing}。")
 
 
-async def lock_project(session: Any, project_id: int) -> Project:
+async def lock_project(session: AsyncSession, project_id: int) -> Project:
     """The project re-read for update: concurrent commands on one project change it one after the other
     (row lock on PostgreSQL/MySQL; SQLite's write transaction already excludes other writers).
 
@@ -125,7 +127,7 @@ async def lock_project(session: Any, project_id: int) -> Project:
 
 
 async def record_change(
-    session: Any,
+    session: AsyncSession,
     project: Project,
     *,
     actor: str | None,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -198,7 +197,7 @@ async def project_middleware(incoming: Incoming, ctx: Context, call_next: Callab
     return result
 
 
-def with_note(result: Any, note: str) -> Any:
+def with_note(result: Answer, note: str) -> Answer:
     """A text answer with ``note`` in front of it; anything else as it is."""
     if not note:
         return result
