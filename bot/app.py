@@ -35,7 +35,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -55,7 +55,6 @@ from bot.downloads import DownloadLinks
 from bot.feature import Feature
 from bot.health import HealthServer, database_report
 from bot.inbox import InboxOptions, InboxPipeline
-from bot.jobs import JobRegistry
 from bot.leader import LeaderElection
 from bot.lookups import find_user, role_lookup
 from bot.people import in_client_conversation, people_identifier

@@ -1,4 +1,4 @@
-"""Helpers for dispatcher-level tests of handlers: build a message, record the replies (push a message, pop a reply).
+"""Helpers for dispatcher-level tests of handlers: build a message, run it through the kernel's door, read its replies.
 
 Imported only by tests; nothing here touches the network, and a database only when given one.
 """
@@ -45,26 +45,6 @@ def make_incoming(
         text=text.strip(),
         mentions=at_users,
     )
-
-
-class ReplyRecorder:
-    """A reply sender that keeps what was sent, for assertions."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[Incoming, Reply]] = []
-
-    async def __call__(self, incoming: Incoming, reply: Reply) -> None:
-        self.sent.append((incoming, reply))
-
-    @property
-    def replies(self) -> list[Reply]:
-        return [reply for _, reply in self.sent]
-
-    def pop(self) -> Reply:
-        """The one reply sent since the last pop; fails if there were none or several."""
-        replies, self.sent = self.replies, []
-        assert len(replies) == 1, f"expected exactly one reply, got {len(replies)}: {replies!r}"
-        return replies[0]
 
 
 @dataclass

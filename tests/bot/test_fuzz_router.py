@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bot.args import Param, User, parse_args
 from bot.config import parse_config
 from bot.context import Context, FrozenClock, Services
-from bot.dispatcher import Dispatcher, Handled
+from bot.dispatcher import Dispatcher
 from bot.errors import NotFound, UsageError, UserError
 from bot.incoming import Incoming
 from bot.replies import REPLY_TYPES
