@@ -89,6 +89,7 @@ async def _read(dispatcher: Dispatcher, route: Route, units: Units) -> tuple[Han
 
 
 async def _write(dispatcher: Dispatcher, route: Route, units: Units) -> Handled:
+    """Run a writing command and settle it in the same transaction; rolled back, its final answer alone."""
     handled: Handled | None = None
     try:
         async with units.write() as work:
@@ -101,14 +102,12 @@ async def _write(dispatcher: Dispatcher, route: Route, units: Units) -> Handled:
         assert handled is not None
     except Undeliverable as exc:
         assert handled is not None
-        log.exception("the answer to message_id=%s cannot be sent", route.incoming.message_id)
-        handled = _failed(handled, str(exc))
-    async with units.write() as work:
-        await units.settle(work, handled)
-    return handled
+        handled = _undeliverable(handled, exc)
+    return await _settle(units, handled, ())
 
 
 async def _settle(units: Units, handled: Handled, deferred: Sequence[DeferredWrite]) -> Handled:
+    """Settle ``handled`` in a write transaction of its own, after ``deferred`` (a read-only command's writes)."""
     try:
         async with units.write() as work:
             for write in deferred:
@@ -116,11 +115,15 @@ async def _settle(units: Units, handled: Handled, deferred: Sequence[DeferredWri
             await units.settle(work, handled)
         return handled
     except Undeliverable as exc:
-        log.exception("the answer to message_id=%s cannot be sent", handled.message_id)
-        handled = _failed(handled, str(exc))
+        handled = _undeliverable(handled, exc)
     async with units.write() as work:
         await units.settle(work, handled)
     return handled
+
+
+def _undeliverable(handled: Handled, exc: Undeliverable) -> Handled:
+    log.error("the answer to message_id=%s cannot be sent: %s", handled.message_id, exc, exc_info=exc)
+    return _failed(handled, str(exc))
 
 
 def _failed(handled: Handled, error: str) -> Handled:
