@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.args import Param, clip
 from bot.context import Context, EventContext
 from bot.dingtalk.errors import DingTalkError
@@ -133,7 +135,7 @@ async def _detail(services: Any, instance_id: str) -> dict[str, Any] | None:
 # ---- events -------------------------------------------------------------------------------------------------------
 
 
-async def apply_approval_event(services: Any, session: Any, event: ApprovalEvent) -> str:
+async def apply_approval_event(services: Any, session: AsyncSession, event: ApprovalEvent) -> str:
     """Apply one approval event in the caller's unit of work; returns what happened (for the log and the tests):
     ``ignored`` (not ours, or nothing to do), ``step``, ``applied``, ``duplicate``, ``late`` (a step that arrives
     after the decision)."""
@@ -184,7 +186,7 @@ async def _next_approvers(services: Any, approval: Approval, approver: str | Non
                                and t.get("userId") and t.get("userId") != approver))
 
 
-async def _step_agreed(services: Any, session: Any, approval: Approval, event: ApprovalEvent) -> str:
+async def _step_agreed(services: Any, session: AsyncSession, approval: Approval, event: ApprovalEvent) -> str:
     key = f"approval:{approval.process_instance_id}:task:{event.task_id or event.event_id}:agree"
     if await get_outbox_by_key(session=session, key=key) is not None:
         return "duplicate"

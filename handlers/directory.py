@@ -25,6 +25,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.dingtalk.contacts import Contacts, EmployeePage, GroupMembers, UnknownDepartment
 from bot.dingtalk.errors import InvalidRequest
 from bot.feature import Feature
@@ -89,7 +91,7 @@ class DirectoryWalk:
         self.name = f"{CHECKPOINT_PREFIX}{run.period_key}"
         self.state: dict[str, Any] = {}
 
-    async def _save(self, session: Any) -> None:
+    async def _save(self, session: AsyncSession) -> None:
         await save_checkpoint(session=session, name=self.name, state=dict(self.state))
 
     async def run(self) -> None:

@@ -37,6 +37,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.args import Param
 from bot.context import Context
 from bot.client_robots import CUSTOM_ROBOT, UNREACHED, client_reach, client_robot, with_client_robots
@@ -113,7 +115,7 @@ def _relative(path: Path | None, root: Path) -> str | None:
 
 
 async def store_and_queue_weekly_report(
-    session: Any, *, config: Any, project: Project, bundle: WeeklyBundle, period: WeeklyPeriod, now_utc: datetime,
+    session: AsyncSession, *, config: Any, project: Project, bundle: WeeklyBundle, period: WeeklyPeriod, now_utc: datetime,
     actor_user_id: str | None = None, links: Any = None,
 ) -> bool:
     """Write the .docx files under ``storage.files_dir``, record both variants as sent and queue the messages, in the
@@ -200,7 +202,7 @@ def _due_projects(projects: Sequence[Project], sent: dict[int, datetime], schedu
     ]
 
 
-async def _still_due(session: Any, project_id: int, period: WeeklyPeriod) -> bool:
+async def _still_due(session: AsyncSession, project_id: int, period: WeeklyPeriod) -> bool:
     current = await session.get(Project, project_id)
     if current is None or current.status not in ACTIVE_PROJECT_STATUSES:
         return False
