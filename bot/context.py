@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Protocol
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -122,7 +122,6 @@ class UnitOfWork:
     claimed_outbox: list[OutboxMessage] = field(default_factory=list)  # rows this worker sends right after the commit
     queued_outbox: int = 0  # rows left to the relay (a later not_before): wake it after the commit
     requested_runs: list[tuple[str, str]] = field(default_factory=list)  # on-demand (job, key): run after the commit
-    replies: list[Reply] = field(default_factory=list)  # the command's answers, queued when it commits
     # A read-only command's work (``Command.reads_only``): ``session`` is a read session, and the writes it may
     # still make (``write_after``) run in the write transaction that queues its answer.
     read_only: bool = False
