@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import json
 import logging
 import signal
@@ -71,25 +70,20 @@ def instrument_write_transactions() -> dict[str, list[float]]:
 
 
 async def main(spec: dict[str, Any]) -> None:
-    from bot.app import HANDLER_MODULES, App, KernelOptions
+    from bot.app import App, KernelOptions
     from bot.config import parse_config
     from bot.logging_setup import setup_logging
-    from bot.router import Router
+    from handlers.features import FEATURES
 
     config = parse_config(spec["config"], environ={}, require_real_secret=False)
     setup_logging(config)
     gate_stats = instrument_write_transactions() if spec.get("gate_stats") else None
-    modules = [importlib.import_module(name) for name in HANDLER_MODULES]
-    routers = [m.router for m in modules if isinstance(getattr(m, "router", None), Router)]
     options = KernelOptions()
     if spec.get("relay_sends"):
         options = dataclasses.replace(options, relay=dataclasses.replace(options.relay,
                                                                          max_concurrent_sends=spec["relay_sends"]))
-    app = App(config, handler_modules=(), extra_routers=routers, options=options)
-    for module in modules:
-        setup = getattr(module, "setup", None)
-        if callable(setup):
-            setup(app)
+    # Every feature but its schedule: the bench measures messages (the weekly mode runs its one job itself).
+    app = App(config, features=[dataclasses.replace(f, jobs=None) for f in FEATURES], options=options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

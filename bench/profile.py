@@ -31,7 +31,7 @@ INCLUSIVE = (
     ("inbox: frame -> stored (on_frame)", "on_frame (bot/inbox.py"),
     ("inbox: claim", "_claim (bot/inbox.py"),
     ("inbox: run command (unit of work)", "_run_command (bot/inbox.py"),
-    ("dispatcher.handle (the command)", "handle (bot/dispatcher.py"),
+    ("dispatcher.run_message (the command)", "run_message (bot/dispatcher.py"),
     ("outbox: enqueue", "enqueue (bot/outbox/enqueue.py"),
     ("outbox: deliver one (send + settle)", "_deliver_one (bot/outbox/relay.py"),
     ("outbox: settle (mark sent)", "_settle (bot/outbox/relay.py"),

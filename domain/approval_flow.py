@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.outbox import enqueue, group_target, users_target
 from domain.approval_forms import (
     FORMS,
@@ -28,12 +30,14 @@ from domain.approval_forms import (
     ApprovalsNotConfigured,
     approvals_enabled,
     fit_values,
-    form_values as clean_values,
     form_codes,
     form_labels,
     not_configured_text,
     resolve_process_code,
     unavailable_text,
+)
+from domain.approval_forms import (
+    form_values as clean_values,
 )
 from domain.changes import lock_project, record_change
 from domain.errors import Conflict, RemoteError, RemoteRefusal, UserError
@@ -48,8 +52,7 @@ from domain.submissions import file_generated, flagged_deliverable
 from reports.documents import find_document
 from reports.model import RegisterKind as ReportRegisterKind
 from reports.pool import render_off_loop
-from reports.user_text import clip
-from reports.user_text import md_literal
+from reports.user_text import clip, md_literal
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     Approval,
@@ -62,9 +65,20 @@ from storage.models import (
     RegisterEntry,
     RegisterStatus,
 )
-from storage.repo import list_deliverables, list_phases, mark_approval_applied, write_audit
-from storage.repo.approval_trail import ENTRY_APPROVAL_KEY, approval_entry, project_approvals, running_approval
+from storage.repo import (
+    list_deliverables,
+    list_phases,
+    mark_approval_applied,
+    write_audit,
+)
+from storage.repo.approval_trail import (
+    ENTRY_APPROVAL_KEY,
+    approval_entry,
+    project_approvals,
+    running_approval,
+)
 from storage.templates import DeliverableFlag
+from storage.workdays import WorkCalendar
 
 log = logging.getLogger("dingpm.approvals")
 
@@ -195,7 +209,7 @@ def form_values_of(project: Project, values: Mapping[str, Any]) -> dict[str, str
     return clean_values({"项目名称": project.name, "项目编号": project.code, **values})
 
 
-async def approval_number(session: Any, approval: Approval) -> int:
+async def approval_number(session: AsyncSession, approval: Approval) -> int:
     if approval.project_id is None:
         return 0
     ids = [a.id for a in await project_approvals(session=session, project_id=approval.project_id)]
@@ -372,7 +386,7 @@ def announcement_target(project: Project | None, approval: Approval):  # -> bot.
     return users_target(approval.requester_user_id)
 
 
-async def announce(session: Any, project: Project | None, approval: Approval, key: str, title: str,
+async def announce(session: AsyncSession, project: Project | None, approval: Approval, key: str, title: str,
                    body: str) -> bool:
     head = f"#### 【{project.code}】{md_literal(clip(project.name, 40))}\n\n" if project is not None else ""
     label = f"【{project.code}】{title}" if project is not None else title
@@ -385,7 +399,7 @@ def local_day(value: datetime | None, tz: Any) -> date | None:
     return value.replace(tzinfo=timezone.utc).astimezone(tz).date()
 
 
-async def apply_decision(services: ServiceSet, session: Any, approval: Approval, decision: Decision, *,
+async def apply_decision(services: ServiceSet, session: AsyncSession, approval: Approval, decision: Decision, *,
                          source: str = "event") -> bool:
     """Apply ``decision`` to ``approval`` and its project, once: False if this final state was applied before
     (a duplicate event, or the event and the reconciler's poll both delivering it)."""
@@ -432,7 +446,7 @@ def _agreed_by(approval: Approval, decision: Decision, names: Mapping[str, str])
     return f"（审批人：{'、'.join(dict.fromkeys(people))}）" if people else ""
 
 
-async def _initiation_effect(services: ServiceSet, session: Any, approval: Approval, project: Project | None,
+async def _initiation_effect(services: ServiceSet, session: AsyncSession, approval: Approval, project: Project | None,
                              decision: Decision, names: Mapping[str, str]) -> None:
 
     instance = approval.process_instance_id
@@ -484,7 +498,7 @@ async def _initiation_effect(services: ServiceSet, session: Any, approval: Appro
                        f"↩️ 立项审批已撤销，项目状态：{project.status}。修改后可重新发送「立项」。")
 
 
-async def _file_initiation_form(session: Any, services: ServiceSet, project: Project, approval: Approval) -> None:
+async def _file_initiation_form(session: AsyncSession, services: ServiceSet, project: Project, approval: Approval) -> None:
     """The approved approval is the 立项申请表 deliverable's submission (项目立项: approved in DingTalk): the form as
     approved, with the approvers, their results, remarks and times, kept as its next version with the link."""
     form = await flagged_deliverable(session, project, DeliverableFlag.PROJECT_APPROVAL)
@@ -505,7 +519,7 @@ async def _file_initiation_form(session: Any, services: ServiceSet, project: Pro
     )
 
 
-async def replan_from(session: Any, calendar: Any, project: Project, start_day: date) -> tuple[int, list[Any]]:
+async def replan_from(session: AsyncSession, calendar: WorkCalendar, project: Project, start_day: date) -> tuple[int, list[Any]]:
     """Move the open phases, their pending deliverables and the planned end so that the work starts on the first
     working day on or after ``start_day`` (the approval date); returns (working days moved, open phases).
 
@@ -539,7 +553,7 @@ async def replan_from(session: Any, calendar: Any, project: Project, start_day: 
     return shift, open_phases
 
 
-async def _schedule_change_effect(services: ServiceSet, session: Any, approval: Approval, project: Project | None,
+async def _schedule_change_effect(services: ServiceSet, session: AsyncSession, approval: Approval, project: Project | None,
                                   decision: Decision, names: Mapping[str, str]) -> None:
 
     key = f"approval:{approval.process_instance_id}:{decision.key}"
@@ -579,7 +593,7 @@ async def _schedule_change_effect(services: ServiceSet, session: Any, approval: 
         await announce(session, project, approval, key, "进度变更单已撤销", "↩️ 项目进度变更单已撤销，项目继续进行。")
 
 
-async def _change_request_effect(services: ServiceSet, session: Any, approval: Approval, project: Project | None,
+async def _change_request_effect(services: ServiceSet, session: AsyncSession, approval: Approval, project: Project | None,
                                  decision: Decision, names: Mapping[str, str]) -> None:
     key = f"approval:{approval.process_instance_id}:{decision.key}"
     entry = await approval_entry(session=session, approval=approval)

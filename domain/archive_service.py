@@ -17,6 +17,8 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from domain.handover import handover_checklist
 from domain.report_data import DEFAULT_TZ, gather_project_report, to_local
 from reports.archive import (
@@ -32,7 +34,12 @@ from reports.archive import (
 from storage.db import Database
 from storage.models import Project, ReportVariant
 from storage.repo import get_project_by_code
-from storage.repo.report_queries import deliverables_of, names_of, phases_of, weekly_reports_of
+from storage.repo.report_queries import (
+    deliverables_of,
+    names_of,
+    phases_of,
+    weekly_reports_of,
+)
 from storage.templates import load_templates
 from storage.workdays import WorkCalendar
 
@@ -84,10 +91,10 @@ class ArchiveInputs:
 
 async def gather_project_archive(
     *,
-    session: Any,
+    session: AsyncSession,
     project: Project,
     files_dir: Path | str,
-    calendar: Any,
+    calendar: WorkCalendar,
     today: date,
     tz: tzinfo = DEFAULT_TZ,
     company_name: str = "",
@@ -157,10 +164,10 @@ async def write_project_archive(
 
 async def build_project_archive(
     *,
-    session: Any,
+    session: AsyncSession,
     project: Project,
     files_dir: Path | str,
-    calendar: Any,
+    calendar: WorkCalendar,
     today: date,
     tz: tzinfo = DEFAULT_TZ,
     out_path: Path | str | None = None,

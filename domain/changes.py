@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.outbox import enqueue, group_target
 from domain.errors import Conflict
@@ -35,7 +36,7 @@ def ensure_running(project: Project, doing: str) -> None:
         raise Conflict(f"项目 {project_label(project)} 当前状态为「{project.status}」，不能{doing}。")
 
 
-async def lock_project(session: Any, project_id: int) -> Project:
+async def lock_project(session: AsyncSession, project_id: int) -> Project:
     """The project re-read for update: concurrent commands on one project change it one after the other
     (row lock on PostgreSQL/MySQL; SQLite's write transaction already excludes other writers).
 
@@ -47,7 +48,7 @@ async def lock_project(session: Any, project_id: int) -> Project:
 
 
 async def record_change(
-    session: Any,
+    session: AsyncSession,
     project: Project,
     *,
     actor: str | None,

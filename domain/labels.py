@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Project
 from storage.repo import user_names
+from storage.workdays import WorkCalendar
 
 WEEKDAYS = "一二三四五六日"
 NOBODY = "未指定"
@@ -21,7 +23,7 @@ def fmt_day(day: date | None, today: date | None = None) -> str:
     return f"{text}(周{WEEKDAYS[day.weekday()]})"
 
 
-def calendar_caveat(calendar: Any, first: date | None, last: date | None) -> str:
+def calendar_caveat(calendar: WorkCalendar, first: date | None, last: date | None) -> str:
     """The one sentence a plan or reply adds when its dates reach into a year whose official holiday schedule is not
     known yet (storage/workdays.py, rule 4): those dates count the statutory holidays, but no 调休 workday."""
     if first is None or last is None:
@@ -38,7 +40,7 @@ def project_label(project: Project) -> str:
     return f"{project.code}「{project.name}」"
 
 
-async def names_of(session: Any, user_ids: Iterable[str | None]) -> dict[str, str]:
+async def names_of(session: AsyncSession, user_ids: Iterable[str | None]) -> dict[str, str]:
     """Display names by user id; an id never seen shows as itself."""
     ids = {uid for uid in user_ids if uid}
     known = await user_names(session=session, user_ids=ids)

@@ -8,9 +8,9 @@ the same rule: 立项 and 暂停 take effect here when approvals are off and whe
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.changes import change_context, ensure_not_closed, record_change
 from domain.errors import Conflict
@@ -39,7 +39,12 @@ from storage.models import (
     RegisterKind,
     RegisterStatus,
 )
-from storage.repo import list_deliverables, list_phases, list_register_entries, write_audit
+from storage.repo import (
+    list_deliverables,
+    list_phases,
+    list_register_entries,
+    write_audit,
+)
 from storage.templates import DeliverableFlag
 
 PAUSE_KIND = "暂停"  # RegisterEntry.extra["类型"] of the 项目进度变更单 entries
@@ -61,7 +66,7 @@ def status_after_resume(project: Project, phases: list[Phase]) -> ProjectStatus:
 
 
 async def apply_initiation_decision(
-    session: Any, project: Project, *, approved: bool, today: date, actor: str | None = None,
+    session: AsyncSession, project: Project, *, approved: bool, today: date, actor: str | None = None,
     actor_name: str | None = None, origin_conversation: str | None = None, remark: str | None = None,
 ) -> None:
     """The effect of the 立项 decision: 已立项 (work may start) or 已驳回. Called by 立项 itself when approvals are
@@ -157,7 +162,7 @@ async def advance_to_next_phase(ctx: CommandScope, project: Project) -> str:
 
 
 async def apply_pause(
-    session: Any, project: Project, entry: RegisterEntry, *, now: datetime, actor: str | None = None,
+    session: AsyncSession, project: Project, entry: RegisterEntry, *, now: datetime, actor: str | None = None,
     actor_name: str | None = None, origin_conversation: str | None = None, link: str | None = None,
 ) -> None:
     """Pause the project (the effect of an approved 项目进度变更单 ``entry``): its clock stops, so reminders and

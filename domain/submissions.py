@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.changes import change_context, record_change
 from domain.file_store import (
     PENDING_FILE_TTL,
-    StagedFile,
     WAITING_TTL,
+    StagedFile,
     files_root,
     human_size,
     place_file,
@@ -25,8 +26,22 @@ from domain.file_store import (
 )
 from domain.matching import named_in_file
 from domain.ports import CommandScope
-from storage.models import Deliverable, DeliverableStatus, DeliverableVersion, PendingFile, PendingKind, Phase, Project
-from storage.repo import add_deliverable_version, add_pending, cancel_waiting, list_deliverables, write_audit
+from storage.models import (
+    Deliverable,
+    DeliverableStatus,
+    DeliverableVersion,
+    PendingFile,
+    PendingKind,
+    Phase,
+    Project,
+)
+from storage.repo import (
+    add_deliverable_version,
+    add_pending,
+    cancel_waiting,
+    list_deliverables,
+    write_audit,
+)
 from storage.templates import DeliverableFlag
 
 
@@ -88,7 +103,7 @@ async def end_waits(ctx: CommandScope, *, deliverable: Deliverable | None = None
                                 user_id=incoming.sender_id, now=now)
 
 
-async def phase_name(session: Any, deliverable: Deliverable) -> str:
+async def phase_name(session: AsyncSession, deliverable: Deliverable) -> str:
     phase = await session.get(Phase, deliverable.phase_id) if deliverable.phase_id else None
     return phase.name if phase is not None else ""
 
@@ -133,7 +148,7 @@ async def submit_deliverable(
     return version
 
 
-def mark_submitted(session: Any, deliverable: Deliverable, now: datetime) -> None:
+def mark_submitted(session: AsyncSession, deliverable: Deliverable, now: datetime) -> None:
     deliverable.status = DeliverableStatus.SUBMITTED
     deliverable.submitted_at = now
     deliverable.waiver_reason = None
@@ -141,7 +156,7 @@ def mark_submitted(session: Any, deliverable: Deliverable, now: datetime) -> Non
     session.add(deliverable)
 
 
-def mark_waived(session: Any, deliverable: Deliverable, reason: str, by: str | None) -> None:
+def mark_waived(session: AsyncSession, deliverable: Deliverable, reason: str, by: str | None) -> None:
     deliverable.status = DeliverableStatus.WAIVED
     deliverable.waiver_reason = reason[:500]
     deliverable.waived_by = by
@@ -149,7 +164,7 @@ def mark_waived(session: Any, deliverable: Deliverable, reason: str, by: str | N
 
 
 async def file_generated(
-    session: Any,
+    session: AsyncSession,
     *,
     files_dir: Path | str | None,
     project: Project,
@@ -199,7 +214,7 @@ async def file_made_document(ctx: CommandScope, project: Project, form: Delivera
     return f"已作为《{form.name}》第 {version.version} 版提交。"
 
 
-async def flagged_deliverable(session: Any, project: Project, flag: str) -> Deliverable | None:
+async def flagged_deliverable(session: AsyncSession, project: Project, flag: str) -> Deliverable | None:
     """The project's deliverable carrying the template ``flag`` (the 周报, the 进度变更单 …) unless it was waived."""
     return next((d for d in await list_deliverables(session=session, project_id=project.id)
                  if d.has_flag(flag) and d.status != DeliverableStatus.WAIVED), None)

@@ -3,21 +3,19 @@ project a command works on (remembering it, saying which one was picked)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import date
-from typing import Any
 
 from bot.context import Context
-from bot.incoming import Incoming
 from bot.roles import CLIENT
 from domain.labels import project_label
-from domain.replies import Markdown, Reply
-from domain.report_data import counts_toward_progress, overdue_working_days, progress_percent
-from reports.user_text import md_literal
+from domain.report_data import (
+    counts_toward_progress,
+    overdue_working_days,
+    progress_percent,
+)
 from storage.models import Deliverable, DeliverableStatus, Project
 from storage.repo import remember_project
+from storage.workdays import WorkCalendar
 
 STATUS_ICONS = {DeliverableStatus.PENDING: "⬜", DeliverableStatus.SUBMITTED: "✅", DeliverableStatus.WAIVED: "➖"}
 
@@ -28,7 +26,7 @@ STATUS_ICONS = {DeliverableStatus.PENDING: "⬜", DeliverableStatus.SUBMITTED: "
 gate_progress_percent = progress_percent  # the overview and the weekly report must show the same figure
 
 
-def overdue_days(deliverable: Deliverable, today: date, calendar: Any) -> int:
+def overdue_days(deliverable: Deliverable, today: date, calendar: WorkCalendar) -> int:
     """Working days a pending deliverable is late (0 if not late, submitted, waived or without a date), counted as
     the weekly report and the reminders count them."""
     if deliverable.status != DeliverableStatus.PENDING:
@@ -62,33 +60,6 @@ async def remember_sender_project(ctx: Context, project: Project) -> None:
             session=session, user_id=user_id, name=name, project_id=project_id))
 
 
-ProjectHandler = Callable[[Incoming, Context], Awaitable["Reply | str | None"]]
-
-
-def project_command(handler: ProjectHandler) -> ProjectHandler:
-    """For commands declared with ``needs_project=True``: remember the project as the sender's last one, and
-    prefix the answer with the note when the project was picked implicitly."""
-
-    @functools.wraps(handler)
-    async def wrapper(incoming: Incoming, ctx: Context) -> Reply | str | None:
-        project = ctx.project
-        result = await handler(incoming, ctx)
-        # After the handler, not before: writing users.last_project_id takes a key-share lock on the project row
-        # (foreign key), and taken before the handler's lock_project it made two commands on one project deadlock.
-        if project is not None:
-            await remember_sender_project(ctx, project)
-        note = implicit_project_note(ctx)
-        if not note:
-            return result
-        if isinstance(result, str):
-            return f"{note}\n{result}"
-        if isinstance(result, Markdown):
-            return replace(result, text=f"{md_literal(note)}\n\n{result.text}")
-        return result
-
-    return wrapper
-
-
 __all__ = [
     "STATUS_ICONS",
     "client_view",
@@ -96,6 +67,5 @@ __all__ = [
     "implicit_project_note",
     "overdue_days",
     "gate_progress_percent",
-    "project_command",
     "remember_sender_project",
 ]

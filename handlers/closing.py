@@ -14,13 +14,24 @@ from sqlmodel import select
 
 from bot.args import Param
 from bot.context import Context
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext
-from bot.outbox import conversation_target, enqueue, target_from_params, target_params, users_target
+from bot.outbox import (
+    conversation_target,
+    enqueue,
+    target_from_params,
+    target_params,
+    users_target,
+)
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from domain.archive_service import ProjectArchive, gather_project_archive, write_project_archive
+from domain.archive_service import (
+    ProjectArchive,
+    gather_project_archive,
+    write_project_archive,
+)
 from domain.changes import change_context, lock_project, record_change
 from domain.errors import UsageError
 from domain.file_store import MAX_FILE_BYTES, human_size
@@ -44,12 +55,19 @@ from domain.submissions import (
     submit_deliverable,
     wait_for_file,
 )
-from handlers._common import project_command
 from handlers._files import take_pending_file
+from handlers._project import project_middleware
 from reports.documents import render_handover_list
 from reports.pool import render_off_loop
 from reports.user_text import md_literal
-from storage.models import AuditLog, DeliverableStatus, MemberRole, PendingKind, Project, RegisterKind
+from storage.models import (
+    AuditLog,
+    DeliverableStatus,
+    MemberRole,
+    PendingKind,
+    Project,
+    RegisterKind,
+)
 from storage.repo import (
     add_member,
     add_register_entry,
@@ -78,7 +96,6 @@ jobs = JobRegistry()
     needs_project=True,
     action="确认项目验收",
 )
-@project_command
 async def accept(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     await ensure_acceptable(ctx, project)
@@ -106,7 +123,6 @@ async def accept(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="记录项目复盘",
 )
-@project_command
 async def review(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_accepted(project, "复盘")
@@ -143,7 +159,6 @@ async def review(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="交接项目",
 )
-@project_command
 async def handover(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_accepted(project, "交接")
@@ -224,7 +239,6 @@ def _to_admins(admins: list[str]) -> str:
     needs_project=True,
     action="归档并关闭项目",
 )
-@project_command
 async def archive(incoming: Incoming, ctx: Context) -> Reply:
     waive, reason = ctx.args.text("豁免") == WAIVE_WORD, (ctx.args.text("原因") or "").strip()
     if waive != bool(reason):
@@ -304,7 +318,10 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
         await enqueue(session, f"archive:{project.code}:file", target, file_or_where)
 
 
+feature = Feature("closing", router=router, middleware=(project_middleware,), jobs=jobs)
+
 __all__ = [
+    "feature",
     "ARCHIVE_JOB",
     "accept",
     "archive",

@@ -15,10 +15,16 @@ from typing import Any
 
 from bot.args import Param
 from bot.context import Context
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from domain.changes import (
+    change_context,
+    ensure_not_closed,
+    lock_project,
+    record_change,
+)
 from domain.errors import NotFound, PermissionDenied, UsageError, UserError
 from domain.file_store import StagedFile, files_root, human_size, unlink_quietly
 from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
@@ -35,12 +41,15 @@ from domain.submissions import (
     until_text,
     wait_for_file,
 )
-from handlers._common import STATUS_ICONS, client_view, overdue_days, project_command
-from handlers._files import MAX_FILES_PER_MESSAGE, fetch_to_staging, stage_files
-from handlers._files import take_pending_file
-from handlers._project import roles_in
-from reports.user_text import clip
-from reports.user_text import md_literal
+from handlers._common import STATUS_ICONS, client_view, overdue_days
+from handlers._files import (
+    MAX_FILES_PER_MESSAGE,
+    fetch_to_staging,
+    stage_files,
+    take_pending_file,
+)
+from handlers._project import project_middleware, roles_in
+from reports.user_text import clip, md_literal
 from storage.models import (
     Deliverable,
     DeliverableStatus,
@@ -63,11 +72,6 @@ from storage.templates import client_visible
 
 router = Router("deliverables", title="交付物")
 
-
-def setup(app: Any) -> None:
-    # A file arrives as its own message without text; it becomes 「暂存文件」 before command matching.
-    app.rewrite_incoming(as_file_command)
-    app.prepare_incoming(stage_files)
 
 FILE_COMMAND = "暂存文件"
 ALL = "全部"
@@ -114,7 +118,6 @@ def _pick_phases(phases: list[Phase], project: Project, wanted: str | None) -> l
     needs_project=True,
     reads_only=True,
 )
-@project_command
 async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
     phases = await list_phases(session=ctx.session, project_id=project.id)
@@ -169,7 +172,6 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="提交交付物",
 )
-@project_command
 async def submit(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -216,7 +218,6 @@ def _ended_waits(rows: list[Any], deliverables: list[Deliverable], current: Deli
     needs_project=True,
     action="豁免交付物",
 )
-@project_command
 async def waive(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -255,7 +256,6 @@ async def waive(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="调整计划",
 )
-@project_command
 async def replan(incoming: Incoming, ctx: Context) -> Reply:
     due, owner = ctx.args.date("截止"), ctx.args.user("负责人")
     if due is None and owner is None:
@@ -400,7 +400,12 @@ async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
     return "\n".join(lines)
 
 
+# A file arrives as its own message without text; it becomes 「暂存文件」 before command matching.
+feature = Feature("deliverables", router=router, middleware=(project_middleware,), rewrites=(as_file_command,),
+                  preparers=(stage_files,))
+
 __all__ = [
+    "feature",
     "FILE_COMMAND",
     "as_file_command",
     "pending_files",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, weekly
 from bot.outbox import enqueue, users_target
 from domain.replies import Markdown
@@ -58,4 +59,6 @@ async def leaders_digest_job(run: JobRunContext) -> None:
                  len(leaders))
 
 
-__all__ = ["digest_key", "jobs", "leaders_digest_job"]
+feature = Feature("digest", jobs=jobs)
+
+__all__ = ["feature", "digest_key", "jobs", "leaders_digest_job"]

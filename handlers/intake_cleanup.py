@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, daily
 from domain.file_store import PENDING_FILE_TTL, STAGING_DIR
 from storage.repo import delete_expired_pending, pending_file_paths
@@ -114,4 +115,6 @@ async def staged_files_cleanup_job(run: JobRunContext) -> None:
     run.log.info("removed %d expired pending files, %d staged files and %d orphans", rows, files, orphans)
 
 
-__all__ = ["delete_orphans", "delete_staged", "jobs", "staged_files_cleanup_job", "staging_dir"]
+feature = Feature("intake_cleanup", jobs=jobs)
+
+__all__ = ["feature", "delete_orphans", "delete_staged", "jobs", "staged_files_cleanup_job", "staging_dir"]

@@ -14,17 +14,36 @@ from __future__ import annotations
 
 from bot.args import Param
 from bot.context import Context
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
 from domain import approval_flow
-from domain.changes import change_context, ensure_not_closed, ensure_running, lock_project, record_change
+from domain.changes import (
+    change_context,
+    ensure_not_closed,
+    ensure_running,
+    lock_project,
+    record_change,
+)
 from domain.errors import Conflict
 from domain.labels import project_label
-from domain.lifecycle import PAUSE_KIND, advance_to_next_phase, apply_initiation_decision, apply_pause, resume_project
+from domain.lifecycle import (
+    PAUSE_KIND,
+    advance_to_next_phase,
+    apply_initiation_decision,
+    apply_pause,
+    resume_project,
+)
 from domain.replies import Reply
-from handlers._common import project_command
-from storage.models import ACTIVE_PROJECT_STATUSES, ApprovalKind, ProjectStatus, RegisterKind, RegisterStatus
+from handlers._project import project_middleware
+from storage.models import (
+    ACTIVE_PROJECT_STATUSES,
+    ApprovalKind,
+    ProjectStatus,
+    RegisterKind,
+    RegisterStatus,
+)
 from storage.repo import add_register_entry
 
 router = Router("phases", title="阶段与状态")
@@ -42,7 +61,6 @@ router = Router("phases", title="阶段与状态")
     needs_project=True,
     action="申请立项",
 )
-@project_command
 async def initiate(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -70,7 +88,6 @@ async def initiate(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="推进阶段",
 )
-@project_command
 async def advance_phase(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     return await advance_to_next_phase(ctx, project)
@@ -89,7 +106,6 @@ async def advance_phase(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="暂停项目",
 )
-@project_command
 async def pause(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     if project.status == ProjectStatus.PAUSED:
@@ -127,13 +143,15 @@ async def pause(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="恢复项目",
 )
-@project_command
 async def resume(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     return await resume_project(ctx, project)
 
 
+feature = Feature("phases", router=router, middleware=(project_middleware,))
+
 __all__ = [
+    "feature",
     "advance_phase",
     "initiate",
     "pause",

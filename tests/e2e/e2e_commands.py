@@ -1,6 +1,6 @@
 """A tiny test feature for the kernel's end-to-end tests: commands whose side effect is one audit row.
 
-Kept out of ``handlers/`` so production help never shows them; the tests pass ``extra_routers=[router]`` to ``App``,
+Kept out of ``handlers/`` so production help never shows them; the tests add ``Feature("e2e", router=router)`` to ``App``'s features,
 and the subprocess entry script (``bot_entry.py``) does the same.
 """
 
