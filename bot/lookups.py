@@ -13,7 +13,7 @@ from bot.context import current_unit_of_work
 from bot.incoming import Incoming
 from bot.roles import LEADER, PROJECT_ADMIN
 from bot.people import find_person
-from storage.repo import get_project_by_code, get_project_by_conversation, member_roles
+from storage.repo import get_project_by_code, load_message_scope, member_roles
 
 
 def _session() -> Any:
@@ -29,7 +29,8 @@ async def resolve_project(incoming: Incoming, code: str | None) -> Any:
     if code:
         return await get_project_by_code(session=session, code=code)
     if incoming.is_group and incoming.conversation_id:
-        return await get_project_by_conversation(session=session, conversation_id=incoming.conversation_id)
+        return await load_message_scope(session=session, conversation_id=incoming.conversation_id,
+                                        user_id=incoming.sender_key)
     return None
 
 

@@ -33,7 +33,7 @@ from storage.models import (
     ProjectStatus,
     utcnow,
 )
-from storage.repo import remember_project, user_names, write_audit
+from storage.repo import known_last_project, remember_project, user_names, write_audit
 
 WEEKDAYS = "一二三四五六日"
 # A phase gate counts exactly what the progress figure counts (one definition, in report_data).
@@ -189,7 +189,7 @@ async def remember_sender_project(ctx: Context, project: Project) -> None:
     """The sender's last project (what a 1:1 command without a code applies to), written with the command's
     writes, or after a read-only command."""
     user_id, name, project_id = ctx.incoming.sender_id, ctx.incoming.sender_nick, project.id
-    if user_id:
+    if user_id and known_last_project(ctx.session, user_id) != (True, project_id):
         await ctx.work.write_after(lambda session: remember_project(
             session=session, user_id=user_id, name=name, project_id=project_id))
 
