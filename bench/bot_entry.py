@@ -70,6 +70,26 @@ def instrument_write_transactions() -> dict[str, list[float]]:
     return stats
 
 
+def count_sql() -> dict[str, int]:
+    """Always on (two counters, ~1 µs a statement): SQL statements (BEGIN itself not counted) and transactions of the
+    whole run, logged at stop with the messages processed, for the statements and transactions per message."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    counts = {"statements": 0, "transactions": 0}
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def statement(conn: Any, cursor: Any, text: str, *args: Any) -> None:
+        if not text.startswith("BEGIN"):  # SQLite's begin hook sends BEGIN as a statement; the begin event counts it
+            counts["statements"] += 1
+
+    @event.listens_for(Engine, "begin")
+    def begin(conn: Any) -> None:
+        counts["transactions"] += 1
+
+    return counts
+
+
 async def main(spec: dict[str, Any]) -> None:
     from bot.app import HANDLER_MODULES, App, KernelOptions
     from bot.config import parse_config
@@ -79,6 +99,7 @@ async def main(spec: dict[str, Any]) -> None:
     config = parse_config(spec["config"], environ={}, require_real_secret=False)
     setup_logging(config)
     gate_stats = instrument_write_transactions() if spec.get("gate_stats") else None
+    sql_counts = count_sql()
     modules = [importlib.import_module(name) for name in HANDLER_MODULES]
     routers = [m.router for m in modules if isinstance(getattr(m, "router", None), Router)]
     options = KernelOptions()
@@ -114,6 +135,9 @@ async def main(spec: dict[str, Any]) -> None:
                                     datetime.fromisoformat(spec["prerender_at"]))
     log.info("bench: bot ready")
     await stop.wait()
+    # Before stopping: the bench may not wait for a backlog to drain (it kills a bot that takes longer).
+    messages = app.inbox.stats.processed if app.inbox is not None else 0
+    log.info("bench: sql counts %s", json.dumps({**sql_counts, "messages": messages}))
     if gate_stats is not None:
         log.info("bench: write transactions %s", json.dumps(gate_stats, ensure_ascii=False))
     await app.stop()
