@@ -22,6 +22,7 @@ from storage.repo._sql import (
     prebuilt_insert_ignoring,
     session_family,
 )
+from storage.sqlite_driver import INLINE
 
 DEFAULT_MAX_ATTEMPTS = 5
 _PENDING_INDEX = "ix_inbox_state_received_at"
@@ -33,6 +34,7 @@ _FINISH = (
     update(_table)
     .where(_table.c.id == bindparam("b_id"))
     .values(state=bindparam("b_state"), error=bindparam("b_error"), processed_at=bindparam("b_at"), claimed_until=None)
+    .execution_options(**{INLINE: True})
 )
 
 

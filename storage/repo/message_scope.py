@@ -21,6 +21,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Conversation, Project, ProjectMember, User
+from storage.sqlite_driver import INLINE
 
 _KEY = "dingpm.message_scope"
 
@@ -33,15 +34,17 @@ _client = or_(
                                   Conversation.external_members == True).exists(),  # noqa: E712 (SQL)
 ).label("client")
 _last_project = select(User.last_project_id).where(User.user_id == _user).scalar_subquery().label("last_project_id")
+_known_user = select(User.id).where(User.user_id == _user).scalar_subquery().label("user_row")
 
 # From a one-row table so that an unbound group (no project) still answers the client flag and the last project.
 # One row per role the sender has in the project (none: one row with a NULL role).
 _SCOPE = (
-    select(Project, ProjectMember.role, _client, _last_project)
+    select(Project, ProjectMember.role, _client, _last_project, _known_user)
     .select_from(_one_row)
     .outerjoin(Project, or_(Project.internal_conversation_id == _conversation,
                             Project.client_conversation_id == _conversation))
     .outerjoin(ProjectMember, and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == _user))
+    .execution_options(**{INLINE: True})  # index look-ups only: on the loop's thread (storage.sqlite_driver)
 )
 
 
@@ -54,10 +57,11 @@ async def load_message_scope(*, session: AsyncSession, conversation_id: str, use
         rows = [row for row in rows if row[0] is project]  # a group is bound to one project; keep the first
     client = bool(rows[0][2]) if rows else False
     last = rows[0][3] if rows else None
+    known_user = rows[0][4] is not None if rows else False
     cache: dict[Any, Any] = session.info.setdefault(_KEY, {})
     cache[("client", conversation_id)] = client
     if user_id:
-        cache[("last", user_id)] = last
+        cache[("last", user_id)] = (known_user, last)
         if project is not None:
             cache[("roles", project.id, user_id)] = {row[1] for row in rows if row[1] is not None}
     return project
@@ -79,13 +83,15 @@ def taken_client_conversation(session: AsyncSession, conversation_id: str) -> tu
     return _take(session, ("client", conversation_id))
 
 
-def known_last_project(session: AsyncSession, user_id: str) -> tuple[bool, int | None]:
-    """``(True, id)`` if ``load_message_scope`` read ``user_id``'s last project in this session (not taken: a
-    read-only command's answer is written in another session, which asks this one first)."""
+def known_last_project(session: AsyncSession, user_id: str) -> tuple[bool, bool, int | None]:
+    """``(True, user row exists, last project id)`` if ``load_message_scope`` read ``user_id``'s row in this session,
+    else ``(False, False, None)``. Not taken: a read-only command's answer is written in another session, which asks
+    this one first."""
     cache = session.info.get(_KEY)
     if not cache or ("last", user_id) not in cache:
-        return False, None
-    return True, cache[("last", user_id)]
+        return False, False, None
+    exists, last = cache[("last", user_id)]
+    return True, exists, last
 
 
 def forget_last_project(session: AsyncSession, user_id: str) -> None:
