@@ -59,6 +59,12 @@ def instrument_write_transactions() -> dict[str, list[float]]:
 
     statements: dict[str, list[float]] = stats.setdefault("SQL statements by verb", {})  # type: ignore[assignment]
 
+    import asyncio
+
+    from bot import inbox
+
+    in_task: dict[Any, list[int]] = {}  # task -> [statements, transactions] run by that message's task so far
+
     @event.listens_for(Engine, "before_cursor_execute")
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         verb = statement.lstrip().split(" ", 1)[0].upper()
@@ -66,7 +72,37 @@ def instrument_write_transactions() -> dict[str, list[float]]:
         texts = stats.setdefault("SQL statements", {})  # by text: which statements a message costs
         key = " ".join(statement.split())[:160]
         texts[key] = texts.get(key, 0) + 1
+        task = asyncio.current_task()
+        if task is not None and verb != "BEGIN":
+            in_task.setdefault(task, [0, 0])[0] += 1
 
+    @event.listens_for(Engine, "begin")
+    def begin(conn: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            in_task.setdefault(task, [0, 0])[1] += 1
+
+    # Per command: the statements and transactions of the message's own task (its unit of work, and a read-only
+    # command's read transaction); the frame's insert and the sent mark are shared group commits, counted above.
+    by_command: dict[str, list[int]] = stats.setdefault("by command", {})  # type: ignore[assignment]
+    original_log = inbox.log_handled
+
+    seen: set[str] = set()
+
+    def log_handled(handled: Any) -> None:
+        statements_, transactions = in_task.pop(asyncio.current_task(), [0, 0])
+        # A sender's first message also teaches the directory who they are and sets their last project (a short
+        # bench sees most senders once; a deployment has seen them before): counted apart.
+        first = handled.sender_id not in seen
+        seen.add(handled.sender_id)
+        name = f"{handled.command} ({handled.outcome})" + (", sender's first message" if first else "")
+        entry = by_command.setdefault(name, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += statements_
+        entry[2] += transactions
+        original_log(handled)
+
+    inbox.log_handled = log_handled  # type: ignore[assignment]
     return stats
 
 

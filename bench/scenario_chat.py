@@ -311,6 +311,14 @@ def chat_markdown(data: dict[str, Any]) -> str:
                      report.table(["opened by", "per message", "mean wait ms", "mean hold ms", "total hold s"], rows),
                      "", "SQL statements per message: " + ", ".join(f"{k} {v / handled:.1f}" for k, v in verbs.items())
                      + f"; total {sum(verbs.values()) / handled:.1f}."]
+            commands = tx.get("by command") or {}
+            if commands:
+                text += ["", "Per command, in the message's own task (its unit of work and, for a read-only command, "
+                             "its read transaction; BEGIN not counted as a statement; the frame's insert and the sent "
+                             "mark are group commits shared by several messages, not included):", "",
+                         report.table(["command (outcome)", "messages", "statements", "transactions"],
+                                      [[name, n, s / n, t / n] for name, (n, s, t) in
+                                       sorted(commands.items(), key=lambda kv: -kv[1][0])])]
     return "\n".join(text)
 
 
