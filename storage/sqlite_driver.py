@@ -34,6 +34,7 @@ DRIVER_NAME = "sqlite+dingpm_aiosqlite"
 # BEGIN and COMMIT, which may wait for the lock or a checkpoint's I/O, and every other statement keep the hop.
 INLINE = "dingpm_inline"
 _inline_sql: set[str] = set()
+_DEFERRED_BEGIN = "BEGIN"  # a read transaction's start takes no lock (the first read takes a WAL snapshot): inline too
 
 
 def note_inline_statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
@@ -64,7 +65,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         connection = self._connection
         try:
-            if operation in _inline_sql and connection._conn.in_transaction:
+            if (operation in _inline_sql and connection._conn.in_transaction) or operation == _DEFERRED_BEGIN:
                 description, rows, lastrowid, rowcount = _run_statement(connection._conn, operation, parameters)
             else:
                 description, rows, lastrowid, rowcount = self.await_(
