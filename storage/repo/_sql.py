@@ -19,8 +19,8 @@ from sqlalchemy.sql.dml import Insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import dialect_family
-from storage.sqlite_driver import INLINE
 from storage.models import TableBase
+from storage.sqlite_driver import INLINE
 
 RowT = TypeVar("RowT", bound=TableBase)
 

@@ -6,10 +6,11 @@ The dispatcher asks these one by one (``resolve_project``, ``roles_of``, ``clien
 with one indexed statement and leaves the answers in the session (``session.info``); ``member_roles``,
 ``is_client_conversation`` and ``remember_project`` take them from there instead of asking the database.
 
-Each answer is taken once (popped): the dispatcher asks right after the project is resolved, before the command
-runs, so nothing in the transaction can have changed it; a later call in the same transaction (after the command
-added a member, say) asks the database again. The statement is built once at import (bound parameters), so its
-compiled form is cached and nothing is constructed per message.
+The roles and the client flag are taken once (popped): the dispatcher asks right after the project is resolved,
+before the command runs, so nothing in the transaction can have changed them; a later call in the same transaction
+(after the command added a member, say) asks the database again. The last project is only ever written by
+``remember_project``, which forgets it when it writes it. The statement is built once at import (bound parameters),
+so its compiled form is cached and nothing is constructed per message.
 """
 
 from __future__ import annotations

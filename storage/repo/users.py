@@ -11,8 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Project, User, utcnow
 from storage.repo._sql import insert_ignoring_duplicates, session_family
-from storage.repo.message_scope import forget_last_project, known_last_project
 from storage.repo.directory import display_names
+from storage.repo.message_scope import forget_last_project, known_last_project
 
 
 async def upsert_user(*, session: AsyncSession, user_id: str, name: str, now: datetime | None = None) -> User:
