@@ -42,6 +42,13 @@ async def lock_project(session: AsyncSession, project_id: int) -> Project:
 
     ``key_share=True`` is PostgreSQL's FOR NO KEY UPDATE: it still serializes commands on the project but does not
     conflict with the key-share locks that inserting rows referencing the project (audit, registers) takes."""
+    if session.get_bind().dialect.name == "sqlite":
+        # The write transaction already excludes every other writer, so the project this transaction read is
+        # current: taken from the session's identity map, without a statement (read once if it is not there).
+        project = await session.get(Project, project_id)
+        if project is None:
+            raise LookupError(f"project {project_id} not found")
+        return project
     query = (select(Project).where(Project.id == project_id).with_for_update(key_share=True)
              .execution_options(populate_existing=True))
     return (await session.exec(query)).one()

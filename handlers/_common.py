@@ -14,7 +14,7 @@ from domain.report_data import (
     progress_percent,
 )
 from storage.models import Deliverable, DeliverableStatus, Project
-from storage.repo import remember_project
+from storage.repo import known_last_project, remember_project
 from storage.workdays import WorkCalendar
 
 STATUS_ICONS = {DeliverableStatus.PENDING: "⬜", DeliverableStatus.SUBMITTED: "✅", DeliverableStatus.WAIVED: "➖"}
@@ -55,7 +55,7 @@ async def remember_sender_project(ctx: Context, project: Project) -> None:
     """The sender's last project (what a 1:1 command without a code applies to), written with the command's
     writes, or after a read-only command."""
     user_id, name, project_id = ctx.incoming.sender_id, ctx.incoming.sender_nick, project.id
-    if user_id:
+    if user_id and known_last_project(ctx.session, user_id) != (True, True, project_id):
         await ctx.work.write_after(lambda session: remember_project(
             session=session, user_id=user_id, name=name, project_id=project_id))
 

@@ -37,8 +37,8 @@ from storage.models import Project, ProjectStatus
 from storage.repo import (
     get_project,
     get_project_by_code,
-    get_project_by_conversation,
     last_project_id,
+    load_message_scope,
     member_roles,
     projects_of_user,
 )
@@ -98,7 +98,10 @@ async def resolve_project(session: AsyncSession, incoming: Incoming, code: str |
     if incoming.is_group:
         if not incoming.conversation_id:
             return None
-        return await get_project_by_conversation(session=session, conversation_id=incoming.conversation_id)
+        # One statement: the project, and the sender's roles, the client flag and last project the dispatcher and
+        # the command ask for next.
+        return await load_message_scope(session=session, conversation_id=incoming.conversation_id,
+                                        user_id=incoming.sender_key)
     if not incoming.sender_id:
         return None
     last = await last_project_id(session=session, user_id=incoming.sender_id)
