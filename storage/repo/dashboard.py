@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, and_, case, func, or_, type_coerce, union
+from sqlalchemy import Date, String, and_, bindparam, case, false, func, literal_column, or_, type_coerce, union
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    ACTIVE_PROJECT_STATUSES,
     Approval,
     ApprovalStatus,
     AuditLog,
@@ -219,6 +220,236 @@ async def deliverable_states(*, session: AsyncSession, project_ids: Sequence[int
             Deliverable.project_id.in_(chunk))  # type: ignore[attr-defined]
         rows.extend(make(row) for row in await _rows(session, query))
     return rows
+
+
+# ---- the portfolio counted, ordered and paged in SQL ------------------------------------------------------------------
+#
+# The page of the portfolio does not read every project: one subquery (``_portfolio_facts``) gives each visible project
+# its overdue count, oldest overdue due dates, open high risks, running approvals and its colour, and the statements
+# below count it by colour and phase, order and page it, and count its overdue deliverables by due date, so that only
+# the page's rows and a few dozen counts come back. The colour is the digest's rule (``reports.digest.project_health``)
+# given as plain values (``HealthRule``): working days cannot be counted in SQL, but "a required deliverable at least
+# N working days late" is "due on or before one date" for a given today, and ordering by working days late is ordering
+# by a step function of the oldest due date. ``web.portfolio.health_rule`` derives both from the calendar;
+# tests/web/test_portfolio_sql.py checks the result against the Python reading of every project on every database.
+
+LATE, AT_RISK, ON_TRACK = 0, 1, 2  # the colours in SQL, worst first (``HEALTH_ORDER``'s positions)
+FINISHED_STATUSES = ("已完成", "已关闭", "已验收")  # reports.model.FINISHED_PROJECT_STATUSES: always 正常
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRule:
+    """The digest's colour rule for one day, as values SQL compares with (``web.portfolio.health_rule``)."""
+
+    today: date
+    late_required_due: date | None  # a running project's required deliverable due on or before this: 延期
+    overdue_for_risk: int  # this many overdue deliverables of a running project: 有风险 (0: never)
+    high_risks_for_risk: int  # this many open high risks: 有风险 (0: never)
+    # Working days late of a deliverable by due date, a step function: (first due date of a step, days), the
+    # newest dates first; a date older than every step has the last step's days (none are: the steps reach the
+    # oldest pending due date).
+    lateness: tuple[tuple[date, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioFilter:
+    """What the portfolio's filters keep (empty: anything). ``health`` is a colour's position (``LATE`` …)."""
+
+    template: str = ""
+    phase: str = ""
+    status: str = ""
+    health: int | None = None
+    pm: str = ""
+    search: str = ""
+
+
+def _by_steps(column: Any, steps: Sequence[tuple[date, int]]) -> Any:
+    """``column``'s step (``HealthRule.lateness``) as a balanced tree of CASEs: a few comparisons per row whatever
+    the number of steps."""
+    if len(steps) == 1:
+        return literal_column(str(int(steps[0][1])))
+    middle = (len(steps) - 1) // 2
+    return case((column >= bindparam(None, steps[middle][0], type_=Date()), _by_steps(column, steps[:middle + 1])),
+                else_=_by_steps(column, steps[middle + 1:]))
+
+
+def _portfolio_facts(scope: Scope, rule: HealthRule, search: str) -> Any:
+    """One row per project ``scope`` may see (and ``search`` finds): its columns, counts and colour."""
+    D, R, A = Deliverable, RegisterEntry, Approval
+    overdue = (select(D.project_id, func.count().label("n"), func.min(D.due_date).label("oldest"),
+                      func.min(case((D.required, D.due_date))).label("oldest_required"))  # type: ignore[arg-type]
+               .where(D.status == DeliverableStatus.PENDING, D.due_date < rule.today,  # type: ignore[operator]
+                      *_scoped(D.project_id, scope, None, search))
+               .group_by(D.project_id).subquery())
+    risks = (select(R.project_id, func.count().label("n"))
+             .where(R.kind == RegisterKind.RISK, _open_entry(), HIGH_RISK, *_scoped(R.project_id, scope, None, search))
+             .group_by(R.project_id).subquery())
+    approvals = (select(A.project_id, func.count().label("n"))
+                 .where(A.status == ApprovalStatus.RUNNING, *_scoped(A.project_id, scope, None, search))
+                 .group_by(A.project_id).subquery())
+    status = type_coerce(Project.status, String())
+    running = status.in_([str(s) for s in ACTIVE_PROJECT_STATUSES])
+    # A paused or finished project's deadlines do not run: its overdue deliverables count for nothing.
+    overdue_n = case((running, func.coalesce(overdue.c.n, 0)), else_=0)
+    oldest = case((running, overdue.c.oldest))
+    oldest_required = case((running, overdue.c.oldest_required))
+    high_risks = func.coalesce(risks.c.n, 0)
+    finished = or_(status.in_(FINISHED_STATUSES), Project.actual_end.is_not(None))  # type: ignore[union-attr]
+    late = [Project.planned_end < rule.today]  # type: ignore[operator]
+    if rule.late_required_due is not None:
+        late.append(oldest_required <= rule.late_required_due)
+    risky = [false()]
+    if rule.overdue_for_risk > 0:
+        risky.append(overdue_n >= rule.overdue_for_risk)
+    if rule.high_risks_for_risk > 0:
+        risky.append(high_risks >= rule.high_risks_for_risk)
+    health = case((finished, ON_TRACK), (or_(*late), LATE), (or_(*risky), AT_RISK), else_=ON_TRACK)
+    lateness = (case((oldest.is_(None), 0), else_=_by_steps(oldest, rule.lateness)) if rule.lateness
+                else literal_column("0"))
+    found = [_matching(search)] if search else []
+    return (
+        select(Project.id, Project.code, Project.template, status.label("status"),
+               func.coalesce(Project.current_phase, "").label("phase"), Project.pm_user_id, Project.planned_end,
+               Project.actual_end, overdue_n.label("overdue"), oldest.label("oldest"),
+               oldest_required.label("oldest_required"), high_risks.label("high_risks"),
+               func.coalesce(approvals.c.n, 0).label("approvals"), health.label("health"),
+               lateness.label("lateness"))
+        .outerjoin(overdue, overdue.c.project_id == Project.id)  # type: ignore[arg-type]
+        .outerjoin(risks, risks.c.project_id == Project.id)  # type: ignore[arg-type]
+        .outerjoin(approvals, approvals.c.project_id == Project.id)  # type: ignore[arg-type]
+        .where(visible(scope), *found)
+        .subquery("facts")
+    )
+
+
+def _kept(facts: Any, wanted: PortfolioFilter) -> list[Any]:
+    """The conditions of ``wanted`` on the facts (the search is in the facts already)."""
+    conditions = []
+    for column, value in ((facts.c.template, wanted.template), (facts.c.phase, wanted.phase),
+                          (facts.c.status, wanted.status), (facts.c.pm_user_id, wanted.pm)):
+        if value:
+            conditions.append(column == value)
+    if wanted.health is not None:
+        conditions.append(facts.c.health == wanted.health)
+    return conditions
+
+
+def _codes(column: Any, dialect: str) -> Any:
+    """``column`` compared by code point, as Python compares strings (PostgreSQL's and MariaDB's default collations
+    ignore punctuation and case)."""
+    collation = {"postgresql": "C", "mysql": "utf8mb4_bin", "mariadb": "utf8mb4_bin"}.get(dialect)
+    return column.collate(collation) if collation else column
+
+
+def _order(facts: Any, sort: str, dialect: str) -> list[Any]:
+    """``web.portfolio.SORTS``'s orders in SQL (ties broken by code, as there)."""
+    f = facts.c
+    code = _codes(f.code, dialect)
+    if sort == "code":
+        return [code]
+    if sort == "end":
+        return [case((f.planned_end.is_(None), 1), else_=0), f.planned_end, code]
+    if sort == "overdue":  # descending on every key, the code too: Python's sorted(reverse=True)
+        return [f.overdue.desc(), f.lateness.desc(), code.desc()]
+    if sort == "approvals":
+        return [f.approvals.desc(), code.desc()]
+    return [f.health, f.overdue.desc(), f.lateness.desc(), code]  # worst first: reports.digest.worst_first
+
+
+async def oldest_pending_due(*, session: AsyncSession) -> date | None:
+    """The oldest due date of any pending deliverable (one step of ``ix_deliverables_status_due_date``): how far back
+    ``HealthRule.lateness`` must reach."""
+    query = select(func.min(Deliverable.due_date)).where(Deliverable.status == DeliverableStatus.PENDING)
+    return (await _rows(session, query))[0][0]
+
+
+class PortfolioCount(NamedTuple):
+    health: int
+    phase: str
+    projects: int
+    overdue: int
+    approvals: int
+
+
+async def portfolio_counts(*, session: AsyncSession, scope: Scope, rule: HealthRule,
+                           wanted: PortfolioFilter) -> list[PortfolioCount]:
+    """The projects ``wanted`` keeps, counted by colour and phase, with their overdue deliverables and running
+    approvals."""
+    facts = _portfolio_facts(scope, rule, wanted.search)
+    query = (select(facts.c.health, facts.c.phase, func.count(), func.sum(facts.c.overdue), func.sum(facts.c.approvals))
+             .where(*_kept(facts, wanted)).group_by(facts.c.health, facts.c.phase))
+    return [PortfolioCount(int(h), p, int(n), int(o or 0), int(a or 0)) for h, p, n, o, a in await _rows(session, query)]
+
+
+class PortfolioRow(NamedTuple):
+    """A project of a portfolio page (the facts' columns)."""
+
+    id: int
+    code: str
+    template: str
+    status: str
+    phase: str
+    pm_user_id: str | None
+    planned_end: date | None
+    actual_end: date | None
+    overdue: int
+    oldest: date | None
+    oldest_required: date | None
+    high_risks: int
+    approvals: int
+    health: int
+    lateness: int
+
+
+async def portfolio_rows(*, session: AsyncSession, scope: Scope, rule: HealthRule, wanted: PortfolioFilter,
+                         sort: str, limit: int, offset: int) -> list[PortfolioRow]:
+    """A page of the projects ``wanted`` keeps, in the order ``sort`` names."""
+    facts = _portfolio_facts(scope, rule, wanted.search)
+    dialect = session.bind.dialect.name
+    query = (select(facts).where(*_kept(facts, wanted)).order_by(*_order(facts, sort, dialect))
+             .limit(limit).offset(offset))
+    return [PortfolioRow._make(row) for row in await _rows(session, query)]
+
+
+async def overdue_by_due_date(*, session: AsyncSession, scope: Scope, rule: HealthRule,
+                              wanted: PortfolioFilter) -> list[tuple[date, int]]:
+    """The overdue deliverables of the running projects ``wanted`` keeps, counted by due date."""
+    D = Deliverable
+    if wanted.health is None:  # no colour to keep: the projects' own columns say which (no counts to compute)
+        found = [_matching(wanted.search)] if wanted.search else []
+        projects: Any = (select(Project.id, Project.template, func.coalesce(Project.current_phase, "").label("phase"),
+                                type_coerce(Project.status, String()).label("status"), Project.pm_user_id)
+                         .where(visible(scope), *found).subquery("projects"))
+    else:
+        projects = _portfolio_facts(scope, rule, wanted.search)
+    running = projects.c.status.in_([str(s) for s in ACTIVE_PROJECT_STATUSES])
+    kept = select(projects.c.id).where(running, *_kept(projects, wanted))
+    query = (select(D.due_date, func.count())
+             .where(D.status == DeliverableStatus.PENDING, D.due_date < rule.today,  # type: ignore[operator]
+                    D.project_id.in_(kept))  # type: ignore[union-attr]
+             .group_by(D.due_date))
+    return [(due, int(n)) for due, n in await _rows(session, query)]
+
+
+class PortfolioChoices(NamedTuple):
+    """What the filters offer: the (template, phase) pairs of the viewer's projects with their counts, and their PMs
+    (None when there are more than asked for)."""
+
+    kinds: list[tuple[str, str, int]]
+    pms: list[str] | None
+
+
+async def portfolio_choices(*, session: AsyncSession, scope: Scope, search: str, pms_max: int) -> PortfolioChoices:
+    """The templates, phases and PMs of the projects ``scope`` may see (and ``search`` finds)."""
+    found = [visible(scope), *([_matching(search)] if search else [])]
+    phase = func.coalesce(Project.current_phase, "")
+    kinds = await _rows(session, select(Project.template, phase, func.count()).where(*found)
+                        .group_by(Project.template, phase))
+    pms = await _rows(session, select(Project.pm_user_id).distinct()
+                      .where(*found, Project.pm_user_id.is_not(None), Project.pm_user_id != "")  # type: ignore[union-attr]
+                      .limit(pms_max + 1))
+    return PortfolioChoices([(t, p, int(n)) for t, p, n in kinds],
+                            [row[0] for row in pms] if len(pms) <= pms_max else None)
 
 
 # ---- one project ----------------------------------------------------------------------------------------------------
