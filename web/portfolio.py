@@ -33,11 +33,9 @@ from storage.repo.dashboard import (
     deliverable_states,
     high_risk_project_ids,
     oldest_pending_due,
-    overdue_by_due_date,
     overdue_dues,
     portfolio_choices,
-    portfolio_counts,
-    portfolio_rows,
+    portfolio_slice,
     project_details,
     running_approval_project_ids,
     visible_projects,
@@ -384,14 +382,19 @@ async def read_portfolio_view(*, session: Any, scope: Scope, query: PortfolioQue
     wanted = PortfolioFilter(template=query.template, phase=query.phase, status=query.status,
                              health=HEALTH_NAMES.index(query.health) if query.health else None, pm=query.pm,
                              search=query.q)
-    counts = await portfolio_counts(session=session, scope=scope, rule=rule, wanted=wanted)
     choices = await portfolio_choices(session=session, scope=scope, search=query.q, pms_max=PM_CHOICES_MAX)
-    kept = sum(c.projects for c in counts)
+    found = await portfolio_slice(session=session, scope=scope, rule=rule, wanted=wanted, sort=query.sort,
+                                  limit=page_size, offset=(query.page - 1) * page_size)
+    kept = sum(c.projects for c in found.counts)
     pages = max(1, -(-kept // page_size))
     number = min(query.page, pages)
-    rows = await portfolio_rows(session=session, scope=scope, rule=rule, wanted=wanted, sort=query.sort,
-                                limit=page_size, offset=(number - 1) * page_size)
-    dues = await overdue_by_due_date(session=session, scope=scope, rule=rule, wanted=wanted)
+    if number != query.page:  # past the last page: the last one (its counts are the same)
+        found = await portfolio_slice(session=session, scope=scope, rule=rule, wanted=wanted, sort=query.sort,
+                                      limit=page_size, offset=(number - 1) * page_size)
+    counts = found.counts
+    _, key, descending = SORTS[query.sort]
+    shown = sorted((entry_of(row, today=today, calendar=calendar) for row in found.rows), key=key,
+                   reverse=descending)
     healths: Counter[str] = Counter()
     phases: Counter[str] = Counter()
     for c in counts:
@@ -399,13 +402,13 @@ async def read_portfolio_view(*, session: Any, scope: Scope, query: PortfolioQue
         phases[c.phase] += c.projects
     charts = {"projects_by_health": health_counts(healths),
               "projects_by_phase": phase_counts(phases, phase_order),
-              "overdue_by_week": overdue_week_counts(dict(dues), today)}
+              "overdue_by_week": overdue_week_counts(dict(found.dues), today)}
     options = FilterOptions(tuple(sorted({t for t, _, _ in choices.kinds})),
                             tuple(sorted({p for _, p, _ in choices.kinds} - {""})),
                             tuple(sorted(choices.pms)) if choices.pms is not None else ())
     return PortfolioView(
         total=sum(n for _, _, n in choices.kinds),
-        page=Page([entry_of(row, today=today, calendar=calendar) for row in rows], number, pages, kept, page_size),
+        page=Page(shown, number, pages, kept, page_size),
         options=options, health=charts["projects_by_health"], charts=charts,
         overdue=sum(c.overdue for c in counts), approvals=sum(c.approvals for c in counts))
 

@@ -21,7 +21,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Date, String, and_, bindparam, case, false, func, literal_column, or_, type_coerce, union
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal_column,
+    null,
+    or_,
+    type_coerce,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -263,14 +278,20 @@ class PortfolioFilter:
     search: str = ""
 
 
-def _by_steps(column: Any, steps: Sequence[tuple[date, int]]) -> Any:
-    """``column``'s step (``HealthRule.lateness``) as a balanced tree of CASEs: a few comparisons per row whatever
-    the number of steps."""
-    if len(steps) == 1:
-        return literal_column(str(int(steps[0][1])))
-    middle = (len(steps) - 1) // 2
-    return case((column >= bindparam(None, steps[middle][0], type_=Date()), _by_steps(column, steps[:middle + 1])),
-                else_=_by_steps(column, steps[middle + 1:]))
+def _lateness(column: str, steps: Sequence[tuple[date, int]]) -> Any:
+    """The working days late of the due date in ``column`` (a column of the ``facts`` subquery) by ``steps``
+    (``HealthRule.lateness``); 0 for none. A balanced tree of CASEs, a few comparisons per row whatever the number of
+    steps, written as SQL text: every database compares a date column with an ISO date string, and a tree of
+    hundreds of bound parameters would cost more to build per request than the statement takes to run."""
+
+    def tree(part: Sequence[tuple[date, int]]) -> str:
+        if len(part) == 1:
+            return str(int(part[0][1]))
+        middle = (len(part) - 1) // 2
+        return (f"CASE WHEN {column} >= '{part[middle][0].isoformat()}' THEN {tree(part[:middle + 1])} "
+                f"ELSE {tree(part[middle + 1:])} END")
+
+    return literal_column(f"CASE WHEN {column} IS NULL THEN 0 ELSE {tree(steps)} END" if steps else "0")
 
 
 def _portfolio_facts(scope: Scope, rule: HealthRule, search: str) -> Any:
@@ -304,21 +325,17 @@ def _portfolio_facts(scope: Scope, rule: HealthRule, search: str) -> Any:
     if rule.high_risks_for_risk > 0:
         risky.append(high_risks >= rule.high_risks_for_risk)
     health = case((finished, ON_TRACK), (or_(*late), LATE), (or_(*risky), AT_RISK), else_=ON_TRACK)
-    lateness = (case((oldest.is_(None), 0), else_=_by_steps(oldest, rule.lateness)) if rule.lateness
-                else literal_column("0"))
     found = [_matching(search)] if search else []
     return (
         select(Project.id, Project.code, Project.template, status.label("status"),
                func.coalesce(Project.current_phase, "").label("phase"), Project.pm_user_id, Project.planned_end,
                Project.actual_end, overdue_n.label("overdue"), oldest.label("oldest"),
                oldest_required.label("oldest_required"), high_risks.label("high_risks"),
-               func.coalesce(approvals.c.n, 0).label("approvals"), health.label("health"),
-               lateness.label("lateness"))
+               func.coalesce(approvals.c.n, 0).label("approvals"), health.label("health"))
         .outerjoin(overdue, overdue.c.project_id == Project.id)  # type: ignore[arg-type]
         .outerjoin(risks, risks.c.project_id == Project.id)  # type: ignore[arg-type]
         .outerjoin(approvals, approvals.c.project_id == Project.id)  # type: ignore[arg-type]
         .where(visible(scope), *found)
-        .subquery("facts")
     )
 
 
@@ -341,19 +358,20 @@ def _codes(column: Any, dialect: str) -> Any:
     return column.collate(collation) if collation else column
 
 
-def _order(facts: Any, sort: str, dialect: str) -> list[Any]:
+def _order(facts: Any, sort: str, rule: HealthRule, dialect: str) -> list[Any]:
     """``web.portfolio.SORTS``'s orders in SQL (ties broken by code, as there)."""
     f = facts.c
     code = _codes(f.code, dialect)
+    lateness = _lateness(f"{facts.name}.oldest", rule.lateness)
     if sort == "code":
         return [code]
     if sort == "end":
         return [case((f.planned_end.is_(None), 1), else_=0), f.planned_end, code]
     if sort == "overdue":  # descending on every key, the code too: Python's sorted(reverse=True)
-        return [f.overdue.desc(), f.lateness.desc(), code.desc()]
+        return [f.overdue.desc(), lateness.desc(), code.desc()]
     if sort == "approvals":
         return [f.approvals.desc(), code.desc()]
-    return [f.health, f.overdue.desc(), f.lateness.desc(), code]  # worst first: reports.digest.worst_first
+    return [f.health, f.overdue.desc(), lateness.desc(), code]  # worst first: reports.digest.worst_first
 
 
 async def oldest_pending_due(*, session: AsyncSession) -> date | None:
@@ -364,21 +382,14 @@ async def oldest_pending_due(*, session: AsyncSession) -> date | None:
 
 
 class PortfolioCount(NamedTuple):
+    """The projects of one colour and phase that the filters keep, with their overdue deliverables and running
+    approvals."""
+
     health: int
     phase: str
     projects: int
     overdue: int
     approvals: int
-
-
-async def portfolio_counts(*, session: AsyncSession, scope: Scope, rule: HealthRule,
-                           wanted: PortfolioFilter) -> list[PortfolioCount]:
-    """The projects ``wanted`` keeps, counted by colour and phase, with their overdue deliverables and running
-    approvals."""
-    facts = _portfolio_facts(scope, rule, wanted.search)
-    query = (select(facts.c.health, facts.c.phase, func.count(), func.sum(facts.c.overdue), func.sum(facts.c.approvals))
-             .where(*_kept(facts, wanted)).group_by(facts.c.health, facts.c.phase))
-    return [PortfolioCount(int(h), p, int(n), int(o or 0), int(a or 0)) for h, p, n, o, a in await _rows(session, query)]
 
 
 class PortfolioRow(NamedTuple):
@@ -398,37 +409,61 @@ class PortfolioRow(NamedTuple):
     high_risks: int
     approvals: int
     health: int
-    lateness: int
 
 
-async def portfolio_rows(*, session: AsyncSession, scope: Scope, rule: HealthRule, wanted: PortfolioFilter,
-                         sort: str, limit: int, offset: int) -> list[PortfolioRow]:
-    """A page of the projects ``wanted`` keeps, in the order ``sort`` names."""
-    facts = _portfolio_facts(scope, rule, wanted.search)
-    dialect = session.bind.dialect.name
-    query = (select(facts).where(*_kept(facts, wanted)).order_by(*_order(facts, sort, dialect))
-             .limit(limit).offset(offset))
-    return [PortfolioRow._make(row) for row in await _rows(session, query)]
+class PortfolioSlice(NamedTuple):
+    """What a portfolio page needs of the database: the counts of the projects the filters keep, a page of them (in
+    no particular order: the caller orders the page by ``web.portfolio.SORTS``, as SQL chose it), and their overdue
+    deliverables counted by due date."""
+
+    counts: list[PortfolioCount]
+    rows: list[PortfolioRow]
+    dues: list[tuple[date, int]]
 
 
-async def overdue_by_due_date(*, session: AsyncSession, scope: Scope, rule: HealthRule,
-                              wanted: PortfolioFilter) -> list[tuple[date, int]]:
-    """The overdue deliverables of the running projects ``wanted`` keeps, counted by due date."""
+_COUNTS, _PAGE, _DUES = 0, 1, 2  # the parts of the slice's statement
+
+
+async def portfolio_slice(*, session: AsyncSession, scope: Scope, rule: HealthRule, wanted: PortfolioFilter,
+                          sort: str, limit: int, offset: int) -> PortfolioSlice:
+    """The counts, a page (``sort``'s order, ``limit`` rows from ``offset``) and the overdue deliverables by due
+    date of the projects ``wanted`` keeps, in one statement: its three parts read one ``facts`` (a CTE, computed
+    once), and they share its columns (the page's names; the counts use id, overdue and approvals for the number of
+    projects and the sums, the dues oldest and overdue for the date and its count)."""
+    facts = _portfolio_facts(scope, rule, wanted.search).cte("facts")
+    kept = _kept(facts, wanted)
+    f = facts.c
+    text, day, number = String(), Date(), Integer()
+
+    def part(tag: int, **values: Any) -> Any:
+        """A part's columns in the page's order, NULL (typed, for PostgreSQL's UNION) where the part has none."""
+        columns = [literal_column(str(tag)).label("part")]
+        for name, kind in (("health", number), ("phase", text), ("id", number), ("overdue", number),
+                           ("approvals", number), ("code", text), ("template", text), ("status", text),
+                           ("pm_user_id", text), ("planned_end", day), ("actual_end", day), ("oldest", day),
+                           ("oldest_required", day), ("high_risks", number)):
+            columns.append((values[name] if name in values else cast(null(), kind)).label(name))
+        return columns
+
+    counts = select(*part(_COUNTS, health=f.health, phase=f.phase, id=func.count(),
+                          overdue=cast(func.sum(f.overdue), Integer), approvals=cast(func.sum(f.approvals), Integer))).where(*kept).group_by(f.health, f.phase)
+    page = (select(facts).where(*kept).order_by(*_order(facts, sort, rule, session.bind.dialect.name))
+            .limit(limit).offset(offset).subquery("page"))
+    rows = select(*part(_PAGE, **{name: page.c[name] for name in PortfolioRow._fields}))
+    running = f.status.in_([str(s) for s in ACTIVE_PROJECT_STATUSES])
     D = Deliverable
-    if wanted.health is None:  # no colour to keep: the projects' own columns say which (no counts to compute)
-        found = [_matching(wanted.search)] if wanted.search else []
-        projects: Any = (select(Project.id, Project.template, func.coalesce(Project.current_phase, "").label("phase"),
-                                type_coerce(Project.status, String()).label("status"), Project.pm_user_id)
-                         .where(visible(scope), *found).subquery("projects"))
-    else:
-        projects = _portfolio_facts(scope, rule, wanted.search)
-    running = projects.c.status.in_([str(s) for s in ACTIVE_PROJECT_STATUSES])
-    kept = select(projects.c.id).where(running, *_kept(projects, wanted))
-    query = (select(D.due_date, func.count())
-             .where(D.status == DeliverableStatus.PENDING, D.due_date < rule.today,  # type: ignore[operator]
-                    D.project_id.in_(kept))  # type: ignore[union-attr]
-             .group_by(D.due_date))
-    return [(due, int(n)) for due, n in await _rows(session, query)]
+    dues = select(*part(_DUES, oldest=D.due_date, overdue=func.count())).where(
+        D.status == DeliverableStatus.PENDING, D.due_date < rule.today,  # type: ignore[operator]
+        D.project_id.in_(select(f.id).where(running, *kept))).group_by(D.due_date)  # type: ignore[union-attr]
+    found = PortfolioSlice([], [], [])
+    for row in await _rows(session, union_all(counts, rows, dues)):
+        if row.part == _COUNTS:
+            found.counts.append(PortfolioCount(row.health, row.phase, row.id, row.overdue, row.approvals))
+        elif row.part == _PAGE:
+            found.rows.append(PortfolioRow(*(row._mapping[name] for name in PortfolioRow._fields)))
+        else:
+            found.dues.append((row.oldest, row.overdue))
+    return found
 
 
 class PortfolioChoices(NamedTuple):
