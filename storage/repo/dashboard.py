@@ -294,14 +294,22 @@ def _lateness(column: str, steps: Sequence[tuple[date, int]]) -> Any:
     return literal_column(f"CASE WHEN {column} IS NULL THEN 0 ELSE {tree(steps)} END" if steps else "0")
 
 
-def _portfolio_facts(scope: Scope, rule: HealthRule, search: str) -> Any:
+def _overdue(scope: Scope, rule: HealthRule, search: str) -> Any:
+    """The pending deliverables past their due date in the scope (one range of ``ix_deliverables_status_due_date``,
+    which holds the three columns): what the colours and the chart by week count."""
+    D = Deliverable
+    return select(D.project_id, D.due_date, D.required).where(
+        D.status == DeliverableStatus.PENDING, D.due_date < rule.today,  # type: ignore[operator]
+        *_scoped(D.project_id, scope, None, search))
+
+
+def _portfolio_facts(scope: Scope, rule: HealthRule, search: str, overdue_dues: Any) -> Any:
     """One row per project ``scope`` may see (and ``search`` finds): its columns, counts and colour."""
-    D, R, A = Deliverable, RegisterEntry, Approval
-    overdue = (select(D.project_id, func.count().label("n"), func.min(D.due_date).label("oldest"),
-                      func.min(case((D.required, D.due_date))).label("oldest_required"))  # type: ignore[arg-type]
-               .where(D.status == DeliverableStatus.PENDING, D.due_date < rule.today,  # type: ignore[operator]
-                      *_scoped(D.project_id, scope, None, search))
-               .group_by(D.project_id).subquery())
+    R, A = RegisterEntry, Approval
+    o = overdue_dues.c
+    overdue = (select(o.project_id, func.count().label("n"), func.min(o.due_date).label("oldest"),
+                      func.min(case((o.required, o.due_date))).label("oldest_required"))
+               .group_by(o.project_id).subquery())
     risks = (select(R.project_id, func.count().label("n"))
              .where(R.kind == RegisterKind.RISK, _open_entry(), HIGH_RISK, *_scoped(R.project_id, scope, None, search))
              .group_by(R.project_id).subquery())
@@ -311,7 +319,7 @@ def _portfolio_facts(scope: Scope, rule: HealthRule, search: str) -> Any:
     status = type_coerce(Project.status, String())
     running = status.in_([str(s) for s in ACTIVE_PROJECT_STATUSES])
     # A paused or finished project's deadlines do not run: its overdue deliverables count for nothing.
-    overdue_n = case((running, func.coalesce(overdue.c.n, 0)), else_=0)
+    overdue_n = case((running, cast(func.coalesce(overdue.c.n, 0), Integer)), else_=0)
     oldest = case((running, overdue.c.oldest))
     oldest_required = case((running, overdue.c.oldest_required))
     high_risks = func.coalesce(risks.c.n, 0)
@@ -430,7 +438,22 @@ async def portfolio_slice(*, session: AsyncSession, scope: Scope, rule: HealthRu
     date of the projects ``wanted`` keeps, in one statement: its three parts read one ``facts`` (a CTE, computed
     once), and they share its columns (the page's names; the counts use id, overdue and approvals for the number of
     projects and the sums, the dues oldest and overdue for the date and its count)."""
-    facts = _portfolio_facts(scope, rule, wanted.search).cte("facts")
+    found = PortfolioSlice([], [], [])
+    statement = _slice_statement(scope, rule, wanted, sort, limit, offset, session.bind.dialect.name)
+    for row in await _rows(session, statement):
+        if row.part == _COUNTS:
+            found.counts.append(PortfolioCount(row.health, row.phase, row.id, row.overdue, row.approvals))
+        elif row.part == _PAGE:
+            found.rows.append(PortfolioRow(*(row._mapping[name] for name in PortfolioRow._fields)))
+        else:
+            found.dues.append((row.oldest, row.overdue))
+    return found
+
+
+def _slice_statement(scope: Scope, rule: HealthRule, wanted: PortfolioFilter, sort: str, limit: int, offset: int,
+                     dialect: str) -> Any:
+    overdue = _overdue(scope, rule, wanted.search).cte("overdue")
+    facts = _portfolio_facts(scope, rule, wanted.search, overdue).cte("facts")
     kept = _kept(facts, wanted)
     f = facts.c
     text, day, number = String(), Date(), Integer()
@@ -447,23 +470,14 @@ async def portfolio_slice(*, session: AsyncSession, scope: Scope, rule: HealthRu
 
     counts = select(*part(_COUNTS, health=f.health, phase=f.phase, id=func.count(),
                           overdue=cast(func.sum(f.overdue), Integer), approvals=cast(func.sum(f.approvals), Integer))).where(*kept).group_by(f.health, f.phase)
-    page = (select(facts).where(*kept).order_by(*_order(facts, sort, rule, session.bind.dialect.name))
+    page = (select(facts).where(*kept).order_by(*_order(facts, sort, rule, dialect))
             .limit(limit).offset(offset).subquery("page"))
     rows = select(*part(_PAGE, **{name: page.c[name] for name in PortfolioRow._fields}))
     running = f.status.in_([str(s) for s in ACTIVE_PROJECT_STATUSES])
-    D = Deliverable
-    dues = select(*part(_DUES, oldest=D.due_date, overdue=func.count())).where(
-        D.status == DeliverableStatus.PENDING, D.due_date < rule.today,  # type: ignore[operator]
-        D.project_id.in_(select(f.id).where(running, *kept))).group_by(D.due_date)  # type: ignore[union-attr]
-    found = PortfolioSlice([], [], [])
-    for row in await _rows(session, union_all(counts, rows, dues)):
-        if row.part == _COUNTS:
-            found.counts.append(PortfolioCount(row.health, row.phase, row.id, row.overdue, row.approvals))
-        elif row.part == _PAGE:
-            found.rows.append(PortfolioRow(*(row._mapping[name] for name in PortfolioRow._fields)))
-        else:
-            found.dues.append((row.oldest, row.overdue))
-    return found
+    o = overdue.c
+    dues = (select(*part(_DUES, oldest=o.due_date, overdue=func.count()))
+            .where(o.project_id.in_(select(f.id).where(running, *kept))).group_by(o.due_date))
+    return union_all(counts, rows, dues)
 
 
 class PortfolioChoices(NamedTuple):
