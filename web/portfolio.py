@@ -1,12 +1,15 @@
 """The portfolio (项目组合): every project the viewer may see, its status colour by the leaders' digest's rule, and
 what the page filters, sorts, pages and charts.
 
-The data is read once per page for all visible projects (``storage.repo.dashboard``: four flat statements of a few
-short columns; a search narrows the first in SQL), mapped in a worker thread, then filtered, sorted and paged in
-memory: the colour depends on working days and on the digest's thresholds, so it is computed here, by
-``reports.digest.project_health`` itself, never re-stated in SQL. The projects shown (a page, an export) are then
-completed with their names and progress, read for those alone. Overdue deliverables count only for projects whose
-deadlines run (已立项, 进行中), as in the digest: a paused project's clock is stopped.
+The page is computed by the database (``read_portfolio_view`` → ``storage.repo.dashboard.portfolio_slice``): the
+colour rule goes to SQL as dates (``health_rule``: "a required deliverable at least 5 working days late" is "due on or
+before one date" for a given today, and the working days late of each due date a step function of it), so only the
+page's projects and a few dozen counts come back; each shown project is then coloured again here by
+``reports.digest.project_health`` itself, which gives its reasons. The export and the charts' fallback read every
+visible project (``gather_portfolio``: four flat statements), colour each in Python and filter, sort and count in
+memory (``portfolio_view``, ``select_entries``): the same results, checked against each other on every database
+(tests/web/test_portfolio_sql.py). Overdue deliverables count only for projects whose deadlines run (已立项,
+进行中), as in the digest: a paused project's clock is stopped.
 """
 
 from __future__ import annotations

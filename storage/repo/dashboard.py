@@ -5,13 +5,13 @@ manages or works on (a member in any role but 客户). The condition is part of 
 scope is not found at all: the pages answer "not found" for it exactly as for a code that does not exist, and a file,
 report or export of it cannot be reached by guessing its id.
 
-The portfolio reads every visible project once, in a few flat statements instead of one statement of correlated
-counts: the projects, the pending deliverables past their due date, the open high risks and the running approvals.
-Each starts from an index (``ix_deliverables_status_due_date`` covers the overdue read,
-``ix_register_entries_kind_status`` the risks, ``ix_approvals_status`` the approvals), returns plain tuples, and the
-caller joins them by project id.
-Grouping in SQL would not be cheaper: SQLite's planner walks the whole table in project order to group (a fifth of a
-second at 10,000 projects) where the index range takes a hundredth.
+The portfolio page asks for what it shows (``portfolio_slice``): one statement counts the projects the filters keep
+by colour and phase, returns the page's projects and counts their overdue deliverables by due date, all from one CTE
+of every visible project's facts; so a page of 10,000 projects returns a few dozen rows. The export and a project's
+own line read every visible project in four flat statements instead (``visible_projects``, ``overdue_dues``, …) and
+colour them in Python. Every read starts from an index (``ix_deliverables_status_due_date`` covers the overdue
+deliverables, ``ix_register_entries_kind_status`` the risks, ``ix_approvals_status`` the approvals); the overdue
+deliverables are grouped after the index range is read (a CTE), never by walking the table in project order.
 """
 
 from __future__ import annotations
@@ -360,10 +360,10 @@ def _kept(facts: Any, wanted: PortfolioFilter) -> list[Any]:
 
 
 def _codes(column: Any, dialect: str) -> Any:
-    """``column`` compared by code point, as Python compares strings (PostgreSQL's and MariaDB's default collations
-    ignore punctuation and case)."""
-    collation = {"postgresql": "C", "mysql": "utf8mb4_bin", "mariadb": "utf8mb4_bin"}.get(dialect)
-    return column.collate(collation) if collation else column
+    """``column`` ordered by code point, as Python orders strings. SQLite does so, and MariaDB's columns are
+    utf8mb4_bin (the migrations); a PostgreSQL database created with a language's locale (en_US.UTF-8) would weigh
+    case and punctuation apart."""
+    return column.collate("C") if dialect == "postgresql" else column
 
 
 def _order(facts: Any, sort: str, rule: HealthRule, dialect: str) -> list[Any]:
@@ -606,8 +606,17 @@ async def audit_page(*, session: AsyncSession, project_id: int, limit: int,
 
 
 __all__ = [
+    "AT_RISK",
     "DeliverableState",
+    "HealthRule",
+    "LATE",
+    "ON_TRACK",
     "OverdueDue",
+    "PortfolioChoices",
+    "PortfolioCount",
+    "PortfolioFilter",
+    "PortfolioRow",
+    "PortfolioSlice",
     "ProjectDetails",
     "ProjectLine",
     "RegisterFilter",
@@ -615,7 +624,10 @@ __all__ = [
     "audit_page",
     "deliverable_states",
     "high_risk_project_ids",
+    "oldest_pending_due",
     "overdue_dues",
+    "portfolio_choices",
+    "portfolio_slice",
     "project_details",
     "register_counts",
     "register_entries_page",
