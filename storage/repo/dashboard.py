@@ -291,7 +291,7 @@ def _lateness(column: str, steps: Sequence[tuple[date, int]]) -> Any:
         return (f"CASE WHEN {column} >= '{part[middle][0].isoformat()}' THEN {tree(part[:middle + 1])} "
                 f"ELSE {tree(part[middle + 1:])} END")
 
-    return literal_column(f"CASE WHEN {column} IS NULL THEN 0 ELSE {tree(steps)} END" if steps else "0")
+    return literal_column(f"CASE WHEN {column} IS NULL THEN 0 ELSE {tree(steps)} END")
 
 
 def _overdue(scope: Scope, rule: HealthRule, search: str) -> Any:
@@ -370,16 +370,17 @@ def _order(facts: Any, sort: str, rule: HealthRule, dialect: str) -> list[Any]:
     """``web.portfolio.SORTS``'s orders in SQL (ties broken by code, as there)."""
     f = facts.c
     code = _codes(f.code, dialect)
-    lateness = _lateness(f"{facts.name}.oldest", rule.lateness)
+    # Nothing overdue anywhere: every project is 0 days late (and a bare 0 would be a column number to SQLite).
+    lateness = [_lateness(f"{facts.name}.oldest", rule.lateness).desc()] if rule.lateness else []
     if sort == "code":
         return [code]
     if sort == "end":
         return [case((f.planned_end.is_(None), 1), else_=0), f.planned_end, code]
     if sort == "overdue":  # descending on every key, the code too: Python's sorted(reverse=True)
-        return [f.overdue.desc(), lateness.desc(), code.desc()]
+        return [f.overdue.desc(), *lateness, code.desc()]
     if sort == "approvals":
         return [f.approvals.desc(), code.desc()]
-    return [f.health, f.overdue.desc(), lateness.desc(), code]  # worst first: reports.digest.worst_first
+    return [f.health, f.overdue.desc(), *lateness, code]  # worst first: reports.digest.worst_first
 
 
 async def oldest_pending_due(*, session: AsyncSession) -> date | None:

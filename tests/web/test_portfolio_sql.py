@@ -132,6 +132,26 @@ async def test_the_page_from_sql_is_the_page_from_every_project(db, scope):
     assert shown > 100  # the queries showed projects, not empty pages
 
 
+async def test_nothing_overdue_anywhere(db):
+    """No pending deliverable is past its due date: no step of lateness to order by."""
+    async with db.write() as session:
+        await upsert_user(session=session, user_id="wangjianguo", name="王建国")
+        for n in range(3):
+            await add_project(session, ProjectSpec(name=f"项目{n}", members=(), running_approvals=n,
+                                                   deliverables=(DeliverableSpec("交付物", date(2026, 12, 1)),)))
+    scope = Scope("liuqiang", every_project=True)
+    for sort in ("status", "overdue", "approvals"):
+        query = PortfolioQuery.parse({"sort": sort})
+        async with db.read() as session:
+            fast = await read_portfolio_view(session=session, scope=scope, query=query, today=TODAY,
+                                             calendar=CALENDAR, page_size=PAGE_SIZE, phase_order=PHASES)
+            reads = await read_portfolio(session=session, scope=scope, today=TODAY)
+        every = portfolio_view(reads.entries(today=TODAY, calendar=CALENDAR), query, page_size=PAGE_SIZE,
+                               phase_order=PHASES, today=TODAY)
+        assert [e.code for e in fast.page.items] == [e.code for e in every.page.items] and len(fast.page.items) == 3
+        assert fast.charts == every.charts and fast.overdue == 0
+
+
 def test_the_rule_in_dates_is_the_rule_in_working_days():
     for today in (TODAY, date(2026, 10, 9), date(2026, 10, 12), date(2027, 2, 20)):
         oldest = today - timedelta(days=120)
