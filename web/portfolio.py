@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from handlers.report_data import overdue_working_days, progress_percent
 from reports.digest import HealthStatus, HealthThresholds, ProjectHealth, project_health, worst_first
-from reports.model import WeeklyPeriod, project_finished
+from reports.model import FINISHED_PROJECT_STATUSES, WeeklyPeriod, project_finished
 from storage.models import ACTIVE_PROJECT_STATUSES, ProjectStatus
 from storage.repo.dashboard import (
     HealthRule,
@@ -357,7 +357,8 @@ def health_rule(*, today: date, calendar: Any, oldest_due: date | None,
         else:
             steps.append((day, days))
         day -= timedelta(days=1)
-    return HealthRule(today=today, late_required_due=late_due, overdue_for_risk=thresholds.at_risk_overdue_count,
+    return HealthRule(today=today, finished_statuses=tuple(sorted(FINISHED_PROJECT_STATUSES)),
+                      late_required_due=late_due, overdue_for_risk=thresholds.at_risk_overdue_count,
                       high_risks_for_risk=thresholds.at_risk_high_risks, lateness=tuple(steps))
 
 

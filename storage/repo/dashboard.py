@@ -237,19 +237,19 @@ async def deliverable_states(*, session: AsyncSession, project_ids: Sequence[int
     return rows
 
 
-# ---- the portfolio counted, ordered and paged in SQL ------------------------------------------------------------------
+# ---- the portfolio counted, ordered and paged in SQL -------------------------------------------------------------
 #
-# The page of the portfolio does not read every project: one subquery (``_portfolio_facts``) gives each visible project
-# its overdue count, oldest overdue due dates, open high risks, running approvals and its colour, and the statements
-# below count it by colour and phase, order and page it, and count its overdue deliverables by due date, so that only
-# the page's rows and a few dozen counts come back. The colour is the digest's rule (``reports.digest.project_health``)
-# given as plain values (``HealthRule``): working days cannot be counted in SQL, but "a required deliverable at least
-# N working days late" is "due on or before one date" for a given today, and ordering by working days late is ordering
-# by a step function of the oldest due date. ``web.portfolio.health_rule`` derives both from the calendar;
-# tests/web/test_portfolio_sql.py checks the result against the Python reading of every project on every database.
+# The page of the portfolio does not read every project: one CTE (``_portfolio_facts``) gives each visible project its
+# overdue count, oldest overdue due dates, open high risks, running approvals and its colour, and one statement
+# (``portfolio_slice``) counts those by colour and phase, orders and pages them, and counts their overdue deliverables
+# by due date, so that only the page's rows and a few dozen counts come back. The colour is the digest's rule
+# (``reports.digest.project_health``) given as plain values (``HealthRule``): working days cannot be counted in SQL,
+# but "a required deliverable at least N working days late" is "due on or before one date" for a given today, and
+# ordering by working days late is ordering by a step function of the oldest due date. ``web.portfolio.health_rule``
+# derives both from the calendar; tests/web/test_portfolio_sql.py checks the result against the Python reading of
+# every project on every database.
 
 LATE, AT_RISK, ON_TRACK = 0, 1, 2  # the colours in SQL, worst first (``HEALTH_ORDER``'s positions)
-FINISHED_STATUSES = ("已完成", "已关闭", "已验收")  # reports.model.FINISHED_PROJECT_STATUSES: always 正常
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +257,7 @@ class HealthRule:
     """The digest's colour rule for one day, as values SQL compares with (``web.portfolio.health_rule``)."""
 
     today: date
+    finished_statuses: tuple[str, ...]  # a project in one of these (or with an actual end) is always 正常
     late_required_due: date | None  # a running project's required deliverable due on or before this: 延期
     overdue_for_risk: int  # this many overdue deliverables of a running project: 有风险 (0: never)
     high_risks_for_risk: int  # this many open high risks: 有风险 (0: never)
@@ -323,7 +324,7 @@ def _portfolio_facts(scope: Scope, rule: HealthRule, search: str, overdue_dues: 
     oldest = case((running, overdue.c.oldest))
     oldest_required = case((running, overdue.c.oldest_required))
     high_risks = func.coalesce(risks.c.n, 0)
-    finished = or_(status.in_(FINISHED_STATUSES), Project.actual_end.is_not(None))  # type: ignore[union-attr]
+    finished = or_(status.in_(rule.finished_statuses), Project.actual_end.is_not(None))  # type: ignore[union-attr]
     late = [Project.planned_end < rule.today]  # type: ignore[operator]
     if rule.late_required_due is not None:
         late.append(oldest_required <= rule.late_required_due)
@@ -469,8 +470,9 @@ def _slice_statement(scope: Scope, rule: HealthRule, wanted: PortfolioFilter, so
             columns.append((values[name] if name in values else cast(null(), kind)).label(name))
         return columns
 
-    counts = select(*part(_COUNTS, health=f.health, phase=f.phase, id=func.count(),
-                          overdue=cast(func.sum(f.overdue), Integer), approvals=cast(func.sum(f.approvals), Integer))).where(*kept).group_by(f.health, f.phase)
+    counts = (select(*part(_COUNTS, health=f.health, phase=f.phase, id=func.count(),
+                           overdue=cast(func.sum(f.overdue), Integer), approvals=cast(func.sum(f.approvals), Integer)))
+              .where(*kept).group_by(f.health, f.phase))
     page = (select(facts).where(*kept).order_by(*_order(facts, sort, rule, dialect))
             .limit(limit).offset(offset).subquery("page"))
     rows = select(*part(_PAGE, **{name: page.c[name] for name in PortfolioRow._fields}))
@@ -495,9 +497,8 @@ async def portfolio_choices(*, session: AsyncSession, scope: Scope, search: str,
     phase = func.coalesce(Project.current_phase, "")
     kinds = await _rows(session, select(Project.template, phase, func.count()).where(*found)
                         .group_by(Project.template, phase))
-    pms = await _rows(session, select(Project.pm_user_id).distinct()
-                      .where(*found, Project.pm_user_id.is_not(None), Project.pm_user_id != "")  # type: ignore[union-attr]
-                      .limit(pms_max + 1))
+    pm: Any = Project.pm_user_id
+    pms = await _rows(session, select(pm).distinct().where(*found, pm.is_not(None), pm != "").limit(pms_max + 1))
     return PortfolioChoices([(t, p, int(n)) for t, p, n in kinds],
                             [row[0] for row in pms] if len(pms) <= pms_max else None)
 

@@ -59,7 +59,7 @@ async def seed_portfolio(db, n: int = 36) -> None:
         for i in range(n):
             deliverables = [
                 DeliverableSpec(f"交付物{k}", chance.choice(DUES), required=chance.random() < 0.6,
-                                status=DeliverableStatus.PENDING if chance.random() < 0.8 else DeliverableStatus.SUBMITTED)
+                                status=chance.choice((DeliverableStatus.PENDING,) * 4 + (DeliverableStatus.SUBMITTED,)))
                 for k in range(chance.choice((0, 0, 1, 2, 3)))]
             entries = [EntrySpec(RegisterKind.RISK, f"风险{k}", utc("2026-09-01T10:00"),
                                  probability=chance.choice((Level.HIGH, Level.MEDIUM)),
