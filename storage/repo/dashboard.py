@@ -295,27 +295,41 @@ def _lateness(column: str, steps: Sequence[tuple[date, int]]) -> Any:
     return literal_column(f"CASE WHEN {column} IS NULL THEN 0 ELSE {tree(steps)} END")
 
 
-def _overdue(scope: Scope, rule: HealthRule, search: str) -> Any:
-    """The pending deliverables past their due date in the scope (one range of ``ix_deliverables_status_due_date``,
-    which holds the three columns): what the colours and the chart by week count."""
+class _Within:
+    """The projects ``scope`` may see (and ``search`` finds) as conditions on a ``project_id`` column: nothing for
+    every project, else membership of one CTE, so that the scope's look-ups and a search's scan of the projects run
+    once per statement, not once per table read."""
+
+    def __init__(self, scope: Scope, search: str) -> None:
+        found = [_matching(search)] if search else []
+        self.ids = (select(Project.id).where(visible(scope), *found).cte("found")
+                    if search or not scope.every_project else None)
+
+    def __call__(self, column: Any) -> list[Any]:
+        return [] if self.ids is None else [column.in_(select(self.ids.c.id))]
+
+
+def _overdue(rule: HealthRule, within: _Within) -> Any:
+    """The pending deliverables past their due date (one range of ``ix_deliverables_status_due_date``, which holds the
+    three columns): what the colours and the chart by week count."""
     D = Deliverable
     return select(D.project_id, D.due_date, D.required).where(
         D.status == DeliverableStatus.PENDING, D.due_date < rule.today,  # type: ignore[operator]
-        *_scoped(D.project_id, scope, None, search))
+        *within(D.project_id))
 
 
-def _portfolio_facts(scope: Scope, rule: HealthRule, search: str, overdue_dues: Any) -> Any:
-    """One row per project ``scope`` may see (and ``search`` finds): its columns, counts and colour."""
+def _portfolio_facts(rule: HealthRule, within: _Within, overdue_dues: Any) -> Any:
+    """One row per project ``within``: its columns, counts and colour."""
     R, A = RegisterEntry, Approval
     o = overdue_dues.c
     overdue = (select(o.project_id, func.count().label("n"), func.min(o.due_date).label("oldest"),
                       func.min(case((o.required, o.due_date))).label("oldest_required"))
                .group_by(o.project_id).subquery())
     risks = (select(R.project_id, func.count().label("n"))
-             .where(R.kind == RegisterKind.RISK, _open_entry(), HIGH_RISK, *_scoped(R.project_id, scope, None, search))
+             .where(R.kind == RegisterKind.RISK, _open_entry(), HIGH_RISK, *within(R.project_id))
              .group_by(R.project_id).subquery())
     approvals = (select(A.project_id, func.count().label("n"))
-                 .where(A.status == ApprovalStatus.RUNNING, *_scoped(A.project_id, scope, None, search))
+                 .where(A.status == ApprovalStatus.RUNNING, *within(A.project_id))
                  .group_by(A.project_id).subquery())
     status = type_coerce(Project.status, String())
     running = status.in_([str(s) for s in ACTIVE_PROJECT_STATUSES])
@@ -334,7 +348,6 @@ def _portfolio_facts(scope: Scope, rule: HealthRule, search: str, overdue_dues: 
     if rule.high_risks_for_risk > 0:
         risky.append(high_risks >= rule.high_risks_for_risk)
     health = case((finished, ON_TRACK), (or_(*late), LATE), (or_(*risky), AT_RISK), else_=ON_TRACK)
-    found = [_matching(search)] if search else []
     return (
         select(Project.id, Project.code, Project.template, status.label("status"),
                func.coalesce(Project.current_phase, "").label("phase"), Project.pm_user_id, Project.planned_end,
@@ -344,7 +357,7 @@ def _portfolio_facts(scope: Scope, rule: HealthRule, search: str, overdue_dues: 
         .outerjoin(overdue, overdue.c.project_id == Project.id)  # type: ignore[arg-type]
         .outerjoin(risks, risks.c.project_id == Project.id)  # type: ignore[arg-type]
         .outerjoin(approvals, approvals.c.project_id == Project.id)  # type: ignore[arg-type]
-        .where(visible(scope), *found)
+        .where(*within(Project.id))
     )
 
 
@@ -454,8 +467,9 @@ async def portfolio_slice(*, session: AsyncSession, scope: Scope, rule: HealthRu
 
 def _slice_statement(scope: Scope, rule: HealthRule, wanted: PortfolioFilter, sort: str, limit: int, offset: int,
                      dialect: str) -> Any:
-    overdue = _overdue(scope, rule, wanted.search).cte("overdue")
-    facts = _portfolio_facts(scope, rule, wanted.search, overdue).cte("facts")
+    within = _Within(scope, wanted.search)
+    overdue = _overdue(rule, within).cte("overdue")
+    facts = _portfolio_facts(rule, within, overdue).cte("facts")
     kept = _kept(facts, wanted)
     f = facts.c
     text, day, number = String(), Date(), Integer()
