@@ -49,6 +49,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from bot.card_catalog import SHIPPED
     from bot.config import parse_config
     from bot.context import FrozenClock
+    from handlers import status_card
     from sandbox.config import EmulatorConfig
     from sandbox.harness import Sandbox
 
@@ -72,7 +73,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }, environ={}, require_real_secret=False)
         clock = FrozenClock(day_one, tz=config.tz)
         app = App(config, clock=clock, options=KernelOptions(scheduler_sweep_seconds=None),
-                  handler_modules=("handlers.status_card",))
+                  features=(status_card.feature,))
         await app.start()
         try:
             await app.stream.wait_for_status(lambda s: s.connected, timeout=20)

@@ -25,6 +25,7 @@ from typing import Any
 from bot.context import current_unit_of_work
 from bot.dingtalk.cards import CardWrite, card_values
 from bot.incoming import Incoming
+from bot.outbox import enqueue
 
 CARD_CALLBACK_TOPIC = "/v1.0/card/instances/callback"
 # DingTalk waits 2 s for the ACK (§1.8): a run finished within this budget answers in the ACK itself.
@@ -71,14 +72,26 @@ def parse_card_callback(headers: Mapping[str, Any], data: Any) -> CardPress:
 ToText = Callable[[CardPress], str]
 
 
+@dataclass(frozen=True)
+class CardAction:
+    """A feature's card button: ``action`` stands for the command ``to_text`` (a text, or ``press -> text``); a press
+    runs it as the presser, with the same route, roles and unit of work as the typed command. ``on_ok``: what the
+    card shows once that command succeeded (public values by key)."""
+
+    action: str
+    to_text: ToText | str
+    on_ok: Mapping[str, Any] | None = None
+
+
 class PressActions:
     """Action name -> the command text a press stands for, and what the card shows once that command succeeded
-    (``on_ok``: public values by key). Features declare theirs (``App.on_card_action``)."""
+    (``on_ok``: public values by key). Features declare theirs (``Feature.card_actions``)."""
 
     def __init__(self) -> None:
         self._by_action: dict[str, tuple[ToText, dict[str, str]]] = {}
 
-    def add(self, action: str, to_text: ToText | str, on_ok: Mapping[str, Any] | None = None) -> None:
+    def add(self, card_action: CardAction) -> None:
+        action, to_text, on_ok = card_action.action, card_action.to_text, card_action.on_ok
         if action in self._by_action:
             raise ValueError(f"card action {action!r} declared twice")
         text = to_text if callable(to_text) else (lambda _press, fixed=to_text: fixed)
@@ -131,8 +144,6 @@ async def answer_on_card(session: Any, out_track_id: str, conversation: Any, pub
                          key: str) -> None:
     """Change card ``out_track_id``: in the ACK when the running unit of work is a press on that very card, else
     an outbox update (``key``: its business key; ``conversation``: the target its writes are ordered with)."""
-    from bot.outbox import enqueue  # the outbox imports the card APIs too; keep this module light to import
-
     values = card_values(public)
     work = current_unit_of_work()
     answer = getattr(work, "card_answer", None) if work is not None else None
@@ -142,5 +153,5 @@ async def answer_on_card(session: Any, out_track_id: str, conversation: Any, pub
     await enqueue(session, key, conversation, CardWrite("update", out_track_id, data=values, by_key=True))
 
 
-__all__ = ["CARD_CALLBACK_TOPIC", "CardAnswer", "CardPress", "PressActions", "answer_on_card", "parse_card_callback",
+__all__ = ["CARD_CALLBACK_TOPIC", "CardAction", "CardAnswer", "CardPress", "PressActions", "answer_on_card", "parse_card_callback",
            "press_incoming"]

@@ -17,10 +17,11 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.context import EventContext, Services
-from bot.dingtalk.cards import CardWrite, card_values
+from bot.feature import Feature
 from bot.incoming import ApprovalEvent
-from bot.outbox import enqueue, group_target
-from handlers._common import names_of
+from bot.outbox import CardWrite, card_values, enqueue, group_target
+from domain.approval_flow import approver_chain
+from domain.labels import names_of
 from reports.user_text import text_literal
 from storage.models import Approval, ApprovalResult, ApprovalStatus, Project, utcnow
 from storage.repo import get_project
@@ -49,10 +50,8 @@ def _state(approval: Approval) -> tuple[str, str]:
 
 async def approval_card_data(session: Any, services: Services, project: Project, approval: Approval
                              ) -> dict[str, str]:
-    from handlers.approval_flow import approver_chain  # the configured chain: who is still to decide
-
     steps = [s for s in approval.steps or () if s.get("action") in ("同意", "拒绝", "撤销")]
-    chain = approver_chain(services.config)
+    chain = approver_chain(services.config)  # the configured chain: who is still to decide
     acted = {s.get("user") for s in steps}
     waiting = [u for u in chain if u not in acted] if approval.status == ApprovalStatus.RUNNING else []
     names = await names_of(session, [*(s.get("user") for s in steps), *waiting, approval.requester_user_id])
@@ -118,9 +117,7 @@ async def on_approval_event(event: ApprovalEvent, ctx: EventContext) -> None:
         await write_approval_card(ctx.session, ctx.services, approval)
 
 
-def setup(app: Any) -> None:
-    app.on_approval_event(on_approval_event)
-    app.refresh_cards_with(refresh_approval_cards)
+feature = Feature("approval_cards", on_event=(on_approval_event,), card_refreshes=(refresh_approval_cards,))
 
 
 __all__ = ["approval_card_data", "approval_out_track_id", "refresh_approval_cards", "write_approval_card"]

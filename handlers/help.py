@@ -8,18 +8,18 @@ the role they need (``（仅项目经理）``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from bot.args import Param
+from bot.card_press import CardAction, answer_on_card
 from bot.context import Context
 from bot.dispatcher import command_text
-from bot.incoming import Incoming
-from bot.card_press import answer_on_card
+from bot.feature import Feature
 from bot.dingtalk.cards import card_values
+from bot.incoming import Incoming
 from bot.outbox import conversation_target
-from bot.replies import Card, Markdown, Reply, Text
 from bot.roles import CLIENT, EVERYONE
 from bot.router import Command, CommandTable, Group, Router, Target, unknown_command_text
+from domain.replies import Card, Markdown, Reply, Text
 from handlers._common import client_view
 
 router = Router("help", title="帮助")
@@ -188,5 +188,6 @@ async def _fill_examples(ctx: Context, category: str, shown: Shown) -> Reply | N
     return Markdown(f"帮助：{category}", f"#### {category}\n\n{examples}")
 
 
-def setup(app: Any) -> None:
-    app.on_card_action("help", lambda press: f"帮助 {CATEGORY_PREFIX}{press.params.get('category', '')}")
+feature = Feature("help", router=router, card_actions=(
+    CardAction("help", lambda press: f"帮助 {CATEGORY_PREFIX}{press.params.get('category', '')}"),
+))

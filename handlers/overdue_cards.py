@@ -16,19 +16,21 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.args import Param, clip
-from bot.card_press import answer_on_card
+from bot.card_press import CardAction, answer_on_card
 from bot.context import Context
-from bot.dingtalk.cards import CardWrite, card_values
-from bot.errors import Conflict, PermissionDenied, UsageError
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, daily
-from bot.outbox import enqueue, group_target
-from bot.replies import Reply
+from bot.outbox import CardWrite, card_values, enqueue, group_target
 from bot.roles import MEMBERS, PROJECT_MANAGER, only
 from bot.router import Router
-from handlers._common import (change_context, ensure_not_closed, fmt_day, lock_project, names_of, overdue_days,
-                              record_change, who)
-from handlers._match import match_deliverable
+from domain.changes import change_context, ensure_not_closed, lock_project, record_change
+from domain.errors import Conflict, PermissionDenied, UsageError
+from domain.labels import fmt_day, names_of, who
+from domain.matching import match_deliverable
+from domain.replies import Reply
+from handlers._common import overdue_days
+from handlers._project import project_middleware
 from reports.user_text import text_literal
 from storage.models import ACTIVE_PROJECT_STATUSES, Deliverable, DeliverableStatus, Project
 from storage.repo import list_deliverables
@@ -186,14 +188,16 @@ def _quoted(value: Any) -> str:
     return "“" + str(value or "").translate(QUOTES).strip() + "”"
 
 
-def setup(app: Any) -> None:
-    app.on_card_action("submit", lambda p: f"提交 {p.params.get('itemId', '')} 项目:{p.params.get('projectId', '')}")
-    app.on_card_action("extend", lambda p: (
+feature = Feature("overdue_cards", router=router, jobs=jobs, middleware=(project_middleware,), card_actions=(
+    CardAction("submit", lambda p: f"提交 {p.params.get('itemId', '')} 项目:{p.params.get('projectId', '')}"),
+    CardAction("extend", lambda p: (
         f"申请延期 {p.params.get('itemId', '')} 项目:{p.params.get('projectId', '')} "
-        f"日期:{str(p.params.get('newDate') or '').strip() or '（未填）'} 原因:{_quoted(p.params.get('reason'))}"))
-    app.on_card_action("approve_extension", lambda p: (
+        f"日期:{str(p.params.get('newDate') or '').strip() or '（未填）'} 原因:{_quoted(p.params.get('reason'))}")),
+    CardAction("approve_extension", lambda p: (
         f"计划 {p.params.get('itemId', '')} 截止:{p.params.get('newDate', '')} 项目:{p.params.get('projectId', '')}"),
-        on_ok={"decision": "approved", "decisionLabel": "已同意，计划已调整"})
-    app.on_card_action("refuse_extension", lambda p: (
+        on_ok={"decision": "approved", "decisionLabel": "已同意，计划已调整"}),
+    CardAction("refuse_extension", lambda p: (
         f"拒绝延期 {p.params.get('itemId', '')} 项目:{p.params.get('projectId', '')}"),
-        on_ok={"decision": "refused", "decisionLabel": "已拒绝"})
+        on_ok={"decision": "refused", "decisionLabel": "已拒绝"}),
+))
+

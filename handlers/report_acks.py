@@ -10,86 +10,29 @@ the internal group is told, and the next internal weekly report lists it. A repo
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import col, select
 
 from bot.args import Param, clip
-from bot.card_press import answer_on_card
+from bot.card_press import CardAction, answer_on_card
 from bot.context import Context
-from bot.dingtalk.cards import CardWrite, card_values
-from bot.errors import NotFound
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, daily
 from bot.outbox import enqueue, group_target, users_target
-from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS
 from bot.router import Router
-from handlers._common import ensure_not_closed, names_of
+from domain.changes import ensure_not_closed
+from domain.errors import NotFound
+from domain.labels import names_of
+from domain.replies import Markdown, Reply
+from domain.report_acks import LABELS, TEMPLATE, latest_client_report, week_key, weekly_out_track_id
+from handlers._project import project_middleware
 from reports.user_text import md_literal, text_literal
-from storage.models import Project, ProjectStatus, ReportAck, ReportVariant, WeeklyReport, utcnow
+from storage.models import Project, ProjectStatus, ReportAck, utcnow
 from storage.repo.cards import record_report_ack, report_acks
 
 router = Router("report_acks", title="周报确认")
 jobs = JobRegistry()
-
-TEMPLATE = "weekly_report"
-SUMMARY_MAX_BYTES = 900  # a card value is at most 1 KB (reference part 2 §1.11)
-HINT = "如果按钮无法点按，请在本群回复「已阅」，或「有疑问 您的问题」。"
-LABELS = {"acked": ("已确认", "green"), "question": ("有疑问", "red")}
-
-
-def weekly_out_track_id(project_code: str, week: str) -> str:
-    return f"dpm-weekly-{project_code}-{week}"
-
-
-def _summary(markdown: str) -> str:
-    """The report's opening lines, within a card value's size (whole lines; the .docx beside it has the rest)."""
-    kept: list[str] = []
-    size = 0
-    for line in markdown.splitlines():
-        size += len(line.encode()) + 1
-        if size > SUMMARY_MAX_BYTES:
-            kept.append("……（完整内容见周报文件）")
-            break
-        kept.append(line)
-    return "\n".join(kept)
-
-
-def weekly_report_card(cards: Any, project: Project, week: str, markdown: str, doc_name: str) -> CardWrite | None:
-    """The client group's weekly report card, or None (cards off or no template): the markdown message then."""
-    template = cards.get(TEMPLATE) if cards else None
-    if template is None or not project.client_conversation_id:
-        return None
-    data = card_values({
-        "reportId": f"{project.code}:{week}", "project": text_literal(project.name), "week": week,
-        "summary": _summary(markdown),  # the client markdown, its users' text already made literal
-        "docName": doc_name, "ackStatus": "", "ackLabel": "待确认", "ackColor": "orange", "ackBy": "",
-        "question": "", "hint": HINT,
-    })
-    # userIdType 2: the client's people press it, and only a unionId names them across organizations.
-    return CardWrite("create", weekly_out_track_id(project.code, week), template_id=template.template_id, data=data,
-                     group=project.client_conversation_id, preview=f"{project.name} {week} 周报", user_id_type=2)
-
-
-async def latest_client_report(session: Any, project_id: int) -> WeeklyReport | None:
-    query = (select(WeeklyReport).where(WeeklyReport.project_id == project_id,
-                                        WeeklyReport.variant == ReportVariant.CLIENT,
-                                        col(WeeklyReport.sent_at).is_not(None))
-             .order_by(col(WeeklyReport.iso_year).desc(), col(WeeklyReport.iso_week).desc()).limit(1))
-    return (await session.exec(query)).first()
-
-
-def week_key(report: WeeklyReport) -> str:
-    return f"{report.iso_year}-W{report.iso_week:02d}"
-
-
-async def acknowledgement_lines(session: Any, project_id: int, week: str) -> list[str]:
-    """Who confirmed (or asked about) a week's report, for the internal weekly report; users' text literal."""
-    return [f"- {md_literal(a.person_name)}：{LABELS[a.status][0]}" + (f"：{md_literal(clip(a.question or '', 200))}"
-                                                                     if a.status == "question" else "")
-            for a in await report_acks(session=session, project_id=project_id, week=week)]
-
 
 async def _acknowledge(ctx: Context, status: str, question: str | None) -> Reply | None:
     project = ctx.project
@@ -184,7 +127,8 @@ async def report_ack_reminder_job(run: JobRunContext) -> None:
                                    "客户还没有确认。请跟进客户，或在客户群提醒对方点「确认已阅」。"))
 
 
-def setup(app: Any) -> None:
-    # The weekly report card's buttons are the commands a client may type.
-    app.on_card_action("ack", "已阅")
-    app.on_card_action("question", lambda press: f"有疑问 {press.params.get('question') or ''}".strip())
+# The weekly report card's buttons are the commands a client may type.
+feature = Feature("report_acks", router=router, jobs=jobs, middleware=(project_middleware,), card_actions=(
+    CardAction("ack", "已阅"),
+    CardAction("question", lambda press: f"有疑问 {press.params.get('question') or ''}".strip()),
+))

@@ -23,11 +23,14 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
+from bot.card_press import CardAction
 from bot.context import Services
-from bot.dingtalk.cards import CardWrite, card_values
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, daily
-from bot.outbox import enqueue, group_target
-from handlers._common import counts_toward_progress, gate_progress_percent, names_of, overdue_days, who
+from bot.outbox import CardWrite, card_values, enqueue, group_target
+from domain.labels import names_of, who
+from domain.report_data import counts_toward_progress
+from handlers._common import gate_progress_percent, overdue_days
 from reports.user_text import text_literal
 from storage.models import Approval, ApprovalStatus, Deliverable, DeliverableStatus, Project, ProjectStatus, StatusCard
 from storage.models import utcnow
@@ -218,9 +221,10 @@ async def status_cards_daily_job(run: JobRunContext) -> None:
     run.log.info("status cards: %d projects, %d card writes queued", len(ordered), queued)
 
 
-def setup(app: Any) -> None:
-    app.refresh_cards_with(refresh_status_cards)
-    # The card's buttons are the typed commands, pressed: 项目:编号 names the card's project wherever it is pressed.
-    app.on_card_action("deliverables", lambda press: f"交付物 项目:{press.params.get('projectId', '')}")
-    app.on_card_action("report_preview", lambda press: f"周报 预览 项目:{press.params.get('projectId', '')}")
-    app.on_card_action("advance", lambda press: f"推进 项目:{press.params.get('projectId', '')}")
+# The card's buttons are the typed commands, pressed: 项目:编号 names the card's project wherever it is pressed.
+feature = Feature("status_card", jobs=jobs, card_refreshes=(refresh_status_cards,), card_actions=(
+    CardAction("deliverables", lambda press: f"交付物 项目:{press.params.get('projectId', '')}"),
+    CardAction("report_preview", lambda press: f"周报 预览 项目:{press.params.get('projectId', '')}"),
+    CardAction("advance", lambda press: f"推进 项目:{press.params.get('projectId', '')}"),
+))
+

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.card_catalog import SHIPPED, CardCatalog
-from bot.card_press import PressActions, parse_card_callback, press_incoming
+from bot.card_press import CardAction, PressActions, parse_card_callback, press_incoming
 from bot.config import CardsConfig
 from bot.dingtalk.cards import CardWrite, card_values
 
@@ -39,12 +39,12 @@ def test_a_callback_frame_becomes_a_press_and_then_the_command_it_stands_for() -
     assert (press.action, press.user_id, press.conversation_id, press.space_type) == (
         "advance", "wangjianguo", "cid1", "one_box")
     actions = PressActions()
-    actions.add("advance", lambda p: f"推进 项目:{p.params['projectId']}", on_ok={"done": True})
+    actions.add(CardAction("advance", lambda p: f"推进 项目:{p.params['projectId']}", on_ok={"done": True}))
     assert actions.text_of(press) == "推进 项目:XM-2026-001" and actions.on_ok(press) == {"done": "true"}
     incoming = press_incoming(press, actions.text_of(press), corp_id="dingA", is_group=True)
     assert incoming.sender_id == "wangjianguo" and incoming.message_id == "m1" and incoming.session_webhook is None
     with pytest.raises(ValueError):
-        actions.add("advance", "推进")
+        actions.add(CardAction("advance", "推进"))
 
 
 def test_the_catalog_falls_back_without_cards_or_template_ids(tmp_path: Path) -> None:

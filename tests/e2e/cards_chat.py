@@ -3,25 +3,22 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from bot.app import App
 from bot.card_catalog import SHIPPED
 from bot.context import FrozenClock
+from handlers import approval_cards, directory, documents, overdue_cards, report_acks, status_card, weekly_reports
 from e2e_support import FAST, kernel_config, wait_emulator
-from lifecycle_chat import APPROVING_MODULES, LIFECYCLE_MODULES, MONDAY, Answer, LifecycleChat
+from lifecycle_chat import APPROVING_FEATURES, LIFECYCLE_FEATURES, MONDAY, Answer, LifecycleChat
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 
-CARD_MODULES = (*LIFECYCLE_MODULES, "handlers.status_card", "handlers.weekly_reports", "handlers.report_acks",
-                "handlers.overdue_cards",
-                "handlers.directory",
-                "handlers.documents")
-# Imported with the test module, not by App() inside a test's watched event loop (an import is CPU work).
-for _module in (*CARD_MODULES, *APPROVING_MODULES, "handlers.approval_cards"):
-    importlib.import_module(_module)
+CARD_FEATURES = (*LIFECYCLE_FEATURES, status_card.feature, weekly_reports.feature, report_acks.feature,
+                 overdue_cards.feature, directory.feature, documents.feature)
+CARD_APPROVING_FEATURES = (*APPROVING_FEATURES, status_card.feature, approval_cards.feature, report_acks.feature,
+                           directory.feature)
 
 CARDS_ON = {"enabled": True, "template_env": "sandbox", "coalesce_seconds": 0.2}
 
@@ -41,9 +38,8 @@ async def start_cards_app(sandbox: Sandbox, tmp_path: Path, *, cards: dict[str, 
         dingtalk={"corp_id": sandbox.world.corp_id},
         cards=CARDS_ON if cards is None else cards,
     )
-    modules = (*APPROVING_MODULES, "handlers.status_card", "handlers.approval_cards", "handlers.report_acks",
-               "handlers.directory") if approvals else CARD_MODULES
-    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=modules)
+    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz),
+              features=CARD_APPROVING_FEATURES if approvals else CARD_FEATURES)
     await app.start()
     if app.stream is not None:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)

@@ -8,8 +8,8 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from bot.args import clip
-from bot.errors import NotFound, UserError
+from domain.errors import NotFound, UserError
+from reports.user_text import clip
 from storage.models import Deliverable, DeliverableStatus
 
 _NOISE = re.compile(r"[\s《》<>「」『』\"'“”‘’()（）\[\]【】_\-—.,，、]+")

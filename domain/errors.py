@@ -1,7 +1,8 @@
-"""Typed errors a handler raises for mistakes the user can fix.
+"""Typed errors a service or a handler raises for mistakes the user can fix.
 
-The dispatcher is the one error boundary: it turns each of these into a friendly Chinese reply and anything else
-into an apology with a trace id. Messages are Chinese and, where input was wrong, show the right usage.
+They are the domain's vocabulary, so services raise them without knowing the chat; the kernel's dispatcher is the
+one error boundary: it turns each of these into a friendly Chinese reply and anything else into an apology with a
+trace id. Messages are Chinese and, where input was wrong, show the right usage.
 """
 
 from __future__ import annotations
@@ -64,3 +65,18 @@ class Conflict(UserError):
     """The request clashes with the current state (already bound, already closed, phase not finished)."""
 
     outcome = "conflict"
+
+
+class RemoteError(Exception):
+    """A call to another system (DingTalk) failed; ``code`` and ``message`` are what it answered.
+
+    The transport's errors (``bot.dingtalk.errors``) are these, so a service answers about a failure (not configured,
+    refused, unavailable) without knowing the transport, and a test double raises the same types.
+    """
+
+    code: str
+    message: str
+
+
+class RemoteRefusal(RemoteError):
+    """The other system refused the request itself (a wrong parameter, an unknown id): sending it again cannot help."""

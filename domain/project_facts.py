@@ -1,5 +1,6 @@
 """The 立项 facts of a project (合同编号, 合同金额, 项目背景, 项目目标, 项目范围): the parameters that give them at
-``新建项目`` and with ``项目 设置``, reading what was typed, and how they are shown.
+``新建项目`` and with ``项目 设置`` (their parameters are ``handlers.projects``'), reading what was typed, and how they
+are shown.
 
 They fill the 项目立项申请 approval form and the 项目立项申请表 document. The amount is stored as a plain decimal in 元
 (``1280000``): the form's money control wants a number, the document prints it as ``1,280,000.00 元``.
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bot.args import Args, Param, clip
-from bot.errors import UsageError
+from domain.errors import UsageError
+from domain.ports import CommandArgs
+from reports.user_text import clip
 from storage.models import Project
 
 _AMOUNT = re.compile(r"^(\d+(?:\.\d{1,2})?)(万)?$")
@@ -35,7 +37,6 @@ FACTS = (
     Fact("项目目标", "objectives", 2000, "项目目标", "三个车间上线MES"),
     Fact("项目范围", "scope", 2000, "项目范围", "生产执行与质量追溯"),
 )
-FACT_PARAMS = tuple(Param.word(f.label, max_length=f.max_length, help=f.help) for f in FACTS)
 FACT_LABELS = tuple(f.label for f in FACTS)
 SET_EXAMPLE = "项目 设置 合同编号:HT-2026-018 合同金额:128万"
 
@@ -62,7 +63,7 @@ def money_text(amount: str | None) -> str:
     return f"{Decimal(amount):,.2f} 元"
 
 
-def read_facts(args: Args) -> dict[str, str]:
+def read_facts(args: CommandArgs) -> dict[str, str]:
     """The facts given in ``args``, by Project attribute (the amount normalised); ``UsageError`` for an amount that
     is not one."""
     given: dict[str, str] = {}
@@ -107,7 +108,6 @@ def missing_facts(project: Project) -> list[str]:
 __all__ = [
     "FACTS",
     "FACT_LABELS",
-    "FACT_PARAMS",
     "SET_EXAMPLE",
     "Fact",
     "apply_facts",

@@ -9,8 +9,8 @@ Deciding (``apply_decision``): a final state (agreed, refused, withdrawn) arrive
 reconciler's poll. ``mark_approval_applied`` (a compare-and-set on the row, in the same transaction as the effects)
 lets exactly one of them apply it; each announcement is an outbox row whose key names the instance and the state.
 
-The lifecycle module (``handlers.phases``) owns what 立项 and 暂停 mean for a project (``apply_initiation_decision``,
-``apply_pause``); it calls into this module to start approvals, so it is imported where needed, not at the top.
+What 立项 and 暂停 mean for a project (``apply_initiation_decision``, ``apply_pause``) is ``domain.lifecycle``'s;
+this module decides when they happen.
 """
 
 from __future__ import annotations
@@ -21,33 +21,38 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
-from bot.args import clip
-from bot.dingtalk.errors import DingTalkError, InvalidRequest
-from bot.errors import Conflict, UserError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.outbox import enqueue, group_target, users_target
-from bot.replies import File, Markdown, Reply
-from handlers._common import calendar_caveat, lock_project, names_of, project_label, record_change
-from handlers._submit import file_generated, flagged_deliverable
-from handlers.project_facts import missing_facts, set_example
-from handlers.schedule_moves import apply_change_schedule, change_schedule_text
-from handlers.approval_forms import (
+from domain.approval_forms import (
     FORMS,
     ApprovalServiceUnavailable,
     ApprovalsNotConfigured,
     approvals_enabled,
     fit_values,
-    form_values as clean_values,
     form_codes,
     form_labels,
     not_configured_text,
     resolve_process_code,
     unavailable_text,
 )
-from handlers.report_data import gather_project_report
+from domain.approval_forms import (
+    form_values as clean_values,
+)
+from domain.changes import lock_project, record_change
+from domain.errors import Conflict, RemoteError, RemoteRefusal, UserError
+from domain.labels import calendar_caveat, names_of, project_label
+from domain.lifecycle import apply_initiation_decision, apply_pause
+from domain.ports import CommandScope, ServiceSet, Settings, WorkflowClient
+from domain.project_facts import missing_facts, set_example
+from domain.replies import File, Markdown, Reply
+from domain.report_data import gather_project_report
+from domain.schedule_moves import apply_change_schedule, change_schedule_text
+from domain.submissions import file_generated, flagged_deliverable
 from reports.documents import find_document
 from reports.model import RegisterKind as ReportRegisterKind
 from reports.pool import render_off_loop
-from reports.user_text import md_literal
+from reports.user_text import clip, md_literal
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
     Approval,
@@ -60,9 +65,20 @@ from storage.models import (
     RegisterEntry,
     RegisterStatus,
 )
-from storage.repo import list_deliverables, list_phases, mark_approval_applied, write_audit
-from storage.repo.approval_trail import ENTRY_APPROVAL_KEY, approval_entry, project_approvals, running_approval
+from storage.repo import (
+    list_deliverables,
+    list_phases,
+    mark_approval_applied,
+    write_audit,
+)
+from storage.repo.approval_trail import (
+    ENTRY_APPROVAL_KEY,
+    approval_entry,
+    project_approvals,
+    running_approval,
+)
 from storage.templates import DeliverableFlag
+from storage.workdays import WorkCalendar
 
 log = logging.getLogger("dingpm.approvals")
 
@@ -72,14 +88,14 @@ VERDICTS = {"agree": "同意", "refuse": "拒绝"}
 # ---- who approves, where to look ------------------------------------------------------------------------------------
 
 
-def approver_chain(config: Any) -> tuple[str, ...]:
+def approver_chain(config: Settings) -> tuple[str, ...]:
     """``[approvals] approvers``, else ``[organization] leaders``, each a step of its own, in order. Empty: the form's
     own flow as an administrator set it up in DingTalk."""
     people = config.approvals.approvers or config.organization.leaders
     return tuple(dict.fromkeys(p for p in people if p))
 
 
-def approval_link(config: Any, instance_id: str) -> str | None:
+def approval_link(config: Settings, instance_id: str) -> str | None:
     """The approval's page in DingTalk (needs ``dingtalk.corp_id``, as config.example.toml says)."""
     corp_id = config.dingtalk.corp_id
     if not corp_id:
@@ -126,7 +142,7 @@ class ApprovalRequest:
 
 
 async def request_approval(
-    ctx: Any,
+    ctx: CommandScope,
     project: Project,
     *,
     kind: ApprovalKind | str,
@@ -137,7 +153,7 @@ async def request_approval(
     """Start the OA approval of ``kind`` for ``project`` in the command's transaction (``ctx``: the handler's
     ``Context``); ``None`` when approvals are off (``mode = "off"``), so the caller applies the change directly.
 
-    ``form_values``: ``{label: value}`` of the form (``handlers.approval_forms.FORMS[kind]``); 项目名称 and 项目编号
+    ``form_values``: ``{label: value}`` of the form (``domain.approval_forms.FORMS[kind]``); 项目名称 and 项目编号
     are added; dates may be ``date`` objects; empty values are left out. ``entry``: the 变更 register entry the
     approval decides (the 项目进度变更单 of 暂停, or a 变更申请); it becomes 待审批 and is decided with the approval.
 
@@ -159,7 +175,7 @@ async def request_approval(
                                           entry_id=entry.id if per_entry and entry is not None else None)
         if running is not None:
             number = await approval_number(session, running)
-            raise Conflict(f"项目 {project_label(project)} 已有审批中的「{spec.name}」（审批 {number}），请等待审批结果；"
+            raise Conflict(f"项目 {project_label(project)}已有审批中的「{spec.name}」（审批 {number}），请等待审批结果；"
                            f"如需修改，请先在钉钉中撤销该审批。发送「审批 {number}」查看进度。")
     client = services.dingtalk
     code = await resolve_process_code(config, client, kind)
@@ -193,21 +209,21 @@ def form_values_of(project: Project, values: Mapping[str, Any]) -> dict[str, str
     return clean_values({"项目名称": project.name, "项目编号": project.code, **values})
 
 
-async def approval_number(session: Any, approval: Approval) -> int:
+async def approval_number(session: AsyncSession, approval: Approval) -> int:
     if approval.project_id is None:
         return 0
     ids = [a.id for a in await project_approvals(session=session, project_id=approval.project_id)]
     return ids.index(approval.id) + 1 if approval.id in ids else len(ids)
 
 
-async def _start_instance(client: Any, config: Any, kind: ApprovalKind, code: str, requester: str,
+async def _start_instance(client: WorkflowClient, config: Settings, kind: ApprovalKind, code: str, requester: str,
                           values: Mapping[str, str], chain: Sequence[str]) -> str:
     spec = FORMS[kind]
     agent_id = config.dingtalk.agent_id or None
     try:
         return await client.create_process_instance(code, requester, dict(values), approvers=list(chain) or None,
                                                     microapp_agent_id=agent_id)
-    except InvalidRequest as exc:
+    except RemoteRefusal as exc:
         log.warning("approval %s not started: %s", kind.value, exc)
         if exc.code in ("processCodeError", "processcode.error"):
             form_codes(client).forget(code)
@@ -224,7 +240,7 @@ async def _start_instance(client: Any, config: Any, kind: ApprovalKind, code: st
                 f"{'、'.join(spec.labels)}。") from None
         raise UserError(f"钉钉拒绝了审批申请（{exc.code}：{exc.message}）。请检查发起人与审批人（config.toml 的 "
                         "[approvals] approvers / [organization] leaders）都是本企业成员。") from None
-    except DingTalkError as exc:
+    except RemoteError as exc:
         raise ApprovalServiceUnavailable(unavailable_text(exc)) from None
 
 
@@ -234,7 +250,7 @@ async def _start_instance(client: Any, config: Any, kind: ApprovalKind, code: st
 INITIATION_DOCUMENT = "项目立项申请表"
 
 
-async def submit_initiation(ctx: Any, project: Project, *, note: str | None = None) -> Reply:
+async def submit_initiation(ctx: CommandScope, project: Project, *, note: str | None = None) -> Reply:
     """立项 with approvals on: render the 项目立项申请表, start the 项目立项申请 approval filled from the project,
     record it, and set the project to 待立项审批. Answers the state and the approval's link (``ctx.reply``) and
     returns the .docx as the command's last answer.
@@ -247,9 +263,9 @@ async def submit_initiation(ctx: Any, project: Project, *, note: str | None = No
     if project.status == ProjectStatus.PENDING_APPROVAL:
         raise Conflict(f"项目 {project_label(project)}的立项正在审批中，请等待审批结果；如需修改，请先在钉钉中撤销该审批。")
     if project.status not in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
-        raise Conflict(f"项目 {project_label(project)} 已经立项（当前状态：{project.status}），无需再次提交。")
+        raise Conflict(f"项目 {project_label(project)}已经立项（当前状态：{project.status}），无需再次提交。")
     if project.planned_start is None or project.planned_end is None:
-        raise UserError(f"项目 {project_label(project)} 还没有计划开始和结束日期，立项申请表需要它们。"
+        raise UserError(f"项目 {project_label(project)}还没有计划开始和结束日期，立项申请表需要它们。"
                         "请先制定项目计划后再发送「立项」。")
     today = services.clock.today()
     data = await gather_project_report(session=session, project=project, today=today, calendar=services.calendar,
@@ -370,7 +386,7 @@ def announcement_target(project: Project | None, approval: Approval):  # -> bot.
     return users_target(approval.requester_user_id)
 
 
-async def announce(session: Any, project: Project | None, approval: Approval, key: str, title: str,
+async def announce(session: AsyncSession, project: Project | None, approval: Approval, key: str, title: str,
                    body: str) -> bool:
     head = f"#### 【{project.code}】{md_literal(clip(project.name, 40))}\n\n" if project is not None else ""
     label = f"【{project.code}】{title}" if project is not None else title
@@ -383,7 +399,7 @@ def local_day(value: datetime | None, tz: Any) -> date | None:
     return value.replace(tzinfo=timezone.utc).astimezone(tz).date()
 
 
-async def apply_decision(services: Any, session: Any, approval: Approval, decision: Decision, *,
+async def apply_decision(services: ServiceSet, session: AsyncSession, approval: Approval, decision: Decision, *,
                          source: str = "event") -> bool:
     """Apply ``decision`` to ``approval`` and its project, once: False if this final state was applied before
     (a duplicate event, or the event and the reconciler's poll both delivering it)."""
@@ -430,9 +446,8 @@ def _agreed_by(approval: Approval, decision: Decision, names: Mapping[str, str])
     return f"（审批人：{'、'.join(dict.fromkeys(people))}）" if people else ""
 
 
-async def _initiation_effect(services: Any, session: Any, approval: Approval, project: Project | None,
+async def _initiation_effect(services: ServiceSet, session: AsyncSession, approval: Approval, project: Project | None,
                              decision: Decision, names: Mapping[str, str]) -> None:
-    from handlers import phases  # phases starts approvals through this module: imported late to avoid a cycle
 
     instance = approval.process_instance_id
     key = f"approval:{instance}:{decision.key}"
@@ -444,7 +459,7 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
     if decision.agreed_by_all:
         day = local_day(approval.decided_at, services.config.tz) or services.clock.today()
         if project.status in (ProjectStatus.PENDING_APPROVAL, ProjectStatus.DRAFT, ProjectStatus.REJECTED):
-            await phases.apply_initiation_decision(session, project, approved=True, today=day,
+            await apply_initiation_decision(session, project, approved=True, today=day,
                                                    actor=decision.decider, origin_conversation=quiet)
         await _file_initiation_form(session, services, project, approval)
         shift, plan = await replan_from(session, services.calendar, project, day)
@@ -458,7 +473,7 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
         await announce(session, project, approval, key, "立项审批通过", body)
     elif decision.result == ApprovalResult.REFUSE:
         if project.status == ProjectStatus.PENDING_APPROVAL:
-            await phases.apply_initiation_decision(session, project, approved=False, today=services.clock.today(),
+            await apply_initiation_decision(session, project, approved=False, today=services.clock.today(),
                                                    actor=decision.decider, remark=decision.remark,
                                                    origin_conversation=quiet)
         what = _decided_line(decision, names)
@@ -483,7 +498,7 @@ async def _initiation_effect(services: Any, session: Any, approval: Approval, pr
                        f"↩️ 立项审批已撤销，项目状态：{project.status}。修改后可重新发送「立项」。")
 
 
-async def _file_initiation_form(session: Any, services: Any, project: Project, approval: Approval) -> None:
+async def _file_initiation_form(session: AsyncSession, services: ServiceSet, project: Project, approval: Approval) -> None:
     """The approved approval is the 立项申请表 deliverable's submission (项目立项: approved in DingTalk): the form as
     approved, with the approvers, their results, remarks and times, kept as its next version with the link."""
     form = await flagged_deliverable(session, project, DeliverableFlag.PROJECT_APPROVAL)
@@ -504,7 +519,7 @@ async def _file_initiation_form(session: Any, services: Any, project: Project, a
     )
 
 
-async def replan_from(session: Any, calendar: Any, project: Project, start_day: date) -> tuple[int, list[Any]]:
+async def replan_from(session: AsyncSession, calendar: WorkCalendar, project: Project, start_day: date) -> tuple[int, list[Any]]:
     """Move the open phases, their pending deliverables and the planned end so that the work starts on the first
     working day on or after ``start_day`` (the approval date); returns (working days moved, open phases).
 
@@ -538,9 +553,8 @@ async def replan_from(session: Any, calendar: Any, project: Project, start_day: 
     return shift, open_phases
 
 
-async def _schedule_change_effect(services: Any, session: Any, approval: Approval, project: Project | None,
+async def _schedule_change_effect(services: ServiceSet, session: AsyncSession, approval: Approval, project: Project | None,
                                   decision: Decision, names: Mapping[str, str]) -> None:
-    from handlers import phases  # see _initiation_effect
 
     key = f"approval:{approval.process_instance_id}:{decision.key}"
     entry = await approval_entry(session=session, approval=approval)
@@ -551,7 +565,7 @@ async def _schedule_change_effect(services: Any, session: Any, approval: Approva
         if project is not None and project.status in ACTIVE_PROJECT_STATUSES:
             at = approval.decided_at or now
             if entry is not None:
-                await phases.apply_pause(session, project, entry, now=at, actor=decision.decider,
+                await apply_pause(session, project, entry, now=at, actor=decision.decider,
                                          origin_conversation=project.internal_conversation_id,
                                          link=approval_link(services.config, approval.process_instance_id))
             else:
@@ -579,7 +593,7 @@ async def _schedule_change_effect(services: Any, session: Any, approval: Approva
         await announce(session, project, approval, key, "进度变更单已撤销", "↩️ 项目进度变更单已撤销，项目继续进行。")
 
 
-async def _change_request_effect(services: Any, session: Any, approval: Approval, project: Project | None,
+async def _change_request_effect(services: ServiceSet, session: AsyncSession, approval: Approval, project: Project | None,
                                  decision: Decision, names: Mapping[str, str]) -> None:
     key = f"approval:{approval.process_instance_id}:{decision.key}"
     entry = await approval_entry(session=session, approval=approval)

@@ -1,4 +1,4 @@
-"""Reply values: what a handler answers with. The transport layer decides how each is sent.
+"""Reply values: what a handler or a service answers with. The transport layer (``bot``) decides how each is sent.
 
 A handler returns one of these (or a plain ``str``, taken as ``Text``) or passes them to ``ctx.reply``. Keeping them
 plain values lets handler tests assert on what was answered without any DingTalk machinery.

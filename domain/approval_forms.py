@@ -26,9 +26,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.config import Config
-from bot.dingtalk.errors import DingTalkError, InvalidRequest
-from bot.errors import UserError
+from domain.errors import RemoteError, RemoteRefusal, UserError
+from domain.ports import Settings, WorkflowClient
 from storage.models import ApprovalKind
 
 log = logging.getLogger("dingpm.approvals")
@@ -168,7 +167,7 @@ def _codes_example(kind: ApprovalKind) -> str:
     return f'process_codes = {{ "{kind.value}" = "PROC-XXXX" }}'
 
 
-def not_configured_text(kind: ApprovalKind, config: Config) -> str:
+def not_configured_text(kind: ApprovalKind, config: Settings) -> str:
     """What to configure, for a kind whose form the bot may not look for or create."""
     spec = FORMS[kind]
     head = f"尚未配置{kind.value}审批表单"
@@ -180,14 +179,14 @@ def not_configured_text(kind: ApprovalKind, config: Config) -> str:
             "或设置 mode = \"auto\" 让机器人自动创建表单。")
 
 
-def creation_refused_text(kind: ApprovalKind, exc: DingTalkError) -> str:
+def creation_refused_text(kind: ApprovalKind, exc: RemoteError) -> str:
     spec = FORMS[kind]
     return (f"尚未配置{kind.value}审批表单：机器人无法自动创建表单「{spec.name}」（钉钉返回 {exc.code}：{exc.message}）。"
             f"请在钉钉 OA 审批后台创建该表单，并把它的 processCode 填入 config.toml 的 [approvals] process_codes"
             f"（例如 {_codes_example(kind)}），或为应用开通审批表单的管理权限后重试。")
 
 
-def unavailable_text(exc: DingTalkError) -> str:
+def unavailable_text(exc: RemoteError) -> str:
     return f"暂时无法连接钉钉审批服务（{exc.code}），没有提交任何审批，请稍后重试。"
 
 
@@ -213,19 +212,19 @@ class FormCodes:
 _BY_CLIENT: weakref.WeakKeyDictionary[Any, FormCodes] = weakref.WeakKeyDictionary()
 
 
-def form_codes(client: Any) -> FormCodes:
+def form_codes(client: WorkflowClient) -> FormCodes:
     codes = _BY_CLIENT.get(client)
     if codes is None:
         codes = _BY_CLIENT[client] = FormCodes()
     return codes
 
 
-def approvals_enabled(config: Config) -> bool:
+def approvals_enabled(config: Settings) -> bool:
     """False with ``mode = "off"``: 立项, 暂停 and 变更 take effect directly (the caller applies them)."""
     return config.approvals.mode != "off"
 
 
-async def resolve_process_code(config: Config, client: Any, kind: ApprovalKind) -> str:
+async def resolve_process_code(config: Settings, client: WorkflowClient, kind: ApprovalKind) -> str:
     """The processCode to start ``kind`` with; raises ``ApprovalsNotConfigured`` (saying what to configure) or
     ``ApprovalServiceUnavailable``."""
     kind = ApprovalKind(kind)
@@ -246,7 +245,7 @@ async def resolve_process_code(config: Config, client: Any, kind: ApprovalKind) 
         return cache.codes[kind]
 
 
-async def _find_or_create(client: Any, kind: ApprovalKind) -> str:
+async def _find_or_create(client: WorkflowClient, kind: ApprovalKind) -> str:
     spec = FORMS[kind]
     try:
         code = await client.process_code_by_name(spec.name)
@@ -256,7 +255,7 @@ async def _find_or_create(client: Any, kind: ApprovalKind) -> str:
             code = await client.create_form(spec.name, spec.components(), description=spec.description)
             log.info("approval form %s created processCode=%s", spec.name, code)
             return code
-        except InvalidRequest as exc:
+        except RemoteRefusal as exc:
             if exc.code == "formName.error":
                 # Another process created it a moment ago.
                 code = await client.process_code_by_name(spec.name)
@@ -264,20 +263,20 @@ async def _find_or_create(client: Any, kind: ApprovalKind) -> str:
                     return code
             log.warning("approval form %s could not be created: %s", spec.name, exc)
             raise ApprovalsNotConfigured(creation_refused_text(kind, exc)) from None
-    except InvalidRequest as exc:
+    except RemoteRefusal as exc:
         raise ApprovalsNotConfigured(creation_refused_text(kind, exc)) from None
-    except DingTalkError as exc:
+    except RemoteError as exc:
         raise ApprovalServiceUnavailable(unavailable_text(exc)) from None
 
 
-async def form_labels(client: Any, process_code: str) -> frozenset[str] | None:
+async def form_labels(client: WorkflowClient, process_code: str) -> frozenset[str] | None:
     """The labels of the form behind ``process_code`` (cached), or None when the schema cannot be read."""
     cache = form_codes(client)
     if process_code in cache.labels:
         return cache.labels[process_code]
     try:
         schema = await client.get_form_schema(process_code)
-    except DingTalkError as exc:
+    except RemoteError as exc:
         log.info("form schema of %s unavailable (%s): sending every value", process_code, exc.code)
         return None
     items = ((schema.get("schemaContent") or {}).get("items")) or []
@@ -314,7 +313,7 @@ class FormStatus:
         return f"{self.kind.value}：{self.name} → 不可用（{self.problem}）"
 
 
-async def provision_forms(config: Config, client: Any) -> list[FormStatus]:
+async def provision_forms(config: Settings, client: WorkflowClient) -> list[FormStatus]:
     """Make sure every form exists (``mode = "auto"``) or is configured; never raises for one form's failure."""
     result: list[FormStatus] = []
     for kind, spec in FORMS.items():
@@ -328,7 +327,7 @@ async def provision_forms(config: Config, client: Any) -> list[FormStatus]:
             # An administrator's code: check that it is real, so a typo shows at start and not at the first 立项.
             try:
                 await client.get_form_schema(code)
-            except DingTalkError as exc:
+            except RemoteError as exc:
                 result.append(FormStatus(kind, spec.name, None, "失败", f"配置的 processCode {code} 无效：{exc.code}"))
                 continue
         result.append(FormStatus(kind, spec.name, code, "配置" if configured else "钉钉已有或已创建"))

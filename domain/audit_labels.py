@@ -1,6 +1,6 @@
 """The audit trail in Chinese: one label per action code the features write (``record_change`` / ``write_audit``)
 and per kind of object, used wherever the trail is shown (the archive's 操作日志.csv, through
-``handlers.report_data.audit_entry``). A test checks that every code written in the code base has its label."""
+``domain.report_data.audit_entry``). A test checks that every code written in the code base has its label."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The outbox: every message the bot sends is first a row, written in the transaction of the change that causes it,
+"""The outbox relay: every message the bot sends is first a row, written in the transaction of the change that causes it,
 then delivered by the relay.
 
 Handlers and jobs queue messages with ``enqueue(session, key, target, message)``; the key is the message's business
@@ -31,307 +31,30 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from bot.claim_loop import ClaimLoop
 from bot.config import Config
 from bot.context import UnitOfWork, bind_unit_of_work, current_unit_of_work
 from bot.dingtalk.cards import CardsApi, CardWrite
 from bot.dingtalk.custom_robot import PACED_HERE, CustomRobot, CustomRobotSender
 from bot.dingtalk.errors import DingTalkError, InvalidRequest, SessionWebhookExpired, Throttled
-from bot.dingtalk.messages import (
-    RobotMessage,
-    check_webhook_body_size,
-    robot_file,
-    robot_image,
-    robot_message_for_reply,
-    webhook_body,
-    webhook_body_for_reply,
-)
+from bot.dingtalk.messages import RobotMessage, robot_file, robot_image
 from bot.drain import drain
 from bot.group_commit import GroupCommit
-from bot.incoming import Incoming
-from bot.replies import Card, File, Image, Reply, Text
 from bot.transactions import Transactions
-from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, is_external_key, utcnow
-from storage.models.base import KEY_LEN
+from domain.file_store import unlink_quietly
+from storage.models import OutboxMessage, OutboxMessageKind, OutboxTargetKind, utcnow
 from storage.repo import claim_due_outbox, mark_dead, mark_retry
 from storage.repo.cards import record_status_card_pinned
+from storage.repo.kernel import refund_outbox_attempt, update_outbox_params, update_outbox_targets
 from storage.repo.outbox import mark_sent_many
-from storage.repo.kernel import (
-    insert_outbox_row,
-    refund_outbox_attempt,
-    update_outbox_params,
-    update_outbox_targets,
-)
 
 log = logging.getLogger("dingpm.outbox")
-
-Message = Reply | RobotMessage | CardWrite | str
-
-
-# ---- targets ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a message goes: a group, some users (1:1), or a message's sessionWebhook with an OpenAPI fallback."""
-
-    kind: OutboxTargetKind
-    ids: tuple[str, ...]
-    fallback: Target | None = None  # webhook only: used when the webhook expired, and for images and files
-    expires_at: datetime | None = None  # webhook only: naive UTC
-
-    def __post_init__(self) -> None:
-        if not self.ids or not all(self.ids):
-            raise ValueError("a message target needs at least one non-empty id")
-        if self.kind == OutboxTargetKind.GROUP and len(self.ids) != 1:
-            raise ValueError("a group target names exactly one conversation (queue one message per group)")
-        if self.kind == OutboxTargetKind.WEBHOOK and len(self.ids) != 1:
-            raise ValueError("a webhook target is exactly one sessionWebhook URL")
-        if self.fallback is not None and self.fallback.kind == OutboxTargetKind.WEBHOOK:
-            raise ValueError("a webhook's fallback is a group or users, not another webhook")
-
-    def __repr__(self) -> str:  # the webhook URL carries a credential: never print it
-        shown = ("<sessionWebhook>",) if self.kind == OutboxTargetKind.WEBHOOK else self.ids
-        return f"Target({self.kind.value}, {shown!r}, fallback={self.fallback!r})"
-
-
-def group_target(conversation_id: str) -> Target:
-    """A group chat, by its openConversationId (``groupMessages/send``)."""
-    return Target(OutboxTargetKind.GROUP, (conversation_id,))
-
-
-def users_target(user_ids: Sequence[str] | str) -> Target:
-    """1:1 chats with these users (``oToMessages/batchSend``, 20 per call). External contacts (``ext:…`` keys) are
-    left out: DingTalk sends no 1:1 robot message to someone of another organization (reference part 2 §4); what is
-    meant for them goes to their project's client group."""
-    ids = (user_ids,) if isinstance(user_ids, str) else tuple(dict.fromkeys(user_ids))
-    internal = tuple(i for i in ids if not is_external_key(i))
-    if len(internal) < len(ids):
-        log.warning("outbox: %d external contacts left out of a 1:1 message", len(ids) - len(internal))
-    return Target(OutboxTargetKind.USER, internal)
-
-
-def custom_robot_target(project_code: str) -> Target:
-    """The project's client group through its custom robot (``bot.client_robots``): text and markdown only."""
-    return Target(OutboxTargetKind.CUSTOM_ROBOT, (project_code,))
-
-
-def conversation_target(incoming: Incoming) -> Target | None:
-    """Where a proactive answer to this message goes: its group, or the sender's 1:1 chat."""
-    if incoming.is_group and incoming.conversation_id:
-        return group_target(incoming.conversation_id)
-    if incoming.sender_id:
-        return users_target(incoming.sender_id)
-    return None
-
-
-def target_params(target: Target | None) -> dict[str, Any] | None:
-    """A group or users target as JSON-able params (a job request remembering where to answer)."""
-    if target is None:
-        return None
-    if target.kind == OutboxTargetKind.WEBHOOK:
-        raise ValueError("a sessionWebhook expires: remember the conversation (conversation_target) instead")
-    return {"kind": target.kind.value, "ids": list(target.ids)}
-
-
-def target_from_params(params: Any) -> Target | None:
-    """The target ``target_params`` stored, or None when there is none (or it is not one)."""
-    if not isinstance(params, dict) or not params.get("ids"):
-        return None
-    try:
-        return Target(OutboxTargetKind(params["kind"]), tuple(str(i) for i in params["ids"]))
-    except (KeyError, ValueError):
-        return None
-
-
-def reply_target(incoming: Incoming) -> Target:
-    """The answer to a message: its sessionWebhook (it can @ the sender), falling back to the OpenAPI."""
-    fallback = conversation_target(incoming)
-    if incoming.session_webhook:
-        return Target(OutboxTargetKind.WEBHOOK, (incoming.session_webhook,), fallback=fallback,
-                      expires_at=incoming.session_webhook_expires_at)
-    if fallback is None:
-        raise ValueError(f"message {incoming.message_id} has neither a sessionWebhook nor a sender to answer")
-    return fallback
-
-
-# ---- message encoding -----------------------------------------------------------------------------------------
-
-_KIND_BY_MSG_KEY = {
-    "sampleText": OutboxMessageKind.TEXT,
-    "sampleMarkdown": OutboxMessageKind.MARKDOWN,
-    "sampleLink": OutboxMessageKind.LINK,
-    "sampleImageMsg": OutboxMessageKind.IMAGE,
-    "sampleFile": OutboxMessageKind.FILE,
-}
-
-
-def _kind_of(msg_key: str) -> OutboxMessageKind:
-    if msg_key.startswith("sampleActionCard"):
-        return OutboxMessageKind.ACTION_CARD
-    try:
-        return _KIND_BY_MSG_KEY[msg_key]
-    except KeyError:
-        raise ValueError(f"the outbox cannot send msgKey {msg_key!r}") from None
-
-
-@dataclass(frozen=True)
-class _Encoded:
-    kind: OutboxMessageKind
-    params: dict[str, Any]
-    path: Path | None = None  # an attachment already on disk
-    data: bytes | None = field(default=None, repr=False)  # an attachment to write to the spool first
-    file_name: str | None = None
-
-
-def _encode(message: Message) -> _Encoded:
-    """The row form of a message. Fails here (in the handler) rather than at send time for what can never be sent."""
-    if isinstance(message, str):
-        message = Text(message)
-    if isinstance(message, CardWrite):
-        return _Encoded(OutboxMessageKind.CARD, message.as_params())
-    if isinstance(message, RobotMessage):
-        message.msg_param()  # raises when over DingTalk's size limit
-        params: dict[str, Any] = {"msgKey": message.msg_key, "msgParam": dict(message.params)}
-        body = webhook_body(message)
-        if body is not None:
-            check_webhook_body_size(body)
-            params["webhook"] = body
-        return _Encoded(_kind_of(message.msg_key), params)
-    if isinstance(message, Image):
-        if message.media_id is not None:
-            return _encode(robot_image(message.media_id))
-        return _Encoded(OutboxMessageKind.IMAGE, {"media": {"kind": "image", "fileName": "image.png"}},
-                        data=message.png, file_name="image.png")
-    if isinstance(message, File):
-        robot_file("@check", message.name, message.file_type)  # raises for a file type DingTalk cannot send
-        media = {"kind": "file", "fileName": message.name, "fileType": message.file_type}
-        return _Encoded(OutboxMessageKind.FILE, {"media": media}, path=message.path, data=message.data,
-                        file_name=message.name)
-    robot = robot_message_for_reply(message)
-    robot.msg_param()
-    params = {"msgKey": robot.msg_key, "msgParam": dict(robot.params)}
-    body = webhook_body_for_reply(message)
-    if body is not None:
-        check_webhook_body_size(body)
-        params["webhook"] = body
-    return _Encoded(_kind_of(robot.msg_key), params)
-
-
-def _card_answer(card: Card, target: Target, key: str) -> CardWrite:
-    """A card answer as the write that creates it where the answer goes (a group, or 1:1 chats); its outTrackId is
-    derived from the answer's own outbox key, so a re-run names the same card."""
-    where = target.fallback if target.kind == OutboxTargetKind.WEBHOOK and target.fallback else target
-    out_track_id = "dpm-" + uuid.uuid5(uuid.NAMESPACE_URL, key).hex
-    if where.kind == OutboxTargetKind.GROUP:
-        return CardWrite("create", out_track_id, template_id=card.template_id, data=card.data, group=where.ids[0],
-                         preview=card.preview)
-    return CardWrite("create", out_track_id, template_id=card.template_id, data=card.data, users=where.ids,
-                     preview=card.preview)
-
-
-_SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
-
-
-def _spool(directory: Path, file_name: str, data: bytes) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    suffix = Path(file_name).suffix.lower()
-    if not _SAFE_SUFFIX.fullmatch(suffix):
-        suffix = ""
-    path = directory / f"{uuid.uuid4().hex}{suffix}"
-    path.write_bytes(data)
-    return path
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
-async def enqueue(
-    session: Any,
-    key: str,
-    target: Target,
-    message: Message,
-    *,
-    not_before: datetime | None = None,
-    spool_dir: Path | None = None,
-) -> bool:
-    """Queue ``message`` for ``target`` in the caller's transaction; False if ``key`` was queued before (then nothing
-    changes, so a re-run job or a retried command never sends twice).
-
-    Inside a unit of work (a command, an event, ``outbox.unit_of_work()``) the row is sent right after the commit;
-    otherwise (or with ``not_before`` in the future) by the relay's poll. ``message``: a reply value
-    (``Text``, ``Markdown``, ``ActionCard``, ``Image``, ``File``), a ``RobotMessage`` or a plain string. Images and
-    files are uploaded at send time, once; in-memory ones are written to the spool directory now.
-    """
-    if not key or len(key) > KEY_LEN:
-        raise ValueError(f"an outbox key is 1..{KEY_LEN} characters: {key[:40]!r}…")
-    work = current_unit_of_work()
-    in_work = work is not None and work.session is session
-    if isinstance(message, Card):
-        message = _card_answer(message, target, key)
-    encoded = _encode(message)
-    params = dict(encoded.params)
-    if target.kind == OutboxTargetKind.WEBHOOK and encoded.kind == OutboxMessageKind.CARD and target.fallback:
-        target = target.fallback  # a card goes through the card APIs, never a sessionWebhook
-    if encoded.kind == OutboxMessageKind.CARD and target.kind not in (OutboxTargetKind.GROUP, OutboxTargetKind.USER):
-        raise ValueError("a card write names its group or users (the target orders it with their messages)")
-    if target.kind == OutboxTargetKind.WEBHOOK:
-        if "webhook" in params:
-            if target.fallback is not None:
-                params["fallback"] = {"kind": target.fallback.kind.value, "ids": list(target.fallback.ids)}
-            if target.expires_at is not None:
-                params["expiresAt"] = target.expires_at.isoformat()
-        elif target.fallback is not None:
-            target = target.fallback  # images and files cannot go through a sessionWebhook
-        else:
-            raise ValueError("an image or file answer needs a conversation to send to; the webhook cannot carry it")
-    if target.kind == OutboxTargetKind.CUSTOM_ROBOT and "webhook" not in params:
-        raise ValueError("a custom robot sends text, markdown, links and action cards only, not images or files")
-    path = encoded.path
-    if encoded.data is not None:
-        directory = spool_dir or (work.spool_dir if in_work and work is not None else None)
-        if directory is None:
-            raise ValueError("an in-memory attachment needs spool_dir= outside a unit of work")
-        path = await asyncio.to_thread(_spool, Path(directory), encoded.file_name or "attachment", encoded.data)
-        params["spooled"] = True
-    now = utcnow()
-    fast = bool(in_work and work is not None and work.worker and (not_before is None or not_before <= now))
-    row = OutboxMessage(
-        idempotency_key=key,
-        target_kind=target.kind,
-        target_ids=list(target.ids),
-        msg_kind=encoded.kind,
-        params=params,
-        attachment_path=str(path) if path is not None else None,
-        next_attempt_at=not_before or now,
-        created_at=now,
-    )
-    if fast and work is not None:
-        row.state = OutboxState.SENDING
-        row.claimed_by = work.worker
-        row.claimed_until = now + timedelta(seconds=work.outbox_lease_seconds)
-        row.attempts = 1
-    new_id = await insert_outbox_row(session=session, row=row)
-    if new_id is None:
-        if params.get("spooled") and path is not None:
-            await asyncio.to_thread(_unlink, path)
-        return False
-    row.id = new_id
-    if in_work and work is not None:
-        if fast:
-            work.claimed_outbox.append(row)
-        else:
-            work.queued_outbox += 1
-    return True
 
 
 # ---- the relay ----------------------------------------------------------------------------------------------
@@ -419,48 +142,42 @@ class OutboxRelay:
         self.spool_dir = spool_dir or (Path(config.storage.files_dir) / "outbox")
         self._rng = rng or random.Random()
         self.stats = RelayStats()
-        self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(self.options.max_concurrent_sends)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._commit_hooks: list[Callable[[UnitOfWork], None]] = []
         self._in_flight = 0  # rows handed to send tasks and not settled yet
-        self._loop_task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
         self._idle = asyncio.Event()
         self._idle.set()
         self._changed = asyncio.Event()  # replaced after each settled row: wakes wait_for()
-        self.last_poll_error: str | None = None
-        # Rows may be due in the table (queued for the poll, a retry fell due, a claim came back full) since the mark
-        # the last short claim saw: only then does a finished send make the loop claim again.
-        self._due_mark = 0
-        self._claimed_mark = 0
+        self._poll: ClaimLoop[OutboxMessage] = ClaimLoop(
+            name="outbox-relay", claim=self._claim, room=self._room, hand_over=self._spawn_batches,
+            poll_seconds=lambda: self.options.poll_seconds, log=log, describe_error=_error_text,
+        )
         self._sent_marks: GroupCommit[OutboxMessage, None] = GroupCommit(self._mark_sent_batch,
                                                                          name="outbox-sent")
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._loop_task is None:
-            self._stopping = False
-            self._loop_task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._poll.start()
 
     async def stop(self) -> None:
         """Stop claiming, give in-flight sends a bounded grace, cancel the rest (their leases run out; re-sent)."""
-        self._stopping = True
-        self._wake.set()
         if self._timer is not None:
             self._timer.cancel()
-        if self._loop_task is not None:
-            await asyncio.gather(self._loop_task, return_exceptions=True)
-            self._loop_task = None
+        await self._poll.stop()
         if cut := await drain(self._tasks, self.options.stop_grace_seconds):
             log.warning("outbox relay: %d sends cut short by shutdown; they are retried after their lease", cut)
 
     @property
     def running(self) -> bool:
-        return self._loop_task is not None and not self._loop_task.done()
+        return self._poll.running
+
+    @property
+    def last_poll_error(self) -> str | None:
+        return self._poll.last_poll_error
 
     @property
     def in_flight(self) -> int:
@@ -468,8 +185,7 @@ class OutboxRelay:
 
     def wake(self) -> None:
         """New rows for the poll (queued outside the fast path): look now instead of at the next poll."""
-        self._due_mark += 1
-        self._wake.set()
+        self._poll.wake()
 
     async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
         """Wait until ``await predicate()`` holds, re-checked each time a row is settled (tests, tools)."""
@@ -517,43 +233,22 @@ class OutboxRelay:
         """Send rows this worker already claimed (the fast path), in order per conversation."""
         if not rows:
             return
-        if self._stopping:
+        if self._poll.stopping:
             return  # shutting down: their lease runs out and the next process (or this one restarted) sends them
         self._spawn_batches(list(rows))
 
     # ---- the poll loop ---------------------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            capacity = 2 * self.options.max_concurrent_sends - self._in_flight
-            wanted = min(capacity, self._batch)
-            rows: list[OutboxMessage] = []
-            if wanted > 0:
-                mark = self._due_mark
-                try:
-                    rows = await self._claim(wanted)
-                    self.last_poll_error = None
-                    if len(rows) < wanted:
-                        self._claimed_mark = mark
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the database may be briefly unavailable: try again at the next poll
-                    self.last_poll_error = _error_text(exc)
-                    log.warning("outbox relay: claiming due rows failed: %s", self.last_poll_error)
-            if rows:
-                self._spawn_batches(rows)
-                if len(rows) == wanted:
-                    continue  # probably more are due
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.options.poll_seconds)
+    def _room(self) -> int:
+        # Claim up to twice the send slots: a batch is ready while the previous one is being sent.
+        return min(2 * self.options.max_concurrent_sends - self._in_flight, self._batch)
 
     async def _claim(self, limit: int) -> list[OutboxMessage]:
         async with self._tx.write() as session:
             return await claim_due_outbox(session=session, limit=limit, worker=self.worker,
                                           lease_seconds=self.options.lease_seconds)
 
-    def _spawn_batches(self, rows: list[OutboxMessage]) -> None:
+    def _spawn_batches(self, rows: Sequence[OutboxMessage]) -> None:
         # One conversation's rows go one after the other (a command's answers arrive in order); conversations run
         # side by side, bounded by the send slots.
         by_conversation: dict[tuple[Any, ...], list[OutboxMessage]] = {}
@@ -572,8 +267,7 @@ class OutboxRelay:
             log.error("outbox relay: send task crashed", exc_info=task.exception())
         if not self._tasks:
             self._idle.set()
-        if self._due_mark != self._claimed_mark:
-            self._wake.set()  # a slot is free again and rows may be due
+        self._poll.room_freed()
 
     async def _send_in_order(self, rows: list[OutboxMessage]) -> None:
         unsettled = len(rows)
@@ -618,7 +312,7 @@ class OutboxRelay:
         self.stats.sent += 1
         await self._sent_marks.submit(row)
         if row.params.get("spooled") and row.attachment_path:
-            await asyncio.to_thread(_unlink, Path(row.attachment_path))
+            await asyncio.to_thread(unlink_quietly, Path(row.attachment_path))
         return None
 
     async def _failed(self, row: OutboxMessage, exc: BaseException) -> datetime | None:
@@ -792,19 +486,3 @@ def _conversation_key(row: OutboxMessage) -> tuple[Any, ...]:
         return (str(fallback.get("kind")), tuple(fallback.get("ids") or ()))
     return (str(OutboxTargetKind(row.target_kind).value), tuple(row.target_ids))
 
-
-__all__ = [
-    "Message",
-    "OutboxRelay",
-    "RelayOptions",
-    "RelayStats",
-    "Target",
-    "conversation_target",
-    "custom_robot_target",
-    "enqueue",
-    "group_target",
-    "reply_target",
-    "target_from_params",
-    "target_params",
-    "users_target",
-]

@@ -10,30 +10,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from bot.context import Context
-from handlers._common import change_context, record_change
-from handlers._files import (
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.changes import change_context, record_change
+from domain.file_store import (
     PENDING_FILE_TTL,
     WAITING_TTL,
     StagedFile,
-    fetch_to_staging,
     files_root,
     human_size,
     place_file,
     version_path,
     write_generated,
 )
-from handlers._match import named_in_file
-from storage.models import Deliverable, DeliverableStatus, DeliverableVersion, PendingFile, PendingKind, Phase, Project
+from domain.matching import named_in_file
+from domain.ports import CommandScope
+from storage.models import (
+    Deliverable,
+    DeliverableStatus,
+    DeliverableVersion,
+    PendingFile,
+    PendingKind,
+    Phase,
+    Project,
+)
 from storage.repo import (
     add_deliverable_version,
     add_pending,
     cancel_waiting,
-    consume_pending,
     list_deliverables,
-    open_pending,
     write_audit,
 )
 from storage.templates import DeliverableFlag
@@ -43,25 +49,6 @@ def staged_from(row: PendingFile) -> StagedFile:
     return StagedFile(row.file_path or "", row.file_name or "file", row.size or 0, row.sha256 or "")
 
 
-async def take_pending_file(ctx: Context, deliverable: Deliverable | None = None,
-                            deliverables: Sequence[Deliverable] = ()) -> StagedFile | None:
-    """The file for a command: one carried by the message itself (a rich-text message with a picture), else the
-    newest file this user sent in this chat and has not submitted yet (marked used), else None. A kept file whose
-    name names another of ``deliverables`` than ``deliverable`` is left for that one (``项目验收确认单-签字.docx``
-    is not taken by 「提交 需求调研报告」)."""
-    incoming = ctx.incoming
-    if incoming.files:
-        return await fetch_to_staging(ctx, incoming.files[0])
-    rows = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
-                              user_id=incoming.sender_id, kinds=(PendingKind.FILE,), now=ctx.clock.now())
-    for row in rows:
-        if deliverable is not None and names_another(deliverables, row.file_name or "", deliverable):
-            continue
-        if await consume_pending(session=ctx.session, pending_id=row.id, now=ctx.clock.now()):
-            return staged_from(row)
-    return None
-
-
 def names_another(deliverables: Sequence[Deliverable], file_name: str, expected: Deliverable) -> Deliverable | None:
     """The deliverable a file's name names when it is not ``expected`` (None when it names ``expected`` too, or
     none at all)."""
@@ -69,7 +56,7 @@ def names_another(deliverables: Sequence[Deliverable], file_name: str, expected:
     return named[0] if named and expected not in named else None
 
 
-async def remember_file(ctx: Context, staged: StagedFile, project: Project | None) -> PendingFile | None:
+async def remember_file(ctx: CommandScope, staged: StagedFile, project: Project | None) -> PendingFile | None:
     """Keep a received file for a later 「提交 <交付物>」; None if this message was taken in before."""
     incoming = ctx.incoming
     now = ctx.clock.now()
@@ -81,7 +68,7 @@ async def remember_file(ctx: Context, staged: StagedFile, project: Project | Non
     ))
 
 
-async def wait_for_file(ctx: Context, kind: PendingKind, project: Project, deliverable: Deliverable | None,
+async def wait_for_file(ctx: CommandScope, kind: PendingKind, project: Project, deliverable: Deliverable | None,
                         note: str | None = None) -> str:
     """Let the next file this user sends in this chat complete the command (replacing an older wait); returns when
     the wait ends, as the answer shows it (``10:30 前``)."""
@@ -98,14 +85,14 @@ async def wait_for_file(ctx: Context, kind: PendingKind, project: Project, deliv
     return until_text(ctx, row.expires_at)
 
 
-def until_text(ctx: Context, expires_at: datetime) -> str:
+def until_text(ctx: CommandScope, expires_at: datetime) -> str:
     """``10:30 前`` in the configured time zone (with the date when it is not today)."""
     local = expires_at.replace(tzinfo=UTC).astimezone(ctx.config.tz)
     day = "" if local.date() == ctx.today() else f"{local.month}月{local.day}日 "
     return f"{day}{local:%H:%M} 前"
 
 
-async def end_waits(ctx: Context, *, deliverable: Deliverable | None = None) -> list[PendingFile]:
+async def end_waits(ctx: CommandScope, *, deliverable: Deliverable | None = None) -> list[PendingFile]:
     """End the waits a command answers: for ``deliverable``, everyone's (it was submitted or waived); without it,
     the sender's own in this chat (any new 提交 answers or replaces them)."""
     now = ctx.clock.now()
@@ -116,13 +103,13 @@ async def end_waits(ctx: Context, *, deliverable: Deliverable | None = None) -> 
                                 user_id=incoming.sender_id, now=now)
 
 
-async def phase_name(session: Any, deliverable: Deliverable) -> str:
+async def phase_name(session: AsyncSession, deliverable: Deliverable) -> str:
     phase = await session.get(Phase, deliverable.phase_id) if deliverable.phase_id else None
     return phase.name if phase is not None else ""
 
 
 async def submit_deliverable(
-    ctx: Context,
+    ctx: CommandScope,
     project: Project,
     deliverable: Deliverable,
     *,
@@ -161,7 +148,7 @@ async def submit_deliverable(
     return version
 
 
-def mark_submitted(session: Any, deliverable: Deliverable, now: datetime) -> None:
+def mark_submitted(session: AsyncSession, deliverable: Deliverable, now: datetime) -> None:
     deliverable.status = DeliverableStatus.SUBMITTED
     deliverable.submitted_at = now
     deliverable.waiver_reason = None
@@ -169,7 +156,7 @@ def mark_submitted(session: Any, deliverable: Deliverable, now: datetime) -> Non
     session.add(deliverable)
 
 
-def mark_waived(session: Any, deliverable: Deliverable, reason: str, by: str | None) -> None:
+def mark_waived(session: AsyncSession, deliverable: Deliverable, reason: str, by: str | None) -> None:
     deliverable.status = DeliverableStatus.WAIVED
     deliverable.waiver_reason = reason[:500]
     deliverable.waived_by = by
@@ -177,7 +164,7 @@ def mark_waived(session: Any, deliverable: Deliverable, reason: str, by: str | N
 
 
 async def file_generated(
-    session: Any,
+    session: AsyncSession,
     *,
     files_dir: Path | str | None,
     project: Project,
@@ -215,7 +202,7 @@ async def file_generated(
     return version
 
 
-async def file_made_document(ctx: Context, project: Project, form: Deliverable | None, data: bytes, file_name: str,
+async def file_made_document(ctx: CommandScope, project: Project, form: Deliverable | None, data: bytes, file_name: str,
                              note: str) -> str:
     """A document a command made (the 交接清单, an 升级通知单) as the next version of ``form``, unless the client
     must sign that form (then only the signed one counts); returns what to add to the answer."""
@@ -227,7 +214,7 @@ async def file_made_document(ctx: Context, project: Project, form: Deliverable |
     return f"已作为《{form.name}》第 {version.version} 版提交。"
 
 
-async def flagged_deliverable(session: Any, project: Project, flag: str) -> Deliverable | None:
+async def flagged_deliverable(session: AsyncSession, project: Project, flag: str) -> Deliverable | None:
     """The project's deliverable carrying the template ``flag`` (the 周报, the 进度变更单 …) unless it was waived."""
     return next((d for d in await list_deliverables(session=session, project_id=project.id)
                  if d.has_flag(flag) and d.status != DeliverableStatus.WAIVED), None)
@@ -257,7 +244,6 @@ __all__ = [
     "staged_from",
     "submit_deliverable",
     "submitted_text",
-    "take_pending_file",
     "until_text",
     "wait_for_file",
 ]

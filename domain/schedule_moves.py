@@ -13,12 +13,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.args import clip
-from bot.errors import NotFound, UsageError
-from handlers._common import fmt_day
-from handlers._match import match_deliverable
-from storage.models import Deliverable, DeliverableStatus, Phase, Project, RegisterEntry, utcnow
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.errors import NotFound, UsageError
+from domain.labels import fmt_day
+from domain.matching import match_deliverable
+from reports.user_text import clip
+from storage.models import (
+    Deliverable,
+    DeliverableStatus,
+    Phase,
+    Project,
+    RegisterEntry,
+    utcnow,
+)
 from storage.repo import list_deliverables, list_phases, write_audit
+from storage.workdays import WorkCalendar
 
 MAX_DAYS = 250  # a year of working days: more is a typo
 MAX_LISTED = 12
@@ -52,7 +62,7 @@ def days_text(days: int) -> str:
     return f"工期{'延后' if days > 0 else '提前'} {abs(days)} 个工作日"
 
 
-async def resolve_from(session: Any, project: Project, typed: str) -> dict[str, Any]:
+async def resolve_from(session: AsyncSession, project: Project, typed: str) -> dict[str, Any]:
     """The ``从`` of a change: a phase by name, else a deliverable (name or #编号), as ``extra`` keys."""
     phases = await list_phases(session=session, project_id=project.id)
     wanted = typed.strip().removesuffix("阶段")
@@ -94,7 +104,7 @@ def moved_lines(moved: list[Moved], today: date) -> list[str]:
     return lines
 
 
-async def anchor_of(session: Any, project: Project, extra: dict[str, Any], today: date) -> date:
+async def anchor_of(session: AsyncSession, project: Project, extra: dict[str, Any], today: date) -> date:
     """The first day a change's 工期 moves: its 从 phase's planned start or 从 deliverable's due date, else today."""
     if extra.get(FROM_PHASE_KEY):
         phase = next((p for p in await list_phases(session=session, project_id=project.id)
@@ -109,7 +119,7 @@ async def anchor_of(session: Any, project: Project, extra: dict[str, Any], today
     return today
 
 
-async def move_remaining(session: Any, calendar: Any, project: Project, *, days: int, since: date) -> list[Moved]:
+async def move_remaining(session: AsyncSession, calendar: WorkCalendar, project: Project, *, days: int, since: date) -> list[Moved]:
     """Move every open date on or after ``since`` by ``days`` working days (see the module); returns the
     deliverables and phases moved, phases first."""
     if days == 0:
@@ -147,7 +157,7 @@ async def move_remaining(session: Any, calendar: Any, project: Project, *, days:
     return moved
 
 
-async def apply_change_schedule(session: Any, calendar: Any, project: Project, entry: RegisterEntry, *,
+async def apply_change_schedule(session: AsyncSession, calendar: WorkCalendar, project: Project, entry: RegisterEntry, *,
                                 today: date, actor: str | None) -> list[Moved]:
     """An approved change's 工期: the remaining dates move (audited); returns what moved."""
     extra = entry.extra or {}

@@ -17,8 +17,10 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
-from handlers.handover import handover_checklist
-from handlers.report_data import DEFAULT_TZ, gather_project_report, to_local
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.handover import handover_checklist
+from domain.report_data import DEFAULT_TZ, gather_project_report, to_local
 from reports.archive import (
     INTERNAL_WEEKLY_FOLDER,
     WEEKLY_FOLDER,
@@ -29,8 +31,17 @@ from reports.archive import (
     build_archive,
     safe_component,
 )
+from storage.db import Database
 from storage.models import Project, ReportVariant
-from storage.repo.report_queries import deliverables_of, names_of, phases_of, weekly_reports_of
+from storage.repo import get_project_by_code
+from storage.repo.report_queries import (
+    deliverables_of,
+    names_of,
+    phases_of,
+    weekly_reports_of,
+)
+from storage.templates import load_templates
+from storage.workdays import WorkCalendar
 
 ARCHIVES_FOLDER = "archives"
 Progress = Callable[[int, int, str], None]
@@ -80,10 +91,10 @@ class ArchiveInputs:
 
 async def gather_project_archive(
     *,
-    session: Any,
+    session: AsyncSession,
     project: Project,
     files_dir: Path | str,
-    calendar: Any,
+    calendar: WorkCalendar,
     today: date,
     tz: tzinfo = DEFAULT_TZ,
     company_name: str = "",
@@ -153,10 +164,10 @@ async def write_project_archive(
 
 async def build_project_archive(
     *,
-    session: Any,
+    session: AsyncSession,
     project: Project,
     files_dir: Path | str,
-    calendar: Any,
+    calendar: WorkCalendar,
     today: date,
     tz: tzinfo = DEFAULT_TZ,
     out_path: Path | str | None = None,
@@ -211,11 +222,6 @@ def _size(n: int) -> str:
 async def archive_command(config: Any, project_code: str, out: Path | None = None, *,
                           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """The CLI sub-command: exit code 0 with the zip's path on stdout, 1 when the project does not exist."""
-    from storage.db import Database
-    from storage.repo import get_project_by_code
-    from storage.templates import load_templates
-    from storage.workdays import WorkCalendar
-
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     cal = config.calendar

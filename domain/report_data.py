@@ -30,8 +30,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from handlers.audit_labels import action_label, entity_label
-from handlers.project_facts import money_text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.audit_labels import action_label, entity_label
+from domain.project_facts import money_text
 from reports.model import (
     ApprovalInfo,
     ApprovalStep,
@@ -41,9 +43,11 @@ from reports.model import (
     PhaseInfo,
     ProjectReportData,
     ProjectSummary,
-    RegisterEntry as ReportEntry,
     WeeklyIssueCount,
     WeeklyPeriod,
+)
+from reports.model import (
+    RegisterEntry as ReportEntry,
 )
 from storage.models import (
     ACTIVE_PROJECT_STATUSES,
@@ -79,6 +83,7 @@ from storage.repo.report_queries import (
     register_entries_of,
 )
 from storage.templates import client_visible
+from storage.workdays import WorkCalendar
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 ISSUE_CHART_WEEKS = 8  # weeks shown by the issues-per-week chart of the weekly report
@@ -117,7 +122,7 @@ def utc_start_of(day: date, tz: tzinfo = DEFAULT_TZ) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
 
 
-def overdue_working_days(calendar: Any, due: date | None, today: date) -> int:
+def overdue_working_days(calendar: WorkCalendar, due: date | None, today: date) -> int:
     """Working days a deliverable due on ``due`` is late as of ``today``: 0 until the day after the due date, then at
     least 1 (due on a Sunday, it is 1 day late on Monday), the same rule as the deliverable list
     (``handlers._common.overdue_days``)."""
@@ -191,7 +196,7 @@ def deliverable_info(
     phase: str,
     names: Mapping[str, str],
     today: date,
-    calendar: Any,
+    calendar: WorkCalendar,
     tz: tzinfo = DEFAULT_TZ,
 ) -> DeliverableInfo:
     late = 0
@@ -401,10 +406,10 @@ def project_summary(
 
 async def gather_project_reports(
     *,
-    session: Any,
+    session: AsyncSession,
     projects: Sequence[Project],
     today: date,
-    calendar: Any,
+    calendar: WorkCalendar,
     tz: tzinfo = DEFAULT_TZ,
     period: WeeklyPeriod | None = None,
     registers_since: datetime | None = None,
@@ -497,10 +502,10 @@ async def gather_project_reports(
 
 async def gather_project_report(
     *,
-    session: Any,
+    session: AsyncSession,
     project: Project,
     today: date,
-    calendar: Any,
+    calendar: WorkCalendar,
     tz: tzinfo = DEFAULT_TZ,
     period: WeeklyPeriod | None = None,
     weekly: bool = False,
@@ -575,9 +580,9 @@ async def map_chunks_off_loop(chunks: AsyncIterator[_Chunk], work: Callable[[_Ch
 
 async def gather_digest_data(
     *,
-    session: Any,
+    session: AsyncSession,
     today: date,
-    calendar: Any,
+    calendar: WorkCalendar,
     tz: tzinfo = DEFAULT_TZ,
     statuses: Sequence[ProjectStatus] = DIGEST_PROJECT_STATUSES,
     chunk_rows: int = SCAN_CHUNK_ROWS,
@@ -589,7 +594,7 @@ async def gather_digest_data(
     return await map_chunks_off_loop(chunks, functools.partial(build_digest_data, today=today, calendar=calendar))
 
 
-def build_digest_data(rows: Sequence[DigestRow], *, today: date, calendar: Any) -> list[ProjectReportData]:
+def build_digest_data(rows: Sequence[DigestRow], *, today: date, calendar: WorkCalendar) -> list[ProjectReportData]:
     """The pure half of ``gather_digest_data``.
 
     The digest prints counts, so the database counts: a project's overdue deliverables arrive as a number and the

@@ -7,12 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from handlers._common import names_of, who
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.labels import names_of, who
 from reports.user_text import md_literal
 from storage.models import DeliverableStatus, MemberRole, Project, RegisterKind
-from storage.repo import latest_versions, list_deliverables, list_members, list_register_entries
+from storage.repo import (
+    latest_versions,
+    list_deliverables,
+    list_members,
+    list_register_entries,
+)
 from storage.templates import Register
-
 
 # What provides a register-backed item when the register is still empty.
 REGISTER_COMMANDS = {
@@ -40,7 +46,7 @@ class HandoverLine:
         return f"- ✗ **{self.item}**：缺失，请补充：{'或'.join(f'「{c}」' for c in self.how)}"
 
 
-async def handover_checklist(session: Any, templates: Any, project: Project) -> list[HandoverLine]:
+async def handover_checklist(session: AsyncSession, templates: Any, project: Project) -> list[HandoverLine]:
     """The template's handover package (需要交接的项目资料), item by item: the files, records and people that cover
     it, or the commands that provide it. An item nothing in this project can provide is left out."""
     template = templates.find(project.template) if templates is not None else None
