@@ -36,6 +36,7 @@ import os
 import signal
 import socket
 import uuid
+from urllib.parse import quote
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -64,6 +65,7 @@ from bot.people import in_client_conversation, people_identifier
 from bot.outbox import OutboxRelay, RelayOptions
 from bot.router import Router
 from bot.scheduler import Scheduler
+from bot.todo_relay import TodoRelay, TodoRelayOptions
 from bot.stream import DingTalkStream, StreamOptions
 from bot.transactions import Transactions
 from storage.db import Database, url_family
@@ -83,6 +85,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "handlers.approvals",
     "handlers.weekly_reports",
     "handlers.reminders",
+    "handlers.todos",
     "handlers.digest",
     "handlers.directory",
     "handlers.documents",
@@ -100,6 +103,7 @@ class KernelOptions:
 
     inbox: InboxOptions = field(default_factory=InboxOptions)
     relay: RelayOptions = field(default_factory=RelayOptions)
+    todo_relay: TodoRelayOptions = field(default_factory=TodoRelayOptions)
     stream: StreamOptions = field(default_factory=StreamOptions)
     retry: RetryPolicy | None = None  # the DingTalk client's inline retries; None: its default
     leader_retry_seconds: float = 5.0  # a follower tries to become the scheduler leader this often
@@ -150,6 +154,7 @@ class App:
                                                    if isinstance(getattr(m, "jobs", None), JobRegistry)]
         self._job_registries.extend(extra_jobs)
         self._approval_handlers: list[ApprovalEventHandler] = []
+        self._work_wrappers: list[Callable[[Any], Any]] = []
         self._rewrites: list[Callable[[Incoming], Incoming]] = []
         self._preparers: list[Preparer] = []
         self._project_resolver: ProjectResolver = resolve_project
@@ -161,6 +166,7 @@ class App:
         self.links: DownloadLinks | None = None
         self.dispatcher: Dispatcher | None = None
         self.relay: OutboxRelay | None = None
+        self.todo_relay: TodoRelay | None = None
         self.calendar_sync: CalendarSync | None = None
         self.inbox: InboxPipeline | None = None
         self.scheduler: Scheduler | None = None
@@ -190,6 +196,11 @@ class App:
             self.inbox.register(handler)
         return handler
 
+    def wrap_each_work(self, wrapper: Callable[[Any], Any]) -> None:
+        """Register ``wrapper(work)``, an async context manager entered around the body of every unit of work (a
+        command, an event, a job), inside its transaction (``OutboxRelay.wrap_work``)."""
+        self._work_wrappers.append(wrapper)
+
     def rewrite_incoming(self, rewrite: Callable[[Incoming], Incoming]) -> None:
         """Register a pure ``Incoming -> Incoming`` step run before command matching (in registration order)."""
         self._rewrites.append(rewrite)
@@ -202,6 +213,25 @@ class App:
     def resolve_projects_with(self, resolver: ProjectResolver) -> None:
         """Replace the kernel's project resolver (bound group / ``项目:编号``) with a feature module's richer one."""
         self._project_resolver = resolver
+
+    async def _lead(self) -> None:
+        """Elected: this process runs the schedule and sends the 待办 calls."""
+        if self.scheduler is not None:
+            await self.scheduler.start()
+        if self.todo_relay is not None:
+            await self.todo_relay.start()
+
+    async def _follow(self) -> None:
+        if self.todo_relay is not None:
+            await self.todo_relay.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+
+    def _todo_detail_url(self, project_code: str) -> str:
+        """Where a 待办 opens: the project's page on the 看板 when it runs, else the chat with the bot."""
+        if self.dashboard is not None:
+            return f"{self.dashboard.url.rstrip('/')}/p/{quote(project_code)}"
+        return self.config.todo.chat_url
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
 
@@ -232,6 +262,11 @@ class App:
                                  spool_dir=Path(config.storage.files_dir) / "outbox",
                                  custom_robots=CustomRobotSender(self.dingtalk),
                                  find_custom_robot=lambda session, code: client_robot_by_code(session, config, code))
+        for wrapper in self._work_wrappers:
+            self.relay.wrap_work(wrapper)
+        self.todo_relay = TodoRelay(transactions=self.transactions, client=self.dingtalk, worker=self.worker,
+                                    max_attempts=config.pacing.outbox_max_attempts, detail_url=self._todo_detail_url,
+                                    options=self.options.todo_relay) if config.todo.enabled else None
         self.links = DownloadLinks(config)
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
                                  templates=templates, calendar=calendar, files=None, outbox=self.relay,
@@ -258,6 +293,9 @@ class App:
         )
         scheduler = self.scheduler
         self.relay.on_commit(lambda work: scheduler.start_requested(work.requested_runs))
+        todo_relay = self.todo_relay
+        if todo_relay is not None:
+            self.relay.on_commit(lambda work: todo_relay.wake() if work.queued_outbox else None)
 
         # The imported official schedules, before the first command plans a date; then kept up to date.
         self.calendar_sync = CalendarSync(self.database, calendar, interval_seconds=config.calendar.refresh_seconds)
@@ -265,7 +303,7 @@ class App:
         await self.relay.start()
         await self.inbox.start()
 
-        self.leader = LeaderElection(self.database, on_elected=self.scheduler.start, on_lost=self.scheduler.stop,
+        self.leader = LeaderElection(self.database, on_elected=self._lead, on_lost=self._follow,
                                      retry_interval=self.options.leader_retry_seconds,
                                      check_interval=self.options.leader_check_seconds)
         await self.leader.start()
@@ -329,6 +367,8 @@ class App:
             await self.leader.stop()  # steps down: stops the scheduler, frees the lock for a follower at once
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.todo_relay is not None:
+            await self.todo_relay.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.calendar_sync is not None:

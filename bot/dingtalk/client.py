@@ -387,6 +387,13 @@ class DingTalkClient:
         """A new-API read (``POST {api}{path}`` with the token header)."""
         return await self._call(api, "POST", f"{self._api}{path}", json_body=dict(body), idempotent=True)
 
+    async def call_rest(self, api: str, method: Literal["GET", "POST", "PUT", "DELETE"], path: str, *,
+                        body: Mapping[str, Any] | None = None, params: Mapping[str, str] | None = None,
+                        idempotent: bool) -> dict[str, Any]:
+        """A new-API call of any method (the 待办 APIs: ``GET``/``PUT``/``DELETE`` on a path with query params)."""
+        return await self._call(api, method, f"{self._api}{path}", json_body=None if body is None else dict(body),
+                                params=params, idempotent=idempotent)
+
     # ---- robot messages --------------------------------------------------------------------------------------
 
     async def send_group(

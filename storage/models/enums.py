@@ -177,6 +177,7 @@ class OutboxTargetKind(StrEnum):
     USER = "user"
     WEBHOOK = "webhook"
     CUSTOM_ROBOT = "custom_robot"  # a client group's custom robot (自定义机器人), by the project's code
+    TODO = "todo"  # a DingTalk 待办 call (bot.todo_relay, the leader only), by the todo's creator unionId
 
 
 class OutboxMessageKind(StrEnum):
@@ -188,6 +189,7 @@ class OutboxMessageKind(StrEnum):
     LINK = "link"
     IMAGE = "image"
     FILE = "file"
+    TODO = "todo"  # not a message: bring one 待办 in line with its ``todos`` row
 
 
 class OutboxState(StrEnum):
@@ -202,3 +204,11 @@ class JobRunState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class TodoState(StrEnum):
+    """What a deliverable owner's DingTalk 待办 should be."""
+
+    OPEN = "open"  # in the owner's list, with the row's subject and due time
+    DONE = "done"  # completed: the deliverable was submitted
+    REMOVED = "removed"  # deleted: no longer due (waived, paused, archived, out of the window, another owner)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.todo_relay import TodoRelayOptions
 from bot.app import KernelOptions
 from bot.config import Config, parse_config
 from bot.dingtalk import RetryPolicy
@@ -28,6 +29,8 @@ FAST = KernelOptions(
     relay=RelayOptions(lease_seconds=5.0, poll_seconds=0.5, backoff_base_seconds=0.05, backoff_max_seconds=0.5,
                        stop_grace_seconds=5.0),
     stream=FAST_STREAM,
+    todo_relay=TodoRelayOptions(poll_seconds=0.5, lease_seconds=5.0, backoff_base_seconds=0.05,
+                                backoff_max_seconds=0.5),
     retry=RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.2),
     leader_retry_seconds=0.5,
     leader_check_seconds=0.5,
