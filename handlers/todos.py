@@ -47,7 +47,7 @@ def _touched(session: Any) -> set[int]:
     return session.info.setdefault(_TOUCHED, set())
 
 
-def _note_flush(session: Any, _context: Any, _instances: Any) -> None:
+def _note_flush(session: Any, _context: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, (Deliverable, Phase)) and obj.project_id is not None:
             _touched(session).add(obj.project_id)

@@ -1,0 +1,88 @@
+"""DingTalk 待办 for deliverable owners, end to end: the real App (Stream client, inbox, outbox, the leader's todo
+relay) against the emulator's todo APIs and events; the lists asserted are what each person's DingTalk shows.
+
+Monday 2 November 2026: a new project's 启动 deliverables fall due within five working days, so the PM sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from lifecycle_chat import INTERNAL, LIFECYCLE_MODULES, PM, LifecycleChat, create_project, emulator_config, \
+    start_lifecycle_app
+from sandbox.config import EmulatorConfig
+from sandbox.harness import Sandbox
+
+pytestmark = [pytest.mark.timeout(120)]
+MODULES = (*LIFECYCLE_MODULES, "handlers.directory", "handlers.todos")
+
+
+@pytest.fixture
+def sandbox_config() -> EmulatorConfig:
+    return emulator_config()
+
+
+@pytest.fixture
+async def chat(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[LifecycleChat]:
+    app = await start_lifecycle_app(sandbox, tmp_path, MODULES)
+    try:
+        await asyncio.wait_for(app.scheduler.wait_idle(), 60)  # the contacts walk: everyone's unionId
+        yield LifecycleChat(sandbox, app, tmp_path / "files")
+    finally:
+        await asyncio.wait_for(app.stop(), 30)
+
+
+async def open_todos(chat: LifecycleChat, person: str) -> dict[str, dict]:
+    return {t["subject"]: t for t in await chat.sandbox.todos(person) if not t["done"]}
+
+
+async def settled(chat: LifecycleChat, person: str, check, timeout: float = 20) -> dict[str, dict]:
+    """The person's open 待办 once ``check(todos)`` holds (re-read as the relay sends)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            todos = await open_todos(chat, person)
+            if check(todos):
+                return todos
+            await asyncio.sleep(0.1)  # polling the emulator's list: the relay gives no signal per call
+
+
+async def test_the_pms_todos_follow_the_plan(chat: LifecycleChat) -> None:
+    code = await create_project(chat, "软件", "智慧工厂MES")
+    todos = await settled(chat, PM, lambda t: len(t) >= 1)
+    assert all(s.endswith("· 智慧工厂MES") and s.startswith("《") for s in todos), todos
+    project = await chat.project(code)
+    pending = await chat.required_pending(code)
+    print(project.current_phase, [(d.name, d.due_date, d.owner_user_id) for d in pending])
+    first = sorted(todos)[0]
+    name = first[1:first.index("》")]
+
+    await chat.ask(PM, INTERNAL, f"提交 {name} https://space.dingtalk.com/s/1")
+    todos = await settled(chat, PM, lambda t: first not in t)
+    everything = {t["subject"]: t for t in await chat.sandbox.todos(PM)}
+    assert everything[first]["done"] is True
+
+    second = sorted(todos)[0]
+    name2 = second[1:second.index("》")]
+    before = todos[second]["dueTime"]
+    await chat.ask(PM, INTERNAL, f"计划 {name2} 截止:2026-11-04")
+    todos = await settled(chat, PM, lambda t: second in t and t[second]["dueTime"] != before)
+
+    await chat.ask(PM, INTERNAL, f"豁免 {name2} 原因:客户不需要")
+    todos = await settled(chat, PM, lambda t: second not in t)
+    count = len(todos)
+
+    await chat.ask(PM, INTERNAL, "暂停 原因:客户机房改造")
+    await settled(chat, PM, lambda t: not t)
+    await chat.ask(PM, INTERNAL, "恢复")
+    todos = await settled(chat, PM, lambda t: len(t) == count)
+
+    victim = sorted(todos)[0]
+    await chat.sandbox.delete_todo(PM, todos[victim]["id"])
+    back = await settled(chat, PM, lambda t: victim in t and t[victim]["id"] != todos[victim]["id"])
+    assert len(back) == count
+    subjects = [t["subject"] for t in await chat.sandbox.todos(PM) if not t["done"]]
+    assert len(subjects) == len(set(subjects)), subjects
