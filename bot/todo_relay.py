@@ -214,4 +214,4 @@ class TodoRelay:
 
     async def _record(self, row: TodoItem, **values: Any) -> None:
         async with self._tx.write(urgent=True) as session:
-            await record_task(session=session, todo_id=row.id, source_id=row.source_id, **values)  # type: ignore[arg-type]
+            await record_task(session=session, todo_id=row.id, current_source_id=row.source_id, **values)  # type: ignore[arg-type]

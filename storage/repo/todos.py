@@ -77,10 +77,10 @@ async def projects_to_sync(*, session: AsyncSession) -> list[int]:
     return sorted(ids)
 
 
-async def record_task(*, session: AsyncSession, todo_id: int, source_id: str, **values: Any) -> bool:
+async def record_task(*, session: AsyncSession, todo_id: int, current_source_id: str, **values: Any) -> bool:
     """Remember what DingTalk answered (the taskId of the created task, the executor it follows, a new generation),
     unless the row moved on to another task meanwhile (its sourceId changed)."""
-    statement = update(TodoItem).where(TodoItem.id == todo_id, TodoItem.source_id == source_id).values(**values)
+    statement = update(TodoItem).where(TodoItem.id == todo_id, TodoItem.source_id == current_source_id).values(**values)
     return bool((await session.exec(statement)).rowcount)  # type: ignore[call-overload]
 
 

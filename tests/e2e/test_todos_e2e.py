@@ -54,9 +54,7 @@ async def test_the_pms_todos_follow_the_plan(chat: LifecycleChat) -> None:
     code = await create_project(chat, "软件", "智慧工厂MES")
     todos = await settled(chat, PM, lambda t: len(t) >= 1)
     assert all(s.endswith("· 智慧工厂MES") and s.startswith("《") for s in todos), todos
-    project = await chat.project(code)
-    pending = await chat.required_pending(code)
-    print(project.current_phase, [(d.name, d.due_date, d.owner_user_id) for d in pending])
+    assert (await chat.project(code)).current_phase == "启动"
     first = sorted(todos)[0]
     name = first[1:first.index("》")]
 
@@ -75,7 +73,12 @@ async def test_the_pms_todos_follow_the_plan(chat: LifecycleChat) -> None:
     todos = await settled(chat, PM, lambda t: second not in t)
     count = len(todos)
 
-    await chat.ask(PM, INTERNAL, "暂停 原因:客户机房改造")
+    started = await chat.ask(PM, INTERNAL, "立项")
+    assert "立项" in started.text, started.text
+    todos = await settled(chat, PM, lambda t: len(t) >= 1)
+    count = len(todos)
+    paused = await chat.ask(PM, INTERNAL, "暂停 原因:客户机房改造")
+    assert "暂停" in paused.text, paused.text
     await settled(chat, PM, lambda t: not t)
     await chat.ask(PM, INTERNAL, "恢复")
     todos = await settled(chat, PM, lambda t: len(t) == count)
