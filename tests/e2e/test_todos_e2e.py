@@ -89,3 +89,27 @@ async def test_the_pms_todos_follow_the_plan(chat: LifecycleChat) -> None:
     assert len(back) == count
     subjects = [t["subject"] for t in await chat.sandbox.todos(PM) if not t["done"]]
     assert len(subjects) == len(set(subjects)), subjects
+
+
+async def test_faults_during_a_burst_of_changes_end_with_the_right_lists_and_no_duplicates(
+        chat: LifecycleChat) -> None:
+    """Half the todo calls answer 5xx or throttling while the PM replans; once the faults stop, each person's list
+    is what the plan says, each deliverable once."""
+    code = await create_project(chat, "软件", "智慧工厂MES")
+    await settled(chat, PM, lambda t: len(t) >= 1)
+    for api in ("todo.taskCreate", "todo.taskUpdate", "todo.taskGet", "todo.taskGetBySource", "todo.taskDelete"):
+        chat.sandbox.faults.set(api, error_rate=0.5, kinds=("5xx", "throttle"))
+    pending = await chat.required_pending(code)
+    for item in pending[:6]:  # a burst: move six deliverables into the window (and out of it again for two)
+        await chat.ask(PM, INTERNAL, f"计划 #{item.seq} 截止:2026-11-05")
+    for item in pending[4:6]:
+        await chat.ask(PM, INTERNAL, f"计划 #{item.seq} 截止:2027-03-01")
+    chat.sandbox.faults.clear()
+    due = [d for d in pending[:4] if d.owner_user_id == "wangjianguo"]
+    expected = {f"《{d.name}》· 智慧工厂MES" for d in due}
+    todos = await settled(chat, PM, lambda t: expected <= set(t) and not any(
+        f"《{d.name}》· 智慧工厂MES" in t for d in pending[4:6]), timeout=40)
+    assert not any(f"《{d.name}》· 智慧工厂MES" in todos for d in pending[4:6])
+    assert chat.app.todo_relay.stats.retried > 0  # the faults did hit calls
+    live = [t["subject"] for t in await chat.sandbox.todo_tasks()]  # every person's, done or not
+    assert len(live) == len(set(live)), sorted(live)
