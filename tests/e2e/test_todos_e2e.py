@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle_chat import INTERNAL, LIFECYCLE_MODULES, PM, LifecycleChat, create_project, emulator_config, \
+from lifecycle_chat import ENGINEER, INTERNAL, LIFECYCLE_MODULES, PM, LifecycleChat, create_project, emulator_config, \
     start_lifecycle_app
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
@@ -114,3 +114,25 @@ async def test_faults_during_a_burst_of_changes_end_with_the_right_lists_and_no_
     assert sum(n for api, n in retried.items() if api.startswith("todo.")) + chat.app.todo_relay.stats.retried > 0
     live = [t["subject"] for t in await chat.sandbox.todo_tasks()]  # every person's, done or not
     assert len(live) == len(set(live)), sorted(live)
+
+
+async def test_a_new_owner_gets_the_todo_and_a_reassignment_in_dingtalk_is_followed(chat: LifecycleChat) -> None:
+    await create_project(chat, "软件", "智慧工厂MES")
+    todos = await settled(chat, PM, lambda t: len(t) >= 2)
+    first, second = sorted(todos)[:2]
+
+    # 计划 with a new owner: the 待办 leaves the PM's list and appears in the engineer's.
+    await chat.ask(PM, INTERNAL, f"计划 {first[1:first.index('》')]} 负责人:@{ENGINEER}")
+    await settled(chat, PM, lambda t: first not in t)
+    mine = await settled(chat, ENGINEER, lambda t: first in t)
+    assert mine[first]["dueTime"] == todos[first]["dueTime"]
+
+    # The PM hands their own 待办 to the engineer in DingTalk: the bot follows, it does not take it back.
+    stats = chat.app.todo_relay.stats
+    calls = stats.calls  # everything before is settled: the next call is the one the event asks for
+    await chat.sandbox.edit_todo(PM, todos[second]["id"], executors=[ENGINEER])
+    async with asyncio.timeout(20):
+        while stats.followed < 1 or stats.calls <= calls:  # the event, through the inbox, then the relay's check
+            await asyncio.sleep(0.05)
+    assert second in await open_todos(chat, ENGINEER)
+    assert second not in await open_todos(chat, PM)
