@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
-from lifecycle_chat import ENGINEER, INTERNAL, LIFECYCLE_MODULES, PM, LifecycleChat, create_project, emulator_config, \
-    start_lifecycle_app
+from bot.scheduler import RunOutcome
+from handlers.todos import RECONCILE_JOB
+from lifecycle_chat import ENGINEER, INTERNAL, LIFECYCLE_MODULES, MONDAY, PM, LifecycleChat, create_project, \
+    emulator_config, start_lifecycle_app
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
+from storage.models import TodoItem
 
 pytestmark = [pytest.mark.timeout(120)]
 MODULES = (*LIFECYCLE_MODULES, "handlers.directory", "handlers.todos")
@@ -136,3 +141,37 @@ async def test_a_new_owner_gets_the_todo_and_a_reassignment_in_dingtalk_is_follo
             await asyncio.sleep(0.05)
     assert second in await open_todos(chat, ENGINEER)
     assert second not in await open_todos(chat, PM)
+
+
+async def test_the_daily_reconcile_brings_back_a_todo_whose_event_was_lost(chat: LifecycleChat) -> None:
+    await create_project(chat, "软件", "智慧工厂MES")
+    todos = await settled(chat, PM, lambda t: len(t) >= 1)
+    victim = sorted(todos)[0]
+    chat.sandbox.faults.skip_approval_events(1, event_type="todo_task_delete")  # DingTalk never tells the bot
+    await chat.sandbox.delete_todo(PM, todos[victim]["id"])
+    assert victim not in await open_todos(chat, PM)
+
+    tuesday = MONDAY + timedelta(days=1)
+    [run] = await chat.app.scheduler.run_due(tuesday, jobs=[RECONCILE_JOB])
+    assert run.outcome == RunOutcome.DONE, run
+    back = await settled(chat, PM, lambda t: victim in t)
+    assert back.keys() == todos.keys()
+    [again] = await chat.app.scheduler.run_due(tuesday, jobs=[RECONCILE_JOB])  # the day's run key is taken
+    assert again.outcome == RunOutcome.ALREADY_CLAIMED
+
+
+async def test_a_create_whose_answer_was_lost_is_found_by_its_source_id_not_made_twice(
+        chat: LifecycleChat) -> None:
+    """The relay crashed between DingTalk creating the task and the bot recording its id: the next attempt finds the
+    task by its sourceId."""
+    await create_project(chat, "软件", "智慧工厂MES")
+    todos = await settled(chat, PM, lambda t: len(t) >= 1)
+    async with chat.app.database.write() as session:
+        row = (await session.exec(select(TodoItem).order_by(TodoItem.id))).first()
+        task_id, row.task_id = row.task_id, None
+        session.add(row)
+    await chat.app.todo_relay.bring_in_line(row.id)
+    async with chat.app.database.read() as session:
+        assert (await session.exec(select(TodoItem).where(TodoItem.id == row.id))).one().task_id == task_id
+    subjects = [t["subject"] for t in await chat.sandbox.todo_tasks()]
+    assert sorted(subjects) == sorted(set(subjects)) and len(await open_todos(chat, PM)) == len(todos)
