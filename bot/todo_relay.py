@@ -109,10 +109,7 @@ class TodoRelay:
             if len(rows) == self.options.batch:
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._next_wait())
-
-    def _next_wait(self) -> float:
-        return self.options.poll_seconds
+                await asyncio.wait_for(self._wake.wait(), self.options.poll_seconds)
 
     # ---- one call ------------------------------------------------------------------------------------------------
 

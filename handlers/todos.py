@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.sql import visitors
+from sqlalchemy.sql import operators, visitors
 
 from bot.context import EventContext, UnitOfWork
 from bot.incoming import TODO_EVENT_TYPES, ApprovalEvent
@@ -65,8 +65,8 @@ def _note_statement(state: Any) -> None:
         return
     for node in visitors.iterate(state.statement.whereclause):
         left, right = getattr(node, "left", None), getattr(node, "right", None)
-        if getattr(left, "name", None) == column and getattr(left, "table", None) is table \
-                and getattr(right, "value", None) is not None and getattr(node, "operator", None).__name__ == "eq":
+        if (getattr(node, "operator", None) is operators.eq and getattr(left, "table", None) is table
+                and getattr(left, "name", None) == column and getattr(right, "value", None) is not None):
             _touched(state.session).add(int(right.value))
 
 
