@@ -108,7 +108,7 @@ def ensure_running(project: Project, doing: str) -> None:
     if project.status in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
         raise Conflict(f"项目 {project_label(project)} 尚未立项，请项目经理先发送「立项」，再{doing}。")
     if project.status == ProjectStatus.PENDING_APPROVAL:
-        raise Conflict(f"项目 {project_label(project)} 的立项正在审批中，审批通过后才能{doing}。")
+        raise Conflict(f"项目 {project_label(project)}的立项正在审批中，审批通过后才能{doing}。")
     if project.status not in ACTIVE_PROJECT_STATUSES:
         raise Conflict(f"项目 {project_label(project)} 当前状态为「{project.status}」，不能{doing}。")
 

@@ -28,7 +28,7 @@ from bot.outbox import enqueue, group_target, users_target
 from bot.replies import File, Markdown, Reply
 from handlers._common import calendar_caveat, lock_project, names_of, project_label, record_change
 from handlers._submit import file_generated, flagged_deliverable
-from handlers.project_facts import SET_EXAMPLE, missing_facts
+from handlers.project_facts import missing_facts, set_example
 from handlers.schedule_moves import apply_change_schedule, change_schedule_text
 from handlers.approval_forms import (
     FORMS,
@@ -245,7 +245,7 @@ async def submit_initiation(ctx: Any, project: Project, *, note: str | None = No
     if not approvals_enabled(services.config):
         raise ApprovalsNotConfigured(not_configured_text(ApprovalKind.INITIATION, services.config))
     if project.status == ProjectStatus.PENDING_APPROVAL:
-        raise Conflict(f"项目 {project_label(project)} 的立项正在审批中，请等待审批结果；如需修改，请先在钉钉中撤销该审批。")
+        raise Conflict(f"项目 {project_label(project)}的立项正在审批中，请等待审批结果；如需修改，请先在钉钉中撤销该审批。")
     if project.status not in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
         raise Conflict(f"项目 {project_label(project)} 已经立项（当前状态：{project.status}），无需再次提交。")
     if project.planned_start is None or project.planned_end is None:
@@ -289,7 +289,7 @@ async def submit_initiation(ctx: Any, project: Project, *, note: str | None = No
         origin_conversation=ctx.incoming.conversation_id,
     )
     missing = missing_facts(project)
-    blank = (f"立项申请表中尚未填写：{'、'.join(missing)}。可用「项目 设置」补充（例如 {SET_EXAMPLE}），"
+    blank = (f"立项申请表中尚未填写：{'、'.join(missing)}。可用「项目 设置」补充（例如 {set_example(missing)}），"
              "审批通过后生成的立项申请表会用上。") if missing else ""
     answer = request.reply(
         f"已提交立项申请：{project.code}",

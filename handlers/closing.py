@@ -407,7 +407,7 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
     sendable = size <= MAX_FILE_BYTES
     admins = list(run.config.organization.project_admins)
     file_or_where = (File(result.path.name, path=result.path) if sendable else
-                     f"项目 {project_label(project)} 的归档包超过 20 MB，钉钉无法直接发送，请到服务器 {result.path} 领取"
+                     f"项目 {project_label(project)}的归档包超过 20 MB，钉钉无法直接发送，请到服务器 {result.path} 领取"
                      f"（{human_size(size)}）。")
     if admins:
         await enqueue(session, f"archive:{project.code}", users_target(admins), file_or_where)

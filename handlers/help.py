@@ -53,7 +53,9 @@ def command_list(table: CommandTable, *, shown: Shown = _everything,
     for title, entries in table.sections():
         lines = [line for entry in entries if (line := _heading(entry, table, shown, mark)) is not None]
         if lines:
-            parts.append(f"**{title}**\n\n" + "\n".join(lines))
+            # A title that lists its commands (登记簿（问题、需求…）) would name ones this reader cannot see.
+            shown_title = title if len(lines) == len(entries) else title.partition("（")[0]
+            parts.append(f"**{shown_title}**\n\n" + "\n".join(lines))
     parts.append("发送「帮助 命令名」查看用法和示例，例如：帮助 帮助")
     return Markdown(heading, "\n\n".join(parts))
 

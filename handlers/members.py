@@ -191,12 +191,15 @@ async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
         # External members of the client group are 客户联系人 by default: remember that the PM took this one away.
         await exclude_member(session=ctx.session, project_id=project.id, user_id=user.user_id)
     handed_to: list[str] = []
+    orphaned = 0
     for held_role in held:
         successor = next((m.user_id for m in members if m.role == held_role and m.user_id != user.user_id), None)
-        await reassign_deliverables(session=ctx.session, project_id=project.id, from_user_id=user.user_id,
-                                    to_user_id=successor, role=held_role)
-        if successor:
+        moved = await reassign_deliverables(session=ctx.session, project_id=project.id, from_user_id=user.user_id,
+                                            to_user_id=successor, role=held_role)
+        if moved and successor:
             handed_to.append(successor)
+        elif moved:
+            orphaned += moved
     if project.pm_user_id == user.user_id and MemberRole.PM in held:
         project.pm_user_id = next(uid for uid in managers if uid != user.user_id)
         ctx.session.add(project)
@@ -207,7 +210,11 @@ async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
         entity_id=user.user_id, before={"user": user.user_id, "roles": [r.value for r in held]}, **change_context(ctx),
     )
     successors = await names_of(ctx.session, handed_to)
+    # Say only what happened: a hand-over when deliverables moved, a gap when they were left without an owner.
     handed = f"他负责的未完成交付物已转给 {'、'.join(successors.values())}。" if successors else ""
+    if orphaned:
+        handed += (f"他负责的 {orphaned} 项未完成交付物暂无负责人（本项目没有同角色的其他成员），"
+                   "请用「计划」指定，例如：计划 接口说明文档 负责人:@王五")
     return f"已移除 {name} 的角色：{roles_text}。{handed}"
 
 

@@ -114,7 +114,7 @@ async def initiate(incoming: Incoming, ctx: Context) -> Reply:
     if project.status in ACTIVE_PROJECT_STATUSES or project.status in (ProjectStatus.PAUSED, ProjectStatus.ACCEPTED):
         raise Conflict(f"项目 {project_label(project)} 已经立项（当前状态：{project.status}）。")
     if project.status == ProjectStatus.PENDING_APPROVAL:
-        raise Conflict(f"项目 {project_label(project)} 的立项正在审批中，请等待审批结果。")
+        raise Conflict(f"项目 {project_label(project)}的立项正在审批中，请等待审批结果。")
     if approval_flow.approvals_enabled(ctx.config):
         # 项目立项申请 in DingTalk: 待立项审批 now; the final approval event calls apply_initiation_decision().
         return await approval_flow.submit_initiation(ctx, project, note=ctx.args.text("说明"))

@@ -25,14 +25,15 @@ class Fact:
     attribute: str  # the Project column
     max_length: int
     help: str
+    example: str  # a value to show in usage examples
 
 
 FACTS = (
-    Fact("合同编号", "contract_no", 64, "商务合同的编号"),
-    Fact("合同金额", "contract_amount", 32, "合同金额，如 128万、1280000、¥1,280,000.00"),
-    Fact("项目背景", "background", 2000, "项目背景（含空格时用引号括起来）"),
-    Fact("项目目标", "objectives", 2000, "项目目标"),
-    Fact("项目范围", "scope", 2000, "项目范围"),
+    Fact("合同编号", "contract_no", 64, "商务合同的编号", "HT-2026-018"),
+    Fact("合同金额", "contract_amount", 32, "合同金额，如 128万、1280000、¥1,280,000.00", "128万"),
+    Fact("项目背景", "background", 2000, "项目背景（含空格时用引号括起来）", "原有系统无法追溯质量问题"),
+    Fact("项目目标", "objectives", 2000, "项目目标", "三个车间上线MES"),
+    Fact("项目范围", "scope", 2000, "项目范围", "生产执行与质量追溯"),
 )
 FACT_PARAMS = tuple(Param.word(f.label, max_length=f.max_length, help=f.help) for f in FACTS)
 FACT_LABELS = tuple(f.label for f in FACTS)
@@ -91,6 +92,13 @@ def shown(project: Project, fact: Fact) -> str:
     return money_text(value) if fact.attribute == "contract_amount" else value
 
 
+def set_example(labels: list[str]) -> str:
+    """A ``项目 设置`` example filling the first two of ``labels`` (the facts still missing), so it never repeats a
+    fact the project already has."""
+    chosen = [fact for fact in FACTS if fact.label in labels][:2] or list(FACTS[:2])
+    return "项目 设置 " + " ".join(f"{fact.label}:{fact.example}" for fact in chosen)
+
+
 def missing_facts(project: Project) -> list[str]:
     """The labels of the facts the project does not have yet."""
     return [f.label for f in FACTS if not getattr(project, f.attribute)]
@@ -104,6 +112,7 @@ __all__ = [
     "Fact",
     "apply_facts",
     "missing_facts",
+    "set_example",
     "money",
     "money_text",
     "read_facts",

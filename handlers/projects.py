@@ -39,6 +39,7 @@ from handlers.project_facts import (
     apply_facts,
     missing_facts,
     read_facts,
+    set_example,
     shown,
 )
 from reports.formatting import fmt_percent
@@ -161,7 +162,7 @@ def _facts_step(project: Project) -> list[str]:
     missing = missing_facts(project)
     if not missing:
         return []
-    return [f"3. 补充立项信息（{'、'.join(missing)}），它们会填入立项申请表和审批单，例如：{SET_EXAMPLE}"]
+    return [f"3. 补充立项信息（{'、'.join(missing)}），它们会填入立项申请表和审批单，例如：{set_example(missing)}"]
 
 
 # ---- 项目 设置 ----------------------------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ async def set_project_facts(incoming: Incoming, ctx: Context) -> Reply:
     lines += [f"- {fact.label}：{md_literal(shown(project, fact))}" for fact in FACTS if fact.attribute in given]
     missing = missing_facts(project)
     if missing:
-        lines.append(f"\n尚未填写：{'、'.join(missing)}。")
+        lines.append(f"\n尚未填写：{'、'.join(missing)}，例如：{set_example(missing)}")
     if project.status in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
         lines.append("发送「立项」时会填入立项申请表和立项审批单。")
     else:
@@ -208,16 +209,19 @@ async def set_project_facts(incoming: Incoming, ctx: Context) -> Reply:
 
 
 def _project_line(project: Project, names: dict[str, str], roles: str = "") -> str:
-    phase = f"·{project.current_phase}" if project.current_phase and project.status != ProjectStatus.CLOSED else ""
+    closed = project.status == ProjectStatus.CLOSED
+    phase = f"·{project.current_phase}" if project.current_phase and not closed else ""
     extra = f"·我是{roles}" if roles else ""
+    # 归档 is the only way a project closes, and the overview calls it 已归档: the list says the same.
+    status = "已归档" if closed else project.status
     return (f"- **{project.code}** {md_literal(clip(project.name, 30))}（{md_literal(clip(project.customer or '—', 20))}）"
-            f" {project.status}{phase}·经理 {md_literal(who(names, project.pm_user_id))}{extra}")
+            f" {status}{phase}·经理 {md_literal(who(names, project.pm_user_id))}{extra}")
 
 
 @router.command(
     "项目列表",
     aliases=("全部项目", "projects"),
-    summary="列出公司的项目（默认不含已关闭的）",
+    summary="列出公司的项目（默认不含已归档的）",
     examples=("项目列表", "项目列表 全部"),
     params=(Param.choice("范围", ("全部",), positional=True, help="写「全部」包括已归档关闭的项目"),),
     reads_only=True,
@@ -399,7 +403,7 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
         raise Conflict("本群是客户群或有其他单位的成员，不能作为内部群（内部群会收到内部事项）。请在只有公司同事的群里绑定内部群。")
     previous = getattr(project, field)
     if previous == conversation:
-        return f"本群已是项目 {project_label(project)} 的{kind}，无需重复绑定。"
+        return f"本群已是项目 {project_label(project)}的{kind}，无需重复绑定。"
     setattr(project, field, conversation)
     ctx.session.add(project)
     await ctx.session.flush()
@@ -417,12 +421,12 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
                       {"conversation_id": conversation,
                        "project_id": project.id if kind == CLIENT_GROUP else None}, now=ctx.clock.now())
     if kind == INTERNAL_GROUP:
-        return (f"已把本群绑定为项目 {project_label(project)} 的{kind}{replaced}，以后的提醒和状态变更会发到这里。"
+        return (f"已把本群绑定为项目 {project_label(project)}的{kind}{replaced}，以后的提醒和状态变更会发到这里。"
                 "在本群发送命令时默认就是这个项目。")
     reach = await client_reach(ctx.session, ctx.config, project)
     how = ("每周的客户项目周报由登记的自定义机器人推送到客户群（消息加 Word 下载链接）" if reach == CUSTOM_ROBOT
            else "每周的客户项目周报会由我发到这里")
-    return (f"已把本群绑定为项目 {project_label(project)} 的{kind}{replaced}。{how}；群里其他单位的成员默认是客户联系人，"
+    return (f"已把本群绑定为项目 {project_label(project)}的{kind}{replaced}。{how}；群里其他单位的成员默认是客户联系人，"
             "可以查看项目概况、交付物和客户版周报（项目经理可用「成员 移除」取消）。本群不显示内部内容。")
 
 

@@ -64,6 +64,7 @@ from storage.models import (
     RegisterEntry,
     RegisterKind,
 )
+from storage.repo.directory import display_mobiles
 from storage.repo.report_queries import (
     SCAN_CHUNK_ROWS,
     DeliverableDue,
@@ -317,11 +318,13 @@ def audit_entry(record: AuditLog, *, names: Mapping[str, str], tz: tzinfo = DEFA
     )
 
 
-def member_info(member: ProjectMember, *, names: Mapping[str, str], customer: str | None) -> MemberInfo:
+def member_info(member: ProjectMember, *, names: Mapping[str, str], customer: str | None,
+                phones: Mapping[str, str] | None = None) -> MemberInfo:
     client = member.role == MemberRole.CLIENT
     return MemberInfo(
         name=_name(names, member.user_id),
         role=str(member.role),
+        phone=(phones or {}).get(member.user_id, ""),
         # reports.documents splits the sides by comparing with the project's customer name.
         organization=(customer or "") if client else OUR_SIDE,
     )
@@ -364,6 +367,7 @@ def project_summary(
     names: Mapping[str, str],
     members: Sequence[ProjectMember],
     deliverables: Sequence[Deliverable],
+    phones: Mapping[str, str] | None = None,
 ) -> ProjectSummary:
     def first(role: MemberRole) -> str:
         return next((_name(names, m.user_id) for m in members if m.role == role), "")
@@ -376,6 +380,7 @@ def project_summary(
         status=str(project.status),
         phase=project.current_phase or "",
         pm_name=_name(names, project.pm_user_id),
+        pm_phone=(phones or {}).get(project.pm_user_id or "", ""),
         planned_start=project.planned_start,
         planned_end=project.planned_end,
         actual_start=project.actual_start,
@@ -432,6 +437,9 @@ async def gather_project_reports(
     user_ids.update(u for a in approvals for u in approval_step_users(a))
     user_ids.update(r.actor_user_id for r in audit if r.actor_user_id)
     names = await names_of(session=session, user_ids=user_ids)
+    # The team's mobiles, from the directory: the PM's beside their name on client reports, everyone's in 通讯录.
+    phones = await display_mobiles(
+        session=session, user_ids={p.pm_user_id for p in projects} | {m.user_id for m in members})
 
     phases_by: dict[int, list[Phase]] = defaultdict(list)
     phase_names: dict[int, str] = {}
@@ -470,12 +478,14 @@ async def gather_project_reports(
         project_deliverables = tuple(deliverables_by[pid])
         project_entries = tuple(entries_by[pid])
         result[pid] = ProjectReportData(
-            project=project_summary(project, names=names, members=members_by[pid], deliverables=rows_by[pid]),
+            project=project_summary(project, names=names, members=members_by[pid], deliverables=rows_by[pid],
+                                    phones=phones),
             today=today,
             phases=tuple(phase_info(ph) for ph in phases_by[pid]),
             deliverables=project_deliverables,
             registers=project_entries,
-            members=tuple(member_info(m, names=names, customer=project.customer) for m in members_by[pid]),
+            members=tuple(member_info(m, names=names, customer=project.customer, phones=phones)
+                          for m in members_by[pid]),
             approvals=tuple(approvals_by[pid]),
             audit=tuple(audit_by[pid]),
             issue_counts=issue_counts(project_entries, week, since=project_start(project, tz)),

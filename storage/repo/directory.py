@@ -67,6 +67,17 @@ async def display_names(*, session: AsyncSession, user_ids: Iterable[str | None]
     return names
 
 
+async def display_mobiles(*, session: AsyncSession, user_ids: Iterable[str | None]) -> dict[str, str]:
+    """Mobile numbers by person key, for the people the directory knows one of (documents print them as contacts)."""
+    ids = sorted({u for u in user_ids if u})
+    mobiles: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        query = select(User.user_id, User.mobile).where(
+            User.user_id.in_(chunk), User.mobile.is_not(None))  # type: ignore[attr-defined,union-attr]
+        mobiles.update({user_id: mobile for user_id, mobile in (await session.exec(query)).all() if mobile})
+    return mobiles
+
+
 async def people_by_key(*, session: AsyncSession, user_ids: Iterable[str | None]) -> dict[str, User]:
     ids = sorted({u for u in user_ids if u})
     found: dict[str, User] = {}
@@ -505,6 +516,7 @@ __all__ = [
     "delete_checkpoints_except",
     "delete_client_robot",
     "department_names",
+    "display_mobiles",
     "display_names",
     "exclude_member",
     "find_external",

@@ -9,11 +9,13 @@ import zipfile
 from dataclasses import replace
 from datetime import timedelta
 
+from sqlmodel import select
+
 from handlers.report_data import counts_toward_progress, gather_project_report
 from reports.digest import health_of
 from reports.model import WeeklyPeriod
 from reports.weekly import render_weekly_docx
-from storage.models import Deliverable
+from storage.models import Deliverable, User
 from tests.docx_text import docx_text
 
 from .conftest import Chat, build_chat, complete_current_phase, new_project
@@ -48,6 +50,19 @@ async def test_the_report_and_the_overview_agree(sqlite_db, tmp_path) -> None:
     assert f"- 实施方：{COMPANY}" in preview and "- 项目经理：张经理" in preview
     assert "- 项目状态：🟢 正常" in preview
     assert f"> {COMPANY} · XM-2026-001" in preview
+
+
+async def test_the_pm_mobile_from_the_directory_is_the_contact(chat: Chat) -> None:
+    await new_project(chat)
+    without = (await chat.say("pm", "周报 预览")).text
+    assert "- 项目经理：张经理\n" in without  # no mobile known: no empty brackets
+    project = await chat.project()
+    async with chat.db.write() as session:
+        pm = (await session.exec(select(User).where(User.user_id == project.pm_user_id))).one()
+        pm.mobile = "13800010001"
+        session.add(pm)
+    preview = (await chat.say("pm", "周报 预览")).text
+    assert "- 项目经理：张经理（电话 13800010001）" in preview
 
 
 async def test_status_colour_follows_the_digest_rule(chat: Chat) -> None:

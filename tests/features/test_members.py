@@ -63,6 +63,20 @@ async def test_removing_members(chat: Chat) -> None:
         MemberRole.ENGINEER}
 
 
+async def test_removal_says_only_what_happened_to_the_deliverables(chat: Chat) -> None:
+    await new_project(chat)
+    # The only engineer leaves: his deliverables have nobody to go to, and the PM is told to plan them.
+    alone = await chat.say("pm", "成员 移除 @王工", mentions=["engineer"])
+    assert alone.outcome == "ok" and "已转给" not in alone.text
+    assert "项未完成交付物暂无负责人" in alone.text and "计划 接口说明文档 负责人:@王五" in alone.text
+    assert (await owners(chat, "接口说明文档"))["接口说明文档"] is None
+    # Someone who owns nothing open: no word of a hand-over at all.
+    await chat.say("pm", "成员 添加 @李拓展 质控", mentions=["sales"])
+    await chat.say("pm", "成员 添加 @吴质控 质控", mentions=["qa"])
+    nothing = await chat.say("pm", "成员 移除 @李拓展 质控", mentions=["sales"])
+    assert nothing.outcome == "ok" and nothing.text.endswith("已移除 李拓展 的角色：质控。")
+
+
 async def test_member_commands_refuse_bad_input_and_other_roles(chat: Chat) -> None:
     await new_project(chat)
     unknown = await chat.say("pm", "成员 添加 @路人甲 厨师", mentions=["stranger"])

@@ -148,7 +148,10 @@ async def test_help_depends_on_who_asks_and_where(chat: Chat) -> None:
     assert client.outcome == "ok" and "客户联系人可用的命令" in client.text
     for shown in ("**项目**", "**交付物**", "**周报** 预览", "**问题** 列表", "**帮助**"):
         assert shown in client.text, shown
-    for hidden in ("**立项**", "**推进**", "**风险**", "**日志**", "**新建项目**", "**归档**", "**提交**", "新增", "登记、"):
+    # Section titles too: 登记簿's title lists 风险、变更… which a client cannot open.
+    assert "**登记簿**\n" in client.text
+    for hidden in ("**立项**", "**推进**", "**风险**", "**日志**", "**新建项目**", "**归档**", "**提交**", "新增", "登记、",
+                   "风险、"):
         assert hidden not in client.text, hidden
     in_client_group = await chat.say("pm", "帮助", group=CLIENT_GROUP)
     assert "客户群里可用的命令" in in_client_group.text and "（子命令：添加｜移除）" in in_client_group.text
