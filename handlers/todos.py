@@ -59,13 +59,13 @@ def _note_statement(state: Any) -> None:
     """A Core UPDATE or DELETE of a plan table (a bulk reassignment of owners): the projects its WHERE names."""
     if not (state.is_update or state.is_delete):
         return
-    table = getattr(state.statement, "table", None)
-    column = _PLAN_TABLES.get(getattr(table, "name", ""))
+    table = getattr(getattr(state.statement, "table", None), "name", "")
+    column = _PLAN_TABLES.get(table)
     if column is None or state.statement.whereclause is None:
         return
     for node in visitors.iterate(state.statement.whereclause):
         left, right = getattr(node, "left", None), getattr(node, "right", None)
-        if (getattr(node, "operator", None) is operators.eq and getattr(left, "table", None) is table
+        if (getattr(node, "operator", None) is operators.eq and getattr(getattr(left, "table", None), "name", None) == table
                 and getattr(left, "name", None) == column and getattr(right, "value", None) is not None):
             _touched(state.session).add(int(right.value))
 

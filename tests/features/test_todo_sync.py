@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlmodel import select
+
 from handlers.todo_sync import plan_changes, wanted_todos, window_end
 from storage.models import Deliverable, DeliverableStatus, Project, ProjectStatus, Recurrence, TodoItem, TodoState
 from storage.workdays import WorkCalendar
@@ -79,3 +81,25 @@ def test_changes_create_update_complete_remove_and_reopen() -> None:
 def test_no_change_when_the_rows_say_what_the_plan_says() -> None:
     wanted = want([deliverable(3, date(2026, 11, 4))])
     assert plan_changes(wanted, [row(11, 3), row(12, 9, TodoState.REMOVED)], {}) == []
+
+
+async def test_a_bulk_change_of_owners_names_its_project_for_the_sync(db, monkeypatch) -> None:
+    """``成员 添加`` / ``成员 移除`` hand deliverables over with one UPDATE: the sync still runs for that project."""
+    import handlers.todos as todos
+    from bot.context import UnitOfWork
+    from storage.models import MemberRole
+    from storage.repo.deliverables import assign_unowned_deliverables, reassign_deliverables
+
+    synced: list[int] = []
+
+    async def record(_session, _services, project_id: int) -> int:
+        synced.append(project_id)
+        return 0
+
+    monkeypatch.setattr(todos, "sync_project", record)
+    async with db.write() as session:
+        async with todos.follow_plans(UnitOfWork(session=session), services=None):
+            await assign_unowned_deliverables(session=session, project_id=7, role=MemberRole.ENGINEER, user_id="li")
+            await reassign_deliverables(session=session, project_id=8, from_user_id="li", to_user_id=None)
+            await session.exec(select(Deliverable).where(Deliverable.project_id == 9))  # a read names nothing
+    assert synced == [7, 8]
