@@ -36,13 +36,13 @@ import os
 import signal
 import socket
 import uuid
-from urllib.parse import quote
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -65,8 +65,8 @@ from bot.people import in_client_conversation, people_identifier
 from bot.outbox import OutboxRelay, RelayOptions
 from bot.router import Router
 from bot.scheduler import Scheduler
-from bot.todo_relay import TodoRelay, TodoRelayOptions
 from bot.stream import DingTalkStream, StreamOptions
+from bot.todo_relay import TodoRelay, TodoRelayOptions
 from bot.transactions import Transactions
 from storage.db import Database, url_family
 from web.server import DashboardServer

@@ -42,7 +42,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bot.config import Config
 from bot.dingtalk.errors import DingTalkError, NetworkError, ServerError, Timeout, classify_new_api
-from bot.incoming import STREAM_EVENT_TYPES, BOT_MESSAGE_TOPIC, ApprovalEvent, Incoming, parse_approval_event, \
+from bot.incoming import BOT_MESSAGE_TOPIC, STREAM_EVENT_TYPES, ApprovalEvent, Incoming, parse_approval_event, \
     parse_bot_message
 
 log = logging.getLogger(__name__)
