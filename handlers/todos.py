@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 jobs = JobRegistry()
 RECONCILE_JOB = "todo_reconcile"
-_TOUCHED = "dingpm.touched_projects"
+_TOUCHED = "dingpm_touched_projects"  # session.info key
 _PLAN_TABLES = {Deliverable.__tablename__: "project_id", Phase.__tablename__: "project_id",
                 Project.__tablename__: "id"}
 
