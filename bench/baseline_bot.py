@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
 import sqlite3
 import sys
 import uuid
@@ -38,13 +40,30 @@ class BaselineHandler(dingtalk_stream.ChatbotHandler):
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self.counts = {"statements": 0, "transactions": 0, "messages": 0}
+        self._in_transaction = False
+        self.db.set_trace_callback(self._count)
         self.files_dir = files_dir
         files_dir.mkdir(parents=True, exist_ok=True)
+
+    def _count(self, statement: str) -> None:
+        """The bench's statements and transactions per message (autocommit: a statement outside BEGIN is one)."""
+        verb = statement.lstrip()[:8].upper()
+        if verb.startswith("BEGIN"):
+            self._in_transaction = True
+            self.counts["transactions"] += 1
+        elif verb.startswith(("COMMIT", "ROLLBACK")):
+            self._in_transaction = False
+        else:
+            self.counts["statements"] += 1
+            if not self._in_transaction:
+                self.counts["transactions"] += 1
 
     # ---- the SDK entry point ---------------------------------------------------------------------------------
 
     async def process(self, callback: dingtalk_stream.CallbackMessage):  # type: ignore[override]
         incoming = ChatbotMessage.from_dict(callback.data)
+        self.counts["messages"] += 1
         try:
             if incoming.message_type == "file":
                 self.on_file(incoming, callback.data.get("content") or {})
@@ -194,8 +213,14 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     credential = dingtalk_stream.Credential(spec["client_id"], spec["client_secret"])
     client = dingtalk_stream.DingTalkStreamClient(credential)
-    client.register_callback_handler(ChatbotMessage.TOPIC, BaselineHandler(spec["sqlite_path"],
-                                                                          Path(spec["files_dir"])))
+    handler = BaselineHandler(spec["sqlite_path"], Path(spec["files_dir"]))
+    client.register_callback_handler(ChatbotMessage.TOPIC, handler)
+
+    def stop(*_: Any) -> None:  # the bench stops it with SIGTERM: leave the counts in the log first
+        print("bench: sql counts " + json.dumps(handler.counts), flush=True)
+        os._exit(0)  # as the default SIGTERM would: start_forever would otherwise reconnect
+
+    signal.signal(signal.SIGTERM, stop)
     client.start_forever()
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import json
 import logging
 import signal
@@ -59,6 +58,12 @@ def instrument_write_transactions() -> dict[str, list[float]]:
 
     statements: dict[str, list[float]] = stats.setdefault("SQL statements by verb", {})  # type: ignore[assignment]
 
+    import asyncio
+
+    from bot import inbox
+
+    in_task: dict[Any, list[int]] = {}  # task -> [statements, transactions] run by that message's task so far
+
     @event.listens_for(Engine, "before_cursor_execute")
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         verb = statement.lstrip().split(" ", 1)[0].upper()
@@ -66,30 +71,76 @@ def instrument_write_transactions() -> dict[str, list[float]]:
         texts = stats.setdefault("SQL statements", {})  # by text: which statements a message costs
         key = " ".join(statement.split())[:160]
         texts[key] = texts.get(key, 0) + 1
+        task = asyncio.current_task()
+        if task is not None and verb != "BEGIN":
+            in_task.setdefault(task, [0, 0])[0] += 1
 
+    @event.listens_for(Engine, "begin")
+    def begin(conn: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            in_task.setdefault(task, [0, 0])[1] += 1
+
+    # Per command: the statements and transactions of the message's own task (its unit of work, and a read-only
+    # command's read transaction); the frame's insert and the sent mark are shared group commits, counted above.
+    by_command: dict[str, list[int]] = stats.setdefault("by command", {})  # type: ignore[assignment]
+    original_log = inbox.log_handled
+
+    seen: set[str] = set()
+
+    def log_handled(handled: Any) -> None:
+        statements_, transactions = in_task.pop(asyncio.current_task(), [0, 0])
+        # A sender's first message also teaches the directory who they are and sets their last project (a short
+        # bench sees most senders once; a deployment has seen them before): counted apart.
+        first = handled.sender_id not in seen
+        seen.add(handled.sender_id)
+        name = f"{handled.command} ({handled.outcome})" + (", sender's first message" if first else "")
+        entry = by_command.setdefault(name, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += statements_
+        entry[2] += transactions
+        original_log(handled)
+
+    inbox.log_handled = log_handled  # type: ignore[assignment]
     return stats
 
 
+def count_sql() -> dict[str, int]:
+    """Always on (two counters, ~1 µs a statement): SQL statements (BEGIN itself not counted) and transactions of the
+    whole run, logged at stop with the messages processed, for the statements and transactions per message."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    counts = {"statements": 0, "transactions": 0}
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def statement(conn: Any, cursor: Any, text: str, *args: Any) -> None:
+        if not text.startswith("BEGIN"):  # SQLite's begin hook sends BEGIN as a statement; the begin event counts it
+            counts["statements"] += 1
+
+    @event.listens_for(Engine, "begin")
+    def begin(conn: Any) -> None:
+        counts["transactions"] += 1
+
+    return counts
+
+
 async def main(spec: dict[str, Any]) -> None:
-    from bot.app import HANDLER_MODULES, App, KernelOptions
+    from bot.app import App, KernelOptions
     from bot.config import parse_config
     from bot.logging_setup import setup_logging
-    from bot.router import Router
+    from handlers.features import FEATURES
 
     config = parse_config(spec["config"], environ={}, require_real_secret=False)
     setup_logging(config)
     gate_stats = instrument_write_transactions() if spec.get("gate_stats") else None
-    modules = [importlib.import_module(name) for name in HANDLER_MODULES]
-    routers = [m.router for m in modules if isinstance(getattr(m, "router", None), Router)]
+    sql_counts = count_sql()
     options = KernelOptions()
     if spec.get("relay_sends"):
         options = dataclasses.replace(options, relay=dataclasses.replace(options.relay,
                                                                          max_concurrent_sends=spec["relay_sends"]))
-    app = App(config, handler_modules=(), extra_routers=routers, options=options)
-    for module in modules:
-        setup = getattr(module, "setup", None)
-        if callable(setup):
-            setup(app)
+    # Every feature but its schedule: the bench measures messages (the weekly mode runs its one job itself).
+    app = App(config, features=[dataclasses.replace(f, jobs=None) for f in FEATURES], options=options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -114,6 +165,9 @@ async def main(spec: dict[str, Any]) -> None:
                                     datetime.fromisoformat(spec["prerender_at"]))
     log.info("bench: bot ready")
     await stop.wait()
+    # Before stopping: the bench may not wait for a backlog to drain (it kills a bot that takes longer).
+    messages = app.inbox.stats.processed if app.inbox is not None else 0
+    log.info("bench: sql counts %s", json.dumps({**sql_counts, "messages": messages}))
     if gate_stats is not None:
         log.info("bench: write transactions %s", json.dumps(gate_stats, ensure_ascii=False))
     await app.stop()

@@ -6,7 +6,7 @@ Timed (median of ``--runs`` after one warm-up, each in a fresh read session, as 
 * ``overdue query``: ``storage.repo.report_queries.pending_deliverables_due`` with the job's arguments;
 * ``overdue scan``: ``handlers.reminders.scan_reminders`` (that query plus planning every message, in a thread);
 * ``digest query``: ``storage.repo.report_queries.digest_scan``;
-* ``digest data``: ``handlers.report_data.gather_digest_data`` (that query plus mapping, in a thread);
+* ``digest data``: ``domain.report_data.gather_digest_data`` (that query plus mapping, in a thread);
 * ``digest render``: ``reports.digest.render_leaders_digest`` of that data (CPU only, for context).
 
 Growth per 10x = t(10,000) / t(1,000); "linear" means at most 10x.
@@ -56,7 +56,7 @@ async def _median(fn: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, l
 async def measure(url: str, today: date, runs: int) -> dict[str, Any]:
     from bot.config import parse_config
     from handlers.reminders import scan_reminders
-    from handlers.report_data import DIGEST_PROJECT_STATUSES, gather_digest_data
+    from domain.report_data import DIGEST_PROJECT_STATUSES, gather_digest_data
     from reports.digest import render_leaders_digest
     from storage.db import Database
     from storage.repo.report_queries import digest_scan, pending_deliverables_due

@@ -236,7 +236,8 @@ class _Rows:
 
 def _plan_factory() -> Any:
     """``plan_for(start)``: the software template planned from ``start`` (cached: a few hundred distinct starts)."""
-    from storage.templates import load_templates, plan_project
+    from domain.planner import plan_project
+    from storage.templates import load_templates
     from storage.workdays import WorkCalendar
 
     template = load_templates(None).get("软件")

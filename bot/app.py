@@ -7,7 +7,7 @@ Start order (each step needs the ones before it; frames are taken last, when eve
 2. one ``Database`` (engine), one ``aiohttp.ClientSession``, one ``DingTalkClient`` on it, the process templates and
    the work calendar (file reads, off the loop; then the official schedules imported into the database, kept up to
    date by ``CalendarSync``), ``Services``;
-3. the dispatcher with every handler module's router (``HANDLER_MODULES``, plus a test's ``extra_routers``);
+3. the dispatcher with every feature's router and middleware (``handlers.features.FEATURES``, or a test's list);
 4. the scheduler, built but not started (every process runs the on-demand jobs its commands request, right after
    they commit), the outbox relay (sends what a previous run left), the inbox pipeline (runs what a previous run
    left);
@@ -20,9 +20,9 @@ Shutdown (SIGTERM/SIGINT, or ``stop()``) goes the other way: stop taking frames,
 (bounded), stop the scheduler and the relay (bounded), close the health server and the 看板, the HTTP session and
 the engine.
 
-``bot/app.py`` is the only module that knows every handler module. To add a feature, write ``handlers/<name>.py``
-with any of ``router`` (a ``bot.router.Router``), ``jobs`` (a ``bot.jobs.JobRegistry``) and ``setup(app)`` (for
-anything else, e.g. ``app.on_approval_event(fn)``), and add its name to ``HANDLER_MODULES``.
+``bot/app.py`` is the only module of the kernel that knows the features (it imports ``handlers.features`` for the
+default). To add a feature, write ``handlers/<name>.py`` ending in ``feature = Feature(...)`` (``bot.feature``) and
+add it to ``handlers.features.FEATURES``.
 """
 
 from __future__ import annotations
@@ -30,40 +30,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import os
 import signal
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
 
 from bot.calendar_sync import CalendarSync
-from bot.config import Config
-from bot.context import ApprovalEventHandler, Clock, ProjectResolver, Services, SystemClock
-from bot.dingtalk import DingTalkClient, RetryPolicy
 from bot.client_robots import client_robot_by_code
+from bot.config import Config
+from bot.context import ApprovalEventHandler, Clock, Services, SystemClock
+from bot.dingtalk import DingTalkClient, RetryPolicy
 from bot.dingtalk.custom_robot import CustomRobotSender
-from bot.dispatcher import Dispatcher, Handled, Preparer
+from bot.dispatcher import Dispatcher, Middleware
 from bot.downloads import ROUTE as DOWNLOAD_ROUTE
 from bot.downloads import DownloadLinks
-from bot.incoming import Incoming
+from bot.feature import Feature
 from bot.health import HealthServer, database_report
-from bot.inbox import InboxOptions, InboxPipeline, buffer_reply
-from bot.jobs import JobRegistry
+from bot.inbox import InboxOptions, InboxPipeline
 from bot.leader import LeaderElection
-from bot.lookups import find_user, resolve_project, role_lookup
-from bot.people import in_client_conversation, people_identifier
+from bot.lookups import find_user, role_lookup
 from bot.outbox import OutboxRelay, RelayOptions
-from bot.router import Router
+from bot.people import in_client_conversation, people_identifier
 from bot.scheduler import Scheduler
 from bot.stream import DingTalkStream, StreamOptions
 from bot.todo_relay import TodoRelay, TodoRelayOptions
@@ -71,27 +67,11 @@ from bot.transactions import Transactions
 from storage.db import Database, url_family
 from web.server import DashboardServer
 
+if TYPE_CHECKING:
+    from storage.templates import TemplateRegistry
+    from storage.workdays import WorkCalendar
+
 log = logging.getLogger("dingpm.app")
-
-# Every feature's handler module, in the order its commands appear in 帮助. One line per module.
-HANDLER_MODULES: tuple[str, ...] = (
-    "handlers.projects",
-    "handlers.members",
-    "handlers.deliverables",
-    "handlers.intake_cleanup",
-    "handlers.phases",
-    "handlers.registers",
-    "handlers.closing",
-    "handlers.approvals",
-    "handlers.weekly_reports",
-    "handlers.reminders",
-    "handlers.todos",
-    "handlers.digest",
-    "handlers.directory",
-    "handlers.documents",
-    "handlers.help",
-)
-
 
 class StartupError(Exception):
     """The bot cannot start; the message is one line for the operator (Chinese, says what to do)."""
@@ -120,10 +100,6 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
 
 
-def _ignore_handled(handled: Handled) -> None:
-    """The dispatcher's own log line comes before the commit; the inbox logs once the outcome is final."""
-
-
 class App:
     """One bot process. ``async with App(config) as app:`` or ``await app.start()`` … ``await app.stop()``;
     ``await app.run()`` serves until SIGTERM/SIGINT."""
@@ -133,9 +109,7 @@ class App:
         config: Config,
         *,
         clock: Clock | None = None,
-        extra_routers: Sequence[Router] = (),
-        extra_jobs: Sequence[JobRegistry] = (),
-        handler_modules: Sequence[str] = HANDLER_MODULES,
+        features: Sequence[Feature] | None = None,
         options: KernelOptions | None = None,
         worker_id: str | None = None,
     ) -> None:
@@ -143,21 +117,15 @@ class App:
         self.clock: Clock = clock or SystemClock(config.tz)
         self.options = options or KernelOptions()
         self.worker = worker_id or new_worker_id()
-        # Imported now so that a broken module or a clashing command fails before anything is opened. Cheap:
-        # declarations only, the rendering libraries (python-docx, matplotlib, openpyxl) load in the render
-        # threads; ``run_app`` even builds the App before the loop runs.
-        self.modules: list[ModuleType] = [importlib.import_module(name) for name in handler_modules]
-        self._routers: list[Router] = [m.router for m in self.modules if isinstance(getattr(m, "router", None),
-                                                                                    Router)]
-        self._routers.extend(extra_routers)
-        self._job_registries: list[JobRegistry] = [m.jobs for m in self.modules
-                                                   if isinstance(getattr(m, "jobs", None), JobRegistry)]
-        self._job_registries.extend(extra_jobs)
-        self._approval_handlers: list[ApprovalEventHandler] = []
-        self._work_wrappers: list[Callable[[Any], Any]] = []
-        self._rewrites: list[Callable[[Incoming], Incoming]] = []
-        self._preparers: list[Preparer] = []
-        self._project_resolver: ProjectResolver = resolve_project
+        if features is None:
+            # Imported now so that a broken module or a clashing command fails before anything is opened. Cheap:
+            # declarations only, the rendering libraries (python-docx, matplotlib, openpyxl) load in the render
+            # threads; ``run_app`` even builds the App before the loop runs.
+            from handlers.features import FEATURES
+
+            features = FEATURES
+        self.features: tuple[Feature, ...] = tuple(features)
+        self._approval_handlers: list[ApprovalEventHandler] = [h for f in self.features for h in f.on_event]
         self.database: Database | None = None
         self.transactions: Transactions | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -178,41 +146,14 @@ class App:
         self._started = False
         self._stopped = asyncio.Event()
         self._stop_requested: asyncio.Event | None = None
-        for module in self.modules:
-            setup = getattr(module, "setup", None)
-            if callable(setup):
-                setup(self)  # registers event handlers and the like; opens nothing
-
-    # ---- registration hooks for handler modules ------------------------------------------------------------
 
     def on_approval_event(self, handler: ApprovalEventHandler) -> ApprovalEventHandler:
-        """Register ``async def handler(event, ctx)`` for every approval event (in the event's unit of work).
-
-        Usable as a decorator in a handler module's ``setup(app)``. Until one is registered, events are stored in
-        the inbox and marked done.
-        """
+        """Register ``async def handler(event, ctx)`` for every approval event (in the event's unit of work), beside
+        the features' ``on_event``. Until one is registered, events are stored in the inbox and marked done."""
         self._approval_handlers.append(handler)
         if self.inbox is not None:
             self.inbox.register(handler)
         return handler
-
-    def wrap_each_work(self, wrapper: Callable[[Any], Any]) -> None:
-        """Register ``wrapper(work)``, an async context manager entered around the body of every unit of work (a
-        command, an event, a job), inside its transaction (``OutboxRelay.wrap_work``)."""
-        self._work_wrappers.append(wrapper)
-
-    def rewrite_incoming(self, rewrite: Callable[[Incoming], Incoming]) -> None:
-        """Register a pure ``Incoming -> Incoming`` step run before command matching (in registration order)."""
-        self._rewrites.append(rewrite)
-
-    def prepare_incoming(self, preparer: Preparer) -> None:
-        """Register ``async (incoming, services) -> incoming``, run before the command's transaction opens: slow
-        work that needs no database (downloading the message's files) stays out of the write lock."""
-        self._preparers.append(preparer)
-
-    def resolve_projects_with(self, resolver: ProjectResolver) -> None:
-        """Replace the kernel's project resolver (bound group / ``项目:编号``) with a feature module's richer one."""
-        self._project_resolver = resolver
 
     async def _lead(self) -> None:
         """Elected: this process runs the schedule and sends the 待办 calls."""
@@ -262,22 +203,17 @@ class App:
                                  spool_dir=Path(config.storage.files_dir) / "outbox",
                                  custom_robots=CustomRobotSender(self.dingtalk),
                                  find_custom_robot=lambda session, code: client_robot_by_code(session, config, code))
-        for wrapper in self._work_wrappers:
-            self.relay.wrap_work(wrapper)
         self.todo_relay = TodoRelay(transactions=self.transactions, client=self.dingtalk, worker=self.worker,
                                     max_attempts=config.pacing.outbox_max_attempts, detail_url=self._todo_detail_url,
                                     options=self.options.todo_relay) if config.todo.enabled else None
         self.links = DownloadLinks(config)
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
-                                 templates=templates, calendar=calendar, files=None, outbox=self.relay,
+                                 templates=templates, calendar=calendar, outbox=self.relay,
                                  links=self.links)
-        # Who the sender and the people named are comes first: every other preparer and the command use it.
-        self.dispatcher = Dispatcher(self.services, send=buffer_reply, roles_of=role_lookup(config),
-                                     resolve_project=self._project_resolver, find_user=find_user,
-                                     client_audience=in_client_conversation, on_handled=_ignore_handled,
-                                     rewrites=self._rewrites,
-                                     preparers=[people_identifier(), *self._preparers])
-        self.dispatcher.include_routers(*self._routers)
+        services = self.services
+        for wrapper in (w for f in self.features for w in f.around_work):
+            self.relay.wrap_work(lambda work, wrapper=wrapper: wrapper(work, services))
+        self.dispatcher = build_dispatcher(self.services, self.features)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
                                    transactions=self.transactions, worker=self.worker,
                                    max_concurrent=config.pacing.max_concurrent_messages, options=self.options.inbox)
@@ -286,7 +222,7 @@ class App:
 
         # Built before the inbox runs a command: a command may request an on-demand job, started on its commit.
         self.scheduler = Scheduler(
-            self.services, self._job_registries, owner=self.worker,
+            self.services, [f.jobs for f in self.features if f.jobs is not None], owner=self.worker,
             stop_grace=self.options.scheduler_stop_grace_seconds,
             sweep_interval=(None if self.options.scheduler_sweep_seconds is None
                             else timedelta(seconds=self.options.scheduler_sweep_seconds)),
@@ -463,6 +399,22 @@ class App:
         return healthy, report
 
 
+def build_dispatcher(services: Services, features: Sequence[Feature], *, identify_people: bool = True) -> Dispatcher:
+    """The dispatcher of ``features``, as every process (and the tests that run messages) builds it."""
+    # A middleware several features declare (project resolution) runs once, where it first appears.
+    middleware: list[Middleware] = []
+    for feature in features:
+        middleware.extend(m for m in feature.middleware if m not in middleware)
+    # Who the sender and the people named are comes first: every other preparer and the command use it.
+    preparers = [people_identifier()] if identify_people else []
+    preparers += [p for f in features for p in f.preparers]
+    dispatcher = Dispatcher(services, roles_of=role_lookup(services.config), find_user=find_user,
+                            client_audience=in_client_conversation, middleware=middleware,
+                            rewrites=[r for f in features for r in f.rewrites], preparers=preparers)
+    dispatcher.include_routers(*(f.router for f in features if f.router is not None))
+    return dispatcher
+
+
 async def ensure_database_ready(url: str) -> None:
     """SQLite: create or upgrade the schema in place. Server databases: refuse to start unless at the head."""
     from storage.migrations import SchemaError, current_revision, ensure_schema, head_revision
@@ -484,13 +436,13 @@ async def ensure_database_ready(url: str) -> None:
         )
 
 
-def _load_templates(templates_dir: Path | None) -> Any:
+def _load_templates(templates_dir: Path | None) -> TemplateRegistry:
     from storage.templates import load_templates
 
     return load_templates(templates_dir)
 
 
-def _load_calendar(config: Config, this_year: int) -> Any:
+def _load_calendar(config: Config, this_year: int) -> WorkCalendar:
     from storage.workdays import WorkCalendar
 
     calendar = config.calendar
@@ -509,12 +461,12 @@ def _log_stream_end(task: asyncio.Task[None]) -> None:
 def run_app(config: Config, **app_options: Any) -> None:
     """``dingpm run``: one App until a signal.
 
-    The App is built before the event loop starts: building it imports every handler module, work that has no
+    The App is built before the event loop starts: building it imports every feature module, work that has no
     business blocking a running loop (the renderers' heavy libraries are loaded later, by the render threads).
     """
     app = App(config, **app_options)
     asyncio.run(app.run())
 
 
-__all__ = ["App", "HANDLER_MODULES", "KernelOptions", "StartupError", "ensure_database_ready", "new_worker_id",
+__all__ = ["App", "KernelOptions", "build_dispatcher", "StartupError", "ensure_database_ready", "new_worker_id",
            "run_app"]

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal, get_args
 
-from bot.errors import UsageError
+from domain.errors import UsageError
+from reports.user_text import clip
 
 Kind = Literal["str", "text", "int", "date", "user", "choice"]
 KINDS = frozenset(get_args(Kind))
@@ -24,7 +25,6 @@ KINDS = frozenset(get_args(Kind))
 MAX_KEY_CHARS = 20
 MAX_MENTIONS = 50  # more @s than this in one command is not a real message
 DEFAULT_MAX_LENGTH = {"str": 100, "text": 2000}
-ECHO_CHARS = 30  # how much of a wrong value we quote back
 DATE_FORMS = "2026-10-01、2026/10/1、10月1日、2026年10月1日、今天、明天、下周一"
 
 KEY_SEPARATORS = frozenset(":：=＝")
@@ -70,12 +70,6 @@ _INVISIBLE = re.compile(
 def normalize_text(text: str) -> str:
     """Full-width digits, letters and spaces to ASCII, line breaks unified, invisible characters removed, stripped."""
     return _INVISIBLE.sub("", text.replace("\r\n", "\n").translate(_CHAR_MAP)).strip()
-
-
-def clip(value: str, limit: int = ECHO_CHARS) -> str:
-    """A user's value shortened for quoting back in a reply."""
-    value = " ".join(value.split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 # --- tokens ----------------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def cmd_outbox_replay(args: argparse.Namespace) -> int:
 def cmd_archive(args: argparse.Namespace) -> int:
     import asyncio
 
-    from handlers.archive_service import archive_command
+    from domain.archive_service import archive_command
 
     config = _load(args, require_real_secret=False)
     return asyncio.run(archive_command(config, args.project, args.out))
@@ -116,7 +116,7 @@ def cmd_setup_approvals(args: argparse.Namespace) -> int:
     import aiohttp
 
     from bot.dingtalk import DingTalkClient
-    from handlers.approval_forms import provision_forms
+    from domain.approval_forms import provision_forms
 
     config = _load(args)
     if config.approvals.mode == "off":

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.config import Config
 from bot.dingtalk.custom_robot import CustomRobot
 from storage.models import Project
@@ -21,7 +23,7 @@ from storage.repo.directory import client_robot_projects, delete_client_robot, g
 APP_ROBOT, CUSTOM_ROBOT, UNREACHED = "app", "custom", "none"
 
 
-async def client_robot(session: Any, config: Config, project: Project) -> CustomRobot | None:
+async def client_robot(session: AsyncSession, config: Config, project: Project) -> CustomRobot | None:
     """The project's client-group custom robot, if one is registered (the config's first)."""
     configured = config.client_robot(project.code)
     if configured is not None:
@@ -30,19 +32,19 @@ async def client_robot(session: Any, config: Config, project: Project) -> Custom
     return CustomRobot(project.code, row.webhook, row.secret) if row is not None else None
 
 
-async def client_robot_by_code(session: Any, config: Config, code: str) -> CustomRobot | None:
+async def client_robot_by_code(session: AsyncSession, config: Config, code: str) -> CustomRobot | None:
     project = await get_project_by_code(session=session, code=code)
     return await client_robot(session, config, project) if project is not None else None
 
 
-async def with_client_robots(session: Any, config: Config, projects: list[Project]) -> set[int]:
+async def with_client_robots(session: AsyncSession, config: Config, projects: list[Project]) -> set[int]:
     """Ids of the projects whose client group has a custom robot (config or database), in one query."""
     found = {p.id for p in projects if config.client_robot(p.code) is not None}
     rest = [p.id for p in projects if p.id not in found]
     return found | (await client_robot_projects(session=session, project_ids=rest) if rest else set())
 
 
-async def client_reach(session: Any, config: Config, project: Project) -> str:
+async def client_reach(session: AsyncSession, config: Config, project: Project) -> str:
     """``custom`` (a custom robot pushes), ``app`` (the bound group, the app's robot) or ``none``."""
     if await client_robot(session, config, project) is not None:
         return CUSTOM_ROBOT

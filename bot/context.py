@@ -1,12 +1,12 @@
 """What a handler is given besides the message: ``(incoming, ctx)``.
 
 ``Services`` is built once in the app lifecycle (config, database, DingTalk client, clock, templates, work calendar,
-file store, outbox relay). ``Context`` belongs to one message: the command, its parsed arguments, the bound project,
-the sender's roles in it, ``reply(...)``, a trace id, and ``session``: the message's ``UnitOfWork``, the one write
-transaction in which the command's changes, audit rows, outbox rows and the inbox done-mark commit together.
-The callbacks the dispatcher needs from the storage and transport layers are plain async callables, so the
-dispatcher can be tested with fakes and never imports a database; the unit of work reaches the handler through a
-context variable bound by the kernel (``bind_unit_of_work``), which handler tests can bind themselves.
+outbox relay, download links). ``Context`` belongs to one message: the command, its parsed arguments, the project
+(set by the project middleware), the sender's roles in it, ``reply(...)`` (answers are collected in ``replies``,
+the kernel queues them), a trace id, and ``work``: the message's ``UnitOfWork``, the one write transaction in which
+the command's changes, audit rows, outbox rows and the inbox done-mark commit together. The dispatcher is handed the
+unit of work explicitly (``run_message(route, work)``); it is also bound to the running task
+(``bind_unit_of_work``), so the outbox and the lookups reach the same transaction.
 """
 
 from __future__ import annotations
@@ -16,16 +16,26 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.args import Args
 from bot.config import Config
 from bot.incoming import ApprovalEvent, Incoming
-from bot.replies import Reply, as_reply
+from domain.replies import Reply, as_reply
 
 if TYPE_CHECKING:
+    from bot.dingtalk import DingTalkClient
+    from bot.downloads import DownloadLinks
+    from bot.outbox import OutboxRelay
     from bot.router import Command, CommandTable
+    from storage.db import Database
+    from storage.models import OutboxMessage, Project
+    from storage.templates import TemplateRegistry
+    from storage.workdays import WorkCalendar
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -72,19 +82,22 @@ class FrozenClock:
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Built once at start and shared by every message. The ``Any`` ones are typed by the layers that own them."""
+    """Built once at start and shared by every message. Tests give only what the code under test uses."""
 
     config: Config
     clock: Clock
-    database: Any = None  # storage: the Database (engine + session factory)
-    dingtalk: Any = None  # transport: the DingTalkClient (OpenAPI on the shared aiohttp session)
-    templates: Any = None  # storage: process templates by project type
-    calendar: Any = None  # the work calendar (statutory holidays and 调休 make-up workdays)
-    files: Any = None  # the file store for submitted deliverables and generated reports
-    # kernel: the outbox relay (bot.outbox.OutboxRelay); ``services.outbox.unit_of_work()`` opens a write transaction
-    # whose outbox rows are sent right after it commits (scheduled jobs use it; commands already run inside one)
-    outbox: Any = None
-    links: Any = None  # bot.downloads.DownloadLinks: signed download links to generated reports
+    database: Database | None = None  # storage: the engine and its session factories
+    # transport: OpenAPI on the shared aiohttp session; tests pass a fake with the few calls they exercise
+    dingtalk: DingTalkClient | None = None
+    templates: TemplateRegistry | None = None  # process templates by project type
+    calendar: WorkCalendar | None = None  # statutory holidays and 调休 make-up workdays
+    # the outbox relay: ``services.outbox.unit_of_work()`` opens a write transaction whose outbox rows are sent right
+    # after it commits (scheduled jobs use it; commands already run inside one)
+    outbox: OutboxRelay | None = None
+    links: DownloadLinks | None = None  # signed download links to generated reports
+
+
+DeferredWrite = Callable[[AsyncSession], Awaitable[None]]
 
 
 class NoUnitOfWork(RuntimeError):
@@ -102,20 +115,19 @@ class UnitOfWork:
     message in it.
     """
 
-    session: Any  # sqlmodel AsyncSession inside the write transaction
+    session: AsyncSession  # inside the write transaction (a read one for a read-only command)
     worker: str = ""  # this process's claim owner name; empty: outbox rows are left to the relay's poll
     outbox_lease_seconds: float = 120.0
-    spool_dir: Any = None  # Path where in-memory attachments (File.data, Image.png) are written before queuing
-    claimed_outbox: list[Any] = field(default_factory=list)  # rows this worker sends right after the commit
+    spool_dir: Path | None = None  # where in-memory attachments (File.data, Image.png) are written before queuing
+    claimed_outbox: list[OutboxMessage] = field(default_factory=list)  # rows this worker sends right after the commit
     queued_outbox: int = 0  # rows left to the relay (a later not_before): wake it after the commit
     requested_runs: list[tuple[str, str]] = field(default_factory=list)  # on-demand (job, key): run after the commit
-    replies: list[Reply] = field(default_factory=list)  # the command's answers, queued when it commits
     # A read-only command's work (``Command.reads_only``): ``session`` is a read session, and the writes it may
     # still make (``write_after``) run in the write transaction that queues its answer.
     read_only: bool = False
-    deferred_writes: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
+    deferred_writes: list[DeferredWrite] = field(default_factory=list)
 
-    async def write_after(self, write: Callable[[Any], Awaitable[None]]) -> None:
+    async def write_after(self, write: DeferredWrite) -> None:
         """Run ``await write(session)`` in this unit of work's write transaction: now, or for a read-only command
         in the one that queues its answer (bookkeeping such as the sender's last project, not the command's own
         changes)."""
@@ -123,7 +135,6 @@ class UnitOfWork:
             self.deferred_writes.append(write)
         else:
             await write(self.session)
-    handled: Any = None  # the dispatcher's Handled for the message, for the one log line
 
 
 _current_work: ContextVar[UnitOfWork | None] = ContextVar("dingpm_unit_of_work", default=None)
@@ -152,9 +163,7 @@ def _require_work() -> UnitOfWork:
 
 
 # The app wires these from the storage and transport layers.
-ReplySender = Callable[[Incoming, Reply], Awaitable[None]]  # session webhook fast path, OpenAPI fallback
-RoleLookup = Callable[[str, Any], Awaitable[frozenset[str]]]  # (sender userId, project or None) -> roles
-ProjectResolver = Callable[[Incoming, "str | None"], Awaitable[Any]]  # (message, code given or None) -> project
+RoleLookup = Callable[[str, "Project | None"], Awaitable[frozenset[str]]]  # (sender key, project or None) -> roles
 AudienceCheck = Callable[[Incoming], Awaitable[bool]]  # (message) -> it comes from a client conversation
 
 
@@ -168,12 +177,15 @@ class Context:
     args: Args
     commands: CommandTable  # every registered command, for help
     trace_id: str
-    project: Any = None  # the bound project, or the one named by 项目:编号
+    work: UnitOfWork  # the command's unit of work (its write transaction, or a read one for a reads_only command)
+    # The project the message is about (the bound group's, the one named by 项目:编号, in a 1:1 chat the sender's
+    # last one), set by the project middleware of handlers/ (``handlers._project``); None when there is none.
+    project: Project | None = None
     roles: frozenset[str] = frozenset()  # the sender's roles in that project, plus organisation roles
     # The message comes from a client conversation (any project's bound client group, or a group with external
     # members): nothing internal may be answered here, whatever the project.
     client_conversation: bool = False
-    _send: Callable[[Reply], Awaitable[None]] | None = field(default=None, repr=False)
+    replies: list[Reply] = field(default_factory=list, repr=False)  # the answers so far, in order
 
     @property
     def config(self) -> Config:
@@ -187,15 +199,10 @@ class Context:
         return self.services.clock.today()
 
     @property
-    def work(self) -> UnitOfWork:
-        """The command's unit of work (its write transaction); raises ``NoUnitOfWork`` outside the kernel."""
-        return _require_work()
-
-    @property
-    def session(self) -> Any:
+    def session(self) -> AsyncSession:
         """The command's database session, inside its one write transaction (a read transaction for a
         ``reads_only`` command): never commit it yourself."""
-        return _require_work().session
+        return self.work.session
 
     async def reply(self, reply: Reply | str) -> None:
         """Answer (progress, or several messages); a handler may instead just return its reply.
@@ -203,9 +210,7 @@ class Context:
         Replies are queued in the command's transaction and sent right after it commits, in order: a command that
         fails sends only its error message, and a crash or a redelivered frame never loses or repeats an answer.
         """
-        if self._send is None:
-            raise RuntimeError("this context has no reply channel")
-        await self._send(as_reply(reply))
+        self.replies.append(as_reply(reply))
 
 
 ApprovalEventHandler = Callable[[ApprovalEvent, "EventContext"], Awaitable[None]]
@@ -232,5 +237,5 @@ class EventContext:
         return _require_work()
 
     @property
-    def session(self) -> Any:
+    def session(self) -> AsyncSession:
         return _require_work().session

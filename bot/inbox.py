@@ -7,16 +7,18 @@
    stored already claimed by this worker and runs at once as a tracked task: no claim round trip per message.
    Otherwise it is stored pending, and the pump claims pending rows (and rows whose processor's lease ran out, e.g.
    after a crash, or other processes' leftovers) oldest first as slots free up, and at least every ``poll_seconds``.
-3. Each message runs in **one write transaction** (a ``UnitOfWork``): first it re-asserts this worker's claim on
-   the row (which on PostgreSQL/MySQL also row-locks it, so no other process can take it), then the dispatcher runs
-   the command with ``ctx.session``, then the command's replies become outbox rows and the row is marked done -- all
-   committed together. After the commit the replies go out through the relay's fast path. A command declared
-   ``reads_only`` (a list, an overview, help) runs in a read transaction instead, outside the write lock (SQLite's
-   only writer), and a short write transaction then holds the claim, queues its answer and marks the row done.
+3. Each message is routed once (``Dispatcher.route``) and run through the kernel's one door,
+   ``bot.kernel.answer``, with this row's units of work (``_InboxUnits``): every write transaction first re-asserts
+   this worker's claim on the row (which on PostgreSQL/MySQL also row-locks it, so no other process can take it);
+   the command runs with ``ctx.session``; its replies become outbox rows keyed by the row and the row is marked
+   done -- all committed together. After the commit the replies go out through the relay's fast path. A command
+   declared ``reads_only`` (a list, an overview, help) runs in a read transaction instead, outside the write lock
+   (SQLite's only writer), and a short write transaction then holds the claim, queues its answer and marks the row
+   done.
 4. A user mistake (usage, permission, not found, conflict) commits nothing but its reply and the done-mark; an
-   unexpected error rolls everything back, then records the failure and the apology in a second transaction.
-   A crash anywhere before the commit leaves the row claimed; its lease runs out and it is run again (by this
-   process after a restart, or by another one).
+   unexpected error rolls everything back, then records the failure and the apology in a second transaction (the
+   rule lives in ``bot.kernel``). A crash anywhere before the commit leaves the row claimed; its lease runs out and
+   it is run again (by this process after a restart, or by another one).
 
 Approval events take the same path and are handed to the handlers registered with ``register(fn)``.
 """
@@ -34,34 +36,39 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.claim_loop import ClaimLoop
 from bot.context import (
     ApprovalEventHandler,
     EventContext,
     Services,
     UnitOfWork,
     bind_unit_of_work,
-    current_unit_of_work,
 )
 from bot.dingtalk.errors import InvalidRequest
-from bot.dispatcher import APOLOGY, Dispatcher, Handled, log_handled, new_trace_id
+from bot.dispatcher import Dispatcher, Handled, new_trace_id
 from bot.drain import drain
 from bot.group_commit import GroupCommit
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
+from bot.kernel import Superseded, Undeliverable, answer
 from bot.outbox import OutboxRelay, enqueue, reply_target
-from bot.replies import Reply, Text
 from bot.transactions import Transactions
-from storage.db import WriteInReadTransaction, writes_forbidden
+from domain.replies import Reply
+from storage.db import writes_forbidden
 from storage.models import InboxKind, InboxMessage
-from storage.repo import claim_pending_inbox, insert_inbox, mark_inbox_done, mark_inbox_failed
+from storage.repo import (
+    claim_pending_inbox,
+    insert_inbox,
+    mark_inbox_done,
+    mark_inbox_failed,
+)
 from storage.repo.kernel import hold_inbox_claim
 
 log = logging.getLogger("dingpm.inbox")
 event_log = logging.getLogger("dingpm.events")
 
 PAYLOAD_VERSION = 1
-# Dispatcher outcomes after which the command's own changes are discarded and only its answer is kept.
-USER_ERROR_OUTCOMES = frozenset({"usage_error", "denied", "not_found", "conflict", "user_error"})
-ERROR_OUTCOME = "error"
 
 
 # ---- payloads: the typed item <-> the inbox row's JSON text -------------------------------------------------
@@ -132,15 +139,6 @@ class _Frame:
     at_once: bool  # store it claimed by this worker and run it at once
 
 
-class _Discard(Exception):
-    """Roll the unit of work back and keep only the final answer (a user mistake or an unexpected error)."""
-
-    def __init__(self, reply: Reply | None, error: str | None) -> None:
-        super().__init__(error or "discard")
-        self.reply = reply
-        self.error = error
-
-
 class InboxPipeline:
     def __init__(
         self,
@@ -162,19 +160,14 @@ class InboxPipeline:
         self.options = options or InboxOptions()
         self._event_handlers: list[ApprovalEventHandler] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._wake = asyncio.Event()
-        self._pump_task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.stats = InboxStats()
-        self.last_poll_error: str | None = None
         self._changed = asyncio.Event()  # replaced after each finished row: wakes wait_for()
         self._reserved = 0  # slots promised to frames being stored already claimed
         self._frames: GroupCommit[_Frame, int | None] = GroupCommit(self._store_frames, name="inbox-frames")
-        # Rows may be waiting in the table (stored pending, or an explicit wake) since the mark a claim came back
-        # short at: only then does a freed slot make the pump claim; otherwise every finished command would cost an
-        # empty claim transaction.
-        self._waiting_mark = 0
-        self._claimed_mark = 0
+        self._pump: ClaimLoop[InboxMessage] = ClaimLoop(
+            name="inbox-pump", claim=self._claim, room=self._free_slots, hand_over=self._take_claimed,
+            poll_seconds=lambda: self.options.poll_seconds, log=log,
+        )
 
     # ---- wiring ----------------------------------------------------------------------------------------------
 
@@ -193,7 +186,11 @@ class InboxPipeline:
 
     @property
     def running(self) -> bool:
-        return self._pump_task is not None and not self._pump_task.done()
+        return self._pump.running
+
+    @property
+    def last_poll_error(self) -> str | None:
+        return self._pump.last_poll_error
 
     # ---- 1. frame -> inbox (before the ack) ------------------------------------------------------------------
 
@@ -233,31 +230,26 @@ class InboxPipeline:
 
     def _has_free_slot(self) -> bool:
         # Older rows waiting in the table go first: a new frame queues behind them.
-        return (self.running and not self._stopping and self._waiting_mark == self._claimed_mark
-                and len(self._tasks) + self._reserved < self._max_concurrent)
+        return self.running and not self._pump.stopping and not self._pump.rows_waiting and self._free_slots() > 0
+
+    def _free_slots(self) -> int:
+        return self._max_concurrent - len(self._tasks) - self._reserved
 
     # ---- 2. the pump -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start processing: rows a crash left behind are claimed at once (leases permitting)."""
-        if self._pump_task is None:
-            self._stopping = False
-            self._pump_task = asyncio.create_task(self._pump(), name="inbox-pump")
+        self._pump.start()
 
     async def stop(self) -> None:
         """Stop claiming; let commands in flight finish within the grace; cancel the rest (rolled back, re-run)."""
-        self._stopping = True
-        self._wake.set()
-        if self._pump_task is not None:
-            await asyncio.gather(self._pump_task, return_exceptions=True)
-            self._pump_task = None
+        await self._pump.stop()
         if cut := await drain(self._tasks, self.options.stop_grace_seconds):
             log.warning("inbox: %d commands cut short by shutdown; rolled back, they run again after restart", cut)
 
     def wake(self) -> None:
         """Rows may be waiting in the table: claim them as soon as a slot is free."""
-        self._waiting_mark += 1
-        self._wake.set()
+        self._pump.wake()
 
     async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
         """Wait until ``await predicate()`` holds, re-checked each time a row is finished (tests, tools)."""
@@ -268,35 +260,15 @@ class InboxPipeline:
                     return
                 await changed.wait()
 
-    async def _pump(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            free = self._max_concurrent - len(self._tasks) - self._reserved
-            if free > 0:
-                rows: list[InboxMessage] = []
-                mark = self._waiting_mark
-                try:
-                    rows = await self._claim(free)
-                    self.last_poll_error = None
-                    if len(rows) < free:
-                        self._claimed_mark = mark  # everything stored up to the mark was seen by this claim
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the database may be briefly away: the next poll tries again
-                    self.last_poll_error = f"{type(exc).__name__}: {exc}"[:500]
-                    log.warning("inbox: claiming rows failed: %s", self.last_poll_error)
-                for row in rows:
-                    assert row.id is not None
-                    self._spawn(row.id, row.payload)
-                if rows and len(rows) == free:
-                    continue  # all slots taken: the next loop waits for one to free up
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.options.poll_seconds)
-
     async def _claim(self, limit: int) -> list[InboxMessage]:
         async with self._tx.write() as session:
             return await claim_pending_inbox(session=session, limit=limit, worker=self.worker,
                                              lease_seconds=self.options.lease_seconds)
+
+    def _take_claimed(self, rows: Sequence[InboxMessage]) -> None:
+        for row in rows:
+            assert row.id is not None
+            self._spawn(row.id, row.payload)
 
     def _spawn(self, inbox_id: int, item: Incoming | ApprovalEvent | str) -> None:
         task = asyncio.create_task(self._process(inbox_id, item), name=f"inbox-{inbox_id}")
@@ -309,8 +281,7 @@ class InboxPipeline:
         self._changed = asyncio.Event()
         if not task.cancelled() and task.exception() is not None:
             log.error("inbox: processing task crashed", exc_info=task.exception())
-        if self._waiting_mark != self._claimed_mark:
-            self._wake.set()  # a slot is free and rows are waiting for one
+        self._pump.room_freed()
 
     # ---- 3. one row, one unit of work ------------------------------------------------------------------------
 
@@ -339,69 +310,16 @@ class InboxPipeline:
                           inbox_id, item.message_id)
 
     async def _run_command(self, inbox_id: int, incoming: Incoming, started: float) -> None:
-        handled: Handled | None = None
         incoming = await self._dispatcher.prepare(incoming)  # downloads and the like: not inside the write lock
+        route = self._dispatcher.route(incoming)
         try:
-            if self._dispatcher.reads_only(incoming):
-                # Run it in a read transaction, outside the write lock; then, briefly, write its answer.
-                try:
-                    async with self._reading() as reading:
-                        handled = await self._dispatcher.handle(incoming)
-                except WriteInReadTransaction as exc:  # it changed a loaded object: a bug, answered like any other
-                    log.exception("inbox: the read-only command of message_id=%s wrote", incoming.message_id)
-                    assert handled is not None
-                    handled = dataclasses.replace(handled, outcome=ERROR_OUTCOME, error=type(exc).__name__)
-                    raise _Discard(Text(APOLOGY.format(trace_id=handled.trace_id)),
-                                   f"{type(exc).__name__}: {exc}"[:500]) from None
-                _discard_unless_ok(handled, reading)
-                async with self._relay.unit_of_work() as work:
-                    if not await self._hold(work.session, inbox_id):
-                        return
-                    handled = await self._complete(work, inbox_id, incoming, handled, reading)
-            else:
-                async with self._relay.unit_of_work() as work:
-                    if not await self._hold(work.session, inbox_id):
-                        return
-                    handled = await self._dispatcher.handle(incoming)
-                    handled = await self._complete(work, inbox_id, incoming, handled, work)
-            outcome = handled.outcome
-        except _Discard as discard:
-            async with self._relay.unit_of_work() as work:
-                if not await self._hold(work.session, inbox_id):
-                    return
-                await self._queue_replies(work.session, inbox_id, incoming,
-                                          [discard.reply] if discard.reply is not None else [])
-                if discard.error is not None:
-                    await mark_inbox_failed(session=work.session, inbox_id=inbox_id,
-                                            error=f"{discard.error} (trace_id={handled.trace_id if handled else '?'})")
-                else:
-                    await mark_inbox_done(session=work.session, inbox_id=inbox_id)
-            outcome = handled.outcome if handled else ERROR_OUTCOME
-            if discard.error is not None:
-                self.stats.failed += 1
+            handled = await answer(self._dispatcher, route, _InboxUnits(self, inbox_id, route.incoming),
+                                   started=started)
+        except Superseded:
+            return
+        if handled.outcome.failed:
+            self.stats.failed += 1
         self.stats.processed += 1
-        if handled is not None:
-            log_handled(dataclasses.replace(handled, outcome=outcome,
-                                            duration_ms=(time.perf_counter() - started) * 1000))
-
-    async def _complete(self, work: UnitOfWork, inbox_id: int, incoming: Incoming, handled: Handled,
-                        ran: UnitOfWork) -> Handled:
-        """In the command's write transaction ``work``: queue the answers of the command that ran in ``ran`` (the
-        same work, or a read-only command's) and mark the row done; ``_Discard`` for a mistake or an error."""
-        _discard_unless_ok(handled, ran)
-        for write in ran.deferred_writes:
-            await write(work.session)
-        try:
-            await self._queue_replies(work.session, inbox_id, incoming, ran.replies)
-        except (ValueError, TypeError, InvalidRequest) as exc:
-            # The handler's answer can never be sent (too long, a file type DingTalk refuses): a bug of the
-            # handler, treated like any other -- nothing kept, an apology, the error on the inbox row.
-            log.exception("inbox: the answer to message_id=%s cannot be sent", incoming.message_id)
-            handled = dataclasses.replace(handled, outcome=ERROR_OUTCOME, error=type(exc).__name__)
-            raise _Discard(Text(APOLOGY.format(trace_id=handled.trace_id)),
-                           f"answer cannot be sent: {type(exc).__name__}: {exc}"[:500]) from None
-        await mark_inbox_done(session=work.session, inbox_id=inbox_id)
-        return handled
 
     @contextlib.asynccontextmanager
     async def _reading(self) -> AsyncIterator[UnitOfWork]:
@@ -411,13 +329,13 @@ class InboxPipeline:
             with writes_forbidden(session), bind_unit_of_work(work):
                 yield work
 
-    async def _queue_replies(self, session: Any, inbox_id: int, incoming: Incoming, replies: Sequence[Reply]) -> None:
-        if not replies:
-            return
-        target = reply_target(incoming)
-        for number, reply in enumerate(replies):
-            # The inbox row commits once, so its id names its answers for good: a re-run cannot queue them twice.
-            await enqueue(session, f"reply:{inbox_id}:{number}", target, reply)
+    @contextlib.asynccontextmanager
+    async def _writing(self, inbox_id: int) -> AsyncIterator[UnitOfWork]:
+        """A write unit of work that first re-asserts this worker's claim on the row (``Superseded`` if lost)."""
+        async with self._relay.unit_of_work() as work:
+            if not await self._hold(work.session, inbox_id):
+                raise Superseded(inbox_id)
+            yield work
 
     async def _run_event(self, inbox_id: int, event: ApprovalEvent, started: float) -> None:
         trace_id = new_trace_id()
@@ -448,7 +366,7 @@ class InboxPipeline:
                    "error": error},
         )
 
-    async def _hold(self, session: Any, inbox_id: int) -> bool:
+    async def _hold(self, session: AsyncSession, inbox_id: int) -> bool:
         if await hold_inbox_claim(session=session, inbox_id=inbox_id, worker=self.worker,
                                   lease_seconds=self.options.lease_seconds):
             return True
@@ -462,26 +380,47 @@ class InboxPipeline:
                 await mark_inbox_failed(session=work.session, inbox_id=inbox_id, error=error)
 
 
-def _discard_unless_ok(handled: Handled, ran: UnitOfWork) -> None:
-    """A user mistake or an error keeps only the final answer (and, for an error, the error on the row)."""
-    if handled.outcome == ERROR_OUTCOME or handled.outcome in USER_ERROR_OUTCOMES:
-        last = ran.replies[-1] if ran.replies else None
-        raise _Discard(last, handled.error if handled.outcome == ERROR_OUTCOME else None)
+@dataclass(slots=True)
+class _InboxUnits:
+    """A message row's units of work (``bot.kernel.Units``): answers become outbox rows to the conversation, keyed
+    by the row, and the row is marked done (or failed) in the same transaction."""
+
+    pipeline: InboxPipeline
+    inbox_id: int
+    incoming: Incoming
+
+    def read(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
+        return self.pipeline._reading()
+
+    def write(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
+        return self.pipeline._writing(self.inbox_id)
+
+    async def settle(self, work: UnitOfWork, handled: Handled) -> None:
+        try:
+            await queue_replies(work.session, self.inbox_id, self.incoming, handled.replies)
+        except (ValueError, TypeError, InvalidRequest) as exc:
+            raise Undeliverable(f"answer cannot be sent: {type(exc).__name__}: {exc}") from exc
+        if handled.outcome.failed:
+            await mark_inbox_failed(session=work.session, inbox_id=self.inbox_id,
+                                    error=f"{handled.error} (trace_id={handled.trace_id})")
+        else:
+            await mark_inbox_done(session=work.session, inbox_id=self.inbox_id)
 
 
-async def buffer_reply(incoming: Incoming, reply: Reply) -> None:
-    """The dispatcher's ``send``: answers are collected in the unit of work and queued when it commits."""
-    work = current_unit_of_work()
-    if work is None:
-        raise RuntimeError("a reply outside a unit of work: the kernel runs every command inside one")
-    work.replies.append(reply)
+async def queue_replies(session: AsyncSession, inbox_id: int, incoming: Incoming, replies: Sequence[Reply]) -> None:
+    """The answers to a message as outbox rows to its conversation."""
+    if not replies:
+        return
+    target = reply_target(incoming)
+    for number, reply in enumerate(replies):
+        # The inbox row commits once, so its id names its answers for good: a re-run cannot queue them twice.
+        await enqueue(session, f"reply:{inbox_id}:{number}", target, reply)
 
 
 __all__ = [
     "InboxOptions",
     "InboxPipeline",
     "InboxStats",
-    "buffer_reply",
     "decode_item",
     "encode_item",
 ]

@@ -45,7 +45,7 @@ class ReceivedFile:
     kind: Literal["file", "picture", "audio", "video"] = "file"
     file_id: str | None = None
     space_id: str | None = None
-    # Filled in before the command's transaction (``App.prepare_incoming``): where the file was downloaded to
+    # Filled in before the command's transaction (a feature's ``preparers``): where the file was downloaded to
     # (relative to storage.files_dir), or why it could not be taken (the answer the command gives).
     staged_path: str | None = None
     staged_size: int = 0

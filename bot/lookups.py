@@ -1,43 +1,34 @@
-"""The dispatcher's database lookups: the bound project, the sender's roles, a person typed in a command.
+"""The dispatcher's lookups: the sender's roles, a person typed in a command.
 
 They read through the current unit of work's session, so what a command sees and what it changes belong to the same
-transaction. Organisation roles (领导, 项目管理员) come from the config, project roles from the members table.
+transaction. Organisation roles (领导, 项目管理员) come from the config, project roles from the members table. Which
+project a message is about is the project middleware's business (``handlers._project``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Config
-from bot.context import current_unit_of_work
-from bot.incoming import Incoming
-from bot.roles import LEADER, PROJECT_ADMIN
+from bot.context import RoleLookup, current_unit_of_work
 from bot.people import find_person
-from storage.repo import get_project_by_code, get_project_by_conversation, member_roles
+from bot.roles import LEADER, PROJECT_ADMIN
+from storage.models import Project
+from storage.repo import member_roles
 
 
-def _session() -> Any:
+def _session() -> AsyncSession:
     work = current_unit_of_work()
     if work is None:
         raise RuntimeError("a dispatcher lookup outside a unit of work")
     return work.session
 
 
-async def resolve_project(incoming: Incoming, code: str | None) -> Any:
-    """The project named by ``项目:编号``, else the one the group is bound to (a 1:1 chat has none)."""
-    session = _session()
-    if code:
-        return await get_project_by_code(session=session, code=code)
-    if incoming.is_group and incoming.conversation_id:
-        return await get_project_by_conversation(session=session, conversation_id=incoming.conversation_id)
-    return None
-
-
-def role_lookup(config: Config):  # -> RoleLookup
+def role_lookup(config: Config) -> RoleLookup:
     leaders = frozenset(config.organization.leaders)
     admins = frozenset(config.organization.project_admins)
 
-    async def roles_of(user_id: str, project: Any) -> frozenset[str]:
+    async def roles_of(user_id: str, project: Project | None) -> frozenset[str]:
         roles: set[str] = set()
         if user_id in leaders:
             roles.add(LEADER)

@@ -21,14 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.args import User as ArgUser
-from bot.args import clip, mention_names
+from bot.args import mention_names
 from bot.context import Services, current_unit_of_work
-from bot.errors import UsageError
 from bot.incoming import Incoming
 from bot.outbox import enqueue, group_target
-from bot.replies import Text
+from domain.errors import UsageError
+from domain.replies import Text
+from reports.user_text import clip
 from storage.models import Project, ProjectStatus, User, external_key
 from storage.repo.directory import (
     PersonCard,
@@ -164,7 +166,7 @@ async def identify_people(incoming: Incoming, services: Services, *, known: Know
     return dataclasses.replace(incoming, sender_key=sender_key or "", mentions=mentions)
 
 
-async def _note_employee(session: Any, learning: _Learning, incoming: Incoming) -> None:
+async def _note_employee(session: AsyncSession, learning: _Learning, incoming: Incoming) -> None:
     row = await get_person(session=session, user_id=incoming.sender_id)
     wanted = {"union_id": incoming.sender_union_id, "corp_id": incoming.sender_corp_id,
               "dingtalk_id": incoming.sender_dingtalk_id}
@@ -175,7 +177,7 @@ async def _note_employee(session: Any, learning: _Learning, incoming: Incoming) 
                              **{k: v for k, v in wanted.items() if k != "name"}}
 
 
-async def _external_key(session: Any, learning: _Learning, union_id: str | None, dingtalk_id: str | None,
+async def _external_key(session: AsyncSession, learning: _Learning, union_id: str | None, dingtalk_id: str | None,
                         corp_id: str | None, name: str | None, *, rename: bool = True) -> str:
     if not union_id and not dingtalk_id:
         return ""
@@ -187,7 +189,7 @@ async def _external_key(session: Any, learning: _Learning, union_id: str | None,
     return row.user_id if row is not None else external_key(union_id=union_id, dingtalk_id=dingtalk_id)
 
 
-async def _client_project(session: Any, conversation_id: str) -> Project | None:
+async def _client_project(session: AsyncSession, conversation_id: str) -> Project | None:
     """The (not closed) project whose bound client group this is."""
     project = (await session.exec(select(Project).where(Project.client_conversation_id == conversation_id))).first()
     return project if project is not None and project.status != ProjectStatus.CLOSED else None
@@ -228,7 +230,7 @@ async def _write(services: Services, incoming: Incoming, learning: _Learning, se
     return sender_key
 
 
-async def leave_internal_group(session: Any, conversation_id: str) -> None:
+async def leave_internal_group(session: AsyncSession, conversation_id: str) -> None:
     """A group with outsiders is nobody's internal group: unbind it and say so there, in the caller's transaction."""
     for project in await unbind_internal_group(session=session, conversation_id=conversation_id):
         await enqueue(session, f"internal-group-left:{project.code}:{conversation_id}"[:255],

@@ -17,13 +17,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.args import KEY_SEPARATORS, QUOTES, Param, check_params, clip, render_usage
+from bot.args import KEY_SEPARATORS, QUOTES, Param, check_params, render_usage
 from bot.roles import ANYONE, RolePolicy
+from reports.user_text import clip
 
 if TYPE_CHECKING:
     from bot.context import Context
     from bot.incoming import Incoming
-    from bot.replies import Reply
+    from domain.replies import Reply
 
 Handler = Callable[["Incoming", "Context"], Awaitable["Reply | str | None"]]
 H = TypeVar("H", bound=Handler)

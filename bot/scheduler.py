@@ -46,6 +46,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import current_unit_of_work
 from bot.jobs import FireTimes, JobRegistry, JobRunContext, JobSpec, PeriodFunc, job_logger
@@ -470,7 +471,7 @@ class Scheduler:
 
 
 async def request_job(
-    session: Any, job: str, key: str, params: dict[str, Any] | None = None, *, now: datetime | None = None
+    session: AsyncSession, job: str, key: str, params: dict[str, Any] | None = None, *, now: datetime | None = None
 ) -> bool:
     """Ask for one run of the on-demand ``job`` under ``key``, in the caller's transaction (a command's
     ``ctx.session``); the app starts it as soon as that transaction commits.

@@ -1,15 +1,22 @@
-"""Helpers for dispatcher-level tests of handlers: build a message, record the replies (push a message, pop a reply).
+"""Helpers for dispatcher-level tests of handlers: build a message, run it through the kernel's door, read its replies.
 
-Imported only by tests; nothing here touches the network or a database.
+Imported only by tests; nothing here touches the network, and a database only when given one.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from bot.context import UnitOfWork, bind_unit_of_work
+from bot.dispatcher import Dispatcher, Handled
 from bot.incoming import Incoming, Mention
-from bot.replies import Reply
+from bot.kernel import answer
+from domain.replies import Reply
+from storage.db import Database, writes_forbidden
 
 
 def make_incoming(
@@ -40,21 +47,42 @@ def make_incoming(
     )
 
 
-class ReplyRecorder:
-    """A reply sender that keeps what was sent, for assertions."""
+@dataclass
+class RecordingUnits:
+    """``bot.kernel.Units`` for tests: transactions straight from ``database`` (None: a session-less unit of work, for
+    dispatcher tests without a database), the answers kept in ``replies`` instead of the outbox."""
 
-    def __init__(self) -> None:
-        self.sent: list[tuple[Incoming, Reply]] = []
+    database: Database | None = None
+    spool_dir: Path | None = None
+    replies: list[Reply] = field(default_factory=list)
+    settled: list[UnitOfWork] = field(default_factory=list)  # the units that committed an answer
 
-    async def __call__(self, incoming: Incoming, reply: Reply) -> None:
-        self.sent.append((incoming, reply))
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[UnitOfWork]:
+        if self.database is None:
+            yield UnitOfWork(session=None, read_only=True, spool_dir=self.spool_dir)  # type: ignore[arg-type]
+            return
+        async with self.database.read() as session:
+            work = UnitOfWork(session=session, read_only=True, spool_dir=self.spool_dir)
+            with writes_forbidden(session), bind_unit_of_work(work):
+                yield work
 
-    @property
-    def replies(self) -> list[Reply]:
-        return [reply for _, reply in self.sent]
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[UnitOfWork]:
+        if self.database is None:
+            yield UnitOfWork(session=None, spool_dir=self.spool_dir)  # type: ignore[arg-type]
+            return
+        async with self.database.write() as session:
+            work = UnitOfWork(session=session, spool_dir=self.spool_dir)
+            with bind_unit_of_work(work):
+                yield work
 
-    def pop(self) -> Reply:
-        """The one reply sent since the last pop; fails if there were none or several."""
-        replies, self.sent = self.replies, []
-        assert len(replies) == 1, f"expected exactly one reply, got {len(replies)}: {replies!r}"
-        return replies[0]
+    async def settle(self, work: UnitOfWork, handled: Handled) -> None:
+        self.replies.extend(handled.replies)
+        self.settled.append(work)
+
+
+async def run_text(dispatcher: Dispatcher, incoming: Incoming, units: RecordingUnits | None = None) -> Handled:
+    """Run one message through the kernel's door (``bot.kernel.answer``) as the inbox does, with test units."""
+    incoming = await dispatcher.prepare(incoming)
+    return await answer(dispatcher, dispatcher.route(incoming), units or RecordingUnits())

@@ -1,75 +1,31 @@
-"""Files users send to the bot: the checks (size, kind, name), the download into a staging area, and the versioned
-place of a submitted file: ``<storage.files_dir>/<项目编号>/<阶段>/<交付物>/v<N>-<文件名>``.
+"""Files users send to the bot: the download into the staging area (checked for size, kind and name by
+``domain.file_store``), and taking the file a command is about (sent with it, or waiting from before).
 
-Downloads stream to disk in chunks; hashing and linking run in a thread, never on the event loop. A staged file is
-hard-linked (or copied) into place rather than moved, so a command whose transaction rolls back leaves the staged
-file where its pending row says it is.
+Downloads stream to disk in chunks; hashing runs in a thread, never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import shutil
 import uuid
-from dataclasses import dataclass, replace
-from datetime import timedelta
-from pathlib import Path, PurePath
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from bot.context import Context
 from bot.dingtalk.errors import DingTalkError, FileTooLarge
-from bot.errors import UserError
 from bot.incoming import Incoming, ReceivedFile
-from handlers._file_kinds import HEAD_BYTES, content_refusal
-from reports.archive import base_name, safe_component
+from domain.errors import UserError
+from domain.file_kinds import HEAD_BYTES, content_refusal
+from domain.file_store import MAX_FILE_BYTES, STAGING_DIR, StagedFile, checked_file_name, file_suffix, unlink_quietly
+from domain.submissions import names_another, staged_from
+from storage.models import Deliverable, PendingKind
+from storage.repo import consume_pending, open_pending
 
-MAX_FILE_BYTES = 20 * 1024 * 1024  # what DingTalk lets a user send to a bot
-STAGING_DIR = ".incoming"
-PENDING_FILE_TTL = timedelta(days=1)  # a sent file waits this long for 「提交 <交付物>」
-WAITING_TTL = timedelta(minutes=30)  # 「提交 <交付物>」 without a file waits this long for it
 HASH_CHUNK = 1024 * 1024
 MAX_FILES_PER_MESSAGE = 5
-# Documents, spreadsheets, slides, drawings, scans and photos, archives, videos of a training: what projects hand in.
-# Each file's content must match its extension (handlers._file_kinds), and programs are refused whatever their name.
-ALLOWED_SUFFIXES = frozenset(
-    {
-        "doc", "docx", "xls", "xlsx", "ppt", "pptx", "pdf", "wps", "et", "dps", "ofd", "txt", "csv", "md", "rtf",
-        "vsd", "vsdx", "dwg", "dxf", "jpg", "jpeg", "png", "gif", "bmp", "webp", "heic", "tif", "tiff",
-        "zip", "rar", "7z", "mp4", "mov", "avi", "amr", "mp3", "wav", "xml", "json",
-    }
-)
-ALLOWED_HINT = "Word、Excel、PPT、PDF、WPS、图片、压缩包、视频等"
-
-
-@dataclass(frozen=True, slots=True)
-class StagedFile:
-    relative_path: str  # under files_dir
-    name: str  # sanitised original name
-    size: int
-    sha256: str
-
-
-def files_root(ctx: Context) -> Path:
-    return Path(ctx.config.storage.files_dir)
-
-
-def checked_file_name(name: str) -> str:
-    """The file's name made safe for any disk (no path tricks, no reserved names); refuses forbidden kinds."""
-    safe = base_name(name)
-    suffix = _suffix(safe)
-    if not suffix or suffix not in ALLOWED_SUFFIXES:
-        kind = f"「.{suffix}」类型的" if suffix else "没有扩展名的"
-        raise UserError(
-            f"不能接收{kind}文件「{base_name(name)[:40]}」。可以提交 {ALLOWED_HINT} 文件；"
-            "程序和脚本请打包为 zip 后再发送，例如：实施部署脚本.zip"
-        )
-    return safe
-
-
-def _suffix(name: str) -> str:
-    return PurePath(name).suffix.lower().lstrip(".")
 
 
 def _head_of(path: Path) -> bytes:
@@ -83,13 +39,6 @@ def _sha256_of(path: Path) -> str:
         while chunk := handle.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 async def fetch_to_staging(ctx: Context, received: ReceivedFile) -> StagedFile:
@@ -142,7 +91,7 @@ async def _download(services: Any, received: ReceivedFile) -> StagedFile:
     if size == 0:
         await asyncio.to_thread(unlink_quietly, target)
         raise UserError(f"文件「{name[:40]}」是空的（0 字节），请检查后重新发送。")
-    refusal = content_refusal(await asyncio.to_thread(_head_of, target), _suffix(name), name[:40])
+    refusal = content_refusal(await asyncio.to_thread(_head_of, target), file_suffix(name), name[:40])
     if refusal is not None:
         await asyncio.to_thread(unlink_quietly, target)
         raise UserError(refusal)
@@ -150,66 +99,20 @@ async def _download(services: Any, received: ReceivedFile) -> StagedFile:
     return StagedFile(relative, name, size, sha256)
 
 
-def version_path(project_code: str, phase: str, deliverable: str, version: int, file_name: str) -> str:
-    """Where version ``version`` of a deliverable is kept, relative to files_dir (each part sanitised)."""
-    parts = (project_code, phase or "未分阶段", deliverable, f"v{version}-{file_name}")
-    return "/".join(safe_component(part) for part in parts)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{uuid.uuid4().hex}.part")
-    try:
-        os.link(source, temporary)
-    except OSError:  # another file system, or links not allowed: copy
-        shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
-
-
-async def place_file(ctx: Context, staged_relative: str, final_relative: str) -> Path:
-    """Put a staged file at its final place (off the loop); returns the absolute path."""
-    root = files_root(ctx)
-    target = root / final_relative
-    await asyncio.to_thread(_link_or_copy, root / staged_relative, target)
-    return target
-
-
-def _write_atomically(target: Path, data: bytes) -> str:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{uuid.uuid4().hex}.part")
-    temporary.write_bytes(data)
-    os.replace(temporary, target)
-    return hashlib.sha256(data).hexdigest()
-
-
-async def write_generated(root: Path, relative: str, data: bytes) -> str:
-    """Write a document the bot made at ``root/relative`` (off the loop, never half-written); returns its SHA-256."""
-    return await asyncio.to_thread(_write_atomically, root / relative, data)
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "—"
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / 1024 / 1024:.1f} MB"
-
-
-__all__ = [
-    "ALLOWED_SUFFIXES",
-    "MAX_FILE_BYTES",
-    "PENDING_FILE_TTL",
-    "StagedFile",
-    "WAITING_TTL",
-    "checked_file_name",
-    "fetch_to_staging",
-    "stage_files",
-    "files_root",
-    "human_size",
-    "place_file",
-    "unlink_quietly",
-    "version_path",
-    "write_generated",
-]
+async def take_pending_file(ctx: Context, deliverable: Deliverable | None = None,
+                            deliverables: Sequence[Deliverable] = ()) -> StagedFile | None:
+    """The file for a command: one carried by the message itself (a rich-text message with a picture), else the
+    newest file this user sent in this chat and has not submitted yet (marked used), else None. A kept file whose
+    name names another of ``deliverables`` than ``deliverable`` is left for that one (``项目验收确认单-签字.docx``
+    is not taken by 「提交 需求调研报告」)."""
+    incoming = ctx.incoming
+    if incoming.files:
+        return await fetch_to_staging(ctx, incoming.files[0])
+    rows = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
+                              user_id=incoming.sender_id, kinds=(PendingKind.FILE,), now=ctx.clock.now())
+    for row in rows:
+        if deliverable is not None and names_another(deliverables, row.file_name or "", deliverable):
+            continue
+        if await consume_pending(session=ctx.session, pending_id=row.id, now=ctx.clock.now()):
+            return staged_from(row)
+    return None

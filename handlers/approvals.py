@@ -9,7 +9,7 @@ Events (``bpms_task_change`` / ``bpms_instance_change``) come through the inbox,
 
 Events of instances we did not start (other forms, hand-started ones) are ignored. A final state is applied once,
 whichever of the event, a duplicate of it, the reconciler or ``审批 <编号>`` brings it first
-(``handlers.approval_flow.apply_decision``).
+(``domain.approval_flow.apply_decision``).
 
 The reconciler (every 10 minutes, on the scheduler's leader) polls the instances nobody has heard of for
 ``approvals.reconcile_after_minutes`` and applies their final state if the event was missed.
@@ -24,17 +24,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bot.args import Param, clip
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.args import Param
 from bot.context import Context, EventContext
 from bot.dingtalk.errors import DingTalkError
-from bot.errors import NotFound
+from bot.feature import Feature
 from bot.incoming import APPROVAL_EVENT_TYPES, ApprovalEvent, Incoming
 from bot.jobs import JobRegistry, JobRunContext, every
-from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS
 from bot.router import Router
-from handlers._common import names_of, project_command, project_label
-from handlers.approval_flow import (
+from domain.approval_flow import (
     Decision,
     Step,
     announce,
@@ -44,11 +44,25 @@ from handlers.approval_flow import (
     link_text,
     note_step,
 )
-from handlers.approval_forms import FORMS, approvals_enabled, provision_forms
-from reports.user_text import md_literal
-from storage.models import Approval, ApprovalKind, ApprovalResult, ApprovalStatus, Project
+from domain.approval_forms import FORMS, approvals_enabled, provision_forms
+from domain.errors import NotFound
+from domain.labels import names_of, project_label
+from domain.replies import Markdown, Reply
+from handlers._project import project_middleware
+from reports.user_text import clip, md_literal
+from storage.models import (
+    Approval,
+    ApprovalKind,
+    ApprovalResult,
+    ApprovalStatus,
+    Project,
+)
 from storage.repo import get_approval_by_instance, get_outbox_by_key, get_project
-from storage.repo.approval_trail import approvals_to_reconcile, project_approvals, touch_approval
+from storage.repo.approval_trail import (
+    approvals_to_reconcile,
+    project_approvals,
+    touch_approval,
+)
 
 log = logging.getLogger("dingpm.approvals")
 
@@ -131,7 +145,7 @@ async def _detail(services: Any, instance_id: str) -> dict[str, Any] | None:
 # ---- events -------------------------------------------------------------------------------------------------------
 
 
-async def apply_approval_event(services: Any, session: Any, event: ApprovalEvent) -> str:
+async def apply_approval_event(services: Any, session: AsyncSession, event: ApprovalEvent) -> str:
     """Apply one approval event in the caller's unit of work; returns what happened (for the log and the tests):
     ``ignored`` (not ours, or nothing to do), ``step``, ``applied``, ``duplicate``, ``late`` (a step that arrives
     after the decision)."""
@@ -182,7 +196,7 @@ async def _next_approvers(services: Any, approval: Approval, approver: str | Non
                                and t.get("userId") and t.get("userId") != approver))
 
 
-async def _step_agreed(services: Any, session: Any, approval: Approval, event: ApprovalEvent) -> str:
+async def _step_agreed(services: Any, session: AsyncSession, approval: Approval, event: ApprovalEvent) -> str:
     key = f"approval:{approval.process_instance_id}:task:{event.task_id or event.event_id}:agree"
     if await get_outbox_by_key(session=session, key=key) is not None:
         return "duplicate"
@@ -216,10 +230,6 @@ async def on_approval_event(event: ApprovalEvent, ctx: EventContext) -> None:
     outcome = await apply_approval_event(ctx.services, ctx.session, event)
     log.info("approval event %s %s/%s instance=%s -> %s trace_id=%s", event.event_type, event.change, event.result,
              event.process_instance_id, outcome, ctx.trace_id)
-
-
-def setup(app: Any) -> None:
-    app.on_approval_event(on_approval_event)
 
 
 # ---- reconciliation -----------------------------------------------------------------------------------------------
@@ -323,9 +333,8 @@ def _last_remark(approval: Approval) -> str:
     roles=MEMBERS,
     needs_project=True,
     action="查看审批",
-    reads_only=True,
+    # Not reads_only: 「审批 2」 asks DingTalk for the instance and applies a decision the events missed.
 )
-@project_command
 async def show_approvals(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
     approvals = await project_approvals(session=ctx.session, project_id=project.id)
@@ -401,8 +410,12 @@ async def _approval_detail(ctx: Context, project: Project, approvals: list[Appro
     return Markdown(f"审批 {number} · {form}", "\n".join(lines))
 
 
+feature = Feature("approvals", router=router, middleware=(project_middleware,), jobs=jobs,
+                  on_event=(on_approval_event,))
+
 __all__ = [
     "ReconcileResult",
+    "feature",
     "apply_approval_event",
     "approval_forms_job",
     "approval_reconcile_job",
@@ -412,6 +425,5 @@ __all__ = [
     "on_approval_event",
     "reconcile_approvals",
     "router",
-    "setup",
     "show_approvals",
 ]

@@ -14,53 +14,58 @@ from sqlmodel import select
 
 from bot.args import Param
 from bot.context import Context
-from bot.errors import Conflict, UsageError
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext
-from bot.outbox import conversation_target, enqueue, target_from_params, target_params, users_target
-from bot.replies import File, Markdown, Reply
+from bot.outbox import (
+    conversation_target,
+    enqueue,
+    target_from_params,
+    target_params,
+    users_target,
+)
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import (
-    change_context,
-    counts_toward_progress,
-    ensure_not_closed,
-    fmt_day,
-    lock_project,
-    names_of,
-    project_command,
-    project_label,
-    record_change,
+from domain.archive_service import (
+    ProjectArchive,
+    gather_project_archive,
+    write_project_archive,
 )
-from handlers._files import MAX_FILE_BYTES, StagedFile, human_size
-from handlers._submit import (
-    end_waits,
+from domain.changes import change_context, lock_project, record_change
+from domain.errors import UsageError
+from domain.file_store import MAX_FILE_BYTES, human_size
+from domain.handover import handover_checklist
+from domain.labels import fmt_day, names_of, project_label
+from domain.lifecycle import (
+    HANDOVER_ACTION,
+    accept_with_file,
+    built_by_archive,
+    close_project,
+    ensure_acceptable,
+    ensure_accepted,
+    waived_note,
+)
+from domain.replies import File, Markdown, Reply
+from domain.report_data import gather_project_report
+from domain.submissions import (
     file_generated,
     file_made_document,
     flagged_deliverable,
-    mark_waived,
     submit_deliverable,
-    submitted_text,
-    take_pending_file,
     wait_for_file,
 )
-from handlers.archive_service import ProjectArchive, gather_project_archive, write_project_archive
-from handlers.handover import handover_checklist
-from handlers.phases import sequential
-from handlers.report_data import gather_project_report
+from handlers._files import take_pending_file
+from handlers._project import project_middleware
 from reports.documents import render_handover_list
 from reports.pool import render_off_loop
 from reports.user_text import md_literal
 from storage.models import (
-    ACTIVE_PROJECT_STATUSES,
     AuditLog,
-    Deliverable,
     DeliverableStatus,
     MemberRole,
     PendingKind,
     Project,
-    ProjectStatus,
     RegisterKind,
 )
 from storage.repo import (
@@ -68,7 +73,6 @@ from storage.repo import (
     add_register_entry,
     get_project_by_code,
     list_deliverables,
-    list_phases,
     upsert_user,
     write_audit,
 )
@@ -77,37 +81,6 @@ from storage.templates import DeliverableFlag
 router = Router("closing", title="收尾（验收、复盘、交接、归档）")
 jobs = JobRegistry()
 
-ACCEPTANCE, ARCHIVE = "acceptance", "archive"
-HANDOVER_ACTION = "project.handover"
-
-
-async def _flagged(ctx: Context, project: Project, flag: str) -> list[Deliverable]:
-    return [d for d in await list_deliverables(session=ctx.session, project_id=project.id) if d.has_flag(flag)]
-
-
-async def _ensure_in_last_phase(ctx: Context, project: Project, doing: str) -> None:
-    phases = sequential(await list_phases(session=ctx.session, project_id=project.id))
-    last = phases[-1].name
-    if project.current_phase != last:
-        raise Conflict(f"项目当前在「{project.current_phase}」阶段，{doing}要在「{last}」阶段进行：请先「推进」到{last}阶段。")
-
-
-async def _ensure_acceptable(ctx: Context, project: Project) -> None:
-    ensure_not_closed(project)
-    if project.status == ProjectStatus.ACCEPTED:
-        raise Conflict(f"项目 {project_label(project)} 已经验收了。接下来：「复盘 总结」「交接 @售后」「归档」。")
-    if project.status == ProjectStatus.PAUSED:
-        raise Conflict(f"项目 {project_label(project)} 已暂停，请先「恢复」再验收。")
-    if project.status not in ACTIVE_PROJECT_STATUSES:
-        raise Conflict(f"项目 {project_label(project)} 尚未立项（{project.status}），不能验收。")
-    await _ensure_in_last_phase(ctx, project, "验收")
-
-
-def _ensure_accepted(project: Project, doing: str) -> None:
-    ensure_not_closed(project)
-    if project.status != ProjectStatus.ACCEPTED:
-        raise Conflict(f"项目 {project_label(project)} 还没有验收（{project.status}），{doing}要在验收之后："
-                       "请先发送客户签字盖章的《项目验收确认单》，再发送「验收」。")
 
 
 # ---- 验收 -------------------------------------------------------------------------------------------------------
@@ -123,12 +96,11 @@ def _ensure_accepted(project: Project, doing: str) -> None:
     needs_project=True,
     action="确认项目验收",
 )
-@project_command
 async def accept(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
-    await _ensure_acceptable(ctx, project)
+    await ensure_acceptable(ctx, project)
     deliverables = await list_deliverables(session=ctx.session, project_id=project.id)
-    forms = [d for d in deliverables if d.has_flag(ACCEPTANCE)]
+    forms = [d for d in deliverables if d.has_flag(DeliverableFlag.ACCEPTANCE)]
     staged = await take_pending_file(ctx, forms[0] if forms else None, deliverables)
     note = ctx.args.text("说明")
     if forms and staged is None:
@@ -136,29 +108,6 @@ async def accept(incoming: Incoming, ctx: Context) -> Reply:
         return (f"请在 30 分钟内在这里发送客户签字盖章的《{forms[0].name}》（扫描件或照片，{until}有效），"
                 "收到后项目即转为已验收。")
     return await accept_with_file(ctx, project, staged, note=note)
-
-
-async def accept_with_file(ctx: Context, project: Project, staged: StagedFile | None, *, note: str | None = None) -> str:
-    """Make the project 已验收, storing ``staged`` as the signed acceptance form (also reached from the file intake
-    when 「验收」 came first)."""
-    await _ensure_acceptable(ctx, project)
-    forms = await _flagged(ctx, project, ACCEPTANCE)
-    submitted = ""
-    if forms and staged is not None:
-        version = await submit_deliverable(ctx, project, forms[0], staged=staged, note=note)
-        submitted = submitted_text(forms[0], version)
-    today = ctx.today()
-    before = {"status": str(project.status)}
-    project.status = ProjectStatus.ACCEPTED
-    project.actual_end = today
-    ctx.session.add(project)
-    await record_change(
-        ctx.session, project, action="project.accept", summary="项目通过验收，正式结束实施",
-        key=f"project-accepted:{project.code}", entity="project", entity_id=project.id, before=before,
-        after={"status": str(project.status), "actual_end": today.isoformat()}, **change_context(ctx),
-    )
-    return (f"{submitted}项目 {project_label(project)} 已验收（{fmt_day(today)}）。"
-            "接下来：「复盘 总结」、「交接 @售后」、「归档」。")
 
 
 # ---- 复盘 -------------------------------------------------------------------------------------------------------
@@ -174,10 +123,9 @@ async def accept_with_file(ctx: Context, project: Project, staged: StagedFile | 
     needs_project=True,
     action="记录项目复盘",
 )
-@project_command
 async def review(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
-    _ensure_accepted(project, "复盘")
+    ensure_accepted(project, "复盘")
     summary = ctx.args.text("总结") or ""
     entry = await add_register_entry(
         session=ctx.session, project_id=project.id, kind=RegisterKind.MEETING, title=f"项目复盘：{summary}"[:120],
@@ -211,10 +159,9 @@ async def review(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="交接项目",
 )
-@project_command
 async def handover(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
-    _ensure_accepted(project, "交接")
+    ensure_accepted(project, "交接")
     receiver = ctx.args.user("售后")
     assert receiver is not None
     if receiver.name:
@@ -267,12 +214,6 @@ async def handover(incoming: Incoming, ctx: Context) -> Reply:
 ARCHIVE_JOB = "project_archive"
 ARCHIVE_BUILT = "project.archive_built"
 WAIVE_WORD = "豁免"
-MAX_GAPS_LISTED = 15
-
-
-async def _handed_over(ctx: Context, project: Project) -> bool:
-    query = select(AuditLog.id).where(AuditLog.project_id == project.id, AuditLog.action == HANDOVER_ACTION).limit(1)
-    return (await ctx.session.exec(query)).first() is not None
 
 
 async def _archive_recorded(session: Any, project_id: int) -> bool:
@@ -282,38 +223,6 @@ async def _archive_recorded(session: Any, project_id: int) -> bool:
 
 def _to_admins(admins: list[str]) -> str:
     return f"已发送给项目管理员（{len(admins)} 人）" if admins else "未配置项目管理员（organization.project_admins），请自行转交"
-
-
-def built_by_archive(deliverable: Deliverable) -> bool:
-    """The 电子资料存档: the archive zip itself is its submission (``_record_archive``)."""
-    return deliverable.has_flag(ARCHIVE) and "电子" in deliverable.name
-
-
-async def archive_gaps(ctx: Context, project: Project) -> list[Deliverable]:
-    """The required deliverables (one-off documents and final registers) neither submitted nor waived, except the
-    one the archive itself provides."""
-    return [d for d in await list_deliverables(session=ctx.session, project_id=project.id)
-            if counts_toward_progress(d) and d.status == DeliverableStatus.PENDING and not built_by_archive(d)]
-
-
-async def _refuse_gaps(ctx: Context, gaps: list[Deliverable]) -> None:
-    phases = {p.id: p.name for p in await list_phases(session=ctx.session, project_id=ctx.project.id)}
-    lines = [f"项目还不能归档：有 {len(gaps)} 项必交交付物既未提交也未豁免："]
-    lines += [f"- #{d.seq} {d.name}（{phases.get(d.phase_id, '')}）：「提交 {d.name}」" for d in gaps[:MAX_GAPS_LISTED]]
-    if len(gaps) > MAX_GAPS_LISTED:
-        lines.append(f"……另有 {len(gaps) - MAX_GAPS_LISTED} 项，发送「交付物 全部」查看。")
-    lines.append("提交它们，或逐项「豁免 名称 原因:…」；确认都不再需要时，发送「归档 豁免 原因:…」把它们一并豁免并归档。")
-    raise Conflict("\n".join(lines))
-
-
-async def _waive_gaps(ctx: Context, project: Project, gaps: list[Deliverable], reason: str) -> None:
-    for deliverable in gaps:
-        await end_waits(ctx, deliverable=deliverable)
-        mark_waived(ctx.session, deliverable, f"归档时豁免：{reason}", ctx.incoming.sender_id or None)
-        await write_audit(session=ctx.session, action="deliverable.waive", actor_user_id=ctx.incoming.sender_id or None,
-                          project_id=project.id, entity="deliverable", entity_id=deliverable.id, at=ctx.clock.now(),
-                          before={"status": str(DeliverableStatus.PENDING)},
-                          after={"status": str(DeliverableStatus.WAIVED), "reason": deliverable.waiver_reason})
 
 
 @router.command(
@@ -330,36 +239,19 @@ async def _waive_gaps(ctx: Context, project: Project, gaps: list[Deliverable], r
     needs_project=True,
     action="归档并关闭项目",
 )
-@project_command
 async def archive(incoming: Incoming, ctx: Context) -> Reply:
     waive, reason = ctx.args.text("豁免") == WAIVE_WORD, (ctx.args.text("原因") or "").strip()
     if waive != bool(reason):
         raise UsageError("一并豁免须同时写「豁免」和原因，例如：归档 豁免 原因:客户不要求纸质资料封存")
     project = await lock_project(ctx.session, ctx.project.id)
-    _ensure_accepted(project, "归档")
-    if not await _handed_over(ctx, project):
-        raise Conflict("项目还没有交接给售后：请先「交接 @售后」，再归档。")
-    gaps = await archive_gaps(ctx, project)
-    if gaps and not waive:
-        await _refuse_gaps(ctx, gaps)
-    await _waive_gaps(ctx, project, gaps, reason)
-    before = {"status": str(project.status)}
-    project.status = ProjectStatus.CLOSED
-    ctx.session.add(project)
-    waived = f"（归档时豁免 {len(gaps)} 项：{'、'.join(d.name for d in gaps)}；原因：{reason}）" if gaps else ""
-    await record_change(
-        ctx.session, project, action="project.archive", summary=f"项目已归档并关闭{waived}，正在生成归档包",
-        key=f"project-archived:{project.code}", entity="project", entity_id=project.id, before=before,
-        after={"status": str(project.status), "waived": [d.name for d in gaps], "reason": reason or None},
-        **change_context(ctx),
-    )
+    waived = await close_project(ctx, project, waive_reason=reason or None)
     await request_job(ctx.session, ARCHIVE_JOB, project.code, {
         "target": target_params(conversation_target(incoming)),
         "requested_by": incoming.sender_id or None,
     }, now=ctx.clock.now())
     admins = list(ctx.config.organization.project_admins)
     then = "完成后发到这里" + ("，并发送给项目管理员" if admins else "")
-    return (f"项目 {project_label(project)} 已归档并关闭{waived}，不能再修改。正在生成归档包"
+    return (f"项目 {project_label(project)} 已归档并关闭{waived_note(waived, reason)}，不能再修改。正在生成归档包"
             f"（全部交付物最新版、生成的文档、周报、登记表、审批与操作记录），{then}。")
 
 
@@ -426,10 +318,12 @@ async def _record_archive(session: Any, run: JobRunContext, project: Project, bu
         await enqueue(session, f"archive:{project.code}:file", target, file_or_where)
 
 
+feature = Feature("closing", router=router, middleware=(project_middleware,), jobs=jobs)
+
 __all__ = [
+    "feature",
     "ARCHIVE_JOB",
     "accept",
-    "accept_with_file",
     "archive",
     "handover",
     "jobs",

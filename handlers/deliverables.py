@@ -13,51 +13,43 @@ import dataclasses
 import re
 from typing import Any
 
-from bot.args import Param, clip
+from bot.args import Param
 from bot.context import Context
-from bot.errors import NotFound, PermissionDenied, UsageError, UserError
+from bot.feature import Feature
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from handlers._common import (
-    STATUS_ICONS,
-    calendar_caveat,
+from domain.changes import (
     change_context,
-    client_view,
     ensure_not_closed,
-    fmt_day,
     lock_project,
-    names_of,
-    overdue_days,
-    project_command,
-    project_label,
     record_change,
-    who,
 )
-from handlers._files import (
-    MAX_FILES_PER_MESSAGE,
-    StagedFile,
-    fetch_to_staging,
-    files_root,
-    human_size,
-    stage_files,
-    unlink_quietly,
-)
-from handlers._match import guess_by_file_name, match_deliverable
-from reports.user_text import md_literal
-from handlers._project import roles_in
-from handlers._submit import (
+from domain.errors import NotFound, PermissionDenied, UsageError, UserError
+from domain.file_store import StagedFile, files_root, human_size, unlink_quietly
+from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
+from domain.lifecycle import accept_with_file
+from domain.matching import guess_by_file_name, match_deliverable
+from domain.replies import Markdown, Reply
+from domain.submissions import (
     end_waits,
     mark_waived,
     names_another,
     remember_file,
     submit_deliverable,
     submitted_text,
-    take_pending_file,
     until_text,
     wait_for_file,
 )
+from handlers._common import STATUS_ICONS, client_view, overdue_days
+from handlers._files import (
+    MAX_FILES_PER_MESSAGE,
+    fetch_to_staging,
+    stage_files,
+    take_pending_file,
+)
+from handlers._project import project_middleware, roles_in
+from reports.user_text import clip, md_literal
 from storage.models import (
     Deliverable,
     DeliverableStatus,
@@ -80,11 +72,6 @@ from storage.templates import client_visible
 
 router = Router("deliverables", title="交付物")
 
-
-def setup(app: Any) -> None:
-    # A file arrives as its own message without text; it becomes 「暂存文件」 before command matching.
-    app.rewrite_incoming(as_file_command)
-    app.prepare_incoming(stage_files)
 
 FILE_COMMAND = "暂存文件"
 ALL = "全部"
@@ -131,7 +118,6 @@ def _pick_phases(phases: list[Phase], project: Project, wanted: str | None) -> l
     needs_project=True,
     reads_only=True,
 )
-@project_command
 async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
     phases = await list_phases(session=ctx.session, project_id=project.id)
@@ -186,7 +172,6 @@ async def show_deliverables(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="提交交付物",
 )
-@project_command
 async def submit(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -233,7 +218,6 @@ def _ended_waits(rows: list[Any], deliverables: list[Deliverable], current: Deli
     needs_project=True,
     action="豁免交付物",
 )
-@project_command
 async def waive(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -272,7 +256,6 @@ async def waive(incoming: Incoming, ctx: Context) -> Reply:
     needs_project=True,
     action="调整计划",
 )
-@project_command
 async def replan(incoming: Incoming, ctx: Context) -> Reply:
     due, owner = ctx.args.date("截止"), ctx.args.user("负责人")
     if due is None and owner is None:
@@ -349,8 +332,6 @@ async def _team_projects(ctx: Context) -> list[Project]:
 
 
 async def receive_files(incoming: Incoming, ctx: Context) -> Reply:
-    from handlers.closing import accept_with_file  # closing builds on deliverables; imported late to avoid a cycle
-
     answers: list[str] = []
     for received in incoming.files[:MAX_FILES_PER_MESSAGE]:
         staged = await fetch_to_staging(ctx, received)
@@ -419,7 +400,12 @@ async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
     return "\n".join(lines)
 
 
+# A file arrives as its own message without text; it becomes 「暂存文件」 before command matching.
+feature = Feature("deliverables", router=router, middleware=(project_middleware,), rewrites=(as_file_command,),
+                  preparers=(stage_files,))
+
 __all__ = [
+    "feature",
     "FILE_COMMAND",
     "as_file_command",
     "pending_files",

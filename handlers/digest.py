@@ -7,17 +7,18 @@ come first, and when the projects do not fit in one message the healthy ones col
 Nothing is sent when that day is a rest day (a holiday Monday): leaders get the next week's digest. Projects
 已立项/进行中 and 已暂停 are listed (leaders want to see what is stuck; a paused project counts no overdue
 deliverables because its deadlines are stopped). The data comes from one statement whatever the number of projects,
-read in chunks (``handlers.report_data.gather_digest_data``).
+read in chunks (``domain.report_data.gather_digest_data``).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, weekly
 from bot.outbox import enqueue, users_target
-from bot.replies import Markdown
-from handlers.report_data import gather_digest_data
+from domain.replies import Markdown
+from domain.report_data import gather_digest_data
 from reports.digest import render_leaders_digest
 from reports.pool import render_off_loop
 
@@ -58,4 +59,6 @@ async def leaders_digest_job(run: JobRunContext) -> None:
                  len(leaders))
 
 
-__all__ = ["digest_key", "jobs", "leaders_digest_job"]
+feature = Feature("digest", jobs=jobs)
+
+__all__ = ["feature", "digest_key", "jobs", "leaders_digest_job"]

@@ -25,10 +25,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.dingtalk.contacts import Contacts, EmployeePage, GroupMembers, UnknownDepartment
 from bot.dingtalk.errors import InvalidRequest
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, daily
 from bot.people import leave_internal_group
+from domain.job_names import GROUP_MEMBERS_JOB
 from storage.models import Project, ProjectStatus
 from storage.repo import list_projects
 from storage.repo.directory import (
@@ -46,7 +50,6 @@ from storage.repo.directory import (
 jobs = JobRegistry()
 
 SYNC_JOB = "directory_sync"
-GROUP_MEMBERS_JOB = "group_members"
 CHECKPOINT_PREFIX = "directory:"
 ROOT_DEPARTMENT = 1
 # Projects whose client groups are walked: every one not closed (a paused project's client still talks to us).
@@ -88,7 +91,7 @@ class DirectoryWalk:
         self.name = f"{CHECKPOINT_PREFIX}{run.period_key}"
         self.state: dict[str, Any] = {}
 
-    async def _save(self, session: Any) -> None:
+    async def _save(self, session: AsyncSession) -> None:
         await save_checkpoint(session=session, name=self.name, state=dict(self.state))
 
     async def run(self) -> None:
@@ -214,5 +217,7 @@ async def read_group_members(run: JobRunContext, contacts: Contacts, conversatio
     return len(outsiders)
 
 
-__all__ = ["CHECKPOINT_PREFIX", "DirectoryWalk", "GROUP_MEMBERS_JOB", "SYNC_JOB", "directory_sync_job",
+feature = Feature("directory", jobs=jobs)
+
+__all__ = ["feature", "CHECKPOINT_PREFIX", "DirectoryWalk", "GROUP_MEMBERS_JOB", "SYNC_JOB", "directory_sync_job",
            "group_members_job", "jobs", "read_group_members"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from bot.args import Param
 from bot.context import Context
-from bot.errors import UserError
+from bot.feature import Feature
 from bot.incoming import Incoming
-from bot.replies import File, Markdown, Reply
 from bot.roles import MEMBERS
 from bot.router import Router
-from handlers.report_data import gather_project_report
+from domain.errors import UserError
+from domain.replies import File, Markdown, Reply
+from domain.report_data import gather_project_report
+from handlers._project import project_middleware
 from reports.documents import DOCUMENTS, MissingDocumentData, find_document
 from reports.pool import render_off_loop
 from reports.user_text import md_literal
@@ -53,4 +55,6 @@ async def send_document(incoming: Incoming, ctx: Context) -> Reply:
     return File(spec.file_name(data), data=payload)
 
 
-__all__ = ["document_list", "router", "send_document"]
+feature = Feature("documents", router=router, middleware=(project_middleware,))
+
+__all__ = ["feature", "document_list", "router", "send_document"]

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from bot.args import Param
 from bot.context import Context
 from bot.dispatcher import command_text
+from bot.feature import Feature
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply, Text
 from bot.roles import CLIENT, EVERYONE
 from bot.router import Command, CommandTable, Group, Router, Target, unknown_command_text
+from domain.replies import Markdown, Reply, Text
 from handlers._common import client_view
 
 router = Router("help", title="帮助")
@@ -130,3 +131,6 @@ async def show_help(incoming: Incoming, ctx: Context) -> Reply:
     if not shown(found.target):
         return Text(f"「{found.target.name}」不在这里可用的命令里。发送「帮助」查看可用的命令。")
     return command_detail(found.target, ctx.commands)
+
+
+feature = Feature("help", router=router)

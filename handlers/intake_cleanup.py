@@ -1,7 +1,7 @@
 """The nightly clean-up of the file intake: staged files nobody will submit any more.
 
 A file sent without a command waits a day in ``<files_dir>/.incoming`` with a ``pending_files`` row
-(``handlers._files``, ``handlers._submit``). Once the row has expired it can no longer be taken, and a file that was
+(``handlers._files``, ``domain.submissions``). Once the row has expired it can no longer be taken, and a file that was
 submitted has been linked (or copied) to its versioned place, so the row and its staged copy can go. Files in the
 staging area that no row points to (a file carried by the command message itself, a crash between the download and
 the commit) are removed once they are well past the longest wait.
@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, daily
-from handlers._files import PENDING_FILE_TTL, STAGING_DIR
+from domain.file_store import PENDING_FILE_TTL, STAGING_DIR
 from storage.repo import delete_expired_pending, pending_file_paths
 
 log = logging.getLogger(__name__)
@@ -114,4 +115,6 @@ async def staged_files_cleanup_job(run: JobRunContext) -> None:
     run.log.info("removed %d expired pending files, %d staged files and %d orphans", rows, files, orphans)
 
 
-__all__ = ["delete_orphans", "delete_staged", "jobs", "staged_files_cleanup_job", "staging_dir"]
+feature = Feature("intake_cleanup", jobs=jobs)
+
+__all__ = ["feature", "delete_orphans", "delete_staged", "jobs", "staged_files_cleanup_job", "staging_dir"]

@@ -7,23 +7,24 @@ hands their open deliverables to another member with the same role, if there is 
 
 from __future__ import annotations
 
-from bot.args import Param, User, clip
+from bot.args import Param, User
 from bot.context import Context
-from bot.errors import Conflict, NotFound, UsageError
+from bot.feature import Feature
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from handlers._common import (
+from domain.changes import (
     change_context,
-    client_view,
     ensure_not_closed,
     lock_project,
-    names_of,
-    project_command,
     record_change,
 )
-from reports.user_text import md_literal
+from domain.errors import Conflict, NotFound, UsageError
+from domain.labels import names_of
+from domain.replies import Markdown, Reply
+from handlers._common import client_view
+from handlers._project import project_middleware
+from reports.user_text import clip, md_literal
 from storage.models import MemberRole, Project, is_external_key, parse_member_role
 from storage.repo import (
     add_member,
@@ -33,7 +34,12 @@ from storage.repo import (
     remove_member,
     upsert_user,
 )
-from storage.repo.directory import clear_exclusion, exclude_member, people_by_key, person_cards
+from storage.repo.directory import (
+    clear_exclusion,
+    exclude_member,
+    people_by_key,
+    person_cards,
+)
 
 router = Router("members", title="成员与角色")
 
@@ -58,7 +64,6 @@ def parse_role(text: str | None, *, example: str) -> MemberRole:
     needs_project=True,
     reads_only=True,
 )
-@project_command
 async def show_members(incoming: Incoming, ctx: Context) -> Reply:
     typed = ctx.args.text("子命令")
     if typed:
@@ -114,7 +119,6 @@ async def member_labels(session: object, user_ids: list[str]) -> dict[str, str]:
     action="管理项目成员",
     client_group=True,  # the PM adds the client's people by @ where they are: in the client group
 )
-@project_command
 async def add_members(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -168,7 +172,6 @@ async def add_members(incoming: Incoming, ctx: Context) -> Reply:
     action="管理项目成员",
     client_group=True,
 )
-@project_command
 async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
@@ -218,4 +221,6 @@ async def remove_members(incoming: Incoming, ctx: Context) -> Reply:
     return f"已移除 {name} 的角色：{roles_text}。{handed}"
 
 
-__all__ = ["add_members", "parse_role", "remove_members", "router", "show_members"]
+feature = Feature("members", router=router, middleware=(project_middleware,))
+
+__all__ = ["feature", "add_members", "parse_role", "remove_members", "router", "show_members"]

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-from bot.args import Param, clip
+from bot.args import Param
 from bot.client_robots import CUSTOM_ROBOT, REACH_TEXT, client_reach
 from bot.context import Context
-from bot.errors import Conflict, PermissionDenied, UsageError, UserError
+from bot.feature import Feature
 from bot.incoming import Incoming
-from bot.replies import Markdown, Reply
 from bot.roles import EVERYONE, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import (
-    STATUS_ICONS,
-    calendar_caveat,
+from domain.changes import (
     change_context,
-    client_view,
-    counts_toward_progress,
     ensure_not_closed,
-    fmt_day,
     lock_project,
-    names_of,
-    overdue_days,
-    gate_progress_percent,
-    project_command,
-    project_label,
     record_change,
-    remember_sender_project,
-    who,
 )
-from handlers._project import project_named, resolve_project, roles_in
-from handlers.directory import GROUP_MEMBERS_JOB
-from handlers.project_facts import (
+from domain.errors import Conflict, PermissionDenied, UsageError, UserError
+from domain.job_names import GROUP_MEMBERS_JOB
+from domain.labels import calendar_caveat, fmt_day, names_of, project_label, who
+from domain.planner import PlanError, plan_project
+from domain.project_facts import (
     FACT_LABELS,
-    FACT_PARAMS,
     FACTS,
     SET_EXAMPLE,
     apply_facts,
@@ -42,10 +30,26 @@ from handlers.project_facts import (
     set_example,
     shown,
 )
+from domain.replies import Markdown, Reply
+from handlers._common import (
+    STATUS_ICONS,
+    client_view,
+    counts_toward_progress,
+    gate_progress_percent,
+    overdue_days,
+    remember_sender_project,
+)
+from handlers._project import project_middleware, project_named, roles_in
 from reports.formatting import fmt_percent
 from reports.model import DeliverableCounts
-from reports.user_text import md_literal
-from storage.models import DeliverableStatus, MemberRole, Project, ProjectStatus, is_external_key
+from reports.user_text import clip, md_literal
+from storage.models import (
+    DeliverableStatus,
+    MemberRole,
+    Project,
+    ProjectStatus,
+    is_external_key,
+)
 from storage.repo import (
     create_project_from_plan,
     get_project_by_conversation,
@@ -56,14 +60,12 @@ from storage.repo import (
     projects_of_user,
     upsert_user,
 )
-from storage.templates import PlanError, UnknownTemplateError, client_visible, plan_project
+from storage.templates import UnknownTemplateError, client_visible
+
+FACT_PARAMS = tuple(Param.word(f.label, max_length=f.max_length, help=f.help) for f in FACTS)
 
 router = Router("projects", title="项目")
 
-
-def setup(app: object) -> None:
-    # In a 1:1 chat a command without 项目:编号 falls back to the user's last project (and says so).
-    app.resolve_projects_with(resolve_project)  # type: ignore[attr-defined]
 
 MAX_LISTED = 30
 MILESTONES_SHOWN = 3
@@ -178,7 +180,6 @@ def _facts_step(project: Project) -> list[str]:
     needs_project=True,
     action="设置立项信息",
 )
-@project_command
 async def set_project_facts(incoming: Incoming, ctx: Context) -> Reply:
     given = read_facts(ctx.args)
     if not given:
@@ -430,6 +431,8 @@ async def bind_group(incoming: Incoming, ctx: Context) -> Reply:
             "可以查看项目概况、交付物和客户版周报（项目经理可用「成员 移除」取消）。本群不显示内部内容。")
 
 
-__all__ = ["bind_group", "create_project", "list_all_projects", "my_projects", "next_steps", "overview_markdown",
+feature = Feature("projects", router=router, middleware=(project_middleware,))
+
+__all__ = ["feature", "bind_group", "create_project", "list_all_projects", "my_projects", "next_steps", "overview_markdown",
            "project_overview", "router", "set_project_facts"]
 

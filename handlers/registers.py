@@ -8,30 +8,35 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.args import Param, clip
+from bot.args import Param
 from bot.context import Context
-from bot.errors import Conflict, NotFound, UsageError
+from bot.feature import Feature
 from bot.incoming import Incoming
-from bot.replies import File, Markdown, Reply
-from bot.roles import LEADER, MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_ADMIN, only
+from bot.roles import (
+    LEADER,
+    MEMBERS,
+    MEMBERS_AND_CLIENTS,
+    PROJECT_ADMIN,
+    RolePolicy,
+    only,
+)
 from bot.router import Router
-from handlers import approval_flow, approval_forms
-from handlers._common import (
+from domain import approval_flow, approval_forms
+from domain.changes import (
     change_context,
     ensure_not_closed,
-    fmt_day,
     lock_project,
-    names_of,
-    project_command,
     record_change,
-    who,
 )
-from handlers._submit import file_made_document
-from handlers.report_data import gather_project_report, register_entry_info
-from handlers.schedule_moves import (
+from domain.errors import Conflict, NotFound, UsageError
+from domain.labels import fmt_day, names_of, who
+from domain.replies import File, Markdown, Reply
+from domain.report_data import gather_project_report, register_entry_info
+from domain.schedule_moves import (
     DAYS_EXAMPLE,
     DAYS_KEY,
     apply_change_schedule,
@@ -42,10 +47,12 @@ from handlers.schedule_moves import (
     parse_days,
     resolve_from,
 )
+from domain.submissions import file_made_document
+from handlers._project import project_middleware
 from reports.documents import find_document
 from reports.pool import render_off_loop
 from reports.registers_xlsx import REGISTER_KINDS, render_registers_xlsx, sheet_title
-from reports.user_text import md_literal
+from reports.user_text import clip, md_literal
 from storage.models import (
     ApprovalKind,
     DeliverableStatus,
@@ -85,7 +92,7 @@ OPEN_STATUSES = {
 LEVELS = tuple(level.value for level in Level)
 YES, NO = "是", "否"
 YES_NO = (YES, NO)
-# RegisterEntry.extra keys read by handlers.report_data (an issue's 严重程度 prints as the register's priority).
+# RegisterEntry.extra keys read by domain.report_data (an issue's 严重程度 prints as the register's priority).
 SEVERITY_KEY, NEEDS_CLIENT_KEY = "priority", "needs_client"
 RESPONSES = tuple(response.value for response in RiskResponse)
 MEETING_TYPES = ("内部启动会", "外部启动会", "周会", "验收会", "交接会", "技术交底", "方案评审", "临时会议", "复盘会")
@@ -196,6 +203,98 @@ async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
     return Markdown(f"{project.code} {title}", "\n".join(lines))
 
 
+# ---- closing and listing, one spec per register kind -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Closing:
+    """How entries of a register are closed: 「问题 关闭 3 已修复」."""
+
+    name: str
+    alias: str
+    summary: str
+    example: str
+    note: Param  # what the closer writes: the resolution, or a remark
+    status: RegisterStatus
+    verb: str  # 关闭 / 完成
+    action: str
+    client_group: bool = False
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a register is listed: 「问题 列表 全部」."""
+
+    name: str
+    alias: str
+    summary: str
+    title: str  # 问题记录 -> 「XM-2026-001 问题记录（未关闭 3 条）」
+    examples: tuple[str, ...]
+    roles: RolePolicy = MEMBERS
+
+
+@dataclass(frozen=True)
+class RegisterSpec:
+    kind: RegisterKind
+    listing: Listing
+    closing: Closing | None = None
+    number_example: str = "3"
+
+
+def declare_register(spec: RegisterSpec) -> None:
+    """Declare the register's close command (if it has one) and its list command, in help order."""
+    kind, closing, listing = spec.kind, spec.closing, spec.listing
+    if closing is not None:
+        number = Param.word("编号", positional=True, required=True, max_length=12, example=spec.number_example)
+
+        async def close(incoming: Incoming, ctx: Context) -> Reply:
+            return await _close(ctx, kind, ctx.args.text("编号"), ctx.args.text(closing.note.name), closing.status,
+                                closing.verb, closing.example)
+
+        router.command(closing.name, aliases=(closing.alias,) if closing.alias else (), summary=closing.summary, examples=(closing.example,),
+                       params=(number, closing.note), roles=MEMBERS, needs_project=True, action=closing.action,
+                       client_group=closing.client_group)(close)
+
+    async def show(incoming: Incoming, ctx: Context) -> Reply:
+        return await _list(ctx, kind, listing.title)
+
+    router.command(listing.name, aliases=(listing.alias,), summary=listing.summary, examples=listing.examples,
+                   params=(SCOPE,), roles=listing.roles, needs_project=True, reads_only=True)(show)
+
+
+REMARK = Param.text("说明", help="完成情况")
+ISSUES = RegisterSpec(
+    RegisterKind.ISSUE,
+    Listing("问题 列表", "问题记录表", "列出未关闭的问题（写「全部」包括已关闭的）", "问题记录", ("问题 列表", "问题 列表 全部"),
+            roles=MEMBERS_AND_CLIENTS),
+    Closing("问题 关闭", "关闭问题", "关闭问题并写明解决方法", "问题 关闭 3 已升级浏览器兼容补丁",
+            Param.text("解决方法", required=True, aliases=("解决",), help="问题是怎么解决的"), RegisterStatus.CLOSED,
+            "关闭", "关闭问题", client_group=True),
+)
+REQUIREMENTS = RegisterSpec(
+    RegisterKind.REQUIREMENT,
+    Listing("需求 列表", "需求跟踪表", "列出未完成的需求（写「全部」包括已完成的）", "需求跟踪", ("需求 列表", "需求 列表 全部"),
+            roles=MEMBERS_AND_CLIENTS),
+    Closing("需求 完成", "完成需求", "标记需求已完成", "需求 完成 2 已在 v2.3 上线", REMARK, RegisterStatus.DONE, "完成",
+            "完成需求", client_group=True),
+    number_example="2",
+)
+RISKS = RegisterSpec(
+    RegisterKind.RISK,
+    Listing("风险 列表", "风险登记表", "列出未关闭的风险", "风险登记", ("风险 列表",)),
+    Closing("风险 关闭", "关闭风险", "关闭风险（已消除或已发生并处理）", "风险 关闭 1 客户已提供接口文档",
+            Param.text("说明", help="风险如何消除"), RegisterStatus.CLOSED, "关闭", "关闭风险"),
+    number_example="1",
+)
+CHANGES = RegisterSpec(
+    RegisterKind.CHANGE,
+    Listing("变更 列表", "变更记录", "列出未结束的变更", "变更", ("变更 列表",)),
+    Closing("变更 完成", "", "标记审批通过的变更已执行完成", "变更 完成 3 移动端审核功能已上线",
+            Param.text("说明", help="执行情况"), RegisterStatus.DONE, "完成", "完成变更"),
+)
+UPGRADES = RegisterSpec(RegisterKind.UPGRADE, Listing("升级 列表", "升级记录表", "列出升级记录", "升级记录", ("升级 列表",)))
+
+
 # ---- 问题 (问题记录表) -------------------------------------------------------------------------------------------------
 
 
@@ -207,7 +306,6 @@ async def _list(ctx: Context, kind: RegisterKind, title: str) -> Reply:
                         Param.choice("需客户协助", YES_NO, help="是：列入客户项目周报「需客户协助的问题与风险」")),
                 roles=MEMBERS, needs_project=True, action="登记问题",
                 client_group=True)
-@project_command
 async def add_issue(incoming: Incoming, ctx: Context) -> Reply:
     severity, needs_client = ctx.args.text("严重程度"), ctx.args.text("需客户协助") == YES
     extra: dict[str, Any] = {}
@@ -221,24 +319,7 @@ async def add_issue(incoming: Incoming, ctx: Context) -> Reply:
     return f"已登记问题#{entry.seq}：{entry.title}{facts}。解决后发送「问题 关闭 {entry.seq} 解决方法」。"
 
 
-@router.command("问题 关闭", aliases=("关闭问题",), summary="关闭问题并写明解决方法",
-                examples=("问题 关闭 3 已升级浏览器兼容补丁",),
-                params=(Param.word("编号", positional=True, required=True, max_length=12, example="3"),
-                        Param.text("解决方法", required=True, aliases=("解决",), help="问题是怎么解决的")),
-                roles=MEMBERS, needs_project=True, action="关闭问题",
-                client_group=True)
-@project_command
-async def close_issue(incoming: Incoming, ctx: Context) -> Reply:
-    return await _close(ctx, RegisterKind.ISSUE, ctx.args.text("编号"), ctx.args.text("解决方法"),
-                        RegisterStatus.CLOSED, "关闭", "问题 关闭 3 已升级浏览器兼容补丁")
-
-
-@router.command("问题 列表", aliases=("问题记录表",), summary="列出未关闭的问题（写「全部」包括已关闭的）",
-                examples=("问题 列表", "问题 列表 全部"), params=(SCOPE,),
-                roles=MEMBERS_AND_CLIENTS, needs_project=True, reads_only=True)
-@project_command
-async def list_issues(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.ISSUE, "问题记录")
+declare_register(ISSUES)
 
 
 # ---- 需求 (需求跟踪表) -------------------------------------------------------------------------------------------------
@@ -249,30 +330,12 @@ async def list_issues(incoming: Incoming, ctx: Context) -> Reply:
                 params=(Param.text("描述", required=True, help="需求内容"), OWNER, DUE),
                 roles=MEMBERS, needs_project=True, action="登记需求",
                 client_group=True)
-@project_command
 async def add_requirement(incoming: Incoming, ctx: Context) -> Reply:
     _, entry = await _add(ctx, RegisterKind.REQUIREMENT, ctx.args.text("描述") or "", due_date=ctx.args.date("截止"))
     return f"已登记需求#{entry.seq}：{entry.title}。完成后发送「需求 完成 {entry.seq}」。"
 
 
-@router.command("需求 完成", aliases=("完成需求",), summary="标记需求已完成",
-                examples=("需求 完成 2 已在 v2.3 上线",),
-                params=(Param.word("编号", positional=True, required=True, max_length=12, example="2"),
-                        Param.text("说明", help="完成情况")),
-                roles=MEMBERS, needs_project=True, action="完成需求",
-                client_group=True)
-@project_command
-async def complete_requirement(incoming: Incoming, ctx: Context) -> Reply:
-    return await _close(ctx, RegisterKind.REQUIREMENT, ctx.args.text("编号"), ctx.args.text("说明"),
-                        RegisterStatus.DONE, "完成", "需求 完成 2 已在 v2.3 上线")
-
-
-@router.command("需求 列表", aliases=("需求跟踪表",), summary="列出未完成的需求（写「全部」包括已完成的）",
-                examples=("需求 列表", "需求 列表 全部"), params=(SCOPE,),
-                roles=MEMBERS_AND_CLIENTS, needs_project=True, reads_only=True)
-@project_command
-async def list_requirements(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.REQUIREMENT, "需求跟踪")
+declare_register(REQUIREMENTS)
 
 
 # ---- 风险 -------------------------------------------------------------------------------------------------------
@@ -285,7 +348,6 @@ async def list_requirements(incoming: Incoming, ctx: Context) -> Reply:
                         Param.choice("应对", RESPONSES, required=True),
                         Param.word("措施", max_length=300, help="具体应对措施"), OWNER),
                 roles=MEMBERS, needs_project=True, action="登记风险")
-@project_command
 async def add_risk(incoming: Incoming, ctx: Context) -> Reply:
     args = ctx.args
     measures = args.text("措施")
@@ -298,22 +360,7 @@ async def add_risk(incoming: Incoming, ctx: Context) -> Reply:
     return f"已登记风险#{entry.seq}：{entry.title}，概率{entry.probability}、影响{entry.impact}，应对：{entry.response}{high}。"
 
 
-@router.command("风险 关闭", aliases=("关闭风险",), summary="关闭风险（已消除或已发生并处理）",
-                examples=("风险 关闭 1 客户已提供接口文档",),
-                params=(Param.word("编号", positional=True, required=True, max_length=12, example="1"),
-                        Param.text("说明", help="风险如何消除")),
-                roles=MEMBERS, needs_project=True, action="关闭风险")
-@project_command
-async def close_risk(incoming: Incoming, ctx: Context) -> Reply:
-    return await _close(ctx, RegisterKind.RISK, ctx.args.text("编号"), ctx.args.text("说明"),
-                        RegisterStatus.CLOSED, "关闭", "风险 关闭 1 客户已提供接口文档")
-
-
-@router.command("风险 列表", aliases=("风险登记表",), summary="列出未关闭的风险", examples=("风险 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
-@project_command
-async def list_risks(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.RISK, "风险登记")
+declare_register(RISKS)
 
 
 # ---- 变更 -------------------------------------------------------------------------------------------------------
@@ -331,7 +378,6 @@ async def list_risks(incoming: Incoming, ctx: Context) -> Reply:
                         Param.word("从", max_length=128, example="执行",
                                    help="工期从哪个阶段或交付物起调整，默认从批准之日起")),
                 roles=MEMBERS, needs_project=True, action="提出变更申请")
-@project_command
 async def request_change(incoming: Incoming, ctx: Context) -> Reply:
     args = ctx.args
     text, purpose, impact = args.text("描述") or "", args.text("目的"), args.text("影响")
@@ -405,7 +451,6 @@ async def _decide_change_offline(ctx: Context, approve: bool, reason: str | None
 @router.command("变更 批准", summary="登记线下审批通过的变更（未启用钉钉审批时）",
                 examples=("变更 批准 3",), params=(CHANGE_NUMBER,),
                 roles=only(LEADER, PROJECT_ADMIN), needs_project=True, action="登记变更审批结果")
-@project_command
 async def approve_change(incoming: Incoming, ctx: Context) -> str:
     return await _decide_change_offline(ctx, True, None, "变更 批准 3")
 
@@ -414,26 +459,11 @@ async def approve_change(incoming: Incoming, ctx: Context) -> str:
                 examples=("变更 驳回 3 原因:费用超出合同范围",),
                 params=(CHANGE_NUMBER, Param.text("原因", required=True, max_length=500, help="驳回的理由")),
                 roles=only(LEADER, PROJECT_ADMIN), needs_project=True, action="登记变更审批结果")
-@project_command
 async def reject_change(incoming: Incoming, ctx: Context) -> str:
     return await _decide_change_offline(ctx, False, ctx.args.text("原因"), "变更 驳回 3 原因:费用超出合同范围")
 
 
-@router.command("变更 完成", summary="标记审批通过的变更已执行完成",
-                examples=("变更 完成 3 移动端审核功能已上线",),
-                params=(CHANGE_NUMBER, Param.text("说明", help="执行情况")),
-                roles=MEMBERS, needs_project=True, action="完成变更")
-@project_command
-async def complete_change(incoming: Incoming, ctx: Context) -> Reply:
-    return await _close(ctx, RegisterKind.CHANGE, ctx.args.text("编号"), ctx.args.text("说明"),
-                        RegisterStatus.DONE, "完成", "变更 完成 3 移动端审核功能已上线")
-
-
-@router.command("变更 列表", aliases=("变更记录",), summary="列出未结束的变更", examples=("变更 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
-@project_command
-async def list_changes(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.CHANGE, "变更")
+declare_register(CHANGES)
 
 
 # ---- 升级 (升级记录表 + 系统升级通知单/确认单) ---------------------------------------------------------------------------
@@ -448,7 +478,6 @@ async def list_changes(incoming: Incoming, ctx: Context) -> Reply:
     roles=MEMBERS, needs_project=True, action="登记系统升级",
     usage="升级 〈版本〉 〈说明〉 [通知|确认] [项目:编号]",
 )
-@project_command
 async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
     text = (ctx.args.text("说明") or "").strip()
     kind = UPGRADE_NOTICE
@@ -480,11 +509,7 @@ async def record_upgrade(incoming: Incoming, ctx: Context) -> Reply:
     return File(file_name, data=docx)
 
 
-@router.command("升级 列表", aliases=("升级记录表",), summary="列出升级记录", examples=("升级 列表",),
-                params=(SCOPE,), roles=MEMBERS, needs_project=True, reads_only=True)
-@project_command
-async def list_upgrades(incoming: Incoming, ctx: Context) -> Reply:
-    return await _list(ctx, RegisterKind.UPGRADE, "升级记录")
+declare_register(UPGRADES)
 
 
 # ---- 导出 (项目登记表.xlsx) -------------------------------------------------------------------------------------------
@@ -493,7 +518,6 @@ async def list_upgrades(incoming: Incoming, ctx: Context) -> Reply:
 @router.command("导出", aliases=("登记簿 导出", "导出登记簿", "export"),
                 summary="导出项目登记表（Excel）：问题、需求、风险、变更、升级、日志、计划、会议，每个登记簿一张表",
                 examples=("导出", "登记簿 导出"), roles=MEMBERS, needs_project=True, action="导出登记簿")
-@project_command
 async def export_registers(incoming: Incoming, ctx: Context) -> Reply:
     project: Project = ctx.project
     data = await gather_project_report(session=ctx.session, project=project, today=ctx.today(),
@@ -513,7 +537,6 @@ async def export_registers(incoming: Incoming, ctx: Context) -> Reply:
                 params=(Param.text("内容", required=True, help="今天完成的工作"),),
                 roles=MEMBERS, needs_project=True, action="记实施日志",
                 client_group=True)
-@project_command
 async def write_log(incoming: Incoming, ctx: Context) -> Reply:
     _, entry = await _add(ctx, RegisterKind.LOG, ctx.args.text("内容") or "", due_date=ctx.today())
     return f"已记录 {fmt_day(ctx.today())} 的实施日志（日志#{entry.seq}），会出现在本周周报的「本周完成」里。"
@@ -524,7 +547,6 @@ async def write_log(incoming: Incoming, ctx: Context) -> Reply:
                 params=(Param.text("内容", required=True, help="下周要做的工作"),),
                 roles=MEMBERS, needs_project=True, action="写下周计划",
                 client_group=True)
-@project_command
 async def write_plan(incoming: Incoming, ctx: Context) -> Reply:
     today = ctx.today()
     next_friday = today - timedelta(days=today.weekday()) + timedelta(days=11)
@@ -540,7 +562,6 @@ async def write_plan(incoming: Incoming, ctx: Context) -> Reply:
                         Param.text("纪要", required=True, help="会议内容和决议")),
                 roles=MEMBERS, needs_project=True, action="记会议纪要",
                 client_group=True)
-@project_command
 async def record_meeting(incoming: Incoming, ctx: Context) -> Reply:
     meeting_type = (ctx.args.text("类型") or "").strip()
     if meeting_type.endswith("会议") and len(meeting_type) > 2:
@@ -550,4 +571,6 @@ async def record_meeting(incoming: Incoming, ctx: Context) -> Reply:
     return f"已记录{meeting_type}纪要（会议记录#{entry.seq}）{hint}。"
 
 
-__all__ = ["router", "title_of"]
+feature = Feature("registers", router=router, middleware=(project_middleware,))
+
+__all__ = ["feature", "router", "title_of"]

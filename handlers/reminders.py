@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.feature import Feature
 from bot.jobs import JobRegistry, JobRunContext, daily
 from bot.outbox import Target, enqueue, group_target, users_target
-from bot.replies import Markdown
-from handlers.report_data import (
+from domain.replies import Markdown
+from domain.report_data import (
     due_deliverable_info,
     due_project_summary,
     map_chunks_off_loop,
@@ -195,7 +198,7 @@ def _owner_name(items: Sequence[tuple[DeliverableDue, DeliverableInfo]], owner: 
 
 
 async def scan_reminders(
-    session: Any, *, today: date, calendar: Any, config: Any, chunk_rows: int = SCAN_CHUNK_ROWS
+    session: AsyncSession, *, today: date, calendar: Any, config: Any, chunk_rows: int = SCAN_CHUNK_ROWS
 ) -> list[Reminder]:
     """One statement: the overdue deliverables and those due by the next working day, streamed in chunks of whole
     projects of about ``chunk_rows`` rows, so that only one chunk of rows is alive at a time; each chunk's messages
@@ -232,4 +235,6 @@ async def overdue_reminders_job(run: JobRunContext) -> None:
     run.log.info("%d reminders planned, %d queued", len(plan), queued)
 
 
-__all__ = ["Reminder", "jobs", "overdue_reminders_job", "plan_reminders", "scan_reminders"]
+feature = Feature("reminders", jobs=jobs)
+
+__all__ = ["feature", "Reminder", "jobs", "overdue_reminders_job", "plan_reminders", "scan_reminders"]

@@ -2,7 +2,7 @@
 
 * **After every change to a plan**, in its transaction: each unit of work (a command, an event, a job) notes the
   projects whose deliverables, phases or project row it wrote (SQLAlchemy session events: ORM flushes and Core
-  UPDATE/DELETE statements naming a project), and before it commits the sync (``handlers.todo_sync``) runs for them.
+  UPDATE/DELETE statements naming a project), and before it commits the sync (``domain.todo_sync``) runs for them.
   So 计划, 豁免, 暂停/恢复, 推进, 归档, 提交, a new project, a new owner — and whatever comes later — need no call of
   their own.
 * **Daily** (``todo.reconcile_time``, a claimed run key): the sync for every live project (the window rolls forward:
@@ -26,9 +26,10 @@ from sqlalchemy import event
 from sqlalchemy.sql import operators, visitors
 
 from bot.context import EventContext, UnitOfWork
+from bot.feature import Feature
 from bot.incoming import TODO_EVENT_TYPES, ApprovalEvent
 from bot.jobs import JobRegistry, JobRunContext, daily
-from handlers.todo_sync import queue_todo_call, sync_project
+from domain.todo_sync import queue_todo_call, sync_project
 from storage.models import Deliverable, Phase, Project, TodoState
 from storage.repo.todos import open_todos, projects_to_sync, todo_by_task
 
@@ -130,11 +131,16 @@ async def on_todo_event(event_: ApprovalEvent, ctx: EventContext) -> None:
     log.info("待办 %s %s in DingTalk: checking it (trace_id=%s)", row.id, event_.event_type, ctx.trace_id)
 
 
-def setup(app: Any) -> None:
-    if not app.config.todo.enabled:
+@contextlib.asynccontextmanager
+async def follow_plans_when_enabled(work: UnitOfWork, services: Any) -> AsyncIterator[None]:
+    """``follow_plans`` unless ``[todo] enabled = false`` (then nothing is noted or queued)."""
+    if not services.config.todo.enabled:
+        yield
         return
-    app.wrap_each_work(lambda work: follow_plans(work, app.services))
-    app.on_approval_event(on_todo_event)
+    async with follow_plans(work, services):
+        yield
 
 
-__all__ = ["RECONCILE_JOB", "follow_plans", "jobs", "on_todo_event", "setup", "todo_reconcile_job"]
+feature = Feature("todos", jobs=jobs, on_event=(on_todo_event,), around_work=(follow_plans_when_enabled,))
+
+__all__ = ["RECONCILE_JOB", "feature", "follow_plans", "jobs", "on_todo_event", "todo_reconcile_job"]

@@ -19,7 +19,7 @@ down when it ends, so the app never keeps idle worker processes between Fridays)
 Rendering (~0.25 s of CPU a project) would make the push slower than the rate limit allows (2 group messages a
 project at 20/s), so the job ``weekly_report_prerender`` renders every due project
 ``schedule.weekly_report_prerender_minutes`` (60) before the push, in one low-priority worker process, and keeps each
-bundle with the fingerprint of its data (``handlers.weekly_render``). The push and ``周报 发送`` gather the data again
+bundle with the fingerprint of its data (``domain.weekly_render``). The push and ``周报 发送`` gather the data again
 and reuse a kept bundle only when the fingerprint is unchanged: a project that got a log or an issue after the
 pre-render is rendered again, so what goes out is always current. The pre-render never queues anything: the three
 guarantees above stay with the push and ``周报 发送``, whether the pre-render ran, overlapped them, or was missed
@@ -37,26 +37,71 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.args import Param
+from bot.client_robots import (
+    CUSTOM_ROBOT,
+    UNREACHED,
+    client_reach,
+    client_robot,
+    with_client_robots,
+)
 from bot.context import Context
-from bot.client_robots import CUSTOM_ROBOT, UNREACHED, client_reach, client_robot, with_client_robots
-from bot.errors import Conflict, PermissionDenied
+from bot.feature import Feature
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, weekly
-from bot.outbox import conversation_target, custom_robot_target, enqueue, group_target, target_params
-from bot.replies import File, Image, Markdown, Reply
+from bot.outbox import (
+    conversation_target,
+    custom_robot_target,
+    enqueue,
+    group_target,
+    target_params,
+)
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
 from bot.scheduler import request_job
-from handlers._common import client_view, ensure_not_closed
-from handlers._submit import file_generated, flagged_deliverable
-from handlers.report_data import gather_project_report, gather_project_reports, issue_window_start, to_local
-from handlers.weekly_render import BundleRenderer, Wanted, forget_renders_before, reusable_bundles, store_renders
+from domain.changes import ensure_not_closed
+from domain.errors import Conflict, PermissionDenied
+from domain.replies import File, Image, Markdown, Reply
+from domain.report_data import (
+    gather_project_report,
+    gather_project_reports,
+    issue_window_start,
+    to_local,
+)
+from domain.submissions import file_generated, flagged_deliverable
+from domain.weekly_render import (
+    BundleRenderer,
+    Wanted,
+    forget_renders_before,
+    reusable_bundles,
+    store_renders,
+)
+from handlers._common import client_view
+from handlers._project import project_middleware
 from reports.archive import safe_component
+from reports.charts import phase_timeline_png
 from reports.model import ProjectReportData, WeeklyPeriod
-from reports.pool import WeeklyBundle, bundle_fingerprint, render_off_loop, render_weekly_bundle
-from storage.models import ACTIVE_PROJECT_STATUSES, Project, ReportVariant, WeeklyReportRender
-from storage.repo import list_projects, record_weekly_report, weekly_renders, write_audit
+from reports.pool import (
+    WeeklyBundle,
+    bundle_fingerprint,
+    render_off_loop,
+    render_weekly_bundle,
+)
+from reports.weekly import render_weekly_markdown
+from storage.models import (
+    ACTIVE_PROJECT_STATUSES,
+    Project,
+    ReportVariant,
+    WeeklyReportRender,
+)
+from storage.repo import (
+    list_projects,
+    record_weekly_report,
+    weekly_renders,
+    write_audit,
+)
 from storage.repo.report_queries import sent_weekly_reports
 from storage.templates import DeliverableFlag
 
@@ -111,7 +156,7 @@ def _relative(path: Path | None, root: Path) -> str | None:
 
 
 async def store_and_queue_weekly_report(
-    session: Any, *, config: Any, project: Project, bundle: WeeklyBundle, period: WeeklyPeriod, now_utc: datetime,
+    session: AsyncSession, *, config: Any, project: Project, bundle: WeeklyBundle, period: WeeklyPeriod, now_utc: datetime,
     actor_user_id: str | None = None, links: Any = None,
 ) -> bool:
     """Write the .docx files under ``storage.files_dir``, record both variants as sent and queue the messages, in the
@@ -174,9 +219,6 @@ async def store_and_queue_weekly_report(
 
 def render_preview(data: ProjectReportData, internal: bool) -> tuple[str, str, bytes]:
     """Markdown and the phase timeline of a project's week: the chat preview (no .docx, so it stays quick)."""
-    from reports.charts import phase_timeline_png
-    from reports.weekly import render_weekly_markdown
-
     title, markdown = render_weekly_markdown(data, internal=internal)
     return title, markdown, phase_timeline_png(data.phases, data.today)
 
@@ -198,7 +240,7 @@ def _due_projects(projects: Sequence[Project], sent: dict[int, datetime], schedu
     ]
 
 
-async def _still_due(session: Any, project_id: int, period: WeeklyPeriod) -> bool:
+async def _still_due(session: AsyncSession, project_id: int, period: WeeklyPeriod) -> bool:
     current = await session.get(Project, project_id)
     if current is None or current.status not in ACTIVE_PROJECT_STATUSES:
         return False
@@ -433,7 +475,10 @@ async def send_weekly_report(incoming: Incoming, ctx: Context) -> str:
             "本周的定时周报将不再重复发送。")
 
 
+feature = Feature("weekly_reports", router=router, middleware=(project_middleware,), jobs=jobs)
+
 __all__ = [
+    "feature",
     "jobs",
     "outbox_key",
     "render_preview",

@@ -39,7 +39,7 @@ AT_RISK = "#E8A33D"
 TEXT = "#333333"
 GRID = "#E6E6E6"
 
-ISSUE_CHART_MIN_SLOTS = 8  # the weekly report's usual span (handlers.report_data.ISSUE_CHART_WEEKS)
+ISSUE_CHART_MIN_SLOTS = 8  # the weekly report's usual span (domain.report_data.ISSUE_CHART_WEEKS)
 # The charts are 8 in wide and printed 16 cm (6.3 in) wide in the A4 .docx: 120 dpi is ~150 pixels per printed inch,
 # sharp on screen and in an office print; 150 dpi made 50 % more pixels to rasterize and compress for no visible gain.
 DEFAULT_DPI = 120

@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 ZERO_WIDTH = "\u200b"
+ECHO_CHARS = 30  # how much of a wrong value a reply quotes back
 _LOOKALIKES = str.maketrans({"*": "＊", "`": "｀", "~": "～"})
 # Places where markdown (or a client's link detection) would start something, each disarmed by a zero-width space:
 #   ](  ][  ]:    a link, image or reference          <a  </  <!  <?   an HTML tag, comment or autolink
@@ -103,3 +104,9 @@ class TextCsvWriter:
 
 __all__ = ["FORMULA_STARTS", "TextCsvWriter", "ZERO_WIDTH", "csv_cell", "keep_as_text", "looks_like_formula",
            "md_literal", "text_literal"]
+
+
+def clip(value: str, limit: int = ECHO_CHARS) -> str:
+    """A user's value on one line and shortened, for quoting back in a reply (escape it after, not before)."""
+    value = " ".join(value.split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -99,7 +99,11 @@ def _create_sqlite_engine(
     # Take transaction control away from the sqlite3 module (it would BEGIN lazily, DEFERRED, and break SAVEPOINT):
     # the "begin" hook below emits BEGIN itself.
     connect_args["isolation_level"] = None
+    # Statements marked ``sqlite_driver.INLINE`` run on the loop's thread (see there); the rest on aiosqlite's.
+    connect_args["check_same_thread"] = False
     engine = create_async_engine(url, echo=echo, connect_args=connect_args, **engine_options)
+    if url.drivername == sqlite_driver.DRIVER_NAME:
+        event.listen(engine.sync_engine, "before_cursor_execute", sqlite_driver.note_inline_statement)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

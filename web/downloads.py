@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from handlers.report_data import gather_project_report, phase_info
+from domain.report_data import gather_project_report, phase_info
 from reports.charts import phase_timeline_png
 from reports.documents import MissingDocumentData, find_document
 from reports.pool import render_off_loop

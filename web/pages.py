@@ -21,7 +21,7 @@ from web.board import board_of, viewer_of
 from web.charts_store import PORTFOLIO_CHARTS
 from web.errors import NotFound
 from web.markdown_view import markdown_html
-from web.portfolio import PROJECT_STATUSES, SORTS, PortfolioQuery, complete, portfolio_view, read_portfolio
+from web.portfolio import PROJECT_STATUSES, SORTS, PortfolioQuery, complete, read_portfolio_view
 from web.project_view import (
     REGISTER_KINDS,
     REGISTER_STATES,
@@ -43,10 +43,9 @@ async def portfolio(request: web.Request) -> web.Response:
     query = PortfolioQuery.parse(request.query)
     today = board.today()
     async with board.database.read() as session:
-        reads = await read_portfolio(session=session, scope=viewer.scope, today=today, search=query.q)
-        view = await asyncio.to_thread(lambda: portfolio_view(
-            reads.entries(today=today, calendar=board.calendar), query, today=today,
-            page_size=board.config.dashboard.page_size, phase_order=board.phase_order))
+        view = await read_portfolio_view(session=session, scope=viewer.scope, query=query, today=today,
+                                         calendar=board.calendar, page_size=board.config.dashboard.page_size,
+                                         phase_order=board.phase_order)
         shown = await complete(session=session, entries=view.page.items)
         pm_names = await display_names(session=session, user_ids=view.options.pm_ids)
     pms = sorted(((user_id, pm_names.get(user_id, user_id)) for user_id in view.options.pm_ids),

@@ -1,12 +1,15 @@
 """The portfolio (项目组合): every project the viewer may see, its status colour by the leaders' digest's rule, and
 what the page filters, sorts, pages and charts.
 
-The data is read once per page for all visible projects (``storage.repo.dashboard``: four flat statements of a few
-short columns; a search narrows the first in SQL), mapped in a worker thread, then filtered, sorted and paged in
-memory: the colour depends on working days and on the digest's thresholds, so it is computed here, by
-``reports.digest.project_health`` itself, never re-stated in SQL. The projects shown (a page, an export) are then
-completed with their names and progress, read for those alone. Overdue deliverables count only for projects whose
-deadlines run (已立项, 进行中), as in the digest: a paused project's clock is stopped.
+The page is computed by the database (``read_portfolio_view`` → ``storage.repo.dashboard.portfolio_slice``): the
+colour rule goes to SQL as dates (``health_rule``: "a required deliverable at least 5 working days late" is "due on or
+before one date" for a given today, and the working days late of each due date a step function of it), so only the
+page's projects and a few dozen counts come back; each shown project is then coloured again here by
+``reports.digest.project_health`` itself, which gives its reasons. The export and the charts' fallback read every
+visible project (``gather_portfolio``: four flat statements), colour each in Python and filter, sort and count in
+memory (``portfolio_view``, ``select_entries``): the same results, checked against each other on every database
+(tests/web/test_portfolio_sql.py). Overdue deliverables count only for projects whose deadlines run (已立项,
+进行中), as in the digest: a paused project's clock is stopped.
 """
 
 from __future__ import annotations
@@ -19,18 +22,24 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
-from handlers.report_data import overdue_working_days, progress_percent
-from reports.digest import HealthStatus, ProjectHealth, project_health, worst_first
-from reports.model import WeeklyPeriod, project_finished
+from domain.report_data import overdue_working_days, progress_percent
+from reports.digest import HealthStatus, HealthThresholds, ProjectHealth, project_health, worst_first
+from reports.model import FINISHED_PROJECT_STATUSES, WeeklyPeriod, project_finished
 from storage.models import ACTIVE_PROJECT_STATUSES, ProjectStatus
 from storage.repo.dashboard import (
+    HealthRule,
     OverdueDue,
+    PortfolioFilter,
+    PortfolioRow,
     ProjectLine,
     Scope,
     deliverable_states,
-    project_details,
     high_risk_project_ids,
+    oldest_pending_due,
     overdue_dues,
+    portfolio_choices,
+    portfolio_slice,
+    project_details,
     running_approval_project_ids,
     visible_projects,
 )
@@ -323,6 +332,91 @@ def portfolio_view(entries: Sequence[PortfolioEntry], query: PortfolioQuery, *, 
         health=charts["projects_by_health"], charts=charts, overdue=overdue, approvals=approvals)
 
 
+# ---- the page, from SQL ------------------------------------------------------------------------------------------
+
+
+def health_rule(*, today: date, calendar: Any, oldest_due: date | None,
+                thresholds: HealthThresholds = HealthThresholds()) -> HealthRule:
+    """``project_health``'s rule for ``today`` as dates SQL compares with: how old a required deliverable's due date
+    must be for 延期, and the working days late of every due date back to ``oldest_due`` (steps of equal days)."""
+    if thresholds.late_overdue_working_days < 1:
+        raise ValueError("late_overdue_working_days must be at least 1")  # 0 would make every project 延期
+    yesterday = today - timedelta(days=1)
+    late_due: date | None = yesterday
+    while overdue_working_days(calendar, late_due, today) < thresholds.late_overdue_working_days:
+        late_due -= timedelta(days=1)
+        if today - late_due > _LATE_SEARCH:  # a calendar without working days: nothing is ever that late
+            late_due = None
+            break
+    steps: list[tuple[date, int]] = []
+    day = yesterday
+    while oldest_due is not None and day >= oldest_due:
+        days = overdue_working_days(calendar, day, today)
+        if steps and steps[-1][1] == days:
+            steps[-1] = (day, days)  # the step reaches back to this day
+        else:
+            steps.append((day, days))
+        day -= timedelta(days=1)
+    return HealthRule(today=today, finished_statuses=tuple(sorted(FINISHED_PROJECT_STATUSES)),
+                      late_required_due=late_due, overdue_for_risk=thresholds.at_risk_overdue_count,
+                      high_risks_for_risk=thresholds.at_risk_high_risks, lateness=tuple(steps))
+
+
+_LATE_SEARCH = timedelta(days=3660)
+
+
+def entry_of(row: PortfolioRow, *, today: date, calendar: Any) -> PortfolioEntry:
+    """A page's project as ``build_entries`` makes it, its colour and reasons by ``project_health`` itself."""
+    worst = overdue_working_days(calendar, row.oldest, today)
+    worst_required = overdue_working_days(calendar, row.oldest_required, today)
+    health = project_health(today=today, planned_end=row.planned_end,
+                            finished=project_finished(row.status, row.actual_end),
+                            required_overdue_working_days=(worst_required,) if row.oldest_required else (),
+                            overdue_count=row.overdue, open_high_risks=row.high_risks)
+    return PortfolioEntry(row.id, row.code, row.template, row.status, row.phase, row.pm_user_id or "",
+                          row.planned_end, row.overdue, worst, row.approvals, row.high_risks, health)
+
+
+async def read_portfolio_view(*, session: Any, scope: Scope, query: PortfolioQuery, today: date, calendar: Any,
+                              page_size: int, phase_order: Sequence[str]) -> PortfolioView:
+    """What the portfolio page shows, counted, ordered and paged by the database: a few statements whose answers
+    are the page's projects and a few dozen counts, whatever the number of projects (``portfolio_view`` computes the
+    same from every project, for the export)."""
+    rule = health_rule(today=today, calendar=calendar, oldest_due=await oldest_pending_due(session=session))
+    wanted = PortfolioFilter(template=query.template, phase=query.phase, status=query.status,
+                             health=HEALTH_NAMES.index(query.health) if query.health else None, pm=query.pm,
+                             search=query.q)
+    choices = await portfolio_choices(session=session, scope=scope, search=query.q, pms_max=PM_CHOICES_MAX)
+    found = await portfolio_slice(session=session, scope=scope, rule=rule, wanted=wanted, sort=query.sort,
+                                  limit=page_size, offset=(query.page - 1) * page_size)
+    kept = sum(c.projects for c in found.counts)
+    pages = max(1, -(-kept // page_size))
+    number = min(query.page, pages)
+    if number != query.page:  # past the last page: the last one (its counts are the same)
+        found = await portfolio_slice(session=session, scope=scope, rule=rule, wanted=wanted, sort=query.sort,
+                                      limit=page_size, offset=(number - 1) * page_size)
+    counts = found.counts
+    _, key, descending = SORTS[query.sort]
+    shown = sorted((entry_of(row, today=today, calendar=calendar) for row in found.rows), key=key,
+                   reverse=descending)
+    healths: Counter[str] = Counter()
+    phases: Counter[str] = Counter()
+    for c in counts:
+        healths[HEALTH_ORDER[c.health]] += c.projects
+        phases[c.phase] += c.projects
+    charts = {"projects_by_health": health_counts(healths),
+              "projects_by_phase": phase_counts(phases, phase_order),
+              "overdue_by_week": overdue_week_counts(dict(found.dues), today)}
+    options = FilterOptions(tuple(sorted({t for t, _, _ in choices.kinds})),
+                            tuple(sorted({p for _, p, _ in choices.kinds} - {""})),
+                            tuple(sorted(choices.pms)) if choices.pms is not None else ())
+    return PortfolioView(
+        total=sum(n for _, _, n in choices.kinds),
+        page=Page(shown, number, pages, kept, page_size),
+        options=options, health=charts["projects_by_health"], charts=charts,
+        overdue=sum(c.overdue for c in counts), approvals=sum(c.approvals for c in counts))
+
+
 # ---- charts' data ---------------------------------------------------------------------------------------------------
 
 
@@ -385,13 +479,16 @@ __all__ = [
     "build_entries",
     "chart_data",
     "complete",
+    "entry_of",
     "filter_options",
     "gather_portfolio",
     "health_counts",
+    "health_rule",
     "overdue_week_counts",
     "page_of",
     "phase_counts",
     "portfolio_view",
     "read_portfolio",
+    "read_portfolio_view",
     "select_entries",
 ]

@@ -1,6 +1,6 @@
 """What a project's pages show, read from the database the way the reports read it.
 
-Rows become report data through ``handlers.report_data``'s mappings (``phase_info``, ``deliverable_info``,
+Rows become report data through ``domain.report_data``'s mappings (``phase_info``, ``deliverable_info``,
 ``register_entry_info``, ``approval_info``, ``audit_entry``, ``member_info``), so a deliverable is overdue, a name is
 shown and a register entry reads here exactly as in the weekly report and the archive. Every read starts from a
 project the viewer's scope found (``storage.repo.dashboard.visible_project``); the rest take its id.
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from handlers.report_data import (
+from domain.project_facts import FACTS, shown
+from domain.report_data import (
     approval_info,
     approval_step_users,
     audit_entry,
@@ -23,7 +24,6 @@ from handlers.report_data import (
     register_entry_info,
     to_local,
 )
-from handlers.project_facts import FACTS, shown
 from reports.model import ApprovalInfo, AuditEntry, DeliverableInfo, MemberInfo, PhaseInfo, RegisterEntry
 from reports.registers_xlsx import SHEETS, Column
 from storage.models import DeliverableVersion, Project, RegisterKind, ReportVariant, WeeklyReport

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.http_site import LocalSite
+from reports.fonts import ensure_cjk_font
 from web import auth, downloads, pages
 from web.board import BOARD, SESSION, STATIC_DIR, VIEWER, Board
 from web.errors import Failure, Forbidden, NotFound, PageError
@@ -167,8 +168,6 @@ class DashboardServer:
 
 def _load_chart_renderer() -> None:
     from matplotlib.backends import backend_agg  # noqa: F401 - what reports.charts draws with
-
-    from reports.fonts import ensure_cjk_font
 
     ensure_cjk_font()
 

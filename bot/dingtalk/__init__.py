@@ -1,9 +1,10 @@
-"""DingTalk transport, outbound side: the OpenAPI client, its typed errors, pacing, retries and message bodies.
+"""DingTalk transport, outbound side: the OpenAPI client (transport + robot / media / workflow), its typed errors,
+pacing, retries and message bodies; contacts and custom robots beside them.
 
 The inbound side (the Stream connection) lives in ``bot.stream``.
 """
 
-from bot.dingtalk.client import BatchSendResult, ClientStats, DingTalkClient, InstanceIdPage, SendResult
+from bot.dingtalk.client import DingTalkClient
 from bot.dingtalk.errors import (
     AuthError,
     DingTalkError,
@@ -21,6 +22,9 @@ from bot.dingtalk.errors import (
 from bot.dingtalk.messages import Button, RobotMessage
 from bot.dingtalk.pacing import Pacer, TokenBucket
 from bot.dingtalk.retry import RetryPolicy
+from bot.dingtalk.robot import BatchSendResult, SendResult
+from bot.dingtalk.transport import ClientStats
+from bot.dingtalk.workflow import InstanceIdPage
 
 __all__ = [
     "AuthError", "BatchSendResult", "Button", "ClientStats", "DingTalkClient", "DingTalkError", "FileTooLarge",

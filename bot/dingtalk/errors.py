@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from domain.errors import RemoteError, RemoteRefusal
+
 # How long to stay away after the per-IP deny page (§11.2: "IP banned 5 min").
 IP_BAN_BACKOFF_SECONDS = 300.0
 # Custom-robot style flow control: 410100 throttles for 10 minutes, 660026 is per minute (§11.2).
 CUSTOM_ROBOT_THROTTLE_SECONDS = {410100: 600.0, 660026: 60.0}
 
 
-class DingTalkError(Exception):
-    """Base of every error raised by the DingTalk transport.
+class DingTalkError(RemoteError):
+    """Base of every error raised by the DingTalk transport (the domain knows it as a ``RemoteError``).
 
     ``code`` is the platform's code as a string (``"Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"`` or ``"90018"``);
     ``retry_after`` is a lower bound for the next attempt when the platform implies one (IP ban, robot throttling).
@@ -109,7 +111,7 @@ class AuthError(DingTalkError):
         super().__init__(code, message, **kwargs)
 
 
-class InvalidRequest(DingTalkError):
+class InvalidRequest(DingTalkError, RemoteRefusal):
     """The request itself is wrong (bad parameter, unknown conversation, too large): retrying cannot help."""
 
 

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any, Mapping, Sequence
 
 from bot.dingtalk.errors import InvalidRequest
+from domain import replies
 from reports.user_text import text_literal
 
 MSG_PARAM_MAX_BYTES = 15_000  # groupMessages/send msgParam limit (§5.1)
@@ -150,13 +151,11 @@ def check_webhook_body_size(body: Mapping[str, Any]) -> bytes:
     return raw
 
 
-# ---- reply values (bot/replies.py) -> bodies ------------------------------------------------------------------
+# ---- reply values (domain/replies.py) -> bodies---------------------------------------------------------------
 
 def robot_message_for_reply(reply: Any, *, media_id: str | None = None) -> RobotMessage:
     """The OpenAPI message for a handler's reply value. ``Image``/``File`` need the uploaded ``media_id`` (or the
     Image's own), see ``DingTalkClient.robot_message_for``."""
-    from bot import replies  # local import: replies is the handlers' vocabulary, the transport only reads it
-
     reply = replies.as_reply(reply)
     if isinstance(reply, replies.Text):
         # Text replies quote users (names, titles, links they typed) and carry no link of the bot's own.
@@ -187,8 +186,6 @@ def robot_message_for_reply(reply: Any, *, media_id: str | None = None) -> Robot
 
 def webhook_body_for_reply(reply: Any) -> dict[str, Any] | None:
     """The sessionWebhook body for a reply value (with its @-mentions), or ``None`` for images and files."""
-    from bot import replies
-
     reply = replies.as_reply(reply)
     if isinstance(reply, (replies.Image, replies.File)):
         return None

@@ -1,7 +1,7 @@
 """DingTalk 待办 the bot keeps for deliverable owners: one row per deliverable and owner, what DingTalk should show.
 
 The row is the bot's intent (``state``, ``subject``, ``due_at``) plus what it learned from DingTalk (``task_id``,
-``executor_union_id``). The sync (``handlers.todo_sync``) changes the intent in the transaction of the command that
+``executor_union_id``). The sync (``domain.todo_sync``) changes the intent in the transaction of the command that
 changed the plan and queues an outbox operation; the todo relay (``bot.todo_relay``) brings DingTalk in line with the
 row as it is when the operation is sent, so operations may run late, twice or out of order and still end right.
 """

@@ -75,6 +75,7 @@ from storage.repo.reports import (
     store_weekly_render,
     weekly_renders,
 )
+from storage.repo.message_scope import known_last_project, load_message_scope
 from storage.repo.users import get_user, last_project_id, remember_project, upsert_user, user_names
 
 __all__ = [
@@ -125,6 +126,8 @@ __all__ = [
     "mark_retry",
     "mark_sent",
     "member_roles",
+    "known_last_project",
+    "load_message_scope",
     "next_project_code",
     "open_pending",
     "overdue_deliverables",

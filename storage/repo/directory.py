@@ -34,6 +34,7 @@ from storage.models import (
 )
 from storage.repo._sql import core_table, insert_ignoring_duplicates
 from storage.repo.audit import write_audit
+from storage.repo.message_scope import taken_client_conversation
 
 MAX_IDS_PER_QUERY = 500  # bound parameters per IN (…): well below every backend's limit
 MAX_CANDIDATES = 20
@@ -401,6 +402,9 @@ async def is_client_conversation(*, session: AsyncSession, conversation_id: str)
     content, whichever project a command names."""
     if not conversation_id:
         return False
+    known, client = taken_client_conversation(session, conversation_id)
+    if known:
+        return bool(client)
     bound = select(Project.id).where(Project.client_conversation_id == conversation_id)
     external = select(Conversation.id).where(Conversation.conversation_id == conversation_id,
                                              Conversation.external_members == True)  # noqa: E712 (as above)

@@ -9,16 +9,33 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, update
+from sqlalchemy import and_, bindparam, func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import InboxKind, InboxMessage, InboxState, utcnow
 from storage.repo._claim import ClaimSource, claim_rows
-from storage.repo._sql import core_table, insert_ignoring_duplicates
+from storage.repo._sql import (
+    core_table,
+    execute_core,
+    insert_ignoring_duplicates,
+    prebuilt_insert_ignoring,
+    session_family,
+)
+from storage.sqlite_driver import INLINE
 
 DEFAULT_MAX_ATTEMPTS = 5
 _PENDING_INDEX = "ix_inbox_state_received_at"
+
+# The per-message statements, built once: every frame stored and every row finished runs one of them.
+_table = core_table(InboxMessage)
+_INSERT_FRAME = prebuilt_insert_ignoring(_table)
+_FINISH = (
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"))
+    .values(state=bindparam("b_state"), error=bindparam("b_error"), processed_at=bindparam("b_at"), claimed_until=None)
+    .execution_options(**{INLINE: True})
+)
 
 
 async def insert_inbox(
@@ -40,13 +57,18 @@ async def insert_inbox(
     caller's transaction usable.
     """
     now = received_at or utcnow()
-    row = InboxMessage(message_id=message_id, msg_id=msg_id, kind=kind, payload=payload, received_at=now)
-    if claimed_by is not None:
-        row.state = InboxState.PROCESSING
-        row.claimed_by = claimed_by
-        row.claimed_until = now + timedelta(seconds=lease_seconds)
-        row.attempts = 1
-    return await insert_ignoring_duplicates(session, row)
+    claimed = claimed_by is not None
+    values = {
+        "message_id": message_id, "msg_id": msg_id, "kind": kind, "payload": payload,
+        "state": InboxState.PROCESSING if claimed else InboxState.PENDING, "attempts": 1 if claimed else 0,
+        "claimed_by": claimed_by, "claimed_until": now + timedelta(seconds=lease_seconds) if claimed else None,
+        "received_at": now, "processed_at": None, "error": None,
+    }
+    family = session_family(session)
+    if family not in _INSERT_FRAME:  # MySQL: a SAVEPOINT around a plain INSERT
+        return await insert_ignoring_duplicates(session, InboxMessage(**values))
+    result = await execute_core(session, _INSERT_FRAME[family], values)
+    return int(result.inserted_primary_key[0]) if result.rowcount == 1 else None
 
 
 async def claim_pending_inbox(
@@ -115,12 +137,8 @@ async def pending_inbox_count(*, session: AsyncSession) -> int:
 async def _finish(
     session: AsyncSession, inbox_id: int, state: InboxState, error: str | None, now: datetime | None
 ) -> None:
-    table = core_table(InboxMessage)
-    await session.exec(
-        update(table)
-        .where(table.c.id == inbox_id)
-        .values(state=state, error=error, processed_at=now or utcnow(), claimed_until=None)
-    )
+    await execute_core(session, _FINISH, {"b_id": inbox_id, "b_state": state, "b_error": error,
+                                          "b_at": now or utcnow()})
 
 
 __all__ = [

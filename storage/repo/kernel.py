@@ -16,12 +16,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import InboxMessage, InboxState, OutboxMessage, OutboxState, utcnow
-from storage.repo._sql import core_table, insert_ignoring_duplicates
+from storage.repo._sql import (
+    column_values,
+    core_table,
+    execute_core,
+    insert_ignoring_duplicates,
+    prebuilt_insert_ignoring,
+    session_family,
+)
+from storage.sqlite_driver import INLINE
 
 
 async def hold_inbox_claim(
@@ -29,19 +37,32 @@ async def hold_inbox_claim(
 ) -> bool:
     """Extend this worker's claim on an inbox row; False if the row is no longer ours (done, or re-claimed)."""
     now = now or utcnow()
-    table = core_table(InboxMessage)
-    T = table.c
-    result = await session.exec(
-        update(table)
-        .where(T.id == inbox_id, T.state == InboxState.PROCESSING, T.claimed_by == worker)
-        .values(claimed_until=now + timedelta(seconds=lease_seconds))
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    result = await execute_core(session, _HOLD, {"b_id": inbox_id, "b_worker": worker,
+                                                 "b_until": now + timedelta(seconds=lease_seconds)})
+    return bool(result.rowcount == 1)
+
+
+_inbox = core_table(InboxMessage)
+_INSERT_OUTBOX = prebuilt_insert_ignoring(core_table(OutboxMessage))
+_HOLD = (  # built once: the first statement of every command
+    update(_inbox)
+    .where(_inbox.c.id == bindparam("b_id"), _inbox.c.state == InboxState.PROCESSING,
+           _inbox.c.claimed_by == bindparam("b_worker"))
+    .values(claimed_until=bindparam("b_until"))
+    .execution_options(**{INLINE: True})
+)
 
 
 async def insert_outbox_row(*, session: AsyncSession, row: OutboxMessage) -> int | None:
-    """INSERT ``row`` as given (state and claim included); None when its idempotency key is already queued."""
-    return await insert_ignoring_duplicates(session, row)
+    """INSERT ``row`` as given (state and claim included); None when its idempotency key is already queued.
+
+    Through the session (not ``execute_core``): a command may queue a message, and a read-only command's session
+    must refuse it."""
+    family = session_family(session)
+    if family not in _INSERT_OUTBOX:
+        return await insert_ignoring_duplicates(session, row)
+    result = await session.exec(_INSERT_OUTBOX[family], params=column_values(row))  # type: ignore[call-overload]
+    return int(result.inserted_primary_key[0]) if result.rowcount == 1 else None
 
 
 async def get_outbox(*, session: AsyncSession, outbox_id: int) -> OutboxMessage | None:

@@ -12,13 +12,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, bindparam, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, utcnow
 from storage.repo._claim import ClaimSource, claim_rows
-from storage.repo._sql import core_table, insert_ignoring_duplicates
+from storage.repo._sql import core_table, execute_core, insert_ignoring_duplicates
+from storage.sqlite_driver import INLINE
 
 _DUE_INDEX = "ix_outbox_state_next_attempt_at"
 
@@ -115,14 +116,19 @@ async def mark_sent_many(
 ) -> int:
     """Record several successful sends in one statement (the relay's group commit); returns how many rows ``worker``
     still held (the others were re-claimed by another worker after our lease ran out)."""
-    table = core_table(OutboxMessage)
-    T = table.c
-    result = await session.exec(
-        update(table)
-        .where(T.id.in_(list(outbox_ids)), T.state == OutboxState.SENDING, T.claimed_by == worker)
-        .values(state=OutboxState.SENT, sent_at=now or utcnow(), last_error=None, claimed_by=None, claimed_until=None)
-    )
+    result = await execute_core(session, _MARK_SENT_MANY, {"b_ids": list(outbox_ids), "b_worker": worker,
+                                                           "b_at": now or utcnow()})
     return int(result.rowcount)
+
+
+_outbox = core_table(OutboxMessage)
+_MARK_SENT_MANY = (  # built once: the relay's group commit after every answer
+    update(_outbox)
+    .where(_outbox.c.id.in_(bindparam("b_ids", expanding=True)), _outbox.c.state == OutboxState.SENDING,
+           _outbox.c.claimed_by == bindparam("b_worker"))
+    .values(state=OutboxState.SENT, sent_at=bindparam("b_at"), last_error=None, claimed_by=None, claimed_until=None)
+    .execution_options(**{INLINE: True})
+)
 
 
 async def mark_retry(

@@ -1,4 +1,4 @@
-"""A planned project (``storage.templates.plan_project``) made persistent: the project, its team, phases,
+"""A planned project (``domain.planner.plan_project``) made persistent: the project, its team, phases,
 activities and deliverables, in the caller's transaction."""
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import MemberRole, Project, ProjectMember, ProjectStatus, utcnow
 from storage.repo._sql import add_with_retry, insert_ignoring_duplicates
+from storage.repo.message_scope import taken_member_roles
 
 PROJECT_CODE_PREFIX = "XM"
 _CODE_PATTERN = re.compile(rf"^{PROJECT_CODE_PREFIX}-(\d{{4}})-(\d+)$")
@@ -115,6 +116,9 @@ async def list_members(
 
 
 async def member_roles(*, session: AsyncSession, project_id: int, user_id: str) -> set[MemberRole]:
+    known, roles = taken_member_roles(session, project_id, user_id)
+    if known:
+        return roles  # type: ignore[no-any-return]
     query = select(ProjectMember.role).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
     return set((await session.exec(query)).all())
 

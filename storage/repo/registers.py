@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import RegisterEntry, RegisterKind, RegisterStatus, utcnow
-from storage.repo._sql import add_with_retry
+from storage.repo._sql import add_with_retry, column_values, session_family
 
 # The state a new entry starts in, per kind.
 INITIAL_STATUS: dict[RegisterKind, RegisterStatus] = {
@@ -39,6 +39,14 @@ async def add_register_entry(
 ) -> RegisterEntry:
     """Insert an entry with the next number of its register (``fields``: any other ``RegisterEntry`` column)."""
     now = now or utcnow()
+    if session_family(session) == "sqlite":
+        # One statement: the number computed inside the INSERT, the row returned as an ORM object. SQLite's write
+        # transaction excludes every other writer, so max+1 cannot collide (PostgreSQL and MySQL retry below).
+        entry = RegisterEntry(project_id=project_id, kind=kind, seq=0, title=title, created_by=created_by,
+                              status=status or INITIAL_STATUS[kind], created_at=now, updated_at=now, **fields)
+        values = {**column_values(entry), "seq": _next_seq(project_id, kind)}
+        statement = insert(RegisterEntry).values(values).returning(RegisterEntry)
+        return (await session.exec(statement)).scalar_one()  # type: ignore[call-overload,no-any-return]
 
     async def build() -> RegisterEntry:
         current = (
@@ -61,6 +69,11 @@ async def add_register_entry(
         )
 
     return await add_with_retry(session, build)
+
+
+def _next_seq(project_id: int, kind: RegisterKind) -> Any:
+    return (select(func.coalesce(func.max(RegisterEntry.seq), 0) + 1)
+            .where(RegisterEntry.project_id == project_id, RegisterEntry.kind == kind).scalar_subquery())
 
 
 async def get_register_entry(

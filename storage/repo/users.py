@@ -10,8 +10,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Project, User, utcnow
-from storage.repo._sql import insert_ignoring_duplicates
+from storage.repo._sql import insert_ignoring_duplicates, session_family
 from storage.repo.directory import display_names
+from storage.repo.message_scope import forget_last_project, known_last_project
 
 
 async def upsert_user(*, session: AsyncSession, user_id: str, name: str, now: datetime | None = None) -> User:
@@ -47,18 +48,27 @@ async def remember_project(
     *, session: AsyncSession, user_id: str, name: str, project_id: int, now: datetime | None = None
 ) -> None:
     """Note the project ``user_id`` just worked on (creating the user's row if needed)."""
-    known = (await session.exec(select(User.id, User.last_project_id).where(User.user_id == user_id))).first()
-    if known is not None and known[1] == project_id:
-        return  # the usual case, someone working on the same project again: one read, no write, no locks
-    # Lock order: the project row (shared) before the user's row. Writing last_project_id makes the database check
-    # the foreign key, which takes a shared lock on the project *after* the user's row; a command holding the
-    # project for update and then remembering the same user would wait for us while we wait for it (MySQL deadlock).
-    await session.exec(select(Project.id).where(Project.id == project_id).with_for_update(read=True))
+    cached, exists, last = known_last_project(session, user_id)
+    if cached:
+        if exists and last == project_id:
+            return  # the usual case, read with the message's scope: no statement at all
+    else:
+        known = (await session.exec(select(User.id, User.last_project_id).where(User.user_id == user_id))).first()
+        exists = known is not None
+        if known is not None and known[1] == project_id:
+            return  # someone working on the same project again: one read, no write, no locks
+    if session_family(session) != "sqlite":  # SQLite's write transaction excludes every other writer: no row locks
+        # Lock order: the project row (shared) before the user's row. Writing last_project_id makes the database
+        # check the foreign key, which takes a shared lock on the project *after* the user's row; a command holding
+        # the project for update and then remembering the same user would wait for us while we wait for it (MySQL
+        # deadlock).
+        await session.exec(select(Project.id).where(Project.id == project_id).with_for_update(read=True))
     now = now or utcnow()
-    if known is None:
+    if not exists:
         await upsert_user(session=session, user_id=user_id, name=name or user_id, now=now)
     # Only the project: names are the directory's (learned from every message, ``directory.learn_employee``).
     await session.exec(update(User).where(User.user_id == user_id).values(last_project_id=project_id, updated_at=now))
+    forget_last_project(session, user_id)
 
 
 async def last_project_id(*, session: AsyncSession, user_id: str) -> int | None:

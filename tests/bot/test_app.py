@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import types
 import uuid
 from pathlib import Path
 
@@ -15,12 +14,15 @@ import aiohttp
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.app import HANDLER_MODULES, App, KernelOptions, StartupError
+from bot.app import App, KernelOptions, StartupError
 from bot.cli import main
 from bot.config import parse_config
+from bot.feature import Feature
 from bot.logging_setup import SecretFilter, secrets_of
 from bot.outbox import enqueue, group_target
 from bot.router import Router
+from handlers import help
+from handlers.features import FEATURES
 from storage.db import Database
 from storage.models import OutboxState
 from storage.repo import mark_dead
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 
 NO_STREAM = KernelOptions(connect_stream=False, scheduler_sweep_seconds=None)
 # The kernel alone: production handler modules bring jobs that talk to DingTalk at start.
-KERNEL_ONLY = ("handlers.help",)
+KERNEL_ONLY = (help.feature,)
 NOWHERE = "http://127.0.0.1:9"  # nothing listens: a test must never reach the real DingTalk
 
 
@@ -42,7 +44,7 @@ def make_config(tmp_path: Path, url: str, **server):
 
 async def test_an_empty_sqlite_file_is_migrated_at_start_and_health_answers(tmp_path):
     app = App(make_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'fresh' / 'bot.db'}"), options=NO_STREAM,
-              handler_modules=KERNEL_ONLY)
+              features=KERNEL_ONLY)
     async with app:
         assert "帮助" in {c.name for c in app.dispatcher.commands.commands}
         async with aiohttp.ClientSession() as http, http.get(app.health_server.url) as resp:
@@ -53,37 +55,35 @@ async def test_an_empty_sqlite_file_is_migrated_at_start_and_health_answers(tmp_
     await app.stop()  # twice is fine
 
 
-async def test_handler_modules_bring_their_router_and_setup_hook(tmp_path, monkeypatch):
-    feature = types.ModuleType("dingpm_test_feature")
-    feature.router = Router("feature", title="功能")
+async def test_features_bring_their_router_and_event_handlers(tmp_path):
+    router = Router("feature", title="功能")
 
-    @feature.router.command("试试", summary="试一下", examples=["试试"])
+    @router.command("试试", summary="试一下", examples=["试试"])
     async def try_it(incoming, ctx):
         return "好"
 
     seen = []
-    feature.setup = lambda app: app.on_approval_event(seen.append)
-    monkeypatch.setitem(sys.modules, "dingpm_test_feature", feature)
+    feature = Feature("feature", router=router, on_event=(seen.append,))
     app = App(make_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"), options=NO_STREAM,
-              handler_modules=(*KERNEL_ONLY, "dingpm_test_feature"))
+              features=(*KERNEL_ONLY, feature))
     async with app:
         assert {"帮助", "试试"} <= {c.name for c in app.dispatcher.commands.commands}
         assert app.inbox.event_handlers == (seen.append,)
 
 
 def test_every_production_handler_module_loads_without_clashes(tmp_path):
-    app = App(make_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"))  # imports, runs setup(app)
-    assert [m.__name__ for m in app.modules] == list(HANDLER_MODULES)
+    app = App(make_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"))  # imports every feature
+    assert app.features == FEATURES
     from bot.router import CommandTable
 
-    CommandTable().include(*app._routers)  # refuses a name or alias used twice across modules
+    # refuses a name or alias used twice across modules
+    CommandTable().include(*(f.router for f in app.features if f.router is not None))
 
 
 def test_loading_the_handler_modules_leaves_the_rendering_libraries_to_the_render_threads():
     # App() imports every handler module, on the caller's event loop in tests; python-docx, matplotlib and
     # openpyxl take long enough to import to block it, so only the render functions (run in threads) load them.
-    probe = ("import importlib, sys; from bot.app import HANDLER_MODULES; "
-             "[importlib.import_module(m) for m in HANDLER_MODULES]; "
+    probe = ("import sys; from handlers.features import FEATURES; "
              "print(sorted(m for m in ('docx', 'matplotlib', 'openpyxl', 'PIL') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
@@ -111,7 +111,7 @@ async def test_a_server_database_behind_the_code_stops_the_start_with_one_line(t
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         app = App(make_config(tmp_path, server.set(database=name).render_as_string(hide_password=False)),
-                  options=NO_STREAM, handler_modules=KERNEL_ONLY)
+                  options=NO_STREAM, features=KERNEL_ONLY)
         with pytest.raises(StartupError) as raised:
             await app.start()
         assert "dingpm db upgrade" in str(raised.value) and "\n" not in str(raised.value)
@@ -123,7 +123,7 @@ async def test_a_server_database_behind_the_code_stops_the_start_with_one_line(t
 
 async def test_an_unreachable_server_database_is_named_in_the_error(tmp_path):
     app = App(make_config(tmp_path, "postgresql+asyncpg://dingpm:pw@127.0.0.1:1/dingpm"), options=NO_STREAM,
-              handler_modules=KERNEL_ONLY)
+              features=KERNEL_ONLY)
     with pytest.raises(StartupError, match="无法连接数据库"):
         await app.start()
 

@@ -18,7 +18,7 @@ from bot.args import (
     render_usage,
     tokenize,
 )
-from bot.errors import UsageError
+from domain.errors import UsageError
 
 TODAY = date(2026, 9, 2)  # a Wednesday
 

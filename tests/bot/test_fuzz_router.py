@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from bot.args import Param, User, parse_args
 from bot.config import parse_config
 from bot.context import Context, FrozenClock, Services
-from bot.dispatcher import Dispatcher, Handled
-from bot.errors import UsageError
+from bot.dispatcher import Dispatcher
 from bot.incoming import Incoming
-from bot.replies import REPLY_TYPES
 from bot.roles import MEMBERS, MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from bot.testing import ReplyRecorder, make_incoming
+from bot.testing import RecordingUnits, make_incoming, run_text
+from domain.errors import NotFound, UsageError, UserError
+from domain.replies import REPLY_TYPES
 from handlers import help as help_module
 
 FUZZ = settings(
@@ -92,10 +92,19 @@ def sample_routers() -> list[Router]:
     return [projects, registers, help_module.router]
 
 
-async def resolve_project(incoming: Incoming, code: str | None) -> str | None:
+async def fake_projects(incoming: Incoming, ctx: Context, call_next):
+    """The project middleware without a database: a bound group's project, or a plausible 项目:编号."""
+    code = ctx.args.text("项目") if ctx.command.needs_project else None
     if code is not None:
-        return code if code.startswith("P") and len(code) < 10 else None
-    return "P1" if incoming.conversation_id.endswith("1") else None
+        project = code if code.startswith("P") and len(code) < 10 else None
+        if project is None:
+            raise NotFound(f"未找到项目「{code}」")
+    else:
+        project = "P1" if incoming.conversation_id.endswith("1") else None
+    if ctx.command.needs_project and project is None:
+        raise UserError(f"「{ctx.command.name}」需要先指定项目")
+    ctx.project, ctx.roles = project, await roles_of(incoming.sender_key, project)
+    return await call_next()
 
 
 async def roles_of(user_id: str, project: object) -> frozenset[str]:
@@ -114,19 +123,16 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(scope="module")
-def harness() -> tuple[Dispatcher, ReplyRecorder, list[Handled]]:
+def harness() -> tuple[Dispatcher, RecordingUnits]:
     config = parse_config({"dingtalk": {"client_id": "id", "client_secret": "real-secret"}}, environ={})
-    recorder, handled = ReplyRecorder(), []
     dispatcher = Dispatcher(
         Services(config=config, clock=FrozenClock(datetime(2026, 9, 2, 3))),
-        send=recorder,
         roles_of=roles_of,
-        resolve_project=resolve_project,
         find_user=find_user,
-        on_handled=handled.append,
+        middleware=[fake_projects],
     )
     dispatcher.include_routers(*sample_routers())
-    return dispatcher, recorder, handled
+    return dispatcher, RecordingUnits()
 
 
 # --- strategies ---------------------------------------------------------------------------------------------------
@@ -183,16 +189,15 @@ conversations = st.sampled_from(["cid-group-1", "cid-group-2"])
 def test_every_message_is_answered_exactly_once(
     loop, harness, text: str, mentions: list[str], sender: str, conversation: str, group: bool
 ) -> None:
-    dispatcher, recorder, handled = harness
-    recorder.sent.clear()
-    handled.clear()
+    dispatcher, units = harness
+    units.replies.clear()
     incoming = make_incoming(text, sender_id=sender, conversation_id=conversation, group=group, mentions=mentions)
-    result = loop.run_until_complete(dispatcher.handle(incoming))
+    result = loop.run_until_complete(run_text(dispatcher, incoming, units))
     assert result.outcome != "error", f"unexpected failure for {text[:200]!r}"
-    reply = recorder.pop()
+    [reply] = units.replies
     assert isinstance(reply, REPLY_TYPES)
     assert reply.text.strip()
-    assert handled == [result] and result.replies == 1
+    assert list(result.replies) == [reply]
 
 
 @FUZZ

@@ -11,10 +11,10 @@ from bot.config import parse_config
 from bot.context import Context, FrozenClock, Services
 from bot.dispatcher import Dispatcher
 from bot.incoming import Incoming
-from bot.replies import Markdown, Text
 from bot.roles import MEMBERS_AND_CLIENTS, PROJECT_MANAGER, only
 from bot.router import Router
-from bot.testing import ReplyRecorder, make_incoming
+from bot.testing import RecordingUnits, make_incoming, run_text
+from domain.replies import Markdown, Text
 from handlers import help as help_module
 
 
@@ -47,18 +47,18 @@ def build_routers() -> tuple[Router, Router]:
 
 
 @pytest.fixture
-def chat() -> tuple[Dispatcher, ReplyRecorder]:
+def chat() -> Dispatcher:
     config = parse_config({"dingtalk": {"client_id": "id", "client_secret": "real-secret"}}, environ={})
-    recorder = ReplyRecorder()
-    dispatcher = Dispatcher(Services(config=config, clock=FrozenClock(datetime(2026, 9, 2))), send=recorder)
+    dispatcher = Dispatcher(Services(config=config, clock=FrozenClock(datetime(2026, 9, 2))))
     dispatcher.include_routers(*build_routers(), help_module.router)
-    return dispatcher, recorder
+    return dispatcher
 
 
 async def ask(chat, text: str):
-    dispatcher, recorder = chat
-    await dispatcher.handle(make_incoming(text))
-    return recorder.pop()
+    units = RecordingUnits()
+    await run_text(chat, make_incoming(text), units)
+    [reply] = units.replies
+    return reply
 
 
 @pytest.mark.parametrize("text", ["帮助", "help", "?", "？", "/帮助", "HELP"])

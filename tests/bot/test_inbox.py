@@ -15,9 +15,9 @@ from sqlmodel import select
 from bot.config import parse_config
 from bot.context import FrozenClock, Services
 from bot.dispatcher import Dispatcher
-from bot.inbox import InboxOptions, InboxPipeline, buffer_reply, decode_item, encode_item
+from bot.inbox import InboxOptions, InboxPipeline, decode_item, encode_item
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
-from bot.lookups import find_user, resolve_project, role_lookup
+from bot.lookups import find_user, role_lookup
 from bot.outbox import OutboxRelay, RelayOptions
 from bot.router import Router
 from bot.testing import make_incoming
@@ -72,7 +72,7 @@ class NullClient:
         return None
 
     async def send_to_users(self, *args, **kwargs):
-        from bot.dingtalk.client import BatchSendResult
+        from bot.dingtalk.robot import BatchSendResult
 
         return BatchSendResult()
 
@@ -90,8 +90,7 @@ async def pipeline(db, config):
                         options=RelayOptions(poll_seconds=0.05))
     services = Services(config=config, clock=FrozenClock(datetime(2026, 3, 2, 2)), database=db,
                         outbox=relay)
-    dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config),
-                            resolve_project=resolve_project, find_user=find_user, on_handled=lambda h: None)
+    dispatcher = Dispatcher(services, roles_of=role_lookup(config), find_user=find_user)
     dispatcher.include_routers(router)
     inbox = InboxPipeline(services=services, dispatcher=dispatcher, relay=relay, transactions=tx, worker="me",
                           max_concurrent=4, options=InboxOptions(lease_seconds=30, poll_seconds=0.05))
@@ -227,8 +226,7 @@ async def test_a_frame_beyond_the_free_slots_waits_in_the_table_and_still_runs_o
     relay = OutboxRelay(transactions=tx, client=NullClient(), config=config, worker="me",
                         options=RelayOptions(poll_seconds=0.05))
     services = Services(config=config, clock=FrozenClock(datetime(2026, 3, 2, 2)), database=db, outbox=relay)
-    dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config),
-                            resolve_project=resolve_project, find_user=find_user, on_handled=lambda h: None)
+    dispatcher = Dispatcher(services, roles_of=role_lookup(config), find_user=find_user)
     dispatcher.include_routers(router)
     # One slot, and a poll far away: the second frame can only run because the first one's end looks for it.
     inbox = InboxPipeline(services=services, dispatcher=dispatcher, relay=relay, transactions=tx, worker="me",

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot import replies
 from bot.dingtalk import (
     AuthError,
     DingTalkClient,
@@ -21,6 +20,7 @@ from bot.dingtalk import (
 )
 from bot.dingtalk.messages import Button, robot_action_card, robot_file, robot_markdown, robot_text
 from bot.incoming import parse_bot_message
+from domain import replies
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("loop_watch")]
 

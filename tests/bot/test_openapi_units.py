@@ -286,7 +286,7 @@ async def test_concurrent_callers_share_one_token_fetch():
 
 
 def test_reply_values_map_to_both_apis():
-    from bot import replies
+    from domain import replies
     from bot.dingtalk.messages import robot_message_for_reply, webhook_body_for_reply
 
     assert robot_message_for_reply("你好") == robot_text("你好")

@@ -16,11 +16,11 @@ from sqlmodel import select
 
 from bot.config import parse_config
 from bot.dingtalk import InvalidRequest, ServerError, SessionWebhookExpired, Throttled, Timeout
-from bot.dingtalk.client import BatchSendResult, SendResult
+from bot.dingtalk.robot import BatchSendResult, SendResult
 from bot.outbox import OutboxRelay, RelayOptions, enqueue, group_target, reply_target, users_target
-from bot.replies import File, Markdown, Text
 from bot.testing import make_incoming
 from bot.transactions import Transactions
+from domain.replies import File, Markdown, Text
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, utcnow
 
 pytestmark = pytest.mark.timeout(30)

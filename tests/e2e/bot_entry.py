@@ -17,11 +17,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import e2e_commands  # noqa: E402
-from e2e_support import KERNEL_MODULES  # noqa: E402
+from e2e_support import KERNEL_FEATURES  # noqa: E402
 
 from bot.app import App, KernelOptions  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.dingtalk import RetryPolicy  # noqa: E402
+from bot.feature import Feature  # noqa: E402
 from bot.inbox import InboxOptions  # noqa: E402
 from bot.logging_setup import setup_logging  # noqa: E402
 from bot.outbox import RelayOptions  # noqa: E402
@@ -44,9 +45,9 @@ def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     config = parse_config(spec["config"], environ={}, require_real_secret=False)
     setup_logging(config)
-    jobs = [e2e_commands.jobs] if spec.get("jobs") else []
-    app = App(config, extra_routers=[e2e_commands.router], extra_jobs=jobs, options=OPTIONS,
-              handler_modules=KERNEL_MODULES, worker_id=f"e2e-bot:{os.getpid()}")
+    jobs = e2e_commands.jobs if spec.get("jobs") else None
+    app = App(config, features=(*KERNEL_FEATURES, Feature("e2e", router=e2e_commands.router, jobs=jobs)),
+              options=OPTIONS, worker_id=f"e2e-bot:{os.getpid()}")
     asyncio.run(app.run())
 
 

@@ -25,8 +25,10 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import e2e_commands  # noqa: E402  (needs HERE on sys.path)
-from e2e_support import FAST, KERNEL_MODULES, kernel_config  # noqa: E402
+from e2e_support import FAST, KERNEL_FEATURES, kernel_config  # noqa: E402
 from lifecycle_chat import LifecycleChat, emulator_config, start_lifecycle_app  # noqa: E402
+
+from bot.feature import Feature  # noqa: E402
 
 
 @pytest.fixture
@@ -55,8 +57,7 @@ async def start_app(sandbox: Sandbox, tmp_path: Path, database_file: Path):
     async def start(*, options: KernelOptions = FAST, connected: bool = True, **kwargs: Any) -> App:
         sections = {k: kwargs.pop(k) for k in list(kwargs) if k in ("pacing", "organization", "database", "server")}
         config = kernel_config(sandbox, f"sqlite+aiosqlite:///{database_file}", tmp_path / "files", **sections)
-        kwargs.setdefault("extra_routers", [e2e_commands.router])
-        kwargs.setdefault("handler_modules", KERNEL_MODULES)
+        kwargs.setdefault("features", (*KERNEL_FEATURES, Feature("e2e", router=e2e_commands.router)))
         app = App(config, options=options, **kwargs)
         apps.append(app)
         await app.start()

@@ -1,6 +1,6 @@
 """A tiny test feature for the kernel's end-to-end tests: commands whose side effect is one audit row.
 
-Kept out of ``handlers/`` so production help never shows them; the tests pass ``extra_routers=[router]`` to ``App``,
+Kept out of ``handlers/`` so production help never shows them; the tests add ``Feature("e2e", router=router)`` to ``App``'s features,
 and the subprocess entry script (``bot_entry.py``) does the same.
 """
 
@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from bot.args import Param
 from bot.context import Context
-from bot.errors import Conflict
 from bot.incoming import Incoming
 from bot.jobs import JobRegistry, JobRunContext, every
 from bot.outbox import enqueue, group_target, users_target
-from bot.replies import File
 from bot.router import Router
+from domain.errors import Conflict
+from domain.replies import File
 from storage.repo import write_audit
 
 RECORD_ACTION = "e2e.record"

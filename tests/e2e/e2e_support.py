@@ -6,19 +6,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.todo_relay import TodoRelayOptions
 from bot.app import KernelOptions
 from bot.config import Config, parse_config
 from bot.dingtalk import RetryPolicy
 from bot.inbox import InboxOptions
 from bot.outbox import RelayOptions
 from bot.stream import StreamOptions
+from bot.todo_relay import TodoRelayOptions
+from handlers import help
 from sandbox.harness import Sandbox
 
 GROUP = "【智慧工厂MES项目】内部群"
 # The kernel tests run the kernel with 帮助 and the test commands only: the feature modules' jobs (approval forms,
 # reports, reminders) would add their own traffic to every test. `dingpm sandbox`'s test runs the full set.
-KERNEL_MODULES = ("handlers.help",)
+KERNEL_FEATURES = (help.feature,)
 
 FAST_STREAM = StreamOptions(
     ping_interval=0.5, ping_timeout=2.0, watchdog_timeout=3.0, backoff_initial=0.05, backoff_max=0.5,

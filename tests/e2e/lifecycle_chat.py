@@ -15,11 +15,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from e2e_support import FAST, kernel_config, wait_emulator
 from sqlmodel import select
 
 from bot.app import App
 from bot.context import FrozenClock
-from e2e_support import FAST, kernel_config, wait_emulator
+from bot.feature import Feature
+from handlers import (
+    approvals,
+    closing,
+    deliverables,
+    documents,
+    help,
+    members,
+    phases,
+    projects,
+    registers,
+    weekly_reports,
+)
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 from storage.models import Deliverable, DeliverableStatus, Phase, Project, Recurrence
@@ -28,8 +41,8 @@ INTERNAL = "【智慧工厂MES项目】内部群"
 CLIENT = "【智慧工厂MES项目】客户沟通群"
 PM, ENGINEER, ENGINEER_2, SALES = "王建国", "李明", "赵磊", "陈静"
 LEADER, VP, AFTER_SALES, ADMIN = "刘强", "周敏", "吴涛", "孙丽"
-LIFECYCLE_MODULES = ("handlers.projects", "handlers.members", "handlers.deliverables", "handlers.phases",
-                     "handlers.registers", "handlers.closing", "handlers.help")
+LIFECYCLE_FEATURES = (projects.feature, members.feature, deliverables.feature, phases.feature, registers.feature,
+                      closing.feature, help.feature)
 # Monday 2 November 2026, 10:00 in Shanghai: no scheduled job is due, so only our commands speak.
 MONDAY = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 _CODE = re.compile(r"已新建项目 (XM-\d{4}-\d{3})")
@@ -42,10 +55,10 @@ def emulator_config() -> EmulatorConfig:
 
 # With OA approvals: 立项, 暂停 and 变更 go to the leaders in the emulator, who decide there; and the features those
 # need (the approval events, the weekly report, documents, the registers' export).
-APPROVING_MODULES = (*LIFECYCLE_MODULES, "handlers.approvals", "handlers.weekly_reports", "handlers.documents")
+APPROVING_FEATURES = (*LIFECYCLE_FEATURES, approvals.feature, weekly_reports.feature, documents.feature)
 
 
-async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, modules: Sequence[str] | None = None, *,
+async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, features: Sequence[Feature] | None = None, *,
                               approvals: bool = False) -> App:
     config = kernel_config(
         sandbox, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path / "files",
@@ -55,7 +68,7 @@ async def start_lifecycle_app(sandbox: Sandbox, tmp_path: Path, modules: Sequenc
         dingtalk={"corp_id": sandbox.world.corp_id},
     )
     app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz),
-              handler_modules=modules or (APPROVING_MODULES if approvals else LIFECYCLE_MODULES))
+              features=features or (APPROVING_FEATURES if approvals else LIFECYCLE_FEATURES))
     await app.start()
     if app.stream is not None:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)

@@ -14,21 +14,38 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from e2e_support import FAST, GROUP, kernel_config, wait_emulator, wait_sent
 from sqlmodel import select
 
 from bot.app import App
 from bot.args import Param
 from bot.context import Context
+from bot.feature import Feature
 from bot.incoming import Incoming
-from bot.replies import Reply
 from bot.roles import PROJECT_MANAGER, only
 from bot.router import Router
-from e2e_support import FAST, GROUP, kernel_config, wait_emulator, wait_sent
-from handlers._common import lock_project
-from handlers.approval_flow import submit_initiation
-from storage.models import Approval, InboxKind, InboxMessage, InboxState, MemberRole, Project, ProjectStatus
-from storage.repo import add_member, create_project_from_plan, pending_inbox_count, upsert_user
-from storage.templates import load_templates, plan_project
+from domain.approval_flow import submit_initiation
+from domain.changes import lock_project
+from domain.planner import plan_project
+from domain.replies import Reply
+from handlers.approvals import feature as approvals_feature
+from handlers.help import feature as help_feature
+from storage.models import (
+    Approval,
+    InboxKind,
+    InboxMessage,
+    InboxState,
+    MemberRole,
+    Project,
+    ProjectStatus,
+)
+from storage.repo import (
+    add_member,
+    create_project_from_plan,
+    pending_inbox_count,
+    upsert_user,
+)
+from storage.templates import load_templates
 from storage.workdays import WorkCalendar
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -60,8 +77,7 @@ async def start(sandbox, tmp_path, database_file, loop_watch):
             approvals={"mode": "auto", "approvers": list(approvers), "reconcile_after_minutes": 30},
             organization={"leaders": list(leaders)},
         )
-        app = App(config, options=FAST, handler_modules=("handlers.approvals", "handlers.help"),
-                  extra_routers=[WIRING])
+        app = App(config, options=FAST, features=(approvals_feature, help_feature, Feature("wiring", router=WIRING)))
         apps.append(app)
         await app.start()
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)

@@ -7,7 +7,6 @@ The robot's refusals dead-letter the message with an operator's explanation."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,23 +14,23 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiohttp
 import pytest
+from e2e_support import FAST, kernel_config, wait_emulator
+from lifecycle_chat import CLIENT, INTERNAL, MONDAY, PM, LifecycleChat
 from sqlmodel import select
 
-from bot.app import HANDLER_MODULES, App
+from bot.app import App
 from bot.cli import main as dingpm
 from bot.context import FrozenClock
 from bot.dingtalk.custom_robot import CustomRobotSender
 from bot.dingtalk.pacing import Pacer
 from bot.outbox import custom_robot_target, enqueue
-from bot.replies import Markdown
-from e2e_support import FAST, kernel_config, wait_emulator
-from lifecycle_chat import CLIENT, INTERNAL, MONDAY, PM, LifecycleChat
+from domain.replies import Markdown
+from handlers.features import FEATURES
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 from storage.models import OutboxMessage, OutboxState
 
 pytestmark = [pytest.mark.timeout(120)]
-FEATURES = [importlib.import_module(name) for name in HANDLER_MODULES]
 LINK = re.compile(r"\[下载 Word 版周报\]\((http://[^)]+)\)")
 
 
@@ -45,7 +44,7 @@ async def chat(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[LifecycleChat]
     config = kernel_config(sandbox, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path / "files",
                            dingtalk={"corp_id": sandbox.world.corp_id}, approvals={"mode": "off"},
                            organization={"leaders": ["liuqiang"]})
-    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=HANDLER_MODULES)
+    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), features=FEATURES)
     await app.start()
     try:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)

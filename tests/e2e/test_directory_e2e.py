@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from e2e_support import FAST, kernel_config
 from sqlmodel import select
 
 from bot.app import App, KernelOptions
 from bot.context import FrozenClock
 from bot.scheduler import RunOutcome, Scheduler
-from e2e_support import FAST, kernel_config
 from handlers import directory
 from sandbox.harness import Sandbox
 from storage.db import Database
@@ -35,7 +35,7 @@ async def services_app(sandbox: Sandbox, db: Database, tmp_path: Path) -> AsyncI
     config = kernel_config(sandbox, db.url, tmp_path / "files", dingtalk={"corp_id": sandbox.world.corp_id},
                            pacing={"calls_per_second": RATE, "http_timeout_seconds": 2, "max_concurrent_messages": 4})
     options = KernelOptions(**{**FAST.__dict__, "connect_stream": False, "serve_health": False})
-    app = App(config, options=options, clock=FrozenClock(WALK_TIME, tz=config.tz), handler_modules=())
+    app = App(config, options=options, clock=FrozenClock(WALK_TIME, tz=config.tz), features=())
     await app.start()
     try:
         yield app

@@ -13,10 +13,19 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from lifecycle_chat import (
+    CLIENT,
+    ENGINEER,
+    INTERNAL,
+    LIFECYCLE_FEATURES,
+    PM,
+    LifecycleChat,
+    emulator_config,
+    start_lifecycle_app,
+)
 
-from handlers.archive_service import archive_command
-from lifecycle_chat import CLIENT, ENGINEER, INTERNAL, LIFECYCLE_MODULES, PM, LifecycleChat, emulator_config, \
-    start_lifecycle_app
+from domain.archive_service import archive_command
+from handlers import weekly_reports
 from sandbox.harness import Sandbox
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -36,7 +45,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 @pytest.fixture
 async def chat(tmp_path: Path, loop_watch):
     async with Sandbox(config=emulator_config(), seed=20240601) as sandbox:
-        app = await start_lifecycle_app(sandbox, tmp_path, (*LIFECYCLE_MODULES, "handlers.weekly_reports"))
+        app = await start_lifecycle_app(sandbox, tmp_path, (*LIFECYCLE_FEATURES, weekly_reports.feature))
         try:
             yield LifecycleChat(sandbox, app, tmp_path / "files")
         finally:

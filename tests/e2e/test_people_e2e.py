@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import importlib
 import io
 import re
 import zipfile
@@ -23,20 +22,20 @@ from pathlib import Path
 
 import pytest
 from docx import Document
+from e2e_support import FAST, kernel_config, wait_emulator
+from lifecycle_chat import CLIENT, INTERNAL, MONDAY, PM, LifecycleChat
 from sqlmodel import select
 
-from bot.app import HANDLER_MODULES, App
+from bot.app import App
 from bot.context import FrozenClock
-from e2e_support import FAST, kernel_config, wait_emulator
-from handlers.archive_service import archive_command
-from lifecycle_chat import CLIENT, INTERNAL, MONDAY, PM, LifecycleChat
+from domain.archive_service import archive_command
+from handlers.features import FEATURES
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 from storage.models import Approval, ProjectMember
 
 pytestmark = [pytest.mark.timeout(120)]
 # Imported now, not inside the fixture: importing every feature is no work for the event loop the test watches.
-FEATURES = [importlib.import_module(name) for name in HANDLER_MODULES]
 CODE = re.compile(r"已新建项目 (XM-\d{4}-\d{3})")
 
 
@@ -56,7 +55,7 @@ async def chat(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[LifecycleChat]
         approvals={"mode": "auto", "reconcile_after_minutes": 30},
         organization={"leaders": ["liuqiang", "zhoumin"], "project_admins": ["sunli"]},
     )
-    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), handler_modules=HANDLER_MODULES)
+    app = App(config, options=FAST, clock=FrozenClock(MONDAY, tz=config.tz), features=FEATURES)
     await app.start()
     try:
         await app.stream.wait_for_status(lambda s: s.connected, timeout=10)

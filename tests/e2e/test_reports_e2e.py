@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime
 
 from bot.app import App
 from bot.context import FrozenClock
+from handlers import digest, help, reminders, weekly_reports
 from storage.db import Database
 from storage.migrations import ensure_schema
-
 from tests.features.reports_world import (
     SHANGHAI,
     DeliverableSpec,
@@ -27,7 +27,7 @@ from tests.features.reports_world import (
 
 INTERNAL = "【智慧工厂MES项目】内部群"
 CLIENT = "【智慧工厂MES项目】客户沟通群"
-REPORT_MODULES = ("handlers.weekly_reports", "handlers.reminders", "handlers.digest", "handlers.help")
+REPORT_FEATURES = (weekly_reports.feature, reminders.feature, digest.feature, help.feature)
 LEADERS = ["liuqiang", "zhoumin"]
 
 
@@ -74,7 +74,7 @@ def weekly_spec() -> ProjectSpec:
 
 
 async def start(start_app, clock: MovableClock, **kwargs) -> App:
-    app = await start_app(clock=clock, handler_modules=REPORT_MODULES, extra_routers=[],
+    app = await start_app(clock=clock, features=REPORT_FEATURES,
                           organization={"leaders": LEADERS}, **kwargs)
     await settled(app)
     return app

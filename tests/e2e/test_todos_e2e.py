@@ -15,15 +15,16 @@ import pytest
 from sqlmodel import select
 
 from bot.scheduler import RunOutcome
+from handlers import directory, todos
 from handlers.todos import RECONCILE_JOB
-from lifecycle_chat import ENGINEER, INTERNAL, LIFECYCLE_MODULES, MONDAY, PM, LifecycleChat, create_project, \
+from lifecycle_chat import ENGINEER, INTERNAL, LIFECYCLE_FEATURES, MONDAY, PM, LifecycleChat, create_project, \
     emulator_config, start_lifecycle_app
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 from storage.models import TodoItem
 
 pytestmark = [pytest.mark.timeout(120)]
-MODULES = (*LIFECYCLE_MODULES, "handlers.directory", "handlers.todos")
+FEATURES = (*LIFECYCLE_FEATURES, directory.feature, todos.feature)
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def sandbox_config() -> EmulatorConfig:
 
 @pytest.fixture
 async def chat(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[LifecycleChat]:
-    app = await start_lifecycle_app(sandbox, tmp_path, MODULES)
+    app = await start_lifecycle_app(sandbox, tmp_path, FEATURES)
     try:
         await asyncio.wait_for(app.scheduler.wait_idle(), 60)  # the contacts walk: everyone's unionId
         yield LifecycleChat(sandbox, app, tmp_path / "files")

@@ -1,12 +1,11 @@
-"""Dispatcher-level fixtures for the lifecycle commands: every handler module registered, a real database, and each
-message run exactly as the kernel runs it (one unit of work; a user mistake or an error rolls everything back and
-keeps only the answer). Users are the people of a project, by their role, so tests read like a chat."""
+"""Dispatcher-level fixtures for the lifecycle commands: every feature registered, a real database, and each
+message run through the kernel's own door (``bot.kernel.answer``: one unit of work; a user mistake or an error
+rolls everything back and keeps only the answer). Users are the people of a project, by their role, so tests read like a chat."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,25 +16,19 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.app import HANDLER_MODULES
+from bot.app import build_dispatcher
 from bot.config import Config, parse_config
-from bot.context import FrozenClock, Services, UnitOfWork, bind_unit_of_work
+from bot.context import FrozenClock, Services
 from bot.dingtalk.errors import FileTooLarge, InvalidRequest
 from bot.dispatcher import Dispatcher, Handled
-from bot.inbox import USER_ERROR_OUTCOMES, buffer_reply
-from bot.jobs import JobRegistry
 from bot.incoming import Mention, ReceivedFile
-from bot.lookups import find_user, role_lookup
-from bot.people import identify_people, in_client_conversation
 from bot.outbox import OutboxRelay
-from bot.replies import ActionCard, File, Markdown, Reply, Text
-from bot.router import Router
 from bot.scheduler import JobRunResult, Scheduler
-from bot.testing import make_incoming
+from bot.testing import RecordingUnits, make_incoming, run_text
 from bot.transactions import Transactions
-from handlers._project import resolve_project
-from handlers.deliverables import as_file_command
-from storage.db import Database, writes_forbidden
+from domain.replies import ActionCard, File, Markdown, Reply, Text
+from handlers.features import FEATURES
+from storage.db import Database
 from storage.models import AuditLog, OutboxMessage, Project
 from storage.templates import load_templates
 from storage.workdays import WorkCalendar
@@ -185,41 +178,14 @@ class Chat:
         if files:
             received = tuple(ReceivedFile(self.dingtalk.offer(data), name) for name, data in files)
             incoming = dataclasses.replace(incoming, msgtype="file", files=received)
-        incoming = as_file_command(await self.dispatcher.prepare(incoming))  # as the kernel: people identified first
-        work = UnitOfWork(session=None, spool_dir=self.spool_dir)
-        handled: Handled | None = None
-
-        class Discard(Exception):
-            pass
-
-        try:
-            if self.dispatcher.reads_only(incoming):
-                # As the kernel runs it: in a read transaction that refuses writes, then its bookkeeping writes.
-                work.read_only = True
-                async with self.db.read() as session:
-                    work.session = session
-                    with writes_forbidden(session), bind_unit_of_work(work):
-                        handled = await self.dispatcher.handle(incoming)
-                if handled.outcome in USER_ERROR_OUTCOMES or handled.outcome == "error":
-                    raise Discard
-                async with self.db.write() as session:
-                    for write in work.deferred_writes:
-                        await write(session)
-            else:
-                async with self.db.write() as session:
-                    work.session = session
-                    with bind_unit_of_work(work):
-                        handled = await self.dispatcher.handle(incoming)
-                    if handled.outcome in USER_ERROR_OUTCOMES or handled.outcome == "error":
-                        raise Discard
-        except Discard:
-            work.replies[:] = work.replies[-1:]  # the kernel keeps only the final answer of a discarded command
-        assert handled is not None
+        units = RecordingUnits(self.db, self.spool_dir)
+        handled = await run_text(self.dispatcher, incoming, units)  # the kernel's door, as the inbox runs it
         if handled.outcome == "error" and not allow_error:
-            raise AssertionError(f"{text!r} failed unexpectedly: {handled.error}; replies: {work.replies}")
-        committed = handled.outcome not in USER_ERROR_OUTCOMES and handled.outcome != "error"
-        followups = [await self.scheduler.run_requested(job, key) for job, key in work.requested_runs if committed]
-        said = Said(list(work.replies), handled, followups)
+            raise AssertionError(f"{text!r} failed unexpectedly: {handled.error}; replies: {units.replies}")
+        # The on-demand jobs a committed command requested, run right after it as the app does.
+        requested = [run for work in units.settled for run in work.requested_runs]
+        followups = [await self.scheduler.run_requested(job, key) for job, key in requested]
+        said = Said(list(units.replies), handled, followups)
         self.history.append(said)
         return said
 
@@ -267,13 +233,8 @@ def build_chat(database: Database, tmp_path: Path, *, approvals: str = "off", co
                         spool_dir=tmp_path / "spool")
     services = Services(config=config, clock=clock, database=database, dingtalk=dingtalk, templates=TEMPLATES,
                         calendar=CALENDAR, outbox=relay)
-    dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config), resolve_project=resolve_project,
-                            find_user=find_user, client_audience=in_client_conversation, preparers=[identify_people],
-                            on_handled=lambda handled: None)
-    modules = [importlib.import_module(name) for name in HANDLER_MODULES]
-    dispatcher.include_routers(*(m.router for m in modules if isinstance(getattr(m, "router", None), Router)))
-    scheduler = Scheduler(services, [m.jobs for m in modules if isinstance(getattr(m, "jobs", None), JobRegistry)],
-                          owner="test")
+    dispatcher = build_dispatcher(services, FEATURES)
+    scheduler = Scheduler(services, [f.jobs for f in FEATURES if f.jobs is not None], owner="test")
     return Chat(database, services, dispatcher, dingtalk, clock, files_dir, tmp_path / "spool", scheduler)
 
 

@@ -14,14 +14,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
+from bot.app import build_dispatcher
 from bot.config import Config, parse_config
 from bot.context import FrozenClock, Services
-from bot.dispatcher import Dispatcher
-from bot.lookups import find_user, resolve_project, role_lookup
-from bot.people import in_client_conversation
+from bot.feature import Feature
 from bot.outbox import OutboxRelay
 from bot.scheduler import JobRunResult, Scheduler
-from bot.testing import ReplyRecorder, make_incoming
+from bot.testing import RecordingUnits, make_incoming, run_text
 from bot.transactions import Transactions
 from storage.models import (
     Approval,
@@ -206,15 +205,11 @@ def keys(rows: Iterable[OutboxMessage]) -> list[str]:
 
 
 class ChatHarness:
-    """Push a message through the real dispatcher inside a unit of work (as the inbox does), pop the replies."""
+    """Push a message through the kernel's door (``bot.kernel.answer``, as the inbox does), get its replies."""
 
-    def __init__(self, services: Services, *routers: Any, jobs: Sequence[Any] = ()) -> None:
+    def __init__(self, services: Services, *features: Feature, jobs: Sequence[Any] = ()) -> None:
         self.services = services
-        self.recorder = ReplyRecorder()
-        self.dispatcher = Dispatcher(services, send=self.recorder, roles_of=role_lookup(services.config),
-                                     resolve_project=resolve_project, find_user=find_user,
-                                     client_audience=in_client_conversation)
-        self.dispatcher.include_routers(*routers)
+        self.dispatcher = build_dispatcher(services, features, identify_people=False)
         # Runs the on-demand jobs a command requests, as the app does right after the commit (awaited here, so a
         # test reads their outcome in ``followups`` when ``say`` returns).
         self.scheduler = Scheduler(services, jobs, owner="test")
@@ -224,13 +219,12 @@ class ChatHarness:
                   group: bool = True) -> list[Any]:
         incoming = make_incoming(text, sender_id=sender, sender_nick=PEOPLE.get(sender, sender),
                                  conversation_id=conversation, group=group)
-        async with self.services.outbox.unit_of_work() as work:
-            self.last = await self.dispatcher.handle(incoming)
-        replies, self.recorder.sent = self.recorder.replies, []
+        units = RecordingUnits(self.services.database, self.services.outbox.spool_dir)
+        self.last = await run_text(self.dispatcher, incoming, units)  # the kernel's door, as the inbox runs it
         known = set(self.scheduler.job_names)  # a job not given stays requested: as if the process died first
-        self.followups = [await self.scheduler.run_requested(job, key) for job, key in work.requested_runs
-                          if job in known]
-        return replies
+        requested = [run for work in units.settled for run in work.requested_runs]
+        self.followups = [await self.scheduler.run_requested(job, key) for job, key in requested if job in known]
+        return units.replies
 
 
 def a_week_of_work(monday: date) -> list[EntrySpec]:

@@ -8,8 +8,8 @@ import zipfile
 import aiohttp
 import pytest
 
-from handlers.approval_flow import local_day
-from handlers.approval_forms import provision_forms
+from domain.approval_flow import local_day
+from domain.approval_forms import provision_forms
 from sandbox.config import EmulatorConfig
 from sandbox.harness import Sandbox
 from storage.models import (

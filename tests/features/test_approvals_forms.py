@@ -12,8 +12,8 @@ import pytest
 from bot.cli import main
 from bot.dingtalk import DingTalkClient, RetryPolicy
 from bot.dingtalk.errors import PermissionDenied as DingTalkPermissionDenied
-from handlers.approval_flow import request_approval
-from handlers.approval_forms import (
+from domain.approval_flow import request_approval
+from domain.approval_forms import (
     FORMS,
     INITIATION_FORM,
     provision_forms,

@@ -20,22 +20,23 @@ from typing import Any
 import aiohttp
 from sqlmodel import select
 
+from bot.app import build_dispatcher
 from bot.args import Param
 from bot.config import Config, parse_config
 from bot.context import Context, FrozenClock, Services, UnitOfWork, bind_unit_of_work
 from bot.dingtalk import DingTalkClient, RetryPolicy
 from bot.dispatcher import Dispatcher, Handled
-from bot.errors import Conflict
-from bot.inbox import USER_ERROR_OUTCOMES, buffer_reply
+from bot.feature import Feature
 from bot.incoming import Incoming, parse_approval_event
-from bot.lookups import find_user, resolve_project, role_lookup
-from bot.replies import ActionCard, File, Markdown, Reply, Text
 from bot.roles import MEMBERS, PROJECT_MANAGER, only
 from bot.router import Router
-from bot.testing import make_incoming
+from bot.testing import RecordingUnits, make_incoming, run_text
+from domain.approval_flow import request_approval, submit_initiation
+from domain.changes import lock_project
+from domain.errors import Conflict
+from domain.planner import plan_project
+from domain.replies import ActionCard, File, Markdown, Reply, Text
 from handlers import approvals
-from handlers._common import lock_project
-from handlers.approval_flow import request_approval, submit_initiation
 from sandbox.harness import Sandbox
 from storage.db import Database
 from storage.models import (
@@ -48,8 +49,13 @@ from storage.models import (
     RegisterKind,
     RegisterStatus,
 )
-from storage.repo import add_member, add_register_entry, create_project_from_plan, upsert_user
-from storage.templates import load_templates, plan_project
+from storage.repo import (
+    add_member,
+    add_register_entry,
+    create_project_from_plan,
+    upsert_user,
+)
+from storage.templates import load_templates
 from storage.workdays import WorkCalendar
 
 TEMPLATES = load_templates()
@@ -188,23 +194,10 @@ class ApprovalWorld:
         incoming = make_incoming(text, sender_id=user_id, sender_nick=nick,
                                  conversation_id=self.group if group else f"cid-single-{user_id}", group=group)
 
-        class Discard(Exception):
-            pass
-
-        unit = UnitOfWork(session=None, spool_dir=self.spool_dir)
-        handled: Handled | None = None
-        try:
-            async with self.db.write() as session:
-                unit.session = session
-                with bind_unit_of_work(unit):
-                    handled = await self.dispatcher.handle(incoming)
-                if handled.outcome in USER_ERROR_OUTCOMES or handled.outcome == "error":
-                    raise Discard
-        except Discard:
-            unit.replies[:] = unit.replies[-1:]
-        assert handled is not None
+        units = RecordingUnits(self.db, self.spool_dir)
+        handled = await run_text(self.dispatcher, incoming, units)  # the kernel's door, as the inbox runs it
         assert handled.outcome != "error", f"{text!r} failed: {handled.error}"
-        return Said(list(unit.replies), handled)
+        return Said(list(units.replies), handled)
 
     async def feed(self, *, duplicate: bool = False) -> list[str]:
         """Hand every approval event the emulator pushed since the last call to the bot's handler (skipped ones
@@ -280,9 +273,9 @@ async def make_world(sb: Sandbox, db: Database, http: aiohttp.ClientSession, tmp
                                                                            max_delay=0.05))
     services = Services(config=config, clock=clock, database=db, dingtalk=client, templates=TEMPLATES,
                         calendar=CALENDAR)
-    dispatcher = Dispatcher(services, send=buffer_reply, roles_of=role_lookup(config), resolve_project=resolve_project,
-                            find_user=find_user, on_handled=lambda handled: None)
-    dispatcher.include_routers(approvals.router, WIRING, *routers)
+    features = [approvals.feature, Feature("approval-wiring", router=WIRING),
+                *(Feature(router.name, router=router) for router in routers)]
+    dispatcher = build_dispatcher(services, features, identify_people=False)
     return ApprovalWorld(sb, db, services, dispatcher, clock, tmp_path / "spool", sb.conversation_id(GROUP_TITLE))
 
 

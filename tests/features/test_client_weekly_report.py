@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from handlers.report_data import counts_toward_progress, gather_project_report
+from domain.report_data import counts_toward_progress, gather_project_report
 from reports.digest import health_of
 from reports.model import WeeklyPeriod
 from reports.weekly import render_weekly_docx

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.scheduler import RunOutcome
-from handlers import archive_service
+from domain import archive_service
 from storage.models import (
     Deliverable,
     DeliverableStatus,

@@ -153,8 +153,8 @@ async def test_files_whose_content_matches_their_name_are_taken(chat: Chat, name
 
 
 def test_every_accepted_extension_has_a_content_check() -> None:
-    from handlers._file_kinds import KINDS
-    from handlers._files import ALLOWED_SUFFIXES
+    from domain.file_kinds import KINDS
+    from domain.file_store import ALLOWED_SUFFIXES
 
     assert ALLOWED_SUFFIXES <= KINDS.keys()
 

@@ -158,6 +158,25 @@ async def test_in_a_private_chat_the_last_project_is_used_and_said(chat: Chat) -
     assert lost.outcome == "user_error" and "需要先指定项目" in lost.text
 
 
+async def test_weekly_report_and_documents_resolve_their_project_like_every_project_command(chat: Chat) -> None:
+    """周报 预览, 周报 发送 and 文档 go through the same project middleware: in a 1:1 chat they work on the sender's
+    last project, say which one, and remember the one named by 项目:编号."""
+    first = await new_project(chat)
+    await chat.say("pm", "新建项目 二期 客户:某某 类型:设备 经理:@张经理", group=None, mentions=["pm"])
+    note = "未指定项目，使用你最近操作的项目 XM-2026-002「二期」"
+    preview = await chat.say("pm", "周报 预览", group=None)
+    assert preview.outcome == "ok" and note in preview.text and preview.replies[0].title.startswith("【预览】")
+    document = await chat.say("pm", "文档 项目立项申请表", group=None)
+    assert document.outcome == "ok" and note in document.text and len(document.files) == 1
+    named = await chat.say("pm", f"文档 项目立项申请表 项目:{first}", group=None)
+    assert named.outcome == "ok" and "未指定项目" not in named.text and len(named.files) == 1
+    # Named by 项目:编号, then 立项 in its group: the first project is the PM's last one, and 周报 发送 uses it.
+    assert (await chat.say("pm", "立项", group=INTERNAL)).outcome == "ok"
+    sent = await chat.say("pm", "周报 发送", group=None)
+    assert sent.outcome == "ok" and f"未指定项目，使用你最近操作的项目 {first}" in sent.text
+    assert (await chat.say("stranger", "周报 预览", group=None)).outcome == "user_error"
+
+
 async def test_projects_by_name_and_ambiguous_names(chat: Chat) -> None:
     await new_project(chat)
     await chat.say("pm", "新建项目 智慧工厂WMS 客户:某某 类型:软件 经理:@张经理", group=None, mentions=["pm"])

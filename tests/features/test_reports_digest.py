@@ -6,9 +6,9 @@ from datetime import date
 from pathlib import Path
 
 from bot.scheduler import RunOutcome, Scheduler
+from domain.report_data import gather_digest_data
 from handlers import digest
 from reports.digest import HealthStatus, health_of
-from handlers.report_data import gather_digest_data
 from storage.models import OutboxTargetKind, ProjectStatus, RegisterKind
 from storage.workdays import WorkCalendar
 

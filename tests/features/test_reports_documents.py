@@ -8,14 +8,13 @@ from datetime import date
 from pathlib import Path
 
 from bot.cli import main as cli_main
-from bot.replies import File, Markdown, Text
+from domain.archive_service import archive_command, build_project_archive, default_archive_path
+from domain.replies import File, Markdown, Text
 from handlers import documents
-from handlers.archive_service import archive_command, build_project_archive, default_archive_path
 from handlers.weekly_reports import REPORTS_FOLDER
 from storage.models import DeliverableStatus, ReportVariant
 from storage.repo import record_weekly_report
 from storage.workdays import WorkCalendar
-
 from tests.features.reports_world import (
     ChatHarness,
     DeliverableSpec,
@@ -52,7 +51,7 @@ async def seed(database, files_dir: Path):
 async def test_document_command_sends_a_filled_in_docx(sqlite_db, tmp_path: Path) -> None:
     config = make_config(tmp_path / "files")
     await seed(sqlite_db, Path(config.storage.files_dir))
-    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-10-12T10:00")), documents.router)
+    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-10-12T10:00")), documents.feature)
 
     [reply] = await chat.say("文档 《立项申请表》")
     assert isinstance(reply, File) and reply.name.startswith("项目立项申请表_XM-2026-")

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 from bot.scheduler import RunOutcome, Scheduler
+from domain.report_data import gather_digest_data, gather_project_report, gather_project_reports, issue_window_start
 from handlers import reminders, weekly_reports
 from handlers.reminders import scan_reminders
-from handlers.report_data import gather_digest_data, gather_project_report, gather_project_reports, issue_window_start
 from reports.model import WeeklyPeriod
 from storage.models import DeliverableStatus, ProjectStatus, RegisterKind, RegisterStatus
 from storage.repo.report_queries import (

@@ -18,10 +18,11 @@ import pytest
 from sqlmodel import select
 
 from bot.jobs import JobRunContext
-from bot.replies import Image, Markdown, Text
 from bot.scheduler import RunOutcome, Scheduler
-from handlers import weekly_render, weekly_reports
-from handlers.weekly_render import PRERENDER_FOLDER
+from domain import weekly_render
+from domain.replies import Image, Markdown, Text
+from domain.weekly_render import PRERENDER_FOLDER
+from handlers import weekly_reports
 from handlers.weekly_reports import weekly_report_job
 from storage.models import (
     DeliverableStatus,
@@ -32,8 +33,8 @@ from storage.models import (
     WeeklyReportRender,
 )
 from storage.repo import add_register_entry, get_weekly_report
-
 from tests.features.reports_world import (
+    ChatHarness,
     DeliverableSpec,
     ProjectSpec,
     a_week_of_work,
@@ -45,7 +46,6 @@ from tests.features.reports_world import (
     outbox_rows,
     sh,
     utc,
-    ChatHarness,
 )
 
 MONDAY = date(2026, 11, 23)
@@ -189,7 +189,7 @@ async def test_a_missed_weekly_run_goes_out_after_restart_once_and_not_days_late
 async def test_preview_answers_with_the_report_and_the_phase_timeline(sqlite_db, config) -> None:
     await seed(sqlite_db, config, running_project())
     services = make_services(sqlite_db, config, sh("2026-11-26T10:00"))
-    chat = ChatHarness(services, weekly_reports.router)
+    chat = ChatHarness(services, weekly_reports.feature)
 
     markdown, image = await chat.say("周报 预览", sender="liming")
     assert isinstance(markdown, Markdown) and markdown.title.startswith("【预览】客户项目周报｜智慧工厂MES项目｜2026年第48周")
@@ -212,7 +212,7 @@ async def test_preview_answers_with_the_report_and_the_phase_timeline(sqlite_db,
 async def test_send_now_is_for_the_pm_and_once_a_week(sqlite_db, config) -> None:
     [project] = await seed(sqlite_db, config, running_project())
     services = make_services(sqlite_db, config, sh("2026-11-26T10:00"))
-    chat = ChatHarness(services, weekly_reports.router, jobs=[weekly_reports.jobs])
+    chat = ChatHarness(services, weekly_reports.feature, jobs=[weekly_reports.jobs])
 
     [denied] = await chat.say("周报 发送", sender="liming")
     assert "只有项目经理" in denied.text and await outbox_rows(sqlite_db, "weekly") == []
@@ -236,7 +236,7 @@ async def test_send_now_is_for_the_pm_and_once_a_week(sqlite_db, config) -> None
 
 async def test_other_commands_are_answered_while_send_now_renders(sqlite_db, config, monkeypatch) -> None:
     [project] = await seed(sqlite_db, config, running_project())
-    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-26T10:00")), weekly_reports.router,
+    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-26T10:00")), weekly_reports.feature,
                        jobs=[weekly_reports.jobs])
     loop = asyncio.get_running_loop()
     answered: list[list[Any]] = []
@@ -263,7 +263,7 @@ async def test_send_now_is_generated_once_even_if_asked_twice_or_the_process_die
     [project] = await seed(db, config, running_project())
     services = make_services(db, config, sh("2026-11-26T10:00"))
     # No job runner: the process dies right after 周报 发送 commits, before the report is rendered.
-    dying = ChatHarness(services, weekly_reports.router)
+    dying = ChatHarness(services, weekly_reports.feature)
     [first] = await dying.say("周报 发送")
     [second] = await dying.say("周报 发送")
     assert "正在生成本周（2026年第48周）周报" in first.text
@@ -284,7 +284,7 @@ async def test_send_now_refuses_paused_projects_and_projects_without_a_client_gr
     await seed(sqlite_db, config,
                running_project("暂停", internal="cid-p", client="cid-pc", status=ProjectStatus.PAUSED),
                running_project("无客户群", internal="cid-n", client=None))
-    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-26T10:00")), weekly_reports.router)
+    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-26T10:00")), weekly_reports.feature)
     [paused] = await chat.say("周报 发送", conversation="cid-p")
     assert "已暂停" in paused.text
     [lonely] = await chat.say("周报 发送", conversation="cid-n")
@@ -387,7 +387,7 @@ async def test_send_now_uses_the_report_rendered_ahead(sqlite_db, config, monkey
     rendered = spy_renders(monkeypatch)
     await prerender_at(sqlite_db, config, PRERENDER_AT)
     rendered.clear()
-    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-27T16:40")), weekly_reports.router,
+    chat = ChatHarness(make_services(sqlite_db, config, sh("2026-11-27T16:40")), weekly_reports.feature,
                        jobs=[weekly_reports.jobs])
     [done] = await chat.say("周报 发送")
     assert "正在生成本周" in done.text and [r.outcome for r in chat.followups] == [RunOutcome.DONE]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from handlers.todo_sync import plan_changes, wanted_todos, window_end
+from domain.todo_sync import plan_changes, wanted_todos, window_end
 from storage.models import Deliverable, DeliverableStatus, Project, ProjectStatus, Recurrence, TodoItem, TodoState
 from storage.workdays import WorkCalendar
 

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
+from domain.planner import plan_project
 from storage.db import Database
 from storage.models import (
     Activity,
@@ -21,7 +22,7 @@ from storage.models import (
     parse_member_role,
 )
 from storage.repo import create_project_from_plan, list_deliverables, list_members, list_phases
-from storage.templates import ROLE_SYNONYMS, Register, Role, load_templates, plan_project
+from storage.templates import ROLE_SYNONYMS, Register, Role, load_templates
 from storage.templates import Recurrence as TemplateRecurrence
 from storage.workdays import WorkCalendar
 

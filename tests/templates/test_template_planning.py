@@ -8,14 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.templates import (
-    PlanError,
-    ProcessTemplate,
-    ProjectPlan,
-    TemplateRegistry,
-    _apportion,
-    plan_project,
-)
+from domain.planner import PlanError, _apportion, plan_project
+from storage.templates import ProcessTemplate, ProjectPlan, TemplateRegistry
 from storage.workdays import WorkCalendar
 
 TEMPLATES = ["软件系统实施", "设备系统类项目", "技改项目"]

@@ -274,7 +274,7 @@ async def test_an_unexpected_failure_is_a_page_with_a_trace_id(start_site, monke
     async def broken(**_):
         raise RuntimeError("database exploded: password=hunter2")
 
-    monkeypatch.setattr("web.pages.read_portfolio", broken)
+    monkeypatch.setattr("web.pages.read_portfolio_view", broken)
     response, body = await get(client, site.url)
     page = text(body)
     trace = re.search(r"错误编号：([0-9a-f]{8})", page).group(1)

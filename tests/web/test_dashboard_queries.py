@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.report_data import gather_digest_data, gather_project_report
+from domain.report_data import gather_digest_data, gather_project_report
 from reports.digest import HealthStatus, health_of
 from storage.models import DeliverableVersion, RegisterKind, WeeklyReport
 from storage.repo.dashboard import (
