@@ -27,7 +27,7 @@ class Feature:
     router: Router | None = None  # its commands, in the order help lists them
     jobs: JobRegistry | None = None  # its scheduled and on-demand jobs
     middleware: Sequence[Middleware] = ()  # around every command, outermost first (project resolution)
-    on_event: Sequence[ApprovalEventHandler] = ()  # approval events, each in the event's unit of work
+    on_event: Sequence[ApprovalEventHandler] = ()  # Stream events (approval, 待办), each in its unit of work
     rewrites: Sequence[Rewrite] = ()  # Incoming -> Incoming before matching (a bare file -> 「暂存文件」)
     preparers: Sequence[Preparer] = ()  # before the transaction opens (downloading the files a message carries)
     around_work: Sequence[WorkWrapper] = ()  # around every unit of work (the 待办 sync follows every plan change)
