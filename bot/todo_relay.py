@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.claim_loop import ClaimLoop
 from bot.dingtalk.errors import DingTalkError
 from bot.dingtalk.todo import TaskExists, TaskMissing, TodoApi, TodoDraft, TodoTask
 from bot.transactions import Transactions
@@ -70,46 +71,53 @@ class TodoRelay:
         self.options = options or TodoRelayOptions()
         self._rng = rng or random.Random()
         self.stats = TodoRelayStats()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: ClaimLoop[OutboxMessage] = ClaimLoop(
+            name="todo-relay", claim=self._claim, room=lambda: 0 if self._batch is not None else self.options.batch,
+            hand_over=self._hand_over, poll_seconds=lambda: self.options.poll_seconds, log=log)
+        self._batch: asyncio.Task[None] | None = None  # the calls being sent, one at a time
 
     # ---- lifecycle (the leader's) ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="todo-relay")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop at once; a call cut short is sent again after its lease (idempotent by construction)."""
-        if self._task is not None:
-            self._task.cancel()
+        await self._loop.stop()
+        if self._batch is not None:
+            self._batch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await self._batch
+            self._batch = None
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._loop.running
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                async with self._tx.write() as session:
-                    rows = await claim_due_outbox(session=session, limit=self.options.batch, worker=self.worker,
-                                                  lease_seconds=self.options.lease_seconds, todo=True)
-            except Exception:  # noqa: BLE001 - the database may be briefly away: look again at the next poll
-                log.warning("todo relay: claiming due calls failed", exc_info=True)
-                rows = []
+    async def _claim(self, limit: int) -> list[OutboxMessage]:
+        async with self._tx.write() as session:
+            return await claim_due_outbox(session=session, limit=limit, worker=self.worker,
+                                          lease_seconds=self.options.lease_seconds, todo=True)
+
+    def _hand_over(self, rows: Sequence[OutboxMessage]) -> None:
+        self._batch = asyncio.create_task(self._send_batch(rows), name="todo-relay-calls")
+
+    async def _send_batch(self, rows: Sequence[OutboxMessage]) -> None:
+        try:
             for row in rows:
-                await self._deliver(row)
-            if len(rows) == self.options.batch:
-                continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.options.poll_seconds)
+                try:
+                    await self._deliver(row)
+                except Exception:  # noqa: BLE001 - settling failed (the database away): sent again after its lease
+                    log.warning("todo relay: settling call %s failed", row.idempotency_key, exc_info=True)
+        finally:
+            self._batch = None
+        if len(rows) == self.options.batch:
+            self._loop.wake()  # a full batch: more are probably due
+        else:
+            self._loop.room_freed()
 
     # ---- one call ------------------------------------------------------------------------------------------------
 
