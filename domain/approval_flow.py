@@ -175,7 +175,7 @@ async def request_approval(
                                           entry_id=entry.id if per_entry and entry is not None else None)
         if running is not None:
             number = await approval_number(session, running)
-            raise Conflict(f"项目 {project_label(project)} 已有审批中的「{spec.name}」（审批 {number}），请等待审批结果；"
+            raise Conflict(f"项目 {project_label(project)}已有审批中的「{spec.name}」（审批 {number}），请等待审批结果；"
                            f"如需修改，请先在钉钉中撤销该审批。发送「审批 {number}」查看进度。")
     client = services.dingtalk
     code = await resolve_process_code(config, client, kind)
@@ -263,9 +263,9 @@ async def submit_initiation(ctx: CommandScope, project: Project, *, note: str | 
     if project.status == ProjectStatus.PENDING_APPROVAL:
         raise Conflict(f"项目 {project_label(project)}的立项正在审批中，请等待审批结果；如需修改，请先在钉钉中撤销该审批。")
     if project.status not in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
-        raise Conflict(f"项目 {project_label(project)} 已经立项（当前状态：{project.status}），无需再次提交。")
+        raise Conflict(f"项目 {project_label(project)}已经立项（当前状态：{project.status}），无需再次提交。")
     if project.planned_start is None or project.planned_end is None:
-        raise UserError(f"项目 {project_label(project)} 还没有计划开始和结束日期，立项申请表需要它们。"
+        raise UserError(f"项目 {project_label(project)}还没有计划开始和结束日期，立项申请表需要它们。"
                         "请先制定项目计划后再发送「立项」。")
     today = services.clock.today()
     data = await gather_project_report(session=session, project=project, today=today, calendar=services.calendar,

@@ -20,20 +20,20 @@ from storage.repo import write_audit
 
 def ensure_not_closed(project: Project) -> None:
     if project.status == ProjectStatus.CLOSED:
-        raise Conflict(f"项目 {project_label(project)} 已归档关闭，不能再修改。发送「项目 {project.code}」查看概况。")
+        raise Conflict(f"项目 {project_label(project)}已归档关闭，不能再修改。发送「项目 {project.code}」查看概况。")
 
 
 def ensure_running(project: Project, doing: str) -> None:
     """The project's clock runs (已立项 or 进行中): not a draft, not paused, not finished."""
     ensure_not_closed(project)
     if project.status == ProjectStatus.PAUSED:
-        raise Conflict(f"项目 {project_label(project)} 已暂停，请先发送「恢复」再{doing}。")
+        raise Conflict(f"项目 {project_label(project)}已暂停，请先发送「恢复」再{doing}。")
     if project.status in (ProjectStatus.DRAFT, ProjectStatus.REJECTED):
-        raise Conflict(f"项目 {project_label(project)} 尚未立项，请项目经理先发送「立项」，再{doing}。")
+        raise Conflict(f"项目 {project_label(project)}尚未立项，请项目经理先发送「立项」，再{doing}。")
     if project.status == ProjectStatus.PENDING_APPROVAL:
         raise Conflict(f"项目 {project_label(project)}的立项正在审批中，审批通过后才能{doing}。")
     if project.status not in ACTIVE_PROJECT_STATUSES:
-        raise Conflict(f"项目 {project_label(project)} 当前状态为「{project.status}」，不能{doing}。")
+        raise Conflict(f"项目 {project_label(project)}当前状态为「{project.status}」，不能{doing}。")
 
 
 async def lock_project(session: AsyncSession, project_id: int) -> Project:

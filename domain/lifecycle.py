@@ -108,7 +108,7 @@ async def advance_to_next_phase(ctx: CommandScope, project: Project) -> str:
     missing otherwise. ``project`` is locked by the caller."""
     ensure_not_closed(project)
     if project.status == ProjectStatus.PAUSED:
-        raise Conflict(f"项目 {project_label(project)} 已暂停，请先发送「恢复」再推进阶段。")
+        raise Conflict(f"项目 {project_label(project)}已暂停，请先发送「恢复」再推进阶段。")
     if project.status == ProjectStatus.ACCEPTED:
         raise Conflict("项目已验收，处于收尾阶段：接下来是「复盘」「交接 @售后」「归档」。")
     phases = await list_phases(session=ctx.session, project_id=project.id)
@@ -195,7 +195,7 @@ async def resume_project(ctx: CommandScope, project: Project) -> str:
     lasted; the approved 暂停 change entry is closed with what happened. ``project`` is locked by the caller."""
     ensure_not_closed(project)
     if project.status != ProjectStatus.PAUSED or project.paused_at is None:
-        raise Conflict(f"项目 {project_label(project)} 没有暂停（当前状态：{project.status}），无需恢复。")
+        raise Conflict(f"项目 {project_label(project)}没有暂停（当前状态：{project.status}），无需恢复。")
     calendar, today = ctx.services.calendar, ctx.today()
     paused_on = local_date(project.paused_at, ctx.config.tz)
     assert paused_on is not None
@@ -225,7 +225,7 @@ async def resume_project(ctx: CommandScope, project: Project) -> str:
         **change_context(ctx),
     )
     caveat = calendar_caveat(calendar, today, project.planned_end)
-    return (f"项目 {project_label(project)} 已恢复（{project.status}）。暂停了 {days} 个工作日，"
+    return (f"项目 {project_label(project)}已恢复（{project.status}）。暂停了 {days} 个工作日，"
             f"{shifted} 项未完成交付物的截止日期已顺延；计划完成日期现为 {fmt_day(project.planned_end, today)}。"
             + (f"\n{caveat}" if caveat else ""))
 
@@ -247,18 +247,18 @@ async def ensure_in_last_phase(ctx: CommandScope, project: Project, doing: str) 
 async def ensure_acceptable(ctx: CommandScope, project: Project) -> None:
     ensure_not_closed(project)
     if project.status == ProjectStatus.ACCEPTED:
-        raise Conflict(f"项目 {project_label(project)} 已经验收了。接下来：「复盘 总结」「交接 @售后」「归档」。")
+        raise Conflict(f"项目 {project_label(project)}已经验收了。接下来：「复盘 总结」「交接 @售后」「归档」。")
     if project.status == ProjectStatus.PAUSED:
-        raise Conflict(f"项目 {project_label(project)} 已暂停，请先「恢复」再验收。")
+        raise Conflict(f"项目 {project_label(project)}已暂停，请先「恢复」再验收。")
     if project.status not in ACTIVE_PROJECT_STATUSES:
-        raise Conflict(f"项目 {project_label(project)} 尚未立项（{project.status}），不能验收。")
+        raise Conflict(f"项目 {project_label(project)}尚未立项（{project.status}），不能验收。")
     await ensure_in_last_phase(ctx, project, "验收")
 
 
 def ensure_accepted(project: Project, doing: str) -> None:
     ensure_not_closed(project)
     if project.status != ProjectStatus.ACCEPTED:
-        raise Conflict(f"项目 {project_label(project)} 还没有验收（{project.status}），{doing}要在验收之后："
+        raise Conflict(f"项目 {project_label(project)}还没有验收（{project.status}），{doing}要在验收之后："
                        "请先发送客户签字盖章的《项目验收确认单》，再发送「验收」。")
 
 
@@ -281,7 +281,7 @@ async def accept_with_file(ctx: CommandScope, project: Project, staged: StagedFi
         key=f"project-accepted:{project.code}", entity="project", entity_id=project.id, before=before,
         after={"status": str(project.status), "actual_end": today.isoformat()}, **change_context(ctx),
     )
-    return (f"{submitted}项目 {project_label(project)} 已验收（{fmt_day(today)}）。"
+    return (f"{submitted}项目 {project_label(project)}已验收（{fmt_day(today)}）。"
             "接下来：「复盘 总结」、「交接 @售后」、「归档」。")
 
 

@@ -344,7 +344,7 @@ async def show_approvals(incoming: Incoming, ctx: Context) -> Reply:
     if not approvals:
         hint = "项目经理发送「立项」提交立项申请。" if approvals_enabled(ctx.config) else \
             "当前未启用钉钉审批（approvals.mode = \"off\"），立项、暂停和变更直接生效。"
-        return f"项目 {project_label(project)} 还没有钉钉审批。{hint}"
+        return f"项目 {project_label(project)}还没有钉钉审批。{hint}"
     names = await names_of(ctx.session, [a.requester_user_id for a in approvals])
     tz = ctx.config.tz
     lines = [f"#### 项目 {project.code} 的审批", ""]

@@ -251,7 +251,7 @@ async def archive(incoming: Incoming, ctx: Context) -> Reply:
     }, now=ctx.clock.now())
     admins = list(ctx.config.organization.project_admins)
     then = "完成后发到这里" + ("，并发送给项目管理员" if admins else "")
-    return (f"项目 {project_label(project)} 已归档并关闭{waived_note(waived, reason)}，不能再修改。正在生成归档包"
+    return (f"项目 {project_label(project)}已归档并关闭{waived_note(waived, reason)}，不能再修改。正在生成归档包"
             f"（全部交付物最新版、生成的文档、周报、登记表、审批与操作记录），{then}。")
 
 

@@ -65,14 +65,14 @@ async def initiate(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     ensure_not_closed(project)
     if project.status in ACTIVE_PROJECT_STATUSES or project.status in (ProjectStatus.PAUSED, ProjectStatus.ACCEPTED):
-        raise Conflict(f"项目 {project_label(project)} 已经立项（当前状态：{project.status}）。")
+        raise Conflict(f"项目 {project_label(project)}已经立项（当前状态：{project.status}）。")
     if project.status == ProjectStatus.PENDING_APPROVAL:
         raise Conflict(f"项目 {project_label(project)}的立项正在审批中，请等待审批结果。")
     if approval_flow.approvals_enabled(ctx.config):
         # 项目立项申请 in DingTalk: 待立项审批 now; the final approval event calls apply_initiation_decision().
         return await approval_flow.submit_initiation(ctx, project, note=ctx.args.text("说明"))
     await apply_initiation_decision(ctx.session, project, approved=True, today=ctx.today(), **change_context(ctx))
-    return (f"项目 {project_label(project)} 已立项（未启用钉钉审批，直接生效）。"
+    return (f"项目 {project_label(project)}已立项（未启用钉钉审批，直接生效）。"
             "完成启动阶段的交付物后，发送「推进」进入下一阶段。")
 
 
@@ -109,7 +109,7 @@ async def advance_phase(incoming: Incoming, ctx: Context) -> Reply:
 async def pause(incoming: Incoming, ctx: Context) -> Reply:
     project = await lock_project(ctx.session, ctx.project.id)
     if project.status == ProjectStatus.PAUSED:
-        raise Conflict(f"项目 {project_label(project)} 已经暂停了。问题解决后发送「恢复」。")
+        raise Conflict(f"项目 {project_label(project)}已经暂停了。问题解决后发送「恢复」。")
     ensure_running(project, "暂停")
     reason = ctx.args.text("原因") or ""
     entry = await add_register_entry(
@@ -123,7 +123,7 @@ async def pause(incoming: Incoming, ctx: Context) -> Reply:
     )
     if request is None:  # approvals off: the 项目进度变更单 takes effect at once
         await apply_pause(ctx.session, project, entry, now=ctx.clock.now(), **change_context(ctx))
-        return (f"项目 {project_label(project)} 已暂停（变更#{entry.seq}，项目进度变更单）。暂停期间不再提醒、不发周报；"
+        return (f"项目 {project_label(project)}已暂停（变更#{entry.seq}，项目进度变更单）。暂停期间不再提醒、不发周报；"
                 "问题解决后发送「恢复」，未完成交付物的截止日期会按暂停的工作日顺延。")
     # The final approval event calls apply_pause() for this entry.
     await record_change(

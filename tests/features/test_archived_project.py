@@ -54,7 +54,7 @@ async def test_the_overview_and_lists_invite_nothing(chat: Chat) -> None:
     assert listing.outcome == "ok" and "项目已归档关闭，交付物只能查看。" in listing.text
     assert "「提交" not in listing.text
     sent = await chat.send_file("engineer", "补充资料.docx", b"PK\x03\x04 late")
-    assert sent.outcome == "conflict" and f"{code}「智慧工厂MES」 已归档关闭，不能再修改" in sent.text
+    assert sent.outcome == "conflict" and f"{code}「智慧工厂MES」已归档关闭，不能再修改" in sent.text
     assert "「提交" not in sent.text and "要提交为哪个交付物" not in sent.text
 
 
