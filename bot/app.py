@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -63,6 +64,7 @@ from bot.outbox import OutboxRelay, RelayOptions
 from bot.people import in_client_conversation, people_identifier
 from bot.scheduler import Scheduler
 from bot.stream import DingTalkStream, StreamOptions
+from bot.todo_relay import TodoRelay, TodoRelayOptions
 from bot.transactions import Transactions
 from storage.db import Database, url_family
 from web.server import DashboardServer
@@ -83,6 +85,7 @@ class KernelOptions:
 
     inbox: InboxOptions = field(default_factory=InboxOptions)
     relay: RelayOptions = field(default_factory=RelayOptions)
+    todo_relay: TodoRelayOptions = field(default_factory=TodoRelayOptions)
     stream: StreamOptions = field(default_factory=StreamOptions)
     retry: RetryPolicy | None = None  # the DingTalk client's inline retries; None: its default
     leader_retry_seconds: float = 5.0  # a follower tries to become the scheduler leader this often
@@ -133,6 +136,7 @@ class App:
         self.links: DownloadLinks | None = None
         self.dispatcher: Dispatcher | None = None
         self.relay: OutboxRelay | None = None
+        self.todo_relay: TodoRelay | None = None
         self.calendar_sync: CalendarSync | None = None
         self.inbox: InboxPipeline | None = None
         self.scheduler: Scheduler | None = None
@@ -153,6 +157,25 @@ class App:
         if self.inbox is not None:
             self.inbox.register(handler)
         return handler
+
+    async def _lead(self) -> None:
+        """Elected: this process runs the schedule and sends the 待办 calls."""
+        if self.scheduler is not None:
+            await self.scheduler.start()
+        if self.todo_relay is not None:
+            await self.todo_relay.start()
+
+    async def _follow(self) -> None:
+        if self.todo_relay is not None:
+            await self.todo_relay.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+
+    def _todo_detail_url(self, project_code: str) -> str:
+        """Where a 待办 opens: the project's page on the 看板 when it runs, else the chat with the bot."""
+        if self.dashboard is not None:
+            return f"{self.dashboard.url.rstrip('/')}/p/{quote(project_code)}"
+        return self.config.todo.chat_url
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
 
@@ -184,10 +207,16 @@ class App:
                                  spool_dir=Path(config.storage.files_dir) / "outbox",
                                  custom_robots=CustomRobotSender(self.dingtalk),
                                  find_custom_robot=lambda session, code: client_robot_by_code(session, config, code))
+        self.todo_relay = TodoRelay(transactions=self.transactions, client=self.dingtalk, worker=self.worker,
+                                    max_attempts=config.pacing.outbox_max_attempts, detail_url=self._todo_detail_url,
+                                    options=self.options.todo_relay) if config.todo.enabled else None
         self.links = DownloadLinks(config)
         self.services = Services(config=config, clock=self.clock, database=self.database, dingtalk=self.dingtalk,
                                  templates=templates, calendar=calendar, outbox=self.relay,
                                  links=self.links, cards=cards)
+        services = self.services
+        for wrapper in (w for f in self.features for w in f.around_work):
+            self.relay.wrap_work(lambda work, wrapper=wrapper: wrapper(work, services))
         self.dispatcher = build_dispatcher(self.services, self.features)
         self.inbox = InboxPipeline(services=self.services, dispatcher=self.dispatcher, relay=self.relay,
                                    transactions=self.transactions, worker=self.worker,
@@ -207,6 +236,9 @@ class App:
         )
         scheduler = self.scheduler
         self.relay.on_commit(lambda work: scheduler.start_requested(work.requested_runs))
+        todo_relay = self.todo_relay
+        if todo_relay is not None:
+            self.relay.on_commit(lambda work: todo_relay.wake() if work.queued_outbox else None)
 
         # The imported official schedules, before the first command plans a date; then kept up to date.
         self.calendar_sync = CalendarSync(self.database, calendar, interval_seconds=config.calendar.refresh_seconds)
@@ -220,7 +252,7 @@ class App:
             await self.card_refresher.start()
         await self.inbox.start()
 
-        self.leader = LeaderElection(self.database, on_elected=self.scheduler.start, on_lost=self.scheduler.stop,
+        self.leader = LeaderElection(self.database, on_elected=self._lead, on_lost=self._follow,
                                      retry_interval=self.options.leader_retry_seconds,
                                      check_interval=self.options.leader_check_seconds)
         await self.leader.start()
@@ -287,6 +319,8 @@ class App:
             await self.scheduler.stop()
         if self.card_refresher is not None:
             await self.card_refresher.stop()
+        if self.todo_relay is not None:
+            await self.todo_relay.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.calendar_sync is not None:

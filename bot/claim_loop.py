@@ -1,4 +1,5 @@
-"""The claim loop the inbox (commands to run) and the outbox relay (messages to send) share.
+"""The claim loop the inbox (commands to run), the outbox relay (messages to send) and the todo relay (待办 calls)
+share.
 
 Each keeps rows in a table and works on the ones it claimed (``storage.repo._claim``). The loop claims as many rows as
 its owner has room for, hands them over, and otherwise sleeps until it is woken or the poll interval passes (rows of

@@ -262,6 +262,27 @@ class CardsConfig(_Section):
     ack_remind_after_days: int = Field(default=2, ge=1, le=20)
 
 
+class TodoConfig(_Section):
+    """DingTalk 待办 for deliverable owners (``handlers.todos``)."""
+
+    enabled: bool = True
+    # A deliverable of the current phase gets its owner's 待办 this many working days before it is due (and keeps it
+    # while overdue).
+    window_working_days: int = Field(default=5, ge=0, le=60)
+    due_time: time = time(18, 0)  # the 待办's due time on the deliverable's due date
+    # The daily run: rolls the window forward and checks every open 待办 against DingTalk.
+    reconcile_time: time = time(6, 30)
+    # Where a 待办 opens when the 看板 is off: the chat with the bot (DingTalk's link to the robot's 单聊).
+    chat_url: str = "dingtalk://dingtalkclient/page/link?url=https%3A%2F%2Fapplink.dingtalk.com%2Fclient%2Fchat"
+
+    @field_validator("due_time", "reconcile_time", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError(f"应为 HH:MM 格式（如 18:00），实际为 {value!r}")
+        return value
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -280,6 +301,7 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     cards: CardsConfig = Field(default_factory=CardsConfig)
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    todo: TodoConfig = Field(default_factory=TodoConfig)
     client_robots: list[ClientRobotConfig] = Field(default_factory=list)
 
     def client_robot(self, project_code: str) -> ClientRobotConfig | None:

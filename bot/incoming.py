@@ -14,6 +14,10 @@ from typing import Any, Literal
 
 BOT_MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"
 APPROVAL_EVENT_TYPES = frozenset({"bpms_task_change", "bpms_instance_change"})
+# 待办 changed or deleted in DingTalk (reference part 2 §2.4): data {unionIdList, bizTag, taskId}, carried by the same
+# event type (its task_id and raw) to the same handlers, each of which looks at the event types it knows.
+TODO_EVENT_TYPES = frozenset({"todo_task_update", "todo_task_delete"})
+STREAM_EVENT_TYPES = APPROVAL_EVENT_TYPES | TODO_EVENT_TYPES
 
 ConversationType = Literal["1", "2"]
 

@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from bot.card_press import CARD_CALLBACK_TOPIC, CardPress, parse_card_callback
 from bot.config import Config
 from bot.dingtalk.errors import DingTalkError, NetworkError, ServerError, Timeout, classify_new_api
-from bot.incoming import APPROVAL_EVENT_TYPES, BOT_MESSAGE_TOPIC, ApprovalEvent, Incoming, parse_approval_event, \
+from bot.incoming import BOT_MESSAGE_TOPIC, STREAM_EVENT_TYPES, ApprovalEvent, Incoming, parse_approval_event, \
     parse_bot_message
 
 log = logging.getLogger(__name__)
@@ -479,7 +479,7 @@ class DingTalkStream(DingTalkStreamClient):
                 return
             await self._ack(conn, headers, 200, "OK", json.dumps({"response": None}))
         elif kind == "EVENT":
-            if headers.get("eventType") not in APPROVAL_EVENT_TYPES:
+            if headers.get("eventType") not in STREAM_EVENT_TYPES:
                 # Nobody consumes it; acking SUCCESS stops pointless redeliveries.
                 await self._ack(conn, headers, 200, "OK", json.dumps({"status": "SUCCESS", "message": "ignored"}))
                 return

@@ -125,8 +125,8 @@ class CardsApi:
             body["privateData"] = {user: {"cardParamMap": values} for user, values in write.private.items()}
         body["openSpaceId"] = spaces
         try:
-            payload = await self._client.call_api_method("card.instances.createAndDeliver", "POST",
-                                                         "/v1.0/card/instances/createAndDeliver", body)
+            payload = await self._client.call_rest("card.instances.createAndDeliver", "POST",
+                                                   "/v1.0/card/instances/createAndDeliver", body=body, idempotent=True)
             results = (payload.get("result") or {}).get("deliverResults") or []
         except InvalidRequest as exc:
             if exc.code != "param.cardAlreadyExist":
@@ -156,8 +156,8 @@ class CardsApi:
         body = {"outTrackId": write.out_track_id, "openSpaceId": self._spaces(write, pinned=pinned),
                 "userIdType": write.user_id_type,
                 **self._deliver_models(write, pinned=pinned)}
-        payload = await self._client.call_api_method("card.instances.deliver", "POST", "/v1.0/card/instances/deliver",
-                                                     body)
+        payload = await self._client.call_rest("card.instances.deliver", "POST", "/v1.0/card/instances/deliver",
+                                               body=body, idempotent=True)
         result = payload.get("result")
         return list(result) if isinstance(result, list) else []
 
@@ -173,13 +173,12 @@ class CardsApi:
         else:
             # The public map is replaced; private maps only ever change key by key (a viewer's notice stays theirs).
             body["cardUpdateOptions"] = {"updateCardDataByKey": False, "updatePrivateDataByKey": True}
-        await self._client.call_api_method("card.instances.update", "PUT", "/v1.0/card/instances", body)
+        await self._client.call_rest("card.instances.update", "PUT", "/v1.0/card/instances", body=body, idempotent=True)
 
     async def close_top(self, out_track_id: str, conversation_id: str) -> None:
         try:
-            await self._client.call_api_method("card.tops.close", "POST", "/v1.0/card/tops/close",
-                                               params={"outTrackId": out_track_id,
-                                                       "openConversationId": conversation_id})
+            await self._client.call_rest("card.tops.close", "POST", "/v1.0/card/tops/close", idempotent=True,
+                                         params={"outTrackId": out_track_id, "openConversationId": conversation_id})
         except InvalidRequest as exc:
             if exc.code != "param.cardNotExist":  # closed or expired already: what we wanted
                 raise

@@ -308,12 +308,12 @@ class Transport:
         """A new-API read (``POST {api}{path}`` with the token header)."""
         return await self._call(api, "POST", f"{self._api}{path}", json_body=dict(body), idempotent=True)
 
-    async def call_api_method(self, api: str, method: str, path: str, body: Mapping[str, Any] | None = None, *,
-                              params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """A new-API write that is safe to repeat (card create / update / close: DingTalk keys them on the
-        caller's outTrackId), with any method and query string: paced, retried on throttling like the reads."""
-        return await self._call(api, method, f"{self._api}{path}", json_body=dict(body) if body is not None else None,
-                                params=params, idempotent=True)
+    async def call_rest(self, api: str, method: Literal["GET", "POST", "PUT", "DELETE"], path: str, *,
+                        body: Mapping[str, Any] | None = None, params: Mapping[str, str] | None = None,
+                        idempotent: bool) -> dict[str, Any]:
+        """A new-API call of any method (the 待办 APIs: ``GET``/``PUT``/``DELETE`` on a path with query params)."""
+        return await self._call(api, method, f"{self._api}{path}", json_body=None if body is None else dict(body),
+                                params=params, idempotent=idempotent)
 
     # ---- helpers ---------------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ then delivered by the relay.
 
 # A card write is one more outbox message (the domain builds them, the relay sends them through the card APIs).
 from bot.dingtalk.cards import CardWrite, card_values
-from bot.outbox.enqueue import Message, enqueue
+from bot.outbox.enqueue import Message, enqueue, enqueue_row
 from bot.outbox.relay import OutboxRelay, RelayOptions, RelayStats
 from bot.outbox.targets import (
     Target,
@@ -32,6 +32,7 @@ __all__ = [
     "custom_robot_target",
     "card_values",
     "enqueue",
+    "enqueue_row",
     "group_target",
     "reply_target",
     "target_from_params",

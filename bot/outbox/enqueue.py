@@ -200,3 +200,14 @@ async def enqueue(
         else:
             work.queued_outbox += 1
     return True
+
+
+async def enqueue_row(session: Any, row: OutboxMessage) -> bool:
+    """Queue a row built by its caller (a 待办 call for the leader's todo relay, ``domain.todo_sync``) in the caller's
+    transaction; False if its key was queued before. Counted in the unit of work, so its commit wakes the relay that
+    sends it; never claimed for the fast path, which sends messages only."""
+    queued = await insert_outbox_row(session=session, row=row) is not None
+    work = current_unit_of_work()
+    if queued and work is not None and work.session is session:
+        work.queued_outbox += 1
+    return queued

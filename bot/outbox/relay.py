@@ -145,6 +145,7 @@ class OutboxRelay:
         self._slots = asyncio.Semaphore(self.options.max_concurrent_sends)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._commit_hooks: list[Callable[[UnitOfWork], None]] = []
+        self._work_wrappers: list[Callable[[UnitOfWork], contextlib.AbstractAsyncContextManager[None]]] = []
         self._in_flight = 0  # rows handed to send tasks and not settled yet
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
@@ -214,7 +215,10 @@ class OutboxRelay:
         async with self._tx.write() as session:
             work.session = session
             with bind_unit_of_work(work):
-                yield work
+                async with contextlib.AsyncExitStack() as stack:
+                    for wrap in self._work_wrappers:
+                        await stack.enter_async_context(wrap(work))
+                    yield work
         self.after_commit(work)
 
     def after_commit(self, work: UnitOfWork) -> None:
@@ -224,6 +228,11 @@ class OutboxRelay:
             self.wake()
         for hook in self._commit_hooks:
             hook(work)
+
+    def wrap_work(self, wrapper: Callable[[UnitOfWork], contextlib.AbstractAsyncContextManager[None]]) -> None:
+        """Enter ``wrapper(work)`` around the body of each unit of work, inside its transaction: what it does after
+        the body succeeded commits with it (the 待办 sync follows every change to a plan)."""
+        self._work_wrappers.append(wrapper)
 
     def on_commit(self, hook: Callable[[UnitOfWork], None]) -> None:
         """Call ``hook(work)`` after each unit of work commits (the app starts the on-demand jobs it requested)."""

@@ -30,6 +30,7 @@ from storage.models.enums import (
     RegisterStatus,
     ReportVariant,
     RiskResponse,
+    TodoState,
     parse_member_role,
 )
 from storage.models.intake import PendingFile
@@ -51,9 +52,12 @@ from storage.models.phases import Activity, Phase
 from storage.models.projects import Project, ProjectMember
 from storage.models.registers import RegisterEntry
 from storage.models.reports import WeeklyReport, WeeklyReportRender
+from storage.models.todos import TodoItem
 from storage.models.types import EnumString, JsonText, LongText, UtcDateTime, to_naive_utc, utcnow
 
 __all__ = [
+    "TodoItem",
+    "TodoState",
     "ACTIVE_PROJECT_STATUSES",
     "EXTERNAL_KEY_PREFIX",
     "ClientRobot",

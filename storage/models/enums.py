@@ -178,6 +178,7 @@ class OutboxTargetKind(StrEnum):
     USER = "user"
     WEBHOOK = "webhook"
     CUSTOM_ROBOT = "custom_robot"  # a client group's custom robot (自定义机器人), by the project's code
+    TODO = "todo"  # a DingTalk 待办 call (bot.todo_relay, the leader only), by the todo's creator unionId
 
 
 class OutboxMessageKind(StrEnum):
@@ -190,6 +191,7 @@ class OutboxMessageKind(StrEnum):
     IMAGE = "image"
     FILE = "file"
     CARD = "card"  # an interactive card written through the card APIs (create, update, close)
+    TODO = "todo"  # not a message: bring one 待办 in line with its ``todos`` row
 
 
 class OutboxState(StrEnum):
@@ -204,3 +206,11 @@ class JobRunState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class TodoState(StrEnum):
+    """What a deliverable owner's DingTalk 待办 should be."""
+
+    OPEN = "open"  # in the owner's list, with the row's subject and due time
+    DONE = "done"  # completed: the deliverable was submitted
+    REMOVED = "removed"  # deleted: no longer due (waived, paused, archived, out of the window, another owner)

@@ -58,27 +58,30 @@ async def claim_due_outbox(
     worker: str,
     lease_seconds: float,
     now: datetime | None = None,
+    todo: bool = False,
 ) -> list[OutboxMessage]:
     """Claim up to ``limit`` messages due now: pending ones whose time has come, and ones whose sender's lease ran
     out (it crashed mid-send: sending again is at-least-once, the price of never dropping a message).
 
     Expired ones go first (they have waited longest). Claimed rows are ``sending``, owned by ``worker`` until
     ``now + lease_seconds``, ``attempts`` incremented.
-    Call inside ``db.write()`` and let it commit before sending.
+    Call inside ``db.write()`` and let it commit before sending. ``todo``: the 待办 calls (the leader's todo relay)
+    instead of the messages (every process's relay).
     """
     now = now or utcnow()
     T = OutboxMessage
+    kind = (T.target_kind == OutboxTargetKind.TODO) if todo else (T.target_kind != OutboxTargetKind.TODO)
     return await claim_rows(
         session,
         T,
         sources=(
             ClaimSource(
-                where=and_(T.state == OutboxState.SENDING, T.claimed_until < now),  # type: ignore[operator]
+                where=and_(T.state == OutboxState.SENDING, T.claimed_until < now, kind),  # type: ignore[operator]
                 order_by=(T.next_attempt_at, T.id),
                 index=_DUE_INDEX,
             ),
             ClaimSource(
-                where=and_(T.state == OutboxState.PENDING, T.next_attempt_at <= now),
+                where=and_(T.state == OutboxState.PENDING, T.next_attempt_at <= now, kind),
                 order_by=(T.next_attempt_at, T.id),
                 index=_DUE_INDEX,
             ),

@@ -12,6 +12,7 @@ from bot.dingtalk import RetryPolicy
 from bot.inbox import InboxOptions
 from bot.outbox import RelayOptions
 from bot.stream import StreamOptions
+from bot.todo_relay import TodoRelayOptions
 from handlers import help
 from sandbox.harness import Sandbox
 
@@ -29,6 +30,8 @@ FAST = KernelOptions(
     relay=RelayOptions(lease_seconds=5.0, poll_seconds=0.5, backoff_base_seconds=0.05, backoff_max_seconds=0.5,
                        stop_grace_seconds=5.0),
     stream=FAST_STREAM,
+    todo_relay=TodoRelayOptions(poll_seconds=0.5, lease_seconds=5.0, backoff_base_seconds=0.05,
+                                backoff_max_seconds=0.5),
     retry=RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.2),
     leader_retry_seconds=0.5,
     leader_check_seconds=0.5,

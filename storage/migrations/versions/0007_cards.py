@@ -1,7 +1,7 @@
 """interactive cards: each project's live status card, and the clients' acknowledgements of weekly reports
 
-Revision ID: 0006_cards
-Revises: 0005_dashboard_indexes
+Revision ID: 0007_cards
+Revises: 0006_todos
 Create Date: 2026-12-07
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = "0006_cards"
-down_revision: str | Sequence[str] | None = "0005_dashboard_indexes"
+revision: str = "0007_cards"
+down_revision: str | Sequence[str] | None = "0006_todos"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
