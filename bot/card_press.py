@@ -146,7 +146,7 @@ async def answer_on_card(session: Any, out_track_id: str, conversation: Any, pub
     an outbox update (``key``: its business key; ``conversation``: the target its writes are ordered with)."""
     values = card_values(public)
     work = current_unit_of_work()
-    answer = getattr(work, "card_answer", None) if work is not None else None
+    answer = work.card_answer if work is not None else None
     if isinstance(answer, CardAnswer) and answer.out_track_id == out_track_id:
         answer.public.update(values)
         return

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,6 +29,7 @@ from domain.replies import Reply, as_reply
 
 if TYPE_CHECKING:
     from bot.card_catalog import CardCatalog
+    from bot.card_press import CardAnswer
     from bot.dingtalk import DingTalkClient
     from bot.downloads import DownloadLinks
     from bot.outbox import OutboxRelay
@@ -130,7 +131,7 @@ class UnitOfWork:
     deferred_writes: list[DeferredWrite] = field(default_factory=list)
     # A press on an interactive card: what the command changes on that card (bot.card_press.CardAnswer), answered
     # in the callback's ACK.
-    card_answer: Any = None
+    card_answer: CardAnswer | None = None
 
     async def write_after(self, write: DeferredWrite) -> None:
         """Run ``await write(session)`` in this unit of work's write transaction: now, or for a read-only command
