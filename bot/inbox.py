@@ -358,10 +358,10 @@ class InboxPipeline:
     async def _run_press(self, inbox_id: int, press: CardPress, started: float) -> None:
         """The press runs as the command its button stands for (the same route and kernel rule as a message); its
         answer is settled on the card."""
-        answer_ = CardAnswer(press.out_track_id, private={"notice": ""})  # a refusal shown before is cleared
+        card = CardAnswer(press.out_track_id, private={"notice": ""})  # a refusal shown before is cleared
         text = self.card_actions.text_of(press)
         if text is None:
-            answer_.private["notice"] = "此按钮已失效，请发送「帮助」查看可用的命令。"
+            card.private["notice"] = "此按钮已失效，请发送「帮助」查看可用的命令。"
             log.warning("card press %s: unknown action %r", press.message_id, press.action)
             async with self._relay.unit_of_work() as work:
                 if await self._hold(work.session, inbox_id):
@@ -372,15 +372,15 @@ class InboxPipeline:
             route = self._dispatcher.route(incoming)
             try:
                 handled = await answer(self._dispatcher, route,
-                                       _CardPressUnits(self, inbox_id, route.incoming, answer_), started=started)
+                                       _CardPressUnits(self, inbox_id, route.incoming, card), started=started)
             except Superseded:
                 return
             if handled.outcome.failed:
                 self.stats.failed += 1
             self.stats.processed += 1
             if not handled.outcome.rolls_back:
-                answer_.public.update(self.card_actions.on_ok(press))
-        await self._settle_press(press, answer_)
+                card.public.update(self.card_actions.on_ok(press))
+        await self._settle_press(press, card)
 
     async def _settle_press(self, press: CardPress, card: CardAnswer) -> None:
         waiting = self._card_answers.get(press.message_id)
