@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.context import current_unit_of_work
 from bot.dingtalk.cards import CardWrite, card_values
 from bot.incoming import Incoming
@@ -140,7 +142,7 @@ class CardAnswer:
         return body
 
 
-async def answer_on_card(session: Any, out_track_id: str, conversation: Any, public: Mapping[str, Any], *,
+async def answer_on_card(session: AsyncSession, out_track_id: str, conversation: Any, public: Mapping[str, Any], *,
                          key: str) -> None:
     """Change card ``out_track_id``: in the ACK when the running unit of work is a press on that very card, else
     an outbox update (``key``: its business key; ``conversation``: the target its writes are ordered with)."""

@@ -26,6 +26,18 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
+async def wait_until(predicate: Callable[[], Awaitable[bool]], changed: Callable[[], asyncio.Event],
+                     timeout: float) -> None:
+    """Wait until ``await predicate()`` holds, re-checked each time the owner swaps in a fresh ``changed`` event
+    (after a row is finished or settled): what the inbox's and the relay's ``wait_for`` give tests and tools."""
+    async with asyncio.timeout(timeout):
+        while True:
+            event = changed()
+            if await predicate():
+                return
+            await event.wait()
+
+
 class ClaimLoop(Generic[RowT]):
     def __init__(
         self,

@@ -42,7 +42,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.card_press import CARD_ANSWER_BUDGET_SECONDS, CardAnswer, CardPress, PressActions, press_incoming
-from bot.claim_loop import ClaimLoop
+from bot.claim_loop import ClaimLoop, wait_until
 from bot.context import (
     ApprovalEventHandler,
     EventContext,
@@ -285,12 +285,7 @@ class InboxPipeline:
 
     async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
         """Wait until ``await predicate()`` holds, re-checked each time a row is finished (tests, tools)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                changed = self._changed
-                if await predicate():
-                    return
-                await changed.wait()
+        await wait_until(predicate, lambda: self._changed, timeout)
 
     async def _claim(self, limit: int) -> list[InboxMessage]:
         async with self._tx.write() as session:

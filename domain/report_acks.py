@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.outbox import CardWrite, card_values
 from reports.user_text import clip, md_literal, text_literal
@@ -51,7 +52,7 @@ def weekly_report_card(cards: Any, project: Project, week: str, markdown: str, d
                      group=project.client_conversation_id, preview=f"{project.name} {week} 周报", user_id_type=2)
 
 
-async def latest_client_report(session: Any, project_id: int) -> WeeklyReport | None:
+async def latest_client_report(session: AsyncSession, project_id: int) -> WeeklyReport | None:
     query = (select(WeeklyReport).where(WeeklyReport.project_id == project_id,
                                         WeeklyReport.variant == ReportVariant.CLIENT,
                                         col(WeeklyReport.sent_at).is_not(None))
@@ -63,7 +64,7 @@ def week_key(report: WeeklyReport) -> str:
     return f"{report.iso_year}-W{report.iso_week:02d}"
 
 
-async def acknowledgement_lines(session: Any, project_id: int, week: str) -> list[str]:
+async def acknowledgement_lines(session: AsyncSession, project_id: int, week: str) -> list[str]:
     """Who confirmed (or asked about) a week's report, for the internal weekly report; users' text literal."""
     return [f"- {md_literal(a.person_name)}：{LABELS[a.status][0]}" + (f"：{md_literal(clip(a.question or '', 200))}"
                                                                      if a.status == "question" else "")

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.outbox import enqueue_row
 from storage.models import (
     Deliverable,
@@ -126,7 +128,7 @@ def plan_changes(wanted: dict[tuple[int, str], WantedTodo], rows: Sequence[TodoI
     return changes
 
 
-async def queue_todo_call(session: Any, row: TodoItem, key: str | None = None) -> bool:
+async def queue_todo_call(session: AsyncSession, row: TodoItem, key: str | None = None) -> bool:
     """Queue the call that brings DingTalk in line with ``row`` (as it will be when the call is sent); ``key``
     defaults to the row's revision (one call per change)."""
     now = utcnow()
@@ -137,7 +139,7 @@ async def queue_todo_call(session: Any, row: TodoItem, key: str | None = None) -
     return await enqueue_row(session, outbox)
 
 
-async def _apply(session: Any, project_id: int, change: TodoChange) -> TodoItem:
+async def _apply(session: AsyncSession, project_id: int, change: TodoChange) -> TodoItem:
     row, want = change.row, change.wanted
     if change.action == "create" and want is not None:
         row = TodoItem(project_id=project_id, deliverable_id=want.deliverable_id, owner_user_id=want.owner_user_id,
@@ -164,7 +166,7 @@ async def _apply(session: Any, project_id: int, change: TodoChange) -> TodoItem:
     return row
 
 
-async def sync_project(session: Any, services: Any, project_id: int) -> int:
+async def sync_project(session: AsyncSession, services: Any, project_id: int) -> int:
     """Bring the project's ``todos`` rows in line with its plan and queue the calls; returns how many rows changed."""
     config = services.config.todo
     project = await project_for_todos(session=session, project_id=project_id)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import EventContext, Services
 from bot.feature import Feature
@@ -25,8 +25,7 @@ from domain.labels import names_of
 from reports.user_text import text_literal
 from storage.models import Approval, ApprovalResult, ApprovalStatus, Project, utcnow
 from storage.repo import get_project
-from storage.repo.cards import last_audit_id, projects_changed_since
-from storage.repo.directory import load_checkpoint, save_checkpoint
+from storage.repo.cards import take_audited_projects
 from storage.repo.outbox import get_outbox_by_key
 
 TEMPLATE = "approval_status"
@@ -48,7 +47,7 @@ def _state(approval: Approval) -> tuple[str, str]:
     return ("已通过", "green") if approval.result == ApprovalResult.AGREE else ("已拒绝", "red")
 
 
-async def approval_card_data(session: Any, services: Services, project: Project, approval: Approval
+async def approval_card_data(session: AsyncSession, services: Services, project: Project, approval: Approval
                              ) -> dict[str, str]:
     steps = [s for s in approval.steps or () if s.get("action") in ("同意", "拒绝", "撤销")]
     chain = approver_chain(services.config)  # the configured chain: who is still to decide
@@ -68,7 +67,7 @@ async def approval_card_data(session: Any, services: Services, project: Project,
     })
 
 
-async def write_approval_card(session: Any, services: Services, approval: Approval) -> bool:
+async def write_approval_card(session: AsyncSession, services: Services, approval: Approval) -> bool:
     """Queue the card's creation or its update to the approval's current state; False when nothing changed (or
     cards are off, or the project has no internal group)."""
     template = services.cards.get(TEMPLATE) if services.cards else None
@@ -89,18 +88,12 @@ async def write_approval_card(session: Any, services: Services, approval: Approv
     return await enqueue(session, f"card:{out_track_id}:{digest}", target, CardWrite("update", out_track_id, data=data))
 
 
-async def refresh_approval_cards(session: Any, services: Services) -> int:
+async def refresh_approval_cards(session: AsyncSession, services: Services) -> int:
     """The approvals of the projects audited since the last refresh (a 立项 submitted, a decision applied): their
     cards brought to the approvals' state. Returns the card writes queued."""
     if not (services.cards and services.cards.get(TEMPLATE)):
         return 0
-    checkpoint = await load_checkpoint(session=session, name=CHECKPOINT) or {}
-    seen = int(checkpoint.get("audit_id") or 0)
-    newest = await last_audit_id(session=session)
-    if newest <= seen:
-        return 0
-    changed = await projects_changed_since(session=session, audit_id=seen)
-    await save_checkpoint(session=session, name=CHECKPOINT, state={"audit_id": newest})
+    changed = await take_audited_projects(session=session, checkpoint=CHECKPOINT)
     if not changed:
         return 0
     approvals = (await session.exec(select(Approval).where(col(Approval.project_id).in_(sorted(changed)))

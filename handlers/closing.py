@@ -8,9 +8,9 @@ closes the project and has the archive bundle built (after the command, see belo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.args import Param
 from bot.context import Context
@@ -216,7 +216,7 @@ ARCHIVE_BUILT = "project.archive_built"
 WAIVE_WORD = "豁免"
 
 
-async def _archive_recorded(session: Any, project_id: int) -> bool:
+async def _archive_recorded(session: AsyncSession, project_id: int) -> bool:
     query = select(AuditLog.id).where(AuditLog.project_id == project_id, AuditLog.action == ARCHIVE_BUILT).limit(1)
     return (await session.exec(query)).first() is not None
 
@@ -278,7 +278,7 @@ async def project_archive_job(run: JobRunContext) -> None:
         await _record_archive(work.session, run, project, built, root)
 
 
-async def _record_archive(session: Any, run: JobRunContext, project: Project, built: ProjectArchive,
+async def _record_archive(session: AsyncSession, run: JobRunContext, project: Project, built: ProjectArchive,
                           root: Path) -> None:
     """The archive's records and messages, in one write: the 电子资料存档 version, the audit row, the zip (or where to
     fetch it) and a summary to the chat that asked, the zip to the project administrators."""

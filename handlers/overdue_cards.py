@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.args import Param, clip
 from bot.card_press import CardAction, answer_on_card
@@ -83,7 +84,7 @@ async def overdue_cards_job(run: JobRunContext) -> None:
     run.log.info("overdue cards: %d card writes queued", queued)
 
 
-async def _card(session: Any, template_id: str, project: Project, deliverable: Deliverable, days: int,
+async def _card(session: AsyncSession, template_id: str, project: Project, deliverable: Deliverable, days: int,
                 names: dict[str, str], today: date) -> int:
     out_track_id = overdue_out_track_id(project, deliverable)
     group = project.internal_conversation_id or ""

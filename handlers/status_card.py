@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.card_press import CardAction
 from bot.context import Services
@@ -32,15 +33,17 @@ from domain.labels import names_of, who
 from domain.report_data import counts_toward_progress
 from handlers._common import gate_progress_percent, overdue_days
 from reports.user_text import text_literal
-from storage.models import Approval, ApprovalStatus, Deliverable, DeliverableStatus, Project, ProjectStatus, StatusCard
-from storage.models import utcnow
-from storage.repo.cards import (
-    insert_status_card,
-    last_audit_id,
-    projects_changed_since,
-    status_cards,
+from storage.models import (
+    Approval,
+    ApprovalStatus,
+    Deliverable,
+    DeliverableStatus,
+    Project,
+    ProjectStatus,
+    StatusCard,
+    utcnow,
 )
-from storage.repo.directory import load_checkpoint, save_checkpoint
+from storage.repo.cards import insert_status_card, status_cards, take_audited_projects
 
 log = logging.getLogger("dingpm.cards")
 
@@ -56,7 +59,7 @@ def status_out_track_id(project: Project, serial: int) -> str:
     return f"dpm-status-{project.code}-{serial}"
 
 
-async def status_card_data(session: Any, project: Project, *, today: date, calendar: Any, now_local: datetime
+async def status_card_data(session: AsyncSession, project: Project, *, today: date, calendar: Any, now_local: datetime
                            ) -> dict[str, str]:
     """The card's public data, every value a string (the template's variable contract, ``bot/cards``)."""
     deliverables = list((await session.exec(
@@ -99,22 +102,18 @@ def _digest(data: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(shown, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-async def refresh_status_cards(session: Any, services: Services) -> int:
+async def refresh_status_cards(session: AsyncSession, services: Services) -> int:
     """After commits: the cards of the projects audited since the last refresh, in this write transaction (the
     outbox rows go out after its commit). Returns the number of card writes queued."""
     if not (services.cards and services.cards.get(TEMPLATE)):
         return 0
-    checkpoint = await load_checkpoint(session=session, name=CHECKPOINT) or {}
-    seen = int(checkpoint.get("audit_id") or 0)
-    newest = await last_audit_id(session=session)
-    if newest <= seen:
+    changed = await take_audited_projects(session=session, checkpoint=CHECKPOINT)
+    if not changed:
         return 0
-    changed = await projects_changed_since(session=session, audit_id=seen)
-    await save_checkpoint(session=session, name=CHECKPOINT, state={"audit_id": newest})
     return await refresh_projects(session, services, changed, daily=False)
 
 
-async def refresh_projects(session: Any, services: Services, audited: dict[int, int] | list[int], *,
+async def refresh_projects(session: AsyncSession, services: Services, audited: dict[int, int] | list[int], *,
                            daily: bool) -> int:
     """Bring these projects' status cards up to date (``audited``: project id -> its newest audit row, or just the
     ids): each card rendered once, an update queued only when its data differ; ``daily``: also re-post the cards a
@@ -167,7 +166,7 @@ async def refresh_projects(session: Any, services: Services, audited: dict[int, 
     return queued
 
 
-async def _post(session: Any, services: Services, template_id: str, project: Project, group: str,
+async def _post(session: AsyncSession, services: Services, template_id: str, project: Project, group: str,
                 data: dict[str, str], digest: str, *, serial: int, audit_id: int) -> int:
     out_track_id = status_out_track_id(project, serial)
     card = StatusCard(project_id=project.id, conversation_id=group, out_track_id=out_track_id, serial=serial,
@@ -182,7 +181,7 @@ async def _post(session: Any, services: Services, template_id: str, project: Pro
     return 1
 
 
-async def _retire(session: Any, card: StatusCard) -> int:
+async def _retire(session: AsyncSession, card: StatusCard) -> int:
     """The project left the group (rebound, or closed): take its pinned card down."""
     if not card.pinned:
         return 0

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.sql import operators, visitors
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import EventContext, UnitOfWork
 from bot.feature import Feature
@@ -44,11 +45,11 @@ _PLAN_TABLES = {Deliverable.__tablename__: "project_id", Phase.__tablename__: "p
 
 # ---- which projects a unit of work changed -----------------------------------------------------------------------
 
-def _touched(session: Any) -> set[int]:
+def _touched(session: AsyncSession) -> set[int]:
     return session.info.setdefault(_TOUCHED, set())
 
 
-def _note_flush(session: Any, _context: Any) -> None:
+def _note_flush(session: AsyncSession, _context: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, (Deliverable, Phase)) and obj.project_id is not None:
             _touched(session).add(obj.project_id)

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.claim_loop import ClaimLoop
+from bot.claim_loop import ClaimLoop, wait_until
 from bot.config import Config
 from bot.context import UnitOfWork, bind_unit_of_work, current_unit_of_work
 from bot.dingtalk.cards import CardsApi, CardWrite
@@ -190,12 +190,7 @@ class OutboxRelay:
 
     async def wait_for(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
         """Wait until ``await predicate()`` holds, re-checked each time a row is settled (tests, tools)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                changed = self._changed
-                if await predicate():
-                    return
-                await changed.wait()
+        await wait_until(predicate, lambda: self._changed, timeout)
 
     async def wait_idle(self, timeout: float) -> None:
         """Wait until no send is in flight (tests, shutdown)."""

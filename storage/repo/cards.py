@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import AuditLog, ReportAck, StatusCard
 from storage.repo._sql import insert_ignoring_duplicates
+from storage.repo.directory import load_checkpoint, save_checkpoint
 
 
 async def record_status_card_pinned(*, session: AsyncSession, out_track_id: str, pinned: bool) -> None:
@@ -46,6 +47,19 @@ async def projects_changed_since(*, session: AsyncSession, audit_id: int) -> dic
     query = (select(AuditLog.project_id, func.max(AuditLog.id)).where(col(AuditLog.id) > audit_id)
              .where(col(AuditLog.project_id).is_not(None)).group_by(col(AuditLog.project_id)))
     return {int(project_id): int(newest) for project_id, newest in (await session.exec(query)).all()}
+
+
+async def take_audited_projects(*, session: AsyncSession, checkpoint: str) -> dict[int, int]:
+    """The projects audited since the named checkpoint was last taken (project id -> newest audit row), moving the
+    checkpoint past them in this transaction: each refresher sees every change once. Empty when nothing is new."""
+    state = await load_checkpoint(session=session, name=checkpoint) or {}
+    seen = int(state.get("audit_id") or 0)
+    newest = await last_audit_id(session=session)
+    if newest <= seen:
+        return {}
+    changed = await projects_changed_since(session=session, audit_id=seen)
+    await save_checkpoint(session=session, name=checkpoint, state={"audit_id": newest})
+    return changed
 
 
 async def record_report_ack(*, session: AsyncSession, ack: ReportAck) -> bool:
