@@ -38,11 +38,11 @@ def instrument_write_transactions() -> dict[str, list[float]]:
     original = transactions.Transactions.write
 
     @asynccontextmanager
-    async def write(self: Any, *, urgent: bool = False) -> Any:
+    async def write(self: Any, *, urgent: bool = False, interactive: bool = False) -> Any:
         frame = sys._getframe(2)
         caller = f"{frame.f_code.co_name} ({frame.f_code.co_filename.rsplit('/', 2)[-2]})"
         started = time.perf_counter()
-        async with original(self, urgent=urgent) as session:
+        async with original(self, urgent=urgent, interactive=interactive) as session:
             entered = time.perf_counter()
             yield session
         done = time.perf_counter()

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pacing-cps", type=float, default=None,
                         help="our bot's pacing.calls_per_second (default: the config default, 15)")
     parser.add_argument("--relay-sends", type=int, default=None,
-                        help="our bot's RelayOptions.max_concurrent_sends (default: the kernel default, 8)")
+                        help="our bot's RelayOptions.max_concurrent_sends (default: the kernel default, 16)")
     parser.add_argument("--processes", type=int, default=1,
                         help="our bot's processes sharing the database (the Stream gateway spreads frames over "
                              "their connections); the results get the suffix -<n>proc")

@@ -3,18 +3,21 @@
 1. ``on_frame`` (called by the Stream client before it acks) stores the typed item in the inbox, unique by the
    frame's messageId and the bot message's msgId, and returns: only then is the frame acked. A duplicate or a
    redelivery hits a unique key, is dropped, and is acked as well.
-2. With a free slot (fewer than ``pacing.max_concurrent_messages`` in flight, no older rows waiting), the frame is
-   stored already claimed by this worker and runs at once as a tracked task: no claim round trip per message.
-   Otherwise it is stored pending, and the pump claims pending rows (and rows whose processor's lease ran out, e.g.
-   after a crash, or other processes' leftovers) oldest first as slots free up, and at least every ``poll_seconds``.
+2. With room here (a free slot: fewer than ``pacing.max_concurrent_messages`` in flight; or a free place in the
+   backlog of ``InboxOptions.backlog`` rows waiting for a slot) and no older rows waiting in the table, the frame is
+   stored already claimed by this worker and runs at once, or when a slot frees, in arrival order: no claim round
+   trip per message, under load too. Otherwise it is stored pending, and the pump claims pending rows (and rows
+   whose processor's lease ran out, e.g. after a crash, or other processes' leftovers) oldest first, in batches
+   once the backlog is half empty, and at least every ``poll_seconds``. On stop, the backlog goes back to pending.
 3. Each message is routed once (``Dispatcher.route``) and run through the kernel's one door,
-   ``bot.kernel.answer``, with this row's units of work (``_InboxUnits``): every write transaction first re-asserts
-   this worker's claim on the row (which on PostgreSQL/MySQL also row-locks it, so no other process can take it);
-   the command runs with ``ctx.session``; its replies become outbox rows keyed by the row and the row is marked
-   done -- all committed together. After the commit the replies go out through the relay's fast path. A command
-   declared ``reads_only`` (a list, an overview, help) runs in a read transaction instead, outside the write lock
-   (SQLite's only writer), and a short write transaction then holds the claim, queues its answer and marks the row
-   done.
+   ``bot.kernel.answer``, with this row's units of work (``_InboxUnits``): the command runs with ``ctx.session``;
+   its replies become outbox rows keyed by the row and the row is marked done, on the condition that this worker
+   still holds its claim (else ``Superseded``: all of it rolls back) -- all committed together. A unit of work that
+   begins after half the lease re-asserts (and extends) the claim first, which on PostgreSQL/MySQL also row-locks
+   the row. After the commit the replies go out through the relay's fast path. A command declared ``reads_only``
+   (a list, an overview, help) runs in a read transaction instead, outside the write lock (SQLite's only writer),
+   and a short write transaction then queues its answer and marks the row done. A command's statements run on the
+   loop's thread on SQLite (``storage.sqlite_driver``: interactive sessions).
 4. A user mistake (usage, permission, not found, conflict) commits nothing but its reply and the done-mark; an
    unexpected error rolls everything back, then records the failure and the apology in a second transaction (the
    rule lives in ``bot.kernel``). A crash anywhere before the commit leaves the row claimed; its lease runs out and
@@ -34,6 +37,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +71,7 @@ from storage.repo import (
     insert_inbox,
     mark_inbox_done,
     mark_inbox_failed,
+    release_inbox_claims,
 )
 from storage.repo.kernel import hold_inbox_claim
 
@@ -126,12 +131,13 @@ class InboxOptions:
     lease_seconds: float = 60.0  # a claimed row is ours this long before another process may take it over
     poll_seconds: float = 5.0  # look for rows of other processes and expired leases at least this often
     stop_grace_seconds: float = 20.0  # on stop, commands in flight get this long to finish
+    backlog: int = 64  # claimed rows waiting here for a free slot (in arrival order), beyond those in flight
 
 
 @dataclass
 class InboxStats:
     stored: int = 0  # frames persisted
-    taken_at_once: int = 0  # of those, stored already claimed and run without a claim round trip
+    taken_at_once: int = 0  # of those, stored already claimed (run at once or queued here) without a claim round trip
     duplicates: int = 0  # frames dropped by a unique key (redelivery, duplicate push)
     processed: int = 0  # rows finished (done or failed) by this process
     failed: int = 0
@@ -140,6 +146,14 @@ class InboxStats:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A row this worker claimed (or stored claimed), and when (``time.monotonic()``): its lease runs from then."""
+
+    inbox_id: int
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +187,13 @@ class InboxPipeline:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.stats = InboxStats()
         self._changed = asyncio.Event()  # replaced after each finished row: wakes wait_for()
-        self._reserved = 0  # slots promised to frames being stored already claimed
+        self._reserved = 0  # places (slots or backlog) promised to frames being stored already claimed
+        # Rows this worker claimed that wait for a slot, oldest first: under load a frame is still stored claimed and
+        # queued here instead of pending (which would cost a claim round trip per row when a slot frees).
+        self._backlog: deque[tuple[_Claim, Item | str]] = deque()
         self._frames: GroupCommit[_Frame, int | None] = GroupCommit(self._store_frames, name="inbox-frames")
         self._pump: ClaimLoop[InboxMessage] = ClaimLoop(
-            name="inbox-pump", claim=self._claim, room=self._free_slots, hand_over=self._take_claimed,
+            name="inbox-pump", claim=self._claim, room=self._claim_room, hand_over=self._take_claimed,
             poll_seconds=lambda: self.options.poll_seconds, log=log,
         )
         self.card_actions = PressActions()
@@ -230,11 +247,12 @@ class InboxPipeline:
         else:
             # A redelivered event keeps its messageId; the eventId also catches the same event in a new frame.
             kind, msg_id = InboxKind.EVENT, (f"event:{item.event_id}" if item.event_id else None)
-        at_once = self._has_free_slot()
+        at_once = self._has_room()
         if at_once:
             self._reserved += 1
         try:
             new_id = await self._frames.submit(_Frame(item, kind, msg_id, at_once))
+            claimed_at = time.monotonic()
         finally:
             if at_once:
                 self._reserved -= 1
@@ -248,7 +266,7 @@ class InboxPipeline:
         self.stats.stored += 1
         if at_once:
             self.stats.taken_at_once += 1
-            self._spawn(new_id, item)
+            self._take(_Claim(new_id, claimed_at), item)
         else:
             self.wake()
 
@@ -260,12 +278,18 @@ class InboxPipeline:
                                        claimed_by=self.worker if f.at_once else None,
                                        lease_seconds=self.options.lease_seconds) for f in frames]
 
-    def _has_free_slot(self) -> bool:
+    def _has_room(self) -> bool:
         # Older rows waiting in the table go first: a new frame queues behind them.
-        return self.running and not self._pump.stopping and not self._pump.rows_waiting and self._free_slots() > 0
+        return self.running and not self._pump.stopping and not self._pump.rows_waiting and self._places() > 0
 
-    def _free_slots(self) -> int:
-        return self._max_concurrent - len(self._tasks) - self._reserved
+    def _places(self) -> int:
+        """Rows this worker can take now: free slots plus free backlog places."""
+        free_slots = self._max_concurrent - len(self._tasks)
+        return free_slots + self.options.backlog - len(self._backlog) - self._reserved
+
+    def _claim_room(self) -> int:
+        # Claim from the table in batches: only once the backlog has run down to half, then enough to fill it.
+        return self._places() if len(self._backlog) <= self.options.backlog // 2 else 0
 
     # ---- 2. the pump -----------------------------------------------------------------------------------------
 
@@ -274,10 +298,19 @@ class InboxPipeline:
         self._pump.start()
 
     async def stop(self) -> None:
-        """Stop claiming; let commands in flight finish within the grace; cancel the rest (rolled back, re-run)."""
+        """Stop claiming; let commands in flight finish within the grace; cancel the rest (rolled back, re-run).
+        Rows still waiting in the backlog are handed back to the table (pending) for whoever runs next."""
         await self._pump.stop()
+        waiting, self._backlog = [claim.inbox_id for claim, _ in self._backlog], deque()
         if cut := await drain(self._tasks, self.options.stop_grace_seconds):
             log.warning("inbox: %d commands cut short by shutdown; rolled back, they run again after restart", cut)
+        if waiting:
+            try:
+                async with self._tx.write() as session:
+                    await release_inbox_claims(session=session, inbox_ids=waiting, worker=self.worker)
+            except Exception:  # their leases run out instead
+                log.exception("inbox: %d waiting rows could not be handed back; they run after their lease",
+                              len(waiting))
 
     def wake(self) -> None:
         """Rows may be waiting in the table: claim them as soon as a slot is free."""
@@ -293,12 +326,20 @@ class InboxPipeline:
                                              lease_seconds=self.options.lease_seconds)
 
     def _take_claimed(self, rows: Sequence[InboxMessage]) -> None:
+        claimed_at = time.monotonic()
         for row in rows:
             assert row.id is not None
-            self._spawn(row.id, row.payload)
+            self._take(_Claim(row.id, claimed_at), row.payload)
 
-    def _spawn(self, inbox_id: int, item: Item | str) -> None:
-        task = asyncio.create_task(self._process(inbox_id, item), name=f"inbox-{inbox_id}")
+    def _take(self, claim: _Claim, item: Item | str) -> None:
+        """Run a row this worker claimed, now if a slot is free, else after the rows already waiting."""
+        if self._backlog or len(self._tasks) >= self._max_concurrent:
+            self._backlog.append((claim, item))
+        else:
+            self._spawn(claim, item)
+
+    def _spawn(self, claim: _Claim, item: Item | str) -> None:
+        task = asyncio.create_task(self._process(claim, item), name=f"inbox-{claim.inbox_id}")
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -308,29 +349,35 @@ class InboxPipeline:
         self._changed = asyncio.Event()
         if not task.cancelled() and task.exception() is not None:
             log.error("inbox: processing task crashed", exc_info=task.exception())
+        if self._backlog and not self._pump.stopping:
+            self._spawn(*self._backlog.popleft())
         self._pump.room_freed()
 
     # ---- 3. one row, one unit of work ------------------------------------------------------------------------
 
-    async def _process(self, inbox_id: int, item: Item | str) -> None:
+    async def _process(self, claim: _Claim, item: Item | str) -> None:
         """Run one claimed row: ``item`` is the typed item (stored just now) or the row's payload (claimed)."""
+        inbox_id = claim.inbox_id
         if isinstance(item, str):
             try:
                 item = decode_item(item)
             except Exception as exc:  # noqa: BLE001 - an unreadable row must not block the others
                 log.exception("inbox: row %s cannot be decoded", inbox_id)
-                await self._fail_alone(inbox_id, f"payload unreadable: {type(exc).__name__}: {exc}")
+                with contextlib.suppress(Superseded):
+                    await self._fail_alone(claim, f"payload unreadable: {type(exc).__name__}: {exc}")
                 return
         started = time.perf_counter()
         try:
             if isinstance(item, CardPress):
-                await self._run_press(inbox_id, item, started)
+                await self._run_press(claim, item, started)
             elif isinstance(item, Incoming):
-                await self._run_command(inbox_id, item, started)
+                await self._run_command(claim, item, started)
             else:
-                await self._run_event(inbox_id, item, started)
+                await self._run_event(claim, item, started)
         except asyncio.CancelledError:
             raise
+        except Superseded:
+            return  # another worker has the row (logged where it was found out)
         except Exception:
             # The commit failed (database gone, serialization failure): nothing happened; after the lease the row
             # is claimed again and the command runs afresh.
@@ -338,11 +385,11 @@ class InboxPipeline:
             log.exception("inbox: row %s (message_id=%s) could not be committed; it runs again after its lease",
                           inbox_id, item.message_id)
 
-    async def _run_command(self, inbox_id: int, incoming: Incoming, started: float) -> None:
+    async def _run_command(self, claim: _Claim, incoming: Incoming, started: float) -> None:
         incoming = await self._dispatcher.prepare(incoming)  # downloads and the like: not inside the write lock
         route = self._dispatcher.route(incoming)
         try:
-            handled = await answer(self._dispatcher, route, _InboxUnits(self, inbox_id, route.incoming),
+            handled = await answer(self._dispatcher, route, _InboxUnits(self, claim, route.incoming),
                                    started=started)
         except Superseded:
             return
@@ -350,7 +397,7 @@ class InboxPipeline:
             self.stats.failed += 1
         self.stats.processed += 1
 
-    async def _run_press(self, inbox_id: int, press: CardPress, started: float) -> None:
+    async def _run_press(self, claim: _Claim, press: CardPress, started: float) -> None:
         """The press runs as the command its button stands for (the same route and kernel rule as a message); its
         answer is settled on the card."""
         card = CardAnswer(press.out_track_id, private={"notice": ""})  # a refusal shown before is cleared
@@ -358,16 +405,15 @@ class InboxPipeline:
         if text is None:
             card.private["notice"] = "此按钮已失效，请发送「帮助」查看可用的命令。"
             log.warning("card press %s: unknown action %r", press.message_id, press.action)
-            async with self._relay.unit_of_work() as work:
-                if await self._hold(work.session, inbox_id):
-                    await mark_inbox_done(session=work.session, inbox_id=inbox_id)
+            async with self._writing(claim) as work:
+                await self.finish(work.session, claim.inbox_id)
         else:
             incoming = press_incoming(press, text, corp_id=self._services.config.dingtalk.corp_id, is_group=True)
             incoming = await self._dispatcher.prepare(incoming)
             route = self._dispatcher.route(incoming)
             try:
                 handled = await answer(self._dispatcher, route,
-                                       _CardPressUnits(self, inbox_id, route.incoming, card), started=started)
+                                       _CardPressUnits(self, claim, route.incoming, card), started=started)
             except Superseded:
                 return
             if handled.outcome.failed:
@@ -386,7 +432,7 @@ class InboxPipeline:
             return
         # The ACK went out without the answer (slow run, or a row re-run after a restart): update the card.
         private = {press.user_id: card.private} if card.private and press.user_id_type == 1 else {}
-        async with self._relay.unit_of_work() as work:
+        async with self._relay.unit_of_work(interactive=True) as work:
             await enqueue(work.session, f"card:{press.out_track_id}:press:{press.message_id}",
                           group_target(press.conversation_id),
                           CardWrite("update", press.out_track_id, data=card.public, private=private, by_key=True))
@@ -394,39 +440,42 @@ class InboxPipeline:
     @contextlib.asynccontextmanager
     async def _reading(self, card_answer: CardAnswer | None = None) -> AsyncIterator[UnitOfWork]:
         """A read-only command's unit of work: a read session that refuses writes, bound as the current work."""
-        async with self._tx.read() as session:
+        async with self._tx.read(interactive=True) as session:
             work = UnitOfWork(session=session, read_only=True, card_answer=card_answer)
             with writes_forbidden(session), bind_unit_of_work(work):
                 yield work
 
     @contextlib.asynccontextmanager
-    async def _writing(self, inbox_id: int, card_answer: CardAnswer | None = None) -> AsyncIterator[UnitOfWork]:
-        """A write unit of work that first re-asserts this worker's claim on the row (``Superseded`` if lost)."""
-        async with self._relay.unit_of_work() as work:
-            if not await self._hold(work.session, inbox_id):
-                raise Superseded(inbox_id)
+    async def _writing(self, claim: _Claim, card_answer: CardAnswer | None = None) -> AsyncIterator[UnitOfWork]:
+        """A write unit of work on a claimed row (``Superseded`` if the claim was lost).
+
+        The claim is re-asserted (and its lease extended) first only once half the lease has gone by: before that no
+        other worker can have taken the row over, and the row's finishing mark (``finish``), which is conditional on
+        the claim, catches a takeover during a long run anyway. So a typical command pays no statement for it."""
+        async with self._relay.unit_of_work(interactive=True) as work:
+            half_gone = time.monotonic() - claim.at >= self.options.lease_seconds / 2
+            if half_gone and not await self._hold(work.session, claim.inbox_id):
+                raise Superseded(claim.inbox_id)
             work.card_answer = card_answer
             yield work
 
-    async def _run_event(self, inbox_id: int, event: ApprovalEvent, started: float) -> None:
+    async def _run_event(self, claim: _Claim, event: ApprovalEvent, started: float) -> None:
         trace_id = new_trace_id()
         outcome, error = "ok", None
         try:
-            async with self._relay.unit_of_work() as work:
-                if not await self._hold(work.session, inbox_id):
-                    return
+            async with self._writing(claim) as work:
                 ctx = EventContext(services=self._services, event=event, trace_id=trace_id)
                 for handler in self._event_handlers:
                     await handler(event, ctx)
                 if not self._event_handlers:
                     outcome = "stored"  # no approvals feature yet: kept in the inbox for later inspection
-                await mark_inbox_done(session=work.session, inbox_id=inbox_id)
-        except asyncio.CancelledError:
+                await self.finish(work.session, claim.inbox_id)
+        except (asyncio.CancelledError, Superseded):
             raise
         except Exception as exc:  # noqa: BLE001 - the handler's error is kept on the row
             outcome, error = "error", f"{type(exc).__name__}: {exc}"[:2000]
             event_log.exception("approval event failed message_id=%s trace_id=%s", event.message_id, trace_id)
-            await self._fail_alone(inbox_id, f"{error} (trace_id={trace_id})")
+            await self._fail_alone(claim, f"{error} (trace_id={trace_id})")
             self.stats.failed += 1
         self.stats.processed += 1
         event_log.info(
@@ -441,14 +490,27 @@ class InboxPipeline:
         if await hold_inbox_claim(session=session, inbox_id=inbox_id, worker=self.worker,
                                   lease_seconds=self.options.lease_seconds):
             return True
-        self.stats.superseded += 1
-        log.warning("inbox: row %s was taken over by another worker; not running it here", inbox_id)
+        self._superseded(inbox_id)
         return False
 
-    async def _fail_alone(self, inbox_id: int, error: str) -> None:
-        async with self._relay.unit_of_work() as work:
-            if await self._hold(work.session, inbox_id):
-                await mark_inbox_failed(session=work.session, inbox_id=inbox_id, error=error)
+    async def finish(self, session: AsyncSession, inbox_id: int, error: str | None = None) -> None:
+        """Mark the row done (failed with ``error``) in ``session``'s transaction, if this worker still holds it;
+        otherwise raise ``Superseded``: the transaction must roll back (another worker runs the row)."""
+        if error is None:
+            finished = await mark_inbox_done(session=session, inbox_id=inbox_id, worker=self.worker)
+        else:
+            finished = await mark_inbox_failed(session=session, inbox_id=inbox_id, error=error, worker=self.worker)
+        if not finished:
+            self._superseded(inbox_id)
+            raise Superseded(inbox_id)
+
+    def _superseded(self, inbox_id: int) -> None:
+        self.stats.superseded += 1
+        log.warning("inbox: row %s was taken over by another worker; not running it here", inbox_id)
+
+    async def _fail_alone(self, claim: _Claim, error: str) -> None:
+        async with self._writing(claim) as work:
+            await self.finish(work.session, claim.inbox_id, error)
 
 
 @dataclass(slots=True)
@@ -457,25 +519,22 @@ class _InboxUnits:
     by the row, and the row is marked done (or failed) in the same transaction."""
 
     pipeline: InboxPipeline
-    inbox_id: int
+    claim: _Claim
     incoming: Incoming
 
     def read(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         return self.pipeline._reading()
 
     def write(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
-        return self.pipeline._writing(self.inbox_id)
+        return self.pipeline._writing(self.claim)
 
     async def settle(self, work: UnitOfWork, handled: Handled) -> None:
         try:
-            await queue_replies(work.session, self.inbox_id, self.incoming, handled.replies)
+            await queue_replies(work.session, self.claim.inbox_id, self.incoming, handled.replies)
         except (ValueError, TypeError, InvalidRequest) as exc:
             raise Undeliverable(f"answer cannot be sent: {type(exc).__name__}: {exc}") from exc
-        if handled.outcome.failed:
-            await mark_inbox_failed(session=work.session, inbox_id=self.inbox_id,
-                                    error=f"{handled.error} (trace_id={handled.trace_id})")
-        else:
-            await mark_inbox_done(session=work.session, inbox_id=self.inbox_id)
+        error = f"{handled.error} (trace_id={handled.trace_id})" if handled.outcome.failed else None
+        await self.pipeline.finish(work.session, self.claim.inbox_id, error)
 
 
 @dataclass(slots=True)
@@ -485,7 +544,7 @@ class _CardPressUnits:
     one (a refusal, an error) goes to the presser alone, as the card's private notice, and the chat stays quiet."""
 
     pipeline: InboxPipeline
-    inbox_id: int
+    claim: _Claim
     incoming: Incoming
     card: CardAnswer
 
@@ -493,7 +552,7 @@ class _CardPressUnits:
         return self.pipeline._reading(self.card)
 
     def write(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
-        return self.pipeline._writing(self.inbox_id, self.card)
+        return self.pipeline._writing(self.claim, self.card)
 
     async def settle(self, work: UnitOfWork, handled: Handled) -> None:
         if handled.outcome.rolls_back:
@@ -502,7 +561,7 @@ class _CardPressUnits:
             replies: Sequence[Reply] = ()
         else:
             replies = handled.replies
-        await _InboxUnits(self.pipeline, self.inbox_id, self.incoming).settle(
+        await _InboxUnits(self.pipeline, self.claim, self.incoming).settle(
             work, dataclasses.replace(handled, replies=tuple(replies)))
 
 

@@ -74,9 +74,10 @@ class Transactions:
         return self._gate.waiting if self._gate is not None else 0
 
     @asynccontextmanager
-    async def write(self, *, urgent: bool = False) -> AsyncIterator[Any]:
+    async def write(self, *, urgent: bool = False, interactive: bool = False) -> AsyncIterator[Any]:
+        """``interactive``: a chat command's unit of work (``Database.write``)."""
         if self._gate is None:
-            async with self.database.write() as session:
+            async with self.database.write(interactive=interactive) as session:
                 yield session
             return
         if self._holder is not None and self._holder is asyncio.current_task():
@@ -85,13 +86,13 @@ class Transactions:
         await self._gate.acquire(urgent)
         self._holder = asyncio.current_task()
         try:
-            async with self.database.write() as session:
+            async with self.database.write(interactive=interactive) as session:
                 yield session
         finally:
             self._holder = None
             self._gate.release()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[Any]:
-        async with self.database.read() as session:
+    async def read(self, *, interactive: bool = False) -> AsyncIterator[Any]:
+        async with self.database.read(interactive=interactive) as session:
             yield session

@@ -122,7 +122,11 @@ def _create_sqlite_engine(
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(_WRITE_TRANSACTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        driver_connection = connection.connection.dbapi_connection
+        if isinstance(driver_connection, sqlite_driver.OneHopConnection):
+            driver_connection.next_begin_immediate(immediate)  # its dialect's do_begin runs it (see sqlite_driver)
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -225,17 +229,27 @@ class Database:
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             write_engine(self.engine), class_=AsyncSession, expire_on_commit=False
         )
+        # A chat command's statements are small and many: on SQLite they run on the loop's thread (sqlite_driver).
+        interactive = self.engine.execution_options(**{sqlite_driver.INLINE: True})
+        self._interactive_read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            interactive, class_=AsyncSession, expire_on_commit=False
+        )
+        self._interactive_write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            write_engine(interactive), class_=AsyncSession, expire_on_commit=False
+        )
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session inside a write transaction: committed when the block exits, rolled back if it raises."""
-        async with self.write_sessions() as session, session.begin():
+    async def write(self, *, interactive: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session inside a write transaction: committed when the block exits, rolled back if it raises.
+        ``interactive``: a chat command's unit of work (its statements run on the loop's thread on SQLite)."""
+        sessions = self._interactive_write_sessions if interactive else self.write_sessions
+        async with sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self, *, interactive: bool = False) -> AsyncIterator[AsyncSession]:
         """A session for reads; whatever it did is rolled back when the block exits."""
-        async with self.read_sessions() as session:
+        async with (self._interactive_read_sessions if interactive else self.read_sessions)() as session:
             yield session
 
     async def close(self) -> None:

@@ -10,10 +10,25 @@ for all of it: the lock time per command, not SQLite, limited our throughput. Th
 It relies on two names aiosqlite keeps internal (``Connection._execute`` and ``Connection._conn``), the same ones
 SQLAlchemy's own adapter uses; ``tests/storage`` runs everything through it, so an upgrade that changes them fails
 there. Engines for ``sqlite+aiosqlite`` URLs use it (``storage.db.create_engine``).
+
+A chat command's statements (``INLINE``, below) and transaction control (``OneHopConnection.begin``/``commit``/
+``rollback``) run on the loop's thread without any hop: with three hops per transaction and one per statement, the
+hops cost more CPU than SQLite's work. What could block is kept off the loop:
+
+* ``BEGIN IMMEDIATE`` is first tried without waiting (busy timeout 0 for that one statement). Within a process the
+  write gate (``bot.transactions``) already orders the writers, so it only finds the lock taken when another process
+  writes; then it goes to aiosqlite's thread and waits there, in the busy handler, as before.
+* ``COMMIT`` in WAL mode with ``synchronous=NORMAL`` appends the transaction's pages to the WAL (no fsync). The
+  automatic checkpoint, which copies the WAL into the database file and fsyncs both, would run inside that commit;
+  it is switched off on every connection (``wal_autocheckpoint=0``) and every ``CHECKPOINT_EVERY`` commits one commit
+  goes to aiosqlite's thread and checkpoints there (PASSIVE: it waits for no reader), which keeps the WAL about as
+  small as SQLite's own default of 1,000 pages would.
+* ``ROLLBACK`` discards the transaction's pages; nothing waits.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import deque
 from typing import Any
 
@@ -26,22 +41,25 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 
 DRIVER_NAME = "sqlite+dingpm_aiosqlite"
 
-# Execution option: run this statement on the event loop's thread, without the hop to aiosqlite's thread, when its
-# connection is inside a transaction. Only for the per-message point statements (by primary or unique key: tens of
-# microseconds in SQLite): inside a transaction they never wait for a lock (a write transaction holds SQLite's write
-# lock from its BEGIN IMMEDIATE; WAL readers wait for nobody), and the hop costs more than the statement (a future, a
-# queue, a wake-up of the loop through its self-pipe, and the GIL handed back and forth) while the write lock is held.
-# BEGIN and COMMIT, which may wait for the lock or a checkpoint's I/O, and every other statement keep the hop.
+# Execution option: run the statement on the event loop's thread, without the hop to aiosqlite's thread, when its
+# connection is inside a transaction. For the statements of a chat command's unit of work (``storage.db``'s
+# interactive sessions carry it) and the kernel's own point statements: inside a transaction they never wait for a
+# lock (a write transaction holds SQLite's write lock from its BEGIN IMMEDIATE; WAL readers wait for nobody), they
+# take tens of microseconds in SQLite, and the hop costs more than that (a future, a queue, a wake-up of the loop
+# through its self-pipe, the GIL handed back and forth) while, in a write transaction, the write lock stays held.
+# Jobs and pages, whose statements may scan, keep the hop; a statement can opt out with ``{INLINE: False}``.
 INLINE = "dingpm_inline"
-_inline_sql: set[str] = set()
-_DEFERRED_BEGIN = "BEGIN"  # a read transaction's start takes no lock (the first read takes a WAL snapshot): inline too
+_DEFERRED_BEGIN = "BEGIN"
+# A checkpoint every this many commits of a connection, on aiosqlite's thread: our commands write a few pages each, so
+# this is near SQLite's default automatic checkpoint (every 1,000 WAL pages), which ``connect`` switches off.
+CHECKPOINT_EVERY = 250
 
 
 def note_inline_statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                           executemany: bool) -> None:
-    """``before_cursor_execute`` hook: remember the SQL text of statements executed with ``INLINE``."""
-    if context is not None and context.execution_options.get(INLINE):
-        _inline_sql.add(statement)
+    """``before_cursor_execute`` hook: tell our cursor whether this execution runs with ``INLINE``."""
+    if isinstance(cursor, OneHopCursor):
+        cursor.inline = context is not None and bool(context.execution_options.get(INLINE))
 
 
 def _run_statement(connection: Any, operation: str, parameters: Any) -> tuple[Any, list[Any] | None, int, int]:
@@ -60,12 +78,16 @@ def _run_statement(connection: Any, operation: str, parameters: Any) -> tuple[An
 
 
 class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
-    __slots__ = ()
+    __slots__ = ("inline",)
+
+    def __init__(self, adapt_connection: Any) -> None:
+        super().__init__(adapt_connection)
+        self.inline = False  # set per execution by ``note_inline_statement``
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         connection = self._connection
         try:
-            if (operation in _inline_sql and connection._conn.in_transaction) or operation == _DEFERRED_BEGIN:
+            if self.inline and connection._conn.in_transaction:
                 description, rows, lastrowid, rowcount = _run_statement(connection._conn, operation, parameters)
             else:
                 description, rows, lastrowid, rowcount = self.await_(
@@ -78,20 +100,83 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._rows = deque(rows)
 
 
+def _try_begin_immediate(connection: Any) -> bool:
+    """On the loop's thread: BEGIN IMMEDIATE if the write lock is free now; False (nothing begun) if it is taken."""
+    (busy_timeout_ms,) = connection.execute("PRAGMA busy_timeout").fetchone()
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise
+        return False
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+
+
+def _commit_and_checkpoint(connection: Any) -> None:
+    connection.commit()
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
 
     def cursor(self, server_side: bool = False) -> Any:
         return super().cursor(server_side) if server_side else OneHopCursor(self)
 
+    def next_begin_immediate(self, immediate: bool) -> None:
+        """Whether the transaction about to begin writes (``storage.db``'s begin hook says so before ``do_begin``)."""
+        self._connection.dingpm_begin_immediate = immediate
+
+    def begin(self) -> None:
+        """BEGIN (a read transaction) or BEGIN IMMEDIATE (a write transaction), on the loop's thread unless it has to
+        wait for another process's write lock."""
+        connection = self._connection._conn
+        immediate = getattr(self._connection, "dingpm_begin_immediate", False)
+        try:
+            if not immediate:
+                connection.execute(_DEFERRED_BEGIN)
+            elif not _try_begin_immediate(connection):
+                self.await_(self._connection._execute(connection.execute, "BEGIN IMMEDIATE"))
+        except Exception as error:  # noqa: BLE001 - re-raised as the dialect's DBAPI error
+            self._handle_exception(error)
+
+    def commit(self) -> None:
+        connection = self._connection._conn
+        commits = self._connection.dingpm_commits = getattr(self._connection, "dingpm_commits", 0) + 1
+        try:
+            if commits % CHECKPOINT_EVERY == 0:
+                self.await_(self._connection._execute(_commit_and_checkpoint, connection))
+            else:
+                connection.commit()
+        except Exception as error:  # noqa: BLE001 - re-raised as the dialect's DBAPI error
+            self._handle_exception(error)
+
+    def rollback(self) -> None:
+        try:
+            self._connection._conn.rollback()
+        except Exception as error:  # noqa: BLE001 - re-raised as the dialect's DBAPI error
+            self._handle_exception(error)
+
 
 class OneHopSQLiteDialect(SQLiteDialect_aiosqlite):
     supports_statement_cache = True
 
+    def do_begin(self, dbapi_connection: Any) -> None:
+        # Here rather than in the begin event: SQLAlchemy turns what ``do_begin`` raises into its own errors.
+        driver_connection = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)  # the pool's proxy
+        if isinstance(driver_connection, OneHopConnection):
+            driver_connection.begin()
+
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
         connection = super().connect(*cargs, **cparams)
         if type(connection) is AsyncAdapt_aiosqlite_connection:
-            connection.__class__ = OneHopConnection  # same slots; only the cursor it makes differs
+            connection.__class__ = OneHopConnection  # same slots; the cursor and the transaction control differ
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # ``commit`` checkpoints, off the loop
+            cursor.close()
         return connection
 
 

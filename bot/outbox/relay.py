@@ -66,7 +66,10 @@ class RelayOptions:
     poll_seconds: float = 5.0  # look for other processes' rows and due retries at least this often
     backoff_base_seconds: float = 2.0  # full jitter: uniform(0, min(max, base * 2**(attempt-1)))
     backoff_max_seconds: float = 600.0
-    max_concurrent_sends: int = 8  # conversations served at once (each conversation's rows go in order)
+    # Conversations served at once (each conversation's rows go in order). A slot is held for a send's round trip
+    # and its sent mark: at 50 ms a round, 8 slots capped one process at ~140 answers a second, below what it can
+    # answer. OpenAPI sends are paced apart from this (``pacing.calls_per_second``); webhook replies have no limit.
+    max_concurrent_sends: int = 16
     stop_grace_seconds: float = 10.0  # on stop, in-flight sends get this long before they are cancelled
 
 
@@ -200,14 +203,14 @@ class OutboxRelay:
     # ---- units of work ---------------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+    async def unit_of_work(self, *, interactive: bool = False) -> AsyncIterator[UnitOfWork]:
         """A write transaction bound to this task as the current unit of work; its outbox rows are sent as soon as
         it commits. Not for use inside another unit of work (a handler already has ``ctx.session``)."""
         if current_unit_of_work() is not None:
             raise RuntimeError("a unit of work inside a unit of work: use ctx.session / the current work's session")
         work = UnitOfWork(session=None, worker=self.worker, outbox_lease_seconds=self.options.lease_seconds,
                           spool_dir=self.spool_dir)
-        async with self._tx.write() as session:
+        async with self._tx.write(interactive=interactive) as session:
             work.session = session
             with bind_unit_of_work(work):
                 async with contextlib.AsyncExitStack() as stack:

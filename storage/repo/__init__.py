@@ -30,6 +30,7 @@ from storage.repo.inbox import (
     mark_inbox_done,
     mark_inbox_failed,
     pending_inbox_count,
+    release_inbox_claims,
 )
 from storage.repo.jobs import (
     claim_job_run,
@@ -123,6 +124,7 @@ __all__ = [
     "mark_dead",
     "mark_inbox_done",
     "mark_inbox_failed",
+    "release_inbox_claims",
     "mark_retry",
     "mark_sent",
     "member_roles",

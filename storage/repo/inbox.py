@@ -7,6 +7,7 @@ Usage: the transport calls ``insert_inbox`` in its own short write transaction a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, update
@@ -36,6 +37,8 @@ _FINISH = (
     .values(state=bindparam("b_state"), error=bindparam("b_error"), processed_at=bindparam("b_at"), claimed_until=None)
     .execution_options(**{INLINE: True})
 )
+# Finishing a row this worker holds: the same UPDATE, only while the row is still claimed by it.
+_FINISH_MINE = _FINISH.where(_table.c.state == InboxState.PROCESSING, _table.c.claimed_by == bindparam("b_worker"))
 
 
 async def insert_inbox(
@@ -115,15 +118,33 @@ async def claim_pending_inbox(
     )
 
 
-async def mark_inbox_done(*, session: AsyncSession, inbox_id: int, now: datetime | None = None) -> None:
-    await _finish(session, inbox_id, InboxState.DONE, None, now)
+async def mark_inbox_done(
+    *, session: AsyncSession, inbox_id: int, worker: str | None = None, now: datetime | None = None
+) -> bool:
+    """Mark the row done. With ``worker``: only if that worker still holds its claim; False (nothing changed) when
+    the row was taken over or finished meanwhile, and the caller must then roll its work back."""
+    return await _finish(session, inbox_id, InboxState.DONE, None, worker, now)
 
 
 async def mark_inbox_failed(
-    *, session: AsyncSession, inbox_id: int, error: str, now: datetime | None = None
-) -> None:
-    """Give up on a row: the handler raised (the user already got an apology); the error is kept for inspection."""
-    await _finish(session, inbox_id, InboxState.FAILED, error, now)
+    *, session: AsyncSession, inbox_id: int, error: str, worker: str | None = None, now: datetime | None = None
+) -> bool:
+    """Give up on a row: the handler raised (the user already got an apology); the error is kept for inspection.
+    ``worker`` as for ``mark_inbox_done``."""
+    return await _finish(session, inbox_id, InboxState.FAILED, error, worker, now)
+
+
+async def release_inbox_claims(*, session: AsyncSession, inbox_ids: Sequence[int], worker: str) -> int:
+    """Hand rows ``worker`` claimed but never started back to the table (pending, the claim's attempt refunded): a
+    stopping worker's waiting rows, for the next one to take at once instead of after their lease."""
+    T = InboxMessage
+    result = await session.exec(
+        update(T)
+        .where(T.id.in_(list(inbox_ids)), T.state == InboxState.PROCESSING, T.claimed_by == worker)  # type: ignore[attr-defined]
+        .values(state=InboxState.PENDING, claimed_by=None, claimed_until=None, attempts=T.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def pending_inbox_count(*, session: AsyncSession) -> int:
@@ -135,10 +156,15 @@ async def pending_inbox_count(*, session: AsyncSession) -> int:
 
 
 async def _finish(
-    session: AsyncSession, inbox_id: int, state: InboxState, error: str | None, now: datetime | None
-) -> None:
-    await execute_core(session, _FINISH, {"b_id": inbox_id, "b_state": state, "b_error": error,
-                                          "b_at": now or utcnow()})
+    session: AsyncSession, inbox_id: int, state: InboxState, error: str | None, worker: str | None,
+    now: datetime | None,
+) -> bool:
+    params = {"b_id": inbox_id, "b_state": state, "b_error": error, "b_at": now or utcnow()}
+    if worker is None:
+        await execute_core(session, _FINISH, params)
+        return True
+    result = await execute_core(session, _FINISH_MINE, {**params, "b_worker": worker})
+    return bool(result.rowcount == 1)
 
 
 __all__ = [
@@ -147,4 +173,5 @@ __all__ = [
     "mark_inbox_done",
     "mark_inbox_failed",
     "pending_inbox_count",
+    "release_inbox_claims",
 ]

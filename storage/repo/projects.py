@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import bindparam, delete, func, or_
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -109,9 +109,9 @@ async def remove_member(
 async def list_members(
     *, session: AsyncSession, project_id: int, role: MemberRole | None = None
 ) -> list[ProjectMember]:
-    query = select(ProjectMember).where(ProjectMember.project_id == project_id)
-    if role is not None:
-        query = query.where(ProjectMember.role == role)
+    if role is None:
+        return list((await session.exec(_MEMBERS, params={"b_project": project_id})).all())  # type: ignore[call-overload]
+    query = select(ProjectMember).where(ProjectMember.project_id == project_id, ProjectMember.role == role)
     return list((await session.exec(query.order_by(ProjectMember.id))).all())
 
 
@@ -119,8 +119,13 @@ async def member_roles(*, session: AsyncSession, project_id: int, user_id: str) 
     known, roles = taken_member_roles(session, project_id, user_id)
     if known:
         return roles  # type: ignore[no-any-return]
-    query = select(ProjectMember.role).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
-    return set((await session.exec(query)).all())
+    return set((await session.exec(_ROLES, params={"b_project": project_id, "b_user": user_id})).all())  # type: ignore[call-overload]
+
+
+# Built once: asked on most messages.
+_MEMBERS = select(ProjectMember).where(ProjectMember.project_id == bindparam("b_project")).order_by(ProjectMember.id)
+_ROLES = select(ProjectMember.role).where(ProjectMember.project_id == bindparam("b_project"),
+                                          ProjectMember.user_id == bindparam("b_user"))
 
 
 async def projects_of_user(

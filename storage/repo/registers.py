@@ -6,12 +6,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import bindparam, func, insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import RegisterEntry, RegisterKind, RegisterStatus, utcnow
-from storage.repo._sql import add_with_retry, column_values, session_family
+from storage.repo._sql import add_with_retry, column_values, core_table, session_family
+from storage.sqlite_driver import INLINE
 
 # The state a new entry starts in, per kind.
 INITIAL_STATUS: dict[RegisterKind, RegisterStatus] = {
@@ -40,13 +42,17 @@ async def add_register_entry(
     """Insert an entry with the next number of its register (``fields``: any other ``RegisterEntry`` column)."""
     now = now or utcnow()
     if session_family(session) == "sqlite":
-        # One statement: the number computed inside the INSERT, the row returned as an ORM object. SQLite's write
+        # One prebuilt statement: the number computed inside the INSERT, the id and number returned. SQLite's write
         # transaction excludes every other writer, so max+1 cannot collide (PostgreSQL and MySQL retry below).
         entry = RegisterEntry(project_id=project_id, kind=kind, seq=0, title=title, created_by=created_by,
                               status=status or INITIAL_STATUS[kind], created_at=now, updated_at=now, **fields)
-        values = {**column_values(entry), "seq": _next_seq(project_id, kind)}
-        statement = insert(RegisterEntry).values(values).returning(RegisterEntry)
-        return (await session.exec(statement)).scalar_one()  # type: ignore[call-overload,no-any-return]
+        values = column_values(entry)
+        del values["seq"]
+        params = {**values, "b_project_id": project_id, "b_kind": kind}
+        entry.id, entry.seq = (await session.exec(_INSERT_NUMBERED, params=params)).one()  # type: ignore[call-overload]
+        make_transient_to_detached(entry)  # the row as inserted: in the session without being read back
+        session.add(entry)
+        return entry
 
     async def build() -> RegisterEntry:
         current = (
@@ -71,9 +77,15 @@ async def add_register_entry(
     return await add_with_retry(session, build)
 
 
-def _next_seq(project_id: int, kind: RegisterKind) -> Any:
-    return (select(func.coalesce(func.max(RegisterEntry.seq), 0) + 1)
-            .where(RegisterEntry.project_id == project_id, RegisterEntry.kind == kind).scalar_subquery())
+_entries = core_table(RegisterEntry)
+_INSERT_NUMBERED = (  # built once: the columns come as parameters, the number from the register's last one
+    insert(_entries)
+    .values(seq=select(func.coalesce(func.max(_entries.c.seq), 0) + 1)
+            .where(_entries.c.project_id == bindparam("b_project_id"), _entries.c.kind == bindparam("b_kind"))
+            .scalar_subquery())
+    .returning(_entries.c.id, _entries.c.seq)
+    .execution_options(**{INLINE: True})
+)
 
 
 async def get_register_entry(

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Project, User, utcnow
-from storage.repo._sql import insert_ignoring_duplicates, session_family
+from storage.repo._sql import core_table, insert_ignoring_duplicates, session_family
 from storage.repo.directory import display_names
 from storage.repo.message_scope import forget_last_project, known_last_project
+from storage.sqlite_driver import INLINE
 
 
 async def upsert_user(*, session: AsyncSession, user_id: str, name: str, now: datetime | None = None) -> User:
@@ -53,7 +54,7 @@ async def remember_project(
         if exists and last == project_id:
             return  # the usual case, read with the message's scope: no statement at all
     else:
-        known = (await session.exec(select(User.id, User.last_project_id).where(User.user_id == user_id))).first()
+        known = (await session.exec(_LAST_PROJECT, params={"b_user": user_id})).first()  # type: ignore[call-overload]
         exists = known is not None
         if known is not None and known[1] == project_id:
             return  # someone working on the same project again: one read, no write, no locks
@@ -62,13 +63,24 @@ async def remember_project(
         # check the foreign key, which takes a shared lock on the project *after* the user's row; a command holding
         # the project for update and then remembering the same user would wait for us while we wait for it (MySQL
         # deadlock).
-        await session.exec(select(Project.id).where(Project.id == project_id).with_for_update(read=True))
+        await session.exec(_SHARE_PROJECT, params={"b_project": project_id})  # type: ignore[call-overload]
     now = now or utcnow()
     if not exists:
         await upsert_user(session=session, user_id=user_id, name=name or user_id, now=now)
     # Only the project: names are the directory's (learned from every message, ``directory.learn_employee``).
-    await session.exec(update(User).where(User.user_id == user_id).values(last_project_id=project_id, updated_at=now))
+    await session.exec(_SET_LAST_PROJECT,  # type: ignore[call-overload]
+                       params={"b_user": user_id, "b_project": project_id, "b_now": now})
     forget_last_project(session, user_id)
+
+
+# Built once (most messages remember their sender's project): compiled once, nothing constructed per message.
+_users = core_table(User)
+_LAST_PROJECT = (select(_users.c.id, _users.c.last_project_id).where(_users.c.user_id == bindparam("b_user"))
+                 .execution_options(**{INLINE: True}))
+_SHARE_PROJECT = select(Project.id).where(Project.id == bindparam("b_project")).with_for_update(read=True)
+_SET_LAST_PROJECT = (update(_users).where(_users.c.user_id == bindparam("b_user"))
+                     .values(last_project_id=bindparam("b_project"), updated_at=bindparam("b_now"))
+                     .execution_options(**{INLINE: True}))
 
 
 async def last_project_id(*, session: AsyncSession, user_id: str) -> int | None:

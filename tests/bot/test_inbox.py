@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlmodel import select
 from bot.config import parse_config
 from bot.context import FrozenClock, Services
 from bot.dispatcher import Dispatcher
-from bot.inbox import InboxOptions, InboxPipeline, decode_item, encode_item
+from bot.inbox import InboxOptions, InboxPipeline, _Claim, decode_item, encode_item
 from bot.incoming import ApprovalEvent, Incoming, Mention, ReceivedFile
 from bot.lookups import find_user, role_lookup
 from bot.outbox import OutboxRelay, RelayOptions
@@ -47,6 +48,16 @@ async def look(incoming, ctx):
     await ctx.work.write_after(lambda session: write_audit(session=session, action="test.looked",
                                                            entity_id=incoming.message_id))
     return "看好了"
+
+
+GATES: list[asyncio.Event] = []  # "等" waits for the newest one: a command that stays in flight until a test lets it go
+
+
+@router.command("等", summary="等测试放行", examples=["等"])
+async def wait_for_gate(incoming, ctx):
+    await GATES[-1].wait()
+    await write_audit(session=ctx.session, action="test.note", entity_id=incoming.message_id)
+    return "等到了"
 
 
 @router.command("偷写", summary="声明只读却写了", examples=["偷写"], reads_only=True)
@@ -169,7 +180,8 @@ async def test_leftovers_of_a_crash_run_at_start_but_a_live_claim_is_left_alone(
     assert current[1].attempts == 2 and current[2].claimed_by == "alive"
 
 
-async def test_a_row_another_worker_took_over_is_not_run_twice(db, pipeline):
+@pytest.mark.parametrize("claimed_seconds_ago", [0.0, 20.0], ids=["fresh-claim", "half-lease-gone"])
+async def test_a_row_another_worker_took_over_is_not_run_twice(db, pipeline, claimed_seconds_ago):
     async with db.write() as session:
         row_id = await insert_inbox(session=session, message_id="f1", msg_id="f1",
                                     payload=encode_item(make_incoming("记", message_id="f1")))
@@ -177,8 +189,10 @@ async def test_a_row_another_worker_took_over_is_not_run_twice(db, pipeline):
             state=InboxState.PROCESSING, claimed_by="other", claimed_until=utcnow() + timedelta(minutes=5)))
     async with db.read() as session:
         row = (await session.exec(select(InboxMessage))).one()
-    # As if our lease had run out and "other" re-claimed the row before our unit of work began.
-    await pipeline._process(row.id, row.payload)
+    # As if our lease had run out and "other" re-claimed the row before our unit of work began: a fresh claim runs
+    # the command and finds out when it marks the row done; an older one re-asserts the claim first. Either way
+    # nothing of it commits.
+    await pipeline._process(_Claim(row.id, time.monotonic() - claimed_seconds_ago), row.payload)
     assert pipeline.stats.superseded == 1
     async with db.read() as session:
         assert (await session.exec(select(AuditLog))).all() == []
@@ -221,29 +235,62 @@ async def test_an_answer_that_can_never_be_sent_is_an_error_not_a_retry_loop(db,
     assert answer.params["msgParam"]["content"].startswith("抱歉，处理时出错了")
 
 
-async def test_a_frame_beyond_the_free_slots_waits_in_the_table_and_still_runs_once(db, config):
+def one_slot_inbox(db, config, *, backlog: int, worker: str = "me") -> tuple[InboxPipeline, OutboxRelay]:
+    """One command at a time, ``backlog`` claimed rows waiting, and a poll far away: a row in the table can only
+    run because a finished one looks for it."""
     tx = Transactions(db)
-    relay = OutboxRelay(transactions=tx, client=NullClient(), config=config, worker="me",
+    relay = OutboxRelay(transactions=tx, client=NullClient(), config=config, worker=worker,
                         options=RelayOptions(poll_seconds=0.05))
     services = Services(config=config, clock=FrozenClock(datetime(2026, 3, 2, 2)), database=db, outbox=relay)
     dispatcher = Dispatcher(services, roles_of=role_lookup(config), find_user=find_user)
     dispatcher.include_routers(router)
-    # One slot, and a poll far away: the second frame can only run because the first one's end looks for it.
-    inbox = InboxPipeline(services=services, dispatcher=dispatcher, relay=relay, transactions=tx, worker="me",
-                          max_concurrent=1, options=InboxOptions(lease_seconds=30, poll_seconds=3600))
+    inbox = InboxPipeline(services=services, dispatcher=dispatcher, relay=relay, transactions=tx, worker=worker,
+                          max_concurrent=1,
+                          options=InboxOptions(lease_seconds=30, poll_seconds=3600, backlog=backlog))
+    return inbox, relay
+
+
+@pytest.mark.parametrize("backlog", [0, 1], ids=["no-backlog", "backlog-of-one"])
+async def test_frames_beyond_the_free_slot_wait_claimed_or_in_the_table_and_each_runs_once(db, config, backlog):
+    inbox, relay = one_slot_inbox(db, config, backlog=backlog)
     await inbox.start()
     try:
-        await asyncio.gather(inbox.on_frame(make_incoming("记", message_id="a")),
-                             inbox.on_frame(make_incoming("记", message_id="b")))
-        rows = await finished(db, inbox, 2)
+        await asyncio.gather(*(inbox.on_frame(make_incoming("记", message_id=m)) for m in "abc"))
+        rows = await finished(db, inbox, 3)
     finally:
         await inbox.stop()
         await relay.stop()
-    assert [r.state for r in rows] == [InboxState.DONE, InboxState.DONE]
-    assert [r.attempts for r in rows] == [1, 1]  # each ran once: one taken at once, one claimed from the table
-    assert inbox.stats.taken_at_once == 1 and inbox.stats.processed == 2
+    assert [r.state for r in rows] == [InboxState.DONE] * 3
+    assert [r.attempts for r in rows] == [1, 1, 1]  # each ran once, whether taken at once, waiting or claimed
+    # Stored claimed: the one run at once and the backlog's; the rest waited in the table for a claim.
+    assert inbox.stats.taken_at_once == 1 + backlog and inbox.stats.processed == 3
     async with db.read() as session:
-        assert len((await session.exec(select(AuditLog))).all()) == 2
+        assert len((await session.exec(select(AuditLog))).all()) == 3
+
+
+async def test_stopping_hands_the_waiting_rows_back_for_the_next_worker(db, config):
+    GATES.append(asyncio.Event())
+    inbox, relay = one_slot_inbox(db, config, backlog=2)
+    await inbox.start()
+    await asyncio.gather(inbox.on_frame(make_incoming("等", message_id="a")),
+                         *(inbox.on_frame(make_incoming("记", message_id=m)) for m in "bc"))
+    GATES[-1].set()  # "a" may finish now, during the stop's grace; "b" and "c" never started
+    await inbox.stop()
+    await relay.stop()
+    rows = await inbox_rows(db)
+    assert [(r.message_id, r.state, r.attempts, r.claimed_by) for r in rows] == [
+        ("a", InboxState.DONE, 1, "me"),
+        ("b", InboxState.PENDING, 0, None),
+        ("c", InboxState.PENDING, 0, None),
+    ]
+    successor, relay = one_slot_inbox(db, config, backlog=2, worker="next")
+    await successor.start()  # takes them at once, without waiting for a lease to run out
+    try:
+        rows = await finished(db, successor, 3)
+    finally:
+        await successor.stop()
+        await relay.stop()
+    assert [(r.state, r.attempts) for r in rows] == [(InboxState.DONE, 1)] * 3
 
 
 

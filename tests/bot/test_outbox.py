@@ -307,13 +307,14 @@ async def test_a_send_whose_row_was_taken_over_meanwhile_does_not_overwrite_the_
 
 
 async def test_a_conversations_messages_go_out_together_not_behind_every_other_conversation(db, relay, client):
-    # The weekly push: 20 groups each get a report text and its file, more groups than send slots.
+    # The weekly push: each group gets a report text and its file, more groups than send slots.
+    groups = 2 * relay.options.max_concurrent_sends + 4
     async with relay.unit_of_work() as work:
-        for n in range(20):
+        for n in range(groups):
             await enqueue(work.session, f"w:{n}:msg", group_target(f"cid-{n}"), f"周报{n}")
             await enqueue(work.session, f"w:{n}:docx", group_target(f"cid-{n}"), f"附件{n}")
-    await settled(relay, db, 40)
+    await settled(relay, db, 2 * groups)
     order = [message.params["content"] for _, (_, message) in client.calls]
     slots = relay.options.max_concurrent_sends
-    for n in range(20):
+    for n in range(groups):
         assert order.index(f"附件{n}") - order.index(f"周报{n}") <= slots
