@@ -60,7 +60,7 @@ def instrument_write_transactions() -> dict[str, list[float]]:
 
     import asyncio
 
-    from bot import inbox
+    from bot import kernel
 
     in_task: dict[Any, list[int]] = {}  # task -> [statements, transactions] run by that message's task so far
 
@@ -84,7 +84,7 @@ def instrument_write_transactions() -> dict[str, list[float]]:
     # Per command: the statements and transactions of the message's own task (its unit of work, and a read-only
     # command's read transaction); the frame's insert and the sent mark are shared group commits, counted above.
     by_command: dict[str, list[int]] = stats.setdefault("by command", {})  # type: ignore[assignment]
-    original_log = inbox.log_handled
+    original_log = kernel.log_handled
 
     seen: set[str] = set()
 
@@ -101,7 +101,7 @@ def instrument_write_transactions() -> dict[str, list[float]]:
         entry[2] += transactions
         original_log(handled)
 
-    inbox.log_handled = log_handled  # type: ignore[assignment]
+    kernel.log_handled = log_handled  # type: ignore[assignment]  # the kernel logs every handled message
     return stats
 
 

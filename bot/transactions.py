@@ -75,7 +75,7 @@ class Transactions:
 
     @asynccontextmanager
     async def write(self, *, urgent: bool = False, interactive: bool = False) -> AsyncIterator[Any]:
-        """``interactive``: a chat command's unit of work (``Database.write``)."""
+        """``interactive``: a short transaction on a message's path (``Database.write``)."""
         if self._gate is None:
             async with self.database.write(interactive=interactive) as session:
                 yield session

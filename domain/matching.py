@@ -7,6 +7,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from pathlib import PurePath
+from typing import Protocol, TypeVar
 
 from domain.errors import NotFound, UserError
 from reports.user_text import clip
@@ -81,12 +82,26 @@ def named_in_file(deliverables: Sequence[Deliverable], file_name: str) -> list[D
     return sorted(found, key=lambda d: -len(normalize(d.name)))
 
 
-def guess_by_file_name(deliverables: Sequence[Deliverable], file_name: str, limit: int = 3) -> list[Deliverable]:
+class Named(Protocol):
+    """What guessing needs of a deliverable: a loaded ``Deliverable`` or a ``storage.repo.DeliverableHeading``."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> DeliverableStatus: ...
+
+
+NamedT = TypeVar("NamedT", bound=Named)
+
+
+def guess_by_file_name(deliverables: Sequence[NamedT], file_name: str, limit: int = 3) -> list[NamedT]:
     """The deliverables a file is most likely for, best first (pending ones before submitted ones on a tie)."""
     key = _file_key(file_name)
     if not key:
         return []
-    scored: list[tuple[float, int, Deliverable]] = []
+    scored: list[tuple[float, int, NamedT]] = []
     for deliverable in deliverables:
         if deliverable.status == DeliverableStatus.WAIVED:
             continue

@@ -28,17 +28,15 @@ HASH_CHUNK = 1024 * 1024
 MAX_FILES_PER_MESSAGE = 5
 
 
-def _head_of(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(HEAD_BYTES)
-
-
-def _sha256_of(path: Path) -> str:
+def _head_and_sha256_of(path: Path) -> tuple[bytes, str]:
+    """The file's first ``HEAD_BYTES`` (what it really is) and its SHA-256, in one read."""
     digest = hashlib.sha256()
+    head = b""
     with open(path, "rb") as handle:
         while chunk := handle.read(HASH_CHUNK):
+            head = head or chunk[:HEAD_BYTES]
             digest.update(chunk)
-    return digest.hexdigest()
+    return head, digest.hexdigest()
 
 
 async def fetch_to_staging(ctx: Context, received: ReceivedFile) -> StagedFile:
@@ -76,7 +74,6 @@ async def _download(services: Any, received: ReceivedFile) -> StagedFile:
         raise UserError("暂时无法接收文件，请稍后重新发送。")
     relative = f"{STAGING_DIR}/{uuid.uuid4().hex}-{name}"
     target = Path(services.config.storage.files_dir) / relative
-    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     try:
         size = await client.save_file(received.download_code, target, max_bytes=MAX_FILE_BYTES)
     except FileTooLarge:
@@ -91,11 +88,11 @@ async def _download(services: Any, received: ReceivedFile) -> StagedFile:
     if size == 0:
         await asyncio.to_thread(unlink_quietly, target)
         raise UserError(f"文件「{name[:40]}」是空的（0 字节），请检查后重新发送。")
-    refusal = content_refusal(await asyncio.to_thread(_head_of, target), file_suffix(name), name[:40])
+    head, sha256 = await asyncio.to_thread(_head_and_sha256_of, target)
+    refusal = content_refusal(head, file_suffix(name), name[:40])
     if refusal is not None:
         await asyncio.to_thread(unlink_quietly, target)
         raise UserError(refusal)
-    sha256 = await asyncio.to_thread(_sha256_of, target)
     return StagedFile(relative, name, size, sha256)
 
 

@@ -60,12 +60,14 @@ from storage.models import (
     utcnow,
 )
 from storage.repo import (
+    DeliverableHeading,
     consume_pending,
+    deliverable_headings,
     list_deliverables,
     list_members,
     list_phases,
+    memberships_of_user,
     open_pending,
-    projects_of_user,
     upsert_user,
 )
 from storage.templates import client_visible
@@ -323,11 +325,12 @@ async def _team_projects(ctx: Context) -> list[Project]:
     current = ctx.project
     open_here = current is not None and current.status != ProjectStatus.CLOSED and MEMBERS.allows(ctx.roles)
     projects = [current] if open_here else []
-    if ctx.incoming.sender_id:
-        for project in await projects_of_user(session=ctx.session, user_id=ctx.incoming.sender_id):
-            if project.status != ProjectStatus.CLOSED and all(p.id != project.id for p in projects):
-                if MEMBERS.allows(await roles_in(ctx, project)):
-                    projects.append(project)
+    if ctx.incoming.sender_key:
+        organization_roles = await roles_in(ctx, None)  # leader, project admin: from the config
+        for project, roles in await memberships_of_user(session=ctx.session, user_id=ctx.incoming.sender_key):
+            closed_or_listed = project.status == ProjectStatus.CLOSED or any(p.id == project.id for p in projects)
+            if not closed_or_listed and MEMBERS.allows(organization_roles | {str(role) for role in roles}):
+                projects.append(project)
     return projects
 
 
@@ -382,10 +385,11 @@ async def _ask_which(ctx: Context, file_name: str, size: int) -> str:
         raise PermissionDenied(
             "你还不是任何进行中项目的成员，不能提交交付物。请项目经理先「成员 添加 @你 实施工程师」。"
         )
-    guesses: list[tuple[Project, Deliverable]] = []
+    headings = await deliverable_headings(session=ctx.session, project_ids=[p.id for p in projects])
+    guesses: list[tuple[Project, DeliverableHeading]] = []
     for project in projects:
-        for deliverable in guess_by_file_name(await project_deliverables(ctx, project), file_name):
-            guesses.append((project, deliverable))
+        of_project = [d for d in headings if d.project_id == project.id]
+        guesses += [(project, deliverable) for deliverable in guess_by_file_name(of_project, file_name)]
     default = ctx.project if ctx.project in projects else None
     lines = [f"收到文件「{file_name}」（{human_size(size)}）。要提交为哪个交付物？"]
     for number, (project, deliverable) in enumerate(guesses[:3], start=1):

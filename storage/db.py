@@ -205,6 +205,21 @@ def writes_forbidden(session: AsyncSession) -> Iterator[AsyncSession]:
             event.remove(sync_session, name, listener)
 
 
+async def _close_to_completion(session: AsyncSession) -> None:
+    """``session.close()`` in a task of its own, awaited to its end even if the caller is cancelled meanwhile (what
+    ``AsyncSession.__aexit__`` does): a connection must not go back to the pool half rolled back."""
+    task = asyncio.ensure_future(session.close())
+    cancelled: BaseException | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            cancelled = error
+    task.result()
+    if cancelled is not None:
+        raise cancelled
+
+
 class Database:
     """One engine and its session factories; created at app start, closed with ``await db.close()``."""
 
@@ -241,10 +256,21 @@ class Database:
     @asynccontextmanager
     async def write(self, *, interactive: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside a write transaction: committed when the block exits, rolled back if it raises.
-        ``interactive``: a chat command's unit of work (its statements run on the loop's thread on SQLite)."""
-        sessions = self._interactive_write_sessions if interactive else self.write_sessions
-        async with sessions() as session, session.begin():
+        ``interactive``: a short transaction on a message's path: its frame, its command's unit of work, its sent
+        mark (on SQLite their statements run on the loop's thread, see ``sqlite_driver``)."""
+        session = (self._interactive_write_sessions if interactive else self.write_sessions)()
+        # What ``async with session, session.begin()`` does, less two greenlet hops and a task per transaction: the
+        # ORM's begin only opens a SessionTransaction (the first statement takes the connection), and once the commit
+        # has handed the connection back, closing is bookkeeping.
+        session.sync_session.begin()
+        try:
             yield session
+            await session.commit()
+        finally:
+            if session.sync_session.in_transaction():
+                await _close_to_completion(session)  # rolls back and hands the connection back, even if cancelled
+            else:
+                session.sync_session.close()
 
     @asynccontextmanager
     async def read(self, *, interactive: bool = False) -> AsyncIterator[AsyncSession]:

@@ -9,8 +9,10 @@ from storage.repo.approvals import get_approval_by_instance, mark_approval_appli
 from storage.repo.audit import list_audit, write_audit
 from storage.repo.calendar import calendar_revision, official_days, replace_official_years
 from storage.repo.deliverables import (
+    DeliverableHeading,
     add_deliverable_version,
     assign_unowned_deliverables,
+    deliverable_headings,
     latest_versions,
     list_deliverables,
     overdue_deliverables,
@@ -64,6 +66,7 @@ from storage.repo.projects import (
     list_members,
     list_projects,
     member_roles,
+    memberships_of_user,
     next_project_code,
     projects_of_user,
     remove_member,
@@ -83,6 +86,7 @@ __all__ = [
     "calendar_revision",
     "official_days",
     "replace_official_years",
+    "DeliverableHeading",
     "add_deliverable_version",
     "add_member",
     "add_pending",
@@ -95,6 +99,7 @@ __all__ = [
     "consume_pending",
     "create_project",
     "create_project_from_plan",
+    "deliverable_headings",
     "delete_expired_pending",
     "enqueue_outbox",
     "finish_job_run",
@@ -135,6 +140,7 @@ __all__ = [
     "overdue_deliverables",
     "pending_file_paths",
     "pending_inbox_count",
+    "memberships_of_user",
     "projects_of_user",
     "reassign_deliverables",
     "reclaim_job_run",

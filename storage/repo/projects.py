@@ -139,6 +139,20 @@ async def projects_of_user(
     return list((await session.exec(query)).all())
 
 
+
+async def memberships_of_user(*, session: AsyncSession, user_id: str) -> list[tuple[Project, frozenset[MemberRole]]]:
+    """The projects in which ``user_id`` has any role, each with those roles, by project id (one statement)."""
+    rows = (await session.exec(_MEMBERSHIPS, params={"b_user": user_id})).all()  # type: ignore[call-overload]
+    by_project: dict[int, tuple[Project, set[MemberRole]]] = {}
+    for project, role in rows:
+        by_project.setdefault(project.id, (project, set()))[1].add(role)
+    return [(project, frozenset(roles)) for project, roles in by_project.values()]
+
+
+# Built once: a file sent to the bot asks which of the sender's projects it is for.
+_MEMBERSHIPS = (select(Project, ProjectMember.role).join(ProjectMember, ProjectMember.project_id == Project.id)
+                .where(ProjectMember.user_id == bindparam("b_user")).order_by(Project.id))
+
 __all__ = [
     "add_member",
     "create_project",
@@ -149,6 +163,7 @@ __all__ = [
     "list_members",
     "list_projects",
     "member_roles",
+    "memberships_of_user",
     "next_project_code",
     "projects_of_user",
     "remove_member",

@@ -176,6 +176,14 @@ async def test_download_a_received_file(sandbox, client, tmp_path):
         await client.save_file(code, tmp_path / "big.pdf", max_bytes=1000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["需求说明.pdf"]  # no partial file left behind
 
+    # Its folder is made when missing; a file of several write batches arrives whole.
+    big = bytes(range(251)) * 9000  # ~2.2 MB: more than two batches
+    said = await sandbox.send_file("李明", None, big, "现场照片.zip")
+    big_code = parse_bot_message({"messageId": said.message_id}, said.payload).files[0].download_code
+    assert await client.save_file(big_code, tmp_path / "staging" / "现场照片.zip") == len(big)
+    assert (tmp_path / "staging" / "现场照片.zip").read_bytes() == big
+    assert [p.name for p in (tmp_path / "staging").iterdir()] == ["现场照片.zip"]
+
 
 # ---- workflow --------------------------------------------------------------------------------------------------
 

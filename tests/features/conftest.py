@@ -100,8 +100,13 @@ class FakeDingTalk:
         data = self.files[download_code]
         if len(data) > max_bytes:
             raise FileTooLarge("file.tooLarge", f"{len(data)} bytes exceeds {max_bytes}", api="file download")
-        await asyncio.to_thread(Path(path).write_bytes, data)
+        await asyncio.to_thread(_write_creating_folder, Path(path), data)  # as the real client does
         return len(data)
+
+
+def _write_creating_folder(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
 
 
 def reply_text(reply: Reply) -> str:

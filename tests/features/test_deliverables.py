@@ -94,6 +94,22 @@ async def test_a_file_from_someone_outside_every_project(chat: Chat) -> None:
     assert await chat.rows(PendingFile) == []
 
 
+async def test_a_file_is_matched_against_every_open_project_the_sender_works_in(chat: Chat) -> None:
+    first = await new_project(chat)
+    second = await new_project(chat, bind=False, team=False)
+    third = await new_project(chat, bind=False, team=False)
+    for code, role in ((second, "实施工程师"), (third, "客户")):  # a client role does not let one submit
+        said = await chat.say("pm", f"成员 添加 @{PEOPLE['engineer'].nick} {role} 项目:{code}", group=None,
+                              mentions=["engineer"])
+        assert said.outcome == "ok", said.text
+    asked = await chat.send_file("engineer", "需求规格说明书-v2.docx", b"PK\x03\x04 srs")
+    offers = [line for line in asked.text.splitlines() if line[:1].isdigit()]
+    # The group's project first, without its code; then the other project, with it.
+    assert offers[:2] == ["1. 提交 需求规格说明书（待提交，截止 " + offers[0].split("截止 ")[1],
+                          f"2. 提交 需求规格说明书 项目:{second}（待提交，截止 " + offers[1].split("截止 ")[1]], offers
+    assert third not in asked.text and first not in asked.text
+
+
 async def test_links_and_notes(chat: Chat) -> None:
     await new_project(chat)
     said = await chat.say("engineer", "提交 施工现场调研表 https://space.dingtalk.com/s/abc 现场照片在钉盘")

@@ -37,6 +37,7 @@ from storage.repo import (
     list_register_entries,
     mark_approval_applied,
     member_roles,
+    memberships_of_user,
     next_project_code,
     projects_of_user,
     record_weekly_report,
@@ -116,6 +117,9 @@ async def test_members_and_roles(db: Database) -> None:
         mine = await projects_of_user(session=session, user_id="u1", statuses=[ProjectStatus.DRAFT])
         assert [p.id for p in mine] == [project.id]
         assert len(await projects_of_user(session=session, user_id="u1")) == 2
+        assert [(p.id, roles) for p, roles in await memberships_of_user(session=session, user_id="u1")] == [
+            (project.id, {MemberRole.PM, MemberRole.ENGINEER}), (closed.id, {MemberRole.CLIENT})]
+        assert await memberships_of_user(session=session, user_id="nobody") == []
         assert await remove_member(session=session, project_id=project.id, user_id="u1", role=MemberRole.ENGINEER) == 1
         assert [m.role for m in await list_members(session=session, project_id=project.id)] == [MemberRole.PM]
         assert [p.name for p in await list_projects(session=session, statuses=[ProjectStatus.CLOSED])] == ["已关闭"]

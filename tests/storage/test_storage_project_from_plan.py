@@ -21,7 +21,7 @@ from storage.models import (
     RegisterKind,
     parse_member_role,
 )
-from storage.repo import create_project_from_plan, list_deliverables, list_members, list_phases
+from storage.repo import create_project_from_plan, deliverable_headings, list_deliverables, list_members, list_phases
 from storage.templates import ROLE_SYNONYMS, Register, Role, load_templates
 from storage.templates import Recurrence as TemplateRecurrence
 from storage.workdays import WorkCalendar
@@ -68,6 +68,7 @@ async def test_each_template_loads_into_a_project(db: Database, template_name: s
     async with db.read() as session:
         phases = await list_phases(session=session, project_id=project_id)
         deliverables = await list_deliverables(session=session, project_id=project_id)
+        headings = await deliverable_headings(session=session, project_ids=[project_id, project_id + 1000])
         members = await list_members(session=session, project_id=project_id)
         activities = (await session.exec(select(Activity))).all()
         stored = (await session.exec(select(Deliverable).where(Deliverable.project_id == project_id))).all()
@@ -86,6 +87,9 @@ async def test_each_template_loads_into_a_project(db: Database, template_name: s
         (phase.name, spec.name) for phase, _, spec in template.iter_deliverables()
     ]
     assert [d.seq for d in deliverables] == list(range(1, len(deliverables) + 1))
+    # The light rows a file's candidates are read as say what the loaded objects say.
+    assert [tuple(h) for h in headings] == [(d.id, d.project_id, d.seq, d.name, d.status, d.due_date)
+                                            for d in deliverables]
     assert len(stored) == len(deliverables)
     assert len(activities) == len({(d.phase, d.activity) for d in plan.deliverables})
     for d in deliverables:
