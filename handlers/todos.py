@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators, visitors
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,17 +40,23 @@ log = logging.getLogger(__name__)
 jobs = JobRegistry()
 RECONCILE_JOB = "todo_reconcile"
 _TOUCHED = "dingpm_touched_projects"  # session.info key
+_FOLLOWING = "dingpm_following_plans"  # session.info key: its unit of work notes the projects it changes
 _PLAN_TABLES = {Deliverable.__tablename__: "project_id", Phase.__tablename__: "project_id",
                 Project.__tablename__: "id"}
 
 
 # ---- which projects a unit of work changed -----------------------------------------------------------------------
 
-def _touched(session: AsyncSession) -> set[int]:
+def _touched(session: Session) -> set[int]:
     return session.info.setdefault(_TOUCHED, set())
 
 
-def _note_flush(session: AsyncSession, _context: Any) -> None:
+# Listened to on the Session class once, rather than on each unit of work's session (adding and removing listeners
+# costs more than a whole command's statements): sessions that follow no plan return at the first line.
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    if _FOLLOWING not in session.info:
+        return
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, (Deliverable, Phase)) and obj.project_id is not None:
             _touched(session).add(obj.project_id)
@@ -57,9 +64,10 @@ def _note_flush(session: AsyncSession, _context: Any) -> None:
             _touched(session).add(obj.id)
 
 
+@event.listens_for(Session, "do_orm_execute")
 def _note_statement(state: Any) -> None:
     """A Core UPDATE or DELETE of a plan table (a bulk reassignment of owners): the projects its WHERE names."""
-    if not (state.is_update or state.is_delete):
+    if not (state.is_update or state.is_delete) or _FOLLOWING not in state.session.info:
         return
     table = getattr(getattr(state.statement, "table", None), "name", "")
     column = _PLAN_TABLES.get(table)
@@ -76,20 +84,18 @@ def _note_statement(state: Any) -> None:
 async def follow_plans(work: UnitOfWork, services: Any) -> AsyncIterator[None]:
     """Around a unit of work: note the projects it changes, and sync their 待办 before it commits."""
     session = work.session.sync_session
-    listeners = (("after_flush", _note_flush), ("do_orm_execute", _note_statement))
-    for name, listener in listeners:
-        event.listen(session, name, listener)
+    session.info[_FOLLOWING] = True
     try:
         yield
-        await work.session.flush()
+        if session.new or session.dirty or session.deleted:
+            await work.session.flush()
         done: set[int] = set()
         while pending := _touched(session) - done:  # a sync writes only todos, but stay safe if that ever changes
             for project_id in sorted(pending):
                 done.add(project_id)
                 await sync_project(work.session, services, project_id)
     finally:
-        for name, listener in listeners:
-            event.remove(session, name, listener)
+        session.info.pop(_FOLLOWING, None)
         session.info.pop(_TOUCHED, None)
 
 
