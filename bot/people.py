@@ -127,7 +127,7 @@ async def identify_people(incoming: Incoming, services: Services, *, known: Know
         return incoming  # nobody new: the keys are the staffIds themselves
     learning = _Learning()
     keys: dict[int, str] = {}  # index in incoming.mentions -> key
-    async with services.database.read() as session:
+    async with services.database.read(interactive=True) as session:  # a message's short reads: see storage.db
         sender_key = incoming.sender_id
         if external_sender:
             sender_key = await _external_key(session, learning, incoming.sender_union_id, incoming.sender_dingtalk_id,
@@ -200,7 +200,7 @@ async def _write(services: Services, incoming: Incoming, learning: _Learning, se
     """Commit what the message taught; returns the sender's key as stored (a concurrent first sighting may have
     stored the same person a moment earlier)."""
     try:
-        async with services.outbox.unit_of_work() as work:
+        async with services.outbox.unit_of_work(interactive=True) as work:
             session = work.session
             if learning.employee is not None:
                 await learn_employee(session=session, **learning.employee)
