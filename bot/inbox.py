@@ -12,9 +12,9 @@
 3. Each message is routed once (``Dispatcher.route``) and run through the kernel's one door,
    ``bot.kernel.answer``, with this row's units of work (``_InboxUnits``): the command runs with ``ctx.session``;
    its replies become outbox rows keyed by the row and the row is marked done, on the condition that this worker
-   still holds its claim (else ``Superseded``: all of it rolls back) -- all committed together. A unit of work that
-   begins after half the lease re-asserts (and extends) the claim first, which on PostgreSQL/MySQL also row-locks
-   the row. After the commit the replies go out through the relay's fast path. A command declared ``reads_only``
+   still holds its claim (else ``Superseded``: all of it rolls back) -- all committed together. On PostgreSQL/MySQL
+   every unit of work first re-asserts (and extends) the claim, which row-locks it against other processes; on
+   SQLite, whose write transaction shuts them out anyway, only a unit of work that begins after half the lease. After the commit the replies go out through the relay's fast path. A command declared ``reads_only``
    (a list, an overview, help) runs in a read transaction instead, outside the write lock (SQLite's only writer),
    and a short write transaction then queues its answer and marks the row done. A command's statements run on the
    loop's thread on SQLite (``storage.sqlite_driver``: interactive sessions).
@@ -191,6 +191,11 @@ class InboxPipeline:
         # Rows this worker claimed that wait for a slot, oldest first: under load a frame is still stored claimed and
         # queued here instead of pending (which would cost a claim round trip per row when a slot frees).
         self._backlog: deque[tuple[_Claim, Item | str]] = deque()
+        self._held: set[int] = set()  # rows running or waiting here: the pump must not take them in a second time
+        # On SQLite a unit of work's BEGIN IMMEDIATE shuts every other writer out, claimers included, so the claim
+        # needs re-asserting only once half its lease is gone; on PostgreSQL/MySQL the hold's UPDATE is what locks
+        # the row against other processes' claims for the whole transaction, so every unit of work begins with it.
+        self._hold_always = transactions.database.family != "sqlite"
         self._frames: GroupCommit[_Frame, int | None] = GroupCommit(self._store_frames, name="inbox-frames")
         self._pump: ClaimLoop[InboxMessage] = ClaimLoop(
             name="inbox-pump", claim=self._claim, room=self._claim_room, hand_over=self._take_claimed,
@@ -301,9 +306,10 @@ class InboxPipeline:
         """Stop claiming; let commands in flight finish within the grace; cancel the rest (rolled back, re-run).
         Rows still waiting in the backlog are handed back to the table (pending) for whoever runs next."""
         await self._pump.stop()
-        waiting, self._backlog = [claim.inbox_id for claim, _ in self._backlog], deque()
         if cut := await drain(self._tasks, self.options.stop_grace_seconds):
             log.warning("inbox: %d commands cut short by shutdown; rolled back, they run again after restart", cut)
+        # Taken after the drain: a frame whose store finished meanwhile was queued here too (``_take``).
+        waiting, self._backlog = [claim.inbox_id for claim, _ in self._backlog], deque()
         if waiting:
             try:
                 async with self._tx.write() as session:
@@ -329,11 +335,17 @@ class InboxPipeline:
         claimed_at = time.monotonic()
         for row in rows:
             assert row.id is not None
+            if row.id in self._held:
+                # Its lease ran out while it waited here, so the claim took it again (and renewed the lease): it
+                # is already queued, and runs once.
+                continue
             self._take(_Claim(row.id, claimed_at), row.payload)
 
     def _take(self, claim: _Claim, item: Item | str) -> None:
-        """Run a row this worker claimed, now if a slot is free, else after the rows already waiting."""
-        if self._backlog or len(self._tasks) >= self._max_concurrent:
+        """Run a row this worker claimed, now if a slot is free, else after the rows already waiting (when stopping:
+        kept for ``stop`` to hand back)."""
+        self._held.add(claim.inbox_id)
+        if self._backlog or len(self._tasks) >= self._max_concurrent or self._pump.stopping:
             self._backlog.append((claim, item))
         else:
             self._spawn(claim, item)
@@ -357,6 +369,12 @@ class InboxPipeline:
 
     async def _process(self, claim: _Claim, item: Item | str) -> None:
         """Run one claimed row: ``item`` is the typed item (stored just now) or the row's payload (claimed)."""
+        try:
+            await self._run_row(claim, item)
+        finally:
+            self._held.discard(claim.inbox_id)
+
+    async def _run_row(self, claim: _Claim, item: Item | str) -> None:
         inbox_id = claim.inbox_id
         if isinstance(item, str):
             try:
@@ -449,12 +467,13 @@ class InboxPipeline:
     async def _writing(self, claim: _Claim, card_answer: CardAnswer | None = None) -> AsyncIterator[UnitOfWork]:
         """A write unit of work on a claimed row (``Superseded`` if the claim was lost).
 
-        The claim is re-asserted (and its lease extended) first only once half the lease has gone by: before that no
-        other worker can have taken the row over, and the row's finishing mark (``finish``), which is conditional on
-        the claim, catches a takeover during a long run anyway. So a typical command pays no statement for it."""
+        On PostgreSQL/MySQL the claim is re-asserted (its lease extended, the row locked) first, always. On SQLite
+        only once half the lease has gone by: before that no other worker can have taken the row over, the write
+        transaction keeps every claimer out while it runs, and the row's finishing mark (``finish``), conditional on
+        the claim, catches a takeover between transactions anyway. So there a typical command pays no statement."""
         async with self._relay.unit_of_work(interactive=True) as work:
             half_gone = time.monotonic() - claim.at >= self.options.lease_seconds / 2
-            if half_gone and not await self._hold(work.session, claim.inbox_id):
+            if (self._hold_always or half_gone) and not await self._hold(work.session, claim.inbox_id):
                 raise Superseded(claim.inbox_id)
             work.card_answer = card_answer
             yield work

@@ -20,8 +20,8 @@ hops cost more CPU than SQLite's work. What could block is kept off the loop:
   writes; then it goes to aiosqlite's thread and waits there, in the busy handler, as before.
 * ``COMMIT`` in WAL mode with ``synchronous=NORMAL`` appends the transaction's pages to the WAL (no fsync). The
   automatic checkpoint, which copies the WAL into the database file and fsyncs both, would run inside that commit;
-  it is switched off on every connection (``wal_autocheckpoint=0``) and every ``CHECKPOINT_EVERY`` commits one commit
-  goes to aiosqlite's thread and checkpoints there (PASSIVE: it waits for no reader), which keeps the WAL about as
+  it is switched off on every connection (``wal_autocheckpoint=0``) and every ``CHECKPOINT_EVERY`` commits of the
+  engine (whichever connection makes it) one commit goes to aiosqlite's thread and checkpoints there (PASSIVE: it waits for no reader), which keeps the WAL about as
   small as SQLite's own default of 1,000 pages would.
 * ``ROLLBACK`` discards the transaction's pages; nothing waits.
 """
@@ -50,7 +50,7 @@ DRIVER_NAME = "sqlite+dingpm_aiosqlite"
 # Jobs and pages, whose statements may scan, keep the hop; a statement can opt out with ``{INLINE: False}``.
 INLINE = "dingpm_inline"
 _DEFERRED_BEGIN = "BEGIN"
-# A checkpoint every this many commits of a connection, on aiosqlite's thread: our commands write a few pages each, so
+# A checkpoint every this many commits of an engine, on aiosqlite's thread: our commands write a few pages each, so
 # this is near SQLite's default automatic checkpoint (every 1,000 WAL pages), which ``connect`` switches off.
 CHECKPOINT_EVERY = 250
 
@@ -108,7 +108,8 @@ def _try_begin_immediate(connection: Any) -> bool:
         connection.execute("BEGIN IMMEDIATE")
         return True
     except sqlite3.OperationalError as error:
-        if error.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        # The primary code: SQLITE_BUSY_RECOVERY (another connection recovering the WAL) and the like are busy too.
+        if error.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise
         return False
     finally:
@@ -145,9 +146,8 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
     def commit(self) -> None:
         connection = self._connection._conn
-        commits = self._connection.dingpm_commits = getattr(self._connection, "dingpm_commits", 0) + 1
         try:
-            if commits % CHECKPOINT_EVERY == 0:
+            if self._connection.dingpm_commits.checkpoint_due():
                 self.await_(self._connection._execute(_commit_and_checkpoint, connection))
             else:
                 connection.commit()
@@ -161,8 +161,26 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             self._handle_exception(error)
 
 
+class _CommitCount:
+    """The commits of one engine, over all its pooled connections: every ``CHECKPOINT_EVERY``-th checkpoints (a
+    count per connection would checkpoint once per that many commits times the connections in use)."""
+
+    __slots__ = ("commits",)
+
+    def __init__(self) -> None:
+        self.commits = 0
+
+    def checkpoint_due(self) -> bool:
+        self.commits += 1
+        return self.commits % CHECKPOINT_EVERY == 0
+
+
 class OneHopSQLiteDialect(SQLiteDialect_aiosqlite):
     supports_statement_cache = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._commit_count = _CommitCount()  # one dialect per engine
 
     def do_begin(self, dbapi_connection: Any) -> None:
         # Here rather than in the begin event: SQLAlchemy turns what ``do_begin`` raises into its own errors.
@@ -174,6 +192,7 @@ class OneHopSQLiteDialect(SQLiteDialect_aiosqlite):
         connection = super().connect(*cargs, **cparams)
         if type(connection) is AsyncAdapt_aiosqlite_connection:
             connection.__class__ = OneHopConnection  # same slots; the cursor and the transaction control differ
+            connection._connection.dingpm_commits = self._commit_count
             cursor = connection.cursor()
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # ``commit`` checkpoints, off the loop
             cursor.close()

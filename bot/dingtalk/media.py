@@ -170,17 +170,28 @@ class MediaApi(Transport):
             async for chunk in self.download_file(download_code, max_bytes=max_bytes):
                 size += len(chunk)
                 if spool.add(chunk) >= WRITE_BATCH_BYTES:
-                    await asyncio.to_thread(spool.write)
-            await asyncio.to_thread(spool.finish)
+                    await _to_thread_to_its_end(spool.write)
+            await _to_thread_to_its_end(spool.finish)
         except BaseException:
             await asyncio.to_thread(spool.discard)
             raise
         return size
 
 
+async def _to_thread_to_its_end(function: Any) -> None:
+    """``asyncio.to_thread(function)``, awaited to its end even if the caller is cancelled meanwhile (the cancellation
+    is raised after it): a spool's calls must never overlap, its ``discard`` included."""
+    call = asyncio.ensure_future(asyncio.to_thread(function))
+    try:
+        await asyncio.shield(call)
+    except asyncio.CancelledError:
+        await asyncio.wait([call])
+        raise
+
+
 class _Spool:
     """The chunks of a download on their way to ``target``: gathered on the loop, written, closed and renamed in
-    place by a thread (one call at a time: the loop awaits each)."""
+    place by a thread, one call at a time."""
 
     def __init__(self, target: Path) -> None:
         self.target = target
@@ -188,6 +199,7 @@ class _Spool:
         self._chunks: list[bytes] = []
         self._gathered = 0
         self._handle: Any = None
+        self._finished = False
 
     def add(self, chunk: bytes) -> int:
         """Gather ``chunk``; returns the bytes gathered and not yet written."""
@@ -206,11 +218,13 @@ class _Spool:
         self.write()
         self._handle.close()
         os.replace(self.partial, self.target)
+        self._finished = True
 
     def discard(self) -> None:
+        """Nothing of the download stays on disk (also when it was cancelled right after ``finish``)."""
         if self._handle is not None:
             self._handle.close()
-        _unlink_quietly(self.partial)
+        _unlink_quietly(self.target if self._finished else self.partial)
 
 
 def _unlink_quietly(path: Path) -> None:

@@ -24,7 +24,7 @@ from bot.router import Router
 from bot.testing import make_incoming
 from bot.transactions import Transactions
 from storage.models import AuditLog, InboxMessage, InboxState, OutboxMessage, utcnow
-from storage.repo import insert_inbox, write_audit
+from storage.repo import claim_pending_inbox, insert_inbox, write_audit
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -51,13 +51,24 @@ async def look(incoming, ctx):
 
 
 GATES: list[asyncio.Event] = []  # "等" waits for the newest one: a command that stays in flight until a test lets it go
+ENTERED: list[asyncio.Event] = []  # the newest one is set when a "等" or "慢看" has begun waiting
 
 
 @router.command("等", summary="等测试放行", examples=["等"])
 async def wait_for_gate(incoming, ctx):
+    if ENTERED:
+        ENTERED[-1].set()
     await GATES[-1].wait()
     await write_audit(session=ctx.session, action="test.note", entity_id=incoming.message_id)
     return "等到了"
+
+
+@router.command("慢看", summary="只读地等测试放行", examples=["慢看"], reads_only=True)
+async def look_slowly(incoming, ctx):
+    if ENTERED:
+        ENTERED[-1].set()
+    await GATES[-1].wait()  # in a read transaction: the write lock stays free meanwhile
+    return "看完了"
 
 
 @router.command("偷写", summary="声明只读却写了", examples=["偷写"], reads_only=True)
@@ -292,6 +303,53 @@ async def test_stopping_hands_the_waiting_rows_back_for_the_next_worker(db, conf
         await relay.stop()
     assert [(r.state, r.attempts) for r in rows] == [(InboxState.DONE, 1)] * 3
 
+
+
+async def test_a_row_whose_lease_ran_out_while_it_waited_here_is_claimed_again_but_runs_once(db, config):
+    GATES.append(asyncio.Event())
+    inbox, relay = one_slot_inbox(db, config, backlog=2)
+    await inbox.start()
+    try:
+        await asyncio.gather(inbox.on_frame(make_incoming("慢看", message_id="a")),
+                             inbox.on_frame(make_incoming("记", message_id="b")))
+        # "b" waits here behind "a" (one slot) until its lease runs out; the pump's next claim takes it in again.
+        async with db.write() as session:
+            await session.exec(update(InboxMessage).where(InboxMessage.message_id == "b")
+                               .values(claimed_until=utcnow() - timedelta(seconds=1)))
+        inbox._take_claimed(await inbox._claim(10))  # what the pump does when it polls
+        GATES[-1].set()
+        rows = await finished(db, inbox, 2)
+    finally:
+        await inbox.stop()
+        await relay.stop()
+    assert [(r.message_id, r.state, r.attempts) for r in rows] == [("a", InboxState.DONE, 1),
+                                                                    ("b", InboxState.DONE, 2)]
+    assert (inbox.stats.processed, inbox.stats.superseded) == (2, 0)  # "b" ran once, not once more to no avail
+    async with db.read() as session:
+        assert len((await session.exec(select(AuditLog))).all()) == 1
+
+
+async def test_on_a_server_database_a_running_command_keeps_its_row_from_other_claimers(db, config):
+    if db.family != "postgresql":
+        pytest.skip("SQLite: the command's write transaction shuts every claimer out anyway; MySQL: the claim waits "
+                    "for the row's lock instead of skipping it (the same guarantee, but this test would wait on it)")
+    GATES.append(asyncio.Event())
+    ENTERED.append(asyncio.Event())
+    inbox, relay = one_slot_inbox(db, config, backlog=0)
+    await inbox.start()
+    try:
+        await inbox.on_frame(make_incoming("等", message_id="a"))
+        await asyncio.wait_for(ENTERED[-1].wait(), 10)  # inside its unit of work
+        async with db.write() as session:  # another process, as if "a"'s lease had run out long ago
+            taken = await claim_pending_inbox(session=session, limit=10, worker="other", lease_seconds=30,
+                                              now=utcnow() + timedelta(hours=1))
+        assert taken == []
+        GATES[-1].set()
+        [row] = await finished(db, inbox, 1)
+    finally:
+        await inbox.stop()
+        await relay.stop()
+    assert (row.state, row.claimed_by, row.attempts) == (InboxState.DONE, "me", 1)
 
 
 async def test_a_read_only_command_answers_and_its_bookkeeping_is_written_after_it(db, pipeline):

@@ -63,6 +63,16 @@ async def test_a_write_that_finds_another_process_writing_waits_off_the_loop(sql
 async def test_commits_checkpoint_the_wal_so_it_stops_growing(sqlite_db: Database) -> None:
     wal = _file(sqlite_db).with_name(_file(sqlite_db).name + "-wal")
 
+    async def reading(entered: asyncio.Barrier) -> None:
+        async with sqlite_db.read(interactive=True) as session:
+            await session.exec(text("SELECT 1"))
+            await entered.wait()
+
+    # Reads side by side leave four connections in the pool, and the writes after them take turns on those: the
+    # commits of the engine, not of one connection, are what is counted.
+    entered = asyncio.Barrier(4)
+    await asyncio.gather(*(reading(entered) for _ in range(4)))
+
     async def commits(count: int, start: int) -> None:
         for n in range(start, start + count):
             async with sqlite_db.write(interactive=True) as session:
