@@ -277,7 +277,7 @@ class InboxPipeline:
 
     async def _store_frames(self, frames: list[_Frame]) -> list[int | None]:
         # Frames arriving together are stored in one transaction (a group commit); each is acked once it is in.
-        async with self._tx.write() as session:
+        async with self._tx.write(interactive=True) as session:
             return [await insert_inbox(session=session, message_id=f.item.message_id, msg_id=f.msg_id,
                                        payload=encode_item(f.item), kind=f.kind,
                                        claimed_by=self.worker if f.at_once else None,

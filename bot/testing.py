@@ -62,7 +62,7 @@ class RecordingUnits:
         if self.database is None:
             yield UnitOfWork(session=None, read_only=True, spool_dir=self.spool_dir)  # type: ignore[arg-type]
             return
-        async with self.database.read(interactive=True) as session:  # as the inbox's units: a command's
+        async with self.database.read(interactive=True) as session:  # as the inbox runs a command
             work = UnitOfWork(session=session, read_only=True, spool_dir=self.spool_dir)
             with writes_forbidden(session), bind_unit_of_work(work):
                 yield work

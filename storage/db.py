@@ -99,7 +99,7 @@ def _create_sqlite_engine(
     # Take transaction control away from the sqlite3 module (it would BEGIN lazily, DEFERRED, and break SAVEPOINT):
     # the "begin" hook below emits BEGIN itself.
     connect_args["isolation_level"] = None
-    # Statements marked ``sqlite_driver.INLINE`` run on the loop's thread (see there); the rest on aiosqlite's.
+    # Interactive sessions' statements (``sqlite_driver.INLINE``) run on the loop's thread; the rest on aiosqlite's.
     connect_args["check_same_thread"] = False
     engine = create_async_engine(url, echo=echo, connect_args=connect_args, **engine_options)
     if url.drivername == sqlite_driver.DRIVER_NAME:

@@ -11,9 +11,9 @@ It relies on two names aiosqlite keeps internal (``Connection._execute`` and ``C
 SQLAlchemy's own adapter uses; ``tests/storage`` runs everything through it, so an upgrade that changes them fails
 there. Engines for ``sqlite+aiosqlite`` URLs use it (``storage.db.create_engine``).
 
-A chat command's statements (``INLINE``, below) and transaction control (``OneHopConnection.begin``/``commit``/
-``rollback``) run on the loop's thread without any hop: with three hops per transaction and one per statement, the
-hops cost more CPU than SQLite's work. What could block is kept off the loop:
+The statements of a message's short transactions (``INLINE``, below) and every transaction's control
+(``OneHopConnection.begin``/``commit``/``rollback``) run on the loop's thread without any hop: with three hops per
+transaction and one per statement, the hops cost more CPU than SQLite's work. What could block is kept off the loop:
 
 * ``BEGIN IMMEDIATE`` is first tried without waiting (busy timeout 0 for that one statement). Within a process the
   write gate (``bot.transactions``) already orders the writers, so it only finds the lock taken when another process
@@ -42,8 +42,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 DRIVER_NAME = "sqlite+dingpm_aiosqlite"
 
 # Execution option: run the statement on the event loop's thread, without the hop to aiosqlite's thread, when its
-# connection is inside a transaction. For the statements of a chat command's unit of work (``storage.db``'s
-# interactive sessions carry it) and the kernel's own point statements: inside a transaction they never wait for a
+# connection is inside a transaction. ``storage.db``'s interactive sessions carry it: a message's short transactions
+# (its frame, its command's unit of work, its sent mark). Inside a transaction their statements never wait for a
 # lock (a write transaction holds SQLite's write lock from its BEGIN IMMEDIATE; WAL readers wait for nobody), they
 # take tens of microseconds in SQLite, and the hop costs more than that (a future, a queue, a wake-up of the loop
 # through its self-pipe, the GIL handed back and forth) while, in a write transaction, the write lock stays held.

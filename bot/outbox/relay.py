@@ -375,7 +375,7 @@ class OutboxRelay:
         would send the message again after the lease."""
         for attempt in range(3):
             try:
-                async with self._tx.write(urgent=True) as session:
+                async with self._tx.write(urgent=True, interactive=True) as session:
                     await record(session)
                 self._changed.set()
                 self._changed = asyncio.Event()

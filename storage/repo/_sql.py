@@ -20,7 +20,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import dialect_family
 from storage.models import TableBase
-from storage.sqlite_driver import INLINE
 
 RowT = TypeVar("RowT", bound=TableBase)
 
@@ -82,7 +81,7 @@ def prebuilt_insert_ignoring(table: Table) -> dict[str, Insert]:
     """``INSERT … ON CONFLICT DO NOTHING`` into ``table`` per database family, built once with no values: executed
     with a dict of column values, its compiled form is cached by the inserted columns. MySQL has none (a SAVEPOINT
     around a plain INSERT, see ``insert_ignoring_duplicates``)."""
-    return {family: build(table, {}).execution_options(**{INLINE: True}) for family, build in _INSERT_IGNORING.items()}
+    return {family: build(table, {}) for family, build in _INSERT_IGNORING.items()}
 
 
 async def execute_core(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:

@@ -11,7 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import AuditLog, utcnow
 from storage.repo._sql import core_table
-from storage.sqlite_driver import INLINE
 
 
 async def write_audit(
@@ -37,7 +36,7 @@ async def write_audit(
     })
 
 
-_INSERT = insert(core_table(AuditLog)).execution_options(**{INLINE: True})
+_INSERT = insert(core_table(AuditLog))
 
 
 async def list_audit(*, session: AsyncSession, project_id: int, limit: int = 100) -> list[AuditLog]:

@@ -23,7 +23,6 @@ from storage.repo._sql import (
     prebuilt_insert_ignoring,
     session_family,
 )
-from storage.sqlite_driver import INLINE
 
 DEFAULT_MAX_ATTEMPTS = 5
 _PENDING_INDEX = "ix_inbox_state_received_at"
@@ -31,14 +30,12 @@ _PENDING_INDEX = "ix_inbox_state_received_at"
 # The per-message statements, built once: every frame stored and every row finished runs one of them.
 _table = core_table(InboxMessage)
 _INSERT_FRAME = prebuilt_insert_ignoring(_table)
-_FINISH = (
+_FINISH = (  # only while the row is still claimed by the worker finishing it
     update(_table)
-    .where(_table.c.id == bindparam("b_id"))
+    .where(_table.c.id == bindparam("b_id"), _table.c.state == InboxState.PROCESSING,
+           _table.c.claimed_by == bindparam("b_worker"))
     .values(state=bindparam("b_state"), error=bindparam("b_error"), processed_at=bindparam("b_at"), claimed_until=None)
-    .execution_options(**{INLINE: True})
 )
-# Finishing a row this worker holds: the same UPDATE, only while the row is still claimed by it.
-_FINISH_MINE = _FINISH.where(_table.c.state == InboxState.PROCESSING, _table.c.claimed_by == bindparam("b_worker"))
 
 
 async def insert_inbox(
@@ -118,16 +115,14 @@ async def claim_pending_inbox(
     )
 
 
-async def mark_inbox_done(
-    *, session: AsyncSession, inbox_id: int, worker: str | None = None, now: datetime | None = None
-) -> bool:
-    """Mark the row done. With ``worker``: only if that worker still holds its claim; False (nothing changed) when
-    the row was taken over or finished meanwhile, and the caller must then roll its work back."""
+async def mark_inbox_done(*, session: AsyncSession, inbox_id: int, worker: str, now: datetime | None = None) -> bool:
+    """Mark the row done if ``worker`` still holds its claim; False (nothing changed) when the row was taken over or
+    finished meanwhile, and the caller must then roll its work back."""
     return await _finish(session, inbox_id, InboxState.DONE, None, worker, now)
 
 
 async def mark_inbox_failed(
-    *, session: AsyncSession, inbox_id: int, error: str, worker: str | None = None, now: datetime | None = None
+    *, session: AsyncSession, inbox_id: int, error: str, worker: str, now: datetime | None = None
 ) -> bool:
     """Give up on a row: the handler raised (the user already got an apology); the error is kept for inspection.
     ``worker`` as for ``mark_inbox_done``."""
@@ -156,14 +151,10 @@ async def pending_inbox_count(*, session: AsyncSession) -> int:
 
 
 async def _finish(
-    session: AsyncSession, inbox_id: int, state: InboxState, error: str | None, worker: str | None,
-    now: datetime | None,
+    session: AsyncSession, inbox_id: int, state: InboxState, error: str | None, worker: str, now: datetime | None
 ) -> bool:
-    params = {"b_id": inbox_id, "b_state": state, "b_error": error, "b_at": now or utcnow()}
-    if worker is None:
-        await execute_core(session, _FINISH, params)
-        return True
-    result = await execute_core(session, _FINISH_MINE, {**params, "b_worker": worker})
+    result = await execute_core(session, _FINISH, {"b_id": inbox_id, "b_state": state, "b_error": error,
+                                                   "b_at": now or utcnow(), "b_worker": worker})
     return bool(result.rowcount == 1)
 
 

@@ -29,7 +29,6 @@ from storage.repo._sql import (
     prebuilt_insert_ignoring,
     session_family,
 )
-from storage.sqlite_driver import INLINE
 
 
 async def hold_inbox_claim(
@@ -49,7 +48,6 @@ _HOLD = (  # built once: the first statement of every command
     .where(_inbox.c.id == bindparam("b_id"), _inbox.c.state == InboxState.PROCESSING,
            _inbox.c.claimed_by == bindparam("b_worker"))
     .values(claimed_until=bindparam("b_until"))
-    .execution_options(**{INLINE: True})
 )
 
 

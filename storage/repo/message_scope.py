@@ -22,7 +22,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Conversation, Project, ProjectMember, User
-from storage.sqlite_driver import INLINE
 
 _KEY = "dingpm.message_scope"
 
@@ -45,7 +44,6 @@ _SCOPE = (
     .outerjoin(Project, or_(Project.internal_conversation_id == _conversation,
                             Project.client_conversation_id == _conversation))
     .outerjoin(ProjectMember, and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == _user))
-    .execution_options(**{INLINE: True})  # index look-ups only: on the loop's thread (storage.sqlite_driver)
 )
 
 

@@ -19,7 +19,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import OutboxMessage, OutboxMessageKind, OutboxState, OutboxTargetKind, utcnow
 from storage.repo._claim import ClaimSource, claim_rows
 from storage.repo._sql import core_table, execute_core, insert_ignoring_duplicates
-from storage.sqlite_driver import INLINE
 
 _DUE_INDEX = "ix_outbox_state_next_attempt_at"
 
@@ -127,7 +126,6 @@ _MARK_SENT_MANY = (  # built once: the relay's group commit after every answer
     .where(_outbox.c.id.in_(bindparam("b_ids", expanding=True)), _outbox.c.state == OutboxState.SENDING,
            _outbox.c.claimed_by == bindparam("b_worker"))
     .values(state=OutboxState.SENT, sent_at=bindparam("b_at"), last_error=None, claimed_by=None, claimed_until=None)
-    .execution_options(**{INLINE: True})
 )
 
 

@@ -139,7 +139,6 @@ async def projects_of_user(
     return list((await session.exec(query)).all())
 
 
-
 async def memberships_of_user(*, session: AsyncSession, user_id: str) -> list[tuple[Project, frozenset[MemberRole]]]:
     """The projects in which ``user_id`` has any role, each with those roles, by project id (one statement)."""
     rows = (await session.exec(_MEMBERSHIPS, params={"b_user": user_id})).all()  # type: ignore[call-overload]
@@ -152,6 +151,7 @@ async def memberships_of_user(*, session: AsyncSession, user_id: str) -> list[tu
 # Built once: a file sent to the bot asks which of the sender's projects it is for.
 _MEMBERSHIPS = (select(Project, ProjectMember.role).join(ProjectMember, ProjectMember.project_id == Project.id)
                 .where(ProjectMember.user_id == bindparam("b_user")).order_by(Project.id))
+
 
 __all__ = [
     "add_member",

@@ -13,7 +13,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import RegisterEntry, RegisterKind, RegisterStatus, utcnow
 from storage.repo._sql import add_with_retry, column_values, core_table, session_family
-from storage.sqlite_driver import INLINE
 
 # The state a new entry starts in, per kind.
 INITIAL_STATUS: dict[RegisterKind, RegisterStatus] = {
@@ -84,7 +83,6 @@ _INSERT_NUMBERED = (  # built once: the columns come as parameters, the number f
             .where(_entries.c.project_id == bindparam("b_project_id"), _entries.c.kind == bindparam("b_kind"))
             .scalar_subquery())
     .returning(_entries.c.id, _entries.c.seq)
-    .execution_options(**{INLINE: True})
 )
 
 

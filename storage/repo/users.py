@@ -13,7 +13,6 @@ from storage.models import Project, User, utcnow
 from storage.repo._sql import core_table, insert_ignoring_duplicates, session_family
 from storage.repo.directory import display_names
 from storage.repo.message_scope import forget_last_project, known_last_project
-from storage.sqlite_driver import INLINE
 
 
 async def upsert_user(*, session: AsyncSession, user_id: str, name: str, now: datetime | None = None) -> User:
@@ -75,12 +74,10 @@ async def remember_project(
 
 # Built once (most messages remember their sender's project): compiled once, nothing constructed per message.
 _users = core_table(User)
-_LAST_PROJECT = (select(_users.c.id, _users.c.last_project_id).where(_users.c.user_id == bindparam("b_user"))
-                 .execution_options(**{INLINE: True}))
+_LAST_PROJECT = select(_users.c.id, _users.c.last_project_id).where(_users.c.user_id == bindparam("b_user"))
 _SHARE_PROJECT = select(Project.id).where(Project.id == bindparam("b_project")).with_for_update(read=True)
 _SET_LAST_PROJECT = (update(_users).where(_users.c.user_id == bindparam("b_user"))
-                     .values(last_project_id=bindparam("b_project"), updated_at=bindparam("b_now"))
-                     .execution_options(**{INLINE: True}))
+                     .values(last_project_id=bindparam("b_project"), updated_at=bindparam("b_now")))
 
 
 async def last_project_id(*, session: AsyncSession, user_id: str) -> int | None:

@@ -62,8 +62,8 @@ async def test_claim_done_failed_and_expired_lease(db: Database) -> None:
     assert [row.payload for row in claimed] == ["0", "1"]  # oldest first
     assert all(row.state is InboxState.PROCESSING and row.attempts == 1 for row in claimed)
     async with db.write() as session:
-        await mark_inbox_done(session=session, inbox_id=claimed[0].id)
-        await mark_inbox_failed(session=session, inbox_id=claimed[1].id, error="处理失败")
+        await mark_inbox_done(session=session, inbox_id=claimed[0].id, worker="w1")
+        await mark_inbox_failed(session=session, inbox_id=claimed[1].id, error="处理失败", worker="w1")
         assert await pending_inbox_count(session=session) == 1
     # w2 crashes while holding f2; after its lease runs out another worker gets it.
     async with db.write() as session:
