@@ -104,7 +104,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._retry = retry_policy or RetryPolicy()
-        self._pacer = pacer or Pacer(config.pacing.calls_per_second)
+        self._pacer = pacer or Pacer(config.pacing.calls_per_second, burst=config.pacing.burst, sliding=True)
         self._clock = clock
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()

@@ -36,7 +36,7 @@ from bot.dingtalk.messages import (
     robot_text,
     webhook_body,
 )
-from bot.dingtalk.pacing import Pacer, TokenBucket
+from bot.dingtalk.pacing import Pacer, SlidingWindow, TokenBucket
 
 
 def _new(status: int, code: str, message: str = "m") -> bytes:
@@ -214,6 +214,61 @@ async def test_pacer_keeps_apis_apart_and_penalizes_after_throttle():
     assert t.now == 0.0  # different APIs have different buckets
     pacer.penalize("a", 2.0)
     await pacer.acquire("a")
+    assert t.now == pytest.approx(2.0)
+
+
+async def test_window_lets_a_call_to_a_quiet_api_start_at_once():
+    # 18 calls/s in bursts of 5: five calls start together, the sixth when the first is 5/18 s old.
+    t = FakeTime()
+    pacer = Pacer(18, burst=5, sliding=True, clock=t.clock, sleep=t.sleep)
+    starts = []
+    for _ in range(6):
+        await pacer.acquire("robot/messageFiles/download")
+        starts.append(t.now)
+    assert starts[:5] == [0.0] * 5 and starts[5] == pytest.approx(5 / 18)
+    assert pacer.waits["robot/messageFiles/download"] == 1
+    t.now = 10.0  # quiet again: no wait, whatever happened before
+    await pacer.acquire("robot/messageFiles/download")
+    assert t.now == 10.0
+
+
+async def test_window_keeps_every_second_within_the_platform_limit():
+    t = FakeTime()
+    window = SlidingWindow(5, 5 / 18, clock=t.clock, sleep=t.sleep)
+    rng = random.Random(7)
+    starts = []
+    for _ in range(400):
+        t.now += rng.choice((0.0, 0.0, 0.01, 0.2, 1.5))  # bursts, a steady trickle and pauses
+        await window.acquire()
+        starts.append(t.now)
+
+    def most_in(seconds: float) -> int:
+        return max(sum(1 for x in starts[i:] if x < first + seconds - 1e-9) for i, first in enumerate(starts))
+
+    assert most_in(5 / 18) <= 5
+    assert most_in(1.11) <= 20  # 21 calls in one of DingTalk's seconds would need one delayed by 0.11 s
+    # Sustained, it keeps 18 calls/s: 400 calls sent as fast as allowed take 79 windows after the first burst.
+    t2 = FakeTime()
+    busy = SlidingWindow(5, 5 / 18, clock=t2.clock, sleep=t2.sleep)
+    for _ in range(400):
+        await busy.acquire()
+    assert t2.now == pytest.approx(79 * 5 / 18)
+
+
+async def test_window_serves_waiters_in_order_and_honours_a_throttle():
+    window = SlidingWindow(2, 0.05)
+    order: list[int] = []
+
+    async def caller(i: int) -> None:
+        await window.acquire()
+        order.append(i)
+
+    await asyncio.gather(*(caller(i) for i in range(6)))
+    assert order == list(range(6)) and window.waits == 4
+    t = FakeTime()
+    throttled = SlidingWindow(5, 5 / 18, clock=t.clock, sleep=t.sleep)
+    throttled.penalize(2.0)
+    await throttled.acquire()
     assert t.now == pytest.approx(2.0)
 
 

@@ -81,8 +81,8 @@ async def test_the_walk_is_paced_resumes_after_faults_and_notices_changes(
     assert (sandbox.calls("department.listsub"), sandbox.calls("user.list")) == (listsub_calls, user_list_calls)
     assert sandbox.calls("im.sceneGroups.members.batchQuery") == 4
 
-    # Paced: never more calls of one API in a second than the bucket lets through (rate + its burst of one), and
-    # DingTalk never had to throttle us.
+    # Paced: never more calls of one API in a second than the pacer lets through (its rate, and a call landing on a
+    # window's closing edge), and DingTalk never had to throttle us.
     for api in ("department.listsub", "user.list"):
         assert most_in_one_second(sandbox, api) <= RATE + 1, api
         assert all(r.error != "90018" for r in sandbox.call_log(api))
