@@ -185,6 +185,18 @@ async def test_download_a_received_file(sandbox, client, tmp_path):
     assert [p.name for p in (tmp_path / "staging").iterdir()] == ["现场照片.zip"]
 
 
+async def test_files_arriving_together_are_fetched_without_waiting(sandbox, client, tmp_path):
+    # The download-link API is quiet: five files sent in the same moment are fetched at once, none of them held back
+    # behind another's call (the pacer lets a burst of five through; a sixth would wait for its turn).
+    codes = []
+    for i in range(5):
+        said = await sandbox.send_file("李明", None, bytes([i]) * 2048, f"现场记录{i}.pdf")
+        codes.append(parse_bot_message({"messageId": said.message_id}, said.payload).files[0].download_code)
+    sizes = await asyncio.gather(*(client.save_file(code, tmp_path / f"{i}.pdf") for i, code in enumerate(codes)))
+    assert sizes == [2048] * 5
+    assert client.pacer.waits.get("robot/messageFiles/download", 0) == 0
+
+
 # ---- workflow --------------------------------------------------------------------------------------------------
 
 FORM = [
