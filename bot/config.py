@@ -153,15 +153,28 @@ class StorageConfig(_Section):
     templates_dir: Path | None = None  # a company's own process templates (*.toml)
 
 
+BURSTS = (1, 2, 4, 5, 10)  # pacing.burst: the divisors of DingTalk's 20 calls/s below it
+
+
 class PacingConfig(_Section):
     # Per API, below DingTalk's 20 calls/s per app per API (a 1-s window counted where the calls arrive): at most
     # ``burst`` calls start in any burst/calls_per_second seconds (5 in 0.28 s), so 20 in any 1.11 s; 21 arrivals in
     # one platform window need a call delayed 111 ms more than a later one (a GC pause, network jitter), as with calls
     # spaced 1/18 s apart (``burst = 1``), but a call to a quiet API never waits (``bot.dingtalk.pacing``).
-    calls_per_second: float = Field(default=18, gt=0)
+    calls_per_second: float = Field(default=18, gt=0)  # sustained; a second may see up to 20 at the defaults
     burst: int = Field(default=5, ge=1)
     http_timeout_seconds: float = Field(default=10, gt=0)
     max_concurrent_messages: int = Field(default=32, ge=1)
+
+    @field_validator("burst")
+    @classmethod
+    def _burst_divides_the_limit(cls, value: int) -> int:
+        # 21 starts span floor(20 / burst) windows of burst/calls_per_second: only a divisor of 20 (and so of the
+        # larger editions' 40 and 60) keeps the 111 ms margin; at 18/s a burst of 3 or 6 leaves none, and 7, 8 or
+        # 11-17 let 21 calls into one second without any delay at all.
+        if value not in BURSTS:
+            raise ValueError(f"应为 {'、'.join(map(str, BURSTS))} 之一（20 的约数，保证任一秒不超过钉钉的限制），例如 5")
+        return value
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_batch: int = Field(default=20, ge=1)
 

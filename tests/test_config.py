@@ -56,6 +56,7 @@ def test_placeholder_secret_is_refused_naming_the_key():
         ("organization", "timezone", "Mars/Olympus", "organization.timezone"),
         ("database", "url", "sqlite:///data/dingpm.db", "database.url"),
         ("pacing", "calls_per_second", 0, "pacing.calls_per_second"),
+        ("pacing", "burst", 7, "pacing.burst"),  # 21 calls could start within one second at 18/s
         ("dingtalk", "api_base_url", "api.dingtalk.com", "dingtalk.api_base_url"),
         ("approvals", "mode", "sometimes", "approvals.mode"),
         ("schedule", "escalate_to_pm_after_days", "two", "schedule.escalate_to_pm_after_days"),

@@ -9,8 +9,8 @@ spacing, a call to a quiet API starts at once -- a file's download link does not
 a file a moment ago -- and a burst stays small, so a delayed one cannot crowd a platform window by more than ``burst``
 calls (``pacing.calls_per_second``, ``pacing.burst``).
 
-A window counts when calls really started (after any wait, a stall included), so a late call never lets the next ones
-start early. Waiters are served first come, first served; nothing blocks the loop. A server-side throttle pushes the
+A window counts when calls really start (after any wait, a stall included; the transport takes its turn after the
+access token, right before it sends), so a late call never lets the next ones start early. Waiters are served first come, first served; nothing blocks the loop. A server-side throttle pushes the
 API back for everyone (``penalize``), so concurrent callers do not all hammer a limit one of them has just hit.
 
 ``TokenBucket`` (a GCRA, "virtual scheduling") reserves evenly spaced slots instead: the custom robots' per-minute
@@ -146,7 +146,8 @@ class Pacer:
         bucket = self._buckets.get(api)
         if bucket is None:
             if self.sliding:
-                # A burst never exceeds one second's worth: at 3 calls/s, 3 per second, not 5 per 1.7 s.
+                # A burst never exceeds one second's worth (3 at 3 calls/s, not 5 per 1.7 s); a second can still
+                # see burst x ceil(calls_per_second / burst) calls: 20 at 18/s, 4 at 2.5/s.
                 calls = max(1, min(self.burst, int(self.calls_per_second)))
                 bucket = SlidingWindow(calls, calls / self.calls_per_second, clock=self._clock, sleep=self._sleep)
             else:

@@ -191,10 +191,11 @@ class Transport:
         auth_retried = False
         attempt = 0
         while True:
-            if api not in UNPACED_APIS:
-                await self._pacer.acquire(api)
             # The token fetch retries on its own; its final failure ends this call (no retries of retries).
             token = await self.access_token() if auth is not None else None
+            if api not in UNPACED_APIS:
+                # After the token: calls that waited out a slow token refresh must not go out in one bunch.
+                await self._pacer.acquire(api)
             headers = {"Accept": "application/json"}
             query = dict(params or {})
             if token is not None:

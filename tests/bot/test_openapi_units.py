@@ -272,6 +272,45 @@ async def test_window_serves_waiters_in_order_and_honours_a_throttle():
     assert t.now == pytest.approx(2.0)
 
 
+async def test_window_waiters_keep_their_turn_through_cancels_and_throttles():
+    loop = asyncio.get_running_loop()
+    now, naps = [0.0], []
+
+    async def sleep(seconds: float) -> None:  # wakes only when the test says so
+        nap = loop.create_future()
+        naps.append(nap)
+        await nap
+
+    def wake() -> None:
+        naps.pop(0).set_result(None)
+
+    window = SlidingWindow(1, 1.0, clock=lambda: now[0], sleep=sleep)
+    await window.acquire()  # starts at 0: the window is full until 1.0
+    first = asyncio.create_task(window.acquire())
+    await asyncio.sleep(0)
+    gone = asyncio.create_task(window.acquire())
+    await asyncio.sleep(0)
+    gone.cancel()  # cancelled while it waits for its turn
+    await asyncio.sleep(0)
+    now[0] = 1.0
+    late = asyncio.create_task(window.acquire())
+    await asyncio.sleep(0)
+    assert not late.done()  # there is room at 1.0, but ``first`` came earlier
+    window.penalize(0.5)  # a throttle until 1.5, before ``first`` wakes
+    wake()
+    await asyncio.sleep(0)
+    assert not first.done()  # re-checked after its sleep: still throttled
+    now[0] = 1.5
+    wake()
+    await first
+    assert not late.done() and window.peek() == pytest.approx(1.0 + 1.0)  # full until 2.5, one caller waiting
+    now[0] = 2.5
+    wake()
+    await late
+    assert gone.cancelled() and window.peek() == pytest.approx(1.0)  # nobody waiting any more
+    assert window.waits == 3
+
+
 # ---- message bodies ------------------------------------------------------------------------------------------
 
 def test_robot_and_webhook_bodies():
