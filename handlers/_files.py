@@ -20,6 +20,7 @@ from bot.incoming import Incoming, ReceivedFile
 from domain.errors import UserError
 from domain.file_kinds import HEAD_BYTES, content_refusal
 from domain.file_store import MAX_FILE_BYTES, STAGING_DIR, StagedFile, checked_file_name, file_suffix, unlink_quietly
+from domain.matching import named_in_file
 from domain.submissions import names_another, staged_from
 from storage.models import Deliverable, PendingKind
 from storage.repo import consume_pending, open_pending
@@ -98,18 +99,22 @@ async def _download(services: Any, received: ReceivedFile) -> StagedFile:
 
 async def take_pending_file(ctx: Context, deliverable: Deliverable | None = None,
                             deliverables: Sequence[Deliverable] = ()) -> StagedFile | None:
-    """The file for a command: one carried by the message itself (a rich-text message with a picture), else the
-    newest file this user sent in this chat and has not submitted yet (marked used), else None. A kept file whose
-    name names another of ``deliverables`` than ``deliverable`` is left for that one (``项目验收确认单-签字.docx``
-    is not taken by 「提交 需求调研报告」)."""
+    """The file for a command: one carried by the message itself (a rich-text message with a picture), else one this
+    user sent in this chat and has not submitted yet (marked used), else None. Of several kept files, the newest
+    whose name names ``deliverable`` goes first (「提交 接口说明文档」 takes ``接口说明文档.docx`` even when
+    ``系统蓝图.docx`` came a moment later), then the newest that names no other of ``deliverables``: a file named
+    for another one is left for it (``项目验收确认单-签字.docx`` is not taken by 「提交 需求调研报告」)."""
     incoming = ctx.incoming
     if incoming.files:
         return await fetch_to_staging(ctx, incoming.files[0])
     rows = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
                               user_id=incoming.sender_id, kinds=(PendingKind.FILE,), now=ctx.clock.now())
+    if deliverable is not None:
+        named_for_it = [row for row in rows if deliverable in named_in_file(deliverables, row.file_name or "")]
+        unnamed = [row for row in rows if row not in named_for_it
+                   and not names_another(deliverables, row.file_name or "", deliverable)]
+        rows = named_for_it + unnamed
     for row in rows:
-        if deliverable is not None and names_another(deliverables, row.file_name or "", deliverable):
-            continue
         if await consume_pending(session=ctx.session, pending_id=row.id, now=ctx.clock.now()):
             return staged_from(row)
     return None

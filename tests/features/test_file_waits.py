@@ -95,3 +95,18 @@ async def test_a_kept_file_named_for_another_document_is_not_taken_by_a_submit(c
     await chat.send_file("engineer", "调研.docx", b"PK\x03\x04 survey", group=None)
     taken = await chat.say("engineer", "提交 需求调研报告", group=None)
     assert "已提交《需求调研报告》第 1 版（文件《调研.docx》" in taken.text
+
+
+async def test_of_several_kept_files_the_one_named_for_the_document_is_submitted(chat: Chat) -> None:
+    # Seen in a walk: three files sent together, then 「提交 接口说明文档」 filed the newest one, 《系统蓝图设计.docx》,
+    # although 《接口说明文档.docx》 was waiting too.
+    await new_project(chat)
+    await chat.send_file("engineer", "接口说明文档.docx", b"PK\x03\x04 interfaces")
+    await chat.send_file("engineer", "系统蓝图设计.docx", b"PK\x03\x04 blueprint")
+    taken = await chat.say("engineer", "提交 接口说明文档")
+    assert "已提交《接口说明文档》第 1 版（文件《接口说明文档.docx》" in taken.text
+    [version] = await _versions(chat, "接口说明文档")
+    assert version.original_name == "接口说明文档.docx"
+    # The file named for no document is still there for the next 提交.
+    rest = await chat.say("engineer", "提交 需求调研报告")
+    assert "已提交《需求调研报告》第 1 版（文件《系统蓝图设计.docx》" in rest.text
