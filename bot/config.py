@@ -165,6 +165,8 @@ class PacingConfig(_Section):
     burst: int = Field(default=5, ge=1)
     http_timeout_seconds: float = Field(default=10, gt=0)
     max_concurrent_messages: int = Field(default=32, ge=1)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_batch: int = Field(default=20, ge=1)
 
     @field_validator("burst")
     @classmethod
@@ -175,8 +177,6 @@ class PacingConfig(_Section):
         if value not in BURSTS:
             raise ValueError(f"应为 {'、'.join(map(str, BURSTS))} 之一（20 的约数，保证任一秒不超过钉钉的限制），例如 5")
         return value
-    outbox_max_attempts: int = Field(default=8, ge=1)
-    outbox_batch: int = Field(default=20, ge=1)
 
 
 class ServerConfig(_Section):

@@ -21,7 +21,7 @@ from domain.errors import UserError
 from domain.file_kinds import HEAD_BYTES, content_refusal
 from domain.file_store import MAX_FILE_BYTES, STAGING_DIR, StagedFile, checked_file_name, file_suffix, unlink_quietly
 from domain.matching import named_in_file
-from domain.submissions import names_another, staged_from
+from domain.submissions import staged_from
 from storage.models import Deliverable, PendingKind
 from storage.repo import consume_pending, open_pending
 
@@ -110,10 +110,10 @@ async def take_pending_file(ctx: Context, deliverable: Deliverable | None = None
     rows = await open_pending(session=ctx.session, conversation_id=incoming.conversation_id,
                               user_id=incoming.sender_id, kinds=(PendingKind.FILE,), now=ctx.clock.now())
     if deliverable is not None:
-        named_for_it = [row for row in rows if deliverable in named_in_file(deliverables, row.file_name or "")]
-        unnamed = [row for row in rows if row not in named_for_it
-                   and not names_another(deliverables, row.file_name or "", deliverable)]
-        rows = named_for_it + unnamed
+        named = {row.id: named_in_file(deliverables, row.file_name or "") for row in rows}
+        # Named for this document first, then named for none (newest first within each: the sort is stable).
+        rows = sorted((row for row in rows if deliverable in named[row.id] or not named[row.id]),
+                      key=lambda row: deliverable not in named[row.id])
     for row in rows:
         if await consume_pending(session=ctx.session, pending_id=row.id, now=ctx.clock.now()):
             return staged_from(row)

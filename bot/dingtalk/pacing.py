@@ -10,8 +10,9 @@ a file a moment ago -- and a burst stays small, so a delayed one cannot crowd a 
 calls (``pacing.calls_per_second``, ``pacing.burst``).
 
 A window counts when calls really start (after any wait, a stall included; the transport takes its turn after the
-access token, right before it sends), so a late call never lets the next ones start early. Waiters are served first come, first served; nothing blocks the loop. A server-side throttle pushes the
-API back for everyone (``penalize``), so concurrent callers do not all hammer a limit one of them has just hit.
+access token, right before it sends), so a late call never lets the next ones start early. Waiters are served first
+come, first served; nothing blocks the loop. A server-side throttle pushes the API back for everyone (``penalize``),
+so concurrent callers do not all hammer a limit one of them has just hit.
 
 ``TokenBucket`` (a GCRA, "virtual scheduling") reserves evenly spaced slots instead: the custom robots' per-minute
 budget, whose window the platform does not document, uses it.
