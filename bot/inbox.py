@@ -14,9 +14,10 @@
    its replies become outbox rows keyed by the row and the row is marked done, on the condition that this worker
    still holds its claim (else ``Superseded``: all of it rolls back) -- all committed together. On PostgreSQL/MySQL
    every unit of work first re-asserts (and extends) the claim, which row-locks it against other processes; on
-   SQLite, whose write transaction shuts them out anyway, only a unit of work that begins after half the lease. After the commit the replies go out through the relay's fast path. A command declared ``reads_only``
-   (a list, an overview, help) runs in a read transaction instead, outside the write lock (SQLite's only writer),
-   and a short write transaction then queues its answer and marks the row done. A command's statements run on the
+   SQLite, whose write transaction shuts them out anyway, only a unit of work that begins after half the lease.
+   After the commit the replies go out through the relay's fast path. A command declared ``reads_only`` (a list,
+   an overview, help) runs in a read transaction instead, outside the write lock (SQLite's only writer), and a
+   short write transaction then queues its answer and marks the row done. A command's statements run on the
    loop's thread on SQLite (``storage.sqlite_driver``: interactive sessions).
 4. A user mistake (usage, permission, not found, conflict) commits nothing but its reply and the done-mark; an
    unexpected error rolls everything back, then records the failure and the apology in a second transaction (the

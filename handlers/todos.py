@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 
 jobs = JobRegistry()
 RECONCILE_JOB = "todo_reconcile"
-_TOUCHED = "dingpm_touched_projects"  # session.info key
-_FOLLOWING = "dingpm_following_plans"  # session.info key: its unit of work notes the projects it changes
+# session.info key: the projects a unit of work that follows plans has changed (absent: it follows none)
+_TOUCHED = "dingpm_touched_projects"
 _PLAN_TABLES = {Deliverable.__tablename__: "project_id", Phase.__tablename__: "project_id",
                 Project.__tablename__: "id"}
 
@@ -48,14 +48,15 @@ _PLAN_TABLES = {Deliverable.__tablename__: "project_id", Phase.__tablename__: "p
 # ---- which projects a unit of work changed -----------------------------------------------------------------------
 
 def _touched(session: Session) -> set[int]:
-    return session.info.setdefault(_TOUCHED, set())
+    touched: set[int] = session.info[_TOUCHED]
+    return touched
 
 
 # Listened to on the Session class once, rather than on each unit of work's session (adding and removing listeners
 # costs more than a whole command's statements): sessions that follow no plan return at the first line.
 @event.listens_for(Session, "after_flush")
 def _note_flush(session: Session, _context: Any) -> None:
-    if _FOLLOWING not in session.info:
+    if _TOUCHED not in session.info:
         return
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, (Deliverable, Phase)) and obj.project_id is not None:
@@ -67,7 +68,7 @@ def _note_flush(session: Session, _context: Any) -> None:
 @event.listens_for(Session, "do_orm_execute")
 def _note_statement(state: Any) -> None:
     """A Core UPDATE or DELETE of a plan table (a bulk reassignment of owners): the projects its WHERE names."""
-    if not (state.is_update or state.is_delete) or _FOLLOWING not in state.session.info:
+    if not (state.is_update or state.is_delete) or _TOUCHED not in state.session.info:
         return
     table = getattr(getattr(state.statement, "table", None), "name", "")
     column = _PLAN_TABLES.get(table)
@@ -84,7 +85,7 @@ def _note_statement(state: Any) -> None:
 async def follow_plans(work: UnitOfWork, services: Any) -> AsyncIterator[None]:
     """Around a unit of work: note the projects it changes, and sync their 待办 before it commits."""
     session = work.session.sync_session
-    session.info[_FOLLOWING] = True
+    session.info[_TOUCHED] = set()
     try:
         yield
         if session.new or session.dirty or session.deleted:
@@ -95,7 +96,6 @@ async def follow_plans(work: UnitOfWork, services: Any) -> AsyncIterator[None]:
                 done.add(project_id)
                 await sync_project(work.session, services, project_id)
     finally:
-        session.info.pop(_FOLLOWING, None)
         session.info.pop(_TOUCHED, None)
 
 

@@ -21,13 +21,14 @@ transaction and one per statement, the hops cost more CPU than SQLite's work. Wh
 * ``COMMIT`` in WAL mode with ``synchronous=NORMAL`` appends the transaction's pages to the WAL (no fsync). The
   automatic checkpoint, which copies the WAL into the database file and fsyncs both, would run inside that commit;
   it is switched off on every connection (``wal_autocheckpoint=0``) and every ``CHECKPOINT_EVERY`` commits of the
-  engine (whichever connection makes it) one commit goes to aiosqlite's thread and checkpoints there (PASSIVE: it waits for no reader), which keeps the WAL about as
-  small as SQLite's own default of 1,000 pages would.
+  engine (whichever connection makes it) one commit goes to aiosqlite's thread and checkpoints there (PASSIVE: it
+  waits for no reader), which keeps the WAL about as small as SQLite's own default of 1,000 pages would.
 * ``ROLLBACK`` discards the transaction's pages; nothing waits.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections import deque
 from typing import Any
@@ -147,7 +148,9 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     def commit(self) -> None:
         connection = self._connection._conn
         try:
-            if self._connection.dingpm_commits.checkpoint_due():
+            # One count per engine, over its pooled connections (per connection, the checkpoints would come
+            # once per CHECKPOINT_EVERY commits times the connections in use).
+            if next(self._connection.dingpm_commits) % CHECKPOINT_EVERY == 0:
                 self.await_(self._connection._execute(_commit_and_checkpoint, connection))
             else:
                 connection.commit()
@@ -161,26 +164,12 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             self._handle_exception(error)
 
 
-class _CommitCount:
-    """The commits of one engine, over all its pooled connections: every ``CHECKPOINT_EVERY``-th checkpoints (a
-    count per connection would checkpoint once per that many commits times the connections in use)."""
-
-    __slots__ = ("commits",)
-
-    def __init__(self) -> None:
-        self.commits = 0
-
-    def checkpoint_due(self) -> bool:
-        self.commits += 1
-        return self.commits % CHECKPOINT_EVERY == 0
-
-
 class OneHopSQLiteDialect(SQLiteDialect_aiosqlite):
     supports_statement_cache = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._commit_count = _CommitCount()  # one dialect per engine
+        self._commits = itertools.count(1)  # one dialect per engine
 
     def do_begin(self, dbapi_connection: Any) -> None:
         # Here rather than in the begin event: SQLAlchemy turns what ``do_begin`` raises into its own errors.
@@ -192,7 +181,7 @@ class OneHopSQLiteDialect(SQLiteDialect_aiosqlite):
         connection = super().connect(*cargs, **cparams)
         if type(connection) is AsyncAdapt_aiosqlite_connection:
             connection.__class__ = OneHopConnection  # same slots; the cursor and the transaction control differ
-            connection._connection.dingpm_commits = self._commit_count
+            connection._connection.dingpm_commits = self._commits
             cursor = connection.cursor()
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # ``commit`` checkpoints, off the loop
             cursor.close()
